@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { pino, type DestinationStream, type LoggerOptions } from 'pino'
+import type { Config } from './config.js'
+import { createDb } from './db/pool.js'
+import auth from './plugins/auth.js'
+import db from './plugins/db.js'
+import errors from './plugins/errors.js'
+import idempotency from './plugins/idempotency.js'
+import metrics from './plugins/metrics.js'
+import openapi from './plugins/swagger.js'
+import operations from '../routes/operations.js'
+import apiKeyRoutes from '../routes/v1/api-keys.js'
+import companyRoutes from '../routes/v1/companies.js'
+
+/** Paths pino must never write, wherever they appear in a log object. */
+export const redactPaths = [
+  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'headers.authorization',
+  '*.access_token', '*.refresh_token', '*.client_secret', '*.password', '*.secret', '*.token', '*.key',
+  '*.destination_headers', '*.authorization',
+]
+
+export function loggerOptions(config: Pick<Config, 'logLevel'>): LoggerOptions {
+  return { level: config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } }
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/
+
+/**
+ * The one constructor: the server and every test build the app here, so validation, limits,
+ * logging and error rendering are identical everywhere. Plugins first, then routes, in order.
+ */
+export async function buildApp(config: Config, options: { logStream?: DestinationStream } = {}): Promise<FastifyInstance> {
+  if (!config.databaseUrl) throw new Error('buildApp needs config.databaseUrl (server.ts starts the embedded PostgreSQL first)')
+  const logStream = options.logStream ?? (process.stdout.isTTY && config.logLevel !== 'silent'
+    ? pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } }) as DestinationStream
+    : undefined)
+  const loggerInstance: FastifyBaseLogger = pino(loggerOptions(config), logStream)
+
+  const app = Fastify({
+    loggerInstance,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    bodyLimit: config.http.bodyLimit,
+    requestTimeout: config.http.requestTimeoutMs,
+    connectionTimeout: config.http.requestTimeoutMs,
+    keepAliveTimeout: 5000,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id)
+  })
+
+  const { db: database } = createDb({ url: config.databaseUrl, ...config.db }, app.log)
+  await app.register(db, { db: database })
+  await app.register(errors)
+  await app.register(metrics)
+  await app.register(openapi)
+
+  await app.register(operations)
+  await app.register(async (v1) => {
+    await v1.register(auth)
+    await v1.register(idempotency, { ttlHours: config.idempotencyTtlHours })
+    await v1.register(companyRoutes)
+    await v1.register(apiKeyRoutes)
+  }, { prefix: '/v1' })
+
+  await app.ready()
+  return app
+}

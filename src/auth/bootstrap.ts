@@ -1,0 +1,18 @@
+import { sql } from 'kysely'
+import type { Db } from '../db/database.js'
+import { insertApiKey } from './api-keys.js'
+
+/**
+ * On first start there is no key to call the API with: create one admin key. Several instances
+ * starting at once serialise on an advisory lock, so exactly one key is made. Returns the new
+ * key, or undefined when keys already exist.
+ */
+export async function ensureFirstAdminKey(db: Db): Promise<string | undefined> {
+  return db.transaction().execute(async (tx) => {
+    await sql`select pg_advisory_xact_lock(hashtext('bootstrap-admin-key'))`.execute(tx)
+    const existing = await tx.selectFrom('api_keys').select('id').limit(1).executeTakeFirst()
+    if (existing) return undefined
+    const { key } = await insertApiKey(tx, { name: 'bootstrap admin', role: 'admin', companyIds: null })
+    return key
+  })
+}

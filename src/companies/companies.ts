@@ -1,0 +1,91 @@
+import { sql } from 'kysely'
+import type { Db } from '../db/database.js'
+import type { ErpSystem } from '../db/tables/companies.js'
+import { conflict, notFound, preconditionFailed } from '../errors.js'
+import { decodeCursor, toPage } from '../api/pagination.js'
+import { etagOf } from '../api/etag.js'
+
+export interface CompanyInput {
+  id: string
+  name: string
+  erpSystem: ErpSystem
+}
+
+type Row = { id: string; name: string; erp_system: ErpSystem; version: number; created_at: Date; updated_at: Date }
+
+function toCompany(row: Row) {
+  return { id: row.id, name: row.name, erpSystem: row.erp_system, createdAt: row.created_at.toISOString(), updatedAt: row.updated_at.toISOString() }
+}
+export type Company = ReturnType<typeof toCompany>
+export type CompanyWithEtag = { company: Company; etag: string }
+
+const columns = ['id', 'name', 'erp_system', 'version', 'created_at', 'updated_at'] as const
+
+export async function createCompany(db: Db, input: CompanyInput): Promise<CompanyWithEtag> {
+  const row = await db
+    .insertInto('companies')
+    .values({ id: input.id, name: input.name, erp_system: input.erpSystem })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .returning(columns)
+    .executeTakeFirst()
+  if (!row) throw conflict('company_exists', `Company ${input.id} already exists. GET /v1/companies/${input.id} to read it, or PATCH it to change it.`)
+  return { company: toCompany(row), etag: etagOf(row.version) }
+}
+
+export async function getCompany(db: Db, id: string): Promise<CompanyWithEtag> {
+  const row = await db.selectFrom('companies').select(columns).where('id', '=', id).executeTakeFirst()
+  if (!row) throw notFound('company', id)
+  return { company: toCompany(row), etag: etagOf(row.version) }
+}
+
+export async function listCompanies(db: Db, scope: ReadonlySet<string> | null, page: { limit: number; cursor?: string | undefined }) {
+  let query = db.selectFrom('companies').select(columns).orderBy('id').limit(page.limit + 1)
+  if (scope !== null) {
+    if (scope.size === 0) return { items: [], next: null }
+    query = query.where('id', 'in', [...scope])
+  }
+  if (page.cursor) {
+    const [after] = decodeCursor(page.cursor, 1) as [string]
+    query = query.where('id', '>', sql<string>`${after}::bigint`)
+  }
+  return toPage(await query.execute(), page.limit, (r) => [r.id], toCompany)
+}
+
+/** Applies the patch only if the caller saw the current version (If-Match). */
+export async function updateCompany(db: Db, id: string, expectedVersion: number, patch: { name?: string; erpSystem?: ErpSystem }): Promise<CompanyWithEtag> {
+  return db.transaction().execute(async (tx) => {
+    const current = await tx.selectFrom('companies').select(columns).where('id', '=', id).forUpdate().executeTakeFirst()
+    if (!current) throw notFound('company', id)
+    if (current.version !== expectedVersion) throw preconditionFailed(etagOf(current.version))
+    const row = await tx
+      .updateTable('companies')
+      .set({
+        ...(patch.name !== undefined && { name: patch.name }),
+        ...(patch.erpSystem !== undefined && { erp_system: patch.erpSystem }),
+        version: sql`version + 1`,
+        updated_at: new Date(),
+      })
+      .where('id', '=', id)
+      .returning(columns)
+      .executeTakeFirstOrThrow()
+    return { company: toCompany(row), etag: etagOf(row.version) }
+  })
+}
+
+/**
+ * Deletes a company only while nothing refers to it: every table that holds company data
+ * references companies with ON DELETE RESTRICT, so the database itself refuses.
+ */
+export async function deleteCompany(db: Db, id: string, expectedVersion: number): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    const current = await tx.selectFrom('companies').select('version').where('id', '=', id).forUpdate().executeTakeFirst()
+    if (!current) throw notFound('company', id)
+    if (current.version !== expectedVersion) throw preconditionFailed(etagOf(current.version))
+    await tx.deleteFrom('companies').where('id', '=', id).execute().catch((error: unknown) => {
+      if ((error as { code?: string }).code === '23503') {
+        throw conflict('company_has_data', `Company ${id} still has data (API keys, links, records or history) and is kept. Revoke or remove what refers to it first.`)
+      }
+      throw error
+    })
+  })
+}

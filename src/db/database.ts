@@ -1,0 +1,15 @@
+import type { Kysely, Transaction } from 'kysely'
+import type { ApiKeyCompaniesTable, ApiKeysTable } from './tables/api-keys.js'
+import type { CompaniesTable } from './tables/companies.js'
+import type { IdempotencyKeysTable } from './tables/idempotency-keys.js'
+
+/** The one source of row types. Add a table: a file in tables/ and a line here. */
+export interface Database {
+  companies: CompaniesTable
+  api_keys: ApiKeysTable
+  api_key_companies: ApiKeyCompaniesTable
+  idempotency_keys: IdempotencyKeysTable
+}
+
+export type Db = Kysely<Database>
+export type Tx = Transaction<Database>

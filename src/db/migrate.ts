@@ -1,0 +1,29 @@
+import { Migrator, type MigrationResultSet } from 'kysely'
+import { migrations } from '../../migrations/index.js'
+import type { Db } from './database.js'
+
+export function migrator(db: Db): Migrator {
+  return new Migrator({ db, provider: { getMigrations: () => Promise.resolve(migrations) } })
+}
+
+/** Throws when any migration failed. Kysely reports earlier steps as Success even when the batch rolled back, so check `error`. */
+function unwrap(result: MigrationResultSet): string[] {
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName
+    const cause = result.error instanceof Error ? result.error.message : String(result.error)
+    throw new Error(`Migration ${failed ?? '(unknown)'} failed, nothing was applied: ${cause}`)
+  }
+  return (result.results ?? []).map((r) => `${r.direction === 'Up' ? 'applied' : 'reverted'} ${r.migrationName}`)
+}
+
+export async function migrateToLatest(db: Db): Promise<string[]> {
+  return unwrap(await migrator(db).migrateToLatest())
+}
+
+export async function migrateDown(db: Db): Promise<string[]> {
+  return unwrap(await migrator(db).migrateDown())
+}
+
+export async function migrateTo(db: Db, name: string): Promise<string[]> {
+  return unwrap(await migrator(db).migrateTo(name))
+}

@@ -1,0 +1,30 @@
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import type { Logger } from 'pino'
+import type { Database, Db } from './database.js'
+
+export interface DbOptions {
+  url: string
+  poolMax: number
+  connectTimeoutMs: number
+  statementTimeoutMs: number
+}
+
+/**
+ * A pg pool with bounded waits (pg's default is to wait forever for a connection) and an error
+ * handler (an idle client's error would otherwise crash the process), wrapped in Kysely.
+ */
+export function createDb(options: DbOptions, log: Pick<Logger, 'error'>): { db: Db; pool: pg.Pool } {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolMax,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: options.statementTimeoutMs,
+    idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs * 2, 10_000),
+    application_name: 'procore-erp-sync',
+  })
+  pool.on('error', (error) => log.error({ component: 'db', err: { message: error.message } }, 'idle database client failed'))
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  return { db, pool }
+}

@@ -1,0 +1,107 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import FindMyWay, { type HTTPMethod } from 'find-my-way'
+import { AppError, type FieldError } from '../errors.js'
+
+const PROBLEM_TYPE_BASE = 'urn:procore-erp-sync:problem:'
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+
+/**
+ * Renders every error as RFC 9457 application/problem+json: our AppErrors as they are,
+ * Fastify's own errors mapped to stable codes, and anything unexpected as a generic 500 that
+ * never echoes internal messages (Fastify's default copies error.message verbatim).
+ */
+export default fp(
+  async function errors(app: FastifyInstance) {
+    // A second router that only knows which methods exist per path, to answer 405 instead of 404.
+    const known = FindMyWay()
+    app.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat() as HTTPMethod[]) {
+        if (method !== 'HEAD' && !known.hasRoute(method, route.url)) known.on(method, route.url, () => {})
+      }
+    })
+
+    app.setNotFoundHandler((request, reply) => {
+      const path = request.url.split('?')[0] ?? '/'
+      const allowed = METHODS.filter((m) => m !== request.method && known.find(m, path) !== null)
+      if (allowed.length > 0) {
+        void reply.header('allow', allowed.join(', '))
+        return sendProblem(request, reply, new AppError(405, 'method_not_allowed', 'Method not allowed',
+          `${request.method} is not supported on ${path}. Allowed: ${allowed.join(', ')}.`))
+      }
+      return sendProblem(request, reply, new AppError(404, 'route_not_found', 'Not found',
+        `No route ${request.method} ${path}. The API is described at /openapi.json and browsable at /docs.`))
+    })
+
+    app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+      const problem = toAppError(error)
+      if (problem.status >= 500) {
+        request.log.error({ err: error }, 'request failed')
+      } else {
+        request.log.info({ code: problem.code, status: problem.status }, 'request refused')
+      }
+      return sendProblem(request, reply, problem)
+    })
+  },
+  { name: 'errors' },
+)
+
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError) {
+  const { headers, errors, ...extras } = error.extras
+  for (const [name, value] of Object.entries(headers ?? {})) void reply.header(name, value)
+  const body = {
+    type: `${PROBLEM_TYPE_BASE}${error.code}`,
+    title: error.title,
+    status: error.status,
+    detail: error.detail,
+    instance: request.url.split('?')[0] ?? '/',
+    code: error.code,
+    requestId: String(request.id),
+    ...(errors && { errors }),
+    ...extras,
+  }
+  // Our own serializer: route response schemas must not strip problem members.
+  return reply.code(error.status).type('application/problem+json').serializer(JSON.stringify).send(body)
+}
+
+function toAppError(error: FastifyError | AppError): AppError {
+  if (error instanceof AppError) return error
+  if (error.validation) {
+    const where = error.validationContext === 'querystring' ? 'query' : (error.validationContext ?? 'body')
+    const errors: FieldError[] = error.validation.map((v) => {
+      const params = v.params as Record<string, unknown>
+      let pointer = `/${where}${v.instancePath}`
+      let message = v.message ?? 'is invalid'
+      if (v.keyword === 'required') {
+        pointer += `/${String(params.missingProperty)}`
+        message = 'is required'
+      } else if (v.keyword === 'additionalProperties') {
+        pointer += `/${String(params.additionalProperty)}`
+        message = 'is not a known property; remove it (see the schema at /openapi.json)'
+      } else if (v.keyword === 'enum') {
+        message = `must be one of: ${(params.allowedValues as unknown[]).join(', ')}`
+      }
+      return { pointer, message }
+    })
+    const summary = errors.map((e) => `${e.pointer} ${e.message}`).join('; ')
+    return new AppError(400, 'validation_failed', 'Invalid request', `Fix these fields and retry: ${summary}.`, { errors })
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError(413, 'body_too_large', 'Payload too large', 'The request body is larger than this endpoint accepts. Send less data per request (split batches).')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError(415, 'unsupported_media_type', 'Unsupported media type', 'Send the body as application/json.')
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AppError(400, 'empty_body', 'Bad request', 'Content-Type is application/json but the body is empty. Send a JSON body, or drop the Content-Type header.')
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new AppError(400, 'invalid_json', 'Bad request', 'The body is not valid JSON. Check quoting and commas, and that Content-Length matches the body.')
+  }
+  if (error instanceof SyntaxError || error.statusCode === 400) {
+    return new AppError(400, 'bad_request', 'Bad request', 'The request could not be read. Check the body is valid JSON and the headers are well formed.')
+  }
+  if (error.statusCode === 503) {
+    return new AppError(503, 'unavailable', 'Service unavailable', 'The service is temporarily unavailable. Retry after the Retry-After delay.', { headers: { 'retry-after': '5' } })
+  }
+  return new AppError(500, 'internal_error', 'Internal server error', 'Something went wrong on our side. Nothing was changed unless the response said so; retry, and quote the requestId if it persists.')
+}

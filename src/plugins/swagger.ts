@@ -1,0 +1,38 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { ProblemSchema } from '../api/schemas.js'
+
+export const openApiInfo = {
+  title: 'Procore ⇄ ERP sync',
+  version: '0.1.0',
+  description:
+    'Keeps Procore and an accounting ERP in step for many companies: links records that exist in both, creates missing ones, ' +
+    'resolves drift field by field, runs send-to-ERP approvals and sync schedules.\n\n' +
+    'Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457 `application/problem+json`. ' +
+    'Lists are cursor-paginated (`limit`, `cursor` → `next`). POSTs accept `Idempotency-Key`; changes to existing resources need `If-Match` with the ETag from your last GET.',
+}
+
+/** OpenAPI 3.1 generated from the route schemas; Swagger UI at /docs, the document at /openapi.json. */
+export default fp(
+  async function openapi(app: FastifyInstance) {
+    app.addSchema(ProblemSchema)
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: openApiInfo,
+        components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key: `esk_…`.' } } },
+        tags: [
+          { name: 'companies', description: 'Procore companies this service syncs, each with its ERP system.' },
+          { name: 'api-keys', description: 'Keys for internal callers: a role and a company scope each.' },
+          { name: 'operations', description: 'Health and metrics.' },
+        ],
+      },
+      refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    })
+    await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { persistAuthorization: true } })
+    app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger())
+  },
+  { name: 'openapi' },
+)

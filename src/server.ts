@@ -1,0 +1,68 @@
+import { pino } from 'pino'
+import { buildApp, loggerOptions } from './app.js'
+import { ensureFirstAdminKey } from './auth/bootstrap.js'
+import { ConfigError, loadConfig } from './config.js'
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js'
+import { migrateToLatest } from './db/migrate.js'
+
+/** The process: config from the environment → database → app → listen → graceful shutdown. */
+async function main() {
+  let config
+  try {
+    config = loadConfig(process.env)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message)
+      process.exit(78) // EX_CONFIG
+    }
+    throw error
+  }
+  const log = pino(loggerOptions(config))
+  const started = performance.now()
+
+  let embedded: EmbeddedDatabase | undefined
+  if (!config.databaseUrl) embedded = await startEmbeddedPostgres(config.dataDir, log)
+  const app = await buildApp({ ...config, databaseUrl: config.databaseUrl ?? embedded?.url })
+
+  let closing = false
+  const shutdown = async (signal: string) => {
+    if (closing) return
+    closing = true
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+    const force = setTimeout(() => {
+      app.log.error('shutdown took longer than 20 s; exiting anyway')
+      process.exit(1)
+    }, 20_000)
+    force.unref()
+    try {
+      await app.close() // stops accepting, drains requests, runs onClose hooks (workers, pool)
+      await embedded?.stop()
+    } finally {
+      process.exit(0)
+    }
+  }
+  process.once('SIGTERM', () => void shutdown('SIGTERM'))
+  process.once('SIGINT', () => void shutdown('SIGINT'))
+
+  try {
+    if (config.migrateOnStart) {
+      for (const line of await migrateToLatest(app.db)) app.log.info({ component: 'db' }, line)
+    }
+    const firstKey = config.bootstrapAdminKey ? await ensureFirstAdminKey(app.db) : undefined
+    await app.listen({ port: config.port, host: config.host })
+    const base = config.publicUrl
+    app.log.info({ readyMs: Math.round(performance.now() - started) }, `ready: Swagger UI at ${base}/docs`)
+    if (firstKey) {
+      // Printed once, on stdout only; it is stored as a hash and cannot be shown again.
+      process.stdout.write(`\nFirst start: an admin API key was created. Store it now, it is not shown again:\n\n  ${firstKey}\n\n` +
+        `Try: curl -H "Authorization: Bearer ${firstKey}" ${base}/v1/companies\n\n`)
+    }
+  } catch (error) {
+    app.log.fatal({ err: error }, 'could not start')
+    await app.close().catch(() => {})
+    await embedded?.stop().catch(() => {})
+    process.exit(1)
+  }
+}
+
+await main()
