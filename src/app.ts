@@ -34,7 +34,7 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/
 export async function buildApp(config: Config, options: { logStream?: DestinationStream } = {}): Promise<FastifyInstance> {
   if (!config.databaseUrl) throw new Error('buildApp needs config.databaseUrl (server.ts starts the embedded PostgreSQL first)')
   const logStream = options.logStream ?? (process.stdout.isTTY && config.logLevel !== 'silent'
-    ? pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } }) as DestinationStream
+    ? pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } })
     : undefined)
   const loggerInstance: FastifyBaseLogger = pino(loggerOptions(config), logStream)
 
@@ -55,6 +55,8 @@ export async function buildApp(config: Config, options: { logStream?: Destinatio
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id)
   })
+  // JSON only: any other body type is answered 415 rather than parsed as a string.
+  app.removeContentTypeParser('text/plain')
 
   const { db: database } = createDb({ url: config.databaseUrl, ...config.db }, app.log)
   await app.register(db, { db: database })

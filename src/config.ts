@@ -59,7 +59,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       const name = error.instancePath.replace(/^\//, '') || 'environment'
       const schema = (EnvSchema.properties as Record<string, { description?: string } | undefined>)[name]
       const given = raw[name] === undefined ? '' : ` (got ${JSON.stringify(raw[name])})`
-      const allowed = error.keyword === 'enum' ? ` (one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')})` : ''
+      const allowed = error.keyword === 'enum' ? ` (one of ${error.params.allowedValues.join(', ')})` : ''
       return `${name}: ${error.message}${allowed}${given}${schema?.description ? ` — ${schema.description}` : ''}`
     })
     throw new ConfigError(`Invalid configuration: ${[...new Set(lines)].join('; ')}`)

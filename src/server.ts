@@ -2,7 +2,7 @@ import { pino } from 'pino'
 import { buildApp, loggerOptions } from './app.js'
 import { ensureFirstAdminKey } from './auth/bootstrap.js'
 import { ConfigError, loadConfig } from './config.js'
-import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js'
+import type { EmbeddedDatabase } from './db/embedded.js'
 import { migrateToLatest } from './db/migrate.js'
 
 /** The process: config from the environment → database → app → listen → graceful shutdown. */
@@ -21,7 +21,11 @@ async function main() {
   const started = performance.now()
 
   let embedded: EmbeddedDatabase | undefined
-  if (!config.databaseUrl) embedded = await startEmbeddedPostgres(config.dataDir, log)
+  if (!config.databaseUrl) {
+    // Imported only when needed: containers run without the embedded binaries.
+    const { startEmbeddedPostgres } = await import('./db/embedded.js')
+    embedded = await startEmbeddedPostgres(config.dataDir, log)
+  }
   const app = await buildApp({ ...config, databaseUrl: config.databaseUrl ?? embedded?.url })
 
   let closing = false

@@ -38,7 +38,7 @@ export function problems(...statuses: number[]): Record<number, TSchema> {
     out[status] = {
       description: problemDescriptions[status] ?? 'Problem',
       content: { 'application/problem+json': { schema: Type.Ref('Problem') } },
-    } as unknown as TSchema
+    }
   }
   return out
 }

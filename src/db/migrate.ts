@@ -1,7 +1,8 @@
-import { Migrator, type MigrationResultSet } from 'kysely'
+import { Migrator, NO_MIGRATIONS, type MigrationResultSet } from 'kysely'
 import { migrations } from '../../migrations/index.js'
 import type { Db } from './database.js'
 
+/** Kysely's migrator takes its own lock, so instances starting together migrate once. */
 export function migrator(db: Db): Migrator {
   return new Migrator({ db, provider: { getMigrations: () => Promise.resolve(migrations) } })
 }
@@ -10,7 +11,7 @@ export function migrator(db: Db): Migrator {
 function unwrap(result: MigrationResultSet): string[] {
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName
-    const cause = result.error instanceof Error ? result.error.message : String(result.error)
+    const cause = result.error instanceof Error ? result.error.message : JSON.stringify(result.error)
     throw new Error(`Migration ${failed ?? '(unknown)'} failed, nothing was applied: ${cause}`)
   }
   return (result.results ?? []).map((r) => `${r.direction === 'Up' ? 'applied' : 'reverted'} ${r.migrationName}`)
@@ -24,6 +25,7 @@ export async function migrateDown(db: Db): Promise<string[]> {
   return unwrap(await migrator(db).migrateDown())
 }
 
+/** Migrates up or down to exactly `name`; `none` reverts everything. */
 export async function migrateTo(db: Db, name: string): Promise<string[]> {
-  return unwrap(await migrator(db).migrateTo(name))
+  return unwrap(await migrator(db).migrateTo(name === 'none' ? NO_MIGRATIONS : name))
 }

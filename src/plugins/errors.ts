@@ -69,7 +69,7 @@ function toAppError(error: FastifyError | AppError): AppError {
   if (error.validation) {
     const where = error.validationContext === 'querystring' ? 'query' : (error.validationContext ?? 'body')
     const errors: FieldError[] = error.validation.map((v) => {
-      const params = v.params as Record<string, unknown>
+      const params = v.params
       let pointer = `/${where}${v.instancePath}`
       let message = v.message ?? 'is invalid'
       if (v.keyword === 'required') {

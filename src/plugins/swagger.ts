@@ -29,7 +29,7 @@ export default fp(
           { name: 'operations', description: 'Health and metrics.' },
         ],
       },
-      refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+      refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     })
     await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { persistAuthorization: true } })
     app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger())
