@@ -20,6 +20,16 @@ export const EnvSchema = Type.Object({
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 30000, description: 'Time limit for receiving a whole request.' }),
   IDEMPOTENCY_TTL_HOURS: Type.Integer({ minimum: 24, default: 24, description: 'How long Idempotency-Key results are kept (at least 24 h).' }),
   BOOTSTRAP_ADMIN_KEY: Type.Boolean({ default: true, description: 'On first start with no API keys, create an admin key and print it once.' }),
+  ENCRYPTION_KEYS: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=(,[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=)*$', description: 'AES-256 keys for secrets at rest: id:base64(32 bytes)[,id:key…], current first. Unset: a key is generated in DATA_DIR/encryption.key.' })),
+  WORKER_ENABLED: Type.Boolean({ default: true, description: 'Run background jobs (webhook processing, syncs) in this process.' }),
+  WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 4, description: 'Background jobs run at once in this process.' }),
+  WORKER_HEARTBEAT_MS: Type.Integer({ minimum: 200, default: 10000, description: 'Worker liveness beat; jobs of a worker silent for 3 beats are re-run elsewhere.' }),
+  PROCORE_API_URL: Type.String({ format: 'uri', default: 'https://api.procore.com', description: 'Procore REST base URL (sandbox: https://sandbox.procore.com).' }),
+  PROCORE_LOGIN_URL: Type.String({ format: 'uri', default: 'https://login.procore.com', description: 'Procore OAuth base URL (sandbox: https://login-sandbox.procore.com).' }),
+  PROCORE_CLIENT_ID: Type.Optional(Type.String({ minLength: 1, description: "This app's Procore OAuth client id (authorization-code connections; also marks our own changes in webhooks)." })),
+  PROCORE_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1, description: "This app's Procore OAuth client secret (authorization-code connections)." })),
+  PROCORE_WEBHOOK_NAMESPACE: Type.String({ pattern: '^[a-z0-9-]{1,64}$', default: 'erp-sync', description: 'Namespace of the webhook hooks this service installs in Procore.' }),
+  WEBHOOK_SECRET_GRACE_HOURS: Type.Integer({ minimum: 0, default: 24, description: 'After a webhook secret rotation, the previous secret stays valid this long.' }),
 })
 export type Env = Static<typeof EnvSchema>
 
@@ -36,6 +46,17 @@ export interface Config {
   http: { bodyLimit: number; requestTimeoutMs: number }
   idempotencyTtlHours: number
   bootstrapAdminKey: boolean
+  /** Undefined means: server.ts reads or creates DATA_DIR/encryption.key. */
+  encryptionKeys: string | undefined
+  worker: { enabled: boolean; concurrency: number; heartbeatMs: number }
+  procore: {
+    apiUrl: string
+    loginUrl: string
+    clientId: string | undefined
+    clientSecret: string | undefined
+    webhookNamespace: string
+    webhookSecretGraceHours: number
+  }
 }
 
 export class ConfigError extends Error {
@@ -77,5 +98,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     http: { bodyLimit: e.BODY_LIMIT_BYTES, requestTimeoutMs: e.REQUEST_TIMEOUT_MS },
     idempotencyTtlHours: e.IDEMPOTENCY_TTL_HOURS,
     bootstrapAdminKey: e.BOOTSTRAP_ADMIN_KEY,
+    encryptionKeys: e.ENCRYPTION_KEYS,
+    worker: { enabled: e.WORKER_ENABLED, concurrency: e.WORKER_CONCURRENCY, heartbeatMs: e.WORKER_HEARTBEAT_MS },
+    procore: {
+      apiUrl: e.PROCORE_API_URL.replace(/\/+$/, ''),
+      loginUrl: e.PROCORE_LOGIN_URL.replace(/\/+$/, ''),
+      clientId: e.PROCORE_CLIENT_ID,
+      clientSecret: e.PROCORE_CLIENT_SECRET,
+      webhookNamespace: e.PROCORE_WEBHOOK_NAMESPACE,
+      webhookSecretGraceHours: e.WEBHOOK_SECRET_GRACE_HOURS,
+    },
   }
 }

@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely'
 import type { ApiKeyCompaniesTable, ApiKeysTable } from './tables/api-keys.js'
 import type { CompaniesTable } from './tables/companies.js'
 import type { IdempotencyKeysTable } from './tables/idempotency-keys.js'
+import type { InboxEventsTable, RecordSnapshotsTable, SyncRunsTable, WorkerHeartbeatsTable } from './tables/records.js'
 
 /** The one source of row types. Add a table: a file in tables/ and a line here. */
 export interface Database {
@@ -9,6 +10,10 @@ export interface Database {
   api_keys: ApiKeysTable
   api_key_companies: ApiKeyCompaniesTable
   idempotency_keys: IdempotencyKeysTable
+  record_snapshots: RecordSnapshotsTable
+  inbox_events: InboxEventsTable
+  sync_runs: SyncRunsTable
+  worker_heartbeats: WorkerHeartbeatsTable
 }
 
 export type Db = Kysely<Database>
