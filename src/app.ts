@@ -2,10 +2,15 @@ import { randomUUID } from 'node:crypto'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino, type DestinationStream, type LoggerOptions } from 'pino'
+import type { Dispatcher } from 'undici'
 import type { Config } from './config.js'
+import type { AppContext } from './context.js'
+import { SecretBox, parseKeyRing } from './crypto/secrets.js'
 import { createDb } from './db/pool.js'
+import { startJobRunner } from './jobs/runner.js'
+import { buildTaskList, crontab } from './jobs/tasks.js'
 import auth from './plugins/auth.js'
-import db from './plugins/db.js'
+import context from './plugins/context.js'
 import errors from './plugins/errors.js'
 import idempotency from './plugins/idempotency.js'
 import metrics from './plugins/metrics.js'
@@ -13,6 +18,7 @@ import openapi from './plugins/swagger.js'
 import operations from '../routes/operations.js'
 import apiKeyRoutes from '../routes/v1/api-keys.js'
 import companyRoutes from '../routes/v1/companies.js'
+import webhookEventRoutes from '../routes/v1/webhook-events.js'
 
 /** Paths pino must never write, wherever they appear in a log object. */
 export const redactPaths = [
@@ -31,8 +37,16 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/
  * The one constructor: the server and every test build the app here, so validation, limits,
  * logging and error rendering are identical everywhere. Plugins first, then routes, in order.
  */
-export async function buildApp(config: Config, options: { logStream?: DestinationStream } = {}): Promise<FastifyInstance> {
+export interface BuildOptions {
+  /** Where logs go (tests capture them); default stdout. */
+  logStream?: DestinationStream
+  /** Outbound HTTP dispatcher for connectors (tests may inject undici's MockAgent). */
+  dispatcher?: Dispatcher
+}
+
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   if (!config.databaseUrl) throw new Error('buildApp needs config.databaseUrl (server.ts starts the embedded PostgreSQL first)')
+  if (!config.encryptionKeys) throw new Error('buildApp needs config.encryptionKeys (server.ts reads or creates the key file first)')
   const logStream = options.logStream ?? (process.stdout.isTTY && config.logLevel !== 'silent'
     ? pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } })
     : undefined)
@@ -58,8 +72,12 @@ export async function buildApp(config: Config, options: { logStream?: Destinatio
   // JSON only: any other body type is answered 415 rather than parsed as a string.
   app.removeContentTypeParser('text/plain')
 
-  const { db: database } = createDb({ url: config.databaseUrl, ...config.db }, app.log)
-  await app.register(db, { db: database })
+  const { db, pool } = createDb({ url: config.databaseUrl, ...config.db }, app.log)
+  const ctx: AppContext = {
+    db, config, secrets: new SecretBox(parseKeyRing(config.encryptionKeys)), log: loggerInstance as AppContext['log'],
+    dispatcher: options.dispatcher, components: new Map(),
+  }
+  await app.register(context, { ctx })
   await app.register(errors)
   await app.register(metrics)
   await app.register(openapi)
@@ -70,7 +88,14 @@ export async function buildApp(config: Config, options: { logStream?: Destinatio
     await v1.register(idempotency, { ttlHours: config.idempotencyTtlHours })
     await v1.register(companyRoutes)
     await v1.register(apiKeyRoutes)
+    await v1.register(webhookEventRoutes)
   }, { prefix: '/v1' })
+
+  if (config.worker.enabled) {
+    const runner = await startJobRunner(ctx, pool, buildTaskList(ctx), crontab)
+    // Registered after the pool's own onClose hook, so it runs first: jobs finish before the pool closes.
+    app.addHook('onClose', () => runner.stop())
+  }
 
   await app.ready()
   return app

@@ -2,8 +2,10 @@ import { pino } from 'pino'
 import { buildApp, loggerOptions } from './app.js'
 import { ensureFirstAdminKey } from './auth/bootstrap.js'
 import { ConfigError, loadConfig } from './config.js'
+import { localKeyRing } from './crypto/keyfile.js'
 import type { EmbeddedDatabase } from './db/embedded.js'
 import { migrateToLatest } from './db/migrate.js'
+import { installQueueSchema } from './jobs/queue.js'
 
 /** The process: config from the environment → database → app → listen → graceful shutdown. */
 async function main() {
@@ -26,7 +28,11 @@ async function main() {
     const { startEmbeddedPostgres } = await import('./db/embedded.js')
     embedded = await startEmbeddedPostgres(config.dataDir, log)
   }
-  const app = await buildApp({ ...config, databaseUrl: config.databaseUrl ?? embedded?.url })
+  const databaseUrl = config.databaseUrl ?? embedded?.url
+  if (!config.encryptionKeys) log.warn({ file: `${config.dataDir}/encryption.key` }, 'ENCRYPTION_KEYS is not set: using a key file under DATA_DIR (set ENCRYPTION_KEYS in production)')
+  const encryptionKeys = config.encryptionKeys ?? (await localKeyRing(config.dataDir))
+  if (config.migrateOnStart && databaseUrl) await installQueueSchema(databaseUrl) // before buildApp: jobs may be enqueued at once
+  const app = await buildApp({ ...config, databaseUrl, encryptionKeys })
 
   let closing = false
   const shutdown = async (signal: string) => {

@@ -7,7 +7,7 @@ import { createDb } from '../db/pool.js'
  * Runs a command-line task against the service's database: DATABASE_URL, or the embedded
  * PostgreSQL under DATA_DIR (used as it is when the service is running, started briefly otherwise).
  */
-export async function withDatabase<T>(task: (db: Db) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(task: (db: Db, url: string) => Promise<T>): Promise<T> {
   let config
   try {
     config = loadConfig(process.env)
@@ -20,9 +20,10 @@ export async function withDatabase<T>(task: (db: Db) => Promise<T>): Promise<T> 
   }
   const log = pino({ level: 'warn' })
   const embedded = config.databaseUrl ? undefined : await (await import('../db/embedded.js')).startEmbeddedPostgres(config.dataDir, log, { attach: true })
-  const { db } = createDb({ url: config.databaseUrl ?? embedded!.url, ...config.db }, log)
+  const url = config.databaseUrl ?? embedded!.url
+  const { db } = createDb({ url, ...config.db }, log)
   try {
-    return await task(db)
+    return await task(db, url)
   } finally {
     await db.destroy()
     await embedded?.stop()

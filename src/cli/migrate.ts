@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util'
 import { migrateDown, migrateTo, migrateToLatest, migrator } from '../db/migrate.js'
+import { installQueueSchema } from '../jobs/queue.js'
 import { fail, withDatabase } from './database.js'
 
 const usage = `usage:
@@ -11,10 +12,11 @@ const usage = `usage:
 const { positionals } = parseArgs({ allowPositionals: true })
 const [command = 'latest', name] = positionals
 
-await withDatabase(async (db) => {
+await withDatabase(async (db, url) => {
   switch (command) {
     case 'latest':
       report(await migrateToLatest(db))
+      await installQueueSchema(url)
       break
     case 'down':
       report(await migrateDown(db))

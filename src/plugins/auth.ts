@@ -47,5 +47,5 @@ export default fp(
       if (companyId !== undefined && !inScope(request.principal, companyId)) throw notFound('company', companyId)
     })
   },
-  { name: 'auth', dependencies: ['db'] },
+  { name: 'auth', dependencies: ['context'] },
 )

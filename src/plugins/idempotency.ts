@@ -88,5 +88,5 @@ export default fp(
       if (ref && !ref.done) await release(app.db, ref)
     })
   },
-  { name: 'idempotency', dependencies: ['db', 'auth'] },
+  { name: 'idempotency', dependencies: ['context', 'auth'] },
 )

@@ -26,6 +26,7 @@ export default fp(
         tags: [
           { name: 'companies', description: 'Procore companies this service syncs, each with its ERP system.' },
           { name: 'api-keys', description: 'Keys for internal callers: a role and a company scope each.' },
+          { name: 'webhook-events', description: 'The inbox of Procore webhooks and ERP notifications, with processing state.' },
           { name: 'operations', description: 'Health and metrics.' },
         ],
       },

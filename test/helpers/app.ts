@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
-import { buildApp } from '../../src/app.js'
+import { buildApp, type BuildOptions } from '../../src/app.js'
 import { createApiKey } from '../../src/auth/api-keys.js'
 import { loadConfig } from '../../src/config.js'
 import type { Role } from '../../src/db/tables/api-keys.js'
@@ -19,9 +19,16 @@ export interface TestApp {
  * The app exactly as production builds it (same buildApp, same config parsing), on a fresh
  * database of its own.
  */
-export async function build(t: Test, env: Record<string, string> = {}): Promise<TestApp> {
+export const TEST_ENCRYPTION_KEYS = `test:${Buffer.alloc(32, 7).toString('base64')}`
+
+/** The environment every test app gets, before the test's own overrides. */
+export const testEnv = (databaseUrl: string): Record<string, string> => ({
+  LOG_LEVEL: 'silent', DATABASE_URL: databaseUrl, ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, WORKER_HEARTBEAT_MS: '500',
+})
+
+export async function build(t: Test, env: Record<string, string> = {}, options: BuildOptions = {}): Promise<TestApp> {
   const databaseUrl = await testDatabase(t)
-  const app = await buildApp(loadConfig({ LOG_LEVEL: 'silent', DATABASE_URL: databaseUrl, ...env }))
+  const app = await buildApp(loadConfig({ ...testEnv(databaseUrl), ...env }), options)
   t.teardown(() => app.close())
   const key = async (role: Role, companyIds: string[] | null = null) =>
     (await createApiKey(app.db, { name: `test ${role}`, role, companyIds })).key

@@ -9,6 +9,7 @@ import tap, { type Test } from 'tap'
 import type { Database } from '../../src/db/database.js'
 import { startEmbeddedPostgres } from '../../src/db/embedded.js'
 import { migrateToLatest } from '../../src/db/migrate.js'
+import { installQueueSchema } from '../../src/jobs/queue.js'
 
 let server: Promise<string> | undefined
 
@@ -51,6 +52,7 @@ export async function testDatabase(t: Test, options: { migrate?: boolean } = {})
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.toString(), max: 1 }) }) })
     await migrateToLatest(db)
     await db.destroy()
+    await installQueueSchema(url.toString())
   }
   return url.toString()
 }

@@ -4,7 +4,7 @@ import { pino } from 'pino'
 import { buildApp, loggerOptions } from '../../src/app.js'
 import { createApiKey } from '../../src/auth/api-keys.js'
 import { loadConfig } from '../../src/config.js'
-import { build } from '../helpers/app.js'
+import { build, testEnv } from '../helpers/app.js'
 import { testDatabase } from '../helpers/db.js'
 
 t.test('health, readiness and metrics', async (t) => {
@@ -26,7 +26,7 @@ t.test('health, readiness and metrics', async (t) => {
 })
 
 t.test('readiness is 503 problem+json when the database does not answer', async (t) => {
-  const app = await buildApp(loadConfig({ LOG_LEVEL: 'silent', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', DB_CONNECT_TIMEOUT_MS: '500' }))
+  const app = await buildApp(loadConfig({ ...testEnv('postgres://nobody@127.0.0.1:1/none'), WORKER_ENABLED: 'false', DB_CONNECT_TIMEOUT_MS: '500' }))
   t.teardown(() => app.close())
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(ready.statusCode, 503)
@@ -38,7 +38,7 @@ t.test('readiness is 503 problem+json when the database does not answer', async 
 t.test('request ids are accepted or generated, echoed, and in every log line; secrets are redacted', async (t) => {
   const lines: Record<string, unknown>[] = []
   const sink = new Writable({ write(chunk: Buffer, _enc, done) { for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l)); done() } })
-  const app = await buildApp(loadConfig({ LOG_LEVEL: 'trace', DATABASE_URL: await testDatabase(t) }), { logStream: sink })
+  const app = await buildApp(loadConfig({ ...testEnv(await testDatabase(t)), LOG_LEVEL: 'trace' }), { logStream: sink })
   t.teardown(() => app.close())
   const { key } = await createApiKey(app.db, { name: 'k', role: 'admin', companyIds: null })
 

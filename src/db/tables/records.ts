@@ -54,7 +54,7 @@ export interface SyncRunsTable {
   kind: string
   status: RunStatus
   params: Json<Record<string, unknown>>
-  result: Json<Record<string, unknown> | null>
+  result: ColumnType<Record<string, unknown> | null, string | null, string | null>
   error: string | null
   requested_by: string
   created_at: ColumnType<Date, never, never>

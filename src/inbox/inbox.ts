@@ -1,0 +1,125 @@
+import { sql } from 'kysely'
+import type { Db } from '../db/database.js'
+import type { InboxStatus, Side } from '../db/tables/records.js'
+import { badRequest, conflict, notFound } from '../errors.js'
+import { decodeCursor, toPage } from '../api/pagination.js'
+import { enqueue } from '../jobs/queue.js'
+import type { RecordType } from '../sync/registry.js'
+
+/** How long events of one record are gathered before one job re-reads it. */
+export const COALESCE_MS = 500
+export const PROCESS_TASK = 'process-record'
+
+export interface IncomingEvent {
+  companyId: string
+  source: Side
+  /** Unique per delivery attempt group: Procore's event id/ulid, the ERP's webhook-id. */
+  dedupeKey: string
+  /** Safe headers only: never Authorization or signatures. */
+  headers: Record<string, string>
+  body: string
+  eventType: string | null
+  recordType: RecordType | null
+  resourceId: string | null
+  /** Set when the event is authentic but unusable: stored for people to see, never processed. */
+  quarantineReason?: string
+}
+
+export interface ProcessRecordPayload {
+  companyId: string
+  source: Side
+  recordType: RecordType
+  resourceId: string
+  [key: string]: unknown
+}
+
+/**
+ * Stores an authenticated event and, in the same transaction, the job that will act on it.
+ * A duplicate delivery (same dedupe key) stores nothing and schedules nothing. Events of one
+ * record arriving together share one job (job key per record), so one burst is one re-read.
+ */
+export async function storeEvent(db: Db, event: IncomingEvent): Promise<{ id: string | null; duplicate: boolean; status: InboxStatus }> {
+  const status: InboxStatus = event.quarantineReason || !event.recordType || !event.resourceId ? 'quarantined' : 'queued'
+  return db.transaction().execute(async (tx) => {
+    const row = await tx.insertInto('inbox_events')
+      .values({
+        company_id: event.companyId, source: event.source, dedupe_key: event.dedupeKey, headers: JSON.stringify(event.headers), body: event.body,
+        event_type: event.eventType, record_type: event.recordType, resource_id: event.resourceId, status,
+        last_error: status === 'quarantined' ? (event.quarantineReason ?? 'no record type or id we consume') : null, processed_at: null,
+      })
+      .onConflict((oc) => oc.columns(['company_id', 'source', 'dedupe_key']).doNothing())
+      .returning('id')
+      .executeTakeFirst()
+    if (!row) return { id: null, duplicate: true, status }
+    if (status === 'queued') await scheduleProcessing(tx, event.companyId, event.source, event.recordType!, event.resourceId!)
+    return { id: row.id, duplicate: false, status }
+  })
+}
+
+export async function scheduleProcessing(db: Db, companyId: string, source: Side, recordType: RecordType, resourceId: string): Promise<void> {
+  const payload: ProcessRecordPayload = { companyId, source, recordType, resourceId }
+  await enqueue(db, PROCESS_TASK, payload, {
+    jobKey: `record:${companyId}:${source}:${recordType}:${resourceId}`,
+    jobKeyMode: 'preserve_run_at',
+    runAt: new Date(Date.now() + COALESCE_MS),
+    maxAttempts: 8,
+  })
+}
+
+export interface PendingEvent { id: string; eventType: string | null; body: string }
+
+/** The queued or failed events of one record, oldest first: what a processing job acts on. */
+export async function pendingEvents(db: Db, p: ProcessRecordPayload): Promise<PendingEvent[]> {
+  return db.selectFrom('inbox_events').select(['id', 'event_type as eventType', 'body'])
+    .where('company_id', '=', p.companyId).where('source', '=', p.source).where('record_type', '=', p.recordType).where('resource_id', '=', p.resourceId)
+    .where('status', 'in', ['queued', 'failed']).orderBy('id').execute()
+}
+
+export async function settleEvents(db: Db, ids: readonly string[], outcome: { status: 'processed' | 'skipped' } | { status: 'queued' | 'failed'; error: string }) {
+  if (ids.length === 0) return
+  await db.updateTable('inbox_events')
+    .set({
+      status: outcome.status,
+      attempts: sql<number>`attempts + 1`,
+      last_error: 'error' in outcome ? outcome.error.slice(0, 2000) : null,
+      processed_at: outcome.status === 'processed' || outcome.status === 'skipped' ? new Date() : null,
+    })
+    .where('id', 'in', ids).execute()
+}
+
+function toEvent(row: { id: string; source: Side; dedupe_key: string; received_at: Date; event_type: string | null; record_type: string | null; resource_id: string | null; status: InboxStatus; attempts: number; last_error: string | null; processed_at: Date | null; body: string }) {
+  return {
+    id: row.id, source: row.source, dedupeKey: row.dedupe_key, receivedAt: row.received_at.toISOString(), eventType: row.event_type,
+    recordType: row.record_type, resourceId: row.resource_id, status: row.status, attempts: row.attempts, lastError: row.last_error,
+    processedAt: row.processed_at?.toISOString() ?? null, body: row.body.length > 20_000 ? `${row.body.slice(0, 20_000)}…` : row.body,
+  }
+}
+export type InboxEvent = ReturnType<typeof toEvent>
+
+const eventColumns = ['id', 'source', 'dedupe_key', 'received_at', 'event_type', 'record_type', 'resource_id', 'status', 'attempts', 'last_error', 'processed_at', 'body'] as const
+
+export async function listEvents(db: Db, companyId: string, filter: { status?: InboxStatus | undefined; source?: Side | undefined }, page: { limit: number; cursor?: string | undefined }) {
+  let query = db.selectFrom('inbox_events').select(eventColumns).where('company_id', '=', companyId).orderBy('id', 'desc').limit(page.limit + 1)
+  if (filter.status) query = query.where('status', '=', filter.status)
+  if (filter.source) query = query.where('source', '=', filter.source)
+  if (page.cursor) {
+    const [before] = decodeCursor(page.cursor, 1) as [string]
+    if (!/^\d{1,19}$/.test(before)) throw badRequest('invalid_cursor', 'Use the `next` value of the previous page.')
+    query = query.where('id', '<', before)
+  }
+  return toPage(await query.execute(), page.limit, (r) => [r.id], toEvent)
+}
+
+/** Puts a failed (or quarantined-then-fixed) event back in the queue. */
+export async function retryEvent(db: Db, companyId: string, eventId: string): Promise<InboxEvent> {
+  return db.transaction().execute(async (tx) => {
+    const row = await tx.selectFrom('inbox_events').select(eventColumns).where('company_id', '=', companyId).where('id', '=', eventId).forUpdate().executeTakeFirst()
+    if (!row) throw notFound('webhook event', eventId)
+    if (!row.record_type || !row.resource_id) {
+      throw conflict('event_not_processable', 'This event names no record type or id that this service consumes; retrying cannot help. Its body is kept for inspection.')
+    }
+    const updated = await tx.updateTable('inbox_events').set({ status: 'queued', last_error: null }).where('id', '=', eventId).returning(eventColumns).executeTakeFirstOrThrow()
+    await scheduleProcessing(tx, companyId, row.source, row.record_type as RecordType, row.resource_id)
+    return toEvent(updated)
+  })
+}

@@ -1,0 +1,75 @@
+import { EventEmitter } from 'node:events'
+import { Logger as WorkerLogger, run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker'
+import { sql } from 'kysely'
+import type pg from 'pg'
+import type { AppContext } from '../context.js'
+
+export interface JobRunner {
+  stop(): Promise<void>
+}
+
+/**
+ * Runs background jobs with graphile-worker, plus the one thing it lacks for us: a job held by
+ * a process that was killed with SIGKILL would stay locked for 4 hours. Every process beats for
+ * its workers; a worker silent for three beats is presumed dead and its jobs are unlocked, so
+ * another process re-runs them within about a minute (with the default beat).
+ */
+export async function startJobRunner(ctx: AppContext, pgPool: pg.Pool, taskList: TaskList, crontab: string): Promise<JobRunner> {
+  const log = ctx.log.child({ component: 'jobs' })
+  const { concurrency, heartbeatMs } = ctx.config.worker
+  const workerIds = new Set<string>()
+  const events: WorkerEvents = new EventEmitter() as WorkerEvents
+  events.on('worker:create', ({ worker }) => workerIds.add(worker.workerId))
+  events.on('worker:release', ({ worker }) => workerIds.delete(worker.workerId))
+  events.on('job:error', ({ job, error }) => log.warn({ task: job.task_identifier, jobId: job.id, attempt: job.attempts, err: { message: (error as Error)?.message } }, 'job failed; it will be retried'))
+  events.on('job:failed', ({ job, error }) => log.error({ task: job.task_identifier, jobId: job.id, err: { message: (error as Error)?.message } }, 'job failed for the last time'))
+
+  const logger = new WorkerLogger((scope) => (level, message) => {
+    if (level === 'error') log.error({ scope }, message)
+    else if (level === 'warning') log.warn({ scope }, message)
+    else log.debug({ scope }, message)
+  })
+  const runner: Runner = await run({ pgPool, taskList, crontab, concurrency, noHandleSignals: true, pollInterval: 2000, events, logger })
+
+  const beat = async () => {
+    const ids = [...workerIds]
+    if (ids.length > 0) {
+      await ctx.db.insertInto('worker_heartbeats').values(ids.map((worker_id) => ({ worker_id, beat_at: new Date() })))
+        .onConflict((oc) => oc.column('worker_id').doUpdateSet({ beat_at: new Date() })).execute()
+    }
+    await releaseJobsOfDeadWorkers(ctx, heartbeatMs * 3)
+  }
+  let beating = Promise.resolve()
+  const timer = setInterval(() => {
+    beating = beating.then(beat).catch((error: unknown) => log.warn({ err: { message: (error as Error).message } }, 'worker heartbeat failed'))
+  }, heartbeatMs)
+  timer.unref()
+  await beat()
+
+  return {
+    async stop() {
+      clearInterval(timer)
+      await beating
+      await runner.stop() // waits for running jobs to finish
+      if (workerIds.size > 0) await ctx.db.deleteFrom('worker_heartbeats').where('worker_id', 'in', [...workerIds]).execute()
+    },
+  }
+}
+
+/** Unlocks jobs locked by workers that have not beaten within `staleMs` (and were locked at least that long ago). */
+export async function releaseJobsOfDeadWorkers(ctx: AppContext, staleMs: number): Promise<string[]> {
+  const { rows } = await sql<{ locked_by: string }>`
+    select distinct j.locked_by from graphile_worker._private_jobs j
+    where j.locked_by is not null
+      and j.locked_at < now() - make_interval(secs => ${staleMs / 1000})
+      and not exists (select 1 from worker_heartbeats h where h.worker_id = j.locked_by and h.beat_at > now() - make_interval(secs => ${staleMs / 1000}))
+  `.execute(ctx.db)
+  const dead = rows.map((r) => r.locked_by)
+  if (dead.length > 0) {
+    await sql`select graphile_worker.force_unlock_workers(${dead}::text[])`.execute(ctx.db)
+    await ctx.db.deleteFrom('worker_heartbeats').where('worker_id', 'in', dead).execute()
+    ctx.log.warn({ component: 'jobs', workers: dead }, 'released the jobs of workers that stopped beating')
+  }
+  await ctx.db.deleteFrom('worker_heartbeats').where('beat_at', '<', new Date(Date.now() - 24 * 3600_000)).execute()
+  return dead
+}

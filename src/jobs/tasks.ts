@@ -1,0 +1,15 @@
+import type { TaskList } from 'graphile-worker'
+import type { AppContext } from '../context.js'
+import { inboxTasks, type RecordProcessor } from '../inbox/tasks.js'
+import type { Side } from '../db/tables/records.js'
+
+/** Every background task of the service, by name. Each capability contributes its own. */
+export function buildTaskList(ctx: AppContext): TaskList {
+  const processors: Partial<Record<Side, RecordProcessor>> = {}
+  return {
+    ...inboxTasks(ctx, processors),
+  }
+}
+
+/** Recurring jobs (graphile-worker crontab syntax; it fires once per tick across all instances). */
+export const crontab = ''
