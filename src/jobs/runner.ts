@@ -24,9 +24,11 @@ export async function startJobRunner(ctx: AppContext, pgPool: pg.Pool, taskList:
   events.on('job:error', ({ job, error }) => log.warn({ task: job.task_identifier, jobId: job.id, attempt: job.attempts, err: { message: (error as Error)?.message } }, 'job failed; it will be retried'))
   events.on('job:failed', ({ job, error }) => log.error({ task: job.task_identifier, jobId: job.id, err: { message: (error as Error)?.message } }, 'job failed for the last time'))
 
+  // graphile's LogLevel is an ambient const enum; its values are these strings.
   const logger = new WorkerLogger((scope) => (level, message) => {
-    if (level === 'error') log.error({ scope }, message)
-    else if (level === 'warning') log.warn({ scope }, message)
+    const name: string = level
+    if (name === 'error') log.error({ scope }, message)
+    else if (name === 'warning') log.warn({ scope }, message)
     else log.debug({ scope }, message)
   })
   const runner: Runner = await run({ pgPool, taskList, crontab, concurrency, noHandleSignals: true, pollInterval: 2000, events, logger })

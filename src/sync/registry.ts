@@ -12,11 +12,16 @@ export type RecordType = (typeof RecordTypes)[number]
 
 export type Fields = Record<string, string | boolean | null>
 
+/** A JSON scalar as text; anything else (objects, arrays) is not a field value. */
+function scalar(v: unknown): string | null {
+  return typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean' ? String(v) : typeof v === 'string' && v !== '' ? v : null
+}
+
 /** How a field's values are made comparable; applied before any comparison or match. */
 export const Normalizers = {
-  text: (v: unknown) => (typeof v === 'string' ? v.trim().replace(/\s+/g, ' ') || null : v == null ? null : String(v)),
+  text: (v: unknown) => (typeof v === 'string' ? v.trim().replace(/\s+/g, ' ') || null : scalar(v)),
   /** Codes compare case-insensitively and without surrounding space. */
-  code: (v: unknown) => (typeof v === 'string' ? v.trim().toUpperCase() || null : v == null ? null : String(v)),
+  code: (v: unknown) => (typeof v === 'string' ? v.trim().toUpperCase() || null : scalar(v)),
   email: (v: unknown) => (typeof v === 'string' ? v.trim().toLowerCase() || null : null),
   phone: (v: unknown) => (typeof v === 'string' ? v.replace(/\D/g, '') || null : null),
   /** ISO 3166 alpha-2 country and state/province codes. */
@@ -69,8 +74,8 @@ export interface EntityDef {
 
 const both = ['procore', 'erp'] as const
 const erpOnly = ['erp'] as const
-const str = (v: unknown): string | null => (v == null || v === '' ? null : String(v))
-const id = (v: unknown): string => String(v)
+const str = scalar
+const id = (v: unknown): string => scalar(v) ?? ''
 /** Drop undefined and keep only fields the caller gave, so partial writes stay partial. */
 const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))
 const has = (f: Fields, k: string) => (k in f ? f[k] : undefined)
@@ -228,7 +233,7 @@ export const Registry: Record<RecordType, EntityDef> = {
       from: (j) => ({
         externalId: id(j.id),
         // Project cost codes belong to a project; standard codes to the company's ERP list.
-        parentId: j.project_id != null ? String(j.project_id) : j.biller_type === 'Project' && j.biller_id != null ? String(j.biller_id) : null,
+        parentId: str(j.project_id) ?? (j.biller_type === 'Project' ? str(j.biller_id) : null),
         fields: { code: str(j.full_code) ?? str(j.code), name: str(j.name) },
         updatedAt: str(j.updated_at),
       }),
@@ -299,7 +304,7 @@ export function normalizeFields(type: RecordType, fields: Fields): Fields {
   const defs = Registry[type].fields
   const out: Fields = {}
   for (const [name, def] of Object.entries(defs)) {
-    if (name in fields) out[name] = Normalizers[def.normalize](fields[name]) as string | boolean | null
+    if (name in fields) out[name] = Normalizers[def.normalize](fields[name])
   }
   return out
 }
