@@ -1,15 +1,17 @@
-import { pino } from 'pino'
+import type { FastifyInstance } from 'fastify'
+import { pino, type Logger } from 'pino'
 import { buildApp, loggerOptions } from './app.js'
 import { ensureFirstAdminKey } from './auth/bootstrap.js'
-import { ConfigError, loadConfig } from './config.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
 import { localKeyRing } from './crypto/keyfile.js'
 import type { EmbeddedDatabase } from './db/embedded.js'
 import { migrateToLatest } from './db/migrate.js'
+import { createDb } from './db/pool.js'
 import { installQueueSchema } from './jobs/queue.js'
 
-/** The process: config from the environment → database → app → listen → graceful shutdown. */
+/** The process: config from the environment → database → migrations → app → listen → graceful shutdown. */
 async function main() {
-  let config
+  let config: Config
   try {
     config = loadConfig(process.env)
   } catch (error) {
@@ -21,31 +23,21 @@ async function main() {
   }
   const log = pino(loggerOptions(config))
   const started = performance.now()
-
   let embedded: EmbeddedDatabase | undefined
-  if (!config.databaseUrl) {
-    // Imported only when needed: containers run without the embedded binaries.
-    const { startEmbeddedPostgres } = await import('./db/embedded.js')
-    embedded = await startEmbeddedPostgres(config.dataDir, log)
-  }
-  const databaseUrl = config.databaseUrl ?? embedded?.url
-  if (!config.encryptionKeys) log.warn({ file: `${config.dataDir}/encryption.key` }, 'ENCRYPTION_KEYS is not set: using a key file under DATA_DIR (set ENCRYPTION_KEYS in production)')
-  const encryptionKeys = config.encryptionKeys ?? (await localKeyRing(config.dataDir))
-  if (config.migrateOnStart && databaseUrl) await installQueueSchema(databaseUrl) // before buildApp: jobs may be enqueued at once
-  const app = await buildApp({ ...config, databaseUrl, encryptionKeys })
+  let app: FastifyInstance | undefined
 
   let closing = false
   const shutdown = async (signal: string) => {
     if (closing) return
     closing = true
-    app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+    log.info({ signal }, 'shutting down: finishing in-flight requests and jobs')
     const force = setTimeout(() => {
-      app.log.error('shutdown took longer than 20 s; exiting anyway')
+      log.error('shutdown took longer than 20 s; exiting anyway')
       process.exit(1)
     }, 20_000)
     force.unref()
     try {
-      await app.close() // stops accepting, drains requests, runs onClose hooks (workers, pool)
+      await app?.close() // stops accepting, drains requests, stops workers, closes the pool
       await embedded?.stop()
     } finally {
       process.exit(0)
@@ -55,9 +47,19 @@ async function main() {
   process.once('SIGINT', () => void shutdown('SIGINT'))
 
   try {
-    if (config.migrateOnStart) {
-      for (const line of await migrateToLatest(app.db)) app.log.info({ component: 'db' }, line)
+    if (!config.databaseUrl) {
+      // Imported only when needed: containers run without the embedded binaries.
+      const { startEmbeddedPostgres } = await import('./db/embedded.js')
+      embedded = await startEmbeddedPostgres(config.dataDir, log)
     }
+    const databaseUrl = (config.databaseUrl ?? embedded?.url) as string
+    if (!config.encryptionKeys) {
+      log.warn({ file: `${config.dataDir}/encryption.key` }, 'ENCRYPTION_KEYS is not set: using a key file under DATA_DIR (set ENCRYPTION_KEYS in production)')
+    }
+    const encryptionKeys = config.encryptionKeys ?? (await localKeyRing(config.dataDir))
+    if (config.migrateOnStart) await migrate(databaseUrl, config, log) // before buildApp: its routes and job runner expect the schema
+
+    app = await buildApp({ ...config, databaseUrl, encryptionKeys })
     const firstKey = config.bootstrapAdminKey ? await ensureFirstAdminKey(app.db) : undefined
     await app.listen({ port: config.port, host: config.host })
     const base = config.publicUrl
@@ -68,10 +70,20 @@ async function main() {
         `Try: curl -H "Authorization: Bearer ${firstKey}" ${base}/v1/companies\n\n`)
     }
   } catch (error) {
-    app.log.fatal({ err: error }, 'could not start')
-    await app.close().catch(() => {})
+    log.fatal({ err: error }, 'could not start')
+    await app?.close().catch(() => {})
     await embedded?.stop().catch(() => {})
     process.exit(1)
+  }
+}
+
+async function migrate(url: string, config: Config, log: Logger) {
+  const { db } = createDb({ url, ...config.db }, log)
+  try {
+    for (const line of await migrateToLatest(db)) log.info({ component: 'db' }, line)
+    await installQueueSchema(url)
+  } finally {
+    await db.destroy()
   }
 }
 
