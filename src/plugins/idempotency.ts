@@ -14,6 +14,7 @@ declare module 'fastify' {
 }
 
 const KEY_SYNTAX = /^[\x20-\x7e]{1,255}$/
+const storedBodyBinding = (ref: KeyRef) => `idempotency:${ref.apiKeyId}:${ref.key}`
 const REPLAYED_HEADERS = ['content-type', 'etag', 'location'] as const
 
 /**
@@ -61,7 +62,8 @@ export default fp(
             'A request with this Idempotency-Key is still being processed. Retry shortly to receive its result.', { headers: { 'retry-after': '1' } })
         case 'replay':
           for (const [name, value] of Object.entries(claim.headers)) void reply.header(name, value)
-          return reply.code(claim.status).header('idempotent-replayed', 'true').serializer((p: unknown) => p as string).send(claim.body)
+          return reply.code(claim.status).header('idempotent-replayed', 'true').serializer((p: unknown) => p as string)
+            .send(app.ctx.secrets.open(claim.body, storedBodyBinding(ref)))
       }
     })
 
@@ -78,7 +80,8 @@ export default fp(
         const value = reply.getHeader(name)
         if (value !== undefined) headers[name] = String(value)
       }
-      await complete(app.db, ref, { status: reply.statusCode, headers, body: payload })
+      // Responses may carry secrets shown once (a new API key, a notification secret): stored sealed.
+      await complete(app.db, ref, { status: reply.statusCode, headers, body: app.ctx.secrets.seal(payload, storedBodyBinding(ref)) })
       return payload
     })
 

@@ -90,3 +90,16 @@ t.test('Idempotency-Key: a claim whose holder died is taken over after its lease
   const after = await app.inject({ method: 'POST', url: '/v1/companies', headers, payload: body('600') })
   t.equal(after.statusCode, 201, 'after the lease: the retry runs')
 })
+
+t.test('stored responses are sealed: a key shown once is not readable in the database', async (t) => {
+  const { app, adminKey, auth } = await build(t)
+  const headers = { ...auth(adminKey), 'idempotency-key': 'mint-1' }
+  const payload = { name: 'agent', role: 'operator', companyIds: null }
+  const first = await app.inject({ method: 'POST', url: '/v1/api-keys', headers, payload })
+  t.equal(first.statusCode, 201)
+  const secret = first.json().key.slice(21)
+  const rows = await app.db.selectFrom('idempotency_keys').selectAll().execute()
+  t.notOk(JSON.stringify(rows).includes(secret), 'the new key is not stored in clear')
+  const replay = await app.inject({ method: 'POST', url: '/v1/api-keys', headers, payload })
+  t.equal(replay.body, first.body, 'yet the replay is byte for byte the first response')
+})
