@@ -30,6 +30,7 @@ export const EnvSchema = Type.Object({
   PROCORE_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1, description: "This app's Procore OAuth client secret (authorization-code connections)." })),
   PROCORE_WEBHOOK_NAMESPACE: Type.String({ pattern: '^[a-z0-9-]{1,64}$', default: 'erp-sync', description: 'Namespace of the webhook hooks this service installs in Procore.' }),
   WEBHOOK_SECRET_GRACE_HOURS: Type.Integer({ minimum: 0, default: 24, description: 'After a webhook secret rotation, the previous secret stays valid this long.' }),
+  ERP_ALLOW_HTTP: Type.Boolean({ default: false, description: 'Accept plain-http ERP agent URLs on hosts other than loopback (tokens then travel unencrypted; only for private test networks).' }),
 })
 export type Env = Static<typeof EnvSchema>
 
@@ -56,6 +57,10 @@ export interface Config {
     clientSecret: string | undefined
     webhookNamespace: string
     webhookSecretGraceHours: number
+  }
+  erp: {
+    /** Plain-http agent URLs allowed beyond loopback. */
+    allowHttp: boolean
   }
 }
 
@@ -108,5 +113,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       webhookNamespace: e.PROCORE_WEBHOOK_NAMESPACE,
       webhookSecretGraceHours: e.WEBHOOK_SECRET_GRACE_HOURS,
     },
+    erp: { allowHttp: e.ERP_ALLOW_HTTP },
   }
 }

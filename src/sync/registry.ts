@@ -109,6 +109,7 @@ export const Registry: Record<RecordType, EntityDef> = {
     fields: {
       name: { normalize: 'text', sides: both, label: 'Name' },
       code: { normalize: 'code', sides: erpOnly, label: 'Code' },
+      active: { normalize: 'bool', sides: erpOnly, label: 'Active' },
     },
     procore: {
       webhookResources: ['Departments'],
@@ -118,8 +119,10 @@ export const Registry: Record<RecordType, EntityDef> = {
     },
     erp: {
       resource: 'departments',
-      from: (j) => ({ externalId: id(j.id), parentId: null, fields: { name: str(j.name), code: str(j.code) }, updatedAt: str(j.updated_at) }),
-      to: (f) => defined({ name: has(f, 'name'), code: has(f, 'code') }),
+      from: (j) => ({
+        externalId: id(j.id), parentId: null, fields: { name: str(j.name), code: str(j.code), active: typeof j.active === 'boolean' ? j.active : null }, updatedAt: str(j.updated_at),
+      }),
+      to: (f) => defined({ name: has(f, 'name'), code: has(f, 'code'), active: has(f, 'active') }),
     },
   },
 
@@ -226,6 +229,7 @@ export const Registry: Record<RecordType, EntityDef> = {
     fields: {
       code: { normalize: 'code', sides: both, label: 'Full code' },
       name: { normalize: 'text', sides: both, label: 'Description' },
+      active: { normalize: 'bool', sides: erpOnly, label: 'Active' },
     },
     procore: {
       webhookResources: ['Standard Cost Codes', 'Cost Codes'],
@@ -241,8 +245,10 @@ export const Registry: Record<RecordType, EntityDef> = {
     },
     erp: {
       resource: 'cost-codes',
-      from: (j) => ({ externalId: id(j.id), parentId: str(j.job_id), fields: { code: str(j.code), name: str(j.name) }, updatedAt: str(j.updated_at) }),
-      to: (f) => defined({ code: has(f, 'code'), name: has(f, 'name') }),
+      from: (j) => ({
+        externalId: id(j.id), parentId: str(j.job_id), fields: { code: str(j.code), name: str(j.name), active: typeof j.active === 'boolean' ? j.active : null }, updatedAt: str(j.updated_at),
+      }),
+      to: (f) => defined({ code: has(f, 'code'), name: has(f, 'name'), active: has(f, 'active') }),
     },
   },
 

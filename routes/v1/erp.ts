@@ -1,0 +1,168 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { expectedVersion } from '../../src/api/etag.js'
+import { CompanyIdString, CompanyParams, IdempotencyHeaders, IfMatchHeaders, problems } from '../../src/api/schemas.js'
+import { CheckFailureCodes, getConnection, putConnection, rotateNotificationSecret, testConnection } from '../../src/erp/connections.js'
+import { requestRefresh } from '../../src/erp/refresh.js'
+import { RecordTypes } from '../../src/sync/registry.js'
+import { Run } from './runs.js'
+
+const CheckReport = Type.Object({
+  ok: Type.Boolean({ description: 'True when the agent answered /v1/info as protocol 1.x, accepted the token and serves the company\'s ERP.' }),
+  checkedAt: Type.String({ format: 'date-time' }),
+  failure: Type.Union([
+    Type.Object({
+      code: Type.Enum([...CheckFailureCodes], {
+        description: 'unreachable: no connection or timeout; unauthorized: the agent refused the token (401/403); not_an_agent: the URL does not answer as ' +
+          'ERP Connector Protocol 1.x (404, redirect, not protocol JSON); protocol_version_unsupported: another major version; system_mismatch: the agent ' +
+          "serves another ERP than the company's erpSystem; agent_unavailable: 429/5xx, the ERP is offline or busy.",
+      }),
+      message: Type.String({ description: 'What failed and what to do about it.' }),
+    }),
+    Type.Null(),
+  ]),
+  agent: Type.Union([Type.Object({ system: Type.String(), companyName: Type.String(), protocolVersion: Type.String() }), Type.Null()], {
+    description: 'What the agent said about itself, when it answered.',
+  }),
+  warnings: Type.Array(Type.String(), { description: 'What works but limits the sync: resources the agent does not serve or cannot write, no notifications.' }),
+})
+
+const Connection = Type.Object({
+  companyId: CompanyIdString,
+  baseUrl: Type.String({ description: "The agent's base URL; the service calls <baseUrl>/v1/..." }),
+  agent: Type.Object({
+    system: Type.String({ description: 'The ERP the agent reported (foundation, sage300, vista, spectrum, quickbooks_desktop, generic).' }),
+    companyName: Type.String({ description: 'The ERP company (company file, database) the agent serves.' }),
+    protocolVersion: Type.String({ examples: ['1.0'] }),
+    resources: Type.Array(Type.String(), { description: 'Resources the agent serves.' }),
+    writable: Type.Union([Type.Array(Type.String()), Type.Null()], { description: 'Resources that accept creates and updates; null: every resource served.' }),
+    notifications: Type.Union([Type.Boolean(), Type.Null()], { description: 'Whether the agent sends change notifications.' }),
+    maxPageSize: Type.Integer(),
+    maxLengths: Type.Record(Type.String(), Type.Record(Type.String(), Type.Integer()), {
+      description: 'Text limits of this ERP by resource and field, e.g. {"vendors": {"name": 30}}; checked before anything is sent.',
+    }),
+  }, { description: 'What the agent said about itself at the last successful connection test.' }),
+  notifications: Type.Object({
+    url: Type.String({ description: 'Enter this URL in the agent\'s notification settings.' }),
+    secretCreatedAt: Type.String({ format: 'date-time' }),
+    previousSecretValidUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'After a rotation, the previous secret is accepted until then.' }),
+  }),
+  lastCheck: Type.Object({
+    at: Type.String({ format: 'date-time' }),
+    ok: Type.Boolean(),
+    failure: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+  }),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+}, { description: 'The company\'s ERP agent. Never shows the token or the notification secret.' })
+
+const NotificationSecret = Type.String({
+  pattern: '^whsec_[A-Za-z0-9+/=]+$',
+  description: 'The secret the agent signs notifications with (Standard Webhooks). Shown only in this response: store it in the agent\'s settings now.',
+})
+
+const tags = ['erp']
+
+const erp: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/companies/:companyId/erp/connection', {
+    schema: {
+      tags, summary: "Get the company's ERP connection",
+      description: "The agent's URL, what it said about itself at the last test, where it must send notifications, and the last test's outcome. Never the token or secrets.",
+      params: CompanyParams,
+      response: { 200: Connection, ...problems(401, 404) },
+    },
+  }, async (request, reply) => {
+    const { connection, etag } = await getConnection(app.ctx, request.params.companyId)
+    return reply.header('etag', etag).send(connection)
+  })
+
+  app.put('/companies/:companyId/erp/connection', {
+    config: { permission: 'admin' },
+    schema: {
+      tags, summary: 'Connect the company to its ERP agent',
+      description:
+        'Creates or replaces the connection to the agent that speaks the ERP Connector Protocol for this company (see openapi/erp-connector.json). ' +
+        'The agent is tested first (GET /v1/info): it must be reachable, accept the token, speak protocol 1.x and serve the company\'s erpSystem; ' +
+        'otherwise 422 with `check` saying what failed, and nothing is saved. ' +
+        'A new connection answers 201 with `notificationSecret`, shown only then: enter it and `notifications.url` in the agent. ' +
+        'Replacing an existing connection needs If-Match with its ETag and keeps the notification secret. The token is stored encrypted and never shown.',
+      params: CompanyParams, headers: IfMatchHeaders,
+      body: Type.Object({
+        baseUrl: Type.String({ minLength: 1, maxLength: 2048, description: "The agent's root URL, e.g. https://erp-agent.example.com. https, or http on loopback only.", examples: ['https://erp-agent.example.com'] }),
+        token: Type.String({ minLength: 1, maxLength: 4096, description: "The bearer token from the agent's settings." }),
+      }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({ ...Connection.properties, check: CheckReport }),
+        201: Type.Object({ ...Connection.properties, check: CheckReport, notificationSecret: NotificationSecret }),
+        ...problems(400, 401, 403, 404, 412, 422, 428),
+      },
+    },
+  }, async (request, reply) => {
+    const ifMatch = request.headers['if-match'] === undefined ? undefined : expectedVersion(request)
+    const result = await putConnection(app.ctx, request.params.companyId, request.body, ifMatch)
+    void reply.header('etag', result.etag).header('cache-control', 'no-store')
+    if (result.created) {
+      return reply.code(201).header('location', `/v1/companies/${request.params.companyId}/erp/connection`)
+        .send({ ...result.connection, check: result.check, notificationSecret: result.notificationSecret ?? '' })
+    }
+    return reply.send({ ...result.connection, check: result.check })
+  })
+
+  app.post('/companies/:companyId/erp/connection/test', {
+    config: { permission: 'sync' },
+    schema: {
+      tags, summary: 'Test the ERP connection',
+      description: 'Calls the agent\'s GET /v1/info with the stored token and reports what works and what failed; the outcome is also kept as `lastCheck`. Always 200 when a connection exists: read `ok`.',
+      params: CompanyParams, headers: IdempotencyHeaders,
+      response: { 200: CheckReport, ...problems(400, 401, 403, 404, 409, 422) },
+    },
+  }, async (request) => testConnection(app.ctx, request.params.companyId))
+
+  app.post('/companies/:companyId/erp/notification-secret', {
+    config: { permission: 'admin', idempotency: 'required' },
+    schema: {
+      tags, summary: 'Rotate the ERP notification secret',
+      description:
+        'Creates a new secret for signing ERP change notifications and returns it (only here). The previous secret stays valid for ' +
+        'WEBHOOK_SECRET_GRACE_HOURS (see `previousSecretValidUntil`), so the agent can switch without losing notifications. ' +
+        'Requires an Idempotency-Key: a retry with the same key returns the same secret instead of rotating twice.',
+      params: CompanyParams, headers: IdempotencyHeaders,
+      response: {
+        200: Type.Object({
+          notificationSecret: NotificationSecret,
+          notificationUrl: Type.String(),
+          previousSecretValidUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+        }),
+        ...problems(400, 401, 403, 404, 409, 422),
+      },
+    },
+  }, async (request, reply) => {
+    const { etag, ...rotated } = await rotateNotificationSecret(app.ctx, request.params.companyId)
+    return reply.header('etag', etag).header('cache-control', 'no-store').send(rotated)
+  })
+
+  app.post('/companies/:companyId/erp/refresh', {
+    config: { permission: 'sync' },
+    schema: {
+      tags, summary: 'Refresh ERP-side records',
+      description:
+        'Starts a run that pages through the agent\'s lists (every record type, or `type`) into ERP-side snapshots and marks records no longer listed as deleted. ' +
+        'Job cost codes are read for every ERP job. Answers 202 with the run; poll it at the Location (GET /v1/companies/{companyId}/runs/{runId}). ' +
+        'Runs of one company execute one after another. 409 when the company has no ERP connection.',
+      params: CompanyParams, headers: IdempotencyHeaders,
+      body: Type.Object({
+        type: Type.Optional(Type.Enum([...RecordTypes], { description: 'Only this record type; all when absent.' })),
+      }, { additionalProperties: false, description: 'Optional: no body refreshes every type.' }),
+      response: { 202: Run, ...problems(400, 401, 403, 404, 409, 422) },
+    },
+    // A bare POST (no body) is a refresh of everything.
+    preValidation: async (request) => {
+      request.body ??= {}
+    },
+  }, async (request, reply) => {
+    const run = await requestRefresh(app.db, request.params.companyId, request.body.type, `api-key:${request.principal.keyId}`)
+    return reply.code(202).header('location', `/v1/companies/${request.params.companyId}/runs/${run.id}`).send(run)
+  })
+}
+
+export default erp
