@@ -1,0 +1,170 @@
+import type { AppContext } from '../context.js'
+import { AppError } from '../errors.js'
+import { UpstreamError } from '../http/errors.js'
+import { entity, type RecordType } from '../sync/registry.js'
+import type { Json, ProcoreRecords } from '../sync/sides.js'
+import { loadConnection } from './connection.js'
+import { fieldMessages, needsReauth, notConnected, procoreMessage } from './errors.js'
+import { ProcoreApi, SYNC_BATCH } from './resources.js'
+
+type UpsertItem = Parameters<ProcoreRecords['upsertByOrigin']>[1][number]
+type UpsertResult = Awaited<ReturnType<ProcoreRecords['upsertByOrigin']>>[number]
+
+/**
+ * The Procore side of the sync contract (src/sync/sides.ts) for one company. Records are
+ * Procore's own JSON with ids as decimal strings; `cost_code` with no parent means the standard
+ * codes of the company's ERP standard cost code list, with a parent the cost codes of that
+ * Procore project. Throws (409 problem) when the company is not connected or must reconnect.
+ */
+export async function procoreRecords(ctx: AppContext, companyId: string): Promise<ProcoreRecords> {
+  const connection = await loadConnection(ctx.db, companyId)
+  if (!connection || connection.status === 'disconnected') throw notConnected(companyId)
+  if (connection.status === 'needs_reauth') throw needsReauth(companyId, connection.reauth_reason)
+  const api = new ProcoreApi(ctx, companyId)
+  return {
+    get: (type, id, parentId) => api.get(type, id, parentId ?? null),
+    list: (type, options = {}) => api.list(type, options),
+    upsertByOrigin: (type, items, parentId) => upsertByOrigin(api, type, items, parentId ?? null),
+    update: (type, id, body, parentId) => updateOne(api, type, id, body, parentId ?? null),
+  }
+}
+
+async function updateOne(api: ProcoreApi, type: RecordType, id: string, body: Json, parentId: string | null): Promise<Json> {
+  // Procore refuses plain updates of cost codes on ERP-integrated projects; sync by id always works.
+  if (type !== 'cost_code' || parentId === null) return api.update(type, id, body, parentId)
+  const [result] = await upsertByOrigin(api, type, [{ id, originId: null, body }], parentId)
+  if (!result?.ok) {
+    throw new AppError(422, 'procore_refused', 'Procore refused the change', `Procore refused the update of cost code ${id}: ${result?.error ?? 'no result'}.`,
+      result?.fieldErrors ? { fieldErrors: result.fieldErrors } : {})
+  }
+  return result.record
+}
+
+/** The body Procore's sync endpoint takes for one item: origin fields and the match key added. */
+function syncItem(type: RecordType, item: UpsertItem): Json {
+  return {
+    ...item.body,
+    ...(item.id === undefined ? {} : { id: item.id }),
+    ...(item.originId === null ? {} : { origin_id: item.originId }),
+    ...(entity(type).procore.hasOriginCode && item.originCode !== undefined ? { origin_code: item.originCode } : {}),
+  }
+}
+
+/** origin_id as text (Procore types it as an integer in some resources). */
+const originText = (v: unknown): string | undefined =>
+  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' ? String(v) : undefined
+
+const keyOf = (item: { id?: string | undefined; originId: string | null }): string | undefined =>
+  item.id !== undefined ? `id:${item.id}` : item.originId !== null ? `origin:${item.originId}` : undefined
+
+export async function upsertByOrigin(api: ProcoreApi, type: RecordType, items: readonly UpsertItem[], parentId: string | null): Promise<UpsertResult[]> {
+  const results: UpsertResult[] = new Array<UpsertResult>(items.length)
+  // Two items with one key in one call would race inside Procore: the later one is refused.
+  const seen = new Set<string>()
+  const todo: number[] = []
+  items.forEach((item, i) => {
+    const key = keyOf(item)
+    if (key !== undefined && seen.has(key)) {
+      results[i] = { ok: false, error: `the same ${item.id !== undefined ? 'id' : 'origin_id'} appears twice in this batch` }
+      return
+    }
+    if (key !== undefined) seen.add(key)
+    todo.push(i)
+  })
+
+  if (!ProcoreApi.hasSyncEndpoint(type, parentId)) {
+    await upsertOneByOne(api, type, items, todo, results, parentId)
+    return results
+  }
+  for (let start = 0; start < todo.length; start += SYNC_BATCH) {
+    const chunk = todo.slice(start, start + SYNC_BATCH)
+    const response = await api.sync(type, chunk.map((i) => syncItem(type, items[i]!)), parentId)
+    matchResults(chunk.map((i) => ({ index: i, item: items[i]! })), response, results)
+  }
+  return results
+}
+
+/**
+ * Pairs Procore's `entities` and `errors` with the inputs: by id, else by origin_id, else (items
+ * sent without a key) in order.
+ */
+function matchResults(sent: Array<{ index: number; item: UpsertItem }>, response: { entities: Json[]; errors: Json[] }, results: UpsertResult[]): void {
+  const entities = response.entities.map((record) => ({ record, used: false }))
+  const errors = response.errors.map((record) => ({ record, used: false }))
+  const take = <E extends { record: Json; used: boolean }>(pool: E[], item: UpsertItem): E | undefined => {
+    const found = pool.find((e) => !e.used && (
+      item.id !== undefined ? String(e.record.id) === item.id
+        : item.originId !== null ? originText(e.record.origin_id) === item.originId
+          : e.record.id === undefined || e.record.origin_id == null))
+    if (found) found.used = true
+    return found
+  }
+  for (const { index, item } of sent) {
+    const error = take(errors, item)
+    if (error) {
+      results[index] = itemError(error.record.errors)
+      continue
+    }
+    const entity = take(entities, item)
+    results[index] = entity ? { ok: true, record: entity.record } : { ok: false, error: 'Procore returned no result for this item; re-read the record before retrying' }
+  }
+}
+
+function itemError(errors: unknown): UpsertResult {
+  if (errors && typeof errors === 'object' && !Array.isArray(errors)) {
+    const fieldErrors: Record<string, string[]> = {}
+    for (const [field, messages] of Object.entries(errors as Record<string, unknown>)) {
+      fieldErrors[field] = (Array.isArray(messages) ? messages : [messages]).map(String)
+    }
+    return { ok: false, error: fieldMessages(fieldErrors).join('; ') || 'refused by Procore', fieldErrors }
+  }
+  return { ok: false, error: typeof errors === 'string' ? errors : 'refused by Procore' }
+}
+
+/**
+ * For types without a sync endpoint (departments): find each record by origin_id in one listing,
+ * then PATCH it, or POST when absent. A retry after a crash finds what the first attempt created,
+ * and Procore's origin_id uniqueness (409) catches a concurrent creator.
+ */
+async function upsertOneByOne(api: ProcoreApi, type: RecordType, items: readonly UpsertItem[], todo: number[], results: UpsertResult[], parentId: string | null): Promise<void> {
+  let byOrigin: Map<string, string> | undefined
+  const lookup = async (originId: string, fresh: boolean): Promise<string | undefined> => {
+    if (!byOrigin || fresh) {
+      byOrigin = new Map()
+      for await (const page of api.list(type, { parentId })) {
+        for (const record of page) {
+          const origin = originText(record.origin_id)
+          if (origin) byOrigin.set(origin, String(record.id))
+        }
+      }
+    }
+    return byOrigin.get(originId)
+  }
+
+  for (const i of todo) {
+    const item = items[i]!
+    const fields = { ...item.body, ...(item.originId === null ? {} : { origin_id: item.originId }) }
+    const write = async (fresh: boolean): Promise<Json> => {
+      const id = item.id ?? (item.originId === null ? undefined : await lookup(item.originId, fresh))
+      return id === undefined ? api.create(type, fields, parentId) : api.update(type, id, fields, parentId)
+    }
+    try {
+      let record: Json
+      try {
+        record = await write(false)
+      } catch (error) {
+        // Someone created it since our listing (409 on origin_id), or it vanished (404): look again.
+        const stale = error instanceof UpstreamError && (error.reason === 'conflict' || (error.reason === 'not_found' && item.id === undefined))
+        if (!stale || item.originId === null) throw error
+        record = await write(true)
+      }
+      if (item.originId !== null) byOrigin?.set(item.originId, String(record.id))
+      results[i] = { ok: true, record }
+    } catch (error) {
+      if (!(error instanceof UpstreamError) || error.retryable || error.status === undefined || error.status >= 500) throw error
+      const body = error.body as { errors?: unknown } | undefined
+      const refused = body && typeof body.errors === 'object' && body.errors !== null ? itemError(body.errors) : undefined
+      results[i] = refused ?? { ok: false, error: procoreMessage(error.body) ?? `Procore answered ${error.status}` }
+    }
+  }
+}

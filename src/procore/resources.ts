@@ -1,0 +1,285 @@
+// Procore's REST resources we read and write, one table row per record type (PROCORE.md §2):
+// where each lives, how its bodies are wrapped, whether it has a batch sync endpoint and an
+// updated_at filter. The mechanism below reads only this table.
+import { Type, type TSchema } from 'typebox'
+import { component, type AppContext } from '../context.js'
+import { AppError } from '../errors.js'
+import type { HttpRequest } from '../http/client.js'
+import type { RecordType } from '../sync/registry.js'
+import type { Json } from '../sync/sides.js'
+import { ProcoreClient } from './client.js'
+import * as T from './types.js'
+
+type Query = NonNullable<HttpRequest['query']>
+
+/** Procore's `PATCH …/sync` takes at most 1,000 items per call (§2.8). */
+export const SYNC_BATCH = 1000
+/** The bulk trigger endpoint takes at most 500 (§1.1). */
+export const TRIGGER_BATCH = 500
+
+interface Where { path: string; query: Query }
+interface Place { companyId: string; projectId: string | null; listId: string | null }
+
+interface ResourceDef {
+  /** Key wrapping the record in create/update bodies: `{ company_id, vendor: {...} }`. */
+  wrapper: string
+  schema: TSchema
+  /** Where the records are listed: the main list, then inactive ones where Procore hides them. */
+  listings(p: Place): Where[]
+  item(p: Place, id: string): Where
+  /** Collection path for POST, plus what goes next to the wrapper in the body. */
+  create(p: Place): Where & { extra: Json; inner: Json }
+  update(p: Place, id: string): Where & { extra: Json }
+  sync?(p: Place): Where & { extra: Json }
+  /** Whether lists honour `filters[updated_at]` (departments and cost codes do not: full scans). */
+  updatedAtFilter: boolean
+}
+
+const company = (p: Place) => ({ company_id: p.companyId })
+const v1 = '/rest/v1.0'
+
+const DEPARTMENT: ResourceDef = {
+  wrapper: 'department', schema: T.Department, updatedAtFilter: false,
+  listings: (p) => [{ path: `${v1}/departments`, query: company(p) }],
+  item: (p, id) => ({ path: `${v1}/departments/${id}`, query: company(p) }),
+  create: (p) => ({ path: `${v1}/departments`, query: {}, extra: company(p), inner: {} }),
+  update: (p, id) => ({ path: `${v1}/departments/${id}`, query: {}, extra: company(p) }),
+}
+const VENDOR: ResourceDef = {
+  wrapper: 'vendor', schema: T.Vendor, updatedAtFilter: true,
+  listings: (p) => [
+    { path: `${v1}/vendors`, query: company(p) },
+    { path: `${v1}/companies/${p.companyId}/vendors/inactive`, query: {} },
+  ],
+  item: (p, id) => ({ path: `${v1}/vendors/${id}`, query: company(p) }),
+  create: (p) => ({ path: `${v1}/vendors`, query: {}, extra: company(p), inner: {} }),
+  update: (p, id) => ({ path: `${v1}/vendors/${id}`, query: {}, extra: company(p) }),
+  sync: (p) => ({ path: `${v1}/vendors/sync`, query: {}, extra: company(p) }),
+}
+const PROJECT: ResourceDef = {
+  wrapper: 'project', schema: T.Project, updatedAtFilter: true,
+  // Active and inactive projects alike: a project that became inactive still exists.
+  listings: (p) => [{ path: `${v1}/projects`, query: { ...company(p), 'filters[by_status]': 'All' } }],
+  item: (p, id) => ({ path: `${v1}/projects/${id}`, query: company(p) }),
+  create: (p) => ({ path: `${v1}/projects`, query: {}, extra: company(p), inner: {} }),
+  update: (p, id) => ({ path: `${v1}/projects/${id}`, query: {}, extra: company(p) }),
+  sync: (p) => ({ path: `${v1}/projects/sync`, query: {}, extra: company(p) }),
+}
+const USER: ResourceDef = {
+  wrapper: 'user', schema: T.CompanyUser, updatedAtFilter: true,
+  listings: (p) => [
+    { path: `${v1}/companies/${p.companyId}/users`, query: {} },
+    { path: `${v1}/companies/${p.companyId}/users/inactive`, query: {} },
+  ],
+  item: (p, id) => ({ path: `${v1}/companies/${p.companyId}/users/${id}`, query: {} }),
+  create: (p) => ({ path: `${v1}/companies/${p.companyId}/users`, query: {}, extra: {}, inner: {} }),
+  update: (p, id) => ({ path: `${v1}/companies/${p.companyId}/users/${id}`, query: {}, extra: {} }),
+  sync: (p) => ({ path: `${v1}/companies/${p.companyId}/users/sync`, query: {}, extra: {} }),
+}
+/** The company's ERP standard cost code list (§2.4). */
+const STANDARD_COST_CODE: ResourceDef = {
+  wrapper: 'standard_cost_code', schema: T.StandardCostCode, updatedAtFilter: false,
+  // The default view carries only ids (§2.4).
+  listings: (p) => [{ path: `${v1}/standard_cost_codes`, query: { ...company(p), standard_cost_code_list_id: p.listId ?? undefined, view: 'extended' } }],
+  item: (p, id) => ({ path: `${v1}/standard_cost_codes/${id}`, query: company(p) }),
+  create: (p) => ({ path: `${v1}/standard_cost_codes`, query: {}, extra: company(p), inner: { standard_cost_code_list_id: p.listId } }),
+  update: (p, id) => ({ path: `${v1}/standard_cost_codes/${id}`, query: {}, extra: company(p) }),
+  sync: (p) => ({ path: `${v1}/standard_cost_codes/sync`, query: {}, extra: { ...company(p), standard_cost_code_list_id: p.listId } }),
+}
+/** Cost codes of one project (§2.4); on ERP-integrated projects only the sync endpoint writes. */
+const PROJECT_COST_CODE: ResourceDef = {
+  wrapper: 'cost_code', schema: T.CostCode, updatedAtFilter: false,
+  listings: (p) => [{ path: `${v1}/cost_codes`, query: { project_id: p.projectId ?? undefined } }],
+  item: (p, id) => ({ path: `${v1}/cost_codes/${id}`, query: { project_id: p.projectId ?? undefined } }),
+  create: (p) => ({ path: `${v1}/cost_codes`, query: {}, extra: { project_id: p.projectId }, inner: {} }),
+  update: (p, id) => ({ path: `${v1}/cost_codes/${id}`, query: {}, extra: { project_id: p.projectId } }),
+  sync: (p) => ({ path: `${v1}/cost_codes/sync`, query: { project_id: p.projectId ?? undefined }, extra: { project_id: p.projectId } }),
+}
+
+function resourceDef(type: RecordType, parentId: string | null): ResourceDef {
+  switch (type) {
+    case 'department': return DEPARTMENT
+    case 'vendor': return VENDOR
+    case 'project': return PROJECT
+    case 'user': return USER
+    case 'cost_code': return parentId === null ? STANDARD_COST_CODE : PROJECT_COST_CODE
+  }
+}
+
+/** `filters[updated_at]` as Procore takes ranges: `start...end`, here open-ended (§3.3). */
+const updatedSinceQuery = (since: Date): Query => ({ 'filters[updated_at]': `${since.toISOString()}...` })
+
+const ERP_LIST_TTL_MS = 10 * 60_000
+
+/**
+ * One company's Procore resources. Ids in and out are decimal strings; bodies are Procore's own
+ * shapes (the entity registry maps them to canonical fields).
+ */
+export class ProcoreApi {
+  readonly client: ProcoreClient
+  readonly #ctx: AppContext
+
+  constructor(ctx: AppContext, companyId: string) {
+    this.#ctx = ctx
+    this.client = new ProcoreClient(ctx, companyId)
+  }
+
+  get companyId(): string {
+    return this.client.companyId
+  }
+
+  /** Whether lists of this type can be narrowed by updated_at; otherwise reconciliation re-lists everything. */
+  static supportsUpdatedSince(type: RecordType, parentId: string | null = null): boolean {
+    return resourceDef(type, parentId).updatedAtFilter
+  }
+
+  static hasSyncEndpoint(type: RecordType, parentId: string | null = null): boolean {
+    return resourceDef(type, parentId).sync !== undefined
+  }
+
+  async *list(type: RecordType, options: { parentId?: string | null; updatedSince?: Date } = {}): AsyncGenerator<Json[]> {
+    const parentId = options.parentId ?? null
+    const def = resourceDef(type, parentId)
+    const place = await this.#place(type, parentId)
+    const since = def.updatedAtFilter && options.updatedSince ? updatedSinceQuery(options.updatedSince) : {}
+    for (const where of def.listings(place)) {
+      yield* this.client.pages(where.path, { query: { ...where.query, ...since }, schema: def.schema }) as AsyncGenerator<Json[]>
+    }
+  }
+
+  async get(type: RecordType, id: string, parentId: string | null = null): Promise<Json | null> {
+    const def = resourceDef(type, parentId)
+    const place = await this.#place(type, parentId)
+    const where = def.item(place, id)
+    const record = await this.client.find(where.path, { query: where.query, schema: def.schema }) as Json | null
+    // Standard codes of other lists are not ours to sync: as far as we are concerned they do not exist.
+    if (record && type === 'cost_code' && parentId === null && record.standard_cost_code_list_id !== place.listId) return null
+    return record
+  }
+
+  async create(type: RecordType, fields: Json, parentId: string | null = null): Promise<Json> {
+    const def = resourceDef(type, parentId)
+    const where = def.create(await this.#place(type, parentId))
+    const body = { ...where.extra, [def.wrapper]: { ...where.inner, ...fields } }
+    return await this.client.call('POST', where.path, { query: where.query, body, schema: def.schema }) as Json
+  }
+
+  async update(type: RecordType, id: string, fields: Json, parentId: string | null = null): Promise<Json> {
+    const def = resourceDef(type, parentId)
+    const where = def.update(await this.#place(type, parentId), id)
+    return await this.client.call('PATCH', where.path, { query: where.query, body: { ...where.extra, [def.wrapper]: fields }, schema: def.schema }) as Json
+  }
+
+  /**
+   * Procore's batch upsert (§2.8), ≤ 1,000 items per call. Keyed by origin_id (or id), so a retry
+   * never duplicates. Procore answers 200 even when items fail; their errors come back per item.
+   */
+  async sync(type: RecordType, updates: readonly Json[], parentId: string | null = null): Promise<T.SyncResult> {
+    const def = resourceDef(type, parentId)
+    if (!def.sync) throw new Error(`Procore has no sync endpoint for ${type}`)
+    if (updates.length > SYNC_BATCH) throw new RangeError(`at most ${SYNC_BATCH} items per sync call`)
+    const where = def.sync(await this.#place(type, parentId))
+    return this.client.call('PATCH', where.path, { query: where.query, body: { ...where.extra, updates }, schema: T.SyncResult, idempotent: true })
+  }
+
+  /**
+   * The company's ERP standard cost code list (Procore creates exactly one when ERP Integrations
+   * is activated, §2.4). Cached for a few minutes per app.
+   */
+  async erpCostCodeListId(): Promise<string> {
+    const cache = component(this.#ctx, 'procore.erpLists', () => new Map<string, { id: string; at: number }>())
+    const hit = cache.get(this.companyId)
+    if (hit && Date.now() - hit.at < ERP_LIST_TTL_MS) return hit.id
+    for await (const page of this.client.pages(`${v1}/standard_cost_code_lists`, { query: { company_id: this.companyId }, schema: T.StandardCostCodeList })) {
+      const list = page.find((l) => l.is_erp_list === true)
+      if (list) {
+        cache.set(this.companyId, { id: list.id, at: Date.now() })
+        return list.id
+      }
+    }
+    throw new AppError(409, 'procore_no_erp_cost_code_list', 'No ERP cost code list',
+      `Procore company ${this.companyId} has no ERP standard cost code list. Procore creates it when ERP Integrations is activated for the company (a Procore super user does this); activate it, then retry.`)
+  }
+
+  async #place(type: RecordType, parentId: string | null): Promise<Place> {
+    const listId = type === 'cost_code' && parentId === null ? await this.erpCostCodeListId() : null
+    return { companyId: this.companyId, projectId: parentId, listId }
+  }
+
+  // ---- timecard entries (§2.6) --------------------------------------------------------------
+
+  async *timecardEntries(options: { updatedSince?: Date; startDate?: string; endDate?: string } = {}): AsyncGenerator<T.TimecardEntry[]> {
+    yield* this.client.pages(`${v1}/companies/${this.companyId}/timecard_entries`, {
+      query: { ...(options.updatedSince ? updatedSinceQuery(options.updatedSince) : {}), start_date: options.startDate, end_date: options.endDate },
+      schema: T.TimecardEntry,
+    })
+  }
+
+  getTimecardEntry(id: string): Promise<T.TimecardEntry | null> {
+    return this.client.find(`${v1}/companies/${this.companyId}/timecard_entries/${id}`, { schema: T.TimecardEntry })
+  }
+
+  createTimecardEntry(entry: T.TimecardEntryWrite): Promise<T.TimecardEntry> {
+    return this.client.call('POST', `${v1}/companies/${this.companyId}/timecard_entries`, { body: { timecard_entry: entry }, schema: T.TimecardEntry })
+  }
+
+  updateTimecardEntry(id: string, entry: Partial<T.TimecardEntryWrite>): Promise<T.TimecardEntry> {
+    return this.client.call('PATCH', `${v1}/companies/${this.companyId}/timecard_entries/${id}`, { body: { timecard_entry: entry }, schema: T.TimecardEntry })
+  }
+
+  // ---- webhooks API (§1.1) ------------------------------------------------------------------
+
+  async listHooks(namespace: string): Promise<T.Hook[]> {
+    const hooks: T.Hook[] = []
+    // The hooks list is not paginated by Procore; pages() copes with a single unpaged answer too.
+    for await (const page of this.client.pages(`${v1}/webhooks/hooks`, { query: { company_id: this.companyId, namespace }, schema: T.Hook })) hooks.push(...page)
+    return hooks
+  }
+
+  getHook(id: string): Promise<T.Hook | null> {
+    return this.client.find(`${v1}/webhooks/hooks/${id}`, { query: { company_id: this.companyId }, schema: T.Hook })
+  }
+
+  createHook(hook: { api_version: string; namespace: string; destination_url: string; destination_headers: Record<string, string> }): Promise<T.Hook> {
+    return this.client.call('POST', `${v1}/webhooks/hooks`, { body: { company_id: this.companyId, hook }, schema: T.Hook })
+  }
+
+  updateHook(id: string, hook: Partial<{ api_version: string; destination_url: string; destination_headers: Record<string, string> }>): Promise<T.Hook> {
+    return this.client.call('PATCH', `${v1}/webhooks/hooks/${id}`, { body: { company_id: this.companyId, hook }, schema: T.Hook, idempotent: true })
+  }
+
+  async deleteHook(id: string): Promise<void> {
+    await this.client.call('DELETE', `${v1}/webhooks/hooks/${id}`, { query: { company_id: this.companyId }, schema: Unknown })
+  }
+
+  async listTriggers(hookId: string): Promise<T.Trigger[]> {
+    const triggers: T.Trigger[] = []
+    for await (const page of this.client.pages(`${v1}/webhooks/hooks/${hookId}/triggers`, { query: { company_id: this.companyId }, schema: T.Trigger })) triggers.push(...page)
+    return triggers
+  }
+
+  /** Creates up to 500 triggers; Procore answers 207 with `failed[]` when some are refused. */
+  createTriggers(hookId: string, apiVersion: string, triggers: ReadonlyArray<{ resource_name: string; event_type: string }>): Promise<T.BulkTriggersResult> {
+    return this.client.call('POST', `${v1}/webhooks/hooks/${hookId}/triggers/bulk`, {
+      body: { company_id: this.companyId, api_version: apiVersion, triggers }, schema: T.BulkTriggersResult,
+    })
+  }
+
+  deleteTriggers(hookId: string, triggerIds: readonly string[]): Promise<T.BulkTriggersResult> {
+    return this.client.call('DELETE', `${v1}/webhooks/hooks/${hookId}/triggers/bulk`, {
+      body: { company_id: this.companyId, triggers: triggerIds.map((id) => ({ id })) }, schema: T.BulkTriggersResult,
+    })
+  }
+
+  /** Subscribable resources at company level, with the event types each does not support. */
+  async webhookResources(): Promise<T.WebhookResource[]> {
+    return this.client.call('GET', `${v1}/webhooks/resources`, { query: { company_id: this.companyId }, schema: WebhookResources })
+  }
+
+  me(): Promise<T.Me> {
+    return this.client.call('GET', `${v1}/me`, { schema: T.Me })
+  }
+}
+
+const Unknown = Type.Unknown()
+const WebhookResources = Type.Array(T.WebhookResource)
