@@ -19,6 +19,14 @@ import operations from '../routes/operations.js'
 import apiKeyRoutes from '../routes/v1/api-keys.js'
 import companyRoutes from '../routes/v1/companies.js'
 import webhookEventRoutes from '../routes/v1/webhook-events.js'
+import erpRoutes from '../routes/v1/erp.js'
+import runRoutes from '../routes/v1/runs.js'
+import erpWebhookRoutes from '../routes/webhooks/erp.js'
+import { closeErpConnector } from './erp/connector.js'
+import procoreRoutes from '../routes/v1/procore.js'
+import procoreWebhookRoutes from '../routes/webhooks/procore.js'
+import oauthRoutes from '../routes/oauth.js'
+import { closeProcoreHttp } from './procore/http.js'
 
 /** Paths pino must never write, wherever they appear in a log object. */
 export const redactPaths = [
@@ -83,13 +91,25 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(openapi)
 
   await app.register(operations)
+  // Outside /v1: authenticated by its signature over the raw body, not by an API key.
+  await app.register(erpWebhookRoutes)
+  // Outside /v1: Procore's Authorization header (webhooks) and the signed OAuth state (callback) are the credentials.
+  await app.register(procoreWebhookRoutes)
+  await app.register(oauthRoutes)
   await app.register(async (v1) => {
     await v1.register(auth)
     await v1.register(idempotency, { ttlHours: config.idempotencyTtlHours })
     await v1.register(companyRoutes)
     await v1.register(apiKeyRoutes)
     await v1.register(webhookEventRoutes)
+    await v1.register(erpRoutes)
+    await v1.register(runRoutes)
+    await v1.register(procoreRoutes)
   }, { prefix: '/v1' })
+
+  // Before the runner's hook, so it runs after it (onClose hooks run last-registered first): jobs stop using ERP sockets first.
+  app.addHook('onClose', () => closeErpConnector(ctx))
+  app.addHook('onClose', () => closeProcoreHttp(ctx))
 
   if (config.worker.enabled) {
     const runner = await startJobRunner(ctx, pool, buildTaskList(ctx), crontab)

@@ -1,7 +1,9 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { ApiKeyCompaniesTable, ApiKeysTable } from './tables/api-keys.js'
 import type { CompaniesTable } from './tables/companies.js'
+import type { ErpConnectionsTable } from './tables/erp.js'
 import type { IdempotencyKeysTable } from './tables/idempotency-keys.js'
+import type { ProcoreConnectionsTable, ProcoreOauthStatesTable, ProcoreWebhooksTable } from './tables/procore.js'
 import type { InboxEventsTable, RecordSnapshotsTable, SyncRunsTable, WorkerHeartbeatsTable } from './tables/records.js'
 
 /** The one source of row types. Add a table: a file in tables/ and a line here. */
@@ -14,6 +16,10 @@ export interface Database {
   inbox_events: InboxEventsTable
   sync_runs: SyncRunsTable
   worker_heartbeats: WorkerHeartbeatsTable
+  erp_connections: ErpConnectionsTable
+  procore_connections: ProcoreConnectionsTable
+  procore_oauth_states: ProcoreOauthStatesTable
+  procore_webhooks: ProcoreWebhooksTable
 }
 
 export type Db = Kysely<Database>

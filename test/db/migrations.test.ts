@@ -6,13 +6,20 @@ import type { Database } from '../../src/db/database.js'
 import { migrateTo, migrateToLatest, migrator } from '../../src/db/migrate.js'
 import { testDatabase } from '../helpers/db.js'
 
+/** A pool for a test database; the database is dropped (with force) at teardown, so idle-client errors are expected. */
+function connect(url: string) {
+  const pool = new pg.Pool({ connectionString: url, max: 2 })
+  pool.on('error', () => {})
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+}
+
 async function tables(db: Kysely<Database>) {
   const { rows } = await sql<{ t: string }>`select table_name as t from information_schema.tables where table_schema = 'public' and table_name not like 'kysely_%' order by 1`.execute(db)
   return rows.map((r) => r.t)
 }
 
 t.test('migrations build the schema from an empty database, and every down reverts its up', async (t) => {
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: await testDatabase(t, { migrate: false }), max: 2 }) }) })
+  const db = connect(await testDatabase(t, { migrate: false }))
   t.teardown(() => db.destroy())
   t.same(await tables(db), [], 'empty to start with')
 
@@ -30,7 +37,7 @@ t.test('migrations build the schema from an empty database, and every down rever
 })
 
 t.test('a failing migration batch applies nothing and says which one failed', async (t) => {
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: await testDatabase(t, { migrate: false }), max: 2 }) }) })
+  const db = connect(await testDatabase(t, { migrate: false }))
   t.teardown(() => db.destroy())
   await sql`create table companies (id int)`.execute(db) // collides with the first migration
   await t.rejects(migrateToLatest(db), /Migration 0001_foundation failed, nothing was applied/)

@@ -13,7 +13,6 @@ async function standin(test: Test, opts: ProcoreStandinOptions = {}): Promise<Pr
   return s
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- bodies are checked with t.match/t.same, not typed
 type Json = any
 
 interface Res {
