@@ -13,6 +13,9 @@ const connect = (h: Harness, payload: unknown, companyId = COMPANY) =>
   h.app.inject({ method: 'POST', url: `/v1/companies/${companyId}/procore/connect`, headers: h.admin, payload: payload as Record<string, unknown> })
 const state = (h: Harness) => h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/procore`, headers: h.admin })
 
+// Generous but bounded: these run many apps and Procore round trips on a shared 2-core machine.
+t.setTimeout(300_000)
+
 t.test('service account: checked against Procore before it is stored', async (t) => {
   const h = await harness(t)
   t.match((await state(h)).json(), { status: 'not_connected', mode: null, webhook: null })

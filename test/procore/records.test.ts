@@ -18,6 +18,9 @@ const all = async <T>(pages: AsyncGenerator<T[]>): Promise<T[]> => {
   return out
 }
 
+// Generous but bounded: these run many apps and Procore round trips on a shared 2-core machine.
+t.setTimeout(300_000)
+
 t.test('list follows Procore pagination and includes inactive records', async (t) => {
   const h = await harness(t)
   for (let i = 0; i < 2300; i++) h.standin.seed(COMPANY, 'vendors', { name: `Vendor ${i}` })

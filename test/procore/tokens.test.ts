@@ -16,6 +16,9 @@ const fifty = async (h: Harness, id: string) => {
   return Promise.all(Array.from({ length: 50 }, () => records.get('vendor', id)))
 }
 
+// Generous but bounded: these run many apps and Procore round trips on a shared 2-core machine.
+t.setTimeout(300_000)
+
 t.test('50 concurrent callers with an expired token: one refresh, the new refresh token stored', async (t) => {
   const h = await harness(t)
   const vendor = h.standin.seed(COMPANY, 'vendors', { name: 'Concrete Co' })

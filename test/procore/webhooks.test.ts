@@ -25,6 +25,9 @@ const authorizationOf = (h: Harness, companyId = COMPANY): string => {
 const post = (h: Harness, headers: Record<string, string>, payload: string, url = '/webhooks/procore') =>
   h.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...headers }, payload })
 
+// Generous but bounded: these run many apps and Procore round trips on a shared 2-core machine.
+t.setTimeout(300_000)
+
 t.test('installing is idempotent: the second PUT changes nothing in Procore', async (t) => {
   const h = await harness(t)
   await connectServiceAccount(h)
