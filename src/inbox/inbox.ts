@@ -58,12 +58,14 @@ export async function storeEvent(db: Db, event: IncomingEvent): Promise<{ id: st
 
 export async function scheduleProcessing(db: Db, companyId: string, source: Side, recordType: RecordType, resourceId: string): Promise<void> {
   const payload: ProcessRecordPayload = { companyId, source, recordType, resourceId }
-  await enqueue(db, PROCESS_TASK, payload, {
-    jobKey: `record:${companyId}:${source}:${recordType}:${resourceId}`,
-    jobKeyMode: 'preserve_run_at',
-    runAt: new Date(Date.now() + COALESCE_MS),
-    maxAttempts: 8,
-  })
+  const jobKey = `record:${companyId}:${source}:${recordType}:${resourceId}`
+  const options = { jobKey, jobKeyMode: 'preserve_run_at', runAt: new Date(Date.now() + COALESCE_MS), maxAttempts: 8 } as const
+  await enqueue(db, PROCESS_TASK, payload, options)
+  // graphile-worker's add_job silently drops the add when the record's job is locked between its
+  // two statements; that job started before this event and will not see it. Add again then: the
+  // second call finds the job locked and detaches it from the key.
+  const { rows } = await sql<{ waiting: boolean }>`select exists (select 1 from graphile_worker._private_jobs where key = ${jobKey} and locked_at is null) as waiting`.execute(db)
+  if (!rows[0]?.waiting) await enqueue(db, PROCESS_TASK, payload, options)
 }
 
 export interface PendingEvent { id: string; eventType: string | null; body: string }
