@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { expectedVersion } from '../../src/api/etag.js'
 import { CompanyIdString, CompanyParams, IdempotencyHeaders, IfMatchHeaders, Page, PageQuery, problems } from '../../src/api/schemas.js'
-import { createCompany, deleteCompany, getCompany, listCompanies, updateCompany } from '../../src/companies/companies.js'
+import { ProcoreConnectionStates, createCompany, deleteCompany, getCompany, listCompanies, updateCompany } from '../../src/companies/companies.js'
 import { ErpSystems } from '../../src/db/tables/companies.js'
 import { forbidden } from '../../src/errors.js'
 
@@ -11,6 +11,7 @@ const Company = Type.Object({
   id: CompanyIdString,
   name: Type.String(),
   erpSystem: ErpSystem,
+  procoreConnection: Type.Enum([...ProcoreConnectionStates], { description: 'needs_reauth: Procore refused our credentials; connect again (POST …/procore/connect). Details at GET …/procore.' }),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' }),
 })

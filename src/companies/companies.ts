@@ -11,15 +11,24 @@ export interface CompanyInput {
   erpSystem: ErpSystem
 }
 
-type Row = { id: string; name: string; erp_system: ErpSystem; version: number; created_at: Date; updated_at: Date }
+type Row = { id: string; name: string; erp_system: ErpSystem; version: number; created_at: Date; updated_at: Date; procore_status?: string | null }
+
+export const ProcoreConnectionStates = ['not_connected', 'connected', 'needs_reauth', 'disconnected'] as const
+type ProcoreConnectionState = (typeof ProcoreConnectionStates)[number]
 
 function toCompany(row: Row) {
-  return { id: row.id, name: row.name, erpSystem: row.erp_system, createdAt: row.created_at.toISOString(), updatedAt: row.updated_at.toISOString() }
+  return {
+    id: row.id, name: row.name, erpSystem: row.erp_system,
+    procoreConnection: (row.procore_status ?? 'not_connected') as ProcoreConnectionState,
+    createdAt: row.created_at.toISOString(), updatedAt: row.updated_at.toISOString(),
+  }
 }
 export type Company = ReturnType<typeof toCompany>
 export type CompanyWithEtag = { company: Company; etag: string }
 
 const columns = ['id', 'name', 'erp_system', 'version', 'created_at', 'updated_at'] as const
+/** The Procore connection state shown on the company, so callers see `needs_reauth` where they look first. */
+const procoreStatus = sql<string | null>`(select p.status from procore_connections p where p.company_id = companies.id)`.as('procore_status')
 
 export async function createCompany(db: Db, input: CompanyInput): Promise<CompanyWithEtag> {
   const row = await db
@@ -33,13 +42,13 @@ export async function createCompany(db: Db, input: CompanyInput): Promise<Compan
 }
 
 export async function getCompany(db: Db, id: string): Promise<CompanyWithEtag> {
-  const row = await db.selectFrom('companies').select(columns).where('id', '=', id).executeTakeFirst()
+  const row = await db.selectFrom('companies').select(columns).select(procoreStatus).where('id', '=', id).executeTakeFirst()
   if (!row) throw notFound('company', id)
   return { company: toCompany(row), etag: etagOf(row.version) }
 }
 
 export async function listCompanies(db: Db, scope: ReadonlySet<string> | null, page: { limit: number; cursor?: string | undefined }) {
-  let query = db.selectFrom('companies').select(columns).orderBy('id').limit(page.limit + 1)
+  let query = db.selectFrom('companies').select(columns).select(procoreStatus).orderBy('id').limit(page.limit + 1)
   if (scope !== null) {
     if (scope.size === 0) return { items: [], next: null }
     query = query.where('id', 'in', [...scope])
@@ -67,6 +76,7 @@ export async function updateCompany(db: Db, id: string, expectedVersion: number,
       })
       .where('id', '=', id)
       .returning(columns)
+      .returning(procoreStatus)
       .executeTakeFirstOrThrow()
     return { company: toCompany(row), etag: etagOf(row.version) }
   })

@@ -103,6 +103,8 @@ t.test('a reused (already burnt) refresh token → needs_reauth, visible, and no
 
   const state = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/procore`, headers: h.admin })
   t.match(state.json(), { status: 'needs_reauth', reauthReason: /invalid_grant/ })
+  const company = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}`, headers: h.admin })
+  t.equal(company.json().procoreConnection, 'needs_reauth', 'visible on the company resource')
   t.equal((await row(h)).refresh_token, null, 'the dead token is forgotten')
 
   const tokenCalls = h.standin.oauth.tokenCalls
