@@ -3,6 +3,7 @@ import * as m0001 from './0001_foundation.js'
 import * as m0002 from './0002_records_inbox_runs.js'
 import * as m0003 from './0003_procore.js'
 import * as m0004 from './0004_erp.js'
+import * as m0005 from './0005_sync.js'
 
 /**
  * Every migration, in order. A static list (not a folder scan) so that the same code runs from
@@ -13,4 +14,5 @@ export const migrations: Record<string, Migration> = {
   '0002_records_inbox_runs': m0002,
   '0003_procore': m0003,
   '0004_erp': m0004,
+  '0005_sync': m0005,
 }

@@ -27,6 +27,11 @@ import procoreRoutes from '../routes/v1/procore.js'
 import procoreWebhookRoutes from '../routes/webhooks/procore.js'
 import oauthRoutes from '../routes/oauth.js'
 import { closeProcoreHttp } from './procore/http.js'
+import recordRoutes from '../routes/v1/records.js'
+import linkRoutes from '../routes/v1/links.js'
+import discrepancyRoutes from '../routes/v1/discrepancies.js'
+import syncSettingsRoutes from '../routes/v1/sync-settings.js'
+import auditRoutes from '../routes/v1/audit.js'
 
 /** Paths pino must never write, wherever they appear in a log object. */
 export const redactPaths = [
@@ -105,12 +110,16 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await v1.register(erpRoutes)
     await v1.register(runRoutes)
     await v1.register(procoreRoutes)
+    await v1.register(recordRoutes)
+    await v1.register(linkRoutes)
+    await v1.register(discrepancyRoutes)
+    await v1.register(syncSettingsRoutes)
+    await v1.register(auditRoutes)
   }, { prefix: '/v1' })
 
   // Before the runner's hook, so it runs after it (onClose hooks run last-registered first): jobs stop using ERP sockets first.
   app.addHook('onClose', () => closeErpConnector(ctx))
   app.addHook('onClose', () => closeProcoreHttp(ctx))
-
   if (config.worker.enabled) {
     const runner = await startJobRunner(ctx, pool, buildTaskList(ctx), crontab)
     // Registered after the pool's own onClose hook, so it runs first: jobs finish before the pool closes.

@@ -5,6 +5,7 @@ import type { ErpConnectionsTable } from './tables/erp.js'
 import type { IdempotencyKeysTable } from './tables/idempotency-keys.js'
 import type { ProcoreConnectionsTable, ProcoreOauthStatesTable, ProcoreWebhooksTable } from './tables/procore.js'
 import type { InboxEventsTable, RecordSnapshotsTable, SyncRunsTable, WorkerHeartbeatsTable } from './tables/records.js'
+import type { AuditEntriesTable, DiscrepanciesTable, RecordFlagsTable, RecordKeysTable, RecordLinksTable, SyncCreatesTable, SyncDirtyTable, SyncSettingsTable } from './tables/sync.js'
 
 /** The one source of row types. Add a table: a file in tables/ and a line here. */
 export interface Database {
@@ -20,6 +21,14 @@ export interface Database {
   procore_connections: ProcoreConnectionsTable
   procore_oauth_states: ProcoreOauthStatesTable
   procore_webhooks: ProcoreWebhooksTable
+  record_links: RecordLinksTable
+  record_keys: RecordKeysTable
+  record_flags: RecordFlagsTable
+  discrepancies: DiscrepanciesTable
+  sync_settings: SyncSettingsTable
+  audit_entries: AuditEntriesTable
+  sync_creates: SyncCreatesTable
+  sync_dirty: SyncDirtyTable
 }
 
 export type Db = Kysely<Database>

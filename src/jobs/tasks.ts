@@ -6,14 +6,18 @@ import { processErpRecord } from '../erp/notifications.js'
 import { refreshTasks as erpRefreshTasks } from '../erp/refresh.js'
 import { processProcoreRecord } from '../procore/processor.js'
 import { RECONCILE_CRONTAB as procoreReconcileCrontab, reconcileTasks as procoreReconcileTasks } from '../procore/reconcile.js'
+import { syncTasks } from '../sync/tasks.js'
 
 /** Every background task of the service, by name. Each capability contributes its own. */
 export function buildTaskList(ctx: AppContext): TaskList {
-  const processors: Partial<Record<Side, RecordProcessor>> = { erp: processErpRecord, procore: processProcoreRecord }
+  const processors: Partial<Record<Side, RecordProcessor>> = {}
+  processors.erp = processErpRecord
+  processors.procore = processProcoreRecord
   return {
     ...inboxTasks(ctx, processors),
     ...erpRefreshTasks(ctx),
     ...procoreReconcileTasks(ctx),
+    ...syncTasks(ctx),
   }
 }
 

@@ -12,6 +12,12 @@ export type RecordType = (typeof RecordTypes)[number]
 
 export type Fields = Record<string, string | boolean | null>
 
+/** The ERP kinds a company can run (companies.erp_system). */
+export type ErpKind = 'foundation' | 'sage300' | 'vista' | 'spectrum' | 'quickbooks_desktop' | 'generic'
+export const ErpKindLabels: Record<ErpKind, string> = {
+  foundation: 'Foundation', sage300: 'Sage 300 CRE', vista: 'Viewpoint Vista', spectrum: 'Spectrum', quickbooks_desktop: 'QuickBooks Desktop', generic: 'the ERP',
+}
+
 /** A JSON scalar as text; anything else (objects, arrays) is not a field value. */
 function scalar(v: unknown): string | null {
   return typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean' ? String(v) : typeof v === 'string' && v !== '' ? v : null
@@ -37,6 +43,29 @@ export interface FieldDef {
   /** Which sides carry the field. */
   sides: ReadonlyArray<'procore' | 'erp'>
   label: string
+  /**
+   * False for a field both sides carry but that is only read for matching (e.g. a vendor's tax
+   * id, read-only in Procore): it never opens a discrepancy and is never written.
+   */
+  compare?: false
+}
+
+/** An exact match key: records whose normalised values are equal are candidates. */
+export interface ExactKey {
+  /** Key name in record_keys; also the canonical field it reads. */
+  field: string
+  /** 0–1: how much an equal value says (scores combine as 1 − Π(1 − weight)). */
+  weight: number
+  /** An equal value alone makes a strong match (a create is refused, bulk link may take it). */
+  strong: boolean
+  /** Shown with a suggestion: "same e-mail". */
+  reason: string
+}
+
+export interface MatchDef {
+  exact: readonly ExactKey[]
+  /** The name compared by trigram similarity, built from these canonical fields; null: no name matching. */
+  name: { fields: readonly string[]; weight: number; strongWhenSame: boolean } | null
 }
 
 export interface Mapped {
@@ -52,14 +81,36 @@ export interface EntityDef {
   type: RecordType
   /** Plural, for messages: "departments". */
   label: string
+  /** Singular, for messages: "department". */
+  noun: string
   fields: Record<string, FieldDef>
   /** The field people recognise a record by, for search and messages. */
   displayField: string
+  /** Fields `q` searches (substring, case-insensitive). */
+  searchFields: readonly string[]
+  /** Records of this type live inside a record of the parent type (project cost codes in a project). */
+  parent?: { type: RecordType }
+  match: MatchDef
+  /** Canonical fields that must have a value before a record is created on that side. */
+  create: {
+    procore: { required: readonly string[] }
+    erp: {
+      required: readonly string[]
+      /** Values the ERP needs that Procore does not carry, derived from the record (e.g. a department code). */
+      derive?: (fields: Fields, kind: ErpKind) => Fields
+    }
+  }
+  /** The ERP's text limits: field → maximum length, per ERP kind (255 where not listed). */
+  erpLimits: Partial<Record<ErpKind, Record<string, number>>>
+  /** Fields that hold a code people type (checked for format before they are sent to the ERP). */
+  codeFields: readonly string[]
   procore: {
     /** Webhook `resource_name`s that report changes of this type. */
     webhookResources: readonly string[]
     /** Whether Procore records of this type carry `origin_code` (users and departments do not). */
     hasOriginCode: boolean
+    /** With hasOriginCode: the canonical field whose ERP value is written to `origin_code`. */
+    originCodeField?: string
     from(json: Record<string, unknown>): Mapped
     /** Procore write body (inside the resource wrapper) for the given canonical fields. */
     to(fields: Fields): Record<string, unknown>
@@ -105,7 +156,20 @@ export const Registry: Record<RecordType, EntityDef> = {
   department: {
     type: 'department',
     label: 'departments',
+    noun: 'department',
     displayField: 'name',
+    searchFields: ['name', 'code'],
+    match: {
+      exact: [{ field: 'code', weight: 0.95, strong: true, reason: 'same code' }],
+      name: { fields: ['name'], weight: 0.9, strongWhenSame: true },
+    },
+    create: {
+      procore: { required: ['name'] },
+      // Procore departments have no code; the ERP needs one: made from the name, within Foundation's 10 characters.
+      erp: { required: ['code', 'name'], derive: (f) => (f.code ? {} : { code: codeFromName(f.name, 10) }) },
+    },
+    erpLimits: { foundation: { code: 10 } },
+    codeFields: ['code'],
     fields: {
       name: { normalize: 'text', sides: both, label: 'Name' },
       code: { normalize: 'code', sides: erpOnly, label: 'Code' },
@@ -129,7 +193,20 @@ export const Registry: Record<RecordType, EntityDef> = {
   user: {
     type: 'user',
     label: 'users',
+    noun: 'user',
     displayField: 'email',
+    searchFields: ['email', 'firstName', 'lastName', 'employeeNumber'],
+    match: {
+      exact: [
+        { field: 'email', weight: 0.97, strong: true, reason: 'same e-mail' },
+        { field: 'employeeNumber', weight: 0.95, strong: true, reason: 'same employee number' },
+        { field: 'phone', weight: 0.5, strong: false, reason: 'same phone' },
+      ],
+      name: { fields: ['firstName', 'lastName'], weight: 0.7, strongWhenSame: false },
+    },
+    create: { procore: { required: ['lastName', 'email'] }, erp: { required: ['firstName', 'lastName'] } },
+    erpLimits: {},
+    codeFields: ['employeeNumber'],
     fields: {
       firstName: { normalize: 'text', sides: both, label: 'First name' },
       lastName: { normalize: 'text', sides: both, label: 'Last name' },
@@ -178,7 +255,16 @@ export const Registry: Record<RecordType, EntityDef> = {
   project: {
     type: 'project',
     label: 'projects',
+    noun: 'project',
     displayField: 'number',
+    searchFields: ['number', 'name'],
+    match: {
+      exact: [{ field: 'number', weight: 0.97, strong: true, reason: 'same project / job number' }],
+      name: { fields: ['name'], weight: 0.8, strongWhenSame: false },
+    },
+    create: { procore: { required: ['name'] }, erp: { required: ['number', 'name'] } },
+    erpLimits: {},
+    codeFields: ['number'],
     fields: {
       number: { normalize: 'code', sides: both, label: 'Project / job number' },
       name: { normalize: 'text', sides: both, label: 'Name' },
@@ -190,6 +276,7 @@ export const Registry: Record<RecordType, EntityDef> = {
     procore: {
       webhookResources: ['Projects'],
       hasOriginCode: true,
+      originCodeField: 'number',
       from: (j) => ({
         externalId: id(j.id),
         parentId: null,
@@ -225,7 +312,18 @@ export const Registry: Record<RecordType, EntityDef> = {
   cost_code: {
     type: 'cost_code',
     label: 'cost codes',
+    noun: 'cost code',
     displayField: 'code',
+    searchFields: ['code', 'name'],
+    // Project cost codes match, and are created, only within linked project ↔ job pairs.
+    parent: { type: 'project' },
+    match: {
+      exact: [{ field: 'code', weight: 0.97, strong: true, reason: 'same full code' }],
+      name: { fields: ['name'], weight: 0.6, strongWhenSame: false },
+    },
+    create: { procore: { required: ['code', 'name'] }, erp: { required: ['code', 'name'] } },
+    erpLimits: {},
+    codeFields: ['code'],
     fields: {
       code: { normalize: 'code', sides: both, label: 'Full code' },
       name: { normalize: 'text', sides: both, label: 'Description' },
@@ -255,11 +353,27 @@ export const Registry: Record<RecordType, EntityDef> = {
   vendor: {
     type: 'vendor',
     label: 'vendors',
+    noun: 'vendor',
     displayField: 'name',
+    searchFields: ['name', 'code', 'email'],
+    match: {
+      exact: [
+        { field: 'code', weight: 0.98, strong: true, reason: 'same ERP vendor id' },
+        { field: 'taxId', weight: 0.97, strong: true, reason: 'same tax id' },
+        { field: 'email', weight: 0.93, strong: true, reason: 'same e-mail' },
+        { field: 'phone', weight: 0.6, strong: false, reason: 'same phone' },
+      ],
+      name: { fields: ['name'], weight: 0.9, strongWhenSame: true },
+    },
+    create: { procore: { required: ['name'] }, erp: { required: ['name'] } },
+    // Procore's own "send to ERP" limits (PROCORE.md §2.2); Foundation codes are at most 10 characters.
+    erpLimits: { foundation: { name: 30, code: 10 }, sage300: { name: 30 }, spectrum: { name: 30 }, quickbooks_desktop: { name: 41 }, vista: { name: 60 } },
+    codeFields: ['code'],
     fields: {
       name: { normalize: 'text', sides: both, label: 'Name' },
       code: { normalize: 'code', sides: both, label: 'ERP vendor id' },
-      taxId: { normalize: 'code', sides: erpOnly, label: 'Tax id' },
+      // Procore shows it read-only (business_id): good for matching, never compared or written.
+      taxId: { normalize: 'code', sides: both, label: 'Tax id', compare: false },
       email: { normalize: 'email', sides: both, label: 'E-mail' },
       phone: { normalize: 'phone', sides: both, label: 'Phone' },
       ...address,
@@ -268,11 +382,12 @@ export const Registry: Record<RecordType, EntityDef> = {
     procore: {
       webhookResources: ['Company Vendors'],
       hasOriginCode: true,
+      originCodeField: 'code',
       from: (j) => ({
         externalId: id(j.id),
         parentId: null,
         fields: {
-          name: str(j.name), code: str(j.origin_code), email: str(j.email_address), phone: str(j.business_phone), ...procoreAddress(j),
+          name: str(j.name), code: str(j.origin_code), taxId: str(j.business_id), email: str(j.email_address), phone: str(j.business_phone), ...procoreAddress(j),
           active: typeof j.is_active === 'boolean' ? j.is_active : null,
         },
         updatedAt: str(j.updated_at),
@@ -322,4 +437,144 @@ export function typeForProcoreResource(resourceName: string): RecordType | undef
 
 export function typeForErpResource(resource: string): RecordType | undefined {
   return RecordTypes.find((t) => Registry[t].erp.resource === resource)
+}
+
+/** The other side. */
+export const otherSide = (side: 'procore' | 'erp'): 'procore' | 'erp' => (side === 'procore' ? 'erp' : 'procore')
+
+/** Fields compared between linked records: carried by both sides and not match-only. */
+export function comparedFields(type: RecordType): string[] {
+  return Object.entries(Registry[type].fields).filter(([, d]) => d.sides.length === 2 && d.compare !== false).map(([name]) => name)
+}
+
+/** Whether two values of a field are the same once normalised. */
+export function sameValue(type: RecordType, field: string, a: unknown, b: unknown): boolean {
+  const def = Registry[type].fields[field]
+  if (!def) return a === b
+  return Normalizers[def.normalize](a) === Normalizers[def.normalize](b)
+}
+
+const LEGAL_SUFFIXES = new Set(['inc', 'incorporated', 'llc', 'l l c', 'ltd', 'limited', 'co', 'corp', 'corporation', 'company', 'lp', 'llp', 'pllc', 'pc', 'the'])
+
+/**
+ * A name as it is compared for matching: lower case, without accents, punctuation, legal forms
+ * ("Inc.", "LLC") or the article "the", so "The Acme Concrete Co., Inc." and "ACME CONCRETE" are equal.
+ */
+export function matchName(value: string): string | null {
+  const words = value.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/&/g, ' and ').replace(/[^a-z0-9]+/g, ' ').trim().split(' ')
+  const kept = words.filter((w) => w !== '' && !LEGAL_SUFFIXES.has(w))
+  return kept.length > 0 ? kept.join(' ') : words.filter((w) => w !== '').join(' ') || null
+}
+
+/** The normalised match keys of one record, as stored in record_keys. `origin` pairs Procore's origin_id with the ERP id. */
+export function matchKeys(type: RecordType, side: 'procore' | 'erp', record: { externalId: string; fields: Fields; raw: unknown }): Array<{ key: string; value: string }> {
+  const def = Registry[type]
+  const keys: Array<{ key: string; value: string }> = []
+  for (const k of def.match.exact) {
+    const field = def.fields[k.field]
+    if (!field?.sides.includes(side)) continue
+    const value = Normalizers[field.normalize](record.fields[k.field])
+    if (typeof value === 'string' && value !== '') keys.push({ key: k.field, value })
+  }
+  if (def.match.name) {
+    const text = def.match.name.fields.map((f) => record.fields[f]).filter((v): v is string => typeof v === 'string' && v.trim() !== '').join(' ')
+    const name = text ? matchName(text) : null
+    if (name) keys.push({ key: 'name', value: name })
+  }
+  const raw = record.raw as Record<string, unknown> | null
+  const origin = side === 'erp' ? record.externalId : raw && (typeof raw.origin_id === 'string' || typeof raw.origin_id === 'number' || typeof raw.origin_id === 'bigint') ? String(raw.origin_id) : ''
+  if (origin !== '') keys.push({ key: 'origin', value: origin })
+  return keys
+}
+
+/** How an exact key of a type scores; `origin` is every type's strongest key. */
+export function exactKeys(type: RecordType): ExactKey[] {
+  return [{ field: 'origin', weight: 0.995, strong: true, reason: 'the Procore record already carries this ERP id (origin_id)' }, ...Registry[type].match.exact]
+}
+
+/** A code for the ERP made from a name: letters and digits, upper case, at most `max` characters. */
+export function codeFromName(name: unknown, max: number): string | null {
+  if (typeof name !== 'string') return null
+  const code = name.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toUpperCase().replace(/[^A-Z0-9]/g, '').slice(0, max)
+  return code || null
+}
+
+export interface FieldProblem {
+  field: string
+  message: string
+}
+
+/** Longest text the ERP accepts in a field (the protocol's 255 unless this ERP says less). */
+export function erpMaxLength(type: RecordType, kind: ErpKind, field: string): number {
+  return Registry[type].erpLimits[kind]?.[field] ?? 255
+}
+
+/**
+ * The ERP's rules checked before anything is sent: required fields (on create), text lengths
+ * of this ERP, code format. Messages name the field, the limit and the fix.
+ */
+export function erpProblems(type: RecordType, kind: ErpKind, fields: Fields, mode: 'create' | 'update'): FieldProblem[] {
+  const def = Registry[type]
+  const problems: FieldProblem[] = []
+  const erp = ErpKindLabels[kind]
+  if (mode === 'create') {
+    for (const name of def.create.erp.required) {
+      const v = fields[name]
+      if (v === null || v === undefined || (typeof v === 'string' && v.trim() === '')) {
+        problems.push({ field: name, message: `${def.fields[name]?.label ?? name} is required to create a ${def.noun} in ${erp}; fill it in Procore first` })
+      }
+    }
+  }
+  for (const [name, value] of Object.entries(fields)) {
+    if (typeof value !== 'string' || !def.fields[name]?.sides.includes('erp')) continue
+    const max = erpMaxLength(type, kind, name)
+    const length = [...value].length
+    if (length > max) {
+      problems.push({ field: name, message: `${def.fields[name]?.label ?? name} must be at most ${max} characters in ${erp} (it has ${length}); shorten it and retry` })
+    }
+    if (def.codeFields.includes(name) && (/\p{Cc}/u.test(value) || value !== value.trim())) {
+      problems.push({ field: name, message: `${def.fields[name]?.label ?? name} "${value}" has leading or trailing spaces or control characters, which ${erp} codes cannot hold; correct it and retry` })
+    }
+  }
+  return problems
+}
+
+/** Fields missing for a create in Procore. */
+export function procoreProblems(type: RecordType, fields: Fields): FieldProblem[] {
+  const def = Registry[type]
+  return def.create.procore.required
+    .filter((name) => { const v = fields[name]; return v === null || v === undefined || (typeof v === 'string' && v.trim() === '') })
+    .map((name) => ({ field: name, message: `${def.fields[name]?.label ?? name} is required to create a ${def.noun} in Procore; fill it in the ERP first` }))
+}
+
+/**
+ * The ERP write body for canonical fields. The protocol sends "" for empty text and refuses
+ * null there, so null text becomes ""; an unknown boolean is left out. With `create`, empty
+ * values are left out and the ERP applies its defaults.
+ */
+export function erpBody(type: RecordType, fields: Fields, mode: 'create' | 'update'): Record<string, unknown> {
+  const def = Registry[type]
+  const out: Fields = {}
+  for (const [name, value] of Object.entries(fields)) {
+    const fd = def.fields[name]
+    if (!fd?.sides.includes('erp')) continue
+    if (value === null || value === '') {
+      if (mode === 'create' || fd.normalize === 'bool') continue
+      out[name] = fd.normalize === 'date' ? null : ''
+    } else out[name] = value
+  }
+  return def.erp.to(out)
+}
+
+/** The Procore write body for canonical fields (without the empty ones on create). */
+export function procoreBody(type: RecordType, fields: Fields, mode: 'create' | 'update'): Record<string, unknown> {
+  const def = Registry[type]
+  const out: Fields = {}
+  for (const [name, value] of Object.entries(fields)) {
+    const fd = def.fields[name]
+    if (!fd?.sides.includes('procore') || fd.compare === false) continue
+    if (mode === 'create' && (value === null || value === '')) continue
+    out[name] = value
+  }
+  return def.procore.to(out)
 }

@@ -1,0 +1,79 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { expectedVersion } from '../../src/api/etag.js'
+import { CompanyIdString, CompanyParams, IdempotencyHeaders, IfMatchHeaders, Page, PageQuery, problems } from '../../src/api/schemas.js'
+import { DiscrepancyStatuses } from '../../src/db/tables/sync.js'
+import { apiActor } from '../../src/sync/audit.js'
+import { applyDiscrepancy, getDiscrepancy, listDiscrepancies } from '../../src/sync/discrepancies.js'
+import { FieldValue, RecordTypeParam } from './records.js'
+
+const Discrepancy = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  type: Type.String(),
+  linkId: Type.String({ format: 'uuid' }),
+  procoreId: Type.String(),
+  erpId: Type.String(),
+  status: Type.Enum([...DiscrepancyStatuses], { description: 'open: waiting for a person; resolved: the sides agree (after apply, or by themselves); dismissed: the link ended.' }),
+  fields: Type.Array(Type.Object({ field: Type.String(), label: Type.String(), procore: FieldValue, erp: FieldValue }), { description: 'Every differing field owned by nobody (manual), with both values.' }),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+  resolvedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  resolvedBy: Type.Union([Type.String(), Type.Null()]),
+})
+const Params = Type.Object({ companyId: CompanyIdString, discrepancyId: Type.String({ format: 'uuid' }) })
+const Choice = Type.Union([
+  Type.Literal('procore', { description: "Take Procore's value." }),
+  Type.Literal('erp', { description: "Take the ERP's value." }),
+  Type.Object({ value: FieldValue }, { additionalProperties: false, description: 'Take this value on both sides.' }),
+])
+const tags = ['discrepancies']
+
+const discrepancies: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/companies/:companyId/discrepancies', {
+    schema: {
+      tags, summary: 'List discrepancies', description: 'Linked pairs whose manually owned fields differ (status open by default), newest first.',
+      params: CompanyParams,
+      querystring: Type.Object({
+        ...PageQuery, type: Type.Optional(RecordTypeParam), status: Type.Optional(Type.Enum([...DiscrepancyStatuses])), linkId: Type.Optional(Type.String({ format: 'uuid' })),
+      }, { additionalProperties: false }),
+      response: { 200: Page(Discrepancy), ...problems(400, 401, 404) },
+    },
+  }, async (request) => listDiscrepancies(app.db, request.params.companyId, request.query, { limit: request.query.limit ?? 50, cursor: request.query.cursor }))
+
+  app.get('/companies/:companyId/discrepancies/:discrepancyId', {
+    schema: {
+      tags, summary: 'Get a discrepancy', description: 'Every differing field with both values, and the ETag to apply with.',
+      params: Params, response: { 200: Discrepancy, ...problems(400, 401, 404) },
+    },
+  }, async (request, reply) => {
+    const { discrepancy, etag } = await getDiscrepancy(app.db, request.params.companyId, request.params.discrepancyId)
+    return reply.header('etag', etag).send(discrepancy)
+  })
+
+  app.post('/companies/:companyId/discrepancies/:discrepancyId/apply', {
+    config: { permission: 'sync', idempotency: 'required' },
+    schema: {
+      tags, summary: 'Resolve a discrepancy field by field',
+      description: 'For each field: "procore", "erp" or {"value": …}. Writes the chosen value to whichever side differs (the ERP\'s rules are checked first), ' +
+        're-reads both sides and closes the discrepancy only when they agree; fields left out stay open. Send If-Match with the ETag of your GET: a stale one is 412 ' +
+        '(of two applies with one ETag, one wins). A field that changed again in Procore or the ERP since you read it is not overwritten: the discrepancy is ' +
+        'updated and the answer is 409 with the new ETag.',
+      params: Params, headers: Type.Object({ ...IdempotencyHeaders.properties, ...IfMatchHeaders.properties }),
+      body: Type.Object({ fields: Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9]*$' }), Choice, { minProperties: 1 }) }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({
+          ...Discrepancy.properties,
+          applied: Type.Object({ procore: Type.Array(Type.String()), erp: Type.Array(Type.String()) }, { description: 'Fields written to each side.' }),
+          notAgreeing: Type.Array(Type.String(), { description: 'Chosen fields that still differ after the re-read (one side changed them again).' }),
+        }),
+        ...problems(400, 401, 403, 404, 409, 412, 422, 428),
+      },
+    },
+  }, async (request, reply) => {
+    const { companyId, discrepancyId } = request.params
+    const { discrepancy, etag, applied, notAgreeing } = await applyDiscrepancy(app.ctx, companyId, discrepancyId, expectedVersion(request), request.body.fields, apiActor(request.principal.keyId, request.id))
+    return reply.header('etag', etag).send({ ...discrepancy, applied, notAgreeing })
+  })
+}
+
+export default discrepancies

@@ -1,0 +1,145 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { CompanyIdString, IdempotencyHeaders, PageQuery, problems } from '../../src/api/schemas.js'
+import { Sides } from '../../src/db/tables/records.js'
+import { apiActor } from '../../src/sync/audit.js'
+import { MAX_CREATE_IDS, requestCreate } from '../../src/sync/create.js'
+import { RecordTypes } from '../../src/sync/registry.js'
+import { getRecord, listRecords, RecordStatuses, setIgnored } from '../../src/sync/status.js'
+import { suggestionsFor } from '../../src/sync/suggestions.js'
+import { Run } from './runs.js'
+
+export const RecordTypeParam = Type.Enum([...RecordTypes], { description: 'Record type: department, user, project, cost_code or vendor.' })
+export const FieldValue = Type.Union([Type.String(), Type.Boolean(), Type.Null()])
+const ExternalId = Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$', description: "The record's id on its side (Procore id, or the ERP's own id)." })
+const SideParam = Type.Enum([...Sides], { description: 'procore or erp.' })
+
+const SideRecord = Type.Object({
+  id: Type.String(),
+  parentId: Type.Union([Type.String(), Type.Null()], { description: 'Project cost codes: the Procore project or ERP job they belong to.' }),
+  fields: Type.Record(Type.String(), FieldValue, { description: 'Canonical fields, as the entity registry maps them.' }),
+  updatedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  deleted: Type.Boolean(),
+})
+
+export const RecordItem = Type.Object({
+  key: Type.String({ description: 'Stable row id: link:<link id>, procore:<id> or erp:<id>.' }),
+  status: Type.Enum([...RecordStatuses], {
+    description: 'linked: in sync; discrepancy: linked, fields differ (see discrepancyId); only_in_procore / only_in_erp: unlinked; ignored: set aside by a person; failed: the last action failed (see failure).',
+  }),
+  linkId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+  discrepancyId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+  procore: Type.Union([SideRecord, Type.Null()]),
+  erp: Type.Union([SideRecord, Type.Null()]),
+  failure: Type.Union([Type.Object({ action: Type.String(), reason: Type.String(), at: Type.String({ format: 'date-time' }) }), Type.Null()]),
+})
+
+const Counts = Type.Object(Object.fromEntries(RecordStatuses.map((s) => [s, Type.Integer({ minimum: 0 })])) as Record<(typeof RecordStatuses)[number], ReturnType<typeof Type.Integer>>,
+  { description: 'Records per status among those `q` matches.' })
+
+const Suggestion = Type.Object({
+  id: Type.String({ description: 'The candidate on the other side.' }),
+  score: Type.Number({ minimum: 0, maximum: 1 }),
+  strong: Type.Boolean({ description: 'A strong key is equal (e-mail, code, tax id…) or the score is at least 0.95: creating instead of linking would make a duplicate.' }),
+  reasons: Type.Array(Type.String(), { examples: [['same e-mail', 'name 0.92 similar']] }),
+  record: SideRecord,
+})
+
+const TypeParams = Type.Object({ companyId: CompanyIdString, type: RecordTypeParam })
+const RecordParams = Type.Object({ companyId: CompanyIdString, type: RecordTypeParam, side: SideParam, externalId: ExternalId })
+const Ids = (what: string) => Type.Array(ExternalId, { minItems: 1, maxItems: MAX_CREATE_IDS, description: `${what} (1–${MAX_CREATE_IDS}).` })
+const Force = Type.Optional(Type.Boolean({ default: false, description: 'Create even when a strong match exists on the target side (a duplicate, knowingly).' }))
+const tags = ['records']
+
+const records: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/companies/:companyId/records/:type', {
+    schema: {
+      tags, summary: 'List records with their sync status',
+      description: 'Records of one type from both sides, each with its status: a linked pair is one row, a record on one side only is one row. ' +
+        'Filter by `status`, search names and codes with `q` (substring, case-insensitive). `counts` gives the number per status for everything `q` matches. ' +
+        'Ordered by the type\'s display field (name, e-mail, number or code).',
+      params: TypeParams,
+      querystring: Type.Object({
+        ...PageQuery,
+        status: Type.Optional(Type.Enum([...RecordStatuses])),
+        q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Search text (name, code, e-mail, number).' })),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ items: Type.Array(RecordItem), next: Type.Union([Type.String(), Type.Null()]), counts: Counts }), ...problems(400, 401, 404) },
+    },
+  }, async (request) => listRecords(app.db, request.params.companyId, request.params.type, request.query, { limit: request.query.limit ?? 50, cursor: request.query.cursor }))
+
+  app.get('/companies/:companyId/records/:type/:side/:externalId', {
+    schema: {
+      tags, summary: 'Get one record with its status', description: 'The record (and its linked twin, if any) as listed by GET …/records/{type}.',
+      params: RecordParams, response: { 200: RecordItem, ...problems(400, 401, 404) },
+    },
+  }, async (request) => getRecord(app.db, request.params.companyId, request.params.type, request.params.side, request.params.externalId))
+
+  app.get('/companies/:companyId/records/:type/:side/:externalId/suggestions', {
+    schema: {
+      tags, summary: 'Match suggestions for a record',
+      description: 'Ranked candidates on the other side that are free to link, each with a score (0–1) and the reasons ("same e-mail", "name 0.92 similar", "same tax id"). ' +
+        'Link one with POST /v1/companies/{companyId}/links.',
+      params: RecordParams,
+      querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, default: 10 })) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ items: Type.Array(Suggestion) }), ...problems(400, 401, 404) },
+    },
+  }, async (request) => {
+    const { companyId, type, side, externalId } = request.params
+    await getRecord(app.db, companyId, type, side, externalId) // 404 for an unknown record
+    return { items: await suggestionsFor(app.db, companyId, type, side, externalId, request.query.limit ?? 10) }
+  })
+
+  for (const [action, ignored] of [['ignore', true], ['unignore', false]] as const) {
+    app.post(`/companies/:companyId/records/:type/:side/:externalId/${action}`, {
+      config: { permission: 'sync' },
+      schema: {
+        tags, summary: ignored ? 'Ignore a record' : 'Stop ignoring a record',
+        description: ignored
+          ? 'Sets an unlinked record aside: status `ignored`, no suggestions for or to it, never auto-imported. Safe to repeat.'
+          : 'Undoes ignore: the record is matched and auto-imported again. Safe to repeat.',
+        params: RecordParams, headers: IdempotencyHeaders,
+        response: { 200: RecordItem, ...problems(400, 401, 403, 404, 409, 422) },
+      },
+    }, async (request) => {
+      const { companyId, type, side, externalId } = request.params
+      return setIgnored(app.db, companyId, type, side, externalId, ignored, apiActor(request.principal.keyId, request.id))
+    })
+  }
+
+  app.post('/companies/:companyId/records/:type/create-in-procore', {
+    config: { permission: 'sync', idempotency: 'required' },
+    schema: {
+      tags, summary: 'Create ERP records in Procore and link them',
+      description: 'Starts a run that creates each ERP record in Procore (through the batch sync endpoint, keyed by origin_id = the ERP id, so a retry never duplicates) ' +
+        'and links it. Refused per record, with the reason: unknown or already linked, a strong match already in Procore (named; pass force to create anyway), ' +
+        'a field Procore requires is empty. Answers 202 with the run; GET its Location for a result per record.',
+      params: TypeParams, headers: IdempotencyHeaders,
+      body: Type.Object({ erpIds: Ids('ERP ids to create in Procore'), force: Force }, { additionalProperties: false }),
+      response: { 202: Run, ...problems(400, 401, 403, 404, 409, 422) },
+    },
+  }, async (request, reply) => {
+    const { companyId, type } = request.params
+    const run = await requestCreate(app.db, companyId, type, 'procore', request.body.erpIds, request.body.force ?? false, apiActor(request.principal.keyId, request.id))
+    return reply.code(202).header('location', `/v1/companies/${companyId}/runs/${run.id}`).send(run)
+  })
+
+  app.post('/companies/:companyId/records/:type/create-in-erp', {
+    config: { permission: 'sync', idempotency: 'required' },
+    schema: {
+      tags, summary: 'Create Procore records in the ERP and link them',
+      description: 'Starts a run that creates each Procore record in the ERP (with an Idempotency-Key derived from company, type and Procore id, so a retried or ' +
+        'rerun job never duplicates), links it and writes the new ERP id into Procore\'s origin_id. The ERP\'s rules (name length per ERP, required fields, code format) ' +
+        'are checked first and refusals say what to fix; a strong match already in the ERP is refused unless force. Answers 202 with the run; GET its Location for a result per record.',
+      params: TypeParams, headers: IdempotencyHeaders,
+      body: Type.Object({ procoreIds: Ids('Procore ids to create in the ERP'), force: Force }, { additionalProperties: false }),
+      response: { 202: Run, ...problems(400, 401, 403, 404, 409, 422) },
+    },
+  }, async (request, reply) => {
+    const { companyId, type } = request.params
+    const run = await requestCreate(app.db, companyId, type, 'erp', request.body.procoreIds, request.body.force ?? false, apiActor(request.principal.keyId, request.id))
+    return reply.code(202).header('location', `/v1/companies/${companyId}/runs/${run.id}`).send(run)
+  })
+}
+
+export default records

@@ -1,0 +1,106 @@
+import type { AppContext } from '../context.js'
+import type { Db } from '../db/database.js'
+import type { Side } from '../db/tables/records.js'
+import { erpRecords } from '../erp/records.js'
+import { ErpStaleVersionError } from '../erp/errors.js'
+import { notFound } from '../errors.js'
+import { UpstreamError } from '../http/errors.js'
+import { procoreProblem } from '../procore/errors.js'
+import { procoreRecords } from '../procore/records.js'
+import { entity, erpBody, procoreBody, type ErpKind, type Fields, type Mapped, type RecordType } from './registry.js'
+import type { Json } from './sides.js'
+
+/** A failed Procore call as an Error a caller can see (problem+json with what Procore said). */
+export function procoreFailure(error: unknown): Error {
+  const mapped = procoreProblem(error)
+  return mapped instanceof Error ? mapped : new Error(String(mapped))
+}
+
+/** A record as just read from its side: canonical fields plus the side's own JSON. */
+export type LiveRecord = Mapped & { raw: Json }
+
+export function mapRecord(type: RecordType, side: Side, raw: Json): LiveRecord {
+  return { ...entity(type)[side].from(raw), raw }
+}
+
+export async function companyErpKind(db: Db, companyId: string): Promise<ErpKind> {
+  const row = await db.selectFrom('companies').select('erp_system').where('id', '=', companyId).executeTakeFirst()
+  if (!row) throw notFound('company', companyId)
+  return row.erp_system
+}
+
+async function parentIds(db: Db, companyId: string, type: RecordType, link: { procoreId: string; erpId: string }) {
+  const rows = await db.selectFrom('record_snapshots').select(['side', 'parent_id'])
+    .where('company_id', '=', companyId).where('type', '=', type)
+    .where((eb) => eb.or([eb.and([eb('side', '=', 'procore'), eb('external_id', '=', link.procoreId)]), eb.and([eb('side', '=', 'erp'), eb('external_id', '=', link.erpId)])]))
+    .execute()
+  return { procore: rows.find((r) => r.side === 'procore')?.parent_id ?? null, erp: rows.find((r) => r.side === 'erp')?.parent_id ?? null }
+}
+
+/** Both records of a link as they are now (null: gone on that side). Never inside a transaction. */
+export async function readBoth(ctx: AppContext, companyId: string, type: RecordType, link: { procoreId: string; erpId: string }) {
+  const parents = await parentIds(ctx.db, companyId, type, link)
+  const [procore, erp] = await Promise.all([procoreRecords(ctx, companyId), erpRecords(ctx, companyId)])
+  const [p, e] = await Promise.all([
+    procore.get(type, link.procoreId, parents.procore).catch((error: unknown) => { throw procoreFailure(error) }),
+    erp.get(type, link.erpId),
+  ])
+  return { procore: p ? mapRecord(type, 'procore', p) : null, erp: e ? mapRecord(type, 'erp', e) : null, parents }
+}
+
+export interface WriteOutcome {
+  procore?: LiveRecord
+  erp?: LiveRecord
+  /** The ERP record changed between our read and our write (its version moved): nothing was written. */
+  staleErp: boolean
+  /** A failure after the other side was written: that write stands, this one did not happen. */
+  error?: Error
+}
+
+/**
+ * Writes canonical field values to the sides that need them: the ERP first (with If-Match on
+ * the version just read; its refusals end the attempt before anything is written), then
+ * Procore. Never inside a transaction.
+ */
+export async function writeSide(
+  ctx: AppContext, companyId: string, type: RecordType,
+  link: { procoreId: string; erpId: string },
+  live: { procore: LiveRecord | null; erp: LiveRecord | null; parents: { procore: string | null } },
+  changes: { procore: Fields; erp: Fields },
+): Promise<WriteOutcome> {
+  const out: WriteOutcome = { staleErp: false }
+  if (Object.keys(changes.erp).length > 0 && live.erp) {
+    const erp = await erpRecords(ctx, companyId)
+    const version = Number(live.erp.raw.version)
+    try {
+      out.erp = mapRecord(type, 'erp', await erp.update(type, link.erpId, erpBody(type, changes.erp, 'update'), Number.isFinite(version) ? version : 0))
+    } catch (error) {
+      if (error instanceof ErpStaleVersionError) return { staleErp: true }
+      throw error
+    }
+  }
+  if (Object.keys(changes.procore).length > 0 && live.procore) {
+    try {
+      const procore = await procoreRecords(ctx, companyId)
+      out.procore = mapRecord(type, 'procore', await procore.update(type, link.procoreId, procoreBody(type, changes.procore, 'update'), live.parents.procore))
+    } catch (error) {
+      const mapped = procoreFailure(error)
+      if (!out.erp) throw mapped
+      out.error = mapped
+    }
+  }
+  return out
+}
+
+/** Whether an error is worth retrying later (network, 429, 5xx) rather than a refusal. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof UpstreamError) return error.retryable
+  const status = (error as { status?: unknown } | null)?.status
+  return typeof status === 'number' && (status === 429 || status >= 500)
+}
+
+/** A failure in words for a person (never a stack). */
+export function failureMessage(error: unknown): string {
+  if (error instanceof Error) return error.message.slice(0, 1000)
+  return String(error).slice(0, 1000)
+}

@@ -1,0 +1,374 @@
+import { sql } from 'kysely'
+import type { AppContext } from '../context.js'
+import type { Db } from '../db/database.js'
+import type { Side } from '../db/tables/records.js'
+import { erpRecords } from '../erp/records.js'
+import { ErpRefusedError } from '../erp/errors.js'
+import { AppError } from '../errors.js'
+import { enqueue } from '../jobs/queue.js'
+import { procoreRecords } from '../procore/records.js'
+import { audit, type Actor } from './audit.js'
+import { companyErpKind, failureMessage, isTransient, mapRecord, procoreFailure, type LiveRecord } from './connectors.js'
+import { evaluateLinks } from './discrepancies.js'
+import { insertLinks, processOrigins } from './links.js'
+import { SyncTasks } from './queue.js'
+import { entity, erpBody, erpProblems, otherSide, procoreBody, procoreProblems, Registry, type Fields, type RecordType } from './registry.js'
+import { createRun, finishRun, getRun, startRun, updateRunResult, type Run } from './runs.js'
+import { inTransaction, upsertSnapshots } from './snapshots.js'
+import { clearFailed, flagFailed } from './status.js'
+import { scorePairs } from './suggestions.js'
+
+/**
+ * Create-on-the-other-side-and-link, as a run. Every create is first written to sync_creates
+ * with the exact body and key it will be sent with; a rerun (retry, crash) sends the identical
+ * request again: Procore matches it by origin_id (the ERP id), the ERP replays it by its
+ * Idempotency-Key, derived from (company, type, Procore id). No record is ever made twice.
+ */
+
+export const CreateRunKinds = { procore: 'create_in_procore', erp: 'create_in_erp' } as const
+export const MAX_CREATE_IDS = 10_000
+
+export interface CreateItemResult {
+  sourceId: string
+  status: 'created' | 'refused' | 'failed'
+  targetId?: string
+  linkId?: string
+  reason?: string
+  /** With a refusal for a strong match: the record on the target side that already matches. */
+  match?: { id: string; score: number; reasons: string[] }
+}
+
+interface CreatePayload { companyId: string; runId: string }
+
+/** Creates the run and, in the same transaction, the job that performs it. */
+export async function requestCreate(db: Db, companyId: string, type: RecordType, target: Side, ids: readonly string[], force: boolean, actor: Actor): Promise<Run> {
+  const unique = [...new Set(ids)]
+  return inTransaction(db, async (tx) => {
+    const run = await createRun(tx, companyId, CreateRunKinds[target], { type, target, ids: unique, force }, actor.id)
+    const payload: CreatePayload = { companyId, runId: run.id }
+    // One create run per company and type at a time: two runs never race for one record.
+    await enqueue(tx, SyncTasks.create, { ...payload }, { queueName: `create:${companyId}:${type}`, maxAttempts: 6 })
+    return run
+  })
+}
+
+type Params = { type: RecordType; target: Side; ids: string[]; force: boolean }
+
+/** The job. Throws on transient failures (network, 429, 5xx) so that it is retried; the last attempt reports them per record. */
+export async function runCreate(ctx: AppContext, payload: CreatePayload, lastAttempt: boolean): Promise<void> {
+  const { companyId, runId } = payload
+  const run = await getRun(ctx.db, companyId, runId)
+  if (run.status === 'succeeded' || run.status === 'failed') return
+  const params = run.params as unknown as Params
+  await startRun(ctx.db, runId)
+  const results = new Map<string, CreateItemResult>()
+  try {
+    await createAll(ctx, companyId, params, runId, results, lastAttempt)
+  } catch (error) {
+    // A refusal of the whole run (not connected, access denied) is final; anything else — the
+    // network, Procore or the ERP busy, our own database gone mid-run — is retried, and the
+    // rerun resends exactly the frozen requests.
+    const final = error instanceof AppError && error.status < 500 && !isTransient(error)
+    if (!lastAttempt && !final) {
+      await updateRunResult(ctx.db, runId, { ...summary(params, results), lastError: failureMessage(error) })
+      throw error
+    }
+    for (const id of params.ids) if (!results.has(id)) results.set(id, { sourceId: id, status: 'failed', reason: failureMessage(error) })
+    await finishRun(ctx.db, runId, { status: 'failed', result: summary(params, results), error: failureMessage(error) })
+    return
+  }
+  // Every live, unlinked record this run could not create shows as failed, with the reason, until an action on it succeeds.
+  const source = otherSide(params.target)
+  const notCreated = [...results.values()].filter((r) => r.status !== 'created')
+  if (notCreated.length > 0) {
+    const col = source === 'procore' ? 'procore_id' : 'erp_id'
+    const open = new Set((await ctx.db.selectFrom('record_snapshots as s').select('s.external_id')
+      .where('s.company_id', '=', companyId).where('s.type', '=', params.type).where('s.side', '=', source).where('s.deleted_at', 'is', null)
+      .where('s.external_id', 'in', notCreated.map((r) => r.sourceId))
+      .where((eb) => eb.not(eb.exists(eb.selectFrom('record_links as l').select('l.id').where('l.company_id', '=', companyId).where('l.type', '=', params.type)
+        .where('l.unlinked_at', 'is', null).whereRef(`l.${col}`, '=', 's.external_id'))))
+      .execute()).map((r) => r.external_id))
+    await flagFailed(ctx.db, companyId, params.type, notCreated.filter((r) => open.has(r.sourceId)).map((r) => ({ side: source, externalId: r.sourceId, action: 'create', reason: r.reason ?? r.status })))
+  }
+  await finishRun(ctx.db, runId, { status: 'succeeded', result: summary(params, results) })
+}
+
+function summary(params: Params, results: Map<string, CreateItemResult>) {
+  const items = params.ids.map((id) => results.get(id) ?? { sourceId: id, status: 'failed' as const, reason: 'not attempted yet' })
+  const counts = { created: 0, refused: 0, failed: 0 }
+  for (const i of items) counts[i.status] += 1
+  return { type: params.type, target: params.target, counts, items }
+}
+
+async function createAll(ctx: AppContext, companyId: string, params: Params, runId: string, results: Map<string, CreateItemResult>, lastAttempt: boolean): Promise<void> {
+  const { type, target, force } = params
+  const source = otherSide(target)
+  const def = Registry[type]
+  const targetName = target === 'procore' ? 'Procore' : 'the ERP'
+  const kind = await companyErpKind(ctx.db, companyId)
+  // Connect first: a company without a connection fails the run with the reason, before anything is written.
+  const connector = target === 'procore' ? { procore: await procoreRecords(ctx, companyId) } : { erp: await erpRecords(ctx, companyId) }
+
+  const snaps = await ctx.db.selectFrom('record_snapshots').select(['external_id', 'parent_id', 'fields', 'raw'])
+    .where('company_id', '=', companyId).where('type', '=', type).where('side', '=', source).where('deleted_at', 'is', null)
+    .where('external_id', 'in', params.ids).execute()
+  const snapById = new Map(snaps.map((s) => [s.external_id, s]))
+  const sourceCol = source === 'procore' ? 'procore_id' : 'erp_id'
+  const links = await ctx.db.selectFrom('record_links').select(['id', 'procore_id', 'erp_id'])
+    .where('company_id', '=', companyId).where('type', '=', type).where('unlinked_at', 'is', null).where(sourceCol, 'in', params.ids).execute()
+  const linkBySource = new Map(links.map((l) => [source === 'procore' ? l.procore_id : l.erp_id, l]))
+  const outbox = await ctx.db.selectFrom('sync_creates').selectAll()
+    .where('company_id', '=', companyId).where('type', '=', type).where('target', '=', target).where('source_id', 'in', params.ids).execute()
+  const outboxBySource = new Map(outbox.map((o) => [o.source_id, o]))
+
+  let candidates: string[] = []
+  const retired: string[] = []
+  for (const id of params.ids) {
+    const snap = snapById.get(id)
+    const link = linkBySource.get(id)
+    const row = outboxBySource.get(id)
+    if (!snap) {
+      results.set(id, { sourceId: id, status: 'refused', reason: `No live ${source === 'procore' ? 'Procore' : 'ERP'} ${def.noun} ${id} is known; check the id or refresh the records and retry.` })
+    } else if (link) {
+      const partner = target === 'procore' ? link.procore_id : link.erp_id
+      results.set(id, row?.status === 'created' && row.target_id === partner
+        ? { sourceId: id, status: 'created', targetId: partner, linkId: link.id }
+        : { sourceId: id, status: 'refused', reason: `Already linked to ${targetName} ${def.noun} ${partner} (link ${link.id}); nothing to create.` })
+    } else {
+      // An earlier create whose link has since ended: this is a new create, with a new key.
+      if (row?.status === 'created') retired.push(id)
+      candidates.push(id)
+    }
+  }
+
+  // Project cost codes are created in the linked project (or job) of their own.
+  const parentOf = new Map<string, string | null>()
+  if (def.parent) {
+    const parents = [...new Set(candidates.map((id) => snapById.get(id)!.parent_id).filter((p): p is string => p !== null))]
+    const parentLinks = parents.length === 0 ? [] : await ctx.db.selectFrom('record_links').select(['procore_id', 'erp_id'])
+      .where('company_id', '=', companyId).where('type', '=', def.parent.type).where('unlinked_at', 'is', null).where(sourceCol, 'in', parents).execute()
+    const mapped = new Map(parentLinks.map((l) => (source === 'procore' ? [l.procore_id, l.erp_id] : [l.erp_id, l.procore_id])))
+    candidates = candidates.filter((id) => {
+      const p = snapById.get(id)!.parent_id
+      if (p === null) { parentOf.set(id, null); return true }
+      const t = mapped.get(p)
+      if (t === undefined) {
+        results.set(id, { sourceId: id, status: 'refused', reason: `Its ${Registry[def.parent!.type].noun} ${p} is not linked yet; link or create it in ${targetName} first.` })
+        return false
+      }
+      parentOf.set(id, t)
+      return true
+    })
+  }
+
+  // The duplicate guard: a strong match on the target side means the record is probably there already.
+  const guarded = candidates.filter((id) => outboxBySource.get(id)?.status !== 'pending' || retired.includes(id))
+  if (!force && guarded.length > 0) {
+    const strong = (await scorePairs(ctx.db, companyId, type, { sourceSide: source, sourceIds: guarded, candidates: 'all', fuzzy: null, perSource: 1 })).filter((c) => c.strong)
+    const names = await displayNames(ctx.db, companyId, type, target, strong.map((s) => s.candidateId))
+    for (const s of strong) {
+      results.set(s.sourceId, {
+        sourceId: s.sourceId, status: 'refused', match: { id: s.candidateId, score: s.score, reasons: s.reasons },
+        reason: `${targetName === 'Procore' ? 'Procore' : 'The ERP'} already has ${def.noun} ${s.candidateId}${names.get(s.candidateId) ? ` "${names.get(s.candidateId)}"` : ''} (${s.reasons.join(', ')}; score ${s.score}). Link it instead (POST /v1/companies/${companyId}/links), or pass force: true to create another.`,
+      })
+    }
+    candidates = candidates.filter((id) => !results.has(id))
+  }
+
+  // The target's rules, before anything is sent.
+  const bodies = new Map<string, { body: Record<string, unknown>; fields: Fields }>()
+  for (const id of candidates) {
+    const fields = snapById.get(id)!.fields as Fields
+    const full: Fields = target === 'erp' ? { ...fields, ...(def.create.erp.derive?.(fields, kind) ?? {}) } : fields
+    const problems = target === 'erp' ? erpProblems(type, kind, full, 'create') : procoreProblems(type, full)
+    if (problems.length > 0) {
+      results.set(id, { sourceId: id, status: 'refused', reason: `Not sent to ${targetName}: ${problems.map((p) => p.message).join('; ')}.` })
+      continue
+    }
+    bodies.set(id, { body: target === 'erp' ? erpBody(type, full, 'create') : procoreBody(type, full, 'create'), fields: full })
+  }
+  candidates = candidates.filter((id) => bodies.has(id))
+  if (candidates.length === 0) return
+
+  // Freeze body and key before the first call (a retried or rerun job reuses them as they are).
+  await inTransaction(ctx.db, async (tx) => {
+    if (retired.length > 0) {
+      await tx.deleteFrom('sync_creates').where('company_id', '=', companyId).where('type', '=', type).where('target', '=', target)
+        .where('source_id', 'in', retired).where('status', '=', 'created').execute()
+    }
+    const generation = (id: string) => (retired.includes(id) ? Number(/:(\d+)$/.exec(outboxBySource.get(id)?.idempotency_key ?? '')?.[1] ?? '1') + 1 : 1)
+    for (let i = 0; i < candidates.length; i += 2000) {
+      await tx.insertInto('sync_creates').values(candidates.slice(i, i + 2000).map((id) => ({
+        company_id: companyId, type, target, source_id: id, idempotency_key: `erp-sync:create:${companyId}:${type}:${id}:${generation(id)}`,
+        body: JSON.stringify(bodies.get(id)!.body), parent_id: parentOf.get(id) ?? null, status: 'pending' as const, target_id: null, run_id: runId,
+      }))).onConflict((oc) => oc.columns(['company_id', 'type', 'target', 'source_id']).doNothing()).execute()
+    }
+  })
+  const frozen = await ctx.db.selectFrom('sync_creates').selectAll()
+    .where('company_id', '=', companyId).where('type', '=', type).where('target', '=', target).where('status', '=', 'pending').where('source_id', 'in', candidates).execute()
+
+  if (connector.procore) await createInProcore(ctx, companyId, type, frozen, snapById, results, connector.procore)
+  else if (connector.erp) await createInErp(ctx, companyId, type, frozen, results, connector.erp, lastAttempt)
+  await updateRunResult(ctx.db, runId, summary(params, results))
+}
+
+type Frozen = { source_id: string; idempotency_key: string; body: Record<string, unknown>; parent_id: string | null }
+type ProcoreSide = Awaited<ReturnType<typeof procoreRecords>>
+type ErpSide = Awaited<ReturnType<typeof erpRecords>>
+
+/** Through Procore's batch sync endpoint, keyed by origin_id = the ERP id: ≤ 1,000 records per call. */
+async function createInProcore(ctx: AppContext, companyId: string, type: RecordType, frozen: Frozen[], snaps: Map<string, { fields: unknown; raw: unknown }>, results: Map<string, CreateItemResult>, procore: ProcoreSide) {
+  const def = entity(type)
+  const groups = new Map<string | null, Frozen[]>()
+  for (const f of frozen) {
+    const list = groups.get(f.parent_id)
+    if (list) list.push(f)
+    else groups.set(f.parent_id, [f])
+  }
+  for (const [parentId, rows] of groups) {
+    for (let i = 0; i < rows.length; i += 1000) {
+      const chunk = rows.slice(i, i + 1000)
+      const items = chunk.map((f) => {
+        const code = def.procore.hasOriginCode && def.procore.originCodeField ? ((snaps.get(f.source_id)?.fields as Fields | undefined)?.[def.procore.originCodeField] ?? null) : undefined
+        return { originId: f.source_id, ...(code === undefined ? {} : { originCode: code as string | null }), body: f.body }
+      })
+      const answers = await procore.upsertByOrigin(type, items, parentId).catch((error: unknown) => { throw procoreFailure(error) })
+      const created: Array<{ sourceId: string; record: LiveRecord }> = []
+      const refused: Array<{ sourceId: string; reason: string }> = []
+      answers.forEach((a, j) => {
+        const sourceId = chunk[j]!.source_id
+        if (a.ok) created.push({ sourceId, record: mapRecord(type, 'procore', a.record) })
+        else refused.push({ sourceId, reason: `Procore refused it: ${a.error}` })
+      })
+      await settle(ctx, companyId, type, 'procore', created, refused, results)
+    }
+  }
+}
+
+/** One ERP create per record (the protocol has no batch), a few at a time, each with its frozen Idempotency-Key. */
+async function createInErp(ctx: AppContext, companyId: string, type: RecordType, frozen: Frozen[], results: Map<string, CreateItemResult>, erp: ErpSide, lastAttempt: boolean) {
+  let transient: Error | undefined
+  const queue = [...frozen]
+  const created: Array<{ sourceId: string; record: LiveRecord }> = []
+  const refused: Array<{ sourceId: string; reason: string; free: boolean; status: 'refused' | 'failed' }> = []
+  const worker = async () => {
+    for (let f = queue.shift(); f; f = queue.shift()) {
+      try {
+        const record = await erp.create(type, f.body, f.idempotency_key, f.parent_id)
+        created.push({ sourceId: f.source_id, record: mapRecord(type, 'erp', record) })
+      } catch (error) {
+        if (error instanceof ErpRefusedError) {
+          refused.push({ sourceId: f.source_id, free: true, status: 'refused', reason: error.existingId
+            ? `The ERP already has this ${entity(type).noun}: ${error.existingId} (${error.erpDetail}). Link it instead (POST /v1/companies/${companyId}/links).`
+            : `The ERP refused it: ${error.erpDetail}${error.fieldErrors.length > 0 ? ` (${error.fieldErrors.map((e) => e.message).join('; ')})` : ''}. Correct it in Procore and retry.` })
+        } else if (isTransient(error) || (error instanceof AppError && error.status >= 500)) {
+          transient ??= error instanceof Error ? error : new Error(failureMessage(error))
+          if (lastAttempt) refused.push({ sourceId: f.source_id, free: false, status: 'failed', reason: failureMessage(error) })
+        } else {
+          refused.push({ sourceId: f.source_id, free: false, status: 'failed', reason: failureMessage(error) })
+        }
+      }
+      // Settle as we go: a crash loses at most the records in flight, and those replay by key.
+      if (created.length >= 50) await settle(ctx, companyId, type, 'erp', created.splice(0), [], results)
+    }
+  }
+  await Promise.all(Array.from({ length: 4 }, worker))
+  // A refused create binds no key (protocol): forget the frozen body so a corrected record can be sent.
+  const free = refused.filter((r) => r.free).map((r) => r.sourceId)
+  if (free.length > 0) await ctx.db.deleteFrom('sync_creates').where('company_id', '=', companyId).where('type', '=', type).where('target', '=', 'erp').where('source_id', 'in', free).where('status', '=', 'pending').execute()
+  await settle(ctx, companyId, type, 'erp', created, refused, results)
+  // The new ERP ids go into Procore's origin fields (the origins job retries what fails here).
+  const linked = [...results.values()].filter((r) => r.status === 'created').map((r) => r.sourceId)
+  if (linked.length > 0) await processOrigins(ctx, companyId, type, linked).catch((error: unknown) => ctx.log.warn({ component: 'sync', err: { message: failureMessage(error) } }, 'origin writes deferred to the job'))
+  const sent = new Set(frozen.map((f) => f.source_id))
+  await backfill(ctx, companyId, type, [...results.values()].filter((r) => r.status === 'created' && sent.has(r.sourceId)))
+  if (transient && !lastAttempt) throw transient
+}
+
+/**
+ * Values the ERP assigned on create (an employee number, a code) that the Procore record left
+ * empty are written back to Procore, so the new pair starts in sync instead of as a discrepancy.
+ * The origin_code field is left to the origin write. Failures leave a discrepancy, nothing worse.
+ */
+async function backfill(ctx: AppContext, companyId: string, type: RecordType, created: readonly CreateItemResult[]) {
+  if (created.length === 0) return
+  const def = entity(type)
+  const snaps = await ctx.db.selectFrom('record_snapshots').select(['side', 'external_id', 'fields', 'parent_id'])
+    .where('company_id', '=', companyId).where('type', '=', type)
+    .where((eb) => eb.or([eb.and([eb('side', '=', 'procore'), eb('external_id', 'in', created.map((c) => c.sourceId))]), eb.and([eb('side', '=', 'erp'), eb('external_id', 'in', created.map((c) => c.targetId!))])]))
+    .execute()
+  const get = (side: Side, id: string) => snaps.find((s) => s.side === side && s.external_id === id)
+  const procore = await procoreRecords(ctx, companyId)
+  const written: LiveRecord[] = []
+  for (const c of created) {
+    const p = get('procore', c.sourceId)
+    const e = get('erp', c.targetId!)
+    if (!p || !e) continue
+    const fill: Fields = {}
+    for (const [field, fd] of Object.entries(def.fields)) {
+      if (fd.sides.length < 2 || fd.compare === false || field === def.procore.originCodeField) continue
+      const pv = (p.fields as Fields)[field] ?? null
+      const ev = (e.fields as Fields)[field] ?? null
+      if ((pv === null || pv === '') && ev !== null && ev !== '') fill[field] = ev
+    }
+    if (Object.keys(fill).length === 0) continue
+    try {
+      written.push(mapRecord(type, 'procore', await procore.update(type, c.sourceId, procoreBody(type, fill, 'update'), p.parent_id)))
+    } catch (error) {
+      ctx.log.warn({ component: 'sync', type, procoreId: c.sourceId, err: { message: failureMessage(error) } }, 'could not write ERP-assigned values back to Procore')
+    }
+  }
+  if (written.length > 0) await upsertSnapshots(ctx.db, companyId, 'procore', type, written)
+}
+
+/**
+ * Stores what was created and links it, in one transaction per batch: snapshot, outbox row,
+ * link, audit, flags. A record that got linked meanwhile (auto-link saw it first) counts as
+ * created when the link pairs the same two records.
+ */
+async function settle(
+  ctx: AppContext, companyId: string, type: RecordType, target: Side,
+  created: ReadonlyArray<{ sourceId: string; record: LiveRecord }>, refused: ReadonlyArray<{ sourceId: string; reason: string; status?: 'refused' | 'failed' }>,
+  results: Map<string, CreateItemResult>,
+) {
+  const source = otherSide(target)
+  const actor = { id: 'system:create' }
+  await inTransaction(ctx.db, async (tx) => {
+    if (created.length > 0) {
+      await upsertSnapshots(tx, companyId, target, type, created.map((c) => c.record))
+      const pairs = created.map((c) => (target === 'procore'
+        ? { procoreId: c.record.externalId, erpId: c.sourceId, detail: 'created in Procore', originSet: true }
+        : { procoreId: c.sourceId, erpId: c.record.externalId, detail: 'created in the ERP' }))
+      const { inserted } = await insertLinks(tx, companyId, type, pairs, actor)
+      const existing = await tx.selectFrom('record_links').select(['id', 'procore_id', 'erp_id']).where('company_id', '=', companyId).where('type', '=', type)
+        .where('unlinked_at', 'is', null).where('procore_id', 'in', pairs.map((p) => p.procoreId)).execute()
+      const linkOf = new Map(existing.map((l) => [`${l.procore_id}|${l.erp_id}`, l.id]))
+      for (const c of created) {
+        const key = target === 'procore' ? `${c.record.externalId}|${c.sourceId}` : `${c.sourceId}|${c.record.externalId}`
+        const linkId = linkOf.get(key)
+        results.set(c.sourceId, linkId
+          ? { sourceId: c.sourceId, status: 'created', targetId: c.record.externalId, linkId }
+          : { sourceId: c.sourceId, status: 'failed', targetId: c.record.externalId, reason: `Created as ${c.record.externalId}, but one of the two records got linked elsewhere meanwhile; link them by hand.` })
+      }
+      await sql`update sync_creates s set status = 'created', target_id = v.target_id, updated_at = now()
+        from (values ${sql.join(created.map((c) => sql`(${c.sourceId}::text, ${c.record.externalId}::text)`))}) as v(source_id, target_id)
+        where s.company_id = ${companyId} and s.type = ${type} and s.target = ${target} and s.source_id = v.source_id`.execute(tx)
+      await audit(tx, companyId, actor, created.map((c) => ({
+        action: 'create' as const, type, [target === 'procore' ? 'procoreId' : 'erpId']: c.record.externalId, [source === 'procore' ? 'procoreId' : 'erpId']: c.sourceId,
+        linkId: linkOf.get(target === 'procore' ? `${c.record.externalId}|${c.sourceId}` : `${c.sourceId}|${c.record.externalId}`) ?? null,
+        before: null, after: { side: target, id: c.record.externalId, fields: c.record.fields }, detail: `created from ${source === 'procore' ? 'Procore' : 'ERP'} ${c.sourceId}`,
+      })))
+      await clearFailed(tx, companyId, type, created.map((c) => ({ side: source, externalId: c.sourceId })), 'create')
+      await evaluateLinks(tx, companyId, type, inserted.map((l) => l.id), actor)
+    }
+    for (const r of refused) results.set(r.sourceId, { sourceId: r.sourceId, status: r.status ?? 'refused', reason: r.reason })
+    await flagFailed(tx, companyId, type, refused.map((r) => ({ side: source, externalId: r.sourceId, action: 'create', reason: r.reason })))
+  })
+}
+
+async function displayNames(db: Db, companyId: string, type: RecordType, side: Side, ids: string[]): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map()
+  const field = Registry[type].displayField
+  const rows = await db.selectFrom('record_snapshots').select(['external_id', 'fields']).where('company_id', '=', companyId).where('type', '=', type).where('side', '=', side).where('external_id', 'in', ids).execute()
+  return new Map(rows.map((r) => [r.external_id, String((r.fields as Fields)[field] ?? '')]))
+}

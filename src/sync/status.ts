@@ -1,0 +1,193 @@
+import { sql } from 'kysely'
+import { decodeCursor, encodeCursor } from '../api/pagination.js'
+import type { Db } from '../db/database.js'
+import type { Side } from '../db/tables/records.js'
+import { notFound } from '../errors.js'
+import { audit, type Actor } from './audit.js'
+import { Registry, type Fields, type RecordType } from './registry.js'
+import { inTransaction, markDirty } from './snapshots.js'
+
+export const RecordStatuses = ['linked', 'discrepancy', 'only_in_procore', 'only_in_erp', 'ignored', 'failed'] as const
+export type RecordStatus = (typeof RecordStatuses)[number]
+
+export interface SideRecord {
+  id: string
+  parentId: string | null
+  fields: Fields
+  updatedAt: string | null
+  deleted: boolean
+}
+
+export interface RecordItem {
+  /** Stable id of the row: `link:<link id>`, `procore:<id>` or `erp:<id>`. */
+  key: string
+  status: RecordStatus
+  linkId: string | null
+  discrepancyId: string | null
+  procore: SideRecord | null
+  erp: SideRecord | null
+  /** Set with status `failed`: what was tried and why it failed. */
+  failure: { action: string; reason: string; at: string } | null
+}
+
+type Row = {
+  k: string; sort_key: string; status: RecordStatus; link_id: string | null; discrepancy_id: string | null
+  procore_id: string | null; p_parent: string | null; p_fields: Fields | null; p_updated: Date | null; p_deleted: Date | null
+  erp_id: string | null; e_parent: string | null; e_fields: Fields | null; e_updated: Date | null; e_deleted: Date | null
+  failed_action: string | null; failure: string | null; failed_at: Date | null
+}
+
+/**
+ * Every record of a type as a person sees it: a linked pair is one row, a record on one side
+ * only is one row, each with its status. Precedence: failed, ignored, discrepancy, linked,
+ * only_in_*. Computed in one statement from snapshots, links, discrepancies and flags.
+ */
+function itemsQuery(companyId: string, type: RecordType) {
+  const display = Registry[type].displayField
+  return sql`
+    with l as (
+      select id, procore_id, erp_id from record_links where company_id = ${companyId} and type = ${type} and unlinked_at is null
+    ), s as (
+      select side, external_id, parent_id, fields, source_updated_at, deleted_at from record_snapshots where company_id = ${companyId} and type = ${type}
+    ), items as (
+      select 'link:' || l.id::text as k, l.id as link_id, l.procore_id, l.erp_id from l
+      union all
+      select 'procore:' || s.external_id, null, s.external_id, null from s
+      where s.side = 'procore' and s.deleted_at is null and not exists (select 1 from l where l.procore_id = s.external_id)
+      union all
+      select 'erp:' || s.external_id, null, null, s.external_id from s
+      where s.side = 'erp' and s.deleted_at is null and not exists (select 1 from l where l.erp_id = s.external_id)
+    )
+    select i.k, i.link_id, d.id as discrepancy_id,
+      i.procore_id, ps.parent_id as p_parent, ps.fields as p_fields, ps.source_updated_at as p_updated, ps.deleted_at as p_deleted,
+      i.erp_id, es.parent_id as e_parent, es.fields as e_fields, es.source_updated_at as e_updated, es.deleted_at as e_deleted,
+      coalesce(fp.failed_action, fe.failed_action) as failed_action, coalesce(fp.failure, fe.failure) as failure, coalesce(fp.failed_at, fe.failed_at) as failed_at,
+      case
+        when fp.failed_at is not null or fe.failed_at is not null then 'failed'
+        when i.link_id is null and (fp.ignored_at is not null or fe.ignored_at is not null) then 'ignored'
+        when d.id is not null then 'discrepancy'
+        when i.link_id is not null then 'linked'
+        when i.procore_id is not null then 'only_in_procore'
+        else 'only_in_erp'
+      end as status,
+      lower(coalesce(ps.fields->>${display}, es.fields->>${display}, '')) as sort_key
+    from items i
+    left join s ps on ps.side = 'procore' and ps.external_id = i.procore_id
+    left join s es on es.side = 'erp' and es.external_id = i.erp_id
+    left join discrepancies d on d.link_id = i.link_id and d.status = 'open'
+    left join record_flags fp on fp.company_id = ${companyId} and fp.type = ${type} and fp.side = 'procore' and fp.external_id = i.procore_id
+    left join record_flags fe on fe.company_id = ${companyId} and fe.type = ${type} and fe.side = 'erp' and fe.external_id = i.erp_id`
+}
+
+function searchFilter(type: RecordType, q: string | undefined) {
+  if (!q) return sql`true`
+  const pattern = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+  const values = Registry[type].searchFields.flatMap((f) => [sql`p_fields->>${f}`, sql`e_fields->>${f}`])
+  return sql`exists (select 1 from unnest(array[${sql.join(values)}]::text[]) v where lower(v) like ${pattern})`
+}
+
+type JsonRow = Omit<Row, 'p_updated' | 'p_deleted' | 'e_updated' | 'e_deleted' | 'failed_at'> & {
+  p_updated: string | null; p_deleted: string | null; e_updated: string | null; e_deleted: string | null; failed_at: string | null
+}
+const date = (v: string | null) => (v === null ? null : new Date(v))
+
+const sideRecord = (id: string | null, parent: string | null, fields: Fields | null, updated: Date | null, deleted: Date | null): SideRecord | null =>
+  id === null || fields === null ? null : { id, parentId: parent, fields, updatedAt: updated?.toISOString() ?? null, deleted: deleted !== null }
+
+function toItem(j: JsonRow): RecordItem {
+  const r: Row = { ...j, p_updated: date(j.p_updated), p_deleted: date(j.p_deleted), e_updated: date(j.e_updated), e_deleted: date(j.e_deleted), failed_at: date(j.failed_at) }
+  return {
+    key: r.k, status: r.status, linkId: r.link_id, discrepancyId: r.discrepancy_id,
+    procore: sideRecord(r.procore_id, r.p_parent, r.p_fields, r.p_updated, r.p_deleted),
+    erp: sideRecord(r.erp_id, r.e_parent, r.e_fields, r.e_updated, r.e_deleted),
+    failure: r.status === 'failed' && r.failed_at ? { action: r.failed_action ?? 'sync', reason: r.failure ?? '', at: r.failed_at.toISOString() } : null,
+  }
+}
+
+export const emptyCounts = (): Record<RecordStatus, number> => Object.fromEntries(RecordStatuses.map((s) => [s, 0])) as Record<RecordStatus, number>
+
+/**
+ * One page of records with their statuses, in display order (the type's display field), plus
+ * counts per status over everything `q` matches — one statement, so page and counts agree.
+ */
+export async function listRecords(
+  db: Db, companyId: string, type: RecordType,
+  filter: { status?: RecordStatus | undefined; q?: string | undefined },
+  page: { limit: number; cursor?: string | undefined },
+) {
+  const after = page.cursor ? (decodeCursor(page.cursor, 2) as [string, string]) : null
+  const statusFilter = filter.status ? sql`status = ${filter.status}` : sql`true`
+  const cursorFilter = after ? sql`(sort_key collate "C", k collate "C") > (${after[0]}, ${after[1]})` : sql`true`
+  const { rows } = await sql<{ counts: Record<string, number>; items: JsonRow[] }>`
+    with x as (${itemsQuery(companyId, type)}),
+    f as materialized (select * from x where ${searchFilter(type, filter.q)}),
+    pg as (select * from f where ${statusFilter} and ${cursorFilter} order by sort_key collate "C", k collate "C" limit ${page.limit + 1})
+    select
+      (select coalesce(json_object_agg(status, n), '{}'::json) from (select status, count(*)::int as n from f group by status) c) as counts,
+      (select coalesce(json_agg(pg order by sort_key collate "C", k collate "C"), '[]'::json) from pg) as items`.execute(db)
+  const row = rows[0]!
+  const items = row.items.slice(0, page.limit)
+  const last = items.at(-1)
+  return {
+    items: items.map(toItem),
+    next: row.items.length > page.limit && last ? encodeCursor([last.sort_key, last.k]) : null,
+    counts: { ...emptyCounts(), ...row.counts },
+  }
+}
+
+/** One record (by side and id) with its status; 404 when neither side knows it. */
+export async function getRecord(db: Db, companyId: string, type: RecordType, side: Side, externalId: string): Promise<RecordItem> {
+  const idCol = side === 'procore' ? sql.ref('procore_id') : sql.ref('erp_id')
+  const { rows } = await sql<{ item: JsonRow }>`
+    with x as (${itemsQuery(companyId, type)}) select row_to_json(x) as item from x where ${idCol} = ${externalId} limit 1`.execute(db)
+  const row = rows[0]
+  if (!row) throw notFound(`${side === 'procore' ? 'Procore' : 'ERP'} ${Registry[type].noun}`, externalId)
+  return toItem(row.item)
+}
+
+/** Hides a record from matching and auto-import until it is un-ignored. */
+export async function setIgnored(db: Db, companyId: string, type: RecordType, side: Side, externalId: string, ignored: boolean, actor: Actor): Promise<RecordItem> {
+  await inTransaction(db, async (tx) => {
+    const snap = await tx.selectFrom('record_snapshots').select('external_id')
+      .where('company_id', '=', companyId).where('type', '=', type).where('side', '=', side).where('external_id', '=', externalId).where('deleted_at', 'is', null)
+      .executeTakeFirst()
+    if (!snap) throw notFound(`${side === 'procore' ? 'Procore' : 'ERP'} ${Registry[type].noun}`, externalId)
+    const now = ignored ? new Date() : null
+    const by = ignored ? actor.id : null
+    const changed = await tx.insertInto('record_flags')
+      .values({ company_id: companyId, type, side, external_id: externalId, ignored_at: now, ignored_by: by, failed_at: null, failed_action: null, failure: null })
+      .onConflict((oc) => oc.columns(['company_id', 'type', 'side', 'external_id']).doUpdateSet({ ignored_at: now, ignored_by: by })
+        .where(sql<boolean>`(record_flags.ignored_at is null) <> ${!ignored}`))
+      .returning('external_id').executeTakeFirst()
+    if (changed) {
+      await audit(tx, companyId, actor, [{ action: ignored ? 'ignore' : 'unignore', type, [side === 'procore' ? 'procoreId' : 'erpId']: externalId }])
+      // Un-ignored: auto-import may now act on it.
+      if (!ignored) await markDirty(tx, companyId, type, [{ side, externalId }])
+    }
+  })
+  return getRecord(db, companyId, type, side, externalId)
+}
+
+/** Records the failure of the last action on records (they show as `failed` until it succeeds). */
+export async function flagFailed(db: Db, companyId: string, type: RecordType, failures: ReadonlyArray<{ side: Side; externalId: string; action: string; reason: string }>): Promise<void> {
+  if (failures.length === 0) return
+  const unique = [...new Map(failures.map((f) => [`${f.side}:${f.externalId}`, f])).values()]
+  await db.insertInto('record_flags')
+    .values(unique.map((f) => ({ company_id: companyId, type, side: f.side, external_id: f.externalId, ignored_at: null, ignored_by: null, failed_at: new Date(), failed_action: f.action, failure: f.reason.slice(0, 2000) })))
+    .onConflict((oc) => oc.columns(['company_id', 'type', 'side', 'external_id']).doUpdateSet((eb) => ({
+      failed_at: eb.ref('excluded.failed_at'), failed_action: eb.ref('excluded.failed_action'), failure: eb.ref('excluded.failure'),
+    })))
+    .execute()
+}
+
+/** Clears failures of records whose action (any, or the named one) has now succeeded. */
+export async function clearFailed(db: Db, companyId: string, type: RecordType, records: ReadonlyArray<{ side: Side; externalId: string }>, action?: string): Promise<void> {
+  for (const side of ['procore', 'erp'] as const) {
+    const ids = records.filter((r) => r.side === side).map((r) => r.externalId)
+    if (ids.length === 0) continue
+    let q = db.updateTable('record_flags').set({ failed_at: null, failed_action: null, failure: null })
+      .where('company_id', '=', companyId).where('type', '=', type).where('side', '=', side).where('external_id', 'in', ids).where('failed_at', 'is not', null)
+    if (action) q = q.where('failed_action', '=', action)
+    await q.execute()
+  }
+}

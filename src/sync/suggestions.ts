@@ -1,0 +1,263 @@
+import { sql, type RawBuilder } from 'kysely'
+import type { Db } from '../db/database.js'
+import type { Side } from '../db/tables/records.js'
+import { exactKeys, otherSide, Registry, type Fields, type RecordType } from './registry.js'
+import { inTransaction } from './snapshots.js'
+
+/**
+ * Match suggestions, computed set-based in PostgreSQL from record_keys:
+ *
+ * - exact keys (e-mail, codes, tax id, Procore's origin_id ↔ the ERP id, the normalised name…)
+ *   pair records by a hash join on (key, value);
+ * - names are compared by trigram similarity (pg_trgm): for a few records by probing the GIN
+ *   index with `%`; for a whole company (bulk link) by a prefix-filter join — each name keeps
+ *   only its rarest trigrams, pairs that share enough of them are verified with similarity().
+ *   Pairs below the threshold can never share enough rare trigrams, so nothing is missed, and
+ *   100k × 100k stays a few hash joins instead of 100k index probes;
+ * - evidence combines as 1 − Π(1 − weight × similarity) per pair, with the reasons kept.
+ */
+
+export interface Candidate {
+  sourceId: string
+  candidateId: string
+  score: number
+  /** A strong key is equal (or the score is at least STRONG_SCORE): a create would duplicate it. */
+  strong: boolean
+  reasons: string[]
+}
+
+/** A score this high is strong even without a strong key (e.g. a near-identical name and the same phone). */
+export const STRONG_SCORE = 0.95
+
+export interface ScoreOptions {
+  /** The side whose records look for candidates on the other side. */
+  sourceSide: Side
+  /** Only these source records; all unlinked, unignored live records of the side when absent. */
+  sourceIds?: readonly string[] | undefined
+  /** `unlinked`: candidates that are free to link; `all`: any live record (the duplicate guard). */
+  candidates: 'unlinked' | 'all'
+  /**
+   * Name similarity: `probe` asks the GIN index per source (a handful of sources); `prefix`
+   * runs the prefix-filter join (all sources). Pairs below `threshold` are not considered.
+   */
+  fuzzy: { mode: 'probe' | 'prefix'; threshold: number } | null
+  /** Keep this many best candidates per source. */
+  perSource: number
+  /** For whole-company runs in jobs: the statement timeout of this transaction (default: the pool's). */
+  statementTimeoutMs?: number
+}
+
+type Evidence = { key: string; sim: number }
+type ScoredRow = { sid: string; cid: string; score: number; strong: boolean; evidence: Evidence[] }
+
+const sideCol = (side: Side) => sql.ref(side === 'procore' ? 'procore_id' : 'erp_id')
+
+function weights(type: RecordType): RawBuilder<unknown> {
+  const def = Registry[type]
+  const rows = exactKeys(type).map((k) => sql`(${k.field}::text, ${k.weight}::float8, ${k.strong}::boolean)`)
+  if (def.match.name) rows.push(sql`('name'::text, ${def.match.name.weight}::float8, ${def.match.name.strongWhenSame}::boolean)`)
+  return sql`(values ${sql.join(rows)}) as w(key, weight, strong)`
+}
+
+/** Words for a person: "same e-mail", "name 0.92 similar". */
+export function reasonsFor(type: RecordType, evidence: readonly Evidence[]): string[] {
+  const byKey = new Map(exactKeys(type).map((k) => [k.field, k.reason]))
+  return evidence.map((e) => (e.key === 'name' ? (e.sim >= 0.9999 ? 'same name' : `name ${e.sim.toFixed(2)} similar`) : (byKey.get(e.key) ?? `same ${e.key}`)))
+}
+
+/**
+ * Scores candidate pairs. Runs in its own transaction (it sets the trigram threshold and, for
+ * the prefix join, uses temporary tables that vanish at commit); pass a transaction to reuse it.
+ */
+export async function scorePairs(db: Db, companyId: string, type: RecordType, options: ScoreOptions): Promise<Candidate[]> {
+  const rows = await inTransaction(db, (tx) => scoreInTx(tx, companyId, type, options))
+  return rows.map((r) => ({ sourceId: r.sid, candidateId: r.cid, score: Math.round(r.score * 1000) / 1000, strong: r.strong, reasons: reasonsFor(type, r.evidence) }))
+}
+
+async function scoreInTx(tx: Db, companyId: string, type: RecordType, o: ScoreOptions): Promise<ScoredRow[]> {
+  const ss = o.sourceSide
+  const os = otherSide(ss)
+  const def = Registry[type]
+  if (o.sourceIds !== undefined && o.sourceIds.length === 0) return []
+  const threshold = o.fuzzy ? Math.min(Math.max(o.fuzzy.threshold, 0.05), 1) : 1
+  if (o.fuzzy?.mode === 'probe') await sql`select set_config('pg_trgm.similarity_threshold', ${String(threshold)}, true)`.execute(tx)
+  if (o.statementTimeoutMs !== undefined) await sql`select set_config('statement_timeout', ${String(o.statementTimeoutMs)}, true)`.execute(tx)
+
+  const sourceFilter = o.sourceIds !== undefined
+    ? sql`k.external_id = any(${[...o.sourceIds]}::text[])`
+    : sql`not exists (select 1 from record_links l where l.company_id = k.company_id and l.type = k.type and l.unlinked_at is null and l.${sideCol(ss)} = k.external_id)
+          and not exists (select 1 from record_flags f where f.company_id = k.company_id and f.type = k.type and f.side = k.side and f.external_id = k.external_id and f.ignored_at is not null)`
+  const candidateFilter = o.candidates === 'unlinked'
+    ? sql`and not exists (select 1 from record_links l where l.company_id = ${companyId} and l.type = ${type} and l.unlinked_at is null and l.${sideCol(os)} = p.cid)
+          and not exists (select 1 from record_flags f where f.company_id = ${companyId} and f.type = ${type} and f.side = ${os} and f.external_id = p.cid and f.ignored_at is not null)`
+    : sql``
+  // Children (project cost codes) pair only within linked parents; top-level records with top-level ones.
+  const procoreParent = ss === 'procore' ? sql.ref('p.sp') : sql.ref('p.cp')
+  const erpParent = ss === 'procore' ? sql.ref('p.cp') : sql.ref('p.sp')
+  const parentFilter = def.parent
+    ? sql`and ((p.sp is null and p.cp is null) or exists (select 1 from record_links pl where pl.company_id = ${companyId} and pl.type = ${def.parent.type}
+          and pl.unlinked_at is null and pl.procore_id = ${procoreParent} and pl.erp_id = ${erpParent}))`
+    : sql``
+
+  // Sources and their keys, once.
+  await sql`create temp table sugg_src on commit drop as
+    select k.external_id, k.key, k.value, k.parent_id from record_keys k
+    where k.company_id = ${companyId} and k.type = ${type} and k.side = ${ss} and ${sourceFilter}`.execute(tx)
+  await sql`analyze sugg_src`.execute(tx)
+
+  // Exact keys (the normalised name included): one hash join.
+  await sql`create temp table sugg_pairs on commit drop as
+    select s.external_id as sid, o.external_id as cid, s.key, 1.0::float8 as sim, s.parent_id as sp, o.parent_id as cp
+    from sugg_src s join record_keys o on o.company_id = ${companyId} and o.type = ${type} and o.side = ${os} and o.key = s.key and o.value = s.value`.execute(tx)
+
+  if (def.match.name) {
+    // Name similarity of pairs already found by another key: it adds to their score.
+    await sql`insert into sugg_pairs
+      select p.sid, p.cid, 'name', similarity(sn.value, cn.value), p.sp, p.cp
+      from (select distinct sid, cid, sp, cp from sugg_pairs where key <> 'name') p
+      join sugg_src sn on sn.external_id = p.sid and sn.key = 'name'
+      join record_keys cn on cn.company_id = ${companyId} and cn.type = ${type} and cn.side = ${os} and cn.external_id = p.cid and cn.key = 'name'
+      where sn.value <> cn.value and similarity(sn.value, cn.value) >= least(${threshold}::float8, 0.3)`.execute(tx)
+
+    if (o.fuzzy?.mode === 'probe' && threshold < 1) {
+      await sql`insert into sugg_pairs
+        select s.external_id, o.external_id, 'name', similarity(s.value, o.value), s.parent_id, o.parent_id
+        from sugg_src s join record_keys o on o.company_id = ${companyId} and o.type = ${type} and o.side = ${os} and o.key = 'name' and o.value % s.value
+        where s.key = 'name' and o.value <> s.value`.execute(tx)
+    } else if (o.fuzzy?.mode === 'prefix' && threshold < 1) {
+      await prefixJoin(tx, companyId, type, os, threshold)
+    }
+  }
+
+  const { rows } = await sql<ScoredRow>`
+    with best as (
+      select sid, cid, key, max(sim) as sim, max(sp) as sp, max(cp) as cp from sugg_pairs group by sid, cid, key
+    ), ok as (
+      select p.* from best p where true ${candidateFilter} ${parentFilter}
+    ), scored as (
+      select ok.sid, ok.cid,
+        1 - exp(sum(ln(1 - least(w.weight * ok.sim, 0.999999)))) as score,
+        bool_or(w.strong and ok.sim >= 0.9999) as strong_key,
+        json_agg(json_build_object('key', ok.key, 'sim', round(ok.sim::numeric, 2)) order by w.weight * ok.sim desc) as evidence
+      from ok join ${weights(type)} on w.key = ok.key
+      group by ok.sid, ok.cid
+    ), ranked as (
+      select *, row_number() over (partition by sid order by score desc, cid) as rn from scored
+    )
+    select sid, cid, score, (strong_key or score >= ${STRONG_SCORE}) as strong, evidence from ranked where rn <= ${o.perSource}
+    order by sid, score desc, cid`.execute(tx)
+  await sql`drop table if exists sugg_src, sugg_pairs`.execute(tx)
+  return rows.map((r) => ({ ...r, score: Number(r.score), evidence: r.evidence.map((e) => ({ key: e.key, sim: Number(e.sim) })) }))
+}
+
+/**
+ * Trigram prefix-filter join (all-pairs similarity ≥ t) for the sources that no exact key
+ * paired, against candidates that no exact key paired. With trigrams ordered from rarest to
+ * most common, two sets with Jaccard similarity ≥ t share at least k of their first
+ * |x| − ⌈t·|x|⌉ + k trigrams; k = 2 keeps the verified pairs few.
+ */
+async function prefixJoin(tx: Db, companyId: string, type: RecordType, os: Side, t: number): Promise<void> {
+  await sql`create temp table pj_names on commit drop as
+    select 0 as s, row_number() over ()::int as rid, external_id as id, value, parent_id from sugg_src
+      where key = 'name' and external_id not in (select sid from sugg_pairs)
+    union all
+    select 1, row_number() over ()::int, o.external_id, o.value, o.parent_id from record_keys o
+      where o.company_id = ${companyId} and o.type = ${type} and o.side = ${os} and o.key = 'name'
+        and o.external_id not in (select cid from sugg_pairs)`.execute(tx)
+  await sql`create temp table pj_tokens on commit drop as select s, rid, unnest(show_trgm(value)) as tg from pj_names`.execute(tx)
+  await sql`create temp table pj_df on commit drop as select tg, row_number() over (order by count(*), tg)::int as tid from pj_tokens group by tg`.execute(tx)
+  await sql`create temp table pj_prefix on commit drop as
+    select s, rid, tid from (
+      select k.s, k.rid, d.tid, row_number() over (partition by k.s, k.rid order by d.tid) as r, count(*) over (partition by k.s, k.rid) as len
+      from pj_tokens k join pj_df d using (tg)
+    ) x where r <= len - ceil(${t}::float8 * len)::int + 2`.execute(tx)
+  await sql`analyze pj_prefix`.execute(tx)
+  await sql`insert into sugg_pairs
+    select a.id, b.id, 'name', similarity(a.value, b.value), a.parent_id, b.parent_id
+    from (
+      select x.rid as arid, y.rid as brid from pj_prefix x join pj_prefix y on y.tid = x.tid and y.s = 1
+      where x.s = 0 group by x.rid, y.rid having count(*) >= 2
+    ) c
+    join pj_names a on a.s = 0 and a.rid = c.arid
+    join pj_names b on b.s = 1 and b.rid = c.brid
+    where similarity(a.value, b.value) >= ${t}::float8`.execute(tx)
+  await sql`drop table pj_names, pj_tokens, pj_df, pj_prefix`.execute(tx)
+}
+
+export interface SuggestionView {
+  id: string
+  score: number
+  strong: boolean
+  reasons: string[]
+  record: { id: string; parentId: string | null; fields: Fields; updatedAt: string | null; deleted: boolean }
+}
+
+/** Ranked candidates on the other side for one record (free to link, not ignored). */
+export async function suggestionsFor(db: Db, companyId: string, type: RecordType, side: Side, externalId: string, limit: number): Promise<SuggestionView[]> {
+  const found = await scorePairs(db, companyId, type, { sourceSide: side, sourceIds: [externalId], candidates: 'unlinked', fuzzy: { mode: 'probe', threshold: 0.3 }, perSource: limit })
+  if (found.length === 0) return []
+  const snaps = await db.selectFrom('record_snapshots').select(['external_id', 'parent_id', 'fields', 'source_updated_at'])
+    .where('company_id', '=', companyId).where('type', '=', type).where('side', '=', otherSide(side)).where('external_id', 'in', found.map((f) => f.candidateId)).execute()
+  const byId = new Map(snaps.map((s) => [s.external_id, s]))
+  return found.flatMap((f) => {
+    const s = byId.get(f.candidateId)
+    return s ? [{ id: f.candidateId, score: f.score, strong: f.strong, reasons: f.reasons, record: { id: s.external_id, parentId: s.parent_id, fields: s.fields as Fields, updatedAt: s.source_updated_at?.toISOString() ?? null, deleted: false } }] : []
+  })
+}
+
+export interface BulkPlan {
+  /** Mutual best, unique at the top, at least minScore: safe to link without a person. */
+  unambiguous: Candidate[]
+  /** At least minScore but tied with another candidate, or another record claims the candidate more strongly. */
+  ambiguous: Array<{ procoreId: string; erpId: string; score: number; reasons: string[]; why: string }>
+}
+
+/**
+ * Every unlinked Procore record against every unlinked ERP record of a type, reduced to the
+ * pairs safe to link: each pair's score is the best of its Procore record and of its ERP record,
+ * and neither has a second candidate with the same score.
+ */
+export async function planBulkLink(
+  db: Db, companyId: string, type: RecordType, minScore: number,
+  options: { only?: { side: Side; ids: readonly string[] }; strongOnly?: boolean; statementTimeoutMs?: number } = {},
+): Promise<BulkPlan> {
+  const only = options.only
+  // A whole-company plan follows bulk loads as often as not: give the planner current statistics.
+  if (!only && !db.isTransaction) await sql`analyze record_keys, record_links`.execute(db)
+  const nameWeight = Registry[type].match.name?.weight ?? 1
+  const threshold = Math.max(minScore / nameWeight, 0.5)
+  const scored = await scorePairs(db, companyId, type, {
+    sourceSide: only?.side ?? 'procore', sourceIds: only?.ids, candidates: 'unlinked',
+    fuzzy: threshold < 1 ? { mode: only && only.ids.length <= 50 ? 'probe' : 'prefix', threshold } : null, perSource: 1000,
+    ...(options.statementTimeoutMs === undefined ? {} : { statementTimeoutMs: options.statementTimeoutMs }),
+  })
+  const pairs = scored.filter((p) => p.score >= minScore && (!options.strongOnly || p.strong)).map((p) => {
+    const [procoreId, erpId] = (only?.side ?? 'procore') === 'procore' ? [p.sourceId, p.candidateId] : [p.candidateId, p.sourceId]
+    return { ...p, procoreId, erpId }
+  })
+  const bestOf = (ids: (p: (typeof pairs)[number]) => string) => {
+    const best = new Map<string, { score: number; count: number }>()
+    for (const p of pairs) {
+      const b = best.get(ids(p))
+      if (!b || p.score > b.score) best.set(ids(p), { score: p.score, count: 1 })
+      else if (p.score === b.score) b.count += 1
+    }
+    return best
+  }
+  const byProcore = bestOf((p) => p.procoreId)
+  const byErp = bestOf((p) => p.erpId)
+  const plan: BulkPlan = { unambiguous: [], ambiguous: [] }
+  for (const p of pairs) {
+    const bp = byProcore.get(p.procoreId)!
+    const be = byErp.get(p.erpId)!
+    if (p.score === bp.score && p.score === be.score && bp.count === 1 && be.count === 1) {
+      plan.unambiguous.push({ ...p, sourceId: p.procoreId, candidateId: p.erpId })
+    } else if (p.score === bp.score) {
+      plan.ambiguous.push({
+        procoreId: p.procoreId, erpId: p.erpId, score: p.score, reasons: p.reasons,
+        why: bp.count > 1 ? `Procore record ${p.procoreId} has ${bp.count} candidates with score ${p.score}` : `ERP record ${p.erpId} matches another Procore record at least as well`,
+      })
+    }
+  }
+  return plan
+}

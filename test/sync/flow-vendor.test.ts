@@ -1,0 +1,5 @@
+// Seed 000's flows for vendor records, through the same code as every other type (fixtures/flows.ts).
+import t from 'tap'
+import { cases, flow } from './fixtures/flows.js'
+
+t.test('vendor: link, create both ways, resolve a discrepancy, propagate an owned field', (t) => flow(t, cases.vendor))

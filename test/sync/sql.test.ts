@@ -1,0 +1,139 @@
+// The SQL side of the sync core, against snapshots written through upsertSnapshots (no
+// connector involved): statuses and counts, search, suggestions with scores and reasons,
+// linking and its conflicts, discrepancies from snapshots, settings validation, audit.
+import t from 'tap'
+import { build, createCompany } from '../helpers/app.js'
+import { entity, type RecordType } from '../../src/sync/registry.js'
+import { upsertSnapshots } from '../../src/sync/snapshots.js'
+import { runEvaluation } from '../../src/sync/evaluate.js'
+
+const COMPANY = '7300001'
+
+async function seed(db: Parameters<typeof upsertSnapshots>[0], side: 'procore' | 'erp', type: RecordType, records: Array<Record<string, unknown>>) {
+  return upsertSnapshots(db, COMPANY, side, type, records.map((raw) => ({ ...entity(type)[side].from(raw), raw })))
+}
+
+t.test('records, statuses, suggestions and links from snapshots', async (t) => {
+  const h = await build(t, { WORKER_ENABLED: 'false' })
+  await createCompany(h.app, h.adminKey, COMPANY, 'sage300')
+  const admin = h.auth(h.adminKey)
+  const db = h.app.db
+
+  await seed(db, 'procore', 'vendor', [
+    { id: '101', name: 'ACME Concrete Inc', email_address: 'ap@acme.example', updated_at: '2024-01-01T00:00:00Z' },
+    { id: '102', name: 'Bright Electric LLC', email_address: null, business_phone: '555-0100', updated_at: '2024-01-01T00:00:00Z' },
+    { id: '103', name: 'Lonely Roofing', updated_at: '2024-01-01T00:00:00Z' },
+  ])
+  await seed(db, 'erp', 'vendor', [
+    { id: 'V000001', code: 'ACMECO01', name: 'Acme Concrete, Inc.', email: 'AP@acme.example', tax_id: '12-3456789', updated_at: '2024-01-01T00:00:00Z' },
+    { id: 'V000002', code: 'BRIGHT01', name: 'Brite Electric', phone: '(555) 0100', updated_at: '2024-01-01T00:00:00Z' },
+    { id: 'V000003', code: 'OTHER01', name: 'Somebody Else', updated_at: '2024-01-01T00:00:00Z' },
+  ])
+
+  const list = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/records/vendor`, headers: admin })
+  t.equal(list.statusCode, 200, list.body)
+  t.same(list.json().counts, { linked: 0, discrepancy: 0, only_in_procore: 3, only_in_erp: 3, ignored: 0, failed: 0 })
+  t.equal(list.json().items.length, 6)
+
+  const q = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/records/vendor?q=acme`, headers: admin })
+  t.same(q.json().items.map((i: any) => i.key).sort(), ['erp:V000001', 'procore:101'])
+
+  const page1 = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/records/vendor?limit=4`, headers: admin })
+  t.equal(page1.json().items.length, 4)
+  const page2 = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/records/vendor?limit=4&cursor=${page1.json().next}`, headers: admin })
+  t.equal(page2.json().items.length, 2)
+  t.equal(page2.json().next, null)
+  t.same(new Set([...page1.json().items, ...page2.json().items].map((i: any) => i.key)).size, 6, 'pages do not overlap')
+
+  const s = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/records/vendor/procore/101/suggestions`, headers: admin })
+  t.equal(s.statusCode, 200, s.body)
+  const [best] = s.json().items
+  t.equal(best.id, 'V000001')
+  t.ok(best.strong)
+  t.ok(best.reasons.includes('same e-mail'), best.reasons.join())
+  t.ok(best.reasons.includes('same name'), best.reasons.join())
+
+  const s2 = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/records/vendor/procore/102/suggestions`, headers: admin })
+  const [b2] = s2.json().items
+  t.equal(b2.id, 'V000002')
+  t.ok(b2.reasons.includes('same phone'), b2.reasons.join())
+  t.ok(b2.reasons.some((r: string) => /^name 0\.\d\d similar$/.test(r)), b2.reasons.join())
+  t.notOk(b2.strong)
+
+  const link = await h.app.inject({ method: 'POST', url: `/v1/companies/${COMPANY}/links`, headers: { ...admin, 'idempotency-key': 'l1' }, payload: { type: 'vendor', procoreId: '101', erpId: 'V000001' } })
+  t.equal(link.statusCode, 201, link.body)
+  t.equal(link.json().origin, 'pending', 'not connected to Procore: the origin write waits for the job')
+  t.ok(link.json().discrepancyId, 'code differs until origin_code is written')
+
+  const again = await h.app.inject({ method: 'POST', url: `/v1/companies/${COMPANY}/links`, headers: { ...admin, 'idempotency-key': 'l2' }, payload: { type: 'vendor', procoreId: '101', erpId: 'V000003' } })
+  t.equal(again.statusCode, 409)
+  t.match(again.json(), { code: 'already_linked', existingLinkId: link.json().id })
+
+  const missing = await h.app.inject({ method: 'POST', url: `/v1/companies/${COMPANY}/links`, headers: { ...admin, 'idempotency-key': 'l3' }, payload: { type: 'vendor', procoreId: '999', erpId: 'V000003' } })
+  t.equal(missing.statusCode, 422)
+  t.match(missing.json().errors, [{ pointer: '/body/procoreId' }])
+
+  const after = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/records/vendor`, headers: admin })
+  t.same(after.json().counts, { linked: 0, discrepancy: 1, only_in_procore: 2, only_in_erp: 2, ignored: 0, failed: 0 })
+  const s3 = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/records/vendor/procore/102/suggestions`, headers: admin })
+  t.notOk(s3.json().items.some((i: any) => i.id === 'V000001'), 'linked records are no longer suggested')
+
+  const d = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/discrepancies/${link.json().discrepancyId}`, headers: admin })
+  t.equal(d.statusCode, 200)
+  t.match(d.json().fields, [{ field: 'name', procore: 'ACME Concrete Inc', erp: 'Acme Concrete, Inc.' }, { field: 'code', procore: null, erp: 'ACMECO01' }])
+
+  // Procore's record now carries the ERP code (as after the origin write) and the same name: the discrepancy closes.
+  await seed(db, 'procore', 'vendor', [{ id: '101', name: 'Acme Concrete, Inc.', email_address: 'ap@acme.example', origin_id: 'V000001', origin_code: 'ACMECO01', updated_at: '2024-01-02T00:00:00Z' }])
+  await runEvaluation(h.app.ctx, COMPANY, 'vendor')
+  const closed = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/discrepancies/${link.json().discrepancyId}`, headers: admin })
+  t.match(closed.json(), { status: 'resolved', resolvedBy: 'system:evaluate' })
+
+  const ignore = await h.app.inject({ method: 'POST', url: `/v1/companies/${COMPANY}/records/vendor/procore/103/ignore`, headers: admin })
+  t.equal(ignore.statusCode, 200, ignore.body)
+  t.equal(ignore.json().status, 'ignored')
+  const counts = (await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/records/vendor`, headers: admin })).json().counts
+  t.same(counts, { linked: 1, discrepancy: 0, only_in_procore: 1, only_in_erp: 2, ignored: 1, failed: 0 })
+
+  const audit = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/audit?recordId=101`, headers: admin })
+  t.same(audit.json().items.map((e: any) => e.action), ['ignore', 'link'].filter((a) => a !== 'ignore'), 'history of 101')
+  const all = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/audit`, headers: admin })
+  t.same(all.json().items.map((e: any) => e.action), ['ignore', 'link'])
+})
+
+t.test('sync settings: validation names the wrong field; ETag guards changes; changes are audited', async (t) => {
+  const h = await build(t, { WORKER_ENABLED: 'false' })
+  await createCompany(h.app, h.adminKey, COMPANY)
+  const admin = h.auth(h.adminKey)
+  const get = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/sync-settings`, headers: admin })
+  t.equal(get.statusCode, 200)
+  t.equal(get.headers.etag, '"0"')
+  t.same(get.json().types.department, { direction: 'both', fieldOwners: { name: 'manual' }, autoLink: false, autoCreate: false })
+
+  const bad = await h.app.inject({ method: 'PUT', url: `/v1/companies/${COMPANY}/sync-settings`, headers: { ...admin, 'if-match': '"0"' },
+    payload: { types: { vendor: { direction: 'procore_to_erp', fieldOwners: { name: 'erp' } } } } })
+  t.equal(bad.statusCode, 400)
+  t.match(bad.json().errors, [{ pointer: '/body/types/vendor/fieldOwners/name', message: /owner erp needs direction erp_to_procore or both/ }])
+
+  const unknown = await h.app.inject({ method: 'PUT', url: `/v1/companies/${COMPANY}/sync-settings`, headers: { ...admin, 'if-match': '"0"' },
+    payload: { types: { vendor: { direction: 'both', fieldOwners: { taxId: 'erp' } } } } })
+  t.equal(unknown.statusCode, 400, 'taxId is match-only: no owner')
+
+  const noMatch = await h.app.inject({ method: 'PUT', url: `/v1/companies/${COMPANY}/sync-settings`, headers: admin, payload: { types: { vendor: { direction: 'both' } } } })
+  t.equal(noMatch.statusCode, 428)
+
+  const ok = await h.app.inject({ method: 'PUT', url: `/v1/companies/${COMPANY}/sync-settings`, headers: { ...admin, 'if-match': '"0"' },
+    payload: { types: { department: { direction: 'both', fieldOwners: { name: 'erp' }, autoLink: true } } } })
+  t.equal(ok.statusCode, 200, ok.body)
+  t.equal(ok.headers.etag, '"1"')
+  t.same(ok.json().types.department, { direction: 'both', fieldOwners: { name: 'erp' }, autoLink: true, autoCreate: false })
+
+  const stale = await h.app.inject({ method: 'PUT', url: `/v1/companies/${COMPANY}/sync-settings`, headers: { ...admin, 'if-match': '"0"' }, payload: { types: { vendor: { direction: 'off' } } } })
+  t.equal(stale.statusCode, 412)
+
+  const operator = await h.key('operator', [COMPANY])
+  const forbidden = await h.app.inject({ method: 'PUT', url: `/v1/companies/${COMPANY}/sync-settings`, headers: { ...h.auth(operator), 'if-match': '"1"' }, payload: { types: { vendor: { direction: 'off' } } } })
+  t.equal(forbidden.statusCode, 403, 'settings are for admins')
+
+  const audit = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/audit?action=settings`, headers: admin })
+  t.match(audit.json().items, [{ action: 'settings', type: 'department', before: { fieldOwners: { name: 'manual' } }, after: { fieldOwners: { name: 'erp' } } }])
+})
