@@ -134,7 +134,8 @@ export class Resources {
           id !== undefined
             ? this.find(def, scope, id)
             : originId != null && originId !== ''
-              ? this.inScope(def, scope).find((r) => str(r.origin_id) === str(originId))
+              ? this.store.findBy(def.kind, scope.companyId, 'origin_id', originId)
+                .find((r) => (scope.projectId === undefined || r.project_id === scope.projectId) && str(r.origin_id) === str(originId))
               : undefined
         if (id !== undefined && !existing) throw invalid({ id: [`${def.wrapper} ${id} not found`] })
         const opts: WriteOptions = { actor, direct: false }
@@ -170,7 +171,7 @@ export class Resources {
       const value = rec[field]
       if (isBlank(value)) continue
       const key = String(value).toLowerCase()
-      const taken = this.store.all(def.kind, rec.company_id).some((r) => r.id !== rec.id && !isBlank(r[field]) && String(r[field]).toLowerCase() === key)
+      const taken = this.store.findBy(def.kind, rec.company_id, field, value).some((r) => r.id !== rec.id && !isBlank(r[field]) && String(r[field]).toLowerCase() === key)
       // §3.5: a duplicate origin_id is a conflict (409); other uniqueness rules are validations.
       if (taken) throw invalid({ [field]: ['has already been taken'] }, field === 'origin_id' ? 409 : 422)
     }

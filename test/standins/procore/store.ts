@@ -24,6 +24,8 @@ export interface Company {
 export class Store {
   readonly companies = new Map<string, Company>()
   private readonly tables = new Map<Kind, Map<string, Rec>>(KINDS.map((k) => [k, new Map()]))
+  /** kind, company, field, lower-cased value → ids (see findBy). */
+  private readonly index = new Map<string, Set<string>>()
   private nextIdValue: bigint
   private lastTime = 0
 
@@ -56,14 +58,48 @@ export class Store {
     return [...this.table(kind).values()].filter((r) => r.company_id === companyId).sort(byId)
   }
 
+  /**
+   * Records of one company whose `field` equals `value` ignoring case, through an index kept by
+   * put and delete (records are replaced, never changed in place): uniqueness checks and
+   * origin_id lookups stay O(1) however many records a sync call writes.
+   */
+  findBy(kind: Kind, companyId: string, field: string, value: unknown): Rec[] {
+    const ids = this.index.get(indexKey(kind, companyId, field, value))
+    return ids ? [...ids].map((id) => this.table(kind).get(id)!).filter(Boolean) : []
+  }
+
   put(kind: Kind, rec: Rec): void {
+    const previous = this.table(kind).get(rec.id)
+    if (previous) this.unindex(kind, previous)
     this.table(kind).set(rec.id, rec)
+    for (const [field, value] of Object.entries(rec)) {
+      if (!indexable(value)) continue
+      const key = indexKey(kind, rec.company_id, field, value)
+      const ids = this.index.get(key)
+      if (ids) ids.add(rec.id)
+      else this.index.set(key, new Set([rec.id]))
+    }
   }
 
   delete(kind: Kind, id: string): void {
+    const rec = this.table(kind).get(id)
+    if (rec) this.unindex(kind, rec)
     this.table(kind).delete(id)
   }
+
+  private unindex(kind: Kind, rec: Rec): void {
+    for (const [field, value] of Object.entries(rec)) {
+      if (!indexable(value)) continue
+      const key = indexKey(kind, rec.company_id, field, value)
+      const ids = this.index.get(key)
+      ids?.delete(rec.id)
+      if (ids?.size === 0) this.index.delete(key)
+    }
+  }
 }
+
+const indexable = (value: unknown) => typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint'
+const indexKey = (kind: Kind, companyId: string, field: string, value: unknown) => `${kind}\u0000${companyId}\u0000${field}\u0000${String(value).toLowerCase()}`
 
 export function byId(a: { id: string }, b: { id: string }): number {
   const x = BigInt(a.id)
