@@ -24,6 +24,10 @@ export const EnvSchema = Type.Object({
   WORKER_ENABLED: Type.Boolean({ default: true, description: 'Run background jobs (webhook processing, syncs) in this process.' }),
   WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 4, description: 'Background jobs run at once in this process.' }),
   WORKER_HEARTBEAT_MS: Type.Integer({ minimum: 200, default: 10000, description: 'Worker liveness beat; jobs of a worker silent for 3 beats are re-run elsewhere.' }),
+  WORKER_POLL_INTERVAL_MS: Type.Integer({
+    minimum: 100, maximum: 60000, default: 500,
+    description: 'How often an idle worker looks for jobs that became due (coalesced webhook processing, retries); new jobs wake workers at once.',
+  }),
   PROCORE_API_URL: Type.String({ format: 'uri', default: 'https://api.procore.com', description: 'Procore REST base URL (sandbox: https://sandbox.procore.com).' }),
   PROCORE_LOGIN_URL: Type.String({ format: 'uri', default: 'https://login.procore.com', description: 'Procore OAuth base URL (sandbox: https://login-sandbox.procore.com).' }),
   PROCORE_CLIENT_ID: Type.Optional(Type.String({ minLength: 1, description: "This app's Procore OAuth client id (authorization-code connections; also marks our own changes in webhooks)." })),
@@ -49,7 +53,7 @@ export interface Config {
   bootstrapAdminKey: boolean
   /** Undefined means: server.ts reads or creates DATA_DIR/encryption.key. */
   encryptionKeys: string | undefined
-  worker: { enabled: boolean; concurrency: number; heartbeatMs: number }
+  worker: { enabled: boolean; concurrency: number; heartbeatMs: number; pollIntervalMs: number }
   procore: {
     apiUrl: string
     loginUrl: string
@@ -104,7 +108,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     idempotencyTtlHours: e.IDEMPOTENCY_TTL_HOURS,
     bootstrapAdminKey: e.BOOTSTRAP_ADMIN_KEY,
     encryptionKeys: e.ENCRYPTION_KEYS,
-    worker: { enabled: e.WORKER_ENABLED, concurrency: e.WORKER_CONCURRENCY, heartbeatMs: e.WORKER_HEARTBEAT_MS },
+    worker: { enabled: e.WORKER_ENABLED, concurrency: e.WORKER_CONCURRENCY, heartbeatMs: e.WORKER_HEARTBEAT_MS, pollIntervalMs: e.WORKER_POLL_INTERVAL_MS },
     procore: {
       apiUrl: e.PROCORE_API_URL.replace(/\/+$/, ''),
       loginUrl: e.PROCORE_LOGIN_URL.replace(/\/+$/, ''),

@@ -16,7 +16,7 @@ export interface JobRunner {
  */
 export async function startJobRunner(ctx: AppContext, pgPool: pg.Pool, taskList: TaskList, crontab: string): Promise<JobRunner> {
   const log = ctx.log.child({ component: 'jobs' })
-  const { concurrency, heartbeatMs } = ctx.config.worker
+  const { concurrency, heartbeatMs, pollIntervalMs } = ctx.config.worker
   const workerIds = new Set<string>()
   const events: WorkerEvents = new EventEmitter() as WorkerEvents
   events.on('worker:create', ({ worker }) => workerIds.add(worker.workerId))
@@ -31,7 +31,7 @@ export async function startJobRunner(ctx: AppContext, pgPool: pg.Pool, taskList:
     else if (name === 'warning') log.warn({ scope }, message)
     else log.debug({ scope }, message)
   })
-  const runner: Runner = await run({ pgPool, taskList, crontab, concurrency, noHandleSignals: true, pollInterval: 2000, events, logger })
+  const runner: Runner = await run({ pgPool, taskList, crontab, concurrency, noHandleSignals: true, pollInterval: pollIntervalMs, events, logger })
 
   const beat = async () => {
     const ids = [...workerIds]
