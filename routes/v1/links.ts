@@ -50,7 +50,8 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags, summary: 'Link every unambiguous suggestion',
       description: 'Starts a run that scores every unlinked Procore record against every unlinked ERP record of the type and links each pair whose score is at least ' +
-        '`minScore` and that is unambiguous: the best candidate of both records, with no tie. The run\'s result lists each pair: linked, ambiguous (with why) or skipped. Answers 202.',
+        '`minScore` and that is unambiguous: the best candidate of both records, with no tie. The run\'s result lists each pair: linked, ambiguous (with why) or skipped. ' +
+        'When the unpaired names are too alike to compare in bounded time, `result.nameMatchingSkipped` says so and only exact keys were used. Answers 202.',
       params: CompanyParams, headers: IdempotencyHeaders,
       body: Type.Object({
         type: RecordTypeParam,

@@ -52,5 +52,5 @@ export async function runBulkLink(ctx: AppContext, payload: BulkPayload): Promis
     ...plan.ambiguous.map((a) => ({ procoreId: a.procoreId, erpId: a.erpId, score: a.score, reasons: a.reasons, status: 'ambiguous', reason: a.why })),
   ]
   const counts = { linked: linked.inserted.length, skipped: linked.skipped.length, ambiguous: plan.ambiguous.length }
-  await finishRun(ctx.db, run.id, { status: 'succeeded', result: { type, minScore, counts, items: items.slice(0, MAX_LISTED), truncated: items.length > MAX_LISTED } })
+  await finishRun(ctx.db, run.id, { status: 'succeeded', result: { type, minScore, counts, items: items.slice(0, MAX_LISTED), truncated: items.length > MAX_LISTED, nameMatchingSkipped: plan.nameMatchingSkipped } })
 }

@@ -45,7 +45,18 @@ export interface ScoreOptions {
   perSource: number
   /** For whole-company runs in jobs: the statement timeout of this transaction (default: the pool's). */
   statementTimeoutMs?: number
+  /** Told why name similarity was left out of a `prefix` run (see MAX_NAME_JOIN_ROWS). */
+  onNameMatchingSkipped?: (reason: string) => void
+  /** The prefix join's bound (default MAX_NAME_JOIN_ROWS). */
+  maxNameJoinRows?: number
 }
+
+/**
+ * Upper bound on the rows the prefix-filter join may produce before they are verified. Names
+ * drawn from a small vocabulary make nearly every pair share rare-ish trigrams; past this bound
+ * the join would take minutes, so the run links by exact keys only and says so.
+ */
+export const MAX_NAME_JOIN_ROWS = 30_000_000
 
 type Evidence = { key: string; sim: number }
 type ScoredRow = { sid: string; cid: string; score: number; strong: boolean; evidence: Evidence[] }
@@ -125,7 +136,8 @@ async function scoreInTx(tx: Db, companyId: string, type: RecordType, o: ScoreOp
         from sugg_src s join record_keys o on o.company_id = ${companyId} and o.type = ${type} and o.side = ${os} and o.key = 'name' and o.value % s.value
         where s.key = 'name' and o.value <> s.value`.execute(tx)
     } else if (o.fuzzy?.mode === 'prefix' && threshold < 1) {
-      await prefixJoin(tx, companyId, type, os, threshold)
+      const skipped = await prefixJoin(tx, companyId, type, os, threshold, o.maxNameJoinRows ?? MAX_NAME_JOIN_ROWS)
+      if (skipped) o.onNameMatchingSkipped?.(skipped)
     }
   }
 
@@ -152,11 +164,19 @@ async function scoreInTx(tx: Db, companyId: string, type: RecordType, o: ScoreOp
 
 /**
  * Trigram prefix-filter join (all-pairs similarity ≥ t) for the sources that no exact key
- * paired, against candidates that no exact key paired. With trigrams ordered from rarest to
- * most common, two sets with Jaccard similarity ≥ t share at least k of their first
- * |x| − ⌈t·|x|⌉ + k trigrams; k = 2 keeps the verified pairs few.
+ * paired, against candidates that no exact key paired. pg_trgm's similarity is the Jaccard
+ * index of trigram sets, so a pair at ≥ t shares at least α = ⌈t/(1+t)·(|x|+|y|)⌉ ≥ ⌈t·|x|⌉
+ * trigrams. With trigrams ordered from rarest to most common:
+ *
+ * - prefix: such a pair shares at least k of the first |x| − ⌈t·|x|⌉ + k trigrams of each side
+ *   (k = 2 keeps the verified pairs few);
+ * - length: t·|x| ≤ |y| ≤ |x|/t;
+ * - position: a trigram shared at positions i and j bounds the overlap by
+ *   min(i, j) + min(|x| − i, |y| − j), which must reach α.
+ *
+ * No pair at ≥ t is lost. Returns why it did nothing when the join would be too large.
  */
-async function prefixJoin(tx: Db, companyId: string, type: RecordType, os: Side, t: number): Promise<void> {
+async function prefixJoin(tx: Db, companyId: string, type: RecordType, os: Side, t: number, maxJoinRows: number): Promise<string | null> {
   await sql`create temp table pj_names on commit drop as
     select 0 as s, row_number() over ()::int as rid, external_id as id, value, parent_id from sugg_src
       where key = 'name' and external_id not in (select sid from sugg_pairs)
@@ -167,21 +187,33 @@ async function prefixJoin(tx: Db, companyId: string, type: RecordType, os: Side,
   await sql`create temp table pj_tokens on commit drop as select s, rid, unnest(show_trgm(value)) as tg from pj_names`.execute(tx)
   await sql`create temp table pj_df on commit drop as select tg, row_number() over (order by count(*), tg)::int as tid from pj_tokens group by tg`.execute(tx)
   await sql`create temp table pj_prefix on commit drop as
-    select s, rid, tid from (
-      select k.s, k.rid, d.tid, row_number() over (partition by k.s, k.rid order by d.tid) as r, count(*) over (partition by k.s, k.rid) as len
+    select s, rid, tid, pos, len from (
+      select k.s, k.rid, d.tid, row_number() over (partition by k.s, k.rid order by d.tid)::int as pos, count(*) over (partition by k.s, k.rid)::int as len
       from pj_tokens k join pj_df d using (tg)
-    ) x where r <= len - ceil(${t}::float8 * len)::int + 2`.execute(tx)
+    ) x where pos <= len - ceil(${t}::float8 * len - 1e-9)::int + 2`.execute(tx)
+  const { rows } = await sql<{ n: string }>`select coalesce(sum(c0::bigint * c1), 0)::text as n from (
+    select count(*) filter (where s = 0) as c0, count(*) filter (where s = 1) as c1 from pj_prefix group by tid) z`.execute(tx)
+  const joinRows = Number(rows[0]?.n ?? 0)
+  if (joinRows > maxJoinRows) {
+    await sql`drop table pj_names, pj_tokens, pj_df, pj_prefix`.execute(tx)
+    return `name similarity was left out: the unpaired names share so many trigrams that comparing them would take ${joinRows.toLocaleString('en-US')} candidate rows ` +
+      `(the limit is ${maxJoinRows.toLocaleString('en-US')}); pairs were linked by exact keys only. Use a higher minScore, or review suggestions record by record.`
+  }
   await sql`analyze pj_prefix`.execute(tx)
   await sql`insert into sugg_pairs
     select a.id, b.id, 'name', similarity(a.value, b.value), a.parent_id, b.parent_id
     from (
       select x.rid as arid, y.rid as brid from pj_prefix x join pj_prefix y on y.tid = x.tid and y.s = 1
-      where x.s = 0 group by x.rid, y.rid having count(*) >= 2
+      where x.s = 0
+        and y.len between ceil(${t}::float8 * x.len - 1e-9) and floor(x.len / ${t}::float8 + 1e-9)
+        and least(x.pos, y.pos) + least(x.len - x.pos, y.len - y.pos) >= ceil(${t}::float8 / (1 + ${t}::float8) * (x.len + y.len) - 1e-9)
+      group by x.rid, y.rid having count(*) >= 2
     ) c
     join pj_names a on a.s = 0 and a.rid = c.arid
     join pj_names b on b.s = 1 and b.rid = c.brid
     where similarity(a.value, b.value) >= ${t}::float8`.execute(tx)
   await sql`drop table pj_names, pj_tokens, pj_df, pj_prefix`.execute(tx)
+  return null
 }
 
 export interface SuggestionView {
@@ -210,6 +242,8 @@ export interface BulkPlan {
   unambiguous: Candidate[]
   /** At least minScore but tied with another candidate, or another record claims the candidate more strongly. */
   ambiguous: Array<{ procoreId: string; erpId: string; score: number; reasons: string[]; why: string }>
+  /** Set when name similarity could not be used (see MAX_NAME_JOIN_ROWS): why, and what to do. */
+  nameMatchingSkipped: string | null
 }
 
 /**
@@ -219,17 +253,20 @@ export interface BulkPlan {
  */
 export async function planBulkLink(
   db: Db, companyId: string, type: RecordType, minScore: number,
-  options: { only?: { side: Side; ids: readonly string[] }; strongOnly?: boolean; statementTimeoutMs?: number } = {},
+  options: { only?: { side: Side; ids: readonly string[] }; strongOnly?: boolean; statementTimeoutMs?: number; maxNameJoinRows?: number } = {},
 ): Promise<BulkPlan> {
   const only = options.only
   // A whole-company plan follows bulk loads as often as not: give the planner current statistics.
   if (!only && !db.isTransaction) await sql`analyze record_keys, record_links`.execute(db)
   const nameWeight = Registry[type].match.name?.weight ?? 1
   const threshold = Math.max(minScore / nameWeight, 0.5)
+  let nameMatchingSkipped: string | null = null
   const scored = await scorePairs(db, companyId, type, {
+    onNameMatchingSkipped: (reason) => { nameMatchingSkipped = reason },
     sourceSide: only?.side ?? 'procore', sourceIds: only?.ids, candidates: 'unlinked',
     fuzzy: threshold < 1 ? { mode: only && only.ids.length <= 50 ? 'probe' : 'prefix', threshold } : null, perSource: 1000,
     ...(options.statementTimeoutMs === undefined ? {} : { statementTimeoutMs: options.statementTimeoutMs }),
+    ...(options.maxNameJoinRows === undefined ? {} : { maxNameJoinRows: options.maxNameJoinRows }),
   })
   const pairs = scored.filter((p) => p.score >= minScore && (!options.strongOnly || p.strong)).map((p) => {
     const [procoreId, erpId] = (only?.side ?? 'procore') === 'procore' ? [p.sourceId, p.candidateId] : [p.candidateId, p.sourceId]
@@ -246,7 +283,7 @@ export async function planBulkLink(
   }
   const byProcore = bestOf((p) => p.procoreId)
   const byErp = bestOf((p) => p.erpId)
-  const plan: BulkPlan = { unambiguous: [], ambiguous: [] }
+  const plan: BulkPlan = { unambiguous: [], ambiguous: [], nameMatchingSkipped }
   for (const p of pairs) {
     const bp = byProcore.get(p.procoreId)!
     const be = byErp.get(p.erpId)!

@@ -137,3 +137,44 @@ t.test('sync settings: validation names the wrong field; ETag guards changes; ch
   const audit = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/audit?action=settings`, headers: admin })
   t.match(audit.json().items, [{ action: 'settings', type: 'department', before: { fieldOwners: { name: 'manual' } }, after: { fieldOwners: { name: 'erp' } } }])
 })
+
+t.test('name matching for whole companies finds exactly the pairs a brute-force comparison finds', async (t) => {
+  const h = await build(t, { WORKER_ENABLED: 'false' })
+  await createCompany(h.app, h.adminKey, COMPANY)
+  const db = h.app.db
+  // Names from a few syllables, so that many pairs are near each other at every threshold.
+  let state = 7
+  const random = () => ((state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) / 2 ** 32)
+  const syllables = ['an', 'ber', 'cor', 'dal', 'en', 'fitz', 'gar', 'hol', 'is', 'mor', 'nor', 'ros']
+  const word = () => Array.from({ length: 2 + Math.floor(random() * 2) }, () => syllables[Math.floor(random() * syllables.length)]).join('')
+  const name = () => `${word()} ${random() < 0.5 ? word() : ''} ${['Concrete', 'Steel', 'Glass'][Math.floor(random() * 3)]}`
+  const names = (n: number, prefix: string) => Array.from({ length: n }, (_v, i) => ({ id: `${prefix}${i}`, name: name(), updated_at: '2024-01-01T00:00:00Z' }))
+  await seed(db, 'procore', 'vendor', names(250, '5'))
+  await seed(db, 'erp', 'vendor', names(250, 'V'))
+
+  const { scorePairs, planBulkLink } = await import('../../src/sync/suggestions.js')
+  const { sql } = await import('kysely')
+  for (const threshold of [0.5, 0.7, 0.85]) {
+    // Sources and candidates that an exact key (the same normalised name) pairs are left to that key.
+    const { rows } = await sql<{ p: string; e: string; exact: boolean }>`
+      with p as (select external_id, value from record_keys where company_id = ${COMPANY} and side = 'procore' and key = 'name'),
+           e as (select external_id, value from record_keys where company_id = ${COMPANY} and side = 'erp' and key = 'name'),
+           exact as (select p.external_id as p, e.external_id as e from p join e using (value))
+      select p.external_id as p, e.external_id as e, p.value = e.value as exact from p, e
+      where similarity(p.value, e.value) >= ${threshold}
+        and (p.value = e.value or (p.external_id not in (select p from exact) and e.external_id not in (select e from exact)))`.execute(db)
+    const exact = new Set(rows.filter((r) => r.exact).map((r) => `${r.p}|${r.e}`))
+    const expected = rows.filter((r) => !r.exact).map((r) => `${r.p}|${r.e}`).sort()
+    const found = await scorePairs(db, COMPANY, 'vendor', { sourceSide: 'procore', candidates: 'unlinked', fuzzy: { mode: 'prefix', threshold }, perSource: 1000 })
+    const fuzzy = found.map((c) => `${c.sourceId}|${c.candidateId}`).filter((k) => !exact.has(k)).sort()
+    t.ok(expected.length > 0, `threshold ${threshold}: ${expected.length} pairs to find`)
+    t.same(fuzzy, expected, `threshold ${threshold}: the prefix, length and position filters lose no pair`)
+  }
+
+  const bounded = await planBulkLink(db, COMPANY, 'vendor', 0.6, { maxNameJoinRows: 10 })
+  t.match(bounded.nameMatchingSkipped, /name similarity was left out: .* candidate rows \(the limit is 10\); pairs were linked by exact keys only/)
+  t.ok(bounded.unambiguous.every((p) => p.reasons.includes('same name')), 'only exact keys were used')
+  const full = await planBulkLink(db, COMPANY, 'vendor', 0.6)
+  t.equal(full.nameMatchingSkipped, null)
+  t.ok(full.unambiguous.length > bounded.unambiguous.length, 'with name similarity, more pairs qualify')
+})
