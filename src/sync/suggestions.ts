@@ -56,7 +56,7 @@ export interface ScoreOptions {
  * drawn from a small vocabulary make nearly every pair share rare-ish trigrams; past this bound
  * the join would take minutes, so the run links by exact keys only and says so.
  */
-export const MAX_NAME_JOIN_ROWS = 30_000_000
+export const MAX_NAME_JOIN_ROWS = 100_000_000
 
 type Evidence = { key: string; sim: number }
 type ScoredRow = { sid: string; cid: string; score: number; strong: boolean; evidence: Evidence[] }
@@ -186,8 +186,9 @@ async function prefixJoin(tx: Db, companyId: string, type: RecordType, os: Side,
         and o.external_id not in (select cid from sugg_pairs)`.execute(tx)
   await sql`create temp table pj_tokens on commit drop as select s, rid, unnest(show_trgm(value)) as tg from pj_names`.execute(tx)
   await sql`create temp table pj_df on commit drop as select tg, row_number() over (order by count(*), tg)::int as tid from pj_tokens group by tg`.execute(tx)
+  // lo and hi: the lengths a partner may have (the length filter), as integers for the join.
   await sql`create temp table pj_prefix on commit drop as
-    select s, rid, tid, pos, len from (
+    select s, rid, tid, pos, len, ceil(${t}::float8 * len - 1e-9)::int as lo, floor(len / ${t}::float8 + 1e-9)::int as hi from (
       select k.s, k.rid, d.tid, row_number() over (partition by k.s, k.rid order by d.tid)::int as pos, count(*) over (partition by k.s, k.rid)::int as len
       from pj_tokens k join pj_df d using (tg)
     ) x where pos <= len - ceil(${t}::float8 * len - 1e-9)::int + 2`.execute(tx)
@@ -199,14 +200,17 @@ async function prefixJoin(tx: Db, companyId: string, type: RecordType, os: Side,
     return `name similarity was left out: the unpaired names share so many trigrams that comparing them would take ${joinRows.toLocaleString('en-US')} candidate rows ` +
       `(the limit is ${maxJoinRows.toLocaleString('en-US')}); pairs were linked by exact keys only. Use a higher minScore, or review suggestions record by record.`
   }
-  await sql`analyze pj_prefix`.execute(tx)
+  // Statistics, or the planner takes the candidate pairs for a handful and verifies them by nested loops.
+  await sql`analyze pj_prefix, pj_names`.execute(tx)
+  // Millions of candidate pairs are grouped in memory rather than spilled to disk (this transaction only).
+  await sql`select set_config('work_mem', '256MB', true)`.execute(tx)
   await sql`insert into sugg_pairs
     select a.id, b.id, 'name', similarity(a.value, b.value), a.parent_id, b.parent_id
     from (
       select x.rid as arid, y.rid as brid from pj_prefix x join pj_prefix y on y.tid = x.tid and y.s = 1
       where x.s = 0
-        and y.len between ceil(${t}::float8 * x.len - 1e-9) and floor(x.len / ${t}::float8 + 1e-9)
-        and least(x.pos, y.pos) + least(x.len - x.pos, y.len - y.pos) >= ceil(${t}::float8 / (1 + ${t}::float8) * (x.len + y.len) - 1e-9)
+        and y.len between x.lo and x.hi
+        and least(x.pos, y.pos) + least(x.len - x.pos, y.len - y.pos) >= ceil(${t / (1 + t)}::float8 * (x.len + y.len) - 1e-9)
       group by x.rid, y.rid having count(*) >= 2
     ) c
     join pj_names a on a.s = 0 and a.rid = c.arid
