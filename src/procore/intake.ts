@@ -1,10 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { sql } from 'kysely'
 import type { AppContext } from '../context.js'
 import { AppError } from '../errors.js'
-import { scheduleProcessing, storeEvent } from '../inbox/inbox.js'
+import { storeEvent } from '../inbox/inbox.js'
 import type { InboxStatus } from '../db/tables/records.js'
-import { typeForProcoreResource, type RecordType } from '../sync/registry.js'
+import { typeForProcoreResource } from '../sync/registry.js'
 import { parseEvent } from './events.js'
 
 /**
@@ -106,9 +105,6 @@ export async function receiveWebhook(ctx: AppContext, companyId: string, body: s
         timer = setTimeout(() => reject(new Error(`inbox insert took longer than ${STORE_DEADLINE_MS} ms`)), STORE_DEADLINE_MS)
       }),
     ])
-    if (stored.id !== null && stored.status === 'queued' && recordType !== undefined && parsed.ok) {
-      await ensureJob(ctx, stored.id, companyId, recordType, parsed.event.resourceId)
-    }
     return { id: stored.id, status: stored.duplicate ? 'duplicate' : stored.status }
   } catch (error) {
     throw storeUnavailable(ctx, companyId, error)
@@ -117,24 +113,3 @@ export async function receiveWebhook(ctx: AppContext, companyId: string, body: s
   }
 }
 
-/**
- * graphile-worker's add_job can silently drop an add: it clears the key of a job that is already
- * running and inserts a new one, but when the record's job is locked between those two
- * statements, its `ON CONFLICT (key) DO UPDATE ... WHERE locked_at IS NULL` neither updates nor
- * inserts. That job started before our event committed and will not see it, so the event would
- * wait forever. Once the event is committed, make sure a job that has not started yet exists
- * (adding one now clears the running job's key and inserts a fresh one).
- * Belongs in scheduleProcessing (src/inbox/inbox.ts, for ERP events too); remove this once it is there.
- */
-async function ensureJob(ctx: AppContext, eventId: string, companyId: string, recordType: RecordType, resourceId: string): Promise<void> {
-  // The key scheduleProcessing gives this record's job.
-  const key = `record:${companyId}:procore:${recordType}:${resourceId}`
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const { rows } = await sql<{ waiting: boolean; queued: boolean }>`
-      select exists (select 1 from graphile_worker._private_jobs where key = ${key} and locked_at is null) as waiting,
-             exists (select 1 from inbox_events where id = ${eventId} and status = 'queued') as queued`.execute(ctx.db)
-    if (rows[0]?.waiting || !rows[0]?.queued) return
-    await scheduleProcessing(ctx.db, companyId, 'procore', recordType, resourceId)
-  }
-  ctx.log.warn({ component: 'procore', companyId, eventId }, 'could not confirm a processing job for a stored event; reconciliation will catch the change')
-}
