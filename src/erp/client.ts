@@ -60,6 +60,7 @@ export class ErpClient {
       baseUrl: opts.baseUrl,
       ...(opts.dispatcher !== undefined && { dispatcher: opts.dispatcher }),
       defaultHeaders: { authorization: `Bearer ${opts.token}` },
+      traceAs: 'erp',
       ...(opts.logger !== undefined && { logger: opts.logger }),
       ...(opts.retry !== undefined && { retry: opts.retry }),
       ...(opts.timeouts !== undefined && { timeouts: opts.timeouts }),

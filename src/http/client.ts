@@ -6,6 +6,7 @@ import { flattenHeaders, lowerCaseNames, nextLink, wholeNumber } from './headers
 import { parseJson, stringifyJson } from './json.js'
 import { ConcurrencyLimiter, RateBudgets } from './limits.js'
 import { decideRetry } from './retry.js'
+import { noteUpstreamId } from './upstream-ids.js'
 
 export interface HttpClientOptions {
   /** e.g. 'https://api.procore.com'; relative request paths are appended to it */
@@ -31,6 +32,8 @@ export interface HttpClientOptions {
   now?: () => number
   /** in [0, 1), for jitter */
   random?: () => number
+  /** Name under which response request ids are noted for collectUpstreamIds ('procore', 'erp'). */
+  traceAs?: string
 }
 
 export interface HttpRequest<T = unknown> {
@@ -106,6 +109,7 @@ export class HttpClient {
   readonly #random: () => number
   readonly #limiter: ConcurrencyLimiter
   readonly #budgets = new RateBudgets()
+  readonly #traceAs: string | undefined
 
   constructor(opts: HttpClientOptions) {
     this.#base = new URL(opts.baseUrl)
@@ -134,6 +138,7 @@ export class HttpClient {
     this.#sleep = opts.sleep ?? ((ms, signal) => delay(ms, undefined, signal === undefined ? {} : { signal }))
     this.#now = opts.now ?? Date.now
     this.#random = opts.random ?? Math.random
+    this.#traceAs = opts.traceAs
   }
 
   async request<T>(req: HttpRequest<T>): Promise<HttpResponse<T>> {
@@ -158,6 +163,7 @@ export class HttpClient {
         return this.#attempt(prepared, attempt)
       })
       if (result.ok) {
+        if (this.#traceAs !== undefined) noteUpstreamId(this.#traceAs, result.requestId)
         const { ok: _ok, ...response } = result
         return { ...response, body: parseBody(req, prepared.target, result, attempt), attempts: attempt }
       }

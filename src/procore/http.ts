@@ -17,7 +17,7 @@ export function procoreHttp(ctx: AppContext): ProcoreHttp {
     const logger = ctx.log.child({ component: 'procore' })
     const common = { logger, ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}) }
     return {
-      api: new HttpClient({ baseUrl: ctx.config.procore.apiUrl, maxConcurrency: MAX_IN_FLIGHT, ...common }),
+      api: new HttpClient({ baseUrl: ctx.config.procore.apiUrl, maxConcurrency: MAX_IN_FLIGHT, traceAs: 'procore', ...common }),
       login: new HttpClient({ baseUrl: ctx.config.procore.loginUrl, ...common, retry: { maxAttempts: 3 } }),
     }
   })

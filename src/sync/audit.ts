@@ -28,7 +28,7 @@ export interface AuditInput {
   before?: unknown
   after?: unknown
   /** Upstream request ids behind the change, when the connector reported them. */
-  upstream?: { procore?: string | undefined; erp?: string | undefined }
+  upstream?: { procore?: string | undefined; erp?: string | undefined } | undefined
   detail?: string | null
 }
 

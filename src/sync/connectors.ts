@@ -5,6 +5,7 @@ import { erpRecords } from '../erp/records.js'
 import { ErpStaleVersionError } from '../erp/errors.js'
 import { notFound } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
+import { collectUpstreamIds, type UpstreamIds } from '../http/upstream-ids.js'
 import { procoreProblem } from '../procore/errors.js'
 import { procoreRecords } from '../procore/records.js'
 import { entity, erpBody, procoreBody, type ErpKind, type Fields, type Mapped, type RecordType } from './registry.js'
@@ -55,6 +56,8 @@ export interface WriteOutcome {
   staleErp: boolean
   /** A failure after the other side was written: that write stands, this one did not happen. */
   error?: Error
+  /** The request ids Procore and the ERP answered the writes with, for the audit entry. */
+  upstream: UpstreamIds
 }
 
 /**
@@ -68,28 +71,31 @@ export async function writeSide(
   live: { procore: LiveRecord | null; erp: LiveRecord | null; parents: { procore: string | null } },
   changes: { procore: Fields; erp: Fields },
 ): Promise<WriteOutcome> {
-  const out: WriteOutcome = { staleErp: false }
-  if (Object.keys(changes.erp).length > 0 && live.erp) {
-    const erp = await erpRecords(ctx, companyId)
-    const version = Number(live.erp.raw.version)
-    try {
-      out.erp = mapRecord(type, 'erp', await erp.update(type, link.erpId, erpBody(type, changes.erp, 'update'), Number.isFinite(version) ? version : 0))
-    } catch (error) {
-      if (error instanceof ErpStaleVersionError) return { staleErp: true }
-      throw error
+  const { result, ids } = await collectUpstreamIds(async (): Promise<Omit<WriteOutcome, 'upstream'>> => {
+    const out: Omit<WriteOutcome, 'upstream'> = { staleErp: false }
+    if (Object.keys(changes.erp).length > 0 && live.erp) {
+      const erp = await erpRecords(ctx, companyId)
+      const version = Number(live.erp.raw.version)
+      try {
+        out.erp = mapRecord(type, 'erp', await erp.update(type, link.erpId, erpBody(type, changes.erp, 'update'), Number.isFinite(version) ? version : 0))
+      } catch (error) {
+        if (error instanceof ErpStaleVersionError) return { staleErp: true }
+        throw error
+      }
     }
-  }
-  if (Object.keys(changes.procore).length > 0 && live.procore) {
-    try {
-      const procore = await procoreRecords(ctx, companyId)
-      out.procore = mapRecord(type, 'procore', await procore.update(type, link.procoreId, procoreBody(type, changes.procore, 'update'), live.parents.procore))
-    } catch (error) {
-      const mapped = procoreFailure(error)
-      if (!out.erp) throw mapped
-      out.error = mapped
+    if (Object.keys(changes.procore).length > 0 && live.procore) {
+      try {
+        const procore = await procoreRecords(ctx, companyId)
+        out.procore = mapRecord(type, 'procore', await procore.update(type, link.procoreId, procoreBody(type, changes.procore, 'update'), live.parents.procore))
+      } catch (error) {
+        const mapped = procoreFailure(error)
+        if (!out.erp) throw mapped
+        out.error = mapped
+      }
     }
-  }
-  return out
+    return out
+  })
+  return { ...result, upstream: ids }
 }
 
 /** Whether an error is worth retrying later (network, 429, 5xx) rather than a refusal. */

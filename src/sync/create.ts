@@ -5,6 +5,7 @@ import type { Side } from '../db/tables/records.js'
 import { erpRecords } from '../erp/records.js'
 import { ErpRefusedError } from '../erp/errors.js'
 import { AppError } from '../errors.js'
+import { collectUpstreamIds } from '../http/upstream-ids.js'
 import { enqueue } from '../jobs/queue.js'
 import { procoreRecords } from '../procore/records.js'
 import { audit, type Actor } from './audit.js'
@@ -44,7 +45,7 @@ interface CreatePayload { companyId: string; runId: string }
 export async function requestCreate(db: Db, companyId: string, type: RecordType, target: Side, ids: readonly string[], force: boolean, actor: Actor): Promise<Run> {
   const unique = [...new Set(ids)]
   return inTransaction(db, async (tx) => {
-    const run = await createRun(tx, companyId, CreateRunKinds[target], { type, target, ids: unique, force }, actor.id)
+    const run = await createRun(tx, companyId, CreateRunKinds[target], { type, target, ids: unique, force, ...(actor.requestId ? { requestId: actor.requestId } : {}) }, actor.id)
     const payload: CreatePayload = { companyId, runId: run.id }
     // One create run per company and type at a time: two runs never race for one record.
     await enqueue(tx, SyncTasks.create, { ...payload }, { queueName: `create:${companyId}:${type}`, maxAttempts: 6 })
@@ -52,7 +53,8 @@ export async function requestCreate(db: Db, companyId: string, type: RecordType,
   })
 }
 
-type Params = { type: RecordType; target: Side; ids: string[]; force: boolean }
+/** What the run was asked; requestId: the API request that asked for it (for the audit). */
+type Params = { type: RecordType; target: Side; ids: string[]; force: boolean; requestId?: string }
 
 /** The job. Throws on transient failures (network, 429, 5xx) so that it is retried; the last attempt reports them per record. */
 export async function runCreate(ctx: AppContext, payload: CreatePayload, lastAttempt: boolean): Promise<void> {
@@ -63,7 +65,9 @@ export async function runCreate(ctx: AppContext, payload: CreatePayload, lastAtt
   await startRun(ctx.db, runId)
   const results = new Map<string, CreateItemResult>()
   try {
-    await createAll(ctx, companyId, params, runId, results, lastAttempt)
+    // Entries are written in the name of whoever asked for the run: an API key (with its request id), or auto-import.
+    const actor: Actor = { id: run.requestedBy, requestId: params.requestId }
+    await createAll(ctx, companyId, params, runId, results, lastAttempt, actor)
   } catch (error) {
     // A refusal of the whole run (not connected, access denied) is final; anything else — the
     // network, Procore or the ERP busy, our own database gone mid-run — is retried, and the
@@ -100,7 +104,7 @@ function summary(params: Params, results: Map<string, CreateItemResult>) {
   return { type: params.type, target: params.target, counts, items }
 }
 
-async function createAll(ctx: AppContext, companyId: string, params: Params, runId: string, results: Map<string, CreateItemResult>, lastAttempt: boolean): Promise<void> {
+async function createAll(ctx: AppContext, companyId: string, params: Params, runId: string, results: Map<string, CreateItemResult>, lastAttempt: boolean, actor: Actor): Promise<void> {
   const { type, target, force } = params
   const source = otherSide(target)
   const def = Registry[type]
@@ -207,17 +211,19 @@ async function createAll(ctx: AppContext, companyId: string, params: Params, run
   const frozen = await ctx.db.selectFrom('sync_creates').selectAll()
     .where('company_id', '=', companyId).where('type', '=', type).where('target', '=', target).where('status', '=', 'pending').where('source_id', 'in', candidates).execute()
 
-  if (connector.procore) await createInProcore(ctx, companyId, type, frozen, snapById, results, connector.procore)
-  else if (connector.erp) await createInErp(ctx, companyId, type, frozen, results, connector.erp, lastAttempt)
+  if (connector.procore) await createInProcore(ctx, companyId, type, frozen, snapById, results, connector.procore, actor)
+  else if (connector.erp) await createInErp(ctx, companyId, type, frozen, results, connector.erp, lastAttempt, actor)
   await updateRunResult(ctx.db, runId, summary(params, results))
 }
 
 type Frozen = { source_id: string; idempotency_key: string; body: Record<string, unknown>; parent_id: string | null }
+/** A record made on the target side, with the request id the target answered its create with. */
+type Created = { sourceId: string; record: LiveRecord; upstreamId?: string | undefined }
 type ProcoreSide = Awaited<ReturnType<typeof procoreRecords>>
 type ErpSide = Awaited<ReturnType<typeof erpRecords>>
 
 /** Through Procore's batch sync endpoint, keyed by origin_id = the ERP id: ≤ 1,000 records per call. */
-async function createInProcore(ctx: AppContext, companyId: string, type: RecordType, frozen: Frozen[], snaps: Map<string, { fields: unknown; raw: unknown }>, results: Map<string, CreateItemResult>, procore: ProcoreSide) {
+async function createInProcore(ctx: AppContext, companyId: string, type: RecordType, frozen: Frozen[], snaps: Map<string, { fields: unknown; raw: unknown }>, results: Map<string, CreateItemResult>, procore: ProcoreSide, actor: Actor) {
   const def = entity(type)
   const groups = new Map<string | null, Frozen[]>()
   for (const f of frozen) {
@@ -232,30 +238,30 @@ async function createInProcore(ctx: AppContext, companyId: string, type: RecordT
         const code = def.procore.hasOriginCode && def.procore.originCodeField ? ((snaps.get(f.source_id)?.fields as Fields | undefined)?.[def.procore.originCodeField] ?? null) : undefined
         return { originId: f.source_id, ...(code === undefined ? {} : { originCode: code as string | null }), body: f.body }
       })
-      const answers = await procore.upsertByOrigin(type, items, parentId).catch((error: unknown) => { throw procoreFailure(error) })
-      const created: Array<{ sourceId: string; record: LiveRecord }> = []
+      const { result: answers, ids } = await collectUpstreamIds(() => procore.upsertByOrigin(type, items, parentId)).catch((error: unknown) => { throw procoreFailure(error) })
+      const created: Created[] = []
       const refused: Array<{ sourceId: string; reason: string }> = []
       answers.forEach((a, j) => {
         const sourceId = chunk[j]!.source_id
-        if (a.ok) created.push({ sourceId, record: mapRecord(type, 'procore', a.record) })
+        if (a.ok) created.push({ sourceId, record: mapRecord(type, 'procore', a.record), upstreamId: ids.procore })
         else refused.push({ sourceId, reason: `Procore refused it: ${a.error}` })
       })
-      await settle(ctx, companyId, type, 'procore', created, refused, results)
+      await settle(ctx, companyId, type, 'procore', created, refused, results, actor)
     }
   }
 }
 
 /** One ERP create per record (the protocol has no batch), a few at a time, each with its frozen Idempotency-Key. */
-async function createInErp(ctx: AppContext, companyId: string, type: RecordType, frozen: Frozen[], results: Map<string, CreateItemResult>, erp: ErpSide, lastAttempt: boolean) {
+async function createInErp(ctx: AppContext, companyId: string, type: RecordType, frozen: Frozen[], results: Map<string, CreateItemResult>, erp: ErpSide, lastAttempt: boolean, actor: Actor) {
   let transient: Error | undefined
   const queue = [...frozen]
-  const created: Array<{ sourceId: string; record: LiveRecord }> = []
+  const created: Created[] = []
   const refused: Array<{ sourceId: string; reason: string; free: boolean; status: 'refused' | 'failed' }> = []
   const worker = async () => {
     for (let f = queue.shift(); f; f = queue.shift()) {
       try {
-        const record = await erp.create(type, f.body, f.idempotency_key, f.parent_id)
-        created.push({ sourceId: f.source_id, record: mapRecord(type, 'erp', record) })
+        const { result: record, ids } = await collectUpstreamIds(() => erp.create(type, f.body, f.idempotency_key, f.parent_id))
+        created.push({ sourceId: f.source_id, record: mapRecord(type, 'erp', record), upstreamId: ids.erp })
       } catch (error) {
         if (error instanceof ErpRefusedError) {
           refused.push({ sourceId: f.source_id, free: true, status: 'refused', reason: error.existingId
@@ -269,14 +275,14 @@ async function createInErp(ctx: AppContext, companyId: string, type: RecordType,
         }
       }
       // Settle as we go: a crash loses at most the records in flight, and those replay by key.
-      if (created.length >= 50) await settle(ctx, companyId, type, 'erp', created.splice(0), [], results)
+      if (created.length >= 50) await settle(ctx, companyId, type, 'erp', created.splice(0), [], results, actor)
     }
   }
   await Promise.all(Array.from({ length: 4 }, worker))
   // A refused create binds no key (protocol): forget the frozen body so a corrected record can be sent.
   const free = refused.filter((r) => r.free).map((r) => r.sourceId)
   if (free.length > 0) await ctx.db.deleteFrom('sync_creates').where('company_id', '=', companyId).where('type', '=', type).where('target', '=', 'erp').where('source_id', 'in', free).where('status', '=', 'pending').execute()
-  await settle(ctx, companyId, type, 'erp', created, refused, results)
+  await settle(ctx, companyId, type, 'erp', created, refused, results, actor)
   // The new ERP ids go into Procore's origin fields (the origins job retries what fails here).
   const linked = [...results.values()].filter((r) => r.status === 'created').map((r) => r.sourceId)
   if (linked.length > 0) await processOrigins(ctx, companyId, type, linked).catch((error: unknown) => ctx.log.warn({ component: 'sync', err: { message: failureMessage(error) } }, 'origin writes deferred to the job'))
@@ -328,11 +334,10 @@ async function backfill(ctx: AppContext, companyId: string, type: RecordType, cr
  */
 async function settle(
   ctx: AppContext, companyId: string, type: RecordType, target: Side,
-  created: ReadonlyArray<{ sourceId: string; record: LiveRecord }>, refused: ReadonlyArray<{ sourceId: string; reason: string; status?: 'refused' | 'failed' }>,
-  results: Map<string, CreateItemResult>,
+  created: readonly Created[], refused: ReadonlyArray<{ sourceId: string; reason: string; status?: 'refused' | 'failed' }>,
+  results: Map<string, CreateItemResult>, actor: Actor,
 ) {
   const source = otherSide(target)
-  const actor = { id: 'system:create' }
   await inTransaction(ctx.db, async (tx) => {
     if (created.length > 0) {
       await upsertSnapshots(tx, companyId, target, type, created.map((c) => c.record))
@@ -357,6 +362,7 @@ async function settle(
         action: 'create' as const, type, [target === 'procore' ? 'procoreId' : 'erpId']: c.record.externalId, [source === 'procore' ? 'procoreId' : 'erpId']: c.sourceId,
         linkId: linkOf.get(target === 'procore' ? `${c.record.externalId}|${c.sourceId}` : `${c.sourceId}|${c.record.externalId}`) ?? null,
         before: null, after: { side: target, id: c.record.externalId, fields: c.record.fields }, detail: `created from ${source === 'procore' ? 'Procore' : 'ERP'} ${c.sourceId}`,
+        upstream: { [target]: c.upstreamId },
       })))
       await clearFailed(tx, companyId, type, created.map((c) => ({ side: source, externalId: c.sourceId })), 'create')
       await evaluateLinks(tx, companyId, type, inserted.map((l) => l.id), actor)

@@ -236,7 +236,7 @@ export async function applyDiscrepancy(ctx: AppContext, companyId: string, id: s
     const before = { procore: pick(live.procore!.fields, Object.keys(targets)), erp: pick(live.erp!.fields, Object.keys(targets)) }
     const now = { procore: pick(after.procore?.fields ?? {}, Object.keys(targets)), erp: pick(after.erp?.fields ?? {}, Object.keys(targets)) }
     await audit(tx, companyId, actor, [{
-      action: 'apply', type, procoreId: link.procoreId, erpId: link.erpId, linkId: link.id, before, after: now,
+      action: 'apply', type, procoreId: link.procoreId, erpId: link.erpId, linkId: link.id, before, after: now, upstream: written.upstream,
       detail: `discrepancy ${id}: ${Object.entries(choices).map(([f, c]) => `${f} ← ${typeof c === 'string' ? c : 'value'}`).join(', ')}`,
     }])
     await evaluateLinks(tx, companyId, type, [link.id], actor)

@@ -64,10 +64,12 @@ export async function propagateLink(ctx: AppContext, companyId: string, type: Re
         const entries = []
         if (written.erp) {
           entries.push({ action: 'propagate' as const, type, procoreId: link.procoreId, erpId: link.erpId, linkId, detail: `owned by Procore → ERP: ${Object.keys(toErp).join(', ')}`,
+            upstream: { erp: written.upstream.erp },
             before: { erp: pick(live.erp!.fields, Object.keys(toErp)) }, after: { erp: pick(written.erp.fields, Object.keys(toErp)) } })
         }
         if (written.procore) {
           entries.push({ action: 'propagate' as const, type, procoreId: link.procoreId, erpId: link.erpId, linkId, detail: `owned by the ERP → Procore: ${Object.keys(toProcore).join(', ')}`,
+            upstream: { procore: written.upstream.procore },
             before: { procore: pick(live.procore!.fields, Object.keys(toProcore)) }, after: { procore: pick(written.procore.fields, Object.keys(toProcore)) } })
         }
         await audit(tx, companyId, actor, entries)

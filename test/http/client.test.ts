@@ -354,3 +354,20 @@ void t.test('an already aborted signal sends nothing; the caller’s reason come
   await t.rejects(client.request({ method: 'GET', path: '/x', signal: AbortSignal.abort(stop) }), stop)
   t.equal(mock.pendingInterceptors().length, 1)
 })
+
+void t.test('collectUpstreamIds: the last request id of each upstream, in every enclosing collection, nothing outside', async (t) => {
+  const { collectUpstreamIds } = await import('../../src/http/upstream-ids.js')
+  const { client, pool } = mockedClient(t, { traceAs: 'procore' })
+  for (const id of ['req-a', 'req-b', 'req-c']) pool.intercept({ path: '/rest/v1.0/me', method: 'GET' }).reply(200, {}, { headers: { ...json, 'X-Request-Id': id } })
+  pool.intercept({ path: '/rest/v1.0/me', method: 'GET' }).reply(200, {}, { headers: json })
+
+  await client.request({ method: 'GET', path: '/rest/v1.0/me' })
+  const outer = await collectUpstreamIds(async () => {
+    const inner = await collectUpstreamIds(() => client.request({ method: 'GET', path: '/rest/v1.0/me' }))
+    t.same(inner.ids, { procore: 'req-b' }, 'the inner collection sees its own call')
+    await client.request({ method: 'GET', path: '/rest/v1.0/me' })
+    // A response without the header leaves the last id in place.
+    await client.request({ method: 'GET', path: '/rest/v1.0/me' })
+  })
+  t.same(outer.ids, { procore: 'req-c' }, 'the outer one sees the last, the call before it started is not in it')
+})

@@ -52,6 +52,9 @@ t.test('departments: link, create both ways, resolve a discrepancy, propagate an
     t.equal(h.procore.get(c, 'departments', estimating.id)?.origin_id, item.targetId, 'the new ERP id is in Procore\'s origin_id')
     const keys = h.erp.calls.filter((x) => x.method === 'POST' && x.path === '/v1/departments').map((x) => x.idempotencyKey)
     t.same(keys, [`erp-sync:create:${c}:department:${estimating.id}:1`], 'one create, keyed by company, type and Procore id')
+    const created = (await h.api('GET', `/v1/companies/${c}/audit?recordId=${estimating.id}&action=create`)).body.items[0]
+    const post = h.erp.calls.find((x) => x.method === 'POST' && x.path === '/v1/departments')
+    t.match(created, { actor: start.body.requestedBy, erpId: item.targetId, requestIds: { api: String(start.headers['x-request-id']), erp: post?.requestId } }, 'the audit names who asked, the API request and the ERP request that created it')
     const counts = (await h.api('GET', `/v1/companies/${c}/records/department`)).body.counts
     t.same(counts, { linked: 3, discrepancy: 0, only_in_procore: 0, only_in_erp: 0, ignored: 0, failed: 0 })
   })
@@ -85,7 +88,7 @@ t.test('departments: link, create both ways, resolve a discrepancy, propagate an
       action: 'apply', type: 'department', procoreId: accounting.id, erpId: erpAccounting.id,
       before: { procore: { name: 'Accounting & Finance' }, erp: { name: 'Accounting' } },
       after: { procore: { name: 'Accounting & Finance' }, erp: { name: 'Accounting & Finance' } },
-      actor: /^api-key:/, requestIds: { api: /.+/ },
+      actor: /^api-key:/, requestIds: { api: /.+/, erp: h.erp.calls.filter((x) => x.method === 'PATCH' && x.path === `/v1/departments/${erpAccounting.id}`).at(-1)?.requestId },
     })
   })
 
@@ -99,6 +102,8 @@ t.test('departments: link, create both ways, resolve a discrepancy, propagate an
     const open = await h.api('GET', `/v1/companies/${c}/discrepancies?type=department`)
     t.same(open.body.items, [], 'no discrepancy')
     const entry = (await h.api('GET', `/v1/companies/${c}/audit?recordId=${accounting.id}&action=propagate`)).body.items[0]
-    t.match(entry, { actor: 'system:propagate', before: { procore: { name: 'Accounting & Finance' } }, after: { procore: { name: 'Finance' } } })
+    const patch = h.procore.calls.filter((x) => x.method === 'PATCH' && x.path.endsWith(`/departments/${accounting.id}`)).at(-1)
+    t.ok(patch, 'Procore received the write')
+    t.match(entry, { actor: 'system:propagate', before: { procore: { name: 'Accounting & Finance' } }, after: { procore: { name: 'Finance' } }, requestIds: { procore: patch?.requestId } })
   })
 })

@@ -1,6 +1,6 @@
 // An ERP agent on loopback, speaking openapi/erp-connector.json, for tests and the demo.
 // See README.md in this folder for the id/code formats and per-system rules it follows.
-import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -54,6 +54,8 @@ export interface ErpCall {
   idempotencyKey?: string
   /** Status decided by the stand-in; for a dropped response, the one that was lost; 0 for a reset. */
   status: number
+  /** The X-Request-Id of the answer. */
+  requestId: string
 }
 
 export interface SentNotification {
@@ -145,7 +147,7 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
   const perRequest = new WeakMap<IncomingMessage, { call: ErpCall; drop: boolean }>()
   const notifier = new Notifier()
 
-  const app = Fastify({ logger: opts.logger ?? false, forceCloseConnections: true })
+  const app = Fastify({ logger: opts.logger ?? false, forceCloseConnections: true, genReqId: () => randomUUID() })
 
   app.removeAllContentTypeParsers()
   app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, (_request, body, done) => {
@@ -175,7 +177,7 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?')[0] ?? request.url
     const key = header(request, 'idempotency-key')
-    const call: ErpCall = { method: request.method, path, status: 0, ...(key !== undefined ? { idempotencyKey: key } : {}) }
+    const call: ErpCall = { method: request.method, path, status: 0, requestId: request.id, ...(key !== undefined ? { idempotencyKey: key } : {}) }
     calls.push(call)
     const state = { call, drop: false }
     perRequest.set(request.raw, state)
@@ -204,6 +206,7 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
   })
 
   app.addHook('onSend', async (request, reply, payload) => {
+    void reply.header('x-request-id', request.id)
     const state = perRequest.get(request.raw)
     if (state) {
       state.call.status = reply.statusCode

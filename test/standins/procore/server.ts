@@ -18,6 +18,8 @@ export interface Call {
   at: number
   /** Response status; 0 when the connection was reset instead. */
   status: number
+  /** The X-Request-Id of the answer. */
+  requestId: string
 }
 
 export interface ServerDeps {
@@ -61,7 +63,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
     const path = request.url.split('?', 1)[0] ?? ''
-    const call: Call = { method: request.method, path, query: request.query as Query, companyHeader: str(request.headers['procore-company-id']), at: Date.now(), status: 0 }
+    const call: Call = { method: request.method, path, query: request.query as Query, companyHeader: str(request.headers['procore-company-id']), at: Date.now(), status: 0, requestId: request.id }
     calls.push(call)
     callOf.set(request, call)
 
