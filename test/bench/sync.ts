@@ -22,6 +22,7 @@ import { runEvaluation } from '../../src/sync/evaluate.js'
 import { insertLinks } from '../../src/sync/links.js'
 import { entity } from '../../src/sync/registry.js'
 import { upsertSnapshots } from '../../src/sync/snapshots.js'
+import { listRecords } from '../../src/sync/status.js'
 import { planBulkLink, suggestionsFor } from '../../src/sync/suggestions.js'
 import { freshDatabase, startEnvironment } from '../sync/fixtures/environment.js'
 
@@ -123,6 +124,16 @@ async function suggestions(n: number) {
       times.push(since(t))
     }
     console.log(`  GET suggestions for one record (100 records): median ${fmt(pct(times, 0.5))}, p95 ${fmt(pct(times, 0.95))}`)
+    // The record list people page through: first page, a status filter, a search; 5 times each.
+    for (const [label, filter] of [['first page', {}], ['status=only_in_erp', { status: 'only_in_erp' as const }], ['q=concrete', { q: 'concrete' }]] as const) {
+      const runs: number[] = []
+      for (let i = 0; i < 5; i++) {
+        t = process.hrtime.bigint()
+        await listRecords(db, COMPANY, 'vendor', filter, { limit: 50 })
+        runs.push(since(t))
+      }
+      console.log(`  GET records (${label}, 50 with counts): median ${fmt(pct(runs, 0.5))}`)
+    }
   })
 }
 
