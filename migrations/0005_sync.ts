@@ -113,8 +113,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('detail', 'text')
     .execute()
   await db.schema.createIndex('audit_entries_company_idx').on('audit_entries').columns(['company_id', 'id']).execute()
-  await db.schema.createIndex('audit_entries_procore_idx').on('audit_entries').columns(['company_id', 'type', 'procore_id']).execute()
-  await db.schema.createIndex('audit_entries_erp_idx').on('audit_entries').columns(['company_id', 'type', 'erp_id']).execute()
+  // The history of one record (by Procore id, ERP id or link id) is one bitmap OR over these.
+  await db.schema.createIndex('audit_entries_procore_idx').on('audit_entries').columns(['company_id', 'procore_id']).execute()
+  await db.schema.createIndex('audit_entries_erp_idx').on('audit_entries').columns(['company_id', 'erp_id']).execute()
+  await db.schema.createIndex('audit_entries_link_idx').on('audit_entries').columns(['company_id', 'link_id']).execute()
 
   // Creates on the other side, recorded before the call: the body sent and its key are frozen
   // here, so a rerun after a crash sends the identical request (the ERP replays it, Procore

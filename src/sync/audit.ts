@@ -1,4 +1,3 @@
-import { sql } from 'kysely'
 import { decodeCursor, toPage } from '../api/pagination.js'
 import type { Db } from '../db/database.js'
 import { badRequest } from '../errors.js'
@@ -79,7 +78,8 @@ export async function listAudit(
   if (filter.action) query = query.where('action', '=', filter.action)
   if (filter.recordId) {
     const id = filter.recordId
-    query = query.where((eb) => eb.or([eb('procore_id', '=', id), eb('erp_id', '=', id), eb(sql<string>`link_id::text`, '=', id)]))
+    const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+    query = query.where((eb) => eb.or([eb('procore_id', '=', id), eb('erp_id', '=', id), ...(UUID.test(id) ? [eb('link_id', '=', id)] : [])]))
   }
   if (page.cursor) {
     const [before] = decodeCursor(page.cursor, 1) as [string]
