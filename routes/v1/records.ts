@@ -107,39 +107,38 @@ const records: FastifyPluginAsyncTypebox = async (app) => {
     })
   }
 
-  app.post('/companies/:companyId/records/:type/create-in-procore', {
-    config: { permission: 'sync', idempotency: 'required' },
-    schema: {
-      tags, summary: 'Create ERP records in Procore and link them',
+  // One route per target side; the body names the ids of the other side.
+  const creates = [
+    {
+      target: 'procore' as const, ids: 'erpIds' as const, summary: 'Create ERP records in Procore and link them',
       description: 'Starts a run that creates each ERP record in Procore (through the batch sync endpoint, keyed by origin_id = the ERP id, so a retry never duplicates) ' +
         'and links it. Refused per record, with the reason: unknown or already linked, a strong match already in Procore (named; pass force to create anyway), ' +
         'a field Procore requires is empty. Answers 202 with the run; GET its Location for a result per record.',
-      params: TypeParams, headers: IdempotencyHeaders,
-      body: Type.Object({ erpIds: Ids('ERP ids to create in Procore'), force: Force }, { additionalProperties: false }),
-      response: { 202: Run, ...problems(400, 401, 403, 404, 409, 422) },
     },
-  }, async (request, reply) => {
-    const { companyId, type } = request.params
-    const run = await requestCreate(app.db, companyId, type, 'procore', request.body.erpIds, request.body.force ?? false, apiActor(request.principal.keyId, request.id))
-    return reply.code(202).header('location', `/v1/companies/${companyId}/runs/${run.id}`).send(run)
-  })
-
-  app.post('/companies/:companyId/records/:type/create-in-erp', {
-    config: { permission: 'sync', idempotency: 'required' },
-    schema: {
-      tags, summary: 'Create Procore records in the ERP and link them',
+    {
+      target: 'erp' as const, ids: 'procoreIds' as const, summary: 'Create Procore records in the ERP and link them',
       description: 'Starts a run that creates each Procore record in the ERP (with an Idempotency-Key derived from company, type and Procore id, so a retried or ' +
         'rerun job never duplicates), links it and writes the new ERP id into Procore\'s origin_id. The ERP\'s rules (name length per ERP, required fields, code format) ' +
         'are checked first and refusals say what to fix; a strong match already in the ERP is refused unless force. Answers 202 with the run; GET its Location for a result per record.',
-      params: TypeParams, headers: IdempotencyHeaders,
-      body: Type.Object({ procoreIds: Ids('Procore ids to create in the ERP'), force: Force }, { additionalProperties: false }),
-      response: { 202: Run, ...problems(400, 401, 403, 404, 409, 422) },
     },
-  }, async (request, reply) => {
-    const { companyId, type } = request.params
-    const run = await requestCreate(app.db, companyId, type, 'erp', request.body.procoreIds, request.body.force ?? false, apiActor(request.principal.keyId, request.id))
-    return reply.code(202).header('location', `/v1/companies/${companyId}/runs/${run.id}`).send(run)
-  })
+  ]
+  for (const c of creates) {
+    app.post(`/companies/:companyId/records/:type/create-in-${c.target}`, {
+      config: { permission: 'sync', idempotency: 'required' },
+      schema: {
+        tags, summary: c.summary, description: c.description, params: TypeParams, headers: IdempotencyHeaders,
+        body: Type.Object({
+          [c.ids]: Ids(c.target === 'procore' ? 'ERP ids to create in Procore' : 'Procore ids to create in the ERP'), force: Force,
+        }, { additionalProperties: false }),
+        response: { 202: Run, ...problems(400, 401, 403, 404, 409, 422) },
+      },
+    }, async (request, reply) => {
+      const { companyId, type } = request.params
+      const body = request.body as Record<string, string[] | boolean | undefined>
+      const run = await requestCreate(app.db, companyId, type, c.target, body[c.ids] as string[], body.force === true, apiActor(request.principal.keyId, request.id))
+      return reply.code(202).header('location', `/v1/companies/${companyId}/runs/${run.id}`).send(run)
+    })
+  }
 }
 
 export default records
