@@ -92,7 +92,9 @@ export async function deleteCompany(db: Db, id: string, expectedVersion: number)
     if (!current) throw notFound('company', id)
     if (current.version !== expectedVersion) throw preconditionFailed(etagOf(current.version))
     await tx.deleteFrom('companies').where('id', '=', id).execute().catch((error: unknown) => {
-      if ((error as { code?: string }).code === '23503') {
+      // foreign_key_violation up to PostgreSQL 17; 18 reports ON DELETE RESTRICT as restrict_violation.
+      const code = (error as { code?: string }).code
+      if (code === '23503' || code === '23001') {
         throw conflict('company_has_data', `Company ${id} still has data (API keys, links, records or history) and is kept. Revoke or remove what refers to it first.`)
       }
       throw error
