@@ -7,8 +7,8 @@ import type { DiscrepancyField, DiscrepancyStatus } from '../db/tables/sync.js'
 import { AppError, badRequest, conflict, notFound, preconditionFailed, unprocessable, type FieldError } from '../errors.js'
 import { audit, type Actor } from './audit.js'
 import { companyErpKind, readBoth, writeSide } from './connectors.js'
-import { enqueueMany, propagateJob } from './queue.js'
-import { comparedFields, entity, erpProblems, Registry, sameValue, type Fields, type RecordType } from './registry.js'
+import { enqueueMany, originsJob, propagateJob } from './queue.js'
+import { comparedFields, entity, erpProblems, originCodeOnly, Registry, sameValue, type Fields, type RecordType } from './registry.js'
 import { getSettings, type TypeSettings } from './settings.js'
 import { inTransaction, markDeleted, upsertSnapshots } from './snapshots.js'
 
@@ -64,7 +64,7 @@ export async function evaluateLinks(tx: Db, companyId: string, type: RecordType,
   const { settings } = await getSettings(tx, companyId)
   // Three index lookups joined here rather than one join in SQL: right after a bulk load the
   // statistics do not know the new rows yet, and a join planned on "1 row" walks nested loops.
-  const links = await tx.selectFrom('record_links').select(['id', 'procore_id', 'erp_id'])
+  const links = await tx.selectFrom('record_links').select(['id', 'procore_id', 'erp_id', 'origin_state'])
     .where('company_id', '=', companyId).where('id', '=', sql<string>`any(${[...linkIds]}::uuid[])`).where('unlinked_at', 'is', null).execute()
   if (links.length === 0) return []
   const snaps = await sql<{ side: string; external_id: string; fields: Fields; deleted_at: Date | null }>`
@@ -78,21 +78,27 @@ export async function evaluateLinks(tx: Db, companyId: string, type: RecordType,
     const p = snap.get(`procore:${l.procore_id}`)
     const e = snap.get(`erp:${l.erp_id}`)
     const d = disc.get(l.id)
-    return { id: l.id, pf: p?.fields ?? null, pdel: p?.deleted_at ?? null, ef: e?.fields ?? null, edel: e?.deleted_at ?? null, did: d?.id ?? null, dfields: d?.fields ?? null }
+    return {
+      id: l.id, origin: l.origin_state, pf: p?.fields ?? null, pdel: p?.deleted_at ?? null, ef: e?.fields ?? null, edel: e?.deleted_at ?? null, did: d?.id ?? null, dfields: d?.fields ?? null,
+    }
   })
 
   const open: Array<{ linkId: string; fields: DiscrepancyField[] }> = []
   const update: Array<{ id: string; fields: DiscrepancyField[] }> = []
   const resolve: string[] = []
   const propagate: string[] = []
+  const staleOrigin: string[] = []
   const out: Evaluation[] = []
   const typeSettings = settings[type]
+  const originField = originCodeOnly(type)
   for (const r of rows) {
     const gone = !r.pf || r.pdel ? 'procore' : !r.ef || r.edel ? 'erp' : null
     if (gone) {
       out.push({ linkId: r.id, discrepancyId: r.did, propagating: false, gone })
       continue
     }
+    // The ERP code changed after the origin was written: the link writes it again (a refused write stays `failed`).
+    if (originField && r.origin === 'set' && !sameValue(type, originField, r.pf![originField] ?? null, r.ef![originField] ?? null)) staleOrigin.push(r.id)
     const diffs = differingFields(type, r.pf!, r.ef!)
     const manual = diffs.filter((d) => routeField(typeSettings, d.field) === 'manual')
     const owned = diffs.length > manual.length
@@ -128,7 +134,10 @@ export async function evaluateLinks(tx: Db, companyId: string, type: RecordType,
     await tx.updateTable('discrepancies').set({ status: 'resolved', resolved_at: new Date(), resolved_by: actor.id, updated_at: new Date(), version: sql<number>`version + 1` })
       .where('id', 'in', resolve).where('status', '=', 'open').execute()
   }
-  await enqueueMany(tx, propagate.map((id) => propagateJob(companyId, type, id)))
+  if (staleOrigin.length > 0) {
+    await tx.updateTable('record_links').set({ origin_state: 'pending' }).where('id', 'in', staleOrigin).where('origin_state', '=', 'set').execute()
+  }
+  await enqueueMany(tx, [...propagate.map((id) => propagateJob(companyId, type, id)), ...(staleOrigin.length > 0 ? [originsJob(companyId, type)] : [])])
   return out
 }
 

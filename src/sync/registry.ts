@@ -111,6 +111,11 @@ export interface EntityDef {
     hasOriginCode: boolean
     /** With hasOriginCode: the canonical field whose ERP value is written to `origin_code`. */
     originCodeField?: string
+    /**
+     * Procore's value of originCodeField is `origin_code` itself (vendors), not a field of its
+     * own: links write it from the ERP, so it is never compared, owned or written otherwise.
+     */
+    originCodeIsField?: boolean
     from(json: Record<string, unknown>): Mapped
     /** Procore write body (inside the resource wrapper) for the given canonical fields. */
     to(fields: Fields): Record<string, unknown>
@@ -383,6 +388,7 @@ export const Registry: Record<RecordType, EntityDef> = {
       webhookResources: ['Company Vendors'],
       hasOriginCode: true,
       originCodeField: 'code',
+      originCodeIsField: true,
       from: (j) => ({
         externalId: id(j.id),
         parentId: null,
@@ -442,9 +448,16 @@ export function typeForErpResource(resource: string): RecordType | undefined {
 /** The other side. */
 export const otherSide = (side: 'procore' | 'erp'): 'procore' | 'erp' => (side === 'procore' ? 'erp' : 'procore')
 
-/** Fields compared between linked records: carried by both sides and not match-only. */
+/** Fields compared between linked records: carried by both sides, not match-only, not the link's own origin_code. */
 export function comparedFields(type: RecordType): string[] {
-  return Object.entries(Registry[type].fields).filter(([, d]) => d.sides.length === 2 && d.compare !== false).map(([name]) => name)
+  const origin = originCodeOnly(type)
+  return Object.entries(Registry[type].fields).filter(([name, d]) => d.sides.length === 2 && d.compare !== false && name !== origin).map(([name]) => name)
+}
+
+/** The field whose Procore value is origin_code itself, kept by the link mechanism (see originCodeIsField). */
+export function originCodeOnly(type: RecordType): string | undefined {
+  const p = Registry[type].procore
+  return p.hasOriginCode && p.originCodeIsField ? p.originCodeField : undefined
 }
 
 /** Whether two values of a field are the same once normalised. */

@@ -115,6 +115,18 @@ t.test('guards', async (t) => {
     t.equal((await h.api('GET', `/v1/companies/${c}/records/vendor/procore/${p.golf.id}`)).body.status, 'only_in_procore')
   })
 
+  await t.test('a vendor code changed in the ERP is written to origin_code by the link, not opened as a discrepancy', async (t) => {
+    const l = (await h.api('GET', `/v1/companies/${c}/links?type=vendor&active=true`)).body.items.find((x: any) => x.procoreId === p.delta.id)
+    await h.quiet()
+    t.equal((await h.api('GET', `/v1/companies/${c}/records/vendor/procore/${p.delta.id}`)).body.status, 'linked', 'in sync before')
+    t.equal(h.procore.get(c, 'vendors', p.delta.id)?.origin_code, 'DELTA01')
+    h.erp.change('vendors', e.delta.id, { code: 'DELTA02' })
+    await until('origin_code follows', async () => h.procore.get(c, 'vendors', p.delta.id)?.origin_code === 'DELTA02')
+    await h.quiet()
+    t.match((await h.api('GET', `/v1/companies/${c}/links/${l.id}`)).body, { origin: 'set', discrepancyId: null })
+    t.equal((await h.api('GET', `/v1/companies/${c}/records/vendor/procore/${p.delta.id}`)).body.status, 'linked', 'in sync after')
+  })
+
   await t.test('a key scoped to another company sees none of it', async (t) => {
     const other = String(Number(c) + 500_000)
     await h.api('POST', '/v1/companies', { id: other, name: 'Other', erpSystem: 'vista' })

@@ -80,7 +80,8 @@ t.test('records, statuses, suggestions and links from snapshots', async (t) => {
 
   const d = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/discrepancies/${link.json().discrepancyId}`, headers: admin })
   t.equal(d.statusCode, 200)
-  t.match(d.json().fields, [{ field: 'name', procore: 'ACME Concrete Inc', erp: 'Acme Concrete, Inc.' }, { field: 'code', procore: null, erp: 'ACMECO01' }])
+  // The vendor code is Procore's origin_code, which the link itself writes: never a discrepancy.
+  t.same(d.json().fields, [{ field: 'name', label: 'Name', procore: 'ACME Concrete Inc', erp: 'Acme Concrete, Inc.' }])
 
   // Procore's record now carries the ERP code (as after the origin write) and the same name: the discrepancy closes.
   await seed(db, 'procore', 'vendor', [{ id: '101', name: 'Acme Concrete, Inc.', email_address: 'ap@acme.example', origin_id: 'V000001', origin_code: 'ACMECO01', updated_at: '2024-01-02T00:00:00Z' }])
