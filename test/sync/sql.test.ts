@@ -179,3 +179,58 @@ t.test('name matching for whole companies finds exactly the pairs a brute-force 
   t.equal(full.nameMatchingSkipped, null)
   t.ok(full.unambiguous.length > bounded.unambiguous.length, 'with name similarity, more pairs qualify')
 })
+
+t.test('a change marked by a transaction that commits while the evaluation works is evaluated in the next pass, not lost', async (t) => {
+  const h = await build(t, { WORKER_ENABLED: 'false' })
+  await createCompany(h.app, h.adminKey, COMPANY)
+  const db = h.app.db
+  const { sql } = await import('kysely')
+  const { insertLinks } = await import('../../src/sync/links.js')
+  await seed(db, 'procore', 'vendor', [{ id: '301', name: 'Early Paving', updated_at: '2024-01-01T00:00:00Z' }])
+  await seed(db, 'erp', 'vendor', [{ id: 'V301', code: 'EARLY', name: 'Early Paving', updated_at: '2024-01-01T00:00:00Z' }])
+  const { inserted: [link] } = await db.transaction().execute((tx) => insertLinks(tx, COMPANY, 'vendor', [{ procoreId: '301', erpId: 'V301', detail: 'test' }], { id: 'test' }))
+  await runEvaluation(h.app.ctx, COMPANY, 'vendor')
+  const pending = () => db.selectFrom('sync_dirty').select('external_id').where('company_id', '=', COMPANY).orderBy('seq').execute()
+  const gate = () => {
+    let open!: () => void
+    const closed = new Promise<void>((resolve) => { open = resolve })
+    return { open, closed }
+  }
+
+  // A writer takes its mark's number first and commits only later (a long refresh transaction).
+  const lateMarked = gate()
+  const lateCommit = gate()
+  const late = db.transaction().execute(async (tx) => {
+    await tx.insertInto('sync_dirty').values({ company_id: COMPANY, type: 'vendor', side: 'procore', external_id: 'late' }).execute()
+    lateMarked.open()
+    await lateCommit.closed
+  })
+  await lateMarked.closed
+  // A later mark, committed at once, for the linked record.
+  await db.insertInto('sync_dirty').values({ company_id: COMPANY, type: 'vendor', side: 'erp', external_id: 'V301' }).execute()
+
+  // Hold the link, so that the evaluation stops between reading its marks and deleting them.
+  const linkHeld = gate()
+  const linkRelease = gate()
+  const holder = db.transaction().execute(async (tx) => {
+    await tx.selectFrom('record_links').select('id').where('id', '=', link!.id).forUpdate().execute()
+    linkHeld.open()
+    await linkRelease.closed
+  })
+  await linkHeld.closed
+  const evaluation = runEvaluation(h.app.ctx, COMPANY, 'vendor')
+  for (;;) {
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_locks where not granted`.execute(db)
+    if (rows[0]!.n > 0) break
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  // The evaluation has read its marks ('V301' only) and waits: now the late mark commits.
+  lateCommit.open()
+  await late
+  linkRelease.open()
+  await holder
+  t.same(await evaluation, { evaluated: 1 })
+  t.same((await pending()).map((r) => r.external_id), ['late'], 'the mark with the lower number, committed meanwhile, is still there')
+  t.same(await runEvaluation(h.app.ctx, COMPANY, 'vendor'), { evaluated: 1 }, 'and the next pass takes it')
+  t.same(await pending(), [])
+})
