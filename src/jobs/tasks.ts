@@ -10,9 +10,7 @@ import { syncTasks } from '../sync/tasks.js'
 
 /** Every background task of the service, by name. Each capability contributes its own. */
 export function buildTaskList(ctx: AppContext): TaskList {
-  const processors: Partial<Record<Side, RecordProcessor>> = {}
-  processors.erp = processErpRecord
-  processors.procore = processProcoreRecord
+  const processors: Partial<Record<Side, RecordProcessor>> = { erp: processErpRecord, procore: processProcoreRecord }
   return {
     ...inboxTasks(ctx, processors),
     ...erpRefreshTasks(ctx),
