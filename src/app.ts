@@ -120,6 +120,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // Before the runner's hook, so it runs after it (onClose hooks run last-registered first): jobs stop using ERP sockets first.
   app.addHook('onClose', () => closeErpConnector(ctx))
   app.addHook('onClose', () => closeProcoreHttp(ctx))
+
   if (config.worker.enabled) {
     const runner = await startJobRunner(ctx, pool, buildTaskList(ctx), crontab)
     // Registered after the pool's own onClose hook, so it runs first: jobs finish before the pool closes.
