@@ -61,7 +61,7 @@ export async function upsertByOrigin(api: ProcoreApi, type: RecordType, items: r
   const results: UpsertResult[] = new Array<UpsertResult>(items.length)
   // Two items with one key in one call would race inside Procore: the later one is refused.
   const seen = new Set<string>()
-  const todo: number[] = []
+  const pending: number[] = []
   items.forEach((item, i) => {
     const key = keyOf(item)
     if (key !== undefined && seen.has(key)) {
@@ -69,15 +69,15 @@ export async function upsertByOrigin(api: ProcoreApi, type: RecordType, items: r
       return
     }
     if (key !== undefined) seen.add(key)
-    todo.push(i)
+    pending.push(i)
   })
 
   if (!ProcoreApi.hasSyncEndpoint(type, parentId)) {
-    await upsertOneByOne(api, type, items, todo, results, parentId)
+    await upsertOneByOne(api, type, items, pending, results, parentId)
     return results
   }
-  for (let start = 0; start < todo.length; start += SYNC_BATCH) {
-    const chunk = todo.slice(start, start + SYNC_BATCH)
+  for (let start = 0; start < pending.length; start += SYNC_BATCH) {
+    const chunk = pending.slice(start, start + SYNC_BATCH)
     const response = await api.sync(type, chunk.map((i) => syncItem(type, items[i]!)), parentId)
     matchResults(chunk.map((i) => ({ index: i, item: items[i]! })), response, results)
   }
@@ -126,7 +126,7 @@ function itemError(errors: unknown): UpsertResult {
  * then PATCH it, or POST when absent. A retry after a crash finds what the first attempt created,
  * and Procore's origin_id uniqueness (409) catches a concurrent creator.
  */
-async function upsertOneByOne(api: ProcoreApi, type: RecordType, items: readonly UpsertItem[], todo: number[], results: UpsertResult[], parentId: string | null): Promise<void> {
+async function upsertOneByOne(api: ProcoreApi, type: RecordType, items: readonly UpsertItem[], pending: number[], results: UpsertResult[], parentId: string | null): Promise<void> {
   let byOrigin: Map<string, string> | undefined
   const lookup = async (originId: string, fresh: boolean): Promise<string | undefined> => {
     if (!byOrigin || fresh) {
@@ -141,7 +141,7 @@ async function upsertOneByOne(api: ProcoreApi, type: RecordType, items: readonly
     return byOrigin.get(originId)
   }
 
-  for (const i of todo) {
+  for (const i of pending) {
     const item = items[i]!
     const fields = { ...item.body, ...(item.originId === null ? {} : { origin_id: item.originId }) }
     const write = async (fresh: boolean): Promise<Json> => {
