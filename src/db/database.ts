@@ -33,3 +33,8 @@ export interface Database {
 
 export type Db = Kysely<Database>
 export type Tx = Transaction<Database>
+
+/** Runs `fn` in the caller's transaction, or in a new one. */
+export async function inTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return db.isTransaction ? fn(db as Tx) : db.transaction().execute(fn)
+}

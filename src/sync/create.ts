@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import type { AppContext } from '../context.js'
-import type { Db } from '../db/database.js'
+import { inTransaction, type Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { erpRecords } from '../erp/records.js'
 import { ErpRefusedError } from '../erp/errors.js'
@@ -13,9 +13,9 @@ import { companyErpKind, failureMessage, isTransient, mapRecord, procoreFailure,
 import { evaluateLinks } from './discrepancies.js'
 import { insertLinks, processOrigins } from './links.js'
 import { SyncTasks } from './queue.js'
-import { entity, erpBody, erpProblems, otherSide, procoreBody, procoreProblems, Registry, type Fields, type RecordType } from './registry.js'
+import { comparedFields, entity, erpBody, erpProblems, otherSide, procoreBody, procoreProblems, Registry, type Fields, type RecordType } from './registry.js'
 import { createRun, finishRun, getRun, startRun, updateRunResult, type Run } from './runs.js'
-import { inTransaction, upsertSnapshots } from './snapshots.js'
+import { upsertSnapshots } from './snapshots.js'
 import { clearFailed, flagFailed } from './status.js'
 import { scorePairs } from './suggestions.js'
 
@@ -298,30 +298,39 @@ async function createInErp(ctx: AppContext, companyId: string, type: RecordType,
  */
 async function backfill(ctx: AppContext, companyId: string, type: RecordType, created: readonly CreateItemResult[]) {
   if (created.length === 0) return
-  const def = entity(type)
   const snaps = await ctx.db.selectFrom('record_snapshots').select(['side', 'external_id', 'fields', 'parent_id'])
     .where('company_id', '=', companyId).where('type', '=', type)
     .where((eb) => eb.or([eb.and([eb('side', '=', 'procore'), eb('external_id', 'in', created.map((c) => c.sourceId))]), eb.and([eb('side', '=', 'erp'), eb('external_id', 'in', created.map((c) => c.targetId!))])]))
     .execute()
-  const get = (side: Side, id: string) => snaps.find((s) => s.side === side && s.external_id === id)
-  const procore = await procoreRecords(ctx, companyId)
-  const written: LiveRecord[] = []
+  const snap = new Map(snaps.map((s) => [`${s.side}:${s.external_id}`, s]))
+  // Per Procore container, the partial updates to send: one batch call each, not one call per record.
+  const fills = new Map<string | null, Array<{ id: string; originId: null; body: Record<string, unknown> }>>()
   for (const c of created) {
-    const p = get('procore', c.sourceId)
-    const e = get('erp', c.targetId!)
+    const p = snap.get(`procore:${c.sourceId}`)
+    const e = snap.get(`erp:${c.targetId!}`)
     if (!p || !e) continue
     const fill: Fields = {}
-    for (const [field, fd] of Object.entries(def.fields)) {
-      if (fd.sides.length < 2 || fd.compare === false || field === def.procore.originCodeField) continue
+    for (const field of comparedFields(type)) {
       const pv = (p.fields as Fields)[field] ?? null
       const ev = (e.fields as Fields)[field] ?? null
       if ((pv === null || pv === '') && ev !== null && ev !== '') fill[field] = ev
     }
     if (Object.keys(fill).length === 0) continue
+    const batch = fills.get(p.parent_id) ?? []
+    batch.push({ id: c.sourceId, originId: null, body: procoreBody(type, fill, 'update') })
+    fills.set(p.parent_id, batch)
+  }
+  if (fills.size === 0) return
+  const procore = await procoreRecords(ctx, companyId)
+  const written: LiveRecord[] = []
+  const warn = (procoreId: string | undefined, message: string) =>
+    ctx.log.warn({ component: 'sync', type, procoreId, err: { message } }, 'could not write ERP-assigned values back to Procore')
+  for (const [parentId, items] of fills) {
     try {
-      written.push(mapRecord(type, 'procore', await procore.update(type, c.sourceId, procoreBody(type, fill, 'update'), p.parent_id)))
+      const results = await procore.upsertByOrigin(type, items, parentId)
+      results.forEach((r, i) => (r.ok ? written.push(mapRecord(type, 'procore', r.record)) : warn(items[i]?.id, r.error)))
     } catch (error) {
-      ctx.log.warn({ component: 'sync', type, procoreId: c.sourceId, err: { message: failureMessage(error) } }, 'could not write ERP-assigned values back to Procore')
+      warn(undefined, failureMessage(error))
     }
   }
   if (written.length > 0) await upsertSnapshots(ctx.db, companyId, 'procore', type, written)

@@ -2,15 +2,15 @@ import { sql } from 'kysely'
 import { etagOf } from '../api/etag.js'
 import { decodeCursor, toPage } from '../api/pagination.js'
 import type { AppContext } from '../context.js'
-import type { Db } from '../db/database.js'
+import { inTransaction, type Db } from '../db/database.js'
 import type { DiscrepancyField, DiscrepancyStatus } from '../db/tables/sync.js'
 import { AppError, badRequest, conflict, notFound, preconditionFailed, unprocessable, type FieldError } from '../errors.js'
 import { audit, type Actor } from './audit.js'
 import { companyErpKind, readBoth, writeSide } from './connectors.js'
 import { enqueueMany, originsJob, propagateJob } from './queue.js'
-import { comparedFields, entity, erpProblems, originCodeOnly, Registry, sameValue, type Fields, type RecordType } from './registry.js'
+import { comparedFields, entity, erpProblems, originCodeOnly, pickFields, Registry, sameValue, type Fields, type RecordType } from './registry.js'
 import { getSettings, type TypeSettings } from './settings.js'
-import { inTransaction, markDeleted, upsertSnapshots } from './snapshots.js'
+import { markDeleted, upsertSnapshots } from './snapshots.js'
 
 /**
  * Discrepancies: linked pairs whose compared fields differ. Each differing field has an owner
@@ -242,8 +242,8 @@ export async function applyDiscrepancy(ctx: AppContext, companyId: string, id: s
   const result = await inTransaction(ctx.db, async (tx) => {
     if (after.procore) await upsertSnapshots(tx, companyId, 'procore', type, [after.procore])
     if (after.erp) await upsertSnapshots(tx, companyId, 'erp', type, [after.erp])
-    const before = { procore: pick(live.procore!.fields, Object.keys(targets)), erp: pick(live.erp!.fields, Object.keys(targets)) }
-    const now = { procore: pick(after.procore?.fields ?? {}, Object.keys(targets)), erp: pick(after.erp?.fields ?? {}, Object.keys(targets)) }
+    const before = { procore: pickFields(live.procore!.fields, Object.keys(targets)), erp: pickFields(live.erp!.fields, Object.keys(targets)) }
+    const now = { procore: pickFields(after.procore?.fields ?? {}, Object.keys(targets)), erp: pickFields(after.erp?.fields ?? {}, Object.keys(targets)) }
     await audit(tx, companyId, actor, [{
       action: 'apply', type, procoreId: link.procoreId, erpId: link.erpId, linkId: link.id, before, after: now, upstream: written.upstream,
       detail: `discrepancy ${id}: ${Object.entries(choices).map(([f, c]) => `${f} ← ${typeof c === 'string' ? c : 'value'}`).join(', ')}`,
@@ -257,7 +257,6 @@ export async function applyDiscrepancy(ctx: AppContext, companyId: string, id: s
   return { ...view, applied: result.written, notAgreeing: result.notAgreeing }
 }
 
-const pick = (fields: Fields, names: readonly string[]) => Object.fromEntries(names.map((n) => [n, fields[n] ?? null]))
 
 /** The value each chosen field should get; 400 naming the field for anything that does not fit. */
 function chosenValues(type: RecordType, fields: readonly DiscrepancyField[], choices: Record<string, Choice>): Fields {

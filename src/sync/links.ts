@@ -2,7 +2,7 @@ import { sql } from 'kysely'
 import { etagOf } from '../api/etag.js'
 import { decodeCursor, toPage } from '../api/pagination.js'
 import type { AppContext } from '../context.js'
-import type { Db } from '../db/database.js'
+import { inTransaction, type Db } from '../db/database.js'
 import type { OriginState } from '../db/tables/sync.js'
 import { AppError, badRequest, conflict, notFound, preconditionFailed, unprocessable } from '../errors.js'
 import { procoreRecords } from '../procore/records.js'
@@ -12,7 +12,7 @@ import { evaluateLinks } from './discrepancies.js'
 import { enqueueMany, originsJob } from './queue.js'
 import { Registry, type RecordType } from './registry.js'
 import { clearFailed, flagFailed } from './status.js'
-import { inTransaction, upsertSnapshots } from './snapshots.js'
+import { upsertSnapshots } from './snapshots.js'
 
 /**
  * Links pair a Procore record with its ERP twin. A link is what allows any syncing: it is
@@ -252,10 +252,13 @@ export async function processOrigins(ctx: AppContext, companyId: string, type: R
         await clearFailed(tx, companyId, type, settled.map((r) => ({ side: 'procore', externalId: r.procore_id })), 'link')
       }
       const refused = rows.filter((r) => failed.has(r.procore_id))
-      for (const r of refused) await tx.updateTable('record_links').set({ origin_error: failed.get(r.procore_id)!.slice(0, 2000) }).where('id', '=', r.id).execute()
       await flagFailed(tx, companyId, type, refused.map((r) => ({ side: 'procore', externalId: r.procore_id, action: 'link', reason: `Procore refused to store the ERP id in origin_id: ${failed.get(r.procore_id)}` })))
       // What Procore refuses is not retried by itself: the link shows origin `failed` with the reason.
-      if (refused.length > 0) await tx.updateTable('record_links').set({ origin_state: 'failed' }).where('id', 'in', refused.map((r) => r.id)).execute()
+      if (refused.length > 0) {
+        await sql`update record_links l set origin_state = 'failed', origin_error = v.error
+          from (values ${sql.join(refused.map((r) => sql`(${r.id}::uuid, ${failed.get(r.procore_id)!.slice(0, 2000)}::text)`))}) as v(id, error)
+          where l.id = v.id`.execute(tx)
+      }
     })
     if (procoreIds || rows.length < 1000) return written
   }

@@ -1,13 +1,14 @@
 import type { AppContext } from '../context.js'
+import { inTransaction } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { ErpRefusedError } from '../erp/errors.js'
 import { AppError } from '../errors.js'
 import { audit, system } from './audit.js'
 import { companyErpKind, failureMessage, isTransient, readBoth, writeSide } from './connectors.js'
 import { differingFields, routeField } from './discrepancies.js'
-import { erpProblems, type Fields, type RecordType } from './registry.js'
+import { erpProblems, pickFields, type Fields, type RecordType } from './registry.js'
 import { getSettings } from './settings.js'
-import { inTransaction, markDeleted, upsertSnapshots } from './snapshots.js'
+import { markDeleted, upsertSnapshots } from './snapshots.js'
 import { clearFailed, flagFailed } from './status.js'
 
 const actor = system('propagate')
@@ -65,12 +66,12 @@ export async function propagateLink(ctx: AppContext, companyId: string, type: Re
         if (written.erp) {
           entries.push({ action: 'propagate' as const, type, procoreId: link.procoreId, erpId: link.erpId, linkId, detail: `owned by Procore → ERP: ${Object.keys(toErp).join(', ')}`,
             upstream: { erp: written.upstream.erp },
-            before: { erp: pick(live.erp!.fields, Object.keys(toErp)) }, after: { erp: pick(written.erp.fields, Object.keys(toErp)) } })
+            before: { erp: pickFields(live.erp!.fields, Object.keys(toErp)) }, after: { erp: pickFields(written.erp.fields, Object.keys(toErp)) } })
         }
         if (written.procore) {
           entries.push({ action: 'propagate' as const, type, procoreId: link.procoreId, erpId: link.erpId, linkId, detail: `owned by the ERP → Procore: ${Object.keys(toProcore).join(', ')}`,
             upstream: { procore: written.upstream.procore },
-            before: { procore: pick(live.procore!.fields, Object.keys(toProcore)) }, after: { procore: pick(written.procore.fields, Object.keys(toProcore)) } })
+            before: { procore: pickFields(live.procore!.fields, Object.keys(toProcore)) }, after: { procore: pickFields(written.procore.fields, Object.keys(toProcore)) } })
         }
         await audit(tx, companyId, actor, entries)
         if (!written.error) await clearFailed(tx, companyId, type, records, 'propagate')
@@ -91,4 +92,3 @@ export async function propagateLink(ctx: AppContext, companyId: string, type: Re
   }
 }
 
-const pick = (fields: Fields, names: readonly string[]) => Object.fromEntries(names.map((n) => [n, fields[n] ?? null]))

@@ -460,6 +460,9 @@ export function originCodeOnly(type: RecordType): string | undefined {
   return p.hasOriginCode && p.originCodeIsField ? p.originCodeField : undefined
 }
 
+/** The named fields of a record (null where it has none), for before/after values in the audit. */
+export const pickFields = (fields: Fields, names: readonly string[]): Fields => Object.fromEntries(names.map((n) => [n, fields[n] ?? null]))
+
 /** Whether two values of a field are the same once normalised. */
 export function sameValue(type: RecordType, field: string, a: unknown, b: unknown): boolean {
   const def = Registry[type].fields[field]

@@ -1,15 +1,10 @@
 import { createHash } from 'node:crypto'
 import { sql } from 'kysely'
-import type { Db, Tx } from '../db/database.js'
+import { inTransaction, type Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { enqueue } from '../jobs/queue.js'
 import { SyncTasks } from './queue.js'
 import { matchKeys, normalizeFields, type Mapped, type RecordType } from './registry.js'
-
-/** Runs `fn` in the caller's transaction, or in a new one. */
-export async function inTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  return db.isTransaction ? fn(db as Tx) : db.transaction().execute(fn)
-}
 
 /**
  * Marks records for the evaluation job and schedules it, in the caller's transaction: one

@@ -1,11 +1,11 @@
 import { sql } from 'kysely'
 import { decodeCursor, encodeCursor } from '../api/pagination.js'
-import type { Db } from '../db/database.js'
+import { inTransaction, type Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { notFound } from '../errors.js'
 import { audit, type Actor } from './audit.js'
 import { Registry, type Fields, type RecordType } from './registry.js'
-import { inTransaction, markDirty } from './snapshots.js'
+import { markDirty } from './snapshots.js'
 
 export const RecordStatuses = ['linked', 'discrepancy', 'only_in_procore', 'only_in_erp', 'ignored', 'failed'] as const
 export type RecordStatus = (typeof RecordStatuses)[number]

@@ -1,8 +1,7 @@
 import { sql, type RawBuilder } from 'kysely'
-import type { Db } from '../db/database.js'
+import { inTransaction, type Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { exactKeys, otherSide, Registry, type Fields, type RecordType } from './registry.js'
-import { inTransaction } from './snapshots.js'
 
 /**
  * Match suggestions, computed set-based in PostgreSQL from record_keys:
