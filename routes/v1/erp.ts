@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { expectedVersion } from '../../src/api/etag.js'
-import { CompanyIdString, CompanyParams, IdempotencyHeaders, IfMatchHeaders, problems } from '../../src/api/schemas.js'
+import { CompanyIdString, CompanyParams, emptyBodyIsObject, IdempotencyHeaders, IfMatchHeaders, problems } from '../../src/api/schemas.js'
 import { CheckFailureCodes, getConnection, putConnection, rotateNotificationSecret, testConnection } from '../../src/erp/connections.js'
 import { requestRefresh } from '../../src/erp/refresh.js'
 import { RecordTypes } from '../../src/sync/registry.js'
@@ -156,9 +156,7 @@ const erp: FastifyPluginAsyncTypebox = async (app) => {
       response: { 202: Run, ...problems(400, 401, 403, 404, 409, 422) },
     },
     // A bare POST (no body) is a refresh of everything.
-    preValidation: async (request) => {
-      request.body ??= {}
-    },
+    preValidation: emptyBodyIsObject,
   }, async (request, reply) => {
     const run = await requestRefresh(app.db, request.params.companyId, request.body.type, `api-key:${request.principal.keyId}`)
     return reply.code(202).header('location', `/v1/companies/${request.params.companyId}/runs/${run.id}`).send(run)

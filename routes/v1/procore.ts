@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type TSchema } from 'typebox'
 import { expectedVersion } from '../../src/api/etag.js'
-import { CompanyIdString, CompanyParams, IdempotencyHeaders, IfMatchHeaders, problems } from '../../src/api/schemas.js'
+import { CompanyIdString, CompanyParams, emptyBodyIsObject, IdempotencyHeaders, IfMatchHeaders, problems } from '../../src/api/schemas.js'
 import { ProcoreModes } from '../../src/db/tables/procore.js'
 import { connect, deleteWebhook, disconnect, getConnection, putWebhook, startReconcile } from '../../src/procore/connect.js'
 import { PayloadVersions } from '../../src/procore/webhooks.js'
@@ -54,10 +54,6 @@ const ConnectBody = Type.Union([
 ])
 
 const tags = ['procore']
-/** These bodies are all optional fields: a request without a body means `{}`. */
-const emptyBodyIsObject = async (request: { body: unknown }) => {
-  request.body ??= {}
-}
 
 const procore: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/companies/:companyId/procore', {

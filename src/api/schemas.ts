@@ -64,3 +64,8 @@ export const IdempotencyHeaders = Type.Object({
 export const IfMatchHeaders = Type.Object({
   'if-match': Type.Optional(Type.String({ description: 'The ETag from your last GET; required.' })),
 })
+
+/** preValidation for bodies made only of optional fields: a request without a body means `{}`. */
+export const emptyBodyIsObject = async (request: { body: unknown }): Promise<void> => {
+  request.body ??= {}
+}

@@ -13,6 +13,9 @@ export interface CompanyInput {
 
 type Row = { id: string; name: string; erp_system: ErpSystem; version: number; created_at: Date; updated_at: Date; procore_status?: string | null }
 
+/** A company id (Procore's company id) that fits the int8 column; a longer one names no company and must not reach PostgreSQL. */
+export const isCompanyId = (value: string): boolean => /^\d{1,19}$/.test(value) && BigInt(value) <= 9_223_372_036_854_775_807n
+
 export const ProcoreConnectionStates = ['not_connected', 'connected', 'needs_reauth', 'disconnected'] as const
 type ProcoreConnectionState = (typeof ProcoreConnectionStates)[number]
 

@@ -2,6 +2,7 @@
 // (before anything is parsed or written), stored in the shared inbox with the job that acts on
 // them, then processed by re-reading the record from the agent into its ERP-side snapshot.
 import type { AppContext } from '../context.js'
+import { isCompanyId } from '../companies/companies.js'
 import { AppError } from '../errors.js'
 import { storeEvent } from '../inbox/inbox.js'
 import type { RecordProcessor } from '../inbox/tasks.js'
@@ -18,9 +19,6 @@ export interface NotificationHeaders {
   'webhook-signature'?: string | undefined
 }
 
-/** Company ids are int8; a longer id in the path names no company (and must not reach PostgreSQL). */
-const INT8_MAX = 9_223_372_036_854_775_807n
-
 const unauthorized = (message: string) =>
   new AppError(401, 'invalid_signature', 'Notification not authenticated', `${message} Nothing was stored; fix the agent and let it retry.`)
 
@@ -32,7 +30,7 @@ const unauthorized = (message: string) =>
  */
 export async function receiveNotification(ctx: AppContext, companyId: string, headers: NotificationHeaders, body: Buffer, now = Date.now()) {
   // No connection means no secret: the same answer as a wrong signature, nothing revealed.
-  const secrets = BigInt(companyId) <= INT8_MAX ? await notificationSecrets(ctx, companyId) : []
+  const secrets = isCompanyId(companyId) ? await notificationSecrets(ctx, companyId) : []
   const result = verify({ id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], signature: headers['webhook-signature'], body, secrets, now })
   if (!result.ok) throw unauthorized(secrets.length === 0 ? 'No webhook-signature matches.' : result.message)
 

@@ -2,14 +2,13 @@
 // are no longer listed as deleted. Requested through the API (a run to poll) and run as a job,
 // one at a time per company.
 import type { Task } from 'graphile-worker'
-import { sql } from 'kysely'
 import type { AppContext } from '../context.js'
 import type { Db } from '../db/database.js'
 import { UpstreamError } from '../http/errors.js'
 import { enqueue } from '../jobs/queue.js'
 import { RecordTypes, entity, type RecordType } from '../sync/registry.js'
 import { createRun, finishRun, getRun, startRun, updateRunResult, type Run } from '../sync/runs.js'
-import { markUnseenDeleted, upsertSnapshots, type SnapshotChange } from '../sync/snapshots.js'
+import { dbNow, markUnseenDeleted, upsertSnapshots, type SnapshotChange } from '../sync/snapshots.js'
 import type { ErpClient } from './client.js'
 import { hasConnection } from './connections.js'
 import { ErpNotConnectedError } from './errors.js'
@@ -150,11 +149,6 @@ async function storePage(db: Db, companyId: string, type: RecordType, records: E
   }
   const def = entity(type)
   return upsertSnapshots(db, companyId, 'erp', type, [...newest.values()].map((json) => ({ ...def.erp.from(json), raw: json })))
-}
-
-async function dbNow(db: Db): Promise<Date> {
-  const { rows } = await sql<{ now: Date }>`select now() as now`.execute(db)
-  return rows[0]!.now
 }
 
 function describe(error: unknown): string {

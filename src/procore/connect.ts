@@ -5,7 +5,7 @@ import type { AppContext } from '../context.js'
 import { etagOf } from '../api/etag.js'
 import { AppError, badRequest, notFound, preconditionFailed } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
-import type { RecordType } from '../sync/registry.js'
+import { RecordTypes, type RecordType } from '../sync/registry.js'
 import { connectionView, loadConnection, markDisconnected, storeCredentials, unseal, type ConnectionView } from './connection.js'
 import { procoreProblem } from './errors.js'
 import { procoreHttp } from './http.js'
@@ -154,7 +154,6 @@ export async function startReconcile(ctx: AppContext, companyId: string, options
     throw new AppError(409, 'procore_not_connected', 'Procore not connected',
       `Company ${companyId} has no working Procore connection (${connection?.status ?? 'not connected'}). Connect it first: POST /v1/companies/${companyId}/procore/connect.`)
   }
-  const types = options.types && options.types.length > 0 ? options.types : undefined
-  return requestReconcile(ctx.db, companyId, { full: options.full ?? false, types: types ?? ['department', 'user', 'vendor', 'project', 'cost_code'] }, requestedBy)
+  return requestReconcile(ctx.db, companyId, { full: options.full ?? false, types: options.types?.length ? options.types : [...RecordTypes] }, requestedBy)
 }
 

@@ -54,4 +54,3 @@ export function idOf(value: unknown): string | undefined {
   return typeof value === 'string' && DIGITS.test(value) ? value : undefined
 }
 
-export const isProcoreId = (value: string): boolean => DIGITS.test(value) && BigInt(value) <= 9223372036854775807n

@@ -4,10 +4,10 @@ import type { AppContext } from '../context.js'
 import type { Db } from '../db/database.js'
 import { AppError } from '../errors.js'
 import { enqueue } from '../jobs/queue.js'
-import { entity, RecordTypes, type RecordType } from '../sync/registry.js'
+import { entity, RecordTypes, type Mapped, type RecordType } from '../sync/registry.js'
 import { createRun, finishRun, getRun, startRun, updateRunResult, type Run } from '../sync/runs.js'
-import type { ProcoreRecords } from '../sync/sides.js'
-import { markDeleted, upsertSnapshots } from '../sync/snapshots.js'
+import type { Json, ProcoreRecords } from '../sync/sides.js'
+import { dbNow, markDeleted, upsertSnapshots } from '../sync/snapshots.js'
 import { procoreRecords } from './records.js'
 import { ProcoreApi } from './resources.js'
 
@@ -126,12 +126,23 @@ async function reconcileType(ctx: AppContext, records: ProcoreRecords, companyId
     .where('company_id', '=', companyId).where('side', '=', 'procore').where('type', '=', type)
     .where('deleted_at', 'is', null).where('seen_at', '<', listingStartedAt)
   unseenQuery = parentId === null ? unseenQuery.where('parent_id', 'is', null) : unseenQuery.where('parent_id', '=', parentId)
+  // Read one by one, written in batches: one transaction per 500 records, not one per record.
+  let gone: string[] = []
+  let found: Array<Mapped & { raw: Json }> = []
+  const flush = async () => {
+    outcome.deleted += (await markDeleted(ctx.db, companyId, 'procore', type, gone)).length
+    await upsertSnapshots(ctx.db, companyId, 'procore', type, found)
+    gone = []
+    found = []
+  }
   for (const { external_id: id } of await unseenQuery.execute()) {
     outcome.checked++
     const json = await records.get(type, id, parentId)
-    if (json === null) outcome.deleted += (await markDeleted(ctx.db, companyId, 'procore', type, [id])).length
-    else await upsertSnapshots(ctx.db, companyId, 'procore', type, [{ ...def.procore.from(json), raw: json }])
+    if (json === null) gone.push(id)
+    else found.push({ ...def.procore.from(json), raw: json })
+    if (gone.length + found.length >= 500) await flush()
   }
+  await flush()
   return outcome
 }
 
@@ -151,11 +162,6 @@ async function projectsWithCostCodes(db: Db, companyId: string, all: boolean): P
     .where('company_id', '=', companyId).where('side', '=', 'procore').where('type', '=', 'project').where('deleted_at', 'is', null)
   if (!all) query = query.where(sql<boolean>`raw->>'is_erp_integrated' = 'true'`)
   return (await query.orderBy('external_id').execute()).map((r) => r.external_id)
-}
-
-async function dbNow(db: Db): Promise<Date> {
-  const { rows } = await sql<{ now: Date }>`select now() as now`.execute(db)
-  return rows[0]!.now
 }
 
 /** Background tasks of the Procore connector (webhook processing is the inbox's task). */

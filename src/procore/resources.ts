@@ -275,10 +275,6 @@ export class ProcoreApi {
   async webhookResources(): Promise<T.WebhookResource[]> {
     return this.client.call('GET', `${v1}/webhooks/resources`, { query: { company_id: this.companyId }, schema: WebhookResources })
   }
-
-  me(): Promise<T.Me> {
-    return this.client.call('GET', `${v1}/me`, { schema: T.Me })
-  }
 }
 
 const Unknown = Type.Unknown()

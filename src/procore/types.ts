@@ -65,7 +65,6 @@ export const SyncResult = Type.Object({
   entities: Type.Array(Type.Record(Type.String(), Type.Unknown())),
   errors: Type.Array(Type.Record(Type.String(), Type.Unknown())),
 })
-export const Me = Type.Object({ id: Id, login: Text, name: Text })
 
 export type Department = Static<typeof Department>
 export type Vendor = Static<typeof Vendor>
@@ -81,4 +80,3 @@ export type Trigger = Static<typeof Trigger>
 export type WebhookResource = Static<typeof WebhookResource>
 export type BulkTriggersResult = Static<typeof BulkTriggersResult>
 export type SyncResult = Static<typeof SyncResult>
-export type Me = Static<typeof Me>

@@ -130,6 +130,12 @@ async function writeSnapshots(db: Db, companyId: string, side: Side, type: Recor
   })
 }
 
+/** The database's clock: the time `seen_at` is compared with (see markUnseenDeleted). */
+export async function dbNow(db: Db): Promise<Date> {
+  const { rows } = await sql<{ now: Date }>`select now() as now`.execute(db)
+  return rows[0]!.now
+}
+
 /** Marks records as deleted on their side (404 on re-read, or gone from a full listing). */
 export async function markDeleted(db: Db, companyId: string, side: Side, type: RecordType, externalIds: readonly string[]): Promise<string[]> {
   if (externalIds.length === 0) return []
