@@ -3,6 +3,7 @@
 // test/erp/protocol.test.ts checks these schemas against the document, so they cannot drift.
 import { Compile } from 'typebox/compile'
 import { Type, type Static, type TSchema } from 'typebox'
+import { ErpSystems } from '../db/tables/companies.js'
 
 /** The protocol major version this client speaks; agents answer `protocol_version: "1.<minor>"`. */
 export const PROTOCOL_MAJOR = 1
@@ -10,7 +11,8 @@ export const PROTOCOL_MAJOR = 1
 export const ErpResources = ['departments', 'employees', 'jobs', 'cost-codes', 'vendors'] as const
 export type ErpResource = (typeof ErpResources)[number]
 
-export const ErpSystemsReported = ['foundation', 'sage300', 'vista', 'spectrum', 'quickbooks_desktop', 'generic'] as const
+/** The systems an agent may report: the ones a company can be registered with. */
+export const ErpSystemsReported = ErpSystems
 
 const Text = Type.String()
 const NullableText = Type.Union([Type.String(), Type.Null()])

@@ -2,6 +2,7 @@ import { sql, type Selectable } from 'kysely'
 import type { AppContext } from '../context.js'
 import type { Db } from '../db/database.js'
 import type { ProcoreConnectionsTable, ProcoreMode, ProcoreWebhooksTable } from '../db/tables/procore.js'
+import { needsReauth, notConnected } from './errors.js'
 
 export type ConnectionRow = Selectable<ProcoreConnectionsTable>
 export type SealedField = 'client_secret' | 'access_token' | 'refresh_token'
@@ -14,6 +15,14 @@ export const unseal = (ctx: AppContext, companyId: string, field: SealedField, s
 
 export async function loadConnection(db: Db, companyId: string): Promise<ConnectionRow | undefined> {
   return db.selectFrom('procore_connections').selectAll().where('company_id', '=', companyId).executeTakeFirst()
+}
+
+/** The connection, if calls can be made with it; otherwise the 409 that says to connect or to reconnect. */
+export async function usableConnection(db: Db, companyId: string): Promise<ConnectionRow> {
+  const connection = await loadConnection(db, companyId)
+  if (!connection || connection.status === 'disconnected') throw notConnected(companyId)
+  if (connection.status === 'needs_reauth') throw needsReauth(companyId, connection.reauth_reason)
+  return connection
 }
 
 export interface NewCredentials {

@@ -3,8 +3,8 @@ import { AppError } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
 import { entity, type RecordType } from '../sync/registry.js'
 import type { Json, ProcoreRecords } from '../sync/sides.js'
-import { loadConnection } from './connection.js'
-import { fieldMessages, needsReauth, notConnected, procoreMessage } from './errors.js'
+import { usableConnection } from './connection.js'
+import { fieldMessages, procoreMessage } from './errors.js'
 import { ProcoreApi, SYNC_BATCH } from './resources.js'
 
 type UpsertItem = Parameters<ProcoreRecords['upsertByOrigin']>[1][number]
@@ -17,9 +17,7 @@ type UpsertResult = Awaited<ReturnType<ProcoreRecords['upsertByOrigin']>>[number
  * Procore project. Throws (409 problem) when the company is not connected or must reconnect.
  */
 export async function procoreRecords(ctx: AppContext, companyId: string): Promise<ProcoreRecords> {
-  const connection = await loadConnection(ctx.db, companyId)
-  if (!connection || connection.status === 'disconnected') throw notConnected(companyId)
-  if (connection.status === 'needs_reauth') throw needsReauth(companyId, connection.reauth_reason)
+  await usableConnection(ctx.db, companyId)
   const api = new ProcoreApi(ctx, companyId)
   return {
     get: (type, id, parentId) => api.get(type, id, parentId ?? null),

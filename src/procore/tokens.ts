@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { component, type AppContext } from '../context.js'
-import { loadConnection, markNeedsReauth, seal, unseal, type ConnectionRow } from './connection.js'
+import { markNeedsReauth, seal, unseal, usableConnection, type ConnectionRow } from './connection.js'
 import { needsReauth, notConnected } from './errors.js'
 import { appClient, callbackUrl, requestToken, TokenRejectedError, type Grant, type TokenSet } from './oauth.js'
 
@@ -80,9 +80,7 @@ export class ProcoreTokens {
   async #obtain(companyId: string, staleVersion: number, force: boolean): Promise<AccessToken> {
     const deadline = Date.now() + (LEASE_SECONDS + 10) * 1000
     for (;;) {
-      const row = await loadConnection(this.#ctx.db, companyId)
-      if (!row || row.status === 'disconnected') throw notConnected(companyId)
-      if (row.status === 'needs_reauth') throw needsReauth(companyId, row.reauth_reason)
+      const row = await usableConnection(this.#ctx.db, companyId)
       const stored = this.#stored(companyId, row)
       if (stored && (!force || stored.version > staleVersion)) return stored
 

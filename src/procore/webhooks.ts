@@ -3,8 +3,7 @@ import { newSecret } from '../crypto/secrets.js'
 import { notFound } from '../errors.js'
 import type { ProcoreTriggerState } from '../db/tables/procore.js'
 import { RecordTypes, Registry } from '../sync/registry.js'
-import { connectionView, loadConnection } from './connection.js'
-import { needsReauth, notConnected } from './errors.js'
+import { connectionView, usableConnection } from './connection.js'
 import { hashHeader, webhookHeader } from './intake.js'
 import { ProcoreApi, TRIGGER_BATCH } from './resources.js'
 import type { Hook } from './types.js'
@@ -26,9 +25,7 @@ function wantedTriggers(): Array<{ resource_name: string; event_type: string }> 
 }
 
 async function connectedApi(ctx: AppContext, companyId: string): Promise<ProcoreApi> {
-  const connection = await loadConnection(ctx.db, companyId)
-  if (!connection || connection.status === 'disconnected') throw notConnected(companyId)
-  if (connection.status === 'needs_reauth') throw needsReauth(companyId, connection.reauth_reason)
+  await usableConnection(ctx.db, companyId)
   return new ProcoreApi(ctx, companyId)
 }
 

@@ -6,6 +6,7 @@
  * Canonical fields are named in camelCase. A field that exists on only one side is still
  * canonical (it is stored, searched and shown) but is compared only when both sides have it.
  */
+import type { ErpSystem } from '../db/tables/companies.js'
 
 export const RecordTypes = ['department', 'user', 'project', 'cost_code', 'vendor'] as const
 export type RecordType = (typeof RecordTypes)[number]
@@ -13,7 +14,7 @@ export type RecordType = (typeof RecordTypes)[number]
 export type Fields = Record<string, string | boolean | null>
 
 /** The ERP kinds a company can run (companies.erp_system). */
-export type ErpKind = 'foundation' | 'sage300' | 'vista' | 'spectrum' | 'quickbooks_desktop' | 'generic'
+export type ErpKind = ErpSystem
 export const ErpKindLabels: Record<ErpKind, string> = {
   foundation: 'Foundation', sage300: 'Sage 300 CRE', vista: 'Viewpoint Vista', spectrum: 'Spectrum', quickbooks_desktop: 'QuickBooks Desktop', generic: 'the ERP',
 }
