@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { authenticate, can, inScope, type Permission, type Principal } from '../auth/api-keys.js'
+import { isCompanyId } from '../companies/companies.js'
 import { forbidden, notFound, unauthorized } from '../errors.js'
 
 declare module 'fastify' {
@@ -44,7 +45,9 @@ export default fp(
 
     app.addHook('preValidation', async (request) => {
       const companyId = (request.params as { companyId?: string } | undefined)?.companyId
-      if (companyId !== undefined && !inScope(request.principal, companyId)) throw notFound('company', companyId)
+      // 19 digits past the int8 range name no company either (and must not reach PostgreSQL); other malformed ids fail validation.
+      const outOfRange = companyId !== undefined && /^\d{19}$/.test(companyId) && !isCompanyId(companyId)
+      if (companyId !== undefined && (outOfRange || !inScope(request.principal, companyId))) throw notFound('company', companyId)
     })
   },
   { name: 'auth', dependencies: ['context'] },

@@ -41,6 +41,12 @@ t.test('companies: create, read, list with cursor pagination, 64-bit ids', async
   const badId = await app.inject({ method: 'GET', url: '/v1/companies/01x', headers: auth(adminKey) })
   t.equal(badId.statusCode, 400, 'a malformed id is a validation error')
   t.equal(badId.json().errors[0].pointer, '/params/companyId')
+  // 19 digits but past the 64-bit range: no company can have it, and PostgreSQL must not see it.
+  for (const url of ['/v1/companies/9223372036854775808', '/v1/companies/9999999999999999999/records/vendor']) {
+    const tooLarge = await app.inject({ method: 'GET', url, headers: auth(adminKey) })
+    t.equal(tooLarge.statusCode, 404, `${url}: ${tooLarge.body}`)
+    t.equal(tooLarge.json().code, 'not_found')
+  }
 })
 
 t.test('companies: ETag and If-Match guard changes (428, 412, lost update)', async (t) => {
