@@ -2,6 +2,30 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
+/** Top-level folders of src/ by layer (src/jobs is the job framework, below the domain that declares tasks). */
+const DOMAIN = ['sync', 'inbox', 'companies', 'auth', 'jobs']
+const APP = ['plugins', 'cli']
+const CONNECTOR =
+  'Connectors (src/procore, src/erp) know HTTP, auth, paging and payload formats, not the domain nor each other: ' +
+  'the domain calls them through src/sync/sides.ts. Move what needs snapshots, runs, links, the inbox or record types into the domain.'
+
+/**
+ * Files matching `files` may not import the top-level folders `folders` of src/ (nor routes/, the app or the
+ * server, which sit above everything in src/).
+ */
+function layer(files, folders, message) {
+  const names = folders.join('|')
+  return [{
+    files,
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { regex: `^(\\.\\./)+(${names})/`, message },
+        { regex: '^(\\.\\./)+(routes/|app\\.js$|server\\.js$|tasks\\.js$)', message: `${message} (routes, the app and the server sit above)` },
+      ] }],
+    },
+  }]
+}
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.data/', 'coverage/', '.tap/', 'eslint.config.js'] },
   js.configs.recommended,
@@ -16,6 +40,23 @@ export default tseslint.config(
       // Fastify plugins and hooks are async by contract, with or without an await inside.
       '@typescript-eslint/require-await': 'off',
       'no-restricted-syntax': ['error', { selector: 'TSEnumDeclaration', message: 'Use an `as const` object instead of enum.' }],
+    },
+  },
+  // The direction of the house: routes → domain → connectors → base. Each layer imports only below itself.
+  ...layer(['src/procore/**'], ['erp', 'schemas', ...DOMAIN, ...APP], CONNECTOR),
+  ...layer(['src/erp/**'], ['procore', 'schemas', ...DOMAIN, ...APP], CONNECTOR),
+  ...layer(['src/db/**', 'src/http/**', 'src/crypto/**', 'src/api/**', 'src/config.ts', 'src/errors.ts', 'src/context.ts'],
+    ['procore', 'erp', ...DOMAIN, ...APP],
+    'The base (db, http, crypto, api, config, errors, context) is used by every layer and uses none of them.'),
+  ...layer(['src/sync/**', 'src/inbox/**', 'src/companies/**', 'src/auth/**'], APP,
+    'The domain is called by routes, plugins and jobs; it never reaches up to them.'),
+  {
+    files: ['routes/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{
+        regex: '^\\.\\.?/(?!\\.\\./)(?!.*\\bsrc/)',
+        message: 'A route file never imports another route file: shared schemas live in src/schemas, shared logic in the domain.',
+      }] }],
     },
   },
   // Migrations are frozen in time and typed Kysely<any> on purpose: they must not follow the app's types.

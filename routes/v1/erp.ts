@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 import { expectedVersion } from '../../src/api/etag.js'
 import { CompanyIdString, CompanyParams, emptyBodyIsObject, IdempotencyHeaders, IfMatchHeaders, problems } from '../../src/api/schemas.js'
 import { CheckFailureCodes, getConnection, putConnection, rotateNotificationSecret, testConnection } from '../../src/erp/connections.js'
-import { requestRefresh } from '../../src/erp/refresh.js'
+import { requestRefresh } from '../../src/sync/ingest.js'
 import { RecordTypes } from '../../src/sync/registry.js'
 import { Run } from './runs.js'
 
@@ -158,7 +158,7 @@ const erp: FastifyPluginAsyncTypebox = async (app) => {
     // A bare POST (no body) is a refresh of everything.
     preValidation: emptyBodyIsObject,
   }, async (request, reply) => {
-    const run = await requestRefresh(app.db, request.params.companyId, request.body.type, `api-key:${request.principal.keyId}`)
+    const run = await requestRefresh(app.ctx, request.params.companyId, request.body.type, `api-key:${request.principal.keyId}`)
     return reply.code(202).header('location', `/v1/companies/${request.params.companyId}/runs/${run.id}`).send(run)
   })
 }

@@ -3,9 +3,10 @@ import { Type, type TSchema } from 'typebox'
 import { expectedVersion } from '../../src/api/etag.js'
 import { CompanyIdString, CompanyParams, emptyBodyIsObject, IdempotencyHeaders, IfMatchHeaders, problems } from '../../src/api/schemas.js'
 import { ProcoreModes } from '../../src/db/tables/procore.js'
-import { connect, deleteWebhook, disconnect, getConnection, putWebhook, startReconcile } from '../../src/procore/connect.js'
+import { connect, deleteWebhook, disconnect, getConnection, putWebhook } from '../../src/procore/connect.js'
+import { requestReconcile } from '../../src/sync/ingest.js'
 import { PayloadVersions } from '../../src/procore/webhooks.js'
-import { RecordTypes } from '../../src/sync/registry.js'
+import { consumedProcoreWebhookResources, RecordTypes } from '../../src/sync/registry.js'
 import { Run } from './runs.js'
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
@@ -119,7 +120,7 @@ const procore: FastifyPluginAsyncTypebox = async (app) => {
       }, { additionalProperties: false }),
       response: { 200: Webhook, ...problems(400, 401, 403, 404, 409, 422, 502, 503) },
     },
-  }, async (request) => putWebhook(app.ctx, request.params.companyId, request.body))
+  }, async (request) => putWebhook(app.ctx, request.params.companyId, { ...request.body, resourceNames: consumedProcoreWebhookResources() }))
 
   app.delete('/companies/:companyId/procore/webhook', {
     config: { permission: 'admin' },
@@ -152,7 +153,7 @@ const procore: FastifyPluginAsyncTypebox = async (app) => {
       response: { 202: Run, ...problems(400, 401, 403, 404, 409, 422) },
     },
   }, async (request, reply) => {
-    const run = await startReconcile(app.ctx, request.params.companyId, request.body, request.principal.keyId)
+    const run = await requestReconcile(app.ctx, request.params.companyId, request.body, request.principal.keyId)
     return reply.code(202).header('location', `/v1/companies/${request.params.companyId}/runs/${run.id}`).send(run)
   })
 }

@@ -3,7 +3,8 @@ import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { problems } from '../../src/api/schemas.js'
 import { InboxStatuses } from '../../src/db/tables/records.js'
-import { authenticateWebhook, receiveWebhook } from '../../src/procore/intake.js'
+import { receiveWebhook } from '../../src/inbox/receive.js'
+import { authenticateWebhook } from '../../src/procore/intake.js'
 
 /** Procore's events are thin (a resource name and an id): 256 KiB is far more than an honest one needs. */
 const BODY_LIMIT = 256 * 1024

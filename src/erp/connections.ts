@@ -8,8 +8,7 @@ import type { Db } from '../db/database.js'
 import type { ErpSystem } from '../db/tables/companies.js'
 import type { ErpCheckFailure } from '../db/tables/erp.js'
 import { etagOf } from '../api/etag.js'
-import { getCompany } from '../companies/companies.js'
-import { AppError, preconditionFailed, preconditionRequired } from '../errors.js'
+import { AppError, notFound, preconditionFailed, preconditionRequired } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
 import { ErpNotConnectedError } from './errors.js'
 import { newErpClient } from './connector.js'
@@ -84,10 +83,17 @@ const notConnected = (companyId: string) =>
   new AppError(404, 'erp_not_connected', 'No ERP connection',
     `Company ${companyId} has no ERP connection. Create one with PUT /v1/companies/${companyId}/erp/connection ({"baseUrl", "token"}).`)
 
+/** The ERP system the company is registered with; 404 when there is no such company. */
+async function companySystem(ctx: AppContext, companyId: string): Promise<ErpSystem> {
+  const row = await ctx.db.selectFrom('companies').select('erp_system').where('id', '=', companyId).executeTakeFirst()
+  if (!row) throw notFound('company', companyId)
+  return row.erp_system
+}
+
 export async function getConnection(ctx: AppContext, companyId: string): Promise<{ connection: ErpConnection; etag: string }> {
   const row = await ctx.db.selectFrom('erp_connections').select(columns).where('company_id', '=', companyId).executeTakeFirst()
   if (!row) {
-    await getCompany(ctx.db, companyId) // 404 for the company itself first
+    await companySystem(ctx, companyId) // 404 for the company itself first
     throw notConnected(companyId)
   }
   return { connection: toView(ctx, row), etag: etagOf(row.version) }
@@ -105,7 +111,7 @@ export interface ConnectionInput {
  * returned here once; a replacement keeps it.
  */
 export async function putConnection(ctx: AppContext, companyId: string, input: ConnectionInput, ifMatch: number | undefined) {
-  const { company } = await getCompany(ctx.db, companyId)
+  const erpSystem = await companySystem(ctx, companyId)
   const baseUrl = validateBaseUrl(input.baseUrl, ctx.config.erp.allowHttp)
   const existing = await ctx.db.selectFrom('erp_connections').select('version').where('company_id', '=', companyId).executeTakeFirst()
   if (existing && ifMatch === undefined) throw preconditionRequired()
@@ -115,7 +121,7 @@ export async function putConnection(ctx: AppContext, companyId: string, input: C
   }
 
   // The network call happens before any transaction is opened.
-  const { report, info } = await checkAgent(ctx, companyId, { baseUrl, token: input.token }, company.erpSystem)
+  const { report, info } = await checkAgent(ctx, companyId, { baseUrl, token: input.token }, erpSystem)
   if (!report.ok || !info) {
     throw new AppError(422, 'erp_connection_test_failed', 'The ERP agent did not pass the connection test',
       `${report.failure?.message ?? 'The agent did not answer as expected.'} Nothing was saved.`, { check: report })
@@ -155,11 +161,11 @@ export async function putConnection(ctx: AppContext, companyId: string, input: C
 
 /** Tests the stored connection again and records the outcome (shown by GET as `lastCheck`). */
 export async function testConnection(ctx: AppContext, companyId: string): Promise<CheckReport> {
-  const { company } = await getCompany(ctx.db, companyId)
+  const erpSystem = await companySystem(ctx, companyId)
   const stored = await loadConnection(ctx, companyId).catch((error: unknown) => {
     throw error instanceof ErpNotConnectedError ? notConnected(companyId) : error
   })
-  const { report, info } = await checkAgent(ctx, companyId, stored, company.erpSystem)
+  const { report, info } = await checkAgent(ctx, companyId, stored, erpSystem)
   await ctx.db.updateTable('erp_connections')
     .set({
       last_checked_at: new Date(report.checkedAt),

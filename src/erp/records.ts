@@ -1,41 +1,54 @@
 import { component, type AppContext } from '../context.js'
-import { entity, type RecordType } from '../sync/registry.js'
-import type { ErpRecords, Json } from '../sync/sides.js'
 import type { ErpClient } from './client.js'
 import { loadConnection, type StoredConnection } from './connections.js'
 import { CLIENTS, newErpClient } from './connector.js'
 import { ErpRefusedError, type ErpFieldError } from './errors.js'
-import { NonNullableText, type ErpResource } from './protocol.js'
+import { NonNullableText, type ErpRecordJson, type ErpResource } from './protocol.js'
+
+type Json = Record<string, unknown>
+
+/** One company's ERP records, by protocol resource, over its stored connection. */
+export interface ErpRecordApi {
+  /** The current record (with `version`), or null when the ERP answers 404. */
+  get(resource: ErpResource, id: string): Promise<ErpRecordJson | null>
+  list(resource: ErpResource, options?: { updatedSince?: Date | undefined; jobId?: string | undefined }): AsyncGenerator<ErpRecordJson[]>
+  /**
+   * Creates with an Idempotency-Key: the same key always yields the same ERP record. Refusals
+   * throw `ErpRefusedError` carrying the ERP's per-field messages; `what` says what was asked.
+   */
+  create(resource: ErpResource, body: Json, idempotencyKey: string, options: { jobId?: string | null; what: string }): Promise<ErpRecordJson>
+  /** Updates if the record is still at `version` (If-Match); a stale version throws `ErpStaleVersionError`. */
+  update(resource: ErpResource, id: string, body: Json, version: number, what: string): Promise<ErpRecordJson>
+  /** Whether the agent serves this list (`capabilities.resources` at its last connection test). */
+  serves(resource: string): boolean
+}
 
 /**
- * The ERP side of the sync contract (src/sync/sides.ts) for one company, over its stored
- * connection. Throws ErpNotConnectedError when the company has none. Writes are checked against
- * the agent's `limits.max_lengths` before they are sent; the agent's own refusals come back as
- * ErpRefusedError and stale versions as ErpStaleVersionError (./errors.ts). Transport failures,
- * 401, 429 and 5xx stay UpstreamErrors (`retryable` says whether a later retry may help).
+ * The company's ERP records. Throws ErpNotConnectedError when the company has none. Writes are
+ * checked against the agent's `limits.max_lengths` before they are sent; the agent's own refusals
+ * come back as ErpRefusedError and stale versions as ErpStaleVersionError (./errors.ts). Transport
+ * failures, 401, 429 and 5xx stay UpstreamErrors (`retryable` says whether a later retry may help).
  */
-export async function erpRecords(ctx: AppContext, companyId: string): Promise<ErpRecords> {
+export async function erpRecordApi(ctx: AppContext, companyId: string): Promise<ErpRecordApi> {
   const { client, connection } = await connectedClient(ctx, companyId)
-  const resourceOf = (type: RecordType): ErpResource => entity(type).erp.resource
   return {
-    get: (type, id) => client.get(resourceOf(type), id),
-    list: (type, options = {}) => {
-      if (options.jobId !== undefined && type !== 'cost_code') throw new TypeError(`jobId applies to cost codes only, not ${type}`)
-      return client.list(resourceOf(type), { jobId: options.jobId, updatedSince: options.updatedSince })
+    get: (resource, id) => client.get(resource, id),
+    list: (resource, options = {}) => {
+      if (options.jobId !== undefined && resource !== 'cost-codes') throw new TypeError(`jobId applies to cost codes only, not ${resource}`)
+      return client.list(resource, { jobId: options.jobId, updatedSince: options.updatedSince })
     },
-    create: async (type, body, idempotencyKey, jobId) => {
-      if (jobId !== undefined && jobId !== null && type !== 'cost_code') throw new TypeError(`jobId applies to cost codes only, not ${type}`)
-      const resource = resourceOf(type)
+    create: async (resource, body, idempotencyKey, { jobId, what }) => {
+      if (jobId !== undefined && jobId !== null && resource !== 'cost-codes') throw new TypeError(`jobId applies to cost codes only, not ${resource}`)
       const sent = protocolBody(resource, body)
-      checkLengths(connection, resource, sent, `create a ${type.replace('_', ' ')}`)
+      checkLengths(connection, resource, sent, what)
       return (await client.create(resource, jobId, sent, idempotencyKey)).record
     },
-    update: async (type, id, body, version) => {
-      const resource = resourceOf(type)
+    update: async (resource, id, body, version, what) => {
       const sent = protocolBody(resource, body)
-      checkLengths(connection, resource, sent, `update ${type.replace('_', ' ')} ${id}`)
+      checkLengths(connection, resource, sent, what)
       return client.update(resource, id, sent, version)
     },
+    serves: (resource) => connection.info.capabilities.resources.includes(resource),
   }
 }
 

@@ -5,14 +5,12 @@ import type { AppContext } from '../context.js'
 import { etagOf } from '../api/etag.js'
 import { AppError, badRequest, notFound, preconditionFailed } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
-import { RecordTypes, type RecordType } from '../sync/registry.js'
 import { connectionView, loadConnection, markDisconnected, storeCredentials, unseal, type ConnectionView } from './connection.js'
 import { procoreProblem } from './errors.js'
 import { procoreHttp } from './http.js'
 import { appClient, callbackUrl, consumeState, requestToken, revokeToken, startAuthorization, TokenRejectedError, type TokenSet } from './oauth.js'
-import { requestReconcile } from './reconcile.js'
 import { procoreTokens } from './tokens.js'
-import { installWebhook, removeWebhook, type PayloadVersion } from './webhooks.js'
+import { installWebhook, removeWebhook, type WebhookOptions } from './webhooks.js'
 
 /** Procore failures as problem responses; everything else passes through. */
 async function problems<T>(work: () => Promise<T>): Promise<T> {
@@ -137,7 +135,7 @@ export async function disconnect(ctx: AppContext, companyId: string, expectedVer
   procoreTokens(ctx).forget(companyId)
 }
 
-export async function putWebhook(ctx: AppContext, companyId: string, options: { rotateSecret?: boolean; payloadVersion?: PayloadVersion }) {
+export async function putWebhook(ctx: AppContext, companyId: string, options: WebhookOptions) {
   await companyMustExist(ctx, companyId)
   return problems(() => installWebhook(ctx, companyId, options))
 }
@@ -147,13 +145,13 @@ export async function deleteWebhook(ctx: AppContext, companyId: string): Promise
   await removeWebhook(ctx, companyId)
 }
 
-export async function startReconcile(ctx: AppContext, companyId: string, options: { full?: boolean; types?: RecordType[] }, requestedBy: string) {
+/** 404 when the company does not exist, 409 when its Procore connection does not work. */
+export async function connectedCompany(ctx: AppContext, companyId: string): Promise<void> {
   await companyMustExist(ctx, companyId)
   const connection = await loadConnection(ctx.db, companyId)
   if (connection?.status !== 'connected') {
     throw new AppError(409, 'procore_not_connected', 'Procore not connected',
       `Company ${companyId} has no working Procore connection (${connection?.status ?? 'not connected'}). Connect it first: POST /v1/companies/${companyId}/procore/connect.`)
   }
-  return requestReconcile(ctx.db, companyId, { full: options.full ?? false, types: options.types?.length ? options.types : [...RecordTypes] }, requestedBy)
 }
 

@@ -1,10 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { AppContext } from '../context.js'
 import { AppError } from '../errors.js'
-import { storeEvent } from '../inbox/inbox.js'
-import type { InboxStatus } from '../db/tables/records.js'
-import { typeForProcoreResource } from '../sync/registry.js'
-import { parseEvent } from './events.js'
 
 /**
  * The Authorization header value we give Procore: `Bearer <company id>.<secret>`. The company id
@@ -14,12 +10,6 @@ const HEADER = /^Bearer ([1-9]\d{0,18})\.([A-Za-z0-9_-]{32,128})$/
 
 export const hashHeader = (value: string): string => createHash('sha256').update(value).digest('hex')
 export const webhookHeader = (companyId: string, secret: string): string => `Bearer ${companyId}.${secret}`
-
-/** Headers worth keeping with an event (never Authorization). */
-const KEPT_HEADERS = ['content-type', 'user-agent', 'x-request-id'] as const
-
-/** Longest we wait for the inbox insert before telling Procore to retry (its own timeout is 5 s). */
-const STORE_DEADLINE_MS = 3000
 
 export const unauthorizedWebhook = () =>
   new AppError(401, 'webhook_unauthorized', 'Unauthorized',
@@ -39,7 +29,7 @@ export async function authenticateWebhook(ctx: AppContext, authorization: string
     .where('company_id', '=', companyId)
     .executeTakeFirst()
     .catch((error: unknown) => {
-      throw storeUnavailable(ctx, companyId, error)
+      throw webhookUnavailable(ctx, companyId, error)
     })
   if (!row) throw unauthorizedWebhook()
   const presented = Buffer.from(hashHeader(authorization), 'hex')
@@ -52,64 +42,8 @@ export async function authenticateWebhook(ctx: AppContext, authorization: string
 }
 
 /** The database did not answer: Procore must deliver again (it pauses and retries this endpoint). */
-function storeUnavailable(ctx: AppContext, companyId: string, error: unknown): AppError {
+export function webhookUnavailable(ctx: AppContext, companyId: string, error: unknown): AppError {
   ctx.log.error({ component: 'procore', companyId, err: { message: (error as Error).message } }, 'could not check or store a Procore webhook; asking Procore to retry')
   return new AppError(503, 'inbox_unavailable', 'Service unavailable',
     'The event could not be stored right now. Nothing was acknowledged; deliver it again after Retry-After.', { headers: { 'retry-after': '5' } })
 }
-
-export interface Received {
-  id: string | null
-  status: InboxStatus | 'duplicate'
-}
-
-/**
- * Stores one authenticated delivery and its processing job in one transaction, then returns:
- * only then may the caller answer 2xx. A delivery we cannot use (malformed, or a resource we do
- * not consume) is stored quarantined and still acknowledged, so it never blocks Procore's queue.
- * When the insert fails or is too slow: 503 with Retry-After, and Procore delivers again.
- */
-export async function receiveWebhook(ctx: AppContext, companyId: string, body: string, headers: Record<string, string | string[] | undefined>): Promise<Received> {
-  const parsed = parseEvent(body)
-  const claimed = parsed.ok ? parsed.event.companyId : parsed.companyId
-  // The secret is this company's; an event naming another company is not authenticated for it.
-  if (claimed !== null && claimed !== companyId) throw unauthorizedWebhook()
-
-  const kept: Record<string, string> = {}
-  for (const name of KEPT_HEADERS) {
-    const value = headers[name]
-    if (typeof value === 'string') kept[name] = value.slice(0, 500)
-  }
-  const recordType = parsed.ok ? typeForProcoreResource(parsed.event.resourceName) : undefined
-  const quarantineReason = !parsed.ok
-    ? parsed.reason
-    : recordType === undefined
-      ? `resource "${parsed.event.resourceName.slice(0, 100)}" is not one this service consumes`
-      : undefined
-
-  let timer: NodeJS.Timeout | undefined
-  try {
-    const stored = await Promise.race([
-      storeEvent(ctx.db, {
-        companyId,
-        source: 'procore',
-        dedupeKey: parsed.ok ? parsed.event.dedupeKey : parsed.dedupeKey,
-        headers: kept,
-        body,
-        eventType: parsed.ok ? parsed.event.eventType : parsed.eventType,
-        recordType: recordType ?? null,
-        resourceId: parsed.ok ? parsed.event.resourceId : null,
-        ...(quarantineReason === undefined ? {} : { quarantineReason }),
-      }),
-      new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`inbox insert took longer than ${STORE_DEADLINE_MS} ms`)), STORE_DEADLINE_MS)
-      }),
-    ])
-    return { id: stored.id, status: stored.duplicate ? 'duplicate' : stored.status }
-  } catch (error) {
-    throw storeUnavailable(ctx, companyId, error)
-  } finally {
-    clearTimeout(timer)
-  }
-}
-

@@ -1,36 +1,57 @@
 import type { AppContext } from '../context.js'
 import { AppError } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
-import { entity, type RecordType } from '../sync/registry.js'
-import type { Json, ProcoreRecords } from '../sync/sides.js'
 import { usableConnection } from './connection.js'
 import { fieldMessages, procoreMessage } from './errors.js'
-import { ProcoreApi, SYNC_BATCH } from './resources.js'
+import { inProject, ProcoreApi, SYNC_BATCH, type ProcoreResource } from './resources.js'
+import type { Json } from './types.js'
 
-type UpsertItem = Parameters<ProcoreRecords['upsertByOrigin']>[1][number]
-type UpsertResult = Awaited<ReturnType<ProcoreRecords['upsertByOrigin']>>[number]
+/** One record to create or update through Procore's batch sync endpoint, keyed by `id` or `origin_id`. */
+export interface UpsertItem {
+  id?: string
+  originId: string | null
+  /** Written as `origin_code` when given. */
+  originCode?: string | null
+  body: Json
+}
+export type UpsertResult = { ok: true; record: Json } | { ok: false; error: string; fieldErrors?: Record<string, string[]> }
 
 /**
- * The Procore side of the sync contract (src/sync/sides.ts) for one company. Records are
- * Procore's own JSON with ids as decimal strings; `cost_code` with no parent means the standard
- * codes of the company's ERP standard cost code list, with a parent the cost codes of that
- * Procore project. Throws (409 problem) when the company is not connected or must reconnect.
+ * One company's Procore records, by resource. Records are Procore's own JSON with ids as decimal
+ * strings; project resources take the project id as `parentId`. Throws (409 problem) when the
+ * company is not connected or must reconnect.
  */
-export async function procoreRecords(ctx: AppContext, companyId: string): Promise<ProcoreRecords> {
+export interface ProcoreRecordApi {
+  /** The current record, or null when Procore answers 404 (deleted or not visible). */
+  get(resource: ProcoreResource, id: string, parentId?: string | null): Promise<Json | null>
+  /** Every record, page by page (narrowed to what changed since `updatedSince` where Procore can). */
+  list(resource: ProcoreResource, options?: { parentId?: string | null; updatedSince?: Date | undefined }): AsyncGenerator<Json[]>
+  /**
+   * Creates or updates records keyed by `origin_id` through Procore's batch sync endpoint where the
+   * resource has one (≤ 1,000 per call), so a retry never duplicates. With `id`, the record is
+   * matched by id (the way to set or change its origin). Results are in input order; Procore's
+   * per-item errors come back per item.
+   */
+  upsertByOrigin(resource: ProcoreResource, items: readonly UpsertItem[], parentId?: string | null): Promise<UpsertResult[]>
+  /** A partial update of one record by id. */
+  update(resource: ProcoreResource, id: string, body: Json, parentId?: string | null): Promise<Json>
+}
+
+export async function procoreRecordApi(ctx: AppContext, companyId: string): Promise<ProcoreRecordApi> {
   await usableConnection(ctx.db, companyId)
   const api = new ProcoreApi(ctx, companyId)
   return {
-    get: (type, id, parentId) => api.get(type, id, parentId ?? null),
-    list: (type, options = {}) => api.list(type, options),
-    upsertByOrigin: (type, items, parentId) => upsertByOrigin(api, type, items, parentId ?? null),
-    update: (type, id, body, parentId) => updateOne(api, type, id, body, parentId ?? null),
+    get: (resource, id, parentId) => api.get(resource, id, parentId ?? null),
+    list: (resource, options = {}) => api.list(resource, options),
+    upsertByOrigin: (resource, items, parentId) => upsertByOrigin(api, resource, items, parentId ?? null),
+    update: (resource, id, body, parentId) => updateOne(api, resource, id, body, parentId ?? null),
   }
 }
 
-async function updateOne(api: ProcoreApi, type: RecordType, id: string, body: Json, parentId: string | null): Promise<Json> {
+async function updateOne(api: ProcoreApi, resource: ProcoreResource, id: string, body: Json, parentId: string | null): Promise<Json> {
   // Procore refuses plain updates of cost codes on ERP-integrated projects; sync by id always works.
-  if (type !== 'cost_code' || parentId === null) return api.update(type, id, body, parentId)
-  const [result] = await upsertByOrigin(api, type, [{ id, originId: null, body }], parentId)
+  if (!inProject(resource)) return api.update(resource, id, body, parentId)
+  const [result] = await upsertByOrigin(api, resource, [{ id, originId: null, body }], parentId)
   if (!result?.ok) {
     throw new AppError(422, 'procore_refused', 'Procore refused the change', `Procore refused the update of cost code ${id}: ${result?.error ?? 'no result'}.`,
       result?.fieldErrors ? { fieldErrors: result.fieldErrors } : {})
@@ -39,12 +60,12 @@ async function updateOne(api: ProcoreApi, type: RecordType, id: string, body: Js
 }
 
 /** The body Procore's sync endpoint takes for one item: origin fields and the match key added. */
-function syncItem(type: RecordType, item: UpsertItem): Json {
+function syncItem(item: UpsertItem): Json {
   return {
     ...item.body,
     ...(item.id === undefined ? {} : { id: item.id }),
     ...(item.originId === null ? {} : { origin_id: item.originId }),
-    ...(entity(type).procore.hasOriginCode && item.originCode !== undefined ? { origin_code: item.originCode } : {}),
+    ...(item.originCode !== undefined ? { origin_code: item.originCode } : {}),
   }
 }
 
@@ -55,7 +76,7 @@ const originText = (v: unknown): string | undefined =>
 const keyOf = (item: { id?: string | undefined; originId: string | null }): string | undefined =>
   item.id !== undefined ? `id:${item.id}` : item.originId !== null ? `origin:${item.originId}` : undefined
 
-export async function upsertByOrigin(api: ProcoreApi, type: RecordType, items: readonly UpsertItem[], parentId: string | null): Promise<UpsertResult[]> {
+async function upsertByOrigin(api: ProcoreApi, resource: ProcoreResource, items: readonly UpsertItem[], parentId: string | null): Promise<UpsertResult[]> {
   const results: UpsertResult[] = new Array<UpsertResult>(items.length)
   // Two items with one key in one call would race inside Procore: the later one is refused.
   const seen = new Set<string>()
@@ -70,13 +91,13 @@ export async function upsertByOrigin(api: ProcoreApi, type: RecordType, items: r
     pending.push(i)
   })
 
-  if (!ProcoreApi.hasSyncEndpoint(type, parentId)) {
-    await upsertOneByOne(api, type, items, pending, results, parentId)
+  if (!ProcoreApi.hasSyncEndpoint(resource)) {
+    await upsertOneByOne(api, resource, items, pending, results, parentId)
     return results
   }
   for (let start = 0; start < pending.length; start += SYNC_BATCH) {
     const chunk = pending.slice(start, start + SYNC_BATCH)
-    const response = await api.sync(type, chunk.map((i) => syncItem(type, items[i]!)), parentId)
+    const response = await api.sync(resource, chunk.map((i) => syncItem(items[i]!)), parentId)
     matchResults(chunk.map((i) => ({ index: i, item: items[i]! })), response, results)
   }
   return results
@@ -124,12 +145,12 @@ function itemError(errors: unknown): UpsertResult {
  * then PATCH it, or POST when absent. A retry after a crash finds what the first attempt created,
  * and Procore's origin_id uniqueness (409) catches a concurrent creator.
  */
-async function upsertOneByOne(api: ProcoreApi, type: RecordType, items: readonly UpsertItem[], pending: number[], results: UpsertResult[], parentId: string | null): Promise<void> {
+async function upsertOneByOne(api: ProcoreApi, resource: ProcoreResource, items: readonly UpsertItem[], pending: number[], results: UpsertResult[], parentId: string | null): Promise<void> {
   let byOrigin: Map<string, string> | undefined
   const lookup = async (originId: string, fresh: boolean): Promise<string | undefined> => {
     if (!byOrigin || fresh) {
       byOrigin = new Map()
-      for await (const page of api.list(type, { parentId })) {
+      for await (const page of api.list(resource, { parentId })) {
         for (const record of page) {
           const origin = originText(record.origin_id)
           if (origin) byOrigin.set(origin, String(record.id))
@@ -144,7 +165,7 @@ async function upsertOneByOne(api: ProcoreApi, type: RecordType, items: readonly
     const fields = { ...item.body, ...(item.originId === null ? {} : { origin_id: item.originId }) }
     const write = async (fresh: boolean): Promise<Json> => {
       const id = item.id ?? (item.originId === null ? undefined : await lookup(item.originId, fresh))
-      return id === undefined ? api.create(type, fields, parentId) : api.update(type, id, fields, parentId)
+      return id === undefined ? api.create(resource, fields, parentId) : api.update(resource, id, fields, parentId)
     }
     try {
       let record: Json

@@ -5,10 +5,9 @@ import { Type, type TSchema } from 'typebox'
 import { component, type AppContext } from '../context.js'
 import { AppError } from '../errors.js'
 import type { HttpRequest } from '../http/client.js'
-import type { RecordType } from '../sync/registry.js'
-import type { Json } from '../sync/sides.js'
 import { ProcoreClient } from './client.js'
 import * as T from './types.js'
+import type { Json } from './types.js'
 
 type Query = NonNullable<HttpRequest['query']>
 
@@ -96,15 +95,23 @@ const PROJECT_COST_CODE: ResourceDef = {
   sync: (p) => ({ path: `${v1}/cost_codes/sync`, query: { project_id: p.projectId ?? undefined }, extra: { project_id: p.projectId } }),
 }
 
-function resourceDef(type: RecordType, parentId: string | null): ResourceDef {
-  switch (type) {
-    case 'department': return DEPARTMENT
-    case 'vendor': return VENDOR
-    case 'project': return PROJECT
-    case 'user': return USER
-    case 'cost_code': return parentId === null ? STANDARD_COST_CODE : PROJECT_COST_CODE
-  }
-}
+const RESOURCES = {
+  departments: DEPARTMENT,
+  vendors: VENDOR,
+  projects: PROJECT,
+  users: USER,
+  standard_cost_codes: STANDARD_COST_CODE,
+  project_cost_codes: PROJECT_COST_CODE,
+} as const satisfies Record<string, ResourceDef>
+
+/**
+ * The record resources this connector reads and writes. Those under a project (`project_cost_codes`)
+ * take the project id as `parentId`; the others belong to the company.
+ */
+export type ProcoreResource = keyof typeof RESOURCES
+
+/** Procore resources whose records live in a project. */
+export const inProject = (resource: ProcoreResource): boolean => resource === 'project_cost_codes'
 
 /** `filters[updated_at]` as Procore takes ranges: `start...end`, here open-ended (§3.3). */
 const updatedSinceQuery = (since: Date): Query => ({ 'filters[updated_at]': `${since.toISOString()}...` })
@@ -129,44 +136,44 @@ export class ProcoreApi {
   }
 
   /** Whether lists of this type can be narrowed by updated_at; otherwise reconciliation re-lists everything. */
-  static supportsUpdatedSince(type: RecordType, parentId: string | null = null): boolean {
-    return resourceDef(type, parentId).updatedAtFilter
+  static supportsUpdatedSince(resource: ProcoreResource): boolean {
+    return RESOURCES[resource].updatedAtFilter
   }
 
-  static hasSyncEndpoint(type: RecordType, parentId: string | null = null): boolean {
-    return resourceDef(type, parentId).sync !== undefined
+  static hasSyncEndpoint(resource: ProcoreResource): boolean {
+    return RESOURCES[resource].sync !== undefined
   }
 
-  async *list(type: RecordType, options: { parentId?: string | null; updatedSince?: Date } = {}): AsyncGenerator<Json[]> {
+  async *list(resource: ProcoreResource, options: { parentId?: string | null; updatedSince?: Date | undefined } = {}): AsyncGenerator<Json[]> {
     const parentId = options.parentId ?? null
-    const def = resourceDef(type, parentId)
-    const place = await this.#place(type, parentId)
+    const def: ResourceDef = RESOURCES[resource]
+    const place = await this.#place(resource, parentId)
     const since = def.updatedAtFilter && options.updatedSince ? updatedSinceQuery(options.updatedSince) : {}
     for (const where of def.listings(place)) {
       yield* this.client.pages(where.path, { query: { ...where.query, ...since }, schema: def.schema }) as AsyncGenerator<Json[]>
     }
   }
 
-  async get(type: RecordType, id: string, parentId: string | null = null): Promise<Json | null> {
-    const def = resourceDef(type, parentId)
-    const place = await this.#place(type, parentId)
+  async get(resource: ProcoreResource, id: string, parentId: string | null = null): Promise<Json | null> {
+    const def: ResourceDef = RESOURCES[resource]
+    const place = await this.#place(resource, parentId)
     const where = def.item(place, id)
     const record = await this.client.find(where.path, { query: where.query, schema: def.schema }) as Json | null
     // Standard codes of other lists are not ours to sync: as far as we are concerned they do not exist.
-    if (record && type === 'cost_code' && parentId === null && record.standard_cost_code_list_id !== place.listId) return null
+    if (record && resource === 'standard_cost_codes' && record.standard_cost_code_list_id !== place.listId) return null
     return record
   }
 
-  async create(type: RecordType, fields: Json, parentId: string | null = null): Promise<Json> {
-    const def = resourceDef(type, parentId)
-    const where = def.create(await this.#place(type, parentId))
+  async create(resource: ProcoreResource, fields: Json, parentId: string | null = null): Promise<Json> {
+    const def: ResourceDef = RESOURCES[resource]
+    const where = def.create(await this.#place(resource, parentId))
     const body = { ...where.extra, [def.wrapper]: { ...where.inner, ...fields } }
     return await this.client.call('POST', where.path, { query: where.query, body, schema: def.schema }) as Json
   }
 
-  async update(type: RecordType, id: string, fields: Json, parentId: string | null = null): Promise<Json> {
-    const def = resourceDef(type, parentId)
-    const where = def.update(await this.#place(type, parentId), id)
+  async update(resource: ProcoreResource, id: string, fields: Json, parentId: string | null = null): Promise<Json> {
+    const def: ResourceDef = RESOURCES[resource]
+    const where = def.update(await this.#place(resource, parentId), id)
     return await this.client.call('PATCH', where.path, { query: where.query, body: { ...where.extra, [def.wrapper]: fields }, schema: def.schema }) as Json
   }
 
@@ -174,11 +181,11 @@ export class ProcoreApi {
    * Procore's batch upsert (§2.8), ≤ 1,000 items per call. Keyed by origin_id (or id), so a retry
    * never duplicates. Procore answers 200 even when items fail; their errors come back per item.
    */
-  async sync(type: RecordType, updates: readonly Json[], parentId: string | null = null): Promise<T.SyncResult> {
-    const def = resourceDef(type, parentId)
-    if (!def.sync) throw new Error(`Procore has no sync endpoint for ${type}`)
+  async sync(resource: ProcoreResource, updates: readonly Json[], parentId: string | null = null): Promise<T.SyncResult> {
+    const def: ResourceDef = RESOURCES[resource]
+    if (!def.sync) throw new Error(`Procore has no sync endpoint for ${resource}`)
     if (updates.length > SYNC_BATCH) throw new RangeError(`at most ${SYNC_BATCH} items per sync call`)
-    const where = def.sync(await this.#place(type, parentId))
+    const where = def.sync(await this.#place(resource, parentId))
     return this.client.call('PATCH', where.path, { query: where.query, body: { ...where.extra, updates }, schema: T.SyncResult, idempotent: true })
   }
 
@@ -201,8 +208,9 @@ export class ProcoreApi {
       `Procore company ${this.companyId} has no ERP standard cost code list. Procore creates it when ERP Integrations is activated for the company (a Procore super user does this); activate it, then retry.`)
   }
 
-  async #place(type: RecordType, parentId: string | null): Promise<Place> {
-    const listId = type === 'cost_code' && parentId === null ? await this.erpCostCodeListId() : null
+  async #place(resource: ProcoreResource, parentId: string | null): Promise<Place> {
+    if (inProject(resource) && parentId === null) throw new TypeError(`${resource} are read and written in a project: give its id`)
+    const listId = resource === 'standard_cost_codes' ? await this.erpCostCodeListId() : null
     return { companyId: this.companyId, projectId: parentId, listId }
   }
 

@@ -4,6 +4,9 @@
 // Objects stay open: Procore adds fields, and we keep the raw record in snapshots.
 import { Type, type Static, type TSchema } from 'typebox'
 
+/** A Procore record as its JSON object (ids as decimal strings). */
+export type Json = Record<string, unknown>
+
 const Id = Type.String({ pattern: '^\\d{1,19}$' })
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
 const Text = Type.Optional(Nullable(Type.String()))

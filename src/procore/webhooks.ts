@@ -2,7 +2,6 @@ import type { AppContext } from '../context.js'
 import { newSecret } from '../crypto/secrets.js'
 import { notFound } from '../errors.js'
 import type { ProcoreTriggerState } from '../db/tables/procore.js'
-import { RecordTypes, Registry } from '../sync/registry.js'
 import { connectionView, usableConnection } from './connection.js'
 import { hashHeader, webhookHeader } from './intake.js'
 import { ProcoreApi, TRIGGER_BATCH } from './resources.js'
@@ -18,10 +17,9 @@ const normalVersion = (v: string | null | undefined): string => (v && /^v\d$/.te
 
 export const destinationUrl = (ctx: AppContext) => `${ctx.config.publicUrl}/webhooks/procore`
 
-/** Every resource the entity registry consumes, each with create, update and delete. */
-function wantedTriggers(): Array<{ resource_name: string; event_type: string }> {
-  const names = [...new Set(RecordTypes.flatMap((t) => Registry[t].procore.webhookResources))]
-  return names.flatMap((resource_name) => EVENT_TYPES.map((event_type) => ({ resource_name, event_type })))
+/** Every resource the caller consumes, each with create, update and delete. */
+function wantedTriggers(names: readonly string[]): Array<{ resource_name: string; event_type: string }> {
+  return [...new Set(names)].flatMap((resource_name) => EVENT_TYPES.map((event_type) => ({ resource_name, event_type })))
 }
 
 async function connectedApi(ctx: AppContext, companyId: string): Promise<ProcoreApi> {
@@ -44,7 +42,14 @@ function authorizationOf(hook: Hook | null): string | undefined {
  * Rotation stores the new secret's hash before Procore gets it, and keeps the secret Procore was
  * sending valid for WEBHOOK_SECRET_GRACE_HOURS, so no delivery is refused in between.
  */
-export async function installWebhook(ctx: AppContext, companyId: string, options: { rotateSecret?: boolean; payloadVersion?: PayloadVersion } = {}) {
+export interface WebhookOptions {
+  /** The webhook resource names to subscribe to (e.g. `Company Vendors`). */
+  resourceNames: readonly string[]
+  rotateSecret?: boolean
+  payloadVersion?: PayloadVersion
+}
+
+export async function installWebhook(ctx: AppContext, companyId: string, options: WebhookOptions) {
   const api = await connectedApi(ctx, companyId)
   const { webhookNamespace: namespace, webhookSecretGraceHours } = ctx.config.procore
   const url = destinationUrl(ctx)
@@ -92,7 +97,7 @@ export async function installWebhook(ctx: AppContext, companyId: string, options
   }
   if (!hook) throw new Error('no Procore hook after installation')
 
-  const triggers = await syncTriggers(api, hook.id, apiVersion)
+  const triggers = await syncTriggers(api, hook.id, apiVersion, options.resourceNames)
   await ctx.db.updateTable('procore_webhooks')
     .set({ hook_id: hook.id, namespace, api_version: apiVersion, destination_url: url, triggers: JSON.stringify(triggers), installed_at: new Date(), updated_at: new Date() })
     .where('company_id', '=', companyId).execute()
@@ -100,8 +105,8 @@ export async function installWebhook(ctx: AppContext, companyId: string, options
 }
 
 /** Makes the hook's triggers exactly the wanted ones in this payload version; reports what Procore refused. */
-async function syncTriggers(api: ProcoreApi, hookId: string, apiVersion: string): Promise<ProcoreTriggerState[]> {
-  const wanted = wantedTriggers()
+async function syncTriggers(api: ProcoreApi, hookId: string, apiVersion: string, resourceNames: readonly string[]): Promise<ProcoreTriggerState[]> {
+  const wanted = wantedTriggers(resourceNames)
   const key = (t: { resource_name: string; event_type: string }) => `${t.resource_name}\u0000${t.event_type}`
   const wantedKeys = new Set(wanted.map(key))
   const existing = await api.listTriggers(hookId)

@@ -7,6 +7,8 @@
  * canonical (it is stored, searched and shown) but is compared only when both sides have it.
  */
 import type { ErpSystem } from '../db/tables/companies.js'
+import type { ErpResource } from '../erp/protocol.js'
+import type { ProcoreResource } from '../procore/resources.js'
 
 export const RecordTypes = ['department', 'user', 'project', 'cost_code', 'vendor'] as const
 export type RecordType = (typeof RecordTypes)[number]
@@ -89,8 +91,22 @@ export interface EntityDef {
   displayField: string
   /** Fields `q` searches (substring, case-insensitive). */
   searchFields: readonly string[]
-  /** Records of this type live inside a record of the parent type (project cost codes in a project). */
-  parent?: { type: RecordType }
+  /**
+   * Records of this type may live inside a record of the parent type (project cost codes in a
+   * project); in Procore those are read and written through `procoreResource` with the parent's id,
+   * the others (standard cost codes) through `procore.resource`.
+   */
+  parent?: {
+    type: RecordType
+    procoreResource: ProcoreResource
+    /** The Procore webhook resource name of records inside a parent (the others are company-level). */
+    procoreWebhookResource: string
+    /**
+     * Per side, the parent's boolean field (in its raw JSON) that says its children are followed
+     * between full listings: Procore's project cost codes follow the ERP only on ERP-integrated projects.
+     */
+    followedIf?: Partial<Record<'procore' | 'erp', string>>
+  }
   match: MatchDef
   /** Canonical fields that must have a value before a record is created on that side. */
   create: {
@@ -106,6 +122,8 @@ export interface EntityDef {
   /** Fields that hold a code people type (checked for format before they are sent to the ERP). */
   codeFields: readonly string[]
   procore: {
+    /** The Procore connector's resource for records of this type (without a parent). */
+    resource: ProcoreResource
     /** Webhook `resource_name`s that report changes of this type. */
     webhookResources: readonly string[]
     /** Whether Procore records of this type carry `origin_code` (users and departments do not). */
@@ -123,7 +141,7 @@ export interface EntityDef {
   }
   erp: {
     /** Resource name in the ERP connector protocol. */
-    resource: 'departments' | 'employees' | 'jobs' | 'cost-codes' | 'vendors'
+    resource: ErpResource
     from(json: Record<string, unknown>): Mapped
     to(fields: Fields): Record<string, unknown>
   }
@@ -182,6 +200,7 @@ export const Registry: Record<RecordType, EntityDef> = {
       active: { normalize: 'bool', sides: erpOnly, label: 'Active' },
     },
     procore: {
+      resource: 'departments',
       webhookResources: ['Departments'],
       hasOriginCode: false,
       from: (j) => ({ externalId: id(j.id), parentId: null, fields: { name: str(j.name) }, updatedAt: str(j.updated_at) }),
@@ -223,6 +242,7 @@ export const Registry: Record<RecordType, EntityDef> = {
       active: { normalize: 'bool', sides: both, label: 'Active' },
     },
     procore: {
+      resource: 'users',
       webhookResources: ['Company Users'],
       hasOriginCode: false,
       from: (j) => ({
@@ -280,6 +300,7 @@ export const Registry: Record<RecordType, EntityDef> = {
       completionDate: { normalize: 'date', sides: both, label: 'Completion date' },
     },
     procore: {
+      resource: 'projects',
       webhookResources: ['Projects'],
       hasOriginCode: true,
       originCodeField: 'number',
@@ -322,7 +343,10 @@ export const Registry: Record<RecordType, EntityDef> = {
     displayField: 'code',
     searchFields: ['code', 'name'],
     // Project cost codes match, and are created, only within linked project ↔ job pairs.
-    parent: { type: 'project' },
+    parent: {
+      type: 'project', procoreResource: 'project_cost_codes', procoreWebhookResource: 'Cost Codes',
+      followedIf: { procore: 'is_erp_integrated' },
+    },
     match: {
       exact: [{ field: 'code', weight: 0.97, strong: true, reason: 'same full code' }],
       name: { fields: ['name'], weight: 0.6, strongWhenSame: false },
@@ -336,6 +360,7 @@ export const Registry: Record<RecordType, EntityDef> = {
       active: { normalize: 'bool', sides: erpOnly, label: 'Active' },
     },
     procore: {
+      resource: 'standard_cost_codes',
       webhookResources: ['Standard Cost Codes', 'Cost Codes'],
       hasOriginCode: false,
       from: (j) => ({
@@ -386,6 +411,7 @@ export const Registry: Record<RecordType, EntityDef> = {
       active: { normalize: 'bool', sides: both, label: 'Active' },
     },
     procore: {
+      resource: 'vendors',
       webhookResources: ['Company Vendors'],
       hasOriginCode: true,
       originCodeField: 'code',
@@ -441,6 +467,15 @@ export function normalizeFields(type: RecordType, fields: Fields): Fields {
 export function typeForProcoreResource(resourceName: string): RecordType | undefined {
   return RecordTypes.find((t) => Registry[t].procore.webhookResources.includes(resourceName))
 }
+
+/** The Procore resource that holds records of this type, inside `parentId` when given. */
+export function procoreResource(type: RecordType, parentId: string | null | undefined): ProcoreResource {
+  const def = Registry[type]
+  return parentId != null && def.parent ? def.parent.procoreResource : def.procore.resource
+}
+
+/** Every Procore webhook resource name the registry consumes. */
+export const consumedProcoreWebhookResources = (): string[] => [...new Set(RecordTypes.flatMap((t) => Registry[t].procore.webhookResources))]
 
 export function typeForErpResource(resource: string): RecordType | undefined {
   return RecordTypes.find((t) => Registry[t].erp.resource === resource)

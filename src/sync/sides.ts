@@ -1,11 +1,13 @@
-import type { RecordType } from './registry.js'
+import type { AppContext } from '../context.js'
+import { erpRecordApi } from '../erp/records.js'
+import { procoreRecordApi, type UpsertItem, type UpsertResult } from '../procore/records.js'
+import { entity, procoreResource, type RecordType } from './registry.js'
 
 /**
- * What the sync domain needs from each side, in the side's own JSON. The Procore connector
- * implements `ProcoreRecords` (src/procore/records.ts, `procoreRecords(ctx, companyId)`), the
- * ERP connector `ErpRecords` (src/erp/records.ts, `erpRecords(ctx, companyId)`). The entity
- * registry maps between this JSON and canonical fields; nothing here knows a record type's
- * fields.
+ * What the sync domain needs from each side, by record type, in the side's own JSON. The
+ * connectors (src/procore, src/erp) speak in their own resources; these adapters pick the
+ * resource from the entity registry, so nothing below them knows a record type. The registry
+ * maps between this JSON and canonical fields.
  */
 export type Json = Record<string, unknown>
 
@@ -13,18 +15,14 @@ export interface ProcoreRecords {
   /** The current record, or null when Procore answers 404 (deleted or not visible). */
   get(type: RecordType, id: string, parentId?: string | null): Promise<Json | null>
   /** Every record of the type (of one project for project cost codes), page by page. */
-  list(type: RecordType, options?: { parentId?: string | null; updatedSince?: Date }): AsyncGenerator<Json[]>
+  list(type: RecordType, options?: { parentId?: string | null; updatedSince?: Date | undefined }): AsyncGenerator<Json[]>
   /**
-   * Creates or updates records keyed by `origin_id` through Procore's batch sync endpoint
-   * where the type has one (≤ 1,000 per call), so a retry never duplicates. With `id`, the
-   * record is matched by id (the way to set or change its origin). Results are in input order;
-   * Procore's per-item errors come back per item.
+   * Creates or updates records keyed by `origin_id` through Procore's batch sync endpoint where
+   * the type has one (≤ 1,000 per call), so a retry never duplicates. With `id`, the record is
+   * matched by id (the way to set or change its origin). Results are in input order; Procore's
+   * per-item errors come back per item. `originCode` is written only where the type carries it.
    */
-  upsertByOrigin(
-    type: RecordType,
-    items: ReadonlyArray<{ id?: string; originId: string | null; originCode?: string | null; body: Json }>,
-    parentId?: string | null,
-  ): Promise<Array<{ ok: true; record: Json } | { ok: false; error: string; fieldErrors?: Record<string, string[]> }>>
+  upsertByOrigin(type: RecordType, items: readonly UpsertItem[], parentId?: string | null): Promise<UpsertResult[]>
   /** A partial update of one record by id. */
   update(type: RecordType, id: string, body: Json, parentId?: string | null): Promise<Json>
 }
@@ -32,7 +30,7 @@ export interface ProcoreRecords {
 export interface ErpRecords {
   /** The current record (with `version`), or null when the ERP answers 404. */
   get(type: RecordType, id: string): Promise<Json | null>
-  list(type: RecordType, options?: { updatedSince?: Date; jobId?: string }): AsyncGenerator<Json[]>
+  list(type: RecordType, options?: { updatedSince?: Date | undefined; jobId?: string }): AsyncGenerator<Json[]>
   /**
    * Creates with an Idempotency-Key: the same key always yields the same ERP record. Refusals
    * throw `ErpRefusedError` (src/erp/errors.ts) carrying the ERP's per-field messages.
@@ -40,4 +38,34 @@ export interface ErpRecords {
   create(type: RecordType, body: Json, idempotencyKey: string, jobId?: string | null): Promise<Json>
   /** Updates if the record is still at `version` (If-Match); a stale version throws `ErpStaleVersionError`. */
   update(type: RecordType, id: string, body: Json, version: number): Promise<Json>
+}
+
+const noun = (type: RecordType): string => entity(type).noun
+
+/** The Procore side for one company. Throws (409 problem) when it is not connected or must reconnect. */
+export async function procoreRecords(ctx: AppContext, companyId: string): Promise<ProcoreRecords> {
+  const api = await procoreRecordApi(ctx, companyId)
+  return {
+    get: (type, id, parentId) => api.get(procoreResource(type, parentId), id, parentId),
+    list: (type, options = {}) => api.list(procoreResource(type, options.parentId), options),
+    upsertByOrigin: (type, items, parentId) => {
+      const withCode = entity(type).procore.hasOriginCode
+      const sent = withCode ? items : items.map(({ originCode: _code, ...item }) => item)
+      return api.upsertByOrigin(procoreResource(type, parentId), sent, parentId)
+    },
+    update: (type, id, body, parentId) => api.update(procoreResource(type, parentId), id, body, parentId),
+  }
+}
+
+/** The ERP side for one company. Throws ErpNotConnectedError when it has no connection. */
+export async function erpRecords(ctx: AppContext, companyId: string): Promise<ErpRecords> {
+  const api = await erpRecordApi(ctx, companyId)
+  const resource = (type: RecordType) => entity(type).erp.resource
+  return {
+    get: (type, id) => api.get(resource(type), id),
+    list: (type, options = {}) => api.list(resource(type), options),
+    create: async (type, body, idempotencyKey, jobId) =>
+      api.create(resource(type), body, idempotencyKey, { jobId: jobId ?? null, what: `create a ${noun(type)}` }),
+    update: async (type, id, body, version) => api.update(resource(type), id, body, version, `update ${noun(type)} ${id}`),
+  }
 }

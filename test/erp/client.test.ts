@@ -1,6 +1,6 @@
 import t from 'tap'
 import { ErpNotConnectedError, ErpRefusedError, ErpStaleVersionError } from '../../src/erp/errors.js'
-import { erpRecords } from '../../src/erp/records.js'
+import { erpRecords } from '../../src/sync/sides.js'
 import { UpstreamError } from '../../src/http/errors.js'
 import { createCompany } from '../helpers/app.js'
 import { connected, newCompanyId } from './fixtures/harness.js'

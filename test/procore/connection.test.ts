@@ -6,7 +6,7 @@ import { sql } from 'kysely'
 import t from 'tap'
 import type { Db } from '../../src/db/database.js'
 import { unseal } from '../../src/procore/connection.js'
-import { procoreRecords } from '../../src/procore/records.js'
+import { procoreRecords } from '../../src/sync/sides.js'
 import { CLIENT, COMPANY, connectOAuth, connectServiceAccount, harness, installWebhook, newUlid, v2Event, type Harness } from './fixtures/harness.js'
 
 const connect = (h: Harness, payload: unknown, companyId = COMPANY) =>

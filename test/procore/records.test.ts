@@ -3,7 +3,7 @@
 // of projects, 64-bit ids end to end, and rate limits honoured (T15).
 import t from 'tap'
 import { ProcoreApi } from '../../src/procore/resources.js'
-import { procoreRecords } from '../../src/procore/records.js'
+import { procoreRecords } from '../../src/sync/sides.js'
 import { entity } from '../../src/sync/registry.js'
 import { getSnapshot, upsertSnapshots } from '../../src/sync/snapshots.js'
 import { COMPANY, connectServiceAccount, harness, inboxSettled, installWebhook, newUlid, until, v2Event } from './fixtures/harness.js'

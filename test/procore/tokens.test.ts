@@ -4,7 +4,7 @@ import t from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { unseal } from '../../src/procore/connection.js'
-import { procoreRecords } from '../../src/procore/records.js'
+import { procoreRecords } from '../../src/sync/sides.js'
 import { testEnv } from '../helpers/app.js'
 import { CLIENT, COMPANY, connectOAuth, connectServiceAccount, harness, type Harness } from './fixtures/harness.js'
 

@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import t from 'tap'
-import { connected, eventually, standin, type Connected } from './fixtures/harness.js'
+import { connected, eventually, standin, type Connected } from '../erp/fixtures/harness.js'
 
 const VENDOR_FIELDS = ['code', 'name', 'tax_id', 'email', 'phone', 'address', 'city', 'state', 'zip', 'country', 'active'] as const
 
@@ -28,7 +28,7 @@ t.test('refresh pages through 3,000 vendors into snapshots, then marks the one t
 
   const first = await refresh(c, { type: 'vendor' })
   t.equal(first.status, 'succeeded', first.error ?? '')
-  t.same(first.params, { types: ['vendor'] })
+  t.same(first.params, { full: true, types: ['vendor'] })
   t.match(first.result?.types['vendor'], { listed: 3_000, created: 3_000, changed: 0, deleted: 0, pages: 6 })
   const rows = await snapshots(c, 'vendor')
   t.equal(rows.length, 3_000)
@@ -72,9 +72,9 @@ t.test('a full refresh reads every record type, job cost codes under their jobs'
 
   const run = await refresh(c) // no body: every type
   t.equal(run.status, 'succeeded', run.error ?? '')
-  t.same(run.params, { types: ['department', 'user', 'project', 'cost_code', 'vendor'] })
+  t.same(run.params, { full: true, types: ['department', 'user', 'project', 'cost_code', 'vendor'] })
   t.match(run.result?.types, {
-    department: { listed: 2, created: 2 }, user: { listed: 1 }, project: { listed: 2 }, cost_code: { listed: 4, created: 4, jobs: 2 }, vendor: { listed: 1 },
+    department: { listed: 2, created: 2 }, user: { listed: 1 }, project: { listed: 2 }, cost_code: { listed: 4, created: 4, parents: 2 }, vendor: { listed: 1 },
   })
 
   t.match((await snapshots(c, 'department')).map((r) => r.fields), [{ code: '10', name: 'Operations' }, { code: '20', name: 'Estimating' }])
@@ -92,7 +92,7 @@ t.test('a full refresh reads every record type, job cost codes under their jobs'
   // Deactivation is a change, not a deletion; a refresh of one type leaves the others alone.
   erp.deactivate('cost-codes', openCodes[1]!.id, { notify: false })
   const again = await refresh(c, { type: 'cost_code' })
-  t.match(again.result?.types, { cost_code: { listed: 4, changed: 1, unchanged: 3, deleted: 0, jobs: 2 } })
+  t.match(again.result?.types, { cost_code: { listed: 4, changed: 1, unchanged: 3, deleted: 0, parents: 2 } })
   t.notOk('vendor' in (again.result?.types ?? {}))
 
   const listed = await c.app.inject({ method: 'GET', url: `/v1/companies/${c.companyId}/runs?kind=erp_refresh`, headers: c.admin })
@@ -104,8 +104,8 @@ t.test('a full refresh reads every record type, job cost codes under their jobs'
   await sql`update erp_connections set info = jsonb_set(info, '{capabilities,resources}', '["departments","jobs","cost-codes","vendors"]')`.execute(c.app.db)
   const partial = await refresh(c)
   t.equal(partial.status, 'succeeded', partial.error ?? '')
-  t.match(partial.result?.types, { user: { listed: 0, skipped: 'the agent does not serve employees' }, cost_code: { listed: 1, deleted: 0 } })
-  t.notOk('jobs' in (partial.result?.types['cost_code'] ?? {}))
+  t.match(partial.result?.types, { user: { listed: 0, status: 'skipped', reason: 'the agent does not serve employees' }, cost_code: { listed: 1, deleted: 0 } })
+  t.notOk('parents' in (partial.result?.types['cost_code'] ?? {}))
   const kept = await c.app.db.selectFrom('record_snapshots').select('external_id').where('side', '=', 'erp').where('deleted_at', 'is not', null).execute()
   t.same(kept, [], 'no employee or job cost code was marked deleted')
 })

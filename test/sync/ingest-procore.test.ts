@@ -3,9 +3,11 @@
 // cost codes); one queued run per company; the hourly schedule fans out per company.
 import { sql } from 'kysely'
 import t from 'tap'
-import { RECONCILE_ALL_TASK, RECONCILE_KIND, reconcileTasks } from '../../src/procore/reconcile.js'
+import { IngestKinds, ingestTasks, RECONCILE_ALL_TASK } from '../../src/sync/ingest.js'
+
+const RECONCILE_KIND = IngestKinds.procore
 import { getSnapshot } from '../../src/sync/snapshots.js'
-import { COMPANY, connectServiceAccount, harness, until, type Harness } from './fixtures/harness.js'
+import { COMPANY, connectServiceAccount, harness, until, type Harness } from '../procore/fixtures/harness.js'
 
 const reconcile = (h: Harness, body: Record<string, unknown> = {}) =>
   h.app.inject({ method: 'POST', url: `/v1/companies/${COMPANY}/procore/reconcile`, headers: h.admin, payload: body })
@@ -42,8 +44,7 @@ t.test('a reconciliation catches changes whose webhooks were dropped', async (t)
   t.match(first.json(), { kind: RECONCILE_KIND, status: 'queued', params: { full: false } })
   const run1 = await finished(h, first.json().id)
   t.equal(run1.status, 'succeeded', run1.error ?? '')
-  t.match(run1.result.types, { department: { mode: 'full', listed: 2 }, vendor: { mode: 'full', listed: 1 }, user: { listed: 2 }, project: { listed: 2 }, cost_code: { listed: 1 } })
-  t.match(run1.result.types[`cost_code:${project.id}`], { listed: 1, created: 1 }, 'the ERP-integrated project\'s codes')
+  t.match(run1.result.types, { department: { mode: 'full', listed: 2 }, vendor: { mode: 'full', listed: 1 }, user: { listed: 2 }, project: { listed: 2 }, cost_code: { listed: 2, created: 2, parents: 1 } }, 'standard codes and the ERP-integrated project\'s codes')
   t.equal((await getSnapshot(h.app.db, COMPANY, 'procore', 'cost_code', code.id))?.parent_id, project.id)
 
   // Changes in Procore whose webhooks never arrive.
@@ -85,7 +86,7 @@ t.test('one queued run per company; the schedule fans out to connected companies
   t.equal(rows.length, 1, 'one job')
   t.match(rows[0], { key: `procore-reconcile:${COMPANY}`, queue_name: /^procore-reconcile-/, task_identifier: 'procore-reconcile' })
 
-  const scheduled = reconcileTasks(h.app.ctx)[RECONCILE_ALL_TASK]!
+  const scheduled = ingestTasks(h.app.ctx)[RECONCILE_ALL_TASK]!
   await (scheduled as (payload: unknown, helpers: unknown) => Promise<void>)({}, {})
   const runs = await h.app.db.selectFrom('sync_runs').select(['id', 'requested_by']).where('kind', '=', RECONCILE_KIND).execute()
   t.equal(runs.length, 1, 'the schedule joins the queued run instead of piling up')

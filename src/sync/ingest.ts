@@ -1,0 +1,382 @@
+// The one ingest engine: how records of either side reach their snapshots. A listing (Procore
+// reconcile, ERP refresh) pages through a side into snapshots and finds what vanished; an event
+// (a Procore webhook, an ERP notification) says one record changed, and it is re-read. Both sides
+// go through the same code; what differs between them is what their reader can do.
+import { sql } from 'kysely'
+import type { Task } from 'graphile-worker'
+import type { AppContext } from '../context.js'
+import type { Db } from '../db/database.js'
+import type { Side } from '../db/tables/records.js'
+import { hasConnection } from '../erp/connections.js'
+import { erpRecordApi } from '../erp/records.js'
+import { ErpNotConnectedError } from '../erp/errors.js'
+import { AppError } from '../errors.js'
+import { UpstreamError } from '../http/errors.js'
+import type { RecordProcessor } from '../inbox/tasks.js'
+import { enqueue } from '../jobs/queue.js'
+import { applicationId, loadConnection } from '../procore/connection.js'
+import { connectedCompany } from '../procore/connect.js'
+import { parseEvent, type ProcoreEvent } from '../procore/events.js'
+import { ProcoreApi } from '../procore/resources.js'
+import { isTransient } from './connectors.js'
+import { entity, procoreResource, RecordTypes, type Mapped, type RecordType } from './registry.js'
+import { createRun, finishRun, getRun, startRun, updateRunResult, type Run } from './runs.js'
+import { procoreRecords, type Json } from './sides.js'
+import { dbNow, getSnapshot, markDeleted, upsertSnapshots } from './snapshots.js'
+
+/** What the engine needs of a side. */
+interface SideReader {
+  get(type: RecordType, id: string, parentId: string | null): Promise<Json | null>
+  list(type: RecordType, options: { parentId: string | null; updatedSince?: Date | undefined }): AsyncGenerator<Json[]>
+  /** Whether a listing of this type (under a parent or not) can be narrowed to what changed since a time. */
+  incremental(type: RecordType, parentId: string | null): boolean
+  /** Why this side does not serve the listing, when it does not (nothing of it is then read or judged gone). */
+  unserved(type: RecordType, underParent: boolean): string | undefined
+  /** Whether a record of a type with a parent can only be read with its parent's id. */
+  readsByParent: boolean
+}
+
+async function readerFor(ctx: AppContext, side: Side, companyId: string): Promise<SideReader> {
+  if (side === 'procore') {
+    const records = await procoreRecords(ctx, companyId)
+    return {
+      get: (type, id, parentId) => records.get(type, id, parentId),
+      list: (type, options) => records.list(type, options),
+      incremental: (type, parentId) => ProcoreApi.supportsUpdatedSince(procoreResource(type, parentId)),
+      unserved: () => undefined,
+      readsByParent: true,
+    }
+  }
+  const api = await erpRecordApi(ctx, companyId)
+  const resource = (type: RecordType) => entity(type).erp.resource
+  return {
+    get: (type, id) => api.get(resource(type), id),
+    list: (type, { parentId, updatedSince }) =>
+      api.list(resource(type), { updatedSince, ...(parentId === null ? {} : { jobId: parentId }) }),
+    incremental: () => true,
+    // Records under a parent are listed per parent (job cost codes per job): the agent must serve both lists.
+    unserved: (type, underParent) => {
+      const needed = underParent ? ['job-cost-codes', 'jobs'] : [resource(type)]
+      const missing = needed.find((r) => !api.serves(r))
+      return missing === undefined ? undefined : `the agent does not serve ${missing}`
+    },
+    readsByParent: false,
+  }
+}
+
+// ---- one record ------------------------------------------------------------------------------
+
+/**
+ * Re-reads one record and upserts its snapshot; a 404 marks it deleted. `parentId` undefined:
+ * the snapshot remembers it. Returns `skipped` when nothing changed.
+ */
+export async function ingestRecord(
+  ctx: AppContext, side: Side, companyId: string, type: RecordType, id: string, parentId?: string | null,
+): Promise<'processed' | 'skipped'> {
+  const reader = await readerFor(ctx, side, companyId)
+  let parent = parentId ?? null
+  if (parentId === undefined && entity(type).parent) {
+    const snapshot = await getSnapshot(ctx.db, companyId, side, type, id)
+    if (!snapshot && reader.readsByParent) {
+      throw new Error(`${entity(type).noun} ${id}: nothing names its ${entity(type).parent?.type} and no snapshot remembers one; it cannot be read`)
+    }
+    parent = snapshot?.parent_id ?? null
+  }
+  const json = await reader.get(type, id, parent)
+  if (json === null) {
+    const gone = await markDeleted(ctx.db, companyId, side, type, [id])
+    return gone.length > 0 ? 'processed' : 'skipped'
+  }
+  const [change] = await upsertSnapshots(ctx.db, companyId, side, type, [{ ...entity(type)[side].from(json), raw: json }])
+  return change?.change === 'created' || change?.change === 'changed' ? 'processed' : 'skipped'
+}
+
+/**
+ * The inbox processor for both sides: the events of one record (a coalesced burst) lead to one
+ * re-read, whatever they said and in whatever order they came. Procore events caused by our own
+ * writes (our OAuth client id as `metadata.source_application_id`) are skipped without a read.
+ */
+export const processInboxRecord: RecordProcessor = async (ctx, record, events) => {
+  const { companyId, source: side, recordType: type, resourceId: id } = record
+  if (side === 'erp') return ingestRecord(ctx, side, companyId, type, id)
+  const parsed = events.map((e) => parseEvent(e.body)).flatMap((p) => (p.ok ? [p.event] : []))
+  const ours = applicationId(ctx, await loadConnection(ctx.db, companyId))
+  if (ours !== null && parsed.length > 0 && parsed.every((e) => e.sourceApplicationId === ours)) return 'skipped'
+  return ingestRecord(ctx, side, companyId, type, id, procoreParentOf(type, parsed))
+}
+
+/**
+ * The parent a Procore event names for a record of a type that may have one: the latest event's
+ * resource says whether the record lives in a project, the events name the project. Undefined:
+ * the snapshot must tell.
+ */
+function procoreParentOf(type: RecordType, events: ProcoreEvent[]): string | null | undefined {
+  const parent = entity(type).parent
+  if (!parent) return null
+  const latest = events.at(-1)
+  if (latest && latest.resourceName !== parent.procoreWebhookResource) return null
+  return [...events].reverse().find((e) => e.resourceName === parent.procoreWebhookResource && e.projectId !== null)?.projectId ?? undefined
+}
+
+// ---- listings ----------------------------------------------------------------------------------
+
+/** What a listing of one record type did. */
+export interface TypeTally {
+  status: 'succeeded' | 'failed' | 'skipped'
+  mode: 'full' | 'incremental'
+  listed: number
+  pages: number
+  created: number
+  changed: number
+  unchanged: number
+  /** Listed at an older version than the snapshot already has (a notification was quicker). */
+  stale: number
+  deleted: number
+  /** Records the listing did not show, re-read one by one: only a 404 proves a deletion. */
+  checked: number
+  /** Types with a parent: how many parents' lists were read (project cost codes, job cost codes). */
+  parents?: number
+  /** Why nothing was read (the side does not serve the list), or why it failed. */
+  reason?: string
+}
+
+const emptyTally = (mode: TypeTally['mode']): TypeTally =>
+  ({ status: 'succeeded', mode, listed: 0, pages: 0, created: 0, changed: 0, unchanged: 0, stale: 0, deleted: 0, checked: 0 })
+
+/**
+ * Lists one record type of one side into snapshots: the company-level list and, for types with
+ * a parent in the registry, the list under each known parent. A listing since `since` reads what
+ * changed; a full one also re-reads every snapshot it did not show, and marks deleted those the
+ * side answers 404 for (a record can slip between pages while a list shifts).
+ */
+async function ingestType(
+  ctx: AppContext, reader: SideReader, side: Side, companyId: string, type: RecordType,
+  since: Date | undefined, full: boolean, progress: () => Promise<void>,
+): Promise<TypeTally> {
+  const unserved = reader.unserved(type, false)
+  if (unserved !== undefined) return { ...emptyTally('full'), status: 'skipped', reason: unserved }
+  const tally = emptyTally(since !== undefined && reader.incremental(type, null) ? 'incremental' : 'full')
+  const parents = await followedParents(ctx.db, reader, side, companyId, type, full)
+  if (parents !== undefined) tally.parents = 0
+  for (const parentId of [null, ...(parents ?? [])]) {
+    await ingestScope(ctx, reader, side, companyId, type, parentId, since, tally, progress)
+    if (parentId !== null) tally.parents = (tally.parents ?? 0) + 1
+  }
+  return tally
+}
+
+async function ingestScope(
+  ctx: AppContext, reader: SideReader, side: Side, companyId: string, type: RecordType, parentId: string | null,
+  since: Date | undefined, tally: TypeTally, progress: () => Promise<void>,
+): Promise<void> {
+  const incremental = since !== undefined && reader.incremental(type, parentId)
+  // The database's clock, as `seen_at` is set by it: no skew between this process and PostgreSQL.
+  const listingStartedAt = await dbNow(ctx.db)
+  const store = async (records: Array<Mapped & { raw: Json }>) => {
+    for (const change of await upsertSnapshots(ctx.db, companyId, side, type, newestOf(records))) tally[change.change]++
+  }
+  const def = entity(type)[side]
+  for await (const page of reader.list(type, { parentId, ...(incremental ? { updatedSince: since } : {}) })) {
+    tally.listed += page.length
+    tally.pages++
+    await store(page.map((json) => ({ ...def.from(json), raw: json })))
+    await progress()
+  }
+  if (incremental) return
+
+  let unseen = ctx.db.selectFrom('record_snapshots').select('external_id')
+    .where('company_id', '=', companyId).where('side', '=', side).where('type', '=', type)
+    .where('deleted_at', 'is', null).where('seen_at', '<', listingStartedAt)
+  unseen = parentId === null ? unseen.where('parent_id', 'is', null) : unseen.where('parent_id', '=', parentId)
+  // Read one by one, written in batches: one transaction per 500 records, not one per record.
+  let gone: string[] = []
+  let found: Array<Mapped & { raw: Json }> = []
+  const flush = async () => {
+    tally.deleted += (await markDeleted(ctx.db, companyId, side, type, gone)).length
+    await store(found)
+    gone = []
+    found = []
+  }
+  for (const { external_id: id } of await unseen.execute()) {
+    tally.checked++
+    const json = await reader.get(type, id, parentId)
+    if (json === null) gone.push(id)
+    else found.push({ ...def.from(json), raw: json })
+    if (gone.length + found.length >= 500) await flush()
+  }
+  await flush()
+}
+
+/** A record listed twice in one page (it changed mid-walk) keeps its newest state. */
+function newestOf<R extends { externalId: string; raw: Json }>(records: R[]): R[] {
+  const newest = new Map<string, R>()
+  const version = (r: R) => (typeof r.raw.version === 'number' ? r.raw.version : -Infinity)
+  for (const record of records) {
+    const known = newest.get(record.externalId)
+    if (known === undefined || version(record) >= version(known)) newest.set(record.externalId, record)
+  }
+  return [...newest.values()]
+}
+
+/**
+ * The parents whose lists of this type are read, from the registry's parent relation and this
+ * side's snapshots of the parent type; undefined when the type has no parent or the side does not
+ * serve lists under one. Only a run asked to be full follows every parent; the others follow the
+ * parents the registry marks followed.
+ */
+async function followedParents(
+  db: Db, reader: SideReader, side: Side, companyId: string, type: RecordType, full: boolean,
+): Promise<string[] | undefined> {
+  const parent = entity(type).parent
+  if (!parent || reader.unserved(type, true) !== undefined) return undefined
+  let query = db.selectFrom('record_snapshots').select('external_id')
+    .where('company_id', '=', companyId).where('side', '=', side).where('type', '=', parent.type).where('deleted_at', 'is', null)
+  const flag = parent.followedIf?.[side]
+  if (!full && flag !== undefined) query = query.where(sql<boolean>`raw->>${flag} = 'true'`)
+  return (await query.orderBy('external_id').execute()).map((r) => r.external_id)
+}
+
+// ---- runs ------------------------------------------------------------------------------------
+
+export const IngestKinds = { procore: 'procore_reconcile', erp: 'erp_refresh' } as const satisfies Record<Side, string>
+export const IngestTasks = { procore: 'procore-reconcile', erp: 'erp-refresh' } as const satisfies Record<Side, string>
+export const RECONCILE_ALL_TASK = 'procore-reconcile-all'
+/** Hourly, once per tick across all instances; the task fans out one run per connected company. */
+export const RECONCILE_CRONTAB = `0 * * * * ${RECONCILE_ALL_TASK} ?max=1`
+/** Listings run in this many serial lanes per side, so they never take every worker from webhook processing. */
+const LANES = 2
+/** The other side's clock is not ours: incremental listings overlap the previous run by this much. */
+const OVERLAP_MS = 10 * 60_000
+const MAX_ATTEMPTS = 5
+
+export interface IngestParams {
+  /** Re-list everything (and find deletions) instead of what changed since the last successful run. */
+  full: boolean
+  types: RecordType[]
+}
+
+/**
+ * Queues a listing run of one side (or returns the one already queued, widened to cover this
+ * request): the run row and its job commit together. A company's listings of one side run one
+ * at a time (a job key for the pending one, a serial lane for the running one).
+ */
+export async function requestIngest(db: Db, side: Side, companyId: string, params: IngestParams, requestedBy: string): Promise<Run> {
+  const kind = IngestKinds[side]
+  return db.transaction().execute(async (tx) => {
+    await sql`select pg_advisory_xact_lock(hashtext(${`${kind}:${companyId}`}))`.execute(tx)
+    const queued = await tx.selectFrom('sync_runs').select(['id', 'params']).where('company_id', '=', companyId).where('kind', '=', kind)
+      .where('status', '=', 'queued').orderBy('created_at', 'desc').executeTakeFirst()
+    if (queued) {
+      const before = queued.params as Partial<IngestParams>
+      const merged: IngestParams = {
+        full: before.full === true || params.full,
+        types: RecordTypes.filter((t) => params.types.includes(t) || before.types?.includes(t)),
+      }
+      await tx.updateTable('sync_runs').set({ params: JSON.stringify(merged) }).where('id', '=', queued.id).execute()
+      return getRun(tx, companyId, queued.id)
+    }
+    const run = await createRun(tx, companyId, kind, { ...params }, requestedBy)
+    await enqueue(tx, IngestTasks[side], { companyId, runId: run.id }, {
+      jobKey: `${IngestTasks[side]}:${companyId}`,
+      jobKeyMode: 'preserve_run_at',
+      queueName: `${IngestTasks[side]}-${BigInt(companyId) % BigInt(LANES)}`,
+      maxAttempts: MAX_ATTEMPTS,
+    })
+    return run
+  })
+}
+
+/** `POST …/procore/reconcile`: 404 without the company, 409 without a working Procore connection. */
+export async function requestReconcile(ctx: AppContext, companyId: string, options: { full?: boolean; types?: RecordType[] }, requestedBy: string) {
+  await connectedCompany(ctx, companyId)
+  const types = options.types?.length ? options.types : [...RecordTypes]
+  return requestIngest(ctx.db, 'procore', companyId, { full: options.full ?? false, types }, requestedBy)
+}
+
+/** `POST …/erp/refresh`: a full listing of one type or all; 404 without an ERP connection. */
+export async function requestRefresh(ctx: AppContext, companyId: string, type: RecordType | undefined, requestedBy: string) {
+  if (!(await hasConnection(ctx.db, companyId))) throw new ErpNotConnectedError(companyId)
+  return requestIngest(ctx.db, 'erp', companyId, { full: true, types: type === undefined ? [...RecordTypes] : [type] }, requestedBy)
+}
+
+/**
+ * Performs a listing run: each requested type in registry order (parents before children). A
+ * failure the side may get over (network, 429, 5xx) interrupts the run, which the job retries with
+ * backoff; any other failure ends that type, and the run goes on with the next.
+ */
+async function ingest(ctx: AppContext, side: Side, companyId: string, runId: string, lastAttempt: boolean): Promise<void> {
+  const run = await getRun(ctx.db, companyId, runId)
+  if (run.status === 'succeeded' || run.status === 'failed') return // a re-run after a crash that came after the end
+  await startRun(ctx.db, runId)
+  const params = run.params as Partial<IngestParams>
+  const types = RecordTypes.filter((t) => params.types?.includes(t) ?? true)
+  const log = ctx.log.child({ component: 'ingest', side, companyId, runId })
+  const tallies: Partial<Record<RecordType, TypeTally>> = {}
+  let reported = 0
+  const progress = async (force = false) => {
+    if (!force && Date.now() - reported < 1000) return
+    reported = Date.now()
+    await updateRunResult(ctx.db, runId, { types: tallies })
+  }
+  try {
+    const reader = await readerFor(ctx, side, companyId)
+    const since = params.full === true ? undefined : await watermark(ctx.db, side, companyId, runId)
+    for (const type of types) {
+      try {
+        tallies[type] = await ingestType(ctx, reader, side, companyId, type, since, params.full === true, progress)
+      } catch (error) {
+        if (isTransient(error) && !lastAttempt) throw error
+        const skipped = error instanceof AppError && error.code === 'procore_no_erp_cost_code_list'
+        tallies[type] = { ...emptyTally(since ? 'incremental' : 'full'), status: skipped ? 'skipped' : 'failed', reason: describe(error) }
+        if (!skipped) log.warn({ type, err: { message: describe(error) } }, 'listing a record type failed')
+      }
+      await progress(true)
+    }
+    const failed = Object.entries(tallies).filter(([, o]) => o.status === 'failed')
+    await finishRun(ctx.db, runId, failed.length === 0
+      ? { status: 'succeeded', result: { types: tallies, since: since?.toISOString() ?? null } }
+      : { status: 'failed', result: { types: tallies }, error: failed.map(([t, o]) => `${t}: ${o.reason ?? 'failed'}`).join('; ').slice(0, 2000) })
+    log.info({ types: tallies }, 'listing done')
+  } catch (error) {
+    if (isTransient(error) && !lastAttempt) {
+      // The job runs again with backoff; the run stays `running` and says why it waits.
+      await updateRunResult(ctx.db, runId, { types: tallies, lastError: describe(error) })
+      log.warn({ err: { message: describe(error) } }, 'listing interrupted; it will be retried')
+      throw error
+    }
+    await finishRun(ctx.db, runId, { status: 'failed', result: { types: tallies }, error: describe(error) })
+  }
+}
+
+/** Where the last successful run of this side started, minus the overlap; none means a full listing. */
+async function watermark(db: Db, side: Side, companyId: string, runId: string): Promise<Date | undefined> {
+  const last = await db.selectFrom('sync_runs').select('started_at').where('company_id', '=', companyId).where('kind', '=', IngestKinds[side])
+    .where('status', '=', 'succeeded').where('id', '!=', runId).where('started_at', 'is not', null).orderBy('started_at', 'desc').executeTakeFirst()
+  return last?.started_at ? new Date(last.started_at.getTime() - OVERLAP_MS) : undefined
+}
+
+function describe(error: unknown): string {
+  if (error instanceof UpstreamError) {
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : ''
+    return `${error.message}${cause}`.slice(0, 2000)
+  }
+  return (error instanceof Error ? error.message : String(error)).slice(0, 2000)
+}
+
+/** The ingest engine's background tasks. */
+export function ingestTasks(ctx: AppContext): Record<string, Task> {
+  const one = (side: Side): Task => async (payload, helpers) => {
+    const { companyId, runId } = payload as { companyId: string; runId: string }
+    await ingest(ctx, side, companyId, runId, helpers.job.attempts >= helpers.job.max_attempts)
+  }
+  return {
+    [IngestTasks.procore]: one('procore'),
+    [IngestTasks.erp]: one('erp'),
+    [RECONCILE_ALL_TASK]: async () => {
+      const companies = await ctx.db.selectFrom('procore_connections').select('company_id').where('status', '=', 'connected').execute()
+      for (const { company_id: companyId } of companies) {
+        await requestIngest(ctx.db, 'procore', companyId, { full: false, types: [...RecordTypes] }, 'schedule')
+      }
+    },
+  }
+}
