@@ -20,7 +20,7 @@ export interface CallOptions<S extends TSchema> {
   idempotent?: boolean
 }
 
-/** Procore's `per_page`: big pages, well under its 2,000 guidance (§3.3). */
+/** Procore's `per_page`: big pages, well under its guidance of at most 2,000. */
 const PER_PAGE = 1000
 
 const compiled = new WeakMap<TSchema, ReturnType<typeof Compile>>()

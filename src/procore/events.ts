@@ -1,4 +1,4 @@
-// Procore webhook payloads (PROCORE.md §1.3): v2.0, v3.0 (= v2 + related_resources) and v4.0
+// Procore webhook payloads: v2.0, v3.0 (= v2 + related_resources) and v4.0
 // (string ids, `reason`, `resource_type`, ULID `id`, no metadata), read into one shape.
 import { createHash } from 'node:crypto'
 import { parseJson } from '../http/json.js'

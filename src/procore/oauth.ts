@@ -5,7 +5,7 @@ import { AppError, badRequest } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
 import { procoreHttp } from './http.js'
 
-/** What Procore's token endpoint returns (PROCORE.md §4). */
+/** What Procore's token endpoint (`POST /oauth/token`) returns. */
 export interface TokenSet {
   accessToken: string
   refreshToken: string | null

@@ -1,4 +1,4 @@
-// Procore's REST resources we read and write, one table row per record type (PROCORE.md §2):
+// Procore's REST resources we read and write, one table row per resource (see README.md here):
 // where each lives, how its bodies are wrapped, whether it has a batch sync endpoint and an
 // updated_at filter. The mechanism below reads only this table.
 import { Type, type TSchema } from 'typebox'
@@ -11,9 +11,9 @@ import type { Json } from './types.js'
 
 type Query = NonNullable<HttpRequest['query']>
 
-/** Procore's `PATCH …/sync` takes at most 1,000 items per call (§2.8). */
+/** Procore's `PATCH …/sync` takes at most 1,000 items per call. */
 export const SYNC_BATCH = 1000
-/** The bulk trigger endpoint takes at most 500 (§1.1). */
+/** The bulk trigger endpoint takes at most 500. */
 export const TRIGGER_BATCH = 500
 
 interface Where { path: string; query: Query }
@@ -75,17 +75,17 @@ const USER: ResourceDef = {
   update: (p, id) => ({ path: `${v1}/companies/${p.companyId}/users/${id}`, query: {}, extra: {} }),
   sync: (p) => ({ path: `${v1}/companies/${p.companyId}/users/sync`, query: {}, extra: {} }),
 }
-/** The company's ERP standard cost code list (§2.4). */
+/** The company's ERP standard cost code list (a company has exactly one). */
 const STANDARD_COST_CODE: ResourceDef = {
   wrapper: 'standard_cost_code', schema: T.StandardCostCode, updatedAtFilter: false,
-  // The default view carries only ids (§2.4).
+  // The default view carries only ids.
   listings: (p) => [{ path: `${v1}/standard_cost_codes`, query: { ...company(p), standard_cost_code_list_id: p.listId ?? undefined, view: 'extended' } }],
   item: (p, id) => ({ path: `${v1}/standard_cost_codes/${id}`, query: company(p) }),
   create: (p) => ({ path: `${v1}/standard_cost_codes`, query: {}, extra: company(p), inner: { standard_cost_code_list_id: p.listId } }),
   update: (p, id) => ({ path: `${v1}/standard_cost_codes/${id}`, query: {}, extra: company(p) }),
   sync: (p) => ({ path: `${v1}/standard_cost_codes/sync`, query: {}, extra: { ...company(p), standard_cost_code_list_id: p.listId } }),
 }
-/** Cost codes of one project (§2.4); on ERP-integrated projects only the sync endpoint writes. */
+/** Cost codes of one project; on ERP-integrated projects only the sync endpoint writes. */
 const PROJECT_COST_CODE: ResourceDef = {
   wrapper: 'cost_code', schema: T.CostCode, updatedAtFilter: false,
   listings: (p) => [{ path: `${v1}/cost_codes`, query: { project_id: p.projectId ?? undefined } }],
@@ -113,7 +113,7 @@ export type ProcoreResource = keyof typeof RESOURCES
 /** Procore resources whose records live in a project. */
 export const inProject = (resource: ProcoreResource): boolean => resource === 'project_cost_codes'
 
-/** `filters[updated_at]` as Procore takes ranges: `start...end`, here open-ended (§3.3). */
+/** `filters[updated_at]` as Procore takes ranges: `start...end`, here open-ended. */
 const updatedSinceQuery = (since: Date): Query => ({ 'filters[updated_at]': `${since.toISOString()}...` })
 
 const ERP_LIST_TTL_MS = 10 * 60_000
@@ -178,7 +178,7 @@ export class ProcoreApi {
   }
 
   /**
-   * Procore's batch upsert (§2.8), ≤ 1,000 items per call. Keyed by origin_id (or id), so a retry
+   * Procore's batch upsert, ≤ 1,000 items per call. Keyed by origin_id (or id), so a retry
    * never duplicates. Procore answers 200 even when items fail; their errors come back per item.
    */
   async sync(resource: ProcoreResource, updates: readonly Json[], parentId: string | null = null): Promise<T.SyncResult> {
@@ -191,7 +191,7 @@ export class ProcoreApi {
 
   /**
    * The company's ERP standard cost code list (Procore creates exactly one when ERP Integrations
-   * is activated, §2.4). Cached for a few minutes per app.
+   * is activated). Cached for a few minutes per app.
    */
   async erpCostCodeListId(): Promise<string> {
     const cache = component(this.#ctx, 'procore.erpLists', () => new Map<string, { id: string; at: number }>())
@@ -214,7 +214,7 @@ export class ProcoreApi {
     return { companyId: this.companyId, projectId: parentId, listId }
   }
 
-  // ---- timecard entries (§2.6) --------------------------------------------------------------
+  // ---- timecard entries --------------------------------------------------------------------
 
   async *timecardEntries(options: { updatedSince?: Date; startDate?: string; endDate?: string } = {}): AsyncGenerator<T.TimecardEntry[]> {
     yield* this.client.pages(`${v1}/companies/${this.companyId}/timecard_entries`, {
@@ -235,7 +235,7 @@ export class ProcoreApi {
     return this.client.call('PATCH', `${v1}/companies/${this.companyId}/timecard_entries/${id}`, { body: { timecard_entry: entry }, schema: T.TimecardEntry })
   }
 
-  // ---- webhooks API (§1.1) ------------------------------------------------------------------
+  // ---- webhooks API -----------------------------------------------------------------------
 
   async listHooks(namespace: string): Promise<T.Hook[]> {
     const hooks: T.Hook[] = []

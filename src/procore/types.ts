@@ -1,4 +1,4 @@
-// Procore's JSON for the resources we read and write (PROCORE.md §1.1, §2), as TypeBox schemas:
+// Procore's JSON for the resources we read and write, as TypeBox schemas:
 // responses are checked against them (ids already turned into decimal strings by ids.ts), so a
 // changed or broken upstream body fails loudly at the edge instead of deep in the sync domain.
 // Objects stay open: Procore adds fields, and we keep the raw record in snapshots.
@@ -12,7 +12,7 @@ const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null
 const Text = Type.Optional(Nullable(Type.String()))
 const Flag = Type.Optional(Nullable(Type.Boolean()))
 const RefId = Type.Optional(Nullable(Id))
-/** origin_id is text in most resources, an integer in timecard entries (§2.6). */
+/** origin_id is text in most resources, an integer in timecard entries. */
 const Origin = Type.Optional(Nullable(Type.Union([Type.String(), Type.Number(), Type.BigInt()])))
 const Stamps = { created_at: Text, updated_at: Text }
 const OriginFields = { origin_id: Origin, origin_data: Text }
@@ -43,7 +43,7 @@ export const TimecardEntry = Type.Object({
   party_id: RefId, cost_code_id: RefId, sub_job_id: RefId, line_item_type_id: RefId, timecard_time_type_id: RefId, billable: Flag, description: Text,
   ...OriginFields, ...Stamps,
 })
-/** What we may write into a timecard entry (§2.6). */
+/** What we may write into a timecard entry. */
 export const TimecardEntryWrite = Type.Object({
   date: Type.Optional(Type.String()), datetime: Type.Optional(Type.String()), hours: Type.Optional(Type.Union([Type.String(), Type.Number()])),
   time_in: Type.Optional(Type.String()), time_out: Type.Optional(Type.String()), lunch_time: Type.Optional(Type.Number()),
@@ -63,7 +63,7 @@ export const BulkTriggersResult = Type.Object({
   success: Type.Optional(Type.Array(Type.Unknown())),
   failed: Type.Optional(Type.Array(Type.Object({ trigger: Type.Optional(Type.Unknown()), message: Text, errors: Type.Optional(Type.Unknown()) }))),
 })
-/** `PATCH …/sync` always answers 200 with per-item results (§2.8). */
+/** `PATCH …/sync` always answers 200 with per-item results. */
 export const SyncResult = Type.Object({
   entities: Type.Array(Type.Record(Type.String(), Type.Unknown())),
   errors: Type.Array(Type.Record(Type.String(), Type.Unknown())),

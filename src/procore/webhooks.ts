@@ -9,7 +9,7 @@ import type { Hook } from './types.js'
 
 export const PayloadVersions = ['v2.0', 'v3.0', 'v4.0'] as const
 export type PayloadVersion = (typeof PayloadVersions)[number]
-/** Procore: "New integrations should use v4.0" (§1.3). */
+/** Procore's advice: "New integrations should use v4.0". */
 export const DEFAULT_PAYLOAD_VERSION: PayloadVersion = 'v4.0'
 
 const EVENT_TYPES = ['create', 'update', 'delete'] as const

@@ -397,7 +397,7 @@ export const Registry: Record<RecordType, EntityDef> = {
       name: { fields: ['name'], weight: 0.9, strongWhenSame: true },
     },
     create: { procore: { required: ['name'] }, erp: { required: ['name'] } },
-    // Procore's own "send to ERP" limits (PROCORE.md §2.2); Foundation codes are at most 10 characters.
+    // Procore's own "send to ERP" limits; Foundation codes are at most 10 characters.
     erpLimits: { foundation: { name: 30, code: 10 }, sage300: { name: 30 }, spectrum: { name: 30 }, quickbooks_desktop: { name: 41 }, vista: { name: 60 } },
     codeFields: ['code'],
     fields: {

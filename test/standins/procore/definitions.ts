@@ -1,4 +1,4 @@
-// The resources the stand-in serves, one entry each (PROCORE.md §2.1–2.6). The mechanism in
+// The resources the stand-in serves, one entry each (src/procore/README.md §2.1–2.6). The mechanism in
 // resources.ts reads only this table; anything resource-specific belongs here.
 import { str, type FieldErrors } from './http.js'
 import type { Kind, Rec, Store } from './store.js'

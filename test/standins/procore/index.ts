@@ -1,4 +1,4 @@
-// A Procore stand-in on loopback: REST API, OAuth server and webhook sender (PROCORE.md), plus
+// A Procore stand-in on loopback: REST API, OAuth server and webhook sender (src/procore/README.md), plus
 // the handles tests use to seed data, change it "in Procore", script faults and inspect traffic.
 import { definition } from './definitions.js'
 import { str } from './http.js'

@@ -1,4 +1,4 @@
-// Procore's OAuth 2.0 server (PROCORE.md §4), Doorkeeper-style: client credentials (DMSA),
+// Procore's OAuth 2.0 server (src/procore/README.md §4), Doorkeeper-style: client credentials (DMSA),
 // authorization code (single use, 10 min) and rotating single-use refresh tokens.
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'

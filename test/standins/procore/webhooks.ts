@@ -1,4 +1,4 @@
-// Procore's Webhooks API (hooks, triggers, deliveries; PROCORE.md §1.1, §1.6) and its sender
+// Procore's Webhooks API (hooks, triggers, deliveries; src/procore/README.md §1.1, §1.6) and its sender
 // (§1.2, §1.3, §1.5): one FIFO queue per hook that pauses on failure and retries the head
 // with exponential backoff until it succeeds or the discard window closes.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
