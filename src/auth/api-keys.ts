@@ -134,8 +134,3 @@ export async function revokeApiKey(db: Db, id: string): Promise<ApiKey> {
   await db.updateTable('api_keys').set({ revoked_at: sql`coalesce(revoked_at, now())` }).where('id', '=', id).execute()
   return getApiKey(db, id)
 }
-
-export async function countActiveApiKeys(db: Db): Promise<number> {
-  const { n } = await db.selectFrom('api_keys').select((eb) => eb.fn.countAll<string>().as('n')).where('revoked_at', 'is', null).executeTakeFirstOrThrow()
-  return Number(n)
-}
