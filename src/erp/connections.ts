@@ -2,15 +2,16 @@
 // connection test, and the secret it signs notifications with (sealed; the previous one stays
 // valid for a grace period after a rotation). Secrets never leave this module except the
 // notification secret, once, to the admin who creates or rotates it.
-import { sql } from 'kysely'
+import { sql, type Selectable } from 'kysely'
 import type { AppContext } from '../context.js'
 import type { Db } from '../db/database.js'
 import type { ErpSystem } from '../db/tables/companies.js'
-import type { ErpCheckFailure } from '../db/tables/erp.js'
+import type { ErpConnectionsTable } from '../db/tables/erp.js'
 import { etagOf } from '../api/etag.js'
 import { getCompany } from '../companies/companies.js'
 import { AppError, preconditionFailed, preconditionRequired } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
+import type { ErpCheckReport } from '../schemas/erp.js'
 import { ErpNotConnectedError } from './errors.js'
 import { newErpClient } from './connector.js'
 import { ErpResources, ProtocolVersionError, type ErpInfo } from './protocol.js'
@@ -30,14 +31,7 @@ export const CheckFailureCodes = ['unreachable', 'unauthorized', 'not_an_agent',
 export type CheckFailureCode = (typeof CheckFailureCodes)[number]
 
 /** What a connection test found. */
-export interface CheckReport {
-  ok: boolean
-  checkedAt: string
-  failure: { code: CheckFailureCode; message: string } | null
-  agent: { system: string; companyName: string; protocolVersion: string } | null
-  /** Things that work but limit the sync (resources not served, no notifications). */
-  warnings: string[]
-}
+export type CheckReport = ErpCheckReport
 
 const notificationUrl = (ctx: AppContext, companyId: string) => `${ctx.config.publicUrl}/webhooks/erp/${companyId}`
 
@@ -46,11 +40,7 @@ const columns = [
   'last_checked_at', 'last_check_failure', 'version', 'created_at', 'updated_at',
 ] as const
 
-type Row = {
-  company_id: string; base_url: string; system: string; company_name: string; protocol_version: string; info: Record<string, unknown>
-  secret_created_at: Date; previous_secret_expires_at: Date | null; last_checked_at: Date; last_check_failure: ErpCheckFailure | null
-  version: number; created_at: Date; updated_at: Date
-}
+type Row = Pick<Selectable<ErpConnectionsTable>, (typeof columns)[number]>
 
 function toView(ctx: AppContext, row: Row) {
   const info = row.info as ErpInfo

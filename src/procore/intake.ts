@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { AppContext } from '../context.js'
 import { AppError } from '../errors.js'
 import { storeEvent } from '../inbox/inbox.js'
-import type { InboxStatus } from '../db/tables/records.js'
+import type { ReceivedWebhook } from '../schemas/webhook-events.js'
 import { typeForProcoreResource } from '../sync/registry.js'
 import { parseEvent } from './events.js'
 
@@ -58,10 +58,7 @@ function storeUnavailable(ctx: AppContext, companyId: string, error: unknown): A
     'The event could not be stored right now. Nothing was acknowledged; deliver it again after Retry-After.', { headers: { 'retry-after': '5' } })
 }
 
-export interface Received {
-  id: string | null
-  status: InboxStatus | 'duplicate'
-}
+export type Received = ReceivedWebhook
 
 /**
  * Stores one authenticated delivery and its processing job in one transaction, then returns:
