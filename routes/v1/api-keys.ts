@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { createApiKey, getApiKey, listApiKeys, revokeApiKey } from '../../src/auth/api-keys.js'
 import { forbidden } from '../../src/errors.js'
-import { ApiKey, CompanyScope, CreatedApiKey, Role } from '../../src/schemas/api-keys.js'
+import { ApiKey, CreatedApiKey, NewApiKey } from '../../src/schemas/api-keys.js'
 import { IdempotencyHeaders, Page, PageQuery, problems } from '../../src/schemas/common.js'
 
 const KeyParams = Type.Object({ keyId: Type.String({ format: 'uuid' }) })
@@ -20,7 +20,7 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
       tags, summary: 'Create an API key',
       description: 'Creates a key with a role and a company scope. The key itself is in the response once and never again: store it now.',
       headers: IdempotencyHeaders,
-      body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }), role: Role, companyIds: CompanyScope }, { additionalProperties: false }),
+      body: NewApiKey,
       response: { 201: CreatedApiKey, ...problems(400, 401, 403, 409, 422) },
     },
   }, async (request, reply) => {

@@ -6,9 +6,9 @@ import {
 } from '../../src/companies/companies.js'
 import { forbidden } from '../../src/errors.js'
 import {
-  CompanyIdString, CompanyParams, IdempotencyHeaders, IfMatchHeaders, Page, PageQuery, problems,
+  CompanyParams, IdempotencyHeaders, IfMatchHeaders, Page, PageQuery, problems,
 } from '../../src/schemas/common.js'
-import { Company, CompanyName, ErpSystem } from '../../src/schemas/companies.js'
+import { Company, CompanyPatch, NewCompany } from '../../src/schemas/companies.js'
 
 const tags = ['companies']
 
@@ -19,9 +19,7 @@ const companies: FastifyPluginAsyncTypebox = async (app) => {
       tags, summary: 'Register a company',
       description: 'Registers a Procore company (by its Procore company id) and its ERP system. Needs an admin key scoped to all companies.',
       headers: IdempotencyHeaders,
-      body: Type.Object({ id: CompanyIdString, name: CompanyName, erpSystem: ErpSystem }, {
-        additionalProperties: false,
-      }),
+      body: NewCompany,
       response: { 201: Company, ...problems(400, 401, 403, 409, 422) },
     },
   }, async (request, reply) => {
@@ -54,9 +52,7 @@ const companies: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags, summary: 'Change a company', description: 'Changes name or ERP system. Send If-Match with the ETag of your last GET.',
       params: CompanyParams, headers: IfMatchHeaders,
-      body: Type.Object({ name: Type.Optional(CompanyName), erpSystem: Type.Optional(ErpSystem) }, {
-        additionalProperties: false, minProperties: 1,
-      }),
+      body: CompanyPatch,
       response: { 200: Company, ...problems(400, 401, 403, 404, 412, 428) },
     },
   }, async (request, reply) => {

@@ -4,7 +4,7 @@ import type { Db, Tx } from '../db/database.js'
 import type { ApiKeysTable, Role } from '../db/tables/api-keys.js'
 import { badRequest, notFound } from '../errors.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
-import type { ApiKey, CreatedApiKey } from '../schemas/api-keys.js'
+import type { ApiKey, CreatedApiKey, NewApiKey } from '../schemas/api-keys.js'
 
 /** Who is calling: derived from the API key alone, never from the path or the body. */
 export interface Principal {
@@ -34,12 +34,7 @@ export function inScope(principal: Principal, companyId: string): boolean {
 const KEY_PATTERN = /^esk_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$/
 const hashSecret = (secret: string) => createHash('sha256').update(secret).digest()
 
-export interface NewApiKey {
-  name: string
-  role: Role
-  /** null: every company. */
-  companyIds: string[] | null
-}
+export type { NewApiKey }
 
 export async function createApiKey(db: Db, input: NewApiKey): Promise<CreatedApiKey> {
   return db.transaction().execute((tx) => insertApiKey(tx, input))

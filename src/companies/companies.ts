@@ -1,16 +1,10 @@
 import { sql, type Selectable } from 'kysely'
 import type { Db } from '../db/database.js'
-import type { CompaniesTable, ErpSystem } from '../db/tables/companies.js'
+import type { CompaniesTable } from '../db/tables/companies.js'
 import { conflict, notFound, preconditionFailed } from '../errors.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import { etagOf } from '../api/etag.js'
-import type { Company } from '../schemas/companies.js'
-
-export interface CompanyInput {
-  id: string
-  name: string
-  erpSystem: ErpSystem
-}
+import type { Company, CompanyPatch, NewCompany } from '../schemas/companies.js'
 
 type Row = Pick<Selectable<CompaniesTable>, (typeof columns)[number]> & { procore_status?: string | null }
 
@@ -31,7 +25,7 @@ const columns = ['id', 'name', 'erp_system', 'version', 'created_at', 'updated_a
 /** The Procore connection state shown on the company, so callers see `needs_reauth` where they look first. */
 const procoreStatus = sql<string | null>`(select p.status from procore_connections p where p.company_id = companies.id)`.as('procore_status')
 
-export async function createCompany(db: Db, input: CompanyInput): Promise<CompanyWithEtag> {
+export async function createCompany(db: Db, input: NewCompany): Promise<CompanyWithEtag> {
   const row = await db
     .insertInto('companies')
     .values({ id: input.id, name: input.name, erp_system: input.erpSystem })
@@ -62,7 +56,9 @@ export async function listCompanies(
 }
 
 /** Applies the patch only if the caller saw the current version (If-Match). */
-export async function updateCompany(db: Db, id: string, expectedVersion: number, patch: { name?: string; erpSystem?: ErpSystem }): Promise<CompanyWithEtag> {
+export async function updateCompany(
+  db: Db, id: string, expectedVersion: number, patch: CompanyPatch,
+): Promise<CompanyWithEtag> {
   return db.transaction().execute(async (tx) => {
     const current = await tx.selectFrom('companies').select(columns).where('id', '=', id).forUpdate().executeTakeFirst()
     if (!current) throw notFound('company', id)

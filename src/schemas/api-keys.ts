@@ -23,6 +23,13 @@ export const ApiKey = Type.Object({
 })
 export type ApiKey = Static<typeof ApiKey>
 
+export const NewApiKey = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 200 }),
+  role: Role,
+  companyIds: CompanyScope,
+}, { additionalProperties: false })
+export type NewApiKey = Static<typeof NewApiKey>
+
 /** What creating a key answers: the secret key, shown only then, and the key's record. */
 export const CreatedApiKey = Type.Object({
   key: Type.String({ description: 'The secret key; shown only now.' }),

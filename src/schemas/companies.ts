@@ -21,3 +21,13 @@ export const Company = Type.Object({
   updatedAt: Type.String({ format: 'date-time' }),
 })
 export type Company = Static<typeof Company>
+
+export const NewCompany = Type.Object({ id: CompanyIdString, name: CompanyName, erpSystem: ErpSystem }, {
+  additionalProperties: false,
+})
+export type NewCompany = Static<typeof NewCompany>
+
+export const CompanyPatch = Type.Object({ name: Type.Optional(CompanyName), erpSystem: Type.Optional(ErpSystem) }, {
+  additionalProperties: false, minProperties: 1,
+})
+export type CompanyPatch = Static<typeof CompanyPatch>
