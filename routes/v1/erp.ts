@@ -5,7 +5,7 @@ import { emptyBodyIsObject } from '../../src/api/body.js'
 import { getConnection, putConnection, rotateNotificationSecret, testConnection } from '../../src/erp/connections.js'
 import { requestRefresh } from '../../src/erp/refresh.js'
 import { CompanyParams, IdempotencyHeaders, IfMatchHeaders, problems } from '../../src/schemas/common.js'
-import { ErpCheckReport, ErpConnection, NotificationSecret } from '../../src/schemas/erp.js'
+import { ErpCheckReport, ErpConnection, ErpConnectionInput, NotificationSecret } from '../../src/schemas/erp.js'
 import { Run } from '../../src/schemas/runs.js'
 import { RecordTypes } from '../../src/sync/registry.js'
 
@@ -35,10 +35,7 @@ const erp: FastifyPluginAsyncTypebox = async (app) => {
         'A new connection answers 201 with `notificationSecret`, shown only then: enter it and `notifications.url` in the agent. ' +
         'Replacing an existing connection needs If-Match with its ETag and keeps the notification secret. The token is stored encrypted and never shown.',
       params: CompanyParams, headers: IfMatchHeaders,
-      body: Type.Object({
-        baseUrl: Type.String({ minLength: 1, maxLength: 2048, description: "The agent's root URL, e.g. https://erp-agent.example.com. https, or http on loopback only.", examples: ['https://erp-agent.example.com'] }),
-        token: Type.String({ minLength: 1, maxLength: 4096, description: "The bearer token from the agent's settings." }),
-      }, { additionalProperties: false }),
+      body: ErpConnectionInput,
       response: {
         200: Type.Object({ ...ErpConnection.properties, check: ErpCheckReport }),
         201: Type.Object({

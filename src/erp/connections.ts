@@ -11,7 +11,7 @@ import { etagOf } from '../api/etag.js'
 import { getCompany } from '../companies/companies.js'
 import { AppError, preconditionFailed, preconditionRequired } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
-import type { ErpCheckReport } from '../schemas/erp.js'
+import type { ErpCheckReport, ErpConnection, ErpConnectionInput } from '../schemas/erp.js'
 import { ErpNotConnectedError } from './errors.js'
 import { newErpClient } from './connector.js'
 import { ErpResources, ProtocolVersionError, type ErpInfo } from './protocol.js'
@@ -42,7 +42,7 @@ const columns = [
 
 type Row = Pick<Selectable<ErpConnectionsTable>, (typeof columns)[number]>
 
-function toView(ctx: AppContext, row: Row) {
+function toView(ctx: AppContext, row: Row): ErpConnection {
   const info = row.info as ErpInfo
   const previousValid = row.previous_secret_expires_at !== null && row.previous_secret_expires_at > new Date()
   return {
@@ -68,7 +68,7 @@ function toView(ctx: AppContext, row: Row) {
     updatedAt: row.updated_at.toISOString(),
   }
 }
-export type ErpConnection = ReturnType<typeof toView>
+export type { ErpConnection }
 
 const notConnected = (companyId: string) =>
   new AppError(404, 'erp_not_connected', 'No ERP connection',
@@ -83,10 +83,7 @@ export async function getConnection(ctx: AppContext, companyId: string): Promise
   return { connection: toView(ctx, row), etag: etagOf(row.version) }
 }
 
-export interface ConnectionInput {
-  baseUrl: string
-  token: string
-}
+export type ConnectionInput = ErpConnectionInput
 
 /**
  * Creates or replaces the company's connection, after testing it: nothing is saved unless the

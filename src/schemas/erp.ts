@@ -72,6 +72,16 @@ export const ErpConnection = Type.Object({
 }, { description: 'The company\'s ERP agent. Never shows the token or the notification secret.' })
 export type ErpConnection = Static<typeof ErpConnection>
 
+export const ErpConnectionInput = Type.Object({
+  baseUrl: Type.String({
+    minLength: 1, maxLength: 2048,
+    description: "The agent's root URL, e.g. https://erp-agent.example.com. https, or http on loopback only.",
+    examples: ['https://erp-agent.example.com'],
+  }),
+  token: Type.String({ minLength: 1, maxLength: 4096, description: "The bearer token from the agent's settings." }),
+}, { additionalProperties: false })
+export type ErpConnectionInput = Static<typeof ErpConnectionInput>
+
 export const NotificationSecret = Type.String({
   pattern: '^whsec_[A-Za-z0-9+/=]+$',
   description: 'The secret the agent signs notifications with (Standard Webhooks). ' +
