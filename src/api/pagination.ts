@@ -33,9 +33,10 @@ function timestamp(v: string): boolean {
 }
 const bigint = (v: string) => /^\d{1,19}$/.test(v) && BigInt(v) <= MAX_INT8
 
-/** Types a key component can have: how it is checked, cast back in SQL, and read as exact text. */
 type Column = RawBuilder<unknown>
 const asText = (c: Column) => sql`${c}::text`
+
+/** Types a key component can have: how it is checked, cast back in SQL, and read as exact text. */
 const KeyTypes = {
   timestamp: {
     valid: timestamp, cast: sql`timestamptz`,
