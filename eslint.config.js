@@ -14,11 +14,15 @@ const CONNECTOR =
  * server, which sit above everything in src/).
  */
 function layer(files, folders, message) {
-  const names = folders.join('|')
+  const names = folders.filter((f) => f !== 'schemas').join('|')
+  const contracts = folders.includes('schemas')
+    ? [{ regex: '^(\\.\\./)+schemas/', message: `${message} (API types may be imported as types)`, allowTypeImports: true }]
+    : []
   return [{
     files,
     rules: {
-      'no-restricted-imports': ['error', { patterns: [
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [
+        ...contracts,
         { regex: `^(\\.\\./)+(${names})/`, message },
         { regex: '^(\\.\\./)+(routes/|app\\.js$|server\\.js$|tasks\\.js$)', message: `${message} (routes, the app and the server sit above)` },
       ] }],
@@ -48,12 +52,12 @@ export default tseslint.config(
   ...layer(['src/db/**', 'src/http/**', 'src/crypto/**', 'src/api/**', 'src/config.ts', 'src/errors.ts', 'src/context.ts'],
     ['procore', 'erp', ...DOMAIN, ...APP],
     'The base (db, http, crypto, api, config, errors, context) is used by every layer and uses none of them.'),
-  ...layer(['src/sync/**', 'src/inbox/**', 'src/companies/**', 'src/auth/**'], APP,
-    'The domain is called by routes, plugins and jobs; it never reaches up to them.'),
+  ...layer(['src/sync/**', 'src/inbox/**', 'src/companies/**', 'src/auth/**', 'src/schemas/**'], APP,
+    'The domain and its API contracts are called by routes, plugins and jobs; they never reach up to them.'),
   {
     files: ['routes/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{
         regex: '^\\.\\.?/(?!\\.\\./)(?!.*\\bsrc/)',
         message: 'A route file never imports another route file: shared schemas live in src/schemas, shared logic in the domain.',
       }] }],

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { CompanyIdString, problems } from '../src/api/schemas.js'
 import { ProcoreModes } from '../src/db/tables/procore.js'
 import { completeAuthorization } from '../src/procore/connect.js'
+import { CompanyIdString, problems } from '../src/schemas/common.js'
 
 /**
  * Where Procore sends the person back after they authorize the app (outside /v1: the browser

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { problems } from '../src/api/schemas.js'
 import { databaseReady } from '../src/db/health.js'
 import { AppError } from '../src/errors.js'
+import { problems } from '../src/schemas/common.js'
 
 const Status = Type.Object({ status: Type.Literal('ok') })
 const tags = ['operations']

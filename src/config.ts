@@ -1,9 +1,9 @@
-import { Type, type Static } from 'typebox'
+import { Type, type Static, type StaticDecode } from 'typebox'
 import { Value } from 'typebox/value'
 
 /**
  * Every setting the service reads, as the environment spells it. This schema is the single
- * source for validation, defaults, `.env.example` and the `Config` type below.
+ * source for validation, defaults, `.env.example` and, decoded by ConfigSchema, the `Config` type.
  */
 export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port the HTTP server listens on.' }),
@@ -38,33 +38,73 @@ export const EnvSchema = Type.Object({
 })
 export type Env = Static<typeof EnvSchema>
 
-export interface Config {
-  port: number
-  host: string
-  publicUrl: string
-  logLevel: Env['LOG_LEVEL']
-  /** Undefined means: start the embedded PostgreSQL under dataDir. */
-  databaseUrl: string | undefined
-  dataDir: string
-  migrateOnStart: boolean
-  db: { poolMax: number; connectTimeoutMs: number; statementTimeoutMs: number }
-  http: { bodyLimit: number; requestTimeoutMs: number }
-  idempotencyTtlHours: number
-  bootstrapAdminKey: boolean
-  /** Undefined means: server.ts reads or creates DATA_DIR/encryption.key. */
-  encryptionKeys: string | undefined
-  worker: { enabled: boolean; concurrency: number; heartbeatMs: number; pollIntervalMs: number }
+const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '')
+
+/**
+ * The environment decoded into the shape the code reads. `Config` is its decoded type: each
+ * setting is declared once, in EnvSchema, and placed once, here.
+ */
+export const ConfigSchema = Type.Decode(EnvSchema, (e) => ({
+  port: e.PORT,
+  host: e.HOST,
+  publicUrl: withoutTrailingSlash(e.PUBLIC_URL ?? `http://localhost:${e.PORT}`),
+  logLevel: e.LOG_LEVEL,
+  /** Secret (it may carry a password). Undefined means: start the embedded PostgreSQL under dataDir. */
+  databaseUrl: e.DATABASE_URL,
+  dataDir: e.DATA_DIR,
+  migrateOnStart: e.MIGRATE_ON_START,
+  db: {
+    poolMax: e.DB_POOL_MAX, connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS, statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+  },
+  http: { bodyLimit: e.BODY_LIMIT_BYTES, requestTimeoutMs: e.REQUEST_TIMEOUT_MS },
+  idempotencyTtlHours: e.IDEMPOTENCY_TTL_HOURS,
+  bootstrapAdminKey: e.BOOTSTRAP_ADMIN_KEY,
+  /** Secret. Undefined means: server.ts reads or creates DATA_DIR/encryption.key. */
+  encryptionKeys: e.ENCRYPTION_KEYS,
+  worker: {
+    enabled: e.WORKER_ENABLED,
+    concurrency: e.WORKER_CONCURRENCY,
+    heartbeatMs: e.WORKER_HEARTBEAT_MS,
+    pollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
+  },
   procore: {
-    apiUrl: string
-    loginUrl: string
-    clientId: string | undefined
-    clientSecret: string | undefined
-    webhookNamespace: string
-    webhookSecretGraceHours: number
-  }
+    apiUrl: withoutTrailingSlash(e.PROCORE_API_URL),
+    loginUrl: withoutTrailingSlash(e.PROCORE_LOGIN_URL),
+    clientId: e.PROCORE_CLIENT_ID,
+    /** Secret. */
+    clientSecret: e.PROCORE_CLIENT_SECRET,
+    webhookNamespace: e.PROCORE_WEBHOOK_NAMESPACE,
+    webhookSecretGraceHours: e.WEBHOOK_SECRET_GRACE_HOURS,
+  },
   erp: {
     /** Plain-http agent URLs allowed beyond loopback. */
-    allowHttp: boolean
+    allowHttp: e.ERP_ALLOW_HTTP,
+  },
+}))
+export type Config = StaticDecode<typeof ConfigSchema>
+
+const REDACTED = '[redacted]'
+
+function withoutPassword(databaseUrl: string): string {
+  try {
+    const url = new URL(databaseUrl)
+    if (url.password) url.password = 'redacted'
+    return url.toString()
+  } catch {
+    return REDACTED
+  }
+}
+
+/**
+ * The config as it may be logged: the database password, the encryption keys (their ids stay,
+ * to tell which keys are loaded) and the Procore client secret replaced. Log only this.
+ */
+export function redactedConfig(config: Config) {
+  return {
+    ...config,
+    databaseUrl: config.databaseUrl === undefined ? undefined : withoutPassword(config.databaseUrl),
+    encryptionKeys: config.encryptionKeys?.split(',').map((key) => `${key.split(':')[0]}:${REDACTED}`).join(','),
+    procore: { ...config.procore, clientSecret: config.procore.clientSecret === undefined ? undefined : REDACTED },
   }
 }
 
@@ -94,29 +134,5 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     })
     throw new ConfigError(`Invalid configuration: ${[...new Set(lines)].join('; ')}`)
   }
-  const e = converted
-  return {
-    port: e.PORT,
-    host: e.HOST,
-    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
-    logLevel: e.LOG_LEVEL,
-    databaseUrl: e.DATABASE_URL,
-    dataDir: e.DATA_DIR,
-    migrateOnStart: e.MIGRATE_ON_START,
-    db: { poolMax: e.DB_POOL_MAX, connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS, statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS },
-    http: { bodyLimit: e.BODY_LIMIT_BYTES, requestTimeoutMs: e.REQUEST_TIMEOUT_MS },
-    idempotencyTtlHours: e.IDEMPOTENCY_TTL_HOURS,
-    bootstrapAdminKey: e.BOOTSTRAP_ADMIN_KEY,
-    encryptionKeys: e.ENCRYPTION_KEYS,
-    worker: { enabled: e.WORKER_ENABLED, concurrency: e.WORKER_CONCURRENCY, heartbeatMs: e.WORKER_HEARTBEAT_MS, pollIntervalMs: e.WORKER_POLL_INTERVAL_MS },
-    procore: {
-      apiUrl: e.PROCORE_API_URL.replace(/\/+$/, ''),
-      loginUrl: e.PROCORE_LOGIN_URL.replace(/\/+$/, ''),
-      clientId: e.PROCORE_CLIENT_ID,
-      clientSecret: e.PROCORE_CLIENT_SECRET,
-      webhookNamespace: e.PROCORE_WEBHOOK_NAMESPACE,
-      webhookSecretGraceHours: e.WEBHOOK_SECRET_GRACE_HOURS,
-    },
-    erp: { allowHttp: e.ERP_ALLOW_HTTP },
-  }
+  return Value.Decode(ConfigSchema, converted)
 }

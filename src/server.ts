@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { buildApp, loggerOptions } from './app.js'
 import { ensureFirstAdminKey } from './auth/bootstrap.js'
-import { ConfigError, loadConfig, type Config } from './config.js'
+import { ConfigError, loadConfig, redactedConfig, type Config } from './config.js'
 import { localKeyRing } from './crypto/keyfile.js'
 import type { EmbeddedDatabase } from './db/embedded.js'
 import { migrateToLatest } from './db/migrate.js'
@@ -22,6 +22,7 @@ async function main() {
     throw error
   }
   const log = pino(loggerOptions(config))
+  log.info({ config: redactedConfig(config) }, 'configuration loaded')
   const started = performance.now()
   let embedded: EmbeddedDatabase | undefined
   let app: FastifyInstance | undefined

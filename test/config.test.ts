@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
-import { ConfigError, EnvSchema, loadConfig } from '../src/config.js'
+import { ConfigError, EnvSchema, loadConfig, redactedConfig } from '../src/config.js'
 
 t.test('defaults: a fresh machine needs no environment', async (t) => {
   const config = loadConfig({})
@@ -40,4 +40,21 @@ t.test('the server refuses to start on bad configuration, with one clear line', 
   const lines = result.stderr.trim().split('\n').filter((l) => !l.includes('ExperimentalWarning'))
   t.equal(lines.length, 1, 'one line')
   t.match(lines[0], /^Invalid configuration: PORT: must be integer \(got "not-a-port"\)/)
+})
+
+t.test('secrets stay out of the config as it is logged', async (t) => {
+  const key = Buffer.alloc(32, 5).toString('base64')
+  const config = loadConfig({
+    DATABASE_URL: 'postgres://app:hunter2@db.internal:5432/sync', ENCRYPTION_KEYS: `k2:${key}`,
+    PROCORE_CLIENT_ID: 'client', PROCORE_CLIENT_SECRET: 'sssh',
+  })
+  t.equal(config.procore.clientSecret, 'sssh', 'the code still reads the secrets')
+  const logged = JSON.stringify(redactedConfig(config))
+  for (const secret of ['hunter2', key, 'sssh']) t.notOk(logged.includes(secret), 'no secret in the logged config')
+  t.match(redactedConfig(config), {
+    databaseUrl: 'postgres://app:redacted@db.internal:5432/sync',
+    encryptionKeys: 'k2:[redacted]',
+    procore: { clientId: 'client' },
+  })
+  t.equal(redactedConfig(loadConfig({})).databaseUrl, undefined, 'nothing set, nothing to hide')
 })

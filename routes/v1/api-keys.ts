@@ -1,24 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { CompanyIdString, IdempotencyHeaders, Page, PageQuery, problems } from '../../src/api/schemas.js'
 import { createApiKey, getApiKey, listApiKeys, revokeApiKey } from '../../src/auth/api-keys.js'
-import { Roles } from '../../src/db/tables/api-keys.js'
 import { forbidden } from '../../src/errors.js'
+import { ApiKey, CreatedApiKey, NewApiKey } from '../../src/schemas/api-keys.js'
+import { IdempotencyHeaders, Page, PageQuery, problems } from '../../src/schemas/common.js'
 
-const Role = Type.Enum([...Roles], { description: 'admin: everything; approver: accept/reject exports and read; operator: sync actions and read; viewer: read.' })
-const CompanyScope = Type.Union([Type.Array(CompanyIdString, { maxItems: 1000, uniqueItems: true }), Type.Null()], {
-  description: 'Companies the key may see; null for every company.',
-})
-const ApiKey = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  name: Type.String(),
-  prefix: Type.String({ description: 'The public start of the key, to recognise it.' }),
-  role: Role,
-  companyIds: CompanyScope,
-  createdAt: Type.String({ format: 'date-time' }),
-  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-})
 const KeyParams = Type.Object({ keyId: Type.String({ format: 'uuid' }) })
 const tags = ['api-keys']
 
@@ -34,8 +20,8 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
       tags, summary: 'Create an API key',
       description: 'Creates a key with a role and a company scope. The key itself is in the response once and never again: store it now.',
       headers: IdempotencyHeaders,
-      body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }), role: Role, companyIds: CompanyScope }, { additionalProperties: false }),
-      response: { 201: Type.Object({ key: Type.String({ description: 'The secret key; shown only now.' }), apiKey: ApiKey }), ...problems(400, 401, 403, 409, 422) },
+      body: NewApiKey,
+      response: { 201: CreatedApiKey, ...problems(400, 401, 403, 409, 422) },
     },
   }, async (request, reply) => {
     const created = await createApiKey(app.db, request.body)

@@ -1,21 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { expectedVersion } from '../../src/api/etag.js'
-import { CompanyIdString, CompanyParams, IdempotencyHeaders, IfMatchHeaders, Page, PageQuery, problems } from '../../src/api/schemas.js'
-import { ProcoreConnectionStates, createCompany, deleteCompany, getCompany, listCompanies, updateCompany } from '../../src/companies/companies.js'
-import { ErpSystems } from '../../src/db/tables/companies.js'
+import {
+  createCompany, deleteCompany, getCompany, listCompanies, updateCompany,
+} from '../../src/companies/companies.js'
 import { forbidden } from '../../src/errors.js'
+import {
+  CompanyParams, IdempotencyHeaders, IfMatchHeaders, Page, PageQuery, problems,
+} from '../../src/schemas/common.js'
+import { Company, CompanyPatch, NewCompany } from '../../src/schemas/companies.js'
 
-const ErpSystem = Type.Enum([...ErpSystems], { description: 'The accounting ERP this company runs.' })
-const Company = Type.Object({
-  id: CompanyIdString,
-  name: Type.String(),
-  erpSystem: ErpSystem,
-  procoreConnection: Type.Enum([...ProcoreConnectionStates], { description: 'needs_reauth: Procore refused our credentials; connect again (POST …/procore/connect). Details at GET …/procore.' }),
-  createdAt: Type.String({ format: 'date-time' }),
-  updatedAt: Type.String({ format: 'date-time' }),
-})
-const Name = Type.String({ minLength: 1, maxLength: 200, description: 'Display name, usually as in Procore.' })
 const tags = ['companies']
 
 const companies: FastifyPluginAsyncTypebox = async (app) => {
@@ -25,7 +19,7 @@ const companies: FastifyPluginAsyncTypebox = async (app) => {
       tags, summary: 'Register a company',
       description: 'Registers a Procore company (by its Procore company id) and its ERP system. Needs an admin key scoped to all companies.',
       headers: IdempotencyHeaders,
-      body: Type.Object({ id: CompanyIdString, name: Name, erpSystem: ErpSystem }, { additionalProperties: false }),
+      body: NewCompany,
       response: { 201: Company, ...problems(400, 401, 403, 409, 422) },
     },
   }, async (request, reply) => {
@@ -58,7 +52,7 @@ const companies: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags, summary: 'Change a company', description: 'Changes name or ERP system. Send If-Match with the ETag of your last GET.',
       params: CompanyParams, headers: IfMatchHeaders,
-      body: Type.Object({ name: Type.Optional(Name), erpSystem: Type.Optional(ErpSystem) }, { additionalProperties: false, minProperties: 1 }),
+      body: CompanyPatch,
       response: { 200: Company, ...problems(400, 401, 403, 404, 412, 428) },
     },
   }, async (request, reply) => {

@@ -1,31 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { expectedVersion } from '../../src/api/etag.js'
-import { CompanyIdString, CompanyParams, IdempotencyHeaders, IfMatchHeaders, Page, PageQuery, problems } from '../../src/api/schemas.js'
 import { DiscrepancyStatuses } from '../../src/db/tables/sync.js'
+import {
+  CompanyIdString, CompanyParams, IdempotencyHeaders, IfMatchHeaders, Page, PageQuery, problems,
+} from '../../src/schemas/common.js'
+import { AppliedDiscrepancy, Discrepancy, DiscrepancyChoice } from '../../src/schemas/discrepancies.js'
+import { RecordTypeParam } from '../../src/schemas/records.js'
 import { apiActor } from '../../src/sync/audit.js'
 import { applyDiscrepancy, getDiscrepancy, listDiscrepancies } from '../../src/sync/discrepancies.js'
-import { FieldValue, RecordTypeParam } from './records.js'
 
-const Discrepancy = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  type: Type.String(),
-  linkId: Type.String({ format: 'uuid' }),
-  procoreId: Type.String(),
-  erpId: Type.String(),
-  status: Type.Enum([...DiscrepancyStatuses], { description: 'open: waiting for a person; resolved: the sides agree (after apply, or by themselves); dismissed: the link ended.' }),
-  fields: Type.Array(Type.Object({ field: Type.String(), label: Type.String(), procore: FieldValue, erp: FieldValue }), { description: 'Every differing field owned by nobody (manual), with both values.' }),
-  createdAt: Type.String({ format: 'date-time' }),
-  updatedAt: Type.String({ format: 'date-time' }),
-  resolvedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  resolvedBy: Type.Union([Type.String(), Type.Null()]),
-})
 const Params = Type.Object({ companyId: CompanyIdString, discrepancyId: Type.String({ format: 'uuid' }) })
-const Choice = Type.Union([
-  Type.Literal('procore', { description: "Take Procore's value." }),
-  Type.Literal('erp', { description: "Take the ERP's value." }),
-  Type.Object({ value: FieldValue }, { additionalProperties: false, description: 'Take this value on both sides.' }),
-])
 const tags = ['discrepancies']
 
 const discrepancies: FastifyPluginAsyncTypebox = async (app) => {
@@ -59,13 +44,13 @@ const discrepancies: FastifyPluginAsyncTypebox = async (app) => {
         '(of two applies with one ETag, one wins). A field that changed again in Procore or the ERP since you read it is not overwritten: the discrepancy is ' +
         'updated and the answer is 409 with the new ETag.',
       params: Params, headers: Type.Object({ ...IdempotencyHeaders.properties, ...IfMatchHeaders.properties }),
-      body: Type.Object({ fields: Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9]*$' }), Choice, { minProperties: 1 }) }, { additionalProperties: false }),
-      response: {
-        200: Type.Object({
-          ...Discrepancy.properties,
-          applied: Type.Object({ procore: Type.Array(Type.String()), erp: Type.Array(Type.String()) }, { description: 'Fields written to each side.' }),
-          notAgreeing: Type.Array(Type.String(), { description: 'Chosen fields that still differ after the re-read (one side changed them again).' }),
+      body: Type.Object({
+        fields: Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9]*$' }), DiscrepancyChoice, {
+          minProperties: 1,
         }),
+      }, { additionalProperties: false }),
+      response: {
+        200: AppliedDiscrepancy,
         ...problems(400, 401, 403, 404, 409, 412, 422, 428),
       },
     },

@@ -1,65 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { expectedVersion } from '../../src/api/etag.js'
-import { CompanyIdString, CompanyParams, emptyBodyIsObject, IdempotencyHeaders, IfMatchHeaders, problems } from '../../src/api/schemas.js'
-import { CheckFailureCodes, getConnection, putConnection, rotateNotificationSecret, testConnection } from '../../src/erp/connections.js'
+import { emptyBodyIsObject } from '../../src/api/body.js'
+import { getConnection, putConnection, rotateNotificationSecret, testConnection } from '../../src/erp/connections.js'
+import { CompanyParams, IdempotencyHeaders, IfMatchHeaders, problems } from '../../src/schemas/common.js'
+import { ErpCheckReport, ErpConnection, ErpConnectionInput, NotificationSecret } from '../../src/schemas/erp.js'
+import { Run } from '../../src/schemas/runs.js'
 import { requestRefresh } from '../../src/sync/ingest.js'
 import { RecordTypes } from '../../src/sync/registry.js'
-import { Run } from './runs.js'
-
-const CheckReport = Type.Object({
-  ok: Type.Boolean({ description: 'True when the agent answered /v1/info as protocol 1.x, accepted the token and serves the company\'s ERP.' }),
-  checkedAt: Type.String({ format: 'date-time' }),
-  failure: Type.Union([
-    Type.Object({
-      code: Type.Enum([...CheckFailureCodes], {
-        description: 'unreachable: no connection or timeout; unauthorized: the agent refused the token (401/403); not_an_agent: the URL does not answer as ' +
-          'ERP Connector Protocol 1.x (404, redirect, not protocol JSON); protocol_version_unsupported: another major version; system_mismatch: the agent ' +
-          "serves another ERP than the company's erpSystem; agent_unavailable: 429/5xx, the ERP is offline or busy.",
-      }),
-      message: Type.String({ description: 'What failed and what to do about it.' }),
-    }),
-    Type.Null(),
-  ]),
-  agent: Type.Union([Type.Object({ system: Type.String(), companyName: Type.String(), protocolVersion: Type.String() }), Type.Null()], {
-    description: 'What the agent said about itself, when it answered.',
-  }),
-  warnings: Type.Array(Type.String(), { description: 'What works but limits the sync: resources the agent does not serve or cannot write, no notifications.' }),
-})
-
-const Connection = Type.Object({
-  companyId: CompanyIdString,
-  baseUrl: Type.String({ description: "The agent's base URL; the service calls <baseUrl>/v1/..." }),
-  agent: Type.Object({
-    system: Type.String({ description: 'The ERP the agent reported (foundation, sage300, vista, spectrum, quickbooks_desktop, generic).' }),
-    companyName: Type.String({ description: 'The ERP company (company file, database) the agent serves.' }),
-    protocolVersion: Type.String({ examples: ['1.0'] }),
-    resources: Type.Array(Type.String(), { description: 'Resources the agent serves.' }),
-    writable: Type.Union([Type.Array(Type.String()), Type.Null()], { description: 'Resources that accept creates and updates; null: every resource served.' }),
-    notifications: Type.Union([Type.Boolean(), Type.Null()], { description: 'Whether the agent sends change notifications.' }),
-    maxPageSize: Type.Integer(),
-    maxLengths: Type.Record(Type.String(), Type.Record(Type.String(), Type.Integer()), {
-      description: 'Text limits of this ERP by resource and field, e.g. {"vendors": {"name": 30}}; checked before anything is sent.',
-    }),
-  }, { description: 'What the agent said about itself at the last successful connection test.' }),
-  notifications: Type.Object({
-    url: Type.String({ description: 'Enter this URL in the agent\'s notification settings.' }),
-    secretCreatedAt: Type.String({ format: 'date-time' }),
-    previousSecretValidUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'After a rotation, the previous secret is accepted until then.' }),
-  }),
-  lastCheck: Type.Object({
-    at: Type.String({ format: 'date-time' }),
-    ok: Type.Boolean(),
-    failure: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
-  }),
-  createdAt: Type.String({ format: 'date-time' }),
-  updatedAt: Type.String({ format: 'date-time' }),
-}, { description: 'The company\'s ERP agent. Never shows the token or the notification secret.' })
-
-const NotificationSecret = Type.String({
-  pattern: '^whsec_[A-Za-z0-9+/=]+$',
-  description: 'The secret the agent signs notifications with (Standard Webhooks). Shown only in this response: store it in the agent\'s settings now.',
-})
 
 const tags = ['erp']
 
@@ -69,7 +17,7 @@ const erp: FastifyPluginAsyncTypebox = async (app) => {
       tags, summary: "Get the company's ERP connection",
       description: "The agent's URL, what it said about itself at the last test, where it must send notifications, and the last test's outcome. Never the token or secrets.",
       params: CompanyParams,
-      response: { 200: Connection, ...problems(401, 404) },
+      response: { 200: ErpConnection, ...problems(401, 404) },
     },
   }, async (request, reply) => {
     const { connection, etag } = await getConnection(app.ctx, request.params.companyId)
@@ -87,13 +35,12 @@ const erp: FastifyPluginAsyncTypebox = async (app) => {
         'A new connection answers 201 with `notificationSecret`, shown only then: enter it and `notifications.url` in the agent. ' +
         'Replacing an existing connection needs If-Match with its ETag and keeps the notification secret. The token is stored encrypted and never shown.',
       params: CompanyParams, headers: IfMatchHeaders,
-      body: Type.Object({
-        baseUrl: Type.String({ minLength: 1, maxLength: 2048, description: "The agent's root URL, e.g. https://erp-agent.example.com. https, or http on loopback only.", examples: ['https://erp-agent.example.com'] }),
-        token: Type.String({ minLength: 1, maxLength: 4096, description: "The bearer token from the agent's settings." }),
-      }, { additionalProperties: false }),
+      body: ErpConnectionInput,
       response: {
-        200: Type.Object({ ...Connection.properties, check: CheckReport }),
-        201: Type.Object({ ...Connection.properties, check: CheckReport, notificationSecret: NotificationSecret }),
+        200: Type.Object({ ...ErpConnection.properties, check: ErpCheckReport }),
+        201: Type.Object({
+          ...ErpConnection.properties, check: ErpCheckReport, notificationSecret: NotificationSecret,
+        }),
         ...problems(400, 401, 403, 404, 412, 422, 428),
       },
     },
@@ -114,7 +61,7 @@ const erp: FastifyPluginAsyncTypebox = async (app) => {
       tags, summary: 'Test the ERP connection',
       description: 'Calls the agent\'s GET /v1/info with the stored token and reports what works and what failed; the outcome is also kept as `lastCheck`. Always 200 when a connection exists: read `ok`.',
       params: CompanyParams, headers: IdempotencyHeaders,
-      response: { 200: CheckReport, ...problems(400, 401, 403, 404, 409, 422) },
+      response: { 200: ErpCheckReport, ...problems(400, 401, 403, 404, 409, 422) },
     },
   }, async (request) => testConnection(app.ctx, request.params.companyId))
 

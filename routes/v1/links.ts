@@ -1,31 +1,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { expectedVersion } from '../../src/api/etag.js'
-import { CompanyIdString, CompanyParams, IdempotencyHeaders, IfMatchHeaders, Page, PageQuery, problems } from '../../src/api/schemas.js'
-import { OriginStates } from '../../src/db/tables/sync.js'
+import {
+  CompanyIdString, CompanyParams, IdempotencyHeaders, IfMatchHeaders, Page, PageQuery, problems,
+} from '../../src/schemas/common.js'
+import { Link } from '../../src/schemas/links.js'
+import { RecordTypeParam } from '../../src/schemas/records.js'
+import { Run } from '../../src/schemas/runs.js'
 import { apiActor } from '../../src/sync/audit.js'
 import { requestBulkLink } from '../../src/sync/bulk.js'
 import { createLink, getLink, listLinks, unlink } from '../../src/sync/links.js'
-import { RecordTypeParam } from './records.js'
-import { Run } from './runs.js'
 
 const RecordId = Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' })
-export const Link = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  type: Type.String(),
-  procoreId: Type.String(),
-  erpId: Type.String(),
-  active: Type.Boolean({ description: 'False once unlinked (the row stays as history).' }),
-  origin: Type.Enum([...OriginStates], {
-    description: "Procore's origin_id/origin_code: pending → set while linked; clearing → cleared after unlink; failed: Procore refused the write (originError says why).",
-  }),
-  originError: Type.Union([Type.String(), Type.Null()]),
-  discrepancyId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()], { description: 'The open discrepancy of this pair, if its fields differ.' }),
-  createdBy: Type.String({ description: 'api-key:<id> or system:<job>.' }),
-  createdAt: Type.String({ format: 'date-time' }),
-  unlinkedBy: Type.Union([Type.String(), Type.Null()]),
-  unlinkedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-})
 const LinkParams = Type.Object({ companyId: CompanyIdString, linkId: Type.String({ format: 'uuid' }) })
 const tags = ['links']
 

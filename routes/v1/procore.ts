@@ -1,58 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type, type TSchema } from 'typebox'
+import { Type } from 'typebox'
+import { emptyBodyIsObject } from '../../src/api/body.js'
 import { expectedVersion } from '../../src/api/etag.js'
-import { CompanyIdString, CompanyParams, emptyBodyIsObject, IdempotencyHeaders, IfMatchHeaders, problems } from '../../src/api/schemas.js'
-import { ProcoreModes } from '../../src/db/tables/procore.js'
 import { connect, deleteWebhook, disconnect, getConnection, putWebhook } from '../../src/procore/connect.js'
-import { requestReconcile } from '../../src/sync/ingest.js'
 import { PayloadVersions } from '../../src/procore/webhooks.js'
+import {
+  CompanyParams, DateTime, IdempotencyHeaders, IfMatchHeaders, Nullable, problems,
+} from '../../src/schemas/common.js'
+import { ProcoreConnectBody, ProcoreConnection, ProcoreWebhook } from '../../src/schemas/procore.js'
+import { Run } from '../../src/schemas/runs.js'
+import { requestReconcile } from '../../src/sync/ingest.js'
 import { consumedProcoreWebhookResources, RecordTypes } from '../../src/sync/registry.js'
-import { Run } from './runs.js'
-
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
-const DateTime = Type.String({ format: 'date-time' })
-
-const Webhook = Type.Object({
-  hookId: Nullable(Type.String({ description: "Procore's id of our hook." })),
-  namespace: Type.String(),
-  apiVersion: Type.String({ description: 'Payload version Procore sends: v2.0, v3.0 or v4.0.' }),
-  destinationUrl: Type.String(),
-  installedAt: Nullable(DateTime),
-  secretRotatedAt: DateTime,
-  previousSecretValidUntil: Nullable(Type.String({ format: 'date-time', description: 'Until then the secret before the last rotation is still accepted.' })),
-  triggers: Type.Array(Type.Object({
-    resourceName: Type.String(),
-    eventType: Type.String(),
-    status: Type.Enum(['active', 'unsupported'], { description: 'unsupported: Procore does not offer this event for the resource (see message).' }),
-    message: Nullable(Type.String()),
-  })),
-})
-
-const Connection = Type.Object({
-  companyId: CompanyIdString,
-  status: Type.Enum(['not_connected', 'connected', 'needs_reauth', 'disconnected'], {
-    description: 'needs_reauth: Procore refused the stored credentials (e.g. a refresh token was reused or the app uninstalled); nothing is retried until someone connects again.',
-  }),
-  mode: Nullable(Type.Enum([...ProcoreModes])),
-  clientId: Nullable(Type.String({ description: 'The service account\'s client id (client_credentials mode).' })),
-  apiUrl: Type.String({ description: 'The Procore API this service talks to (production, sandbox or a stand-in).' }),
-  accessTokenExpiresAt: Nullable(DateTime),
-  connectedAt: Nullable(DateTime),
-  refreshedAt: Nullable(DateTime),
-  reauthReason: Nullable(Type.String()),
-  webhook: Nullable(Webhook),
-})
-
-const ConnectBody = Type.Union([
-  Type.Object({
-    mode: Type.Literal('client_credentials', { description: "A developer-managed service account: its client id and secret from Procore's Developer Portal." }),
-    clientId: Type.String({ minLength: 1, maxLength: 256 }),
-    clientSecret: Type.String({ minLength: 1, maxLength: 1024 }),
-  }, { additionalProperties: false }),
-  Type.Object({
-    mode: Type.Literal('authorization_code', { description: 'A person authorizes this service in Procore (needs PROCORE_CLIENT_ID/SECRET).' }),
-  }, { additionalProperties: false }),
-])
 
 const tags = ['procore']
 
@@ -62,7 +20,7 @@ const procore: FastifyPluginAsyncTypebox = async (app) => {
       tags, summary: 'Get the Procore connection',
       description: "The company's Procore connection and webhook installation: mode, state, token expiry. Never a secret.",
       params: CompanyParams,
-      response: { 200: Connection, ...problems(401, 404) },
+      response: { 200: ProcoreConnection, ...problems(401, 404) },
     },
   }, async (request, reply) => {
     const { connection, etag } = await getConnection(app.ctx, request.params.companyId)
@@ -78,10 +36,10 @@ const procore: FastifyPluginAsyncTypebox = async (app) => {
         '`authorization_code`: returns `authorizeUrl`; open it as a Procore user who may authorize the app. Procore sends the browser back to ' +
         '`/oauth/procore/callback`, which completes the connection. The `state` in the URL is signed, single use, and expires after 10 minutes. ' +
         'Connecting again replaces the stored credentials (and clears `needs_reauth`).',
-      params: CompanyParams, headers: IdempotencyHeaders, body: ConnectBody,
+      params: CompanyParams, headers: IdempotencyHeaders, body: ProcoreConnectBody,
       response: {
         200: Type.Object({
-          connection: Connection,
+          connection: ProcoreConnection,
           authorizeUrl: Nullable(Type.String({ description: 'authorization_code: where to send the person.' })),
           stateExpiresAt: Nullable(DateTime),
         }),
@@ -118,7 +76,7 @@ const procore: FastifyPluginAsyncTypebox = async (app) => {
         rotateSecret: Type.Optional(Type.Boolean({ default: false })),
         payloadVersion: Type.Optional(Type.Enum([...PayloadVersions], { description: 'Default: v4.0 for a new hook (Procore\'s advice), else unchanged. v2.0/v3.0 carry metadata.source_application_id, which lets our own changes be skipped without a read.' })),
       }, { additionalProperties: false }),
-      response: { 200: Webhook, ...problems(400, 401, 403, 404, 409, 422, 502, 503) },
+      response: { 200: ProcoreWebhook, ...problems(400, 401, 403, 404, 409, 422, 502, 503) },
     },
   }, async (request) => putWebhook(app.ctx, request.params.companyId, { ...request.body, resourceNames: consumedProcoreWebhookResources() }))
 

@@ -1,49 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { CompanyIdString, IdempotencyHeaders, PageQuery, problems } from '../../src/api/schemas.js'
-import { Sides } from '../../src/db/tables/records.js'
+import { CompanyIdString, IdempotencyHeaders, PageQuery, problems } from '../../src/schemas/common.js'
+import {
+  ExternalId, RecordItem, RecordPage, RecordStatuses, RecordTypeParam, SideParam, Suggestion,
+} from '../../src/schemas/records.js'
+import { Run } from '../../src/schemas/runs.js'
 import { apiActor } from '../../src/sync/audit.js'
 import { MAX_CREATE_IDS, requestCreate } from '../../src/sync/create.js'
-import { RecordTypes } from '../../src/sync/registry.js'
-import { getRecord, listRecords, RecordStatuses, setIgnored } from '../../src/sync/status.js'
+import { getRecord, listRecords, setIgnored } from '../../src/sync/status.js'
 import { suggestionsFor } from '../../src/sync/suggestions.js'
-import { Run } from './runs.js'
-
-export const RecordTypeParam = Type.Enum([...RecordTypes], { description: 'Record type: department, user, project, cost_code or vendor.' })
-export const FieldValue = Type.Union([Type.String(), Type.Boolean(), Type.Null()])
-const ExternalId = Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$', description: "The record's id on its side (Procore id, or the ERP's own id)." })
-const SideParam = Type.Enum([...Sides], { description: 'procore or erp.' })
-
-const SideRecord = Type.Object({
-  id: Type.String(),
-  parentId: Type.Union([Type.String(), Type.Null()], { description: 'Project cost codes: the Procore project or ERP job they belong to.' }),
-  fields: Type.Record(Type.String(), FieldValue, { description: 'Canonical fields, as the entity registry maps them.' }),
-  updatedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  deleted: Type.Boolean(),
-})
-
-export const RecordItem = Type.Object({
-  key: Type.String({ description: 'Stable row id: link:<link id>, procore:<id> or erp:<id>.' }),
-  status: Type.Enum([...RecordStatuses], {
-    description: 'linked: in sync; discrepancy: linked, fields differ (see discrepancyId); only_in_procore / only_in_erp: unlinked; ignored: set aside by a person; failed: the last action failed (see failure).',
-  }),
-  linkId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
-  discrepancyId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
-  procore: Type.Union([SideRecord, Type.Null()]),
-  erp: Type.Union([SideRecord, Type.Null()]),
-  failure: Type.Union([Type.Object({ action: Type.String(), reason: Type.String(), at: Type.String({ format: 'date-time' }) }), Type.Null()]),
-})
-
-const Counts = Type.Object(Object.fromEntries(RecordStatuses.map((s) => [s, Type.Integer({ minimum: 0 })])) as Record<(typeof RecordStatuses)[number], ReturnType<typeof Type.Integer>>,
-  { description: 'Records per status among those `q` matches.' })
-
-const Suggestion = Type.Object({
-  id: Type.String({ description: 'The candidate on the other side.' }),
-  score: Type.Number({ minimum: 0, maximum: 1 }),
-  strong: Type.Boolean({ description: 'A strong key is equal (e-mail, code, tax id…) or the score is at least 0.95: creating instead of linking would make a duplicate.' }),
-  reasons: Type.Array(Type.String(), { examples: [['same e-mail', 'name 0.92 similar']] }),
-  record: SideRecord,
-})
 
 const TypeParams = Type.Object({ companyId: CompanyIdString, type: RecordTypeParam })
 const RecordParams = Type.Object({ companyId: CompanyIdString, type: RecordTypeParam, side: SideParam, externalId: ExternalId })
@@ -64,7 +29,7 @@ const records: FastifyPluginAsyncTypebox = async (app) => {
         status: Type.Optional(Type.Enum([...RecordStatuses])),
         q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Search text (name, code, e-mail, number).' })),
       }, { additionalProperties: false }),
-      response: { 200: Type.Object({ items: Type.Array(RecordItem), next: Type.Union([Type.String(), Type.Null()]), counts: Counts }), ...problems(400, 401, 404) },
+      response: { 200: RecordPage, ...problems(400, 401, 404) },
     },
   }, async (request) => listRecords(app.db, request.params.companyId, request.params.type, request.query, { limit: request.query.limit ?? 50, cursor: request.query.cursor }))
 

@@ -1,23 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { CompanyParams, IdempotencyHeaders, Page, PageQuery, problems } from '../../src/api/schemas.js'
 import { InboxStatuses, Sides } from '../../src/db/tables/records.js'
 import { listEvents, retryEvent } from '../../src/inbox/inbox.js'
+import { CompanyParams, IdempotencyHeaders, Page, PageQuery, problems } from '../../src/schemas/common.js'
+import { InboxEvent } from '../../src/schemas/webhook-events.js'
 
-const InboxEvent = Type.Object({
-  id: Type.String(),
-  source: Type.Enum([...Sides]),
-  dedupeKey: Type.String({ description: "The sender's event id; a second delivery with it is ignored." }),
-  receivedAt: Type.String({ format: 'date-time' }),
-  eventType: Type.Union([Type.String(), Type.Null()]),
-  recordType: Type.Union([Type.String(), Type.Null()]),
-  resourceId: Type.Union([Type.String(), Type.Null()]),
-  status: Type.Enum([...InboxStatuses], { description: 'queued: waiting or retrying; processed; skipped: nothing to do (e.g. our own change echoing back); quarantined: authentic but unusable, kept for inspection; failed: gave up after retries, see lastError.' }),
-  attempts: Type.Integer(),
-  lastError: Type.Union([Type.String(), Type.Null()]),
-  processedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  body: Type.String({ description: 'The raw body as received (cut at 20,000 characters).' }),
-})
 const tags = ['webhook-events']
 
 const webhookEvents: FastifyPluginAsyncTypebox = async (app) => {

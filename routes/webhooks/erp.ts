@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { CompanyParams, problems } from '../../src/api/schemas.js'
 import { receiveNotification } from '../../src/inbox/receive.js'
+import { CompanyParams, problems } from '../../src/schemas/common.js'
 
 /** Notifications are thin (a resource and an id): 256 KiB is far more than any honest one needs. */
 const BODY_LIMIT = 256 * 1024

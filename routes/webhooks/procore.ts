@@ -1,18 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { problems } from '../../src/api/schemas.js'
-import { InboxStatuses } from '../../src/db/tables/records.js'
 import { receiveWebhook } from '../../src/inbox/receive.js'
 import { authenticateWebhook } from '../../src/procore/intake.js'
+import { problems } from '../../src/schemas/common.js'
+import { ReceivedWebhook } from '../../src/schemas/webhook-events.js'
 
 /** Procore's events are thin (a resource name and an id): 256 KiB is far more than an honest one needs. */
 const BODY_LIMIT = 256 * 1024
-
-const Received = Type.Object({
-  id: Type.Union([Type.String(), Type.Null()], { description: 'Inbox event id (null for a repeated delivery).' }),
-  status: Type.Enum([...InboxStatuses, 'duplicate'], { description: 'queued: will be processed; quarantined: stored but unusable (see webhook-events); duplicate: this event was already stored.' }),
-})
 
 /**
  * Procore webhook deliveries. An encapsulated plugin outside /v1 (no API key: Procore's
@@ -41,7 +36,7 @@ const procoreWebhooks: FastifyPluginAsyncTypebox = async (app) => {
         'is kept as quarantined and still answered 200, so it never blocks Procore\'s delivery queue. ' +
         '401 when the Authorization header is not a current secret (nothing is read or stored), 503 + Retry-After when storing failed.',
       headers: Type.Object({ authorization: Type.Optional(Type.String({ description: '`Bearer <company id>.<secret>`, as installed.' })) }),
-      response: { 200: Received, ...problems(401, 413, 503) },
+      response: { 200: ReceivedWebhook, ...problems(401, 413, 503) },
     },
   }, async (request) => {
     const body = typeof request.body === 'string' ? request.body : ''

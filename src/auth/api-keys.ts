@@ -1,9 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { sql } from 'kysely'
+import { sql, type Selectable } from 'kysely'
 import type { Db, Tx } from '../db/database.js'
-import type { Role } from '../db/tables/api-keys.js'
+import type { ApiKeysTable, Role } from '../db/tables/api-keys.js'
 import { badRequest, notFound } from '../errors.js'
-import { decodeCursor, toPage } from '../api/pagination.js'
+import { keyset, type Page, type PageRequest } from '../api/pagination.js'
+import type { ApiKey, CreatedApiKey, NewApiKey } from '../schemas/api-keys.js'
 
 /** Who is calling: derived from the API key alone, never from the path or the body. */
 export interface Principal {
@@ -33,19 +34,14 @@ export function inScope(principal: Principal, companyId: string): boolean {
 const KEY_PATTERN = /^esk_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$/
 const hashSecret = (secret: string) => createHash('sha256').update(secret).digest()
 
-export interface NewApiKey {
-  name: string
-  role: Role
-  /** null: every company. */
-  companyIds: string[] | null
-}
+export type { NewApiKey }
 
-export async function createApiKey(db: Db, input: NewApiKey) {
+export async function createApiKey(db: Db, input: NewApiKey): Promise<CreatedApiKey> {
   return db.transaction().execute((tx) => insertApiKey(tx, input))
 }
 
 /** The insert itself, for callers that already hold a transaction. */
-export async function insertApiKey(tx: Tx, input: NewApiKey) {
+export async function insertApiKey(tx: Tx, input: NewApiKey): Promise<CreatedApiKey> {
   const lookup = randomBytes(10).toString('hex').slice(0, 16)
   const secret = randomBytes(32).toString('base64url')
   const companyIds = input.companyIds === null ? null : [...new Set(input.companyIds)]
@@ -90,7 +86,9 @@ export async function authenticate(db: Db, presented: string): Promise<Principal
   return { keyId: row.id, role: row.role, companyIds: row.all_companies ? null : new Set(row.company_ids) }
 }
 
-function toApiKey(row: { id: string; name: string; lookup: string; role: Role; all_companies: boolean; created_at: Date; last_used_at: Date | null; revoked_at: Date | null; company_ids: string[] | null }) {
+type KeyRow = Omit<Selectable<ApiKeysTable>, 'secret_hash'> & { company_ids: string[] | null }
+
+function toApiKey(row: KeyRow): ApiKey {
   return {
     id: row.id,
     name: row.name,
@@ -102,7 +100,7 @@ function toApiKey(row: { id: string; name: string; lookup: string; role: Role; a
     revokedAt: row.revoked_at?.toISOString() ?? null,
   }
 }
-export type ApiKey = ReturnType<typeof toApiKey>
+export type { ApiKey }
 
 function selectKeys(db: Db) {
   return db
@@ -111,14 +109,13 @@ function selectKeys(db: Db) {
     .select(sql<string[]>`coalesce((select array_agg(company_id::text order by company_id) from api_key_companies k where k.api_key_id = api_keys.id), '{}')`.as('company_ids'))
 }
 
-export async function listApiKeys(db: Db, page: { limit: number; cursor?: string | undefined }) {
-  let query = selectKeys(db).orderBy('created_at').orderBy('id').limit(page.limit + 1)
-  if (page.cursor) {
-    const [createdAt, id] = decodeCursor(page.cursor, 2) as [string, string]
-    query = query.where(sql<boolean>`(created_at, id) > (${createdAt}::timestamptz, ${id}::uuid)`)
-  }
-  const rows = await query.execute()
-  return toPage(rows, page.limit, (r) => [r.created_at.toISOString(), r.id], toApiKey)
+const apiKeysKeyset = keyset('api-keys', 'asc', [
+  { column: 'created_at', type: 'timestamp' },
+  { column: 'id', type: 'uuid' },
+])
+
+export async function listApiKeys(db: Db, page: PageRequest): Promise<Page<ApiKey>> {
+  return apiKeysKeyset.page(selectKeys(db), page, toApiKey)
 }
 
 export async function getApiKey(db: Db, id: string): Promise<ApiKey> {
@@ -131,9 +128,4 @@ export async function getApiKey(db: Db, id: string): Promise<ApiKey> {
 export async function revokeApiKey(db: Db, id: string): Promise<ApiKey> {
   await db.updateTable('api_keys').set({ revoked_at: sql`coalesce(revoked_at, now())` }).where('id', '=', id).execute()
   return getApiKey(db, id)
-}
-
-export async function countActiveApiKeys(db: Db): Promise<number> {
-  const { n } = await db.selectFrom('api_keys').select((eb) => eb.fn.countAll<string>().as('n')).where('revoked_at', 'is', null).executeTakeFirstOrThrow()
-  return Number(n)
 }

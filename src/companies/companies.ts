@@ -1,39 +1,31 @@
-import { sql } from 'kysely'
+import { sql, type Selectable } from 'kysely'
 import type { Db } from '../db/database.js'
-import type { ErpSystem } from '../db/tables/companies.js'
+import type { CompaniesTable } from '../db/tables/companies.js'
 import { conflict, notFound, preconditionFailed } from '../errors.js'
-import { decodeCursor, toPage } from '../api/pagination.js'
+import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import { etagOf } from '../api/etag.js'
+import type { Company, CompanyPatch, NewCompany } from '../schemas/companies.js'
 
-export interface CompanyInput {
-  id: string
-  name: string
-  erpSystem: ErpSystem
-}
-
-type Row = { id: string; name: string; erp_system: ErpSystem; version: number; created_at: Date; updated_at: Date; procore_status?: string | null }
+type Row = Pick<Selectable<CompaniesTable>, (typeof columns)[number]> & { procore_status?: string | null }
 
 /** A company id (Procore's company id) that fits the int8 column; a longer one names no company and must not reach PostgreSQL. */
 export const isCompanyId = (value: string): boolean => /^\d{1,19}$/.test(value) && BigInt(value) <= 9_223_372_036_854_775_807n
 
-export const ProcoreConnectionStates = ['not_connected', 'connected', 'needs_reauth', 'disconnected'] as const
-type ProcoreConnectionState = (typeof ProcoreConnectionStates)[number]
-
-function toCompany(row: Row) {
+function toCompany(row: Row): Company {
   return {
     id: row.id, name: row.name, erpSystem: row.erp_system,
-    procoreConnection: (row.procore_status ?? 'not_connected') as ProcoreConnectionState,
+    procoreConnection: (row.procore_status ?? 'not_connected') as Company['procoreConnection'],
     createdAt: row.created_at.toISOString(), updatedAt: row.updated_at.toISOString(),
   }
 }
-export type Company = ReturnType<typeof toCompany>
+export type { Company }
 export type CompanyWithEtag = { company: Company; etag: string }
 
 const columns = ['id', 'name', 'erp_system', 'version', 'created_at', 'updated_at'] as const
 /** The Procore connection state shown on the company, so callers see `needs_reauth` where they look first. */
 const procoreStatus = sql<string | null>`(select p.status from procore_connections p where p.company_id = companies.id)`.as('procore_status')
 
-export async function createCompany(db: Db, input: CompanyInput): Promise<CompanyWithEtag> {
+export async function createCompany(db: Db, input: NewCompany): Promise<CompanyWithEtag> {
   const row = await db
     .insertInto('companies')
     .values({ id: input.id, name: input.name, erp_system: input.erpSystem })
@@ -50,21 +42,23 @@ export async function getCompany(db: Db, id: string): Promise<CompanyWithEtag> {
   return { company: toCompany(row), etag: etagOf(row.version) }
 }
 
-export async function listCompanies(db: Db, scope: ReadonlySet<string> | null, page: { limit: number; cursor?: string | undefined }) {
-  let query = db.selectFrom('companies').select(columns).select(procoreStatus).orderBy('id').limit(page.limit + 1)
+const companiesKeyset = keyset('companies', 'asc', [{ column: 'id', type: 'bigint' }])
+
+export async function listCompanies(
+  db: Db, scope: ReadonlySet<string> | null, page: PageRequest,
+): Promise<Page<Company>> {
+  let query = db.selectFrom('companies').select(columns).select(procoreStatus)
   if (scope !== null) {
     if (scope.size === 0) return { items: [], next: null }
     query = query.where('id', 'in', [...scope])
   }
-  if (page.cursor) {
-    const [after] = decodeCursor(page.cursor, 1) as [string]
-    query = query.where('id', '>', sql<string>`${after}::bigint`)
-  }
-  return toPage(await query.execute(), page.limit, (r) => [r.id], toCompany)
+  return companiesKeyset.page(query, page, toCompany)
 }
 
 /** Applies the patch only if the caller saw the current version (If-Match). */
-export async function updateCompany(db: Db, id: string, expectedVersion: number, patch: { name?: string; erpSystem?: ErpSystem }): Promise<CompanyWithEtag> {
+export async function updateCompany(
+  db: Db, id: string, expectedVersion: number, patch: CompanyPatch,
+): Promise<CompanyWithEtag> {
   return db.transaction().execute(async (tx) => {
     const current = await tx.selectFrom('companies').select(columns).where('id', '=', id).forUpdate().executeTakeFirst()
     if (!current) throw notFound('company', id)

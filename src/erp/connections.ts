@@ -2,14 +2,15 @@
 // connection test, and the secret it signs notifications with (sealed; the previous one stays
 // valid for a grace period after a rotation). Secrets never leave this module except the
 // notification secret, once, to the admin who creates or rotates it.
-import { sql } from 'kysely'
+import { sql, type Selectable } from 'kysely'
 import type { AppContext } from '../context.js'
 import type { Db } from '../db/database.js'
 import type { ErpSystem } from '../db/tables/companies.js'
-import type { ErpCheckFailure } from '../db/tables/erp.js'
+import type { ErpConnectionsTable } from '../db/tables/erp.js'
 import { etagOf } from '../api/etag.js'
 import { AppError, notFound, preconditionFailed, preconditionRequired } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
+import type { ErpCheckReport, ErpConnection, ErpConnectionInput } from '../schemas/erp.js'
 import { ErpNotConnectedError } from './errors.js'
 import { newErpClient } from './connector.js'
 import { ErpResources, ProtocolVersionError, type ErpInfo } from './protocol.js'
@@ -29,14 +30,7 @@ export const CheckFailureCodes = ['unreachable', 'unauthorized', 'not_an_agent',
 export type CheckFailureCode = (typeof CheckFailureCodes)[number]
 
 /** What a connection test found. */
-export interface CheckReport {
-  ok: boolean
-  checkedAt: string
-  failure: { code: CheckFailureCode; message: string } | null
-  agent: { system: string; companyName: string; protocolVersion: string } | null
-  /** Things that work but limit the sync (resources not served, no notifications). */
-  warnings: string[]
-}
+export type CheckReport = ErpCheckReport
 
 const notificationUrl = (ctx: AppContext, companyId: string) => `${ctx.config.publicUrl}/webhooks/erp/${companyId}`
 
@@ -45,13 +39,9 @@ const columns = [
   'last_checked_at', 'last_check_failure', 'version', 'created_at', 'updated_at',
 ] as const
 
-type Row = {
-  company_id: string; base_url: string; system: string; company_name: string; protocol_version: string; info: Record<string, unknown>
-  secret_created_at: Date; previous_secret_expires_at: Date | null; last_checked_at: Date; last_check_failure: ErpCheckFailure | null
-  version: number; created_at: Date; updated_at: Date
-}
+type Row = Pick<Selectable<ErpConnectionsTable>, (typeof columns)[number]>
 
-function toView(ctx: AppContext, row: Row) {
+function toView(ctx: AppContext, row: Row): ErpConnection {
   const info = row.info as ErpInfo
   const previousValid = row.previous_secret_expires_at !== null && row.previous_secret_expires_at > new Date()
   return {
@@ -77,7 +67,7 @@ function toView(ctx: AppContext, row: Row) {
     updatedAt: row.updated_at.toISOString(),
   }
 }
-export type ErpConnection = ReturnType<typeof toView>
+export type { ErpConnection }
 
 const notConnected = (companyId: string) =>
   new AppError(404, 'erp_not_connected', 'No ERP connection',
@@ -99,10 +89,7 @@ export async function getConnection(ctx: AppContext, companyId: string): Promise
   return { connection: toView(ctx, row), etag: etagOf(row.version) }
 }
 
-export interface ConnectionInput {
-  baseUrl: string
-  token: string
-}
+export type ConnectionInput = ErpConnectionInput
 
 /**
  * Creates or replaces the company's connection, after testing it: nothing is saved unless the

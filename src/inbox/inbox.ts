@@ -1,9 +1,10 @@
-import { sql } from 'kysely'
+import { sql, type Selectable } from 'kysely'
 import type { Db } from '../db/database.js'
-import type { InboxStatus, Side } from '../db/tables/records.js'
-import { badRequest, conflict, notFound } from '../errors.js'
-import { decodeCursor, toPage } from '../api/pagination.js'
+import type { InboxEventsTable, InboxStatus, Side } from '../db/tables/records.js'
+import { conflict, notFound } from '../errors.js'
+import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import { enqueue } from '../jobs/queue.js'
+import type { InboxEvent } from '../schemas/webhook-events.js'
 import type { RecordType } from '../sync/registry.js'
 
 /** How long events of one record are gathered before one job re-reads it. */
@@ -89,27 +90,26 @@ export async function settleEvents(db: Db, ids: readonly string[], outcome: { st
     .where('id', 'in', ids).execute()
 }
 
-function toEvent(row: { id: string; source: Side; dedupe_key: string; received_at: Date; event_type: string | null; record_type: string | null; resource_id: string | null; status: InboxStatus; attempts: number; last_error: string | null; processed_at: Date | null; body: string }) {
+function toEvent(row: Pick<Selectable<InboxEventsTable>, (typeof eventColumns)[number]>): InboxEvent {
   return {
     id: row.id, source: row.source, dedupeKey: row.dedupe_key, receivedAt: row.received_at.toISOString(), eventType: row.event_type,
     recordType: row.record_type, resourceId: row.resource_id, status: row.status, attempts: row.attempts, lastError: row.last_error,
     processedAt: row.processed_at?.toISOString() ?? null, body: row.body.length > 20_000 ? `${row.body.slice(0, 20_000)}…` : row.body,
   }
 }
-export type InboxEvent = ReturnType<typeof toEvent>
+export type { InboxEvent }
 
 const eventColumns = ['id', 'source', 'dedupe_key', 'received_at', 'event_type', 'record_type', 'resource_id', 'status', 'attempts', 'last_error', 'processed_at', 'body'] as const
 
-export async function listEvents(db: Db, companyId: string, filter: { status?: InboxStatus | undefined; source?: Side | undefined }, page: { limit: number; cursor?: string | undefined }) {
-  let query = db.selectFrom('inbox_events').select(eventColumns).where('company_id', '=', companyId).orderBy('id', 'desc').limit(page.limit + 1)
+const eventsKeyset = keyset('webhook-events', 'desc', [{ column: 'id', type: 'bigint' }])
+
+export async function listEvents(
+  db: Db, companyId: string, filter: { status?: InboxStatus | undefined; source?: Side | undefined }, page: PageRequest,
+): Promise<Page<InboxEvent>> {
+  let query = db.selectFrom('inbox_events').select(eventColumns).where('company_id', '=', companyId)
   if (filter.status) query = query.where('status', '=', filter.status)
   if (filter.source) query = query.where('source', '=', filter.source)
-  if (page.cursor) {
-    const [before] = decodeCursor(page.cursor, 1) as [string]
-    if (!/^\d{1,19}$/.test(before)) throw badRequest('invalid_cursor', 'Use the `next` value of the previous page.')
-    query = query.where('id', '<', before)
-  }
-  return toPage(await query.execute(), page.limit, (r) => [r.id], toEvent)
+  return eventsKeyset.page(query, page, toEvent)
 }
 
 /** Puts a failed (or quarantined-then-fixed) event back in the queue. */

@@ -4,12 +4,12 @@
 // Standard Webhooks signatures); what we keep and how it is classified is the inbox's.
 import type { AppContext } from '../context.js'
 import { isCompanyId } from '../companies/companies.js'
-import type { InboxStatus } from '../db/tables/records.js'
 import { notificationSecrets } from '../erp/connections.js'
 import { parseRecordChanged } from '../erp/protocol.js'
 import { verify } from '../erp/signature.js'
 import { AppError } from '../errors.js'
 import { parseEvent } from '../procore/events.js'
+import type { ReceivedWebhook } from '../schemas/webhook-events.js'
 import { unauthorizedWebhook, webhookUnavailable } from '../procore/intake.js'
 import { typeForErpResource, typeForProcoreResource } from '../sync/registry.js'
 import { storeEvent } from './inbox.js'
@@ -20,10 +20,7 @@ const KEPT_HEADERS = ['content-type', 'user-agent', 'x-request-id'] as const
 /** Longest we wait for the inbox insert before telling Procore to retry (its own timeout is 5 s). */
 const STORE_DEADLINE_MS = 3000
 
-export interface Received {
-  id: string | null
-  status: InboxStatus | 'duplicate'
-}
+export type Received = ReceivedWebhook
 
 /**
  * Stores one authenticated delivery and its processing job in one transaction, then returns:

@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { ProblemSchema } from '../api/schemas.js'
+import { ProblemSchema } from '../schemas/common.js'
 
 export const openApiInfo = {
   title: 'Procore ⇄ ERP sync',

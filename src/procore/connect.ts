@@ -5,6 +5,7 @@ import type { AppContext } from '../context.js'
 import { etagOf } from '../api/etag.js'
 import { AppError, badRequest, notFound, preconditionFailed } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
+import type { ProcoreConnectBody } from '../schemas/procore.js'
 import { connectionView, loadConnection, markDisconnected, storeCredentials, unseal, type ConnectionView } from './connection.js'
 import { procoreProblem } from './errors.js'
 import { procoreHttp } from './http.js'
@@ -51,9 +52,7 @@ async function checkAccess(ctx: AppContext, companyId: string, tokens: TokenSet)
   }
 }
 
-export type ConnectRequest =
-  | { mode: 'client_credentials'; clientId: string; clientSecret: string }
-  | { mode: 'authorization_code' }
+export type ConnectRequest = ProcoreConnectBody
 
 /**
  * Service account: exchanges the client credentials for a token right away (proving they work

@@ -2,6 +2,7 @@ import { sql, type Selectable } from 'kysely'
 import type { AppContext } from '../context.js'
 import type { Db } from '../db/database.js'
 import type { ProcoreConnectionsTable, ProcoreMode, ProcoreWebhooksTable } from '../db/tables/procore.js'
+import type { ProcoreConnection } from '../schemas/procore.js'
 import { needsReauth, notConnected } from './errors.js'
 
 export type ConnectionRow = Selectable<ProcoreConnectionsTable>
@@ -91,7 +92,10 @@ export function applicationId(ctx: AppContext, row: Pick<ConnectionRow, 'mode' |
 }
 
 /** The connection as the API shows it: state and times, never a secret. */
-export function connectionView(ctx: AppContext, companyId: string, row: ConnectionRow | undefined, hook: Selectable<ProcoreWebhooksTable> | undefined) {
+export function connectionView(
+  ctx: AppContext, companyId: string,
+  row: ConnectionRow | undefined, hook: Selectable<ProcoreWebhooksTable> | undefined,
+): ProcoreConnection {
   return {
     companyId,
     status: row?.status ?? ('not_connected' as const),
@@ -116,4 +120,4 @@ export function connectionView(ctx: AppContext, companyId: string, row: Connecti
       : null,
   }
 }
-export type ConnectionView = ReturnType<typeof connectionView>
+export type ConnectionView = ProcoreConnection

@@ -1,6 +1,8 @@
-import { decodeCursor, toPage } from '../api/pagination.js'
+import type { Selectable } from 'kysely'
+import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import type { Db } from '../db/database.js'
-import { badRequest } from '../errors.js'
+import type { AuditEntriesTable } from '../db/tables/sync.js'
+import type { AuditEntry } from '../schemas/audit.js'
 
 /** Who acts: an API key (with the request id of the call), or a background job. */
 export interface Actor {
@@ -51,29 +53,28 @@ export async function audit(tx: Db, companyId: string, actor: Actor, entries: re
   for (let i = 0; i < rows.length; i += 2000) await tx.insertInto('audit_entries').values(rows.slice(i, i + 2000)).execute()
 }
 
-type Row = {
-  id: string; at: Date; actor: string; action: string; type: string | null; procore_id: string | null; erp_id: string | null; link_id: string | null
-  before: unknown; after: unknown; request_ids: Record<string, string>; detail: string | null
-}
+type Row = Omit<Selectable<AuditEntriesTable>, 'company_id'>
 
-function toEntry(r: Row) {
+function toEntry(r: Row): AuditEntry {
   return {
     id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action as AuditAction, type: r.type, procoreId: r.procore_id, erpId: r.erp_id, linkId: r.link_id,
     before: r.before ?? null, after: r.after ?? null, requestIds: r.request_ids, detail: r.detail,
   }
 }
-export type AuditEntry = ReturnType<typeof toEntry>
+export type { AuditEntry }
+
+const auditKeyset = keyset('audit', 'desc', [{ column: 'id', type: 'bigint' }])
 
 /** The company's history, newest first; `recordId` matches a Procore id, an ERP id or a link id. */
 export async function listAudit(
   db: Db,
   companyId: string,
   filter: { type?: string | undefined; recordId?: string | undefined; action?: string | undefined },
-  page: { limit: number; cursor?: string | undefined },
-) {
+  page: PageRequest,
+): Promise<Page<AuditEntry>> {
   let query = db.selectFrom('audit_entries')
     .select(['id', 'at', 'actor', 'action', 'type', 'procore_id', 'erp_id', 'link_id', 'before', 'after', 'request_ids', 'detail'])
-    .where('company_id', '=', companyId).orderBy('id', 'desc').limit(page.limit + 1)
+    .where('company_id', '=', companyId)
   if (filter.type) query = query.where('type', '=', filter.type)
   if (filter.action) query = query.where('action', '=', filter.action)
   if (filter.recordId) {
@@ -81,10 +82,5 @@ export async function listAudit(
     const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
     query = query.where((eb) => eb.or([eb('procore_id', '=', id), eb('erp_id', '=', id), ...(UUID.test(id) ? [eb('link_id', '=', id)] : [])]))
   }
-  if (page.cursor) {
-    const [before] = decodeCursor(page.cursor, 1) as [string]
-    if (!/^\d{1,19}$/.test(before)) throw badRequest('invalid_cursor', 'Use the `next` value of the previous page.')
-    query = query.where('id', '<', before)
-  }
-  return toPage(await query.execute() as Row[], page.limit, (r) => [r.id], toEntry)
+  return auditKeyset.page(query, page, toEntry)
 }

@@ -1,10 +1,11 @@
-import { sql } from 'kysely'
+import { sql, type Selectable } from 'kysely'
 import { etagOf } from '../api/etag.js'
-import { decodeCursor, toPage } from '../api/pagination.js'
+import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import type { AppContext } from '../context.js'
 import { inTransaction, type Db } from '../db/database.js'
-import type { DiscrepancyField, DiscrepancyStatus } from '../db/tables/sync.js'
+import type { DiscrepanciesTable, DiscrepancyField, DiscrepancyStatus } from '../db/tables/sync.js'
 import { AppError, badRequest, conflict, notFound, preconditionFailed, unprocessable, type FieldError } from '../errors.js'
+import type { Discrepancy, DiscrepancyChoice } from '../schemas/discrepancies.js'
 import { audit, type Actor } from './audit.js'
 import { companyErpKind, readBoth, writeSide } from './connectors.js'
 import { enqueueMany, originsJob, propagateJob } from './queue.js'
@@ -18,8 +19,6 @@ import { markDeleted, upsertSnapshots } from './snapshots.js'
  * `manual` fields wait in one open discrepancy per link, listing every differing field with
  * both values, until a person applies a choice or the sides come to agree by themselves.
  */
-
-type Value = string | boolean | null
 
 /** Which way a differing field goes under these settings: to the ERP, to Procore, or to a person. */
 export function routeField(settings: TypeSettings, field: string): 'to_erp' | 'to_procore' | 'manual' {
@@ -144,18 +143,14 @@ export async function evaluateLinks(tx: Db, companyId: string, type: RecordType,
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-type Row = {
-  id: string; type: string; link_id: string; status: DiscrepancyStatus; fields: DiscrepancyField[]; version: number
-  created_at: Date; updated_at: Date; resolved_at: Date | null; resolved_by: string | null; procore_id: string; erp_id: string
-}
+type Row = Omit<Selectable<DiscrepanciesTable>, 'company_id'> & { procore_id: string; erp_id: string }
 
-function toView(r: Row) {
+function toView(r: Row): Discrepancy {
   return {
     id: r.id, type: r.type, linkId: r.link_id, procoreId: r.procore_id, erpId: r.erp_id, status: r.status, fields: r.fields,
     createdAt: r.created_at.toISOString(), updatedAt: r.updated_at.toISOString(), resolvedAt: r.resolved_at?.toISOString() ?? null, resolvedBy: r.resolved_by,
   }
 }
-export type DiscrepancyView = ReturnType<typeof toView>
 
 const columns = ['d.id', 'd.type', 'd.link_id', 'd.status', 'd.fields', 'd.version', 'd.created_at', 'd.updated_at', 'd.resolved_at', 'd.resolved_by', 'l.procore_id', 'l.erp_id'] as const
 
@@ -163,24 +158,25 @@ function selectDiscrepancies(db: Db, companyId: string) {
   return db.selectFrom('discrepancies as d').innerJoin('record_links as l', 'l.id', 'd.link_id').select(columns).where('d.company_id', '=', companyId)
 }
 
+const discrepanciesKeyset = keyset('discrepancies', 'desc', [
+  { column: 'd.created_at', type: 'timestamp' },
+  { column: 'd.id', type: 'uuid' },
+])
+
 export async function listDiscrepancies(
   db: Db, companyId: string, filter: { type?: RecordType | undefined; status?: DiscrepancyStatus | undefined; linkId?: string | undefined },
-  page: { limit: number; cursor?: string | undefined },
-) {
+  page: PageRequest,
+): Promise<Page<Discrepancy>> {
   let query = selectDiscrepancies(db, companyId).where('d.status', '=', filter.status ?? 'open')
-    .orderBy('d.created_at', 'desc').orderBy('d.id', 'desc').limit(page.limit + 1)
   if (filter.type) query = query.where('d.type', '=', filter.type)
   if (filter.linkId) query = query.where('d.link_id', '=', filter.linkId)
-  if (page.cursor) {
-    const [createdAt, id] = decodeCursor(page.cursor, 2) as [string, string]
-    if (Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/.test(id)) throw badRequest('invalid_cursor', 'Use the `next` value of the previous page.')
-    query = query.where(sql<boolean>`(d.created_at, d.id) < (${createdAt}::timestamptz, ${id}::uuid)`)
-  }
-  return toPage(await query.execute() as Row[], page.limit, (r) => [r.created_at.toISOString(), r.id], toView)
+  return discrepanciesKeyset.page(query, page, toView)
 }
 
-export async function getDiscrepancy(db: Db, companyId: string, id: string): Promise<{ discrepancy: DiscrepancyView; etag: string; version: number }> {
-  const row = await selectDiscrepancies(db, companyId).where('d.id', '=', id).executeTakeFirst() as Row | undefined
+export async function getDiscrepancy(
+  db: Db, companyId: string, id: string,
+): Promise<{ discrepancy: Discrepancy; etag: string; version: number }> {
+  const row = await selectDiscrepancies(db, companyId).where('d.id', '=', id).executeTakeFirst()
   if (!row) throw notFound('discrepancy', id)
   return { discrepancy: toView(row), etag: etagOf(row.version), version: row.version }
 }
@@ -188,7 +184,7 @@ export async function getDiscrepancy(db: Db, companyId: string, id: string): Pro
 // ---------------------------------------------------------------------------------------------
 // Apply
 
-export type Choice = 'procore' | 'erp' | { value: Value }
+export type Choice = DiscrepancyChoice
 
 /**
  * Applies a person's choice per field: writes the chosen value to whichever side differs,

@@ -1,10 +1,11 @@
-import { sql } from 'kysely'
+import { sql, type Selectable } from 'kysely'
 import { etagOf } from '../api/etag.js'
-import { decodeCursor, toPage } from '../api/pagination.js'
+import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import type { AppContext } from '../context.js'
 import { inTransaction, type Db } from '../db/database.js'
-import type { OriginState } from '../db/tables/sync.js'
-import { AppError, badRequest, conflict, notFound, preconditionFailed, unprocessable } from '../errors.js'
+import type { RecordLinksTable } from '../db/tables/sync.js'
+import { AppError, conflict, notFound, preconditionFailed, unprocessable } from '../errors.js'
+import type { Link } from '../schemas/links.js'
 import { procoreRecords } from './sides.js'
 import { audit, type Actor } from './audit.js'
 import { failureMessage, isTransient, mapRecord } from './connectors.js'
@@ -20,41 +21,39 @@ import { upsertSnapshots } from './snapshots.js'
  * origin_code where the type has one) carries the ERP id. Unlinking keeps the row as history.
  */
 
-type Row = {
-  id: string; type: string; procore_id: string; erp_id: string; origin_state: OriginState; origin_error: string | null; version: number
-  created_by: string; created_at: Date; unlinked_by: string | null; unlinked_at: Date | null
-}
+type Row = Pick<Selectable<RecordLinksTable>, (typeof columns)[number]>
 
-function toLink(r: Row, discrepancyId: string | null = null) {
+function toLink(r: Row, discrepancyId: string | null = null): Link {
   return {
     id: r.id, type: r.type, procoreId: r.procore_id, erpId: r.erp_id, active: r.unlinked_at === null,
     origin: r.origin_state, originError: r.origin_error, discrepancyId,
     createdBy: r.created_by, createdAt: r.created_at.toISOString(), unlinkedBy: r.unlinked_by, unlinkedAt: r.unlinked_at?.toISOString() ?? null,
   }
 }
-export type LinkView = ReturnType<typeof toLink>
 
 const columns = ['id', 'type', 'procore_id', 'erp_id', 'origin_state', 'origin_error', 'version', 'created_by', 'created_at', 'unlinked_by', 'unlinked_at'] as const
 
-export async function getLink(db: Db, companyId: string, linkId: string): Promise<{ link: LinkView; etag: string }> {
+export async function getLink(db: Db, companyId: string, linkId: string): Promise<{ link: Link; etag: string }> {
   const row = await db.selectFrom('record_links').select(columns).where('company_id', '=', companyId).where('id', '=', linkId).executeTakeFirst()
   if (!row) throw notFound('link', linkId)
   const open = await db.selectFrom('discrepancies').select('id').where('link_id', '=', linkId).where('status', '=', 'open').executeTakeFirst()
   return { link: toLink(row, open?.id ?? null), etag: etagOf(row.version) }
 }
 
-export async function listLinks(db: Db, companyId: string, filter: { type?: RecordType | undefined; active?: boolean | undefined }, page: { limit: number; cursor?: string | undefined }) {
+const linksKeyset = keyset('links', 'desc', [
+  { column: 'record_links.created_at', type: 'timestamp' },
+  { column: 'record_links.id', type: 'uuid' },
+])
+
+export async function listLinks(
+  db: Db, companyId: string, filter: { type?: RecordType | undefined; active?: boolean | undefined }, page: PageRequest,
+): Promise<Page<Link>> {
   let query = db.selectFrom('record_links').select(columns)
     .select((eb) => eb.selectFrom('discrepancies').select('discrepancies.id').whereRef('discrepancies.link_id', '=', 'record_links.id').where('discrepancies.status', '=', 'open').as('discrepancy_id'))
-    .where('company_id', '=', companyId).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit + 1)
+    .where('company_id', '=', companyId)
   if (filter.type) query = query.where('type', '=', filter.type)
   if (filter.active !== undefined) query = query.where('unlinked_at', filter.active ? 'is' : 'is not', null)
-  if (page.cursor) {
-    const [createdAt, id] = decodeCursor(page.cursor, 2) as [string, string]
-    if (Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/.test(id)) throw badRequest('invalid_cursor', 'Use the `next` value of the previous page.')
-    query = query.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${id}::uuid)`)
-  }
-  return toPage(await query.execute(), page.limit, (r) => [r.created_at.toISOString(), r.id], (r) => toLink(r, r.discrepancy_id))
+  return linksKeyset.page(query, page, (r) => toLink(r, r.discrepancy_id))
 }
 
 export interface NewLink {

@@ -1,17 +1,18 @@
-import { sql } from 'kysely'
-import type { Db, Tx } from '../db/database.js'
+import { sql, type Selectable } from 'kysely'
+import type { Database, Db, Tx } from '../db/database.js'
 import { notFound } from '../errors.js'
-import { decodeCursor, toPage } from '../api/pagination.js'
+import { keyset, type Page, type PageRequest } from '../api/pagination.js'
+import type { Run } from '../schemas/runs.js'
 
-type RunRow = { id: string; company_id: string; kind: string; status: string; params: Record<string, unknown>; result: Record<string, unknown> | null; error: string | null; requested_by: string; created_at: Date; started_at: Date | null; finished_at: Date | null }
+type RunRow = Selectable<Database['sync_runs']>
 
-function toRun(row: RunRow) {
+function toRun(row: RunRow): Run {
   return {
     id: row.id, companyId: row.company_id, kind: row.kind, status: row.status, params: row.params, result: row.result, error: row.error,
     requestedBy: row.requested_by, createdAt: row.created_at.toISOString(), startedAt: row.started_at?.toISOString() ?? null, finishedAt: row.finished_at?.toISOString() ?? null,
   }
 }
-export type Run = ReturnType<typeof toRun>
+export type { Run }
 
 /** A run row for work a job will do; create it in the same transaction as the job. */
 export async function createRun(tx: Tx, companyId: string, kind: string, params: Record<string, unknown>, requestedBy: string): Promise<Run> {
@@ -42,12 +43,12 @@ export async function getRun(db: Db, companyId: string, runId: string): Promise<
   return toRun(row)
 }
 
-export async function listRuns(db: Db, companyId: string, filter: { kind?: string | undefined }, page: { limit: number; cursor?: string | undefined }) {
-  let query = db.selectFrom('sync_runs').selectAll().where('company_id', '=', companyId).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit + 1)
+const runsKeyset = keyset('runs', 'desc', [{ column: 'created_at', type: 'timestamp' }, { column: 'id', type: 'uuid' }])
+
+export async function listRuns(
+  db: Db, companyId: string, filter: { kind?: string | undefined }, page: PageRequest,
+): Promise<Page<Run>> {
+  let query = db.selectFrom('sync_runs').selectAll().where('company_id', '=', companyId)
   if (filter.kind) query = query.where('kind', '=', filter.kind)
-  if (page.cursor) {
-    const [createdAt, id] = decodeCursor(page.cursor, 2) as [string, string]
-    query = query.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${id}::uuid)`)
-  }
-  return toPage(await query.execute(), page.limit, (r) => [r.created_at.toISOString(), r.id], toRun)
+  return runsKeyset.page(query, page, toRun)
 }

@@ -2,6 +2,7 @@ import { sql } from 'kysely'
 import { etagOf } from '../api/etag.js'
 import type { Db } from '../db/database.js'
 import { badRequest, preconditionFailed, type FieldError } from '../errors.js'
+import type { TypeSettings, TypeSettingsInput } from '../schemas/sync-settings.js'
 import { audit, type Actor } from './audit.js'
 import { comparedFields, RecordTypes, type RecordType } from './registry.js'
 import { scheduleEvaluation } from './snapshots.js'
@@ -11,19 +12,8 @@ export type Direction = (typeof Directions)[number]
 export const Owners = ['procore', 'erp', 'manual'] as const
 export type Owner = (typeof Owners)[number]
 
-/** How one record type syncs in one company. */
-export interface TypeSettings {
-  /** Which way automatic changes flow; `off`: nothing is written automatically (people can still apply). */
-  direction: Direction
-  /** Per compared field: whose value wins automatically, or `manual` (a person decides). */
-  fieldOwners: Record<string, Owner>
-  /** Link strong, unambiguous matches without asking. */
-  autoLink: boolean
-  /** Create records that exist on one side only on the other (per direction) without asking. */
-  autoCreate: boolean
-}
+export type { TypeSettings, TypeSettingsInput }
 export type SyncSettings = Record<RecordType, TypeSettings>
-export type TypeSettingsInput = { direction: Direction; fieldOwners?: Record<string, Owner> | undefined; autoLink?: boolean | undefined; autoCreate?: boolean | undefined }
 
 export function defaultTypeSettings(type: RecordType): TypeSettings {
   return { direction: 'both', fieldOwners: Object.fromEntries(comparedFields(type).map((f) => [f, 'manual'])), autoLink: false, autoCreate: false }

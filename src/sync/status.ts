@@ -1,34 +1,14 @@
 import { sql } from 'kysely'
-import { decodeCursor, encodeCursor } from '../api/pagination.js'
+import { keyset, type PageRequest } from '../api/pagination.js'
 import { inTransaction, type Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { notFound } from '../errors.js'
+import {
+  RecordStatuses, type RecordItem, type RecordPage, type RecordStatus, type SideRecord,
+} from '../schemas/records.js'
 import { audit, type Actor } from './audit.js'
 import { Registry, type Fields, type RecordType } from './registry.js'
 import { markDirty } from './snapshots.js'
-
-export const RecordStatuses = ['linked', 'discrepancy', 'only_in_procore', 'only_in_erp', 'ignored', 'failed'] as const
-export type RecordStatus = (typeof RecordStatuses)[number]
-
-export interface SideRecord {
-  id: string
-  parentId: string | null
-  fields: Fields
-  updatedAt: string | null
-  deleted: boolean
-}
-
-export interface RecordItem {
-  /** Stable id of the row: `link:<link id>`, `procore:<id>` or `erp:<id>`. */
-  key: string
-  status: RecordStatus
-  linkId: string | null
-  discrepancyId: string | null
-  procore: SideRecord | null
-  erp: SideRecord | null
-  /** Set with status `failed`: what was tried and why it failed. */
-  failure: { action: string; reason: string; at: string } | null
-}
 
 type Row = {
   k: string; sort_key: string; status: RecordStatus; link_id: string | null; discrepancy_id: string | null
@@ -109,6 +89,12 @@ function toItem(j: JsonRow): RecordItem {
 
 export const emptyCounts = (): Record<RecordStatus, number> => Object.fromEntries(RecordStatuses.map((s) => [s, 0])) as Record<RecordStatus, number>
 
+// Byte order ("C"): the same in every database, whatever its collation.
+const recordsKeyset = keyset('records', 'asc', [
+  { column: sql`sort_key collate "C"`, type: 'text' },
+  { column: sql`k collate "C"`, type: 'text' },
+])
+
 /**
  * One page of records with their statuses, in display order (the type's display field), plus
  * counts per status over everything `q` matches — one statement, so page and counts agree.
@@ -116,26 +102,24 @@ export const emptyCounts = (): Record<RecordStatus, number> => Object.fromEntrie
 export async function listRecords(
   db: Db, companyId: string, type: RecordType,
   filter: { status?: RecordStatus | undefined; q?: string | undefined },
-  page: { limit: number; cursor?: string | undefined },
-) {
-  const after = page.cursor ? (decodeCursor(page.cursor, 2) as [string, string]) : null
+  page: PageRequest,
+): Promise<RecordPage> {
+  const after = recordsKeyset.decode(page.cursor)
   const statusFilter = filter.status ? sql`status = ${filter.status}` : sql`true`
-  const cursorFilter = after ? sql`(sort_key collate "C", k collate "C") > (${after[0]}, ${after[1]})` : sql`true`
+  const cursorFilter = after ? recordsKeyset.after(after) : sql`true`
   const { rows } = await sql<{ counts: Record<string, number>; items: JsonRow[] }>`
     with x as (${itemsQuery(companyId, type)}),
     f as materialized (select * from x where ${searchFilter(type, filter.q)}),
-    pg as (select * from f where ${statusFilter} and ${cursorFilter} order by sort_key collate "C", k collate "C" limit ${page.limit + 1})
+    pg as (
+      select * from f where ${statusFilter} and ${cursorFilter}
+      order by ${recordsKeyset.orderBy()} limit ${page.limit + 1}
+    )
     select
       (select coalesce(json_object_agg(status, n), '{}'::json) from (select status, count(*)::int as n from f group by status) c) as counts,
       (select coalesce(json_agg(pg order by sort_key collate "C", k collate "C"), '[]'::json) from pg) as items`.execute(db)
   const row = rows[0]!
-  const items = row.items.slice(0, page.limit)
-  const last = items.at(-1)
-  return {
-    items: items.map(toItem),
-    next: row.items.length > page.limit && last ? encodeCursor([last.sort_key, last.k]) : null,
-    counts: { ...emptyCounts(), ...row.counts },
-  }
+  const { items, next } = recordsKeyset.toPage(row.items, page.limit, (r) => [r.sort_key, r.k], toItem)
+  return { items, next, counts: { ...emptyCounts(), ...row.counts } }
 }
 
 /** One record (by side and id) with its status; 404 when neither side knows it. */

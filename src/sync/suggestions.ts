@@ -1,6 +1,7 @@
 import { sql, type RawBuilder } from 'kysely'
 import { inTransaction, type Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
+import type { Suggestion } from '../schemas/records.js'
 import { exactKeys, otherSide, Registry, type Fields, type RecordType } from './registry.js'
 
 /**
@@ -219,16 +220,10 @@ async function prefixJoin(tx: Db, companyId: string, type: RecordType, os: Side,
   return null
 }
 
-export interface SuggestionView {
-  id: string
-  score: number
-  strong: boolean
-  reasons: string[]
-  record: { id: string; parentId: string | null; fields: Fields; updatedAt: string | null; deleted: boolean }
-}
-
 /** Ranked candidates on the other side for one record (free to link, not ignored). */
-export async function suggestionsFor(db: Db, companyId: string, type: RecordType, side: Side, externalId: string, limit: number): Promise<SuggestionView[]> {
+export async function suggestionsFor(
+  db: Db, companyId: string, type: RecordType, side: Side, externalId: string, limit: number,
+): Promise<Suggestion[]> {
   const found = await scorePairs(db, companyId, type, { sourceSide: side, sourceIds: [externalId], candidates: 'unlinked', fuzzy: { mode: 'probe', threshold: 0.3 }, perSource: limit })
   if (found.length === 0) return []
   const snaps = await db.selectFrom('record_snapshots').select(['external_id', 'parent_id', 'fields', 'source_updated_at'])

@@ -9,9 +9,14 @@ export const ProblemSchema = Type.Object(
     detail: Type.String({ description: 'What went wrong and what to do about it.' }),
     instance: Type.String({ description: 'The request path.' }),
     code: Type.String({ description: 'Stable machine-readable code.' }),
-    requestId: Type.String({ description: 'Quote it when reporting a problem; it is in every log line of the request.' }),
+    requestId: Type.String({
+      description: 'Quote it when reporting a problem; it is in every log line of the request.',
+    }),
     errors: Type.Optional(
-      Type.Array(Type.Object({ pointer: Type.String({ description: 'JSON pointer into the request, e.g. /body/name.' }), message: Type.String() })),
+      Type.Array(Type.Object({
+        pointer: Type.String({ description: 'JSON pointer into the request, e.g. /body/name.' }),
+        message: Type.String(),
+      })),
     ),
   },
   { $id: 'Problem', additionalProperties: true, description: 'RFC 9457 problem details.' },
@@ -43,13 +48,22 @@ export function problems(...statuses: number[]): Record<number, TSchema> {
   return out
 }
 
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
+export const DateTime = Type.String({ format: 'date-time' })
+
 /** Procore company ids are 64-bit: always a decimal string in our API. */
-export const CompanyIdString = Type.String({ pattern: '^[1-9][0-9]{0,18}$', description: 'Procore company id (64-bit, as a decimal string).', examples: ['5358233'] })
+export const CompanyIdString = Type.String({
+  pattern: '^[1-9][0-9]{0,18}$',
+  description: 'Procore company id (64-bit, as a decimal string).',
+  examples: ['5358233'],
+})
 export const CompanyParams = Type.Object({ companyId: CompanyIdString })
 
 export const PageQuery = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1–200).' })),
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Opaque cursor from `next` of the previous page.' })),
+  cursor: Type.Optional(Type.String({
+    minLength: 1, maxLength: 512, description: 'Opaque cursor from `next` of the previous page.',
+  })),
 }
 
 export const Page = <T extends TSchema>(item: T) =>
@@ -59,13 +73,11 @@ export const Page = <T extends TSchema>(item: T) =>
   })
 
 export const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Makes the POST safe to retry: the same key and body replay the first response (kept ≥ 24 h).' })),
+  'idempotency-key': Type.Optional(Type.String({
+    minLength: 1, maxLength: 255,
+    description: 'Makes the POST safe to retry: the same key and body replay the first response (kept ≥ 24 h).',
+  })),
 })
 export const IfMatchHeaders = Type.Object({
   'if-match': Type.Optional(Type.String({ description: 'The ETag from your last GET; required.' })),
 })
-
-/** preValidation for bodies made only of optional fields: a request without a body means `{}`. */
-export const emptyBodyIsObject = async (request: { body: unknown }): Promise<void> => {
-  request.body ??= {}
-}

@@ -1,0 +1,74 @@
+import { Type, type Static } from 'typebox'
+import { Sides } from '../db/tables/records.js'
+import { RecordTypes } from '../sync/registry.js'
+
+/** A record's status as a person sees it (one row per linked pair or per unlinked record). */
+export const RecordStatuses = ['linked', 'discrepancy', 'only_in_procore', 'only_in_erp', 'ignored', 'failed'] as const
+export type RecordStatus = (typeof RecordStatuses)[number]
+
+export const RecordTypeParam = Type.Enum([...RecordTypes], {
+  description: 'Record type: department, user, project, cost_code or vendor.',
+})
+export const FieldValue = Type.Union([Type.String(), Type.Boolean(), Type.Null()])
+export const ExternalId = Type.String({
+  minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$',
+  description: "The record's id on its side (Procore id, or the ERP's own id).",
+})
+export const SideParam = Type.Enum([...Sides], { description: 'procore or erp.' })
+
+export const SideRecord = Type.Object({
+  id: Type.String(),
+  parentId: Type.Union([Type.String(), Type.Null()], {
+    description: 'Project cost codes: the Procore project or ERP job they belong to.',
+  }),
+  fields: Type.Record(Type.String(), FieldValue, {
+    description: 'Canonical fields, as the entity registry maps them.',
+  }),
+  updatedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  deleted: Type.Boolean(),
+})
+export type SideRecord = Static<typeof SideRecord>
+
+export const RecordItem = Type.Object({
+  key: Type.String({ description: 'Stable row id: link:<link id>, procore:<id> or erp:<id>.' }),
+  status: Type.Enum([...RecordStatuses], {
+    description: 'linked: in sync; discrepancy: linked, fields differ (see discrepancyId); ' +
+      'only_in_procore / only_in_erp: unlinked; ignored: set aside by a person; ' +
+      'failed: the last action failed (see failure).',
+  }),
+  linkId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+  discrepancyId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+  procore: Type.Union([SideRecord, Type.Null()]),
+  erp: Type.Union([SideRecord, Type.Null()]),
+  failure: Type.Union([
+    Type.Object({ action: Type.String(), reason: Type.String(), at: Type.String({ format: 'date-time' }) }),
+    Type.Null(),
+  ]),
+})
+export type RecordItem = Static<typeof RecordItem>
+
+export const RecordCounts = Type.Object(
+  Object.fromEntries(RecordStatuses.map((s) => [s, Type.Integer({ minimum: 0 })])) as
+    Record<RecordStatus, ReturnType<typeof Type.Integer>>,
+  { description: 'Records per status among those `q` matches.' },
+)
+
+/** One page of records, and the count per status of everything the search matches. */
+export const RecordPage = Type.Object({
+  items: Type.Array(RecordItem),
+  next: Type.Union([Type.String(), Type.Null()]),
+  counts: RecordCounts,
+})
+export type RecordPage = Static<typeof RecordPage>
+
+export const Suggestion = Type.Object({
+  id: Type.String({ description: 'The candidate on the other side.' }),
+  score: Type.Number({ minimum: 0, maximum: 1 }),
+  strong: Type.Boolean({
+    description: 'A strong key is equal (e-mail, code, tax id…) or the score is at least 0.95: ' +
+      'creating instead of linking would make a duplicate.',
+  }),
+  reasons: Type.Array(Type.String(), { examples: [['same e-mail', 'name 0.92 similar']] }),
+  record: SideRecord,
+})
+export type Suggestion = Static<typeof Suggestion>
