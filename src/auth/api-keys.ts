@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { sql } from 'kysely'
-import type { Db, Tx } from '../db/database.js'
+import { transaction, type Db, type Tx } from '../db/database.js'
 import type { Role } from '../db/tables/api-keys.js'
 import { badRequest, notFound } from '../errors.js'
 import { decodeCursor, toPage } from '../api/pagination.js'
@@ -41,7 +41,7 @@ export interface NewApiKey {
 }
 
 export async function createApiKey(db: Db, input: NewApiKey) {
-  return db.transaction().execute((tx) => insertApiKey(tx, input))
+  return transaction(db, (tx) => insertApiKey(tx, input))
 }
 
 /** The insert itself, for callers that already hold a transaction. */

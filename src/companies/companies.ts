@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import type { Db } from '../db/database.js'
+import { transaction, type Db } from '../db/database.js'
 import type { ErpSystem } from '../db/tables/companies.js'
 import { conflict, notFound, preconditionFailed } from '../errors.js'
 import { decodeCursor, toPage } from '../api/pagination.js'
@@ -65,7 +65,7 @@ export async function listCompanies(db: Db, scope: ReadonlySet<string> | null, p
 
 /** Applies the patch only if the caller saw the current version (If-Match). */
 export async function updateCompany(db: Db, id: string, expectedVersion: number, patch: { name?: string; erpSystem?: ErpSystem }): Promise<CompanyWithEtag> {
-  return db.transaction().execute(async (tx) => {
+  return transaction(db, async (tx) => {
     const current = await tx.selectFrom('companies').select(columns).where('id', '=', id).forUpdate().executeTakeFirst()
     if (!current) throw notFound('company', id)
     if (current.version !== expectedVersion) throw preconditionFailed(etagOf(current.version))
@@ -90,7 +90,7 @@ export async function updateCompany(db: Db, id: string, expectedVersion: number,
  * references companies with ON DELETE RESTRICT, so the database itself refuses.
  */
 export async function deleteCompany(db: Db, id: string, expectedVersion: number): Promise<void> {
-  await db.transaction().execute(async (tx) => {
+  await transaction(db, async (tx) => {
     const current = await tx.selectFrom('companies').select('version').where('id', '=', id).forUpdate().executeTakeFirst()
     if (!current) throw notFound('company', id)
     if (current.version !== expectedVersion) throw preconditionFailed(etagOf(current.version))

@@ -3,7 +3,7 @@
 // one at a time per company.
 import type { Task } from 'graphile-worker'
 import type { AppContext } from '../context.js'
-import type { Db } from '../db/database.js'
+import { transaction, type Db } from '../db/database.js'
 import { UpstreamError } from '../http/errors.js'
 import { enqueue } from '../jobs/queue.js'
 import { RecordTypes, entity, type RecordType } from '../sync/registry.js'
@@ -48,7 +48,7 @@ export interface TypeTally {
 export async function requestRefresh(db: Db, companyId: string, type: RecordType | undefined, requestedBy: string): Promise<Run> {
   if (!(await hasConnection(db, companyId))) throw new ErpNotConnectedError(companyId)
   const types = type === undefined ? [...RecordTypes] : [type]
-  return db.transaction().execute(async (tx) => {
+  return transaction(db, async (tx) => {
     const run = await createRun(tx, companyId, REFRESH_RUN_KIND, { types }, requestedBy)
     const payload: RefreshPayload = { companyId, runId: run.id, types }
     // One queue per company: refreshes of a company run one after another, never side by side.

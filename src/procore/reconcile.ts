@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import type { Task, TaskList } from 'graphile-worker'
 import type { AppContext } from '../context.js'
-import type { Db } from '../db/database.js'
+import { transaction, type Db } from '../db/database.js'
 import { AppError } from '../errors.js'
 import { enqueue } from '../jobs/queue.js'
 import { entity, RecordTypes, type Mapped, type RecordType } from '../sync/registry.js'
@@ -44,7 +44,7 @@ interface TypeOutcome {
  * for the pending one, a serial queue lane for the running one).
  */
 export async function requestReconcile(db: Db, companyId: string, params: ReconcileParams, requestedBy: string): Promise<Run> {
-  return db.transaction().execute(async (tx) => {
+  return transaction(db, async (tx) => {
     await sql`select pg_advisory_xact_lock(hashtext(${`procore-reconcile:${companyId}`}))`.execute(tx)
     const queued = await tx.selectFrom('sync_runs').select(['id', 'params']).where('company_id', '=', companyId).where('kind', '=', RECONCILE_KIND)
       .where('status', '=', 'queued').orderBy('created_at', 'desc').executeTakeFirst()

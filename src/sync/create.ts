@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import type { AppContext } from '../context.js'
-import { inTransaction, type Db } from '../db/database.js'
+import { transaction, type Db, type Tx } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { erpRecords } from '../erp/records.js'
 import { ErpRefusedError } from '../erp/errors.js'
@@ -15,7 +15,7 @@ import { insertLinks, processOrigins } from './links.js'
 import { SyncTasks } from './queue.js'
 import { comparedFields, entity, erpBody, erpProblems, otherSide, procoreBody, procoreProblems, Registry, type Fields, type RecordType } from './registry.js'
 import { createRun, finishRun, getRun, startRun, updateRunResult, type Run } from './runs.js'
-import { upsertSnapshots } from './snapshots.js'
+import { upsertSnapshots, upsertSnapshotsInTx } from './snapshots.js'
 import { clearFailed, flagFailed } from './status.js'
 import { scorePairs } from './suggestions.js'
 
@@ -43,14 +43,17 @@ interface CreatePayload { companyId: string; runId: string }
 
 /** Creates the run and, in the same transaction, the job that performs it. */
 export async function requestCreate(db: Db, companyId: string, type: RecordType, target: Side, ids: readonly string[], force: boolean, actor: Actor): Promise<Run> {
+  return transaction(db, (tx) => requestCreateInTx(tx, companyId, type, target, ids, force, actor))
+}
+
+/** `requestCreate` in the caller's transaction. */
+export async function requestCreateInTx(tx: Tx, companyId: string, type: RecordType, target: Side, ids: readonly string[], force: boolean, actor: Actor): Promise<Run> {
   const unique = [...new Set(ids)]
-  return inTransaction(db, async (tx) => {
-    const run = await createRun(tx, companyId, CreateRunKinds[target], { type, target, ids: unique, force, ...(actor.requestId ? { requestId: actor.requestId } : {}) }, actor.id)
-    const payload: CreatePayload = { companyId, runId: run.id }
-    // One create run per company and type at a time: two runs never race for one record.
-    await enqueue(tx, SyncTasks.create, { ...payload }, { queueName: `create:${companyId}:${type}`, maxAttempts: 6 })
-    return run
-  })
+  const run = await createRun(tx, companyId, CreateRunKinds[target], { type, target, ids: unique, force, ...(actor.requestId ? { requestId: actor.requestId } : {}) }, actor.id)
+  const payload: CreatePayload = { companyId, runId: run.id }
+  // One create run per company and type at a time: two runs never race for one record.
+  await enqueue(tx, SyncTasks.create, { ...payload }, { queueName: `create:${companyId}:${type}`, maxAttempts: 6 })
+  return run
 }
 
 /** What the run was asked; requestId: the API request that asked for it (for the audit). */
@@ -195,7 +198,7 @@ async function createAll(ctx: AppContext, companyId: string, params: Params, run
   if (candidates.length === 0) return
 
   // Freeze body and key before the first call (a retried or rerun job reuses them as they are).
-  await inTransaction(ctx.db, async (tx) => {
+  await transaction(ctx.db, async (tx) => {
     if (retired.length > 0) {
       await tx.deleteFrom('sync_creates').where('company_id', '=', companyId).where('type', '=', type).where('target', '=', target)
         .where('source_id', 'in', retired).where('status', '=', 'created').execute()
@@ -347,9 +350,9 @@ async function settle(
   results: Map<string, CreateItemResult>, actor: Actor,
 ) {
   const source = otherSide(target)
-  await inTransaction(ctx.db, async (tx) => {
+  await transaction(ctx.db, async (tx) => {
     if (created.length > 0) {
-      await upsertSnapshots(tx, companyId, target, type, created.map((c) => c.record))
+      await upsertSnapshotsInTx(tx, companyId, target, type, created.map((c) => c.record))
       const pairs = created.map((c) => (target === 'procore'
         ? { procoreId: c.record.externalId, erpId: c.sourceId, detail: 'created in Procore', originSet: true }
         : { procoreId: c.sourceId, erpId: c.record.externalId, detail: 'created in the ERP' }))

@@ -1,5 +1,5 @@
 import type { AppContext } from '../context.js'
-import { inTransaction } from '../db/database.js'
+import { transaction } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { ErpRefusedError } from '../erp/errors.js'
 import { AppError } from '../errors.js'
@@ -8,7 +8,7 @@ import { companyErpKind, failureMessage, isTransient, readBoth, writeSide } from
 import { differingFields, routeField } from './discrepancies.js'
 import { erpProblems, pickFields, type Fields, type RecordType } from './registry.js'
 import { getSettings } from './settings.js'
-import { markDeleted, upsertSnapshots } from './snapshots.js'
+import { markDeleted, upsertSnapshots, upsertSnapshotsInTx } from './snapshots.js'
 import { clearFailed, flagFailed } from './status.js'
 
 const actor = system('propagate')
@@ -59,9 +59,9 @@ export async function propagateLink(ctx: AppContext, companyId: string, type: Re
       }
       const written = await writeSide(ctx, companyId, type, link, live, { procore: toProcore, erp: toErp })
       if (written.staleErp) continue
-      await inTransaction(ctx.db, async (tx) => {
-        if (written.procore) await upsertSnapshots(tx, companyId, 'procore', type, [written.procore])
-        if (written.erp) await upsertSnapshots(tx, companyId, 'erp', type, [written.erp])
+      await transaction(ctx.db, async (tx) => {
+        if (written.procore) await upsertSnapshotsInTx(tx, companyId, 'procore', type, [written.procore])
+        if (written.erp) await upsertSnapshotsInTx(tx, companyId, 'erp', type, [written.erp])
         const entries = []
         if (written.erp) {
           entries.push({ action: 'propagate' as const, type, procoreId: link.procoreId, erpId: link.erpId, linkId, detail: `owned by Procore → ERP: ${Object.keys(toErp).join(', ')}`,
