@@ -51,7 +51,9 @@ const afterCommits = new WeakMap<Tx, AfterCommit[]>()
  */
 export async function transaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
   // Kysely has no nested transactions; joining silently would hide which function owns the commit.
-  if (db.isTransaction) throw new Error('transaction() was given a transaction: a function that joins its caller\'s transaction takes a Tx')
+  if (db.isTransaction) {
+    throw new Error('transaction() was given a transaction: a function that joins its caller\'s transaction takes a Tx')
+  }
   const callbacks: AfterCommit[] = []
   const result = await db.transaction().execute(async (tx) => {
     afterCommits.set(tx, callbacks)

@@ -47,9 +47,12 @@ export async function requestCreate(db: Db, companyId: string, type: RecordType,
 }
 
 /** `requestCreate` in the caller's transaction. */
-export async function requestCreateInTx(tx: Tx, companyId: string, type: RecordType, target: Side, ids: readonly string[], force: boolean, actor: Actor): Promise<Run> {
+export async function requestCreateInTx(
+  tx: Tx, companyId: string, type: RecordType, target: Side, ids: readonly string[], force: boolean, actor: Actor,
+): Promise<Run> {
   const unique = [...new Set(ids)]
-  const run = await createRun(tx, companyId, CreateRunKinds[target], { type, target, ids: unique, force, ...(actor.requestId ? { requestId: actor.requestId } : {}) }, actor.id)
+  const params = { type, target, ids: unique, force, ...(actor.requestId ? { requestId: actor.requestId } : {}) }
+  const run = await createRun(tx, companyId, CreateRunKinds[target], params, actor.id)
   const payload: CreatePayload = { companyId, runId: run.id }
   // One create run per company and type at a time: two runs never race for one record.
   await enqueue(tx, SyncTasks.create, { ...payload }, { queueName: `create:${companyId}:${type}`, maxAttempts: 6 })

@@ -56,7 +56,9 @@ export interface Evaluation {
  * caller's transaction: opens, updates (new ETag) or resolves; schedules propagation of owned
  * fields. Set-based: one read, at most three writes, one enqueue for any number of links.
  */
-export async function evaluateLinks(tx: Tx, companyId: string, type: RecordType, linkIds: readonly string[], actor: Actor): Promise<Evaluation[]> {
+export async function evaluateLinks(
+  tx: Tx, companyId: string, type: RecordType, linkIds: readonly string[], actor: Actor,
+): Promise<Evaluation[]> {
   if (linkIds.length === 0) return []
   // One evaluation of a link at a time (the job, a link or an apply may meet): lock the links in
   // id order, then read — under READ COMMITTED the read sees what the one before us committed.

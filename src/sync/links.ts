@@ -70,7 +70,9 @@ export interface NewLink {
  * Inserts links set-based in the caller's transaction; a pair whose record is already linked
  * (a concurrent link won) is skipped and reported. Audited, flags cleared, origins scheduled.
  */
-export async function insertLinks(tx: Tx, companyId: string, type: RecordType, pairs: readonly NewLink[], actor: Actor): Promise<{ inserted: Array<{ id: string; procoreId: string; erpId: string }>; skipped: NewLink[] }> {
+export async function insertLinks(
+  tx: Tx, companyId: string, type: RecordType, pairs: readonly NewLink[], actor: Actor,
+): Promise<{ inserted: Array<{ id: string; procoreId: string; erpId: string }>; skipped: NewLink[] }> {
   if (pairs.length === 0) return { inserted: [], skipped: [] }
   const inserted: Array<{ id: string; procoreId: string; erpId: string }> = []
   for (let i = 0; i < pairs.length; i += 2000) {
@@ -160,19 +162,28 @@ export async function unlink(ctx: AppContext, companyId: string, linkId: string,
     if (row.version !== expectedVersion) throw preconditionFailed(etagOf(row.version))
     const type = row.type as RecordType
     await endLinks(tx, companyId, type, [{ id: linkId }], actor, 'unlinked by hand')
-    afterCommit(tx, () => writeOriginNow(ctx, companyId, type, row.procore_id, linkId, 'origin clearing deferred to the job'))
+    const procoreId = row.procore_id
+    afterCommit(tx, () =>
+      writeOriginNow(ctx, companyId, type, procoreId, linkId, 'origin clearing deferred to the job'))
   })
   return getLink(ctx.db, companyId, linkId)
 }
 
 /** The Procore origin write, tried at once after a commit; a failure leaves it to the origins job. */
-async function writeOriginNow(ctx: AppContext, companyId: string, type: RecordType, procoreId: string, linkId: string, deferred: string): Promise<void> {
-  await processOrigins(ctx, companyId, type, [procoreId])
-    .catch((error: unknown) => ctx.log.warn({ component: 'sync', linkId, err: { message: failureMessage(error) } }, deferred))
+async function writeOriginNow(
+  ctx: AppContext, companyId: string, type: RecordType, procoreId: string, linkId: string, deferred: string,
+): Promise<void> {
+  try {
+    await processOrigins(ctx, companyId, type, [procoreId])
+  } catch (error) {
+    ctx.log.warn({ component: 'sync', linkId, err: { message: failureMessage(error) } }, deferred)
+  }
 }
 
 /** Ends links in the caller's transaction (by hand, or because a record was deleted): audited, discrepancies dismissed, origins to clear. */
-export async function endLinks(tx: Tx, companyId: string, type: RecordType, links: ReadonlyArray<{ id: string }>, actor: Actor, detail: string): Promise<void> {
+export async function endLinks(
+  tx: Tx, companyId: string, type: RecordType, links: ReadonlyArray<{ id: string }>, actor: Actor, detail: string,
+): Promise<void> {
   if (links.length === 0) return
   const ids = links.map((l) => l.id)
   const rows = await tx.updateTable('record_links')

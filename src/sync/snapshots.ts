@@ -11,7 +11,9 @@ import { matchKeys, normalizeFields, type Mapped, type RecordType } from './regi
  * pending job per company and type drains every mark, however many changes arrive meanwhile.
  * Marks are appended, never upserted, so a writer never waits on the job's batch.
  */
-export async function markDirty(tx: Tx, companyId: string, type: RecordType, rows: ReadonlyArray<{ side: Side; externalId: string }>): Promise<void> {
+export async function markDirty(
+  tx: Tx, companyId: string, type: RecordType, rows: ReadonlyArray<{ side: Side; externalId: string }>,
+): Promise<void> {
   if (rows.length === 0) return
   for (let i = 0; i < rows.length; i += 5000) {
     await tx.insertInto('sync_dirty')
@@ -32,7 +34,9 @@ export async function scheduleEvaluation(db: Db, companyId: string, type: Record
  * changed: a re-read of an unchanged record (reconciliation re-reads thousands) writes nothing,
  * so the trigram index is left alone.
  */
-async function writeKeys(tx: Tx, companyId: string, side: Side, type: RecordType, records: ReadonlyArray<Mapped & { raw: unknown }>): Promise<void> {
+async function writeKeys(
+  tx: Tx, companyId: string, side: Side, type: RecordType, records: ReadonlyArray<Mapped & { raw: unknown }>,
+): Promise<void> {
   const rows = records.flatMap((r) => matchKeys(type, side, r).map((k) => ({ company_id: companyId, type, side, external_id: r.externalId, key: k.key, value: k.value, parent_id: r.parentId })))
   const ids = records.map((r) => r.externalId)
   const wanted = new Set(rows.map((r) => `${r.external_id}\u0000${r.key}`))
@@ -100,12 +104,15 @@ export async function upsertSnapshotsInTx(
   const changes = await writeSnapshots(tx, companyId, side, type, unique)
   const live = unique.filter((_r, i) => changes[i]?.change !== 'stale')
   if (live.length > 0) await writeKeys(tx, companyId, side, type, live)
-  await markDirty(tx, companyId, type, changes.filter((c) => c.change === 'created' || c.change === 'changed').map((c) => ({ side, externalId: c.externalId })))
+  const changed = changes.filter((c) => c.change === 'created' || c.change === 'changed')
+  await markDirty(tx, companyId, type, changed.map((c) => ({ side, externalId: c.externalId })))
   const byId = new Map(changes.map((c) => [c.externalId, c]))
   return records.map((r) => byId.get(r.externalId) ?? { externalId: r.externalId, change: 'stale' as const })
 }
 
-async function writeSnapshots(tx: Tx, companyId: string, side: Side, type: RecordType, records: ReadonlyArray<Mapped & { raw: unknown }>): Promise<SnapshotChange[]> {
+async function writeSnapshots(
+  tx: Tx, companyId: string, side: Side, type: RecordType, records: ReadonlyArray<Mapped & { raw: unknown }>,
+): Promise<SnapshotChange[]> {
   const rows = records.map((r) => ({
     company_id: companyId,
     side,
@@ -178,7 +185,9 @@ export async function markUnseenDeleted(db: Db, companyId: string, side: Side, t
 }
 
 /** A deleted record matches nothing; the evaluation job ends its link, if it had one. */
-async function afterDeletion(tx: Tx, companyId: string, side: Side, type: RecordType, ids: string[]): Promise<string[]> {
+async function afterDeletion(
+  tx: Tx, companyId: string, side: Side, type: RecordType, ids: string[],
+): Promise<string[]> {
   if (ids.length === 0) return ids
   for (let i = 0; i < ids.length; i += 5000) {
     await tx.deleteFrom('record_keys').where('company_id', '=', companyId).where('type', '=', type).where('side', '=', side).where('external_id', 'in', ids.slice(i, i + 5000)).execute()

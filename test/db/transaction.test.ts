@@ -8,13 +8,17 @@ import { createDb } from '../../src/db/pool.js'
 import { testDatabase } from '../helpers/db.js'
 
 t.test('transaction', async (t) => {
-  const { db } = createDb({ url: await testDatabase(t), poolMax: 3, connectTimeoutMs: 5000, statementTimeoutMs: 15_000 }, pino({ level: 'silent' }))
+  const url = await testDatabase(t)
+  const options = { url, poolMax: 3, connectTimeoutMs: 5000, statementTimeoutMs: 15_000 }
+  const { db } = createDb(options, pino({ level: 'silent' }))
   t.teardown(() => db.destroy())
-  const insert = (tx: Tx, id: string) => tx.insertInto('companies').values({ id, name: `Company ${id}`, erp_system: 'generic' }).execute()
+  const insert = (tx: Tx, id: string) =>
+    tx.insertInto('companies').values({ id, name: `Company ${id}`, erp_system: 'generic' }).execute()
   // Read on another connection: true only once the row is committed.
-  const committed = async (id: string) => (await db.selectFrom('companies').select('id').where('id', '=', id).executeTakeFirst()) !== undefined
+  const committed = async (id: string) =>
+    (await db.selectFrom('companies').select('id').where('id', '=', id).executeTakeFirst()) !== undefined
 
-  await t.test('after-commit work runs once the commit is visible, in order, before transaction() returns', async (t) => {
+  await t.test('after-commit work runs once the commit is visible, in order, before it returns', async (t) => {
     const seen: string[] = []
     const result = await transaction(db, async (tx) => {
       await insert(tx, '101')
@@ -72,7 +76,7 @@ t.test('transaction', async (t) => {
     })
   })
 
-  await t.test('a function that must join its caller\'s transaction takes a Tx: the plain database does not compile', async (t) => {
+  await t.test('a function that must join its caller\'s transaction takes a Tx: a Db does not compile', async (t) => {
     const lock = async (tx: Tx) => tx.selectFrom('companies').select('id').orderBy('id').forUpdate().execute()
     const plain: Db = db
     // @ts-expect-error a Db is not a Tx: row locks outside a transaction would end at once
