@@ -4,12 +4,12 @@ import { transaction, type Db, type Tx } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { erpRecords } from '../erp/records.js'
 import { ErpRefusedError } from '../erp/errors.js'
-import { AppError } from '../errors.js'
+import { isRefusal, isRetryable } from '../errors.js'
 import { collectUpstreamIds } from '../http/upstream-ids.js'
 import { enqueue } from '../jobs/queue.js'
 import { procoreRecords } from '../procore/records.js'
 import { audit, type Actor } from './audit.js'
-import { companyErpKind, failureMessage, isTransient, mapRecord, procoreFailure, type LiveRecord } from './connectors.js'
+import { companyErpKind, failureMessage, mapRecord, type LiveRecord } from './connectors.js'
 import { evaluateLinks } from './discrepancies.js'
 import { insertLinks, processOrigins } from './links.js'
 import { SyncTasks } from './queue.js'
@@ -78,7 +78,7 @@ export async function runCreate(ctx: AppContext, payload: CreatePayload, lastAtt
     // A refusal of the whole run (not connected, access denied) is final; anything else — the
     // network, Procore or the ERP busy, our own database gone mid-run — is retried, and the
     // rerun resends exactly the frozen requests.
-    const final = error instanceof AppError && error.status < 500 && !isTransient(error)
+    const final = isRefusal(error)
     if (!lastAttempt && !final) {
       await updateRunResult(ctx.db, runId, { ...summary(params, results), lastError: failureMessage(error) })
       throw error
@@ -244,7 +244,7 @@ async function createInProcore(ctx: AppContext, companyId: string, type: RecordT
         const code = def.procore.hasOriginCode && def.procore.originCodeField ? ((snaps.get(f.source_id)?.fields as Fields | undefined)?.[def.procore.originCodeField] ?? null) : undefined
         return { originId: f.source_id, ...(code === undefined ? {} : { originCode: code as string | null }), body: f.body }
       })
-      const { result: answers, ids } = await collectUpstreamIds(() => procore.upsertByOrigin(type, items, parentId)).catch((error: unknown) => { throw procoreFailure(error) })
+      const { result: answers, ids } = await collectUpstreamIds(() => procore.upsertByOrigin(type, items, parentId))
       const created: Created[] = []
       const refused: Array<{ sourceId: string; reason: string }> = []
       answers.forEach((a, j) => {
@@ -273,7 +273,7 @@ async function createInErp(ctx: AppContext, companyId: string, type: RecordType,
           refused.push({ sourceId: f.source_id, free: true, status: 'refused', reason: error.existingId
             ? `The ERP already has this ${entity(type).noun}: ${error.existingId} (${error.erpDetail}). Link it instead (POST /v1/companies/${companyId}/links).`
             : `The ERP refused it: ${error.erpDetail}${error.fieldErrors.length > 0 ? ` (${error.fieldErrors.map((e) => e.message).join('; ')})` : ''}. Correct it in Procore and retry.` })
-        } else if (isTransient(error) || (error instanceof AppError && error.status >= 500)) {
+        } else if (isRetryable(error)) {
           transient ??= error instanceof Error ? error : new Error(failureMessage(error))
           if (lastAttempt) refused.push({ sourceId: f.source_id, free: false, status: 'failed', reason: failureMessage(error) })
         } else {

@@ -7,7 +7,7 @@ import type { OriginState } from '../db/tables/sync.js'
 import { AppError, badRequest, conflict, notFound, preconditionFailed, unprocessable } from '../errors.js'
 import { procoreRecords } from '../procore/records.js'
 import { audit, type Actor } from './audit.js'
-import { failureMessage, isTransient, mapRecord } from './connectors.js'
+import { failureMessage, mapRecord } from './connectors.js'
 import { evaluateLinks } from './discrepancies.js'
 import { enqueueMany, originsJob } from './queue.js'
 import { Registry, type RecordType } from './registry.js'
@@ -284,8 +284,8 @@ export async function runOrigins(ctx: AppContext, companyId: string, type: Recor
   try {
     await processOrigins(ctx, companyId, type)
   } catch (error) {
-    if (!isTransient(error) && error instanceof AppError && error.status === 409) {
-      // Not connected (yet): nothing to do until it is; the next link schedules the job again.
+    if (error instanceof AppError && error.status === 409) {
+      // Not connected (yet), or to be connected again: nothing to do until it is; the next link schedules the job.
       ctx.log.warn({ component: 'sync', companyId, type, err: { message: error.message } }, 'origin writes wait for a Procore connection')
       return
     }

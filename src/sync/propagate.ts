@@ -2,9 +2,10 @@ import type { AppContext } from '../context.js'
 import { transaction } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { ErpRefusedError } from '../erp/errors.js'
-import { AppError } from '../errors.js'
+import { AppError, isRefusal, NotConnectedError } from '../errors.js'
+import { UpstreamError } from '../http/errors.js'
 import { audit, system } from './audit.js'
-import { companyErpKind, failureMessage, isTransient, readBoth, writeSide } from './connectors.js'
+import { companyErpKind, failureMessage, readBoth, writeSide } from './connectors.js'
 import { differingFields, routeField } from './discrepancies.js'
 import { erpProblems, pickFields, type Fields, type RecordType } from './registry.js'
 import { getSettings } from './settings.js'
@@ -79,12 +80,14 @@ export async function propagateLink(ctx: AppContext, companyId: string, type: Re
       if (written.error) throw written.error
       return 'written'
     }
-    throw new AppError(409, 'erp_record_busy', 'ERP record keeps changing', `ERP record ${link.erpId} changed three times while we tried to write it; the job retries later.`)
+    // Retryable: the record may hold still later.
+    throw new AppError(503, 'erp_record_busy', 'ERP record keeps changing',
+      `ERP record ${link.erpId} changed three times while we tried to write it; the job retries later.`)
   } catch (error) {
-    const refused = error instanceof ErpRefusedError || (error instanceof AppError && error.status < 500 && !isTransient(error) && error.code !== 'erp_record_busy'
-      && error.code !== 'procore_not_connected' && error.code !== 'erp_not_connected')
+    // A refusal stays one however often it is sent; a missing connection may yet come.
+    const refused = isRefusal(error) && !(error instanceof NotConnectedError)
     if (refused || lastAttempt) {
-      const side: Side = error instanceof ErpRefusedError ? 'erp' : 'procore'
+      const side = failedSide(error)
       await flagFailed(ctx.db, companyId, type, [{ side, externalId: side === 'erp' ? link.erpId : link.procoreId, action: 'propagate', reason: failureMessage(error) }])
       if (refused) return 'refused'
     }
@@ -92,3 +95,8 @@ export async function propagateLink(ctx: AppContext, companyId: string, type: Re
   }
 }
 
+/** Whose record shows the failure: the side that failed (Procore's when it cannot be told). */
+function failedSide(error: unknown): Side {
+  if (error instanceof UpstreamError || error instanceof NotConnectedError) return error.side ?? 'procore'
+  return error instanceof ErpRefusedError ? 'erp' : 'procore'
+}
