@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { sql, type Selectable } from 'kysely'
-import type { Db, Tx } from '../db/database.js'
+import { transaction, type Db, type Tx } from '../db/database.js'
 import type { ApiKeysTable, Role } from '../db/tables/api-keys.js'
 import { badRequest, notFound } from '../errors.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
@@ -37,7 +37,7 @@ const hashSecret = (secret: string) => createHash('sha256').update(secret).diges
 export type { NewApiKey }
 
 export async function createApiKey(db: Db, input: NewApiKey): Promise<CreatedApiKey> {
-  return db.transaction().execute((tx) => insertApiKey(tx, input))
+  return transaction(db, (tx) => insertApiKey(tx, input))
 }
 
 /** The insert itself, for callers that already hold a transaction. */

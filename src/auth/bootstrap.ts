@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import type { Db } from '../db/database.js'
+import { transaction, type Db } from '../db/database.js'
 import { insertApiKey } from './api-keys.js'
 
 /**
@@ -8,7 +8,7 @@ import { insertApiKey } from './api-keys.js'
  * key, or undefined when keys already exist.
  */
 export async function ensureFirstAdminKey(db: Db): Promise<string | undefined> {
-  return db.transaction().execute(async (tx) => {
+  return transaction(db, async (tx) => {
     await sql`select pg_advisory_xact_lock(hashtext('bootstrap-admin-key'))`.execute(tx)
     const existing = await tx.selectFrom('api_keys').select('id').limit(1).executeTakeFirst()
     if (existing) return undefined

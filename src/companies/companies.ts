@@ -1,5 +1,5 @@
 import { sql, type Selectable } from 'kysely'
-import type { Db } from '../db/database.js'
+import { transaction, type Db } from '../db/database.js'
 import type { CompaniesTable } from '../db/tables/companies.js'
 import { conflict, notFound, preconditionFailed } from '../errors.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
@@ -59,7 +59,7 @@ export async function listCompanies(
 export async function updateCompany(
   db: Db, id: string, expectedVersion: number, patch: CompanyPatch,
 ): Promise<CompanyWithEtag> {
-  return db.transaction().execute(async (tx) => {
+  return transaction(db, async (tx) => {
     const current = await tx.selectFrom('companies').select(columns).where('id', '=', id).forUpdate().executeTakeFirst()
     if (!current) throw notFound('company', id)
     if (current.version !== expectedVersion) throw preconditionFailed(etagOf(current.version))
@@ -84,7 +84,7 @@ export async function updateCompany(
  * references companies with ON DELETE RESTRICT, so the database itself refuses.
  */
 export async function deleteCompany(db: Db, id: string, expectedVersion: number): Promise<void> {
-  await db.transaction().execute(async (tx) => {
+  await transaction(db, async (tx) => {
     const current = await tx.selectFrom('companies').select('version').where('id', '=', id).forUpdate().executeTakeFirst()
     if (!current) throw notFound('company', id)
     if (current.version !== expectedVersion) throw preconditionFailed(etagOf(current.version))

@@ -32,9 +32,57 @@ export interface Database {
 }
 
 export type Db = Kysely<Database>
+
+/**
+ * A handle inside an open transaction. A function that takes row locks, or whose writes must
+ * commit or roll back with its caller's, takes a `Tx`: a plain `Db` is refused at compile time.
+ * A function that opens its own transaction takes a `Db` and calls `transaction`.
+ */
 export type Tx = Transaction<Database>
 
-/** Runs `fn` in the caller's transaction, or in a new one. */
-export async function inTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  return db.isTransaction ? fn(db as Tx) : db.transaction().execute(fn)
+type AfterCommit = () => void | Promise<void>
+
+const afterCommits = new WeakMap<Tx, AfterCommit[]>()
+
+/**
+ * Runs `fn` in a new transaction: committed when `fn` resolves, rolled back when it throws.
+ * Work registered with `afterCommit` runs once the commit succeeded, in order, before this
+ * returns; after a rollback it never runs.
+ */
+export async function transaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  // Kysely has no nested transactions; joining silently would hide which function owns the commit.
+  if (db.isTransaction) {
+    throw new Error('transaction() was given a transaction: a function that joins its caller\'s transaction takes a Tx')
+  }
+  const callbacks: AfterCommit[] = []
+  const result = await db.transaction().execute(async (tx) => {
+    afterCommits.set(tx, callbacks)
+    try {
+      return await fn(tx)
+    } finally {
+      afterCommits.delete(tx)
+    }
+  })
+  const errors: unknown[] = []
+  for (const callback of callbacks) {
+    try {
+      await callback()
+    } catch (error) {
+      errors.push(error)
+    }
+  }
+  // The commit stands either way; a failed follow-up is reported, and the others still ran.
+  if (errors.length === 1) throw errors[0]
+  if (errors.length > 1) throw new AggregateError(errors, 'work after the commit failed')
+  return result
+}
+
+/**
+ * Follow-up work for after `tx` commits (a network call, a cache to forget): never inside the
+ * transaction, never after a rollback. `tx` must come from `transaction`.
+ */
+export function afterCommit(tx: Tx, callback: AfterCommit): void {
+  const callbacks = afterCommits.get(tx)
+  if (!callbacks) throw new Error('afterCommit() needs a transaction opened by transaction() that is still open')
+  callbacks.push(callback)
 }

@@ -61,6 +61,7 @@ export class ErpClient {
       ...(opts.dispatcher !== undefined && { dispatcher: opts.dispatcher }),
       defaultHeaders: { authorization: `Bearer ${opts.token}` },
       traceAs: 'erp',
+      side: 'erp',
       ...(opts.logger !== undefined && { logger: opts.logger }),
       ...(opts.retry !== undefined && { retry: opts.retry }),
       ...(opts.timeouts !== undefined && { timeouts: opts.timeouts }),
@@ -111,7 +112,7 @@ export class ErpClient {
       emptyPages = data.length === 0 ? emptyPages + 1 : 0
       if (cursors.has(next) || emptyPages > MAX_EMPTY_PAGES) {
         throw new UpstreamError({
-          reason: 'invalid_response', method: 'GET', url: path, status: res.status, attempts: res.attempts,
+          reason: 'invalid_response', side: 'erp', method: 'GET', url: path, status: res.status, attempts: res.attempts,
           cause: new Error(`the ${resource} list does not advance: next_cursor repeats or pages stay empty`),
         })
       }

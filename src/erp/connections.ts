@@ -4,7 +4,7 @@
 // notification secret, once, to the admin who creates or rotates it.
 import { sql, type Selectable } from 'kysely'
 import type { AppContext } from '../context.js'
-import type { Db } from '../db/database.js'
+import { transaction, type Db } from '../db/database.js'
 import type { ErpSystem } from '../db/tables/companies.js'
 import type { ErpConnectionsTable } from '../db/tables/erp.js'
 import { etagOf } from '../api/etag.js'
@@ -170,7 +170,7 @@ export async function testConnection(ctx: AppContext, companyId: string): Promis
  */
 export async function rotateNotificationSecret(ctx: AppContext, companyId: string) {
   const graceHours = ctx.config.procore.webhookSecretGraceHours
-  return ctx.db.transaction().execute(async (tx) => {
+  return transaction(ctx.db, async (tx) => {
     const row = await tx.selectFrom('erp_connections').select(['notification_secret_sealed']).where('company_id', '=', companyId).forUpdate().executeTakeFirst()
     if (!row) throw notConnected(companyId)
     const current = ctx.secrets.open(row.notification_secret_sealed, aad(companyId, 'notification_secret'))

@@ -1,4 +1,4 @@
-import { AppError } from '../errors.js'
+import { AppError, NotConnectedError } from '../errors.js'
 
 /** One problem with one field, as the ERP agent words it (`errors[]` of its problem+json). */
 export interface ErpFieldError {
@@ -59,10 +59,10 @@ export class ErpStaleVersionError extends AppError {
 }
 
 /** The company has no ERP connection yet. */
-export class ErpNotConnectedError extends AppError {
+export class ErpNotConnectedError extends NotConnectedError {
   override name = 'ErpNotConnectedError'
   constructor(companyId: string) {
-    super(409, 'erp_not_connected', 'No ERP connection',
+    super('erp', 'erp_not_connected', 'No ERP connection',
       `Company ${companyId} is not connected to an ERP agent. Connect it first: PUT /v1/companies/${companyId}/erp/connection with the agent's base URL and token.`)
   }
 }

@@ -1,7 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { Agent, type Dispatcher } from 'undici'
-import { UpstreamError, reasonForErrorCode, reasonForStatus, type UpstreamErrorInit } from './errors.js'
+import {
+  UpstreamError, reasonForErrorCode, reasonForStatus, type UpstreamErrorInit, type UpstreamSide,
+} from './errors.js'
 import { flattenHeaders, lowerCaseNames, nextLink, wholeNumber } from './headers.js'
 import { parseJson, stringifyJson } from './json.js'
 import { ConcurrencyLimiter, RateBudgets } from './limits.js'
@@ -34,6 +36,8 @@ export interface HttpClientOptions {
   random?: () => number
   /** Name under which response request ids are noted for collectUpstreamIds ('procore', 'erp'). */
   traceAs?: string
+  /** Set on every UpstreamError this client throws, so whoever reports it can name the upstream. */
+  side?: UpstreamSide
 }
 
 export interface HttpRequest<T = unknown> {
@@ -110,6 +114,7 @@ export class HttpClient {
   readonly #limiter: ConcurrencyLimiter
   readonly #budgets = new RateBudgets()
   readonly #traceAs: string | undefined
+  readonly #side: UpstreamSide | undefined
 
   constructor(opts: HttpClientOptions) {
     this.#base = new URL(opts.baseUrl)
@@ -139,6 +144,7 @@ export class HttpClient {
     this.#now = opts.now ?? Date.now
     this.#random = opts.random ?? Math.random
     this.#traceAs = opts.traceAs
+    this.#side = opts.side
   }
 
   async request<T>(req: HttpRequest<T>): Promise<HttpResponse<T>> {
@@ -165,7 +171,7 @@ export class HttpClient {
       if (result.ok) {
         if (this.#traceAs !== undefined) noteUpstreamId(this.#traceAs, result.requestId)
         const { ok: _ok, ...response } = result
-        return { ...response, body: parseBody(req, prepared.target, result, attempt), attempts: attempt }
+        return { ...response, body: parseBody(req, prepared.target, result, attempt, this.#side), attempts: attempt }
       }
 
       const decision = decideRetry({
@@ -180,7 +186,9 @@ export class HttpClient {
         random: this.#random(),
       })
       if (!decision.retry) {
-        const error = new UpstreamError({ ...result.error, attempts: attempt, retryAt: decision.retryAt })
+        const error = new UpstreamError({
+          ...result.error, side: this.#side, attempts: attempt, retryAt: decision.retryAt,
+        })
         // Final statuses (404, 422, …) are the caller's to report; giving up on a transient failure is ours.
         if (error.retryable) this.#logger?.warn({ ...logFields, attempt, reason: decision.reason }, 'giving up')
         throw error
@@ -239,7 +247,7 @@ export class HttpClient {
     const safeUrl = url.origin + url.pathname
     // Checked on every URL, so neither a caller nor an upstream Link header can point us elsewhere.
     if (url.protocol !== this.#base.protocol || !this.#allowedHosts.has(url.host)) {
-      throw new UpstreamError({ reason: 'host_not_allowed', method, url: safeUrl, attempts: 0 })
+      throw new UpstreamError({ reason: 'host_not_allowed', side: this.#side, method, url: safeUrl, attempts: 0 })
     }
     const search = [url.search.slice(1), encodeQuery(query)].filter((part) => part !== '').join('&')
     return { origin: url.origin, path: url.pathname + (search === '' ? '' : `?${search}`), safeUrl, pathname: url.pathname }
@@ -253,6 +261,7 @@ export class HttpClient {
       if (waitMs > this.#retry.maxWaitMs) {
         throw new UpstreamError({
           reason: 'rate_limited',
+          side: this.#side,
           method: prepared.method,
           url: prepared.target.safeUrl,
           attempts: sent,
@@ -287,7 +296,7 @@ export class HttpClient {
     const headers = flattenHeaders(response.headers)
     const requestId = headers['x-request-id']
     this.#budgets.observe(prepared.key, status, headers, this.#now())
-    const error = { reason: reasonForStatus(status), method, url: target.safeUrl, status, requestId }
+    const error = { reason: reasonForStatus(status), side: this.#side, method, url: target.safeUrl, status, requestId }
 
     // 3xx land here too: redirects are never followed (decideRetry calls them final).
     if (status < 200 || status >= 300) {
@@ -317,6 +326,7 @@ export class HttpClient {
   #invalidResponse(method: string, target: Target, why: string, response?: HttpResponse<unknown>): UpstreamError {
     return new UpstreamError({
       reason: 'invalid_response',
+      side: this.#side,
       method,
       url: target.safeUrl,
       status: response?.status,
@@ -345,13 +355,17 @@ export class HttpClient {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
-function parseBody<T>(req: HttpRequest<T>, target: Target, result: Extract<Attempt, { ok: true }>, attempts: number): T {
+function parseBody<T>(
+  req: HttpRequest<T>, target: Target, result: Extract<Attempt, { ok: true }>, attempts: number,
+  side: UpstreamSide | undefined,
+): T {
   if (req.parse === undefined) return result.body as T
   try {
     return req.parse(result.body)
   } catch (cause) {
     throw new UpstreamError({
       reason: 'invalid_response',
+      side,
       method: req.method,
       url: target.safeUrl,
       status: result.status,

@@ -18,6 +18,10 @@ export const UPSTREAM_REASONS = [
 ] as const
 export type UpstreamReason = (typeof UPSTREAM_REASONS)[number]
 
+/** Which upstream a failure came from; the client of each connector sets it on its HttpClient. */
+export const UPSTREAM_SIDES = ['procore', 'erp'] as const
+export type UpstreamSide = (typeof UPSTREAM_SIDES)[number]
+
 // Worth trying again later (by a rescheduled job), whatever the method.
 const RETRYABLE: ReadonlySet<UpstreamReason> = new Set([
   'timeout',
@@ -62,6 +66,7 @@ export function reasonForErrorCode(code: string): 'timeout' | 'connection' | und
 
 export interface UpstreamErrorInit {
   reason: UpstreamReason
+  side?: UpstreamSide | undefined
   method: string
   /** origin + path only: the query string may carry secrets */
   url: string
@@ -76,6 +81,10 @@ export interface UpstreamErrorInit {
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError'
   readonly reason: UpstreamReason
+  /** undefined only for a client built without a side (tests of the HTTP layer) */
+  readonly side: UpstreamSide | undefined
+  /** Trying again later may succeed (timeout, connection, rate limit, 5xx); never for a final answer. */
+  readonly retryable: boolean
   readonly method: string
   readonly url: string
   /** requests actually sent (0 when refused before the network) */
@@ -92,6 +101,8 @@ export class UpstreamError extends Error {
     super(`${init.method} ${init.url} failed:${status} ${init.reason} after ${init.attempts} attempt(s)`,
       init.cause === undefined ? undefined : { cause: init.cause })
     this.reason = init.reason
+    this.side = init.side
+    this.retryable = RETRYABLE.has(init.reason)
     this.method = init.method
     this.url = init.url
     this.attempts = init.attempts
@@ -100,8 +111,26 @@ export class UpstreamError extends Error {
     if (init.retryAt !== undefined) this.retryAt = init.retryAt
     if (init.body !== undefined) this.body = init.body
   }
+}
 
-  get retryable(): boolean {
-    return RETRYABLE.has(this.reason)
+/**
+ * An upstream's own words from an error body, in the common shapes: RFC 9457 `detail`, OAuth's
+ * `error_description`, `message`, `errors` as text, per field (`{name: ["can't be blank"]}`) or
+ * as a list of `{message}`; a text body as it is. At most 300 characters.
+ */
+export function upstreamMessage(body: unknown): string | undefined {
+  if (typeof body === 'string') return body.slice(0, 300) || undefined
+  if (body === null || typeof body !== 'object') return undefined
+  const b = body as Record<string, unknown>
+  for (const key of ['detail', 'error_description', 'message', 'errors'] as const) {
+    if (typeof b[key] === 'string' && b[key] !== '') return b[key].slice(0, 300)
   }
+  const errors = b.errors
+  if (errors === null || typeof errors !== 'object') return undefined
+  const text = (m: unknown) => (typeof m === 'string' || typeof m === 'number' ? String(m) : '')
+  const items = Array.isArray(errors)
+    ? errors.map((e) => text(typeof e === 'object' && e !== null ? (e as { message?: unknown }).message : e))
+    : Object.entries(errors).flatMap(([field, messages]) => (Array.isArray(messages) ? messages : [messages])
+      .map((m) => (field === 'base' ? text(m) : `${field} ${text(m)}`)))
+  return items.filter((m) => m !== '').join('; ').slice(0, 300) || undefined
 }

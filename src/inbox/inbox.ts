@@ -1,5 +1,5 @@
 import { sql, type Selectable } from 'kysely'
-import type { Db } from '../db/database.js'
+import { transaction, type Db } from '../db/database.js'
 import type { InboxEventsTable, InboxStatus, Side } from '../db/tables/records.js'
 import { conflict, notFound } from '../errors.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
@@ -41,7 +41,7 @@ export interface ProcessRecordPayload {
  */
 export async function storeEvent(db: Db, event: IncomingEvent): Promise<{ id: string | null; duplicate: boolean; status: InboxStatus }> {
   const status: InboxStatus = event.quarantineReason || !event.recordType || !event.resourceId ? 'quarantined' : 'queued'
-  return db.transaction().execute(async (tx) => {
+  return transaction(db, async (tx) => {
     const row = await tx.insertInto('inbox_events')
       .values({
         company_id: event.companyId, source: event.source, dedupe_key: event.dedupeKey, headers: JSON.stringify(event.headers), body: event.body,
@@ -114,7 +114,7 @@ export async function listEvents(
 
 /** Puts a failed (or quarantined-then-fixed) event back in the queue. */
 export async function retryEvent(db: Db, companyId: string, eventId: string): Promise<InboxEvent> {
-  return db.transaction().execute(async (tx) => {
+  return transaction(db, async (tx) => {
     const row = await tx.selectFrom('inbox_events').select(eventColumns).where('company_id', '=', companyId).where('id', '=', eventId).forUpdate().executeTakeFirst()
     if (!row) throw notFound('webhook event', eventId)
     if (!row.record_type || !row.resource_id) {

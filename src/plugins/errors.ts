@@ -1,13 +1,15 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
-import { AppError, type FieldError } from '../errors.js'
+import { AppError, upstreamProblem, type FieldError } from '../errors.js'
+import { UpstreamError } from '../http/errors.js'
 
 const PROBLEM_TYPE_BASE = 'urn:procore-erp-sync:problem:'
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
 
 /**
- * Renders every error as RFC 9457 application/problem+json: our AppErrors as they are,
+ * Renders every error as RFC 9457 application/problem+json: our AppErrors as they are, a failed
+ * Procore or ERP call as 502/503 naming the side (translated here, once, wherever it was thrown),
  * Fastify's own errors mapped to stable codes, and anything unexpected as a generic 500 that
  * never echoes internal messages (Fastify's default copies error.message verbatim).
  */
@@ -33,7 +35,15 @@ export default fp(
         `No route ${request.method} ${path}. The API is described at /openapi.json and browsable at /docs.`))
     })
 
-    app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+    app.setErrorHandler((error: FastifyError | AppError | UpstreamError, request, reply) => {
+      if (error instanceof UpstreamError) {
+        const problem = upstreamProblem(error)
+        // Not our fault, and the log says which call failed; bodies and headers stay out of it.
+        const { side, reason, status, method, url, attempts, requestId } = error
+        const upstream = { side, reason, status, method, url, attempts, requestId }
+        request.log.warn({ code: problem.code, status: problem.status, upstream }, 'upstream failed')
+        return sendProblem(request, reply, problem)
+      }
       const problem = toAppError(error)
       if (problem.status >= 500) {
         request.log.error({ err: error }, 'request failed')

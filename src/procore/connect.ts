@@ -1,26 +1,16 @@
 // What the HTTP routes ask of the Procore connector: connect (service account or OAuth), the
 // OAuth callback, the connection's state, disconnect, webhook installation and reconciliation.
-// Procore's failures become problem responses that say what to do.
+// Procore's failures reach the error handler as they are; it answers them naming Procore.
 import type { AppContext } from '../context.js'
 import { etagOf } from '../api/etag.js'
-import { AppError, badRequest, notFound, preconditionFailed } from '../errors.js'
+import { AppError, badRequest, notFound, NotConnectedError, preconditionFailed } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
 import type { ProcoreConnectBody } from '../schemas/procore.js'
 import { connectionView, loadConnection, markDisconnected, storeCredentials, unseal, type ConnectionView } from './connection.js'
-import { procoreProblem } from './errors.js'
 import { procoreHttp } from './http.js'
 import { appClient, callbackUrl, consumeState, requestToken, revokeToken, startAuthorization, TokenRejectedError, type TokenSet } from './oauth.js'
 import { procoreTokens } from './tokens.js'
 import { installWebhook, removeWebhook, type WebhookOptions } from './webhooks.js'
-
-/** Procore failures as problem responses; everything else passes through. */
-async function problems<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work()
-  } catch (error) {
-    throw procoreProblem(error)
-  }
-}
 
 async function companyMustExist(ctx: AppContext, companyId: string): Promise<void> {
   const found = await ctx.db.selectFrom('companies').select('id').where('id', '=', companyId).executeTakeFirst()
@@ -65,24 +55,25 @@ export async function connect(ctx: AppContext, companyId: string, request: Conne
     const { authorizeUrl, expiresAt } = await startAuthorization(ctx, companyId, requestedBy)
     return { connection: (await getConnection(ctx, companyId)).connection, authorizeUrl, stateExpiresAt: expiresAt }
   }
-  return problems(async () => {
-    let tokens: TokenSet
-    try {
-      tokens = await requestToken(ctx, { grant_type: 'client_credentials', client_id: request.clientId, client_secret: request.clientSecret })
-    } catch (error) {
-      if (!(error instanceof TokenRejectedError)) throw error
-      throw new AppError(422, 'procore_credentials_rejected', 'Procore rejected the credentials',
-        `Procore refused this client id and secret (${error.oauthError}). Copy them again from the service account in Procore's Developer Portal.`)
-    }
-    await checkAccess(ctx, companyId, tokens)
-    await storeCredentials(ctx, companyId, {
-      mode: 'client_credentials', clientId: request.clientId, clientSecret: request.clientSecret,
-      accessToken: tokens.accessToken, expiresAt: tokens.expiresAt, refreshToken: null, connectedBy: requestedBy,
+  let tokens: TokenSet
+  try {
+    tokens = await requestToken(ctx, {
+      grant_type: 'client_credentials', client_id: request.clientId, client_secret: request.clientSecret,
     })
-    procoreTokens(ctx).forget(companyId)
-    ctx.log.info({ component: 'procore', companyId, mode: 'client_credentials' }, 'Procore connected')
-    return { connection: (await getConnection(ctx, companyId)).connection, authorizeUrl: null, stateExpiresAt: null }
+  } catch (error) {
+    if (!(error instanceof TokenRejectedError)) throw error
+    throw new AppError(422, 'procore_credentials_rejected', 'Procore rejected the credentials',
+      `Procore refused this client id and secret (${error.oauthError}). ` +
+      'Copy them again from the service account in Procore\'s Developer Portal.')
+  }
+  await checkAccess(ctx, companyId, tokens)
+  await storeCredentials(ctx, companyId, {
+    mode: 'client_credentials', clientId: request.clientId, clientSecret: request.clientSecret,
+    accessToken: tokens.accessToken, expiresAt: tokens.expiresAt, refreshToken: null, connectedBy: requestedBy,
   })
+  procoreTokens(ctx).forget(companyId)
+  ctx.log.info({ component: 'procore', companyId, mode: 'client_credentials' }, 'Procore connected')
+  return { connection: (await getConnection(ctx, companyId)).connection, authorizeUrl: null, stateExpiresAt: null }
 }
 
 /** Procore sent the user back: exchange the code, store the tokens. */
@@ -94,24 +85,30 @@ export async function completeAuthorization(ctx: AppContext, query: { code?: str
   }
   const code = query.code
   const client = appClient(ctx)
-  return problems(async () => {
-    let tokens: TokenSet
-    try {
-      tokens = await requestToken(ctx, { grant_type: 'authorization_code', client_id: client.id, client_secret: client.secret, code, redirect_uri: callbackUrl(ctx) })
-    } catch (error) {
-      if (!(error instanceof TokenRejectedError)) throw error
-      throw badRequest('oauth_code_rejected', `Procore refused the authorization code (${error.oauthError}): codes are single use and expire after 10 minutes. Start the connection again.`)
-    }
-    if (tokens.refreshToken === null) throw new AppError(502, 'procore_request_failed', 'Procore request failed', 'Procore issued no refresh token for the authorization code. Start the connection again.')
-    await checkAccess(ctx, companyId, tokens)
-    const row = await storeCredentials(ctx, companyId, {
-      mode: 'authorization_code', clientId: null, clientSecret: null,
-      accessToken: tokens.accessToken, expiresAt: tokens.expiresAt, refreshToken: tokens.refreshToken, connectedBy: requestedBy,
+  let tokens: TokenSet
+  try {
+    tokens = await requestToken(ctx, {
+      grant_type: 'authorization_code', client_id: client.id, client_secret: client.secret, code,
+      redirect_uri: callbackUrl(ctx),
     })
-    procoreTokens(ctx).forget(companyId)
-    ctx.log.info({ component: 'procore', companyId, mode: 'authorization_code' }, 'Procore connected')
-    return { companyId, status: row.status, mode: row.mode, connectedAt: row.connected_at?.toISOString() ?? null }
+  } catch (error) {
+    if (!(error instanceof TokenRejectedError)) throw error
+    throw badRequest('oauth_code_rejected', `Procore refused the authorization code (${error.oauthError}): ` +
+      'codes are single use and expire after 10 minutes. Start the connection again.')
+  }
+  if (tokens.refreshToken === null) {
+    throw new AppError(502, 'procore_request_failed', 'Procore request failed',
+      'Procore issued no refresh token for the authorization code. Start the connection again.')
+  }
+  await checkAccess(ctx, companyId, tokens)
+  const row = await storeCredentials(ctx, companyId, {
+    mode: 'authorization_code', clientId: null, clientSecret: null,
+    accessToken: tokens.accessToken, expiresAt: tokens.expiresAt, refreshToken: tokens.refreshToken,
+    connectedBy: requestedBy,
   })
+  procoreTokens(ctx).forget(companyId)
+  ctx.log.info({ component: 'procore', companyId, mode: 'authorization_code' }, 'Procore connected')
+  return { companyId, status: row.status, mode: row.mode, connectedAt: row.connected_at?.toISOString() ?? null }
 }
 
 /** Deletes our hook, revokes the tokens at Procore (best effort) and forgets every secret. */
@@ -136,7 +133,7 @@ export async function disconnect(ctx: AppContext, companyId: string, expectedVer
 
 export async function putWebhook(ctx: AppContext, companyId: string, options: WebhookOptions) {
   await companyMustExist(ctx, companyId)
-  return problems(() => installWebhook(ctx, companyId, options))
+  return installWebhook(ctx, companyId, options)
 }
 
 export async function deleteWebhook(ctx: AppContext, companyId: string): Promise<void> {
@@ -149,7 +146,7 @@ export async function connectedCompany(ctx: AppContext, companyId: string): Prom
   await companyMustExist(ctx, companyId)
   const connection = await loadConnection(ctx.db, companyId)
   if (connection?.status !== 'connected') {
-    throw new AppError(409, 'procore_not_connected', 'Procore not connected',
+    throw new NotConnectedError('procore', 'procore_not_connected', 'Procore not connected',
       `Company ${companyId} has no working Procore connection (${connection?.status ?? 'not connected'}). Connect it first: POST /v1/companies/${companyId}/procore/connect.`)
   }
 }

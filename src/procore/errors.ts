@@ -1,34 +1,14 @@
-import { AppError } from '../errors.js'
-import { UpstreamError } from '../http/errors.js'
+import { AppError, NotConnectedError } from '../errors.js'
 
 /** The company has no usable Procore connection: connect it first. */
 export const notConnected = (companyId: string) =>
-  new AppError(409, 'procore_not_connected', 'Procore not connected',
+  new NotConnectedError('procore', 'procore_not_connected', 'Procore not connected',
     `Company ${companyId} is not connected to Procore. POST /v1/companies/${companyId}/procore/connect with a service account, or start the OAuth flow there.`)
 
 /** Procore refused our credentials (refresh token reused or revoked, client secret changed). */
 export const needsReauth = (companyId: string, reason: string | null) =>
   new AppError(409, 'procore_needs_reauth', 'Procore connection needs re-authorisation',
     `Procore no longer accepts this company's credentials${reason ? ` (${reason})` : ''}. Connect again: POST /v1/companies/${companyId}/procore/connect.`)
-
-/**
- * A failed Procore call as the API caller should see it: what Procore said, without anything
- * of the request (tokens travel in headers and bodies, never in the message).
- */
-export function procoreProblem(error: unknown): unknown {
-  if (!(error instanceof UpstreamError)) return error
-  const said = procoreMessage(error.body)
-  const detail = `Procore answered ${error.method} ${new URL(error.url).pathname} with ${error.status ?? error.reason}${said ? `: ${said}` : ''}.`
-  if (error.retryable) {
-    const retryAfter = error.retryAt ? Math.max(1, Math.ceil((error.retryAt - Date.now()) / 1000)) : 30
-    return new AppError(503, 'procore_unavailable', 'Procore unavailable', `${detail} Retry later.`, { headers: { 'retry-after': String(retryAfter) } })
-  }
-  if (error.reason === 'unauthorized' || error.reason === 'forbidden') {
-    return new AppError(422, 'procore_access_denied', 'Procore refused access',
-      `${detail} Check that the app is installed for this company in Procore's App Management and that its permissions include this tool.`)
-  }
-  return new AppError(502, 'procore_request_failed', 'Procore request failed', `${detail} Check the data in Procore and retry.`)
-}
 
 /** The human part of a Procore v1 error body: `{errors: "…"}`, `{errors: {field: [..]}}`, `{message}`, `{error_description}`. */
 export function procoreMessage(body: unknown): string | undefined {

@@ -15,7 +15,7 @@ export interface ProcoreHttp {
 export function procoreHttp(ctx: AppContext): ProcoreHttp {
   return component(ctx, 'procore.http', () => {
     const logger = ctx.log.child({ component: 'procore' })
-    const common = { logger, ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}) }
+    const common = { logger, side: 'procore' as const, ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}) }
     return {
       api: new HttpClient({ baseUrl: ctx.config.procore.apiUrl, maxConcurrency: MAX_IN_FLIGHT, traceAs: 'procore', ...common }),
       login: new HttpClient({ baseUrl: ctx.config.procore.loginUrl, ...common, retry: { maxAttempts: 3 } }),

@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
-import type { Db } from '../db/database.js'
+import type { Db, Tx } from '../db/database.js'
 import type { AuditEntriesTable } from '../db/tables/sync.js'
 import type { AuditEntry } from '../schemas/audit.js'
 
@@ -37,7 +37,7 @@ export interface AuditInput {
  * Writes audit entries in the caller's transaction, so an entry exists exactly when the change
  * it describes was committed. One statement for any number of entries.
  */
-export async function audit(tx: Db, companyId: string, actor: Actor, entries: readonly AuditInput[]): Promise<void> {
+export async function audit(tx: Tx, companyId: string, actor: Actor, entries: readonly AuditInput[]): Promise<void> {
   if (entries.length === 0) return
   const rows = entries.map((e) => {
     const requestIds: Record<string, string> = {}

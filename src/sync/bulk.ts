@@ -1,5 +1,5 @@
 import type { AppContext } from '../context.js'
-import { inTransaction, type Db } from '../db/database.js'
+import { transaction, type Db } from '../db/database.js'
 import { enqueue } from '../jobs/queue.js'
 import type { Actor } from './audit.js'
 import { evaluateLinks } from './discrepancies.js'
@@ -16,7 +16,7 @@ const MAX_LISTED = 10_000
 interface BulkPayload { companyId: string; runId: string }
 
 export async function requestBulkLink(db: Db, companyId: string, type: RecordType, minScore: number, actor: Actor): Promise<Run> {
-  return inTransaction(db, async (tx) => {
+  return transaction(db, async (tx) => {
     const run = await createRun(tx, companyId, BULK_LINK_KIND, { type, minScore }, actor.id)
     const payload: BulkPayload = { companyId, runId: run.id }
     await enqueue(tx, SyncTasks.bulkLink, { ...payload }, { queueName: `create:${companyId}:${type}`, maxAttempts: 3 })
@@ -36,7 +36,7 @@ export async function runBulkLink(ctx: AppContext, payload: BulkPayload): Promis
   const actor = { id: run.requestedBy }
   await startRun(ctx.db, run.id)
   const plan = await planBulkLink(ctx.db, payload.companyId, type, minScore, { statementTimeoutMs: 600_000 })
-  const linked = await inTransaction(ctx.db, async (tx) => {
+  const linked = await transaction(ctx.db, async (tx) => {
     const { inserted, skipped } = await insertLinks(tx, payload.companyId, type, plan.unambiguous.map((p) => ({
       procoreId: p.sourceId, erpId: p.candidateId, detail: `bulk link (run ${run.id}): score ${p.score} (${p.reasons.join(', ')})`,
     })), actor)

@@ -3,18 +3,11 @@ import type { Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { erpRecords, procoreRecords } from './sides.js'
 import { ErpStaleVersionError } from '../erp/errors.js'
-import { notFound } from '../errors.js'
+import { notFound, upstreamProblem } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
 import { collectUpstreamIds, type UpstreamIds } from '../http/upstream-ids.js'
-import { procoreProblem } from '../procore/errors.js'
 import { entity, erpBody, procoreBody, type ErpKind, type Fields, type Mapped, type RecordType } from './registry.js'
 import type { Json } from './sides.js'
-
-/** A failed Procore call as an Error a caller can see (problem+json with what Procore said). */
-export function procoreFailure(error: unknown): Error {
-  const mapped = procoreProblem(error)
-  return mapped instanceof Error ? mapped : new Error(String(mapped))
-}
 
 /** A record as just read from its side: canonical fields plus the side's own JSON. */
 export type LiveRecord = Mapped & { raw: Json }
@@ -42,7 +35,7 @@ export async function readBoth(ctx: AppContext, companyId: string, type: RecordT
   const parents = await parentIds(ctx.db, companyId, type, link)
   const [procore, erp] = await Promise.all([procoreRecords(ctx, companyId), erpRecords(ctx, companyId)])
   const [p, e] = await Promise.all([
-    procore.get(type, link.procoreId, parents.procore).catch((error: unknown) => { throw procoreFailure(error) }),
+    procore.get(type, link.procoreId, parents.procore),
     erp.get(type, link.erpId),
   ])
   return { procore: p ? mapRecord(type, 'procore', p) : null, erp: e ? mapRecord(type, 'erp', e) : null, parents }
@@ -87,9 +80,8 @@ export async function writeSide(
         const procore = await procoreRecords(ctx, companyId)
         out.procore = mapRecord(type, 'procore', await procore.update(type, link.procoreId, procoreBody(type, changes.procore, 'update'), live.parents.procore))
       } catch (error) {
-        const mapped = procoreFailure(error)
-        if (!out.erp) throw mapped
-        out.error = mapped
+        if (!out.erp) throw error
+        out.error = error instanceof Error ? error : new Error(String(error))
       }
     }
     return out
@@ -97,15 +89,9 @@ export async function writeSide(
   return { ...result, upstream: ids }
 }
 
-/** Whether an error is worth retrying later (network, 429, 5xx) rather than a refusal. */
-export function isTransient(error: unknown): boolean {
-  if (error instanceof UpstreamError) return error.retryable
-  const status = (error as { status?: unknown } | null)?.status
-  return typeof status === 'number' && (status === 429 || status >= 500)
-}
-
-/** A failure in words for a person (never a stack). */
+/** A failure in words for a person (never a stack); an upstream's in the words the API would answer with. */
 export function failureMessage(error: unknown): string {
+  if (error instanceof UpstreamError) return upstreamProblem(error).detail.slice(0, 1000)
   if (error instanceof Error) return error.message.slice(0, 1000)
   return String(error).slice(0, 1000)
 }

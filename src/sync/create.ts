@@ -1,20 +1,20 @@
 import { sql } from 'kysely'
 import type { AppContext } from '../context.js'
-import { inTransaction, type Db } from '../db/database.js'
+import { transaction, type Db, type Tx } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { erpRecords, procoreRecords } from './sides.js'
 import { ErpRefusedError } from '../erp/errors.js'
-import { AppError } from '../errors.js'
+import { isRefusal, isRetryable } from '../errors.js'
 import { collectUpstreamIds } from '../http/upstream-ids.js'
 import { enqueue } from '../jobs/queue.js'
 import { audit, type Actor } from './audit.js'
-import { companyErpKind, failureMessage, isTransient, mapRecord, procoreFailure, type LiveRecord } from './connectors.js'
+import { companyErpKind, failureMessage, mapRecord, type LiveRecord } from './connectors.js'
 import { evaluateLinks } from './discrepancies.js'
 import { insertLinks, processOrigins } from './links.js'
 import { SyncTasks } from './queue.js'
 import { comparedFields, entity, erpBody, erpProblems, otherSide, procoreBody, procoreProblems, Registry, type Fields, type RecordType } from './registry.js'
 import { createRun, finishRun, getRun, startRun, updateRunResult, type Run } from './runs.js'
-import { upsertSnapshots } from './snapshots.js'
+import { upsertSnapshots, upsertSnapshotsInTx } from './snapshots.js'
 import { clearFailed, flagFailed } from './status.js'
 import { scorePairs } from './suggestions.js'
 
@@ -42,14 +42,20 @@ interface CreatePayload { companyId: string; runId: string }
 
 /** Creates the run and, in the same transaction, the job that performs it. */
 export async function requestCreate(db: Db, companyId: string, type: RecordType, target: Side, ids: readonly string[], force: boolean, actor: Actor): Promise<Run> {
+  return transaction(db, (tx) => requestCreateInTx(tx, companyId, type, target, ids, force, actor))
+}
+
+/** `requestCreate` in the caller's transaction. */
+export async function requestCreateInTx(
+  tx: Tx, companyId: string, type: RecordType, target: Side, ids: readonly string[], force: boolean, actor: Actor,
+): Promise<Run> {
   const unique = [...new Set(ids)]
-  return inTransaction(db, async (tx) => {
-    const run = await createRun(tx, companyId, CreateRunKinds[target], { type, target, ids: unique, force, ...(actor.requestId ? { requestId: actor.requestId } : {}) }, actor.id)
-    const payload: CreatePayload = { companyId, runId: run.id }
-    // One create run per company and type at a time: two runs never race for one record.
-    await enqueue(tx, SyncTasks.create, { ...payload }, { queueName: `create:${companyId}:${type}`, maxAttempts: 6 })
-    return run
-  })
+  const params = { type, target, ids: unique, force, ...(actor.requestId ? { requestId: actor.requestId } : {}) }
+  const run = await createRun(tx, companyId, CreateRunKinds[target], params, actor.id)
+  const payload: CreatePayload = { companyId, runId: run.id }
+  // One create run per company and type at a time: two runs never race for one record.
+  await enqueue(tx, SyncTasks.create, { ...payload }, { queueName: `create:${companyId}:${type}`, maxAttempts: 6 })
+  return run
 }
 
 /** What the run was asked; requestId: the API request that asked for it (for the audit). */
@@ -71,7 +77,7 @@ export async function runCreate(ctx: AppContext, payload: CreatePayload, lastAtt
     // A refusal of the whole run (not connected, access denied) is final; anything else — the
     // network, Procore or the ERP busy, our own database gone mid-run — is retried, and the
     // rerun resends exactly the frozen requests.
-    const final = error instanceof AppError && error.status < 500 && !isTransient(error)
+    const final = isRefusal(error)
     if (!lastAttempt && !final) {
       await updateRunResult(ctx.db, runId, { ...summary(params, results), lastError: failureMessage(error) })
       throw error
@@ -194,7 +200,7 @@ async function createAll(ctx: AppContext, companyId: string, params: Params, run
   if (candidates.length === 0) return
 
   // Freeze body and key before the first call (a retried or rerun job reuses them as they are).
-  await inTransaction(ctx.db, async (tx) => {
+  await transaction(ctx.db, async (tx) => {
     if (retired.length > 0) {
       await tx.deleteFrom('sync_creates').where('company_id', '=', companyId).where('type', '=', type).where('target', '=', target)
         .where('source_id', 'in', retired).where('status', '=', 'created').execute()
@@ -237,7 +243,7 @@ async function createInProcore(ctx: AppContext, companyId: string, type: RecordT
         const code = def.procore.hasOriginCode && def.procore.originCodeField ? ((snaps.get(f.source_id)?.fields as Fields | undefined)?.[def.procore.originCodeField] ?? null) : undefined
         return { originId: f.source_id, ...(code === undefined ? {} : { originCode: code as string | null }), body: f.body }
       })
-      const { result: answers, ids } = await collectUpstreamIds(() => procore.upsertByOrigin(type, items, parentId)).catch((error: unknown) => { throw procoreFailure(error) })
+      const { result: answers, ids } = await collectUpstreamIds(() => procore.upsertByOrigin(type, items, parentId))
       const created: Created[] = []
       const refused: Array<{ sourceId: string; reason: string }> = []
       answers.forEach((a, j) => {
@@ -266,7 +272,7 @@ async function createInErp(ctx: AppContext, companyId: string, type: RecordType,
           refused.push({ sourceId: f.source_id, free: true, status: 'refused', reason: error.existingId
             ? `The ERP already has this ${entity(type).noun}: ${error.existingId} (${error.erpDetail}). Link it instead (POST /v1/companies/${companyId}/links).`
             : `The ERP refused it: ${error.erpDetail}${error.fieldErrors.length > 0 ? ` (${error.fieldErrors.map((e) => e.message).join('; ')})` : ''}. Correct it in Procore and retry.` })
-        } else if (isTransient(error) || (error instanceof AppError && error.status >= 500)) {
+        } else if (isRetryable(error)) {
           transient ??= error instanceof Error ? error : new Error(failureMessage(error))
           if (lastAttempt) refused.push({ sourceId: f.source_id, free: false, status: 'failed', reason: failureMessage(error) })
         } else {
@@ -346,9 +352,9 @@ async function settle(
   results: Map<string, CreateItemResult>, actor: Actor,
 ) {
   const source = otherSide(target)
-  await inTransaction(ctx.db, async (tx) => {
+  await transaction(ctx.db, async (tx) => {
     if (created.length > 0) {
-      await upsertSnapshots(tx, companyId, target, type, created.map((c) => c.record))
+      await upsertSnapshotsInTx(tx, companyId, target, type, created.map((c) => c.record))
       const pairs = created.map((c) => (target === 'procore'
         ? { procoreId: c.record.externalId, erpId: c.sourceId, detail: 'created in Procore', originSet: true }
         : { procoreId: c.sourceId, erpId: c.record.externalId, detail: 'created in the ERP' }))

@@ -2,7 +2,7 @@ import { sql, type Selectable } from 'kysely'
 import { etagOf } from '../api/etag.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import type { AppContext } from '../context.js'
-import { inTransaction, type Db } from '../db/database.js'
+import { transaction, type Db, type Tx } from '../db/database.js'
 import type { DiscrepanciesTable, DiscrepancyField, DiscrepancyStatus } from '../db/tables/sync.js'
 import { AppError, badRequest, conflict, notFound, preconditionFailed, unprocessable, type FieldError } from '../errors.js'
 import type { Discrepancy, DiscrepancyChoice } from '../schemas/discrepancies.js'
@@ -11,7 +11,7 @@ import { companyErpKind, readBoth, writeSide } from './connectors.js'
 import { enqueueMany, originsJob, propagateJob } from './queue.js'
 import { comparedFields, entity, erpProblems, originCodeOnly, pickFields, Registry, sameValue, type Fields, type RecordType } from './registry.js'
 import { getSettings, type TypeSettings } from './settings.js'
-import { markDeleted, upsertSnapshots } from './snapshots.js'
+import { markDeleted, upsertSnapshotsInTx } from './snapshots.js'
 
 /**
  * Discrepancies: linked pairs whose compared fields differ. Each differing field has an owner
@@ -55,7 +55,9 @@ export interface Evaluation {
  * caller's transaction: opens, updates (new ETag) or resolves; schedules propagation of owned
  * fields. Set-based: one read, at most three writes, one enqueue for any number of links.
  */
-export async function evaluateLinks(tx: Db, companyId: string, type: RecordType, linkIds: readonly string[], actor: Actor): Promise<Evaluation[]> {
+export async function evaluateLinks(
+  tx: Tx, companyId: string, type: RecordType, linkIds: readonly string[], actor: Actor,
+): Promise<Evaluation[]> {
   if (linkIds.length === 0) return []
   // One evaluation of a link at a time (the job, a link or an apply may meet): lock the links in
   // id order, then read — under READ COMMITTED the read sees what the one before us committed.
@@ -235,9 +237,9 @@ export async function applyDiscrepancy(ctx: AppContext, companyId: string, id: s
 
   // Re-read both sides: what they hold now is what the discrepancy is judged by.
   const after = await readBoth(ctx, companyId, type, link)
-  const result = await inTransaction(ctx.db, async (tx) => {
-    if (after.procore) await upsertSnapshots(tx, companyId, 'procore', type, [after.procore])
-    if (after.erp) await upsertSnapshots(tx, companyId, 'erp', type, [after.erp])
+  const result = await transaction(ctx.db, async (tx) => {
+    if (after.procore) await upsertSnapshotsInTx(tx, companyId, 'procore', type, [after.procore])
+    if (after.erp) await upsertSnapshotsInTx(tx, companyId, 'erp', type, [after.erp])
     const before = { procore: pickFields(live.procore!.fields, Object.keys(targets)), erp: pickFields(live.erp!.fields, Object.keys(targets)) }
     const now = { procore: pickFields(after.procore?.fields ?? {}, Object.keys(targets)), erp: pickFields(after.erp?.fields ?? {}, Object.keys(targets)) }
     await audit(tx, companyId, actor, [{
@@ -281,9 +283,9 @@ function chosenValues(type: RecordType, fields: readonly DiscrepancyField[], cho
 
 /** Stores what the sides hold now, updates the discrepancy (new ETag) and answers 409 naming the fields. */
 async function changedMeanwhile(ctx: AppContext, companyId: string, type: RecordType, linkId: string, live: Awaited<ReturnType<typeof readBoth>>, fields: string[], actor: Actor): Promise<never> {
-  await inTransaction(ctx.db, async (tx) => {
-    if (live.procore) await upsertSnapshots(tx, companyId, 'procore', type, [live.procore])
-    if (live.erp) await upsertSnapshots(tx, companyId, 'erp', type, [live.erp])
+  await transaction(ctx.db, async (tx) => {
+    if (live.procore) await upsertSnapshotsInTx(tx, companyId, 'procore', type, [live.procore])
+    if (live.erp) await upsertSnapshotsInTx(tx, companyId, 'erp', type, [live.erp])
     await evaluateLinks(tx, companyId, type, [linkId], actor)
   })
   const open = await ctx.db.selectFrom('discrepancies').select(['id', 'version']).where('link_id', '=', linkId).where('status', '=', 'open').executeTakeFirst()

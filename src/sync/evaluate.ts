@@ -1,14 +1,14 @@
 import { sql } from 'kysely'
 import type { AppContext } from '../context.js'
-import type { Tx } from '../db/database.js'
+import { transaction, type Tx } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { system } from './audit.js'
-import { requestCreate } from './create.js'
+import { requestCreateInTx } from './create.js'
 import { evaluateLinks } from './discrepancies.js'
 import { endLinks, insertLinks } from './links.js'
 import type { RecordType } from './registry.js'
 import { getSettings, type TypeSettings } from './settings.js'
-import { planBulkLink } from './suggestions.js'
+import { planBulkLinkInTx } from './suggestions.js'
 
 const BATCH = 1000
 const actor = system('evaluate')
@@ -28,7 +28,7 @@ export async function runEvaluation(ctx: AppContext, companyId: string, type: Re
   // and with none the planner walks nested loops over thousands of snapshots. Cheap, sampled.
   if (backlog) await sql`analyze record_snapshots, record_keys, record_links, discrepancies`.execute(ctx.db)
   for (;;) {
-    const n = await ctx.db.transaction().execute(async (tx) => {
+    const n = await transaction(ctx.db, async (tx) => {
       const dirty = await tx.selectFrom('sync_dirty').select(['side', 'external_id', 'seq'])
         .where('company_id', '=', companyId).where('type', '=', type).orderBy('seq').limit(BATCH).execute()
       if (dirty.length === 0) return 0
@@ -91,7 +91,7 @@ async function autoImport(tx: Tx, companyId: string, type: RecordType, settings:
 
   if (settings.autoLink) {
     for (const [side, ids] of eligible) {
-      const plan = await planBulkLink(tx, companyId, type, 0.9, { only: { side, ids }, strongOnly: true })
+      const plan = await planBulkLinkInTx(tx, companyId, type, 0.9, { only: { side, ids }, strongOnly: true })
       const { inserted } = await insertLinks(tx, companyId, type, plan.unambiguous.map((p) => ({
         procoreId: p.sourceId, erpId: p.candidateId, detail: `auto-linked: score ${p.score} (${p.reasons.join(', ')})`,
       })), importer)
@@ -107,7 +107,7 @@ async function autoImport(tx: Tx, companyId: string, type: RecordType, settings:
     const fromErp = d === 'erp_to_procore' || d === 'both'
     const procoreIds = fromProcore ? eligible.get('procore') ?? [] : []
     const erpIds = fromErp ? eligible.get('erp') ?? [] : []
-    if (procoreIds.length > 0) await requestCreate(tx, companyId, type, 'erp', procoreIds, false, importer)
-    if (erpIds.length > 0) await requestCreate(tx, companyId, type, 'procore', erpIds, false, importer)
+    if (procoreIds.length > 0) await requestCreateInTx(tx, companyId, type, 'erp', procoreIds, false, importer)
+    if (erpIds.length > 0) await requestCreateInTx(tx, companyId, type, 'procore', erpIds, false, importer)
   }
 }

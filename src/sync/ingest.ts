@@ -5,20 +5,19 @@
 import { sql } from 'kysely'
 import type { Task } from 'graphile-worker'
 import type { AppContext } from '../context.js'
-import type { Db } from '../db/database.js'
+import { transaction, type Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { hasConnection } from '../erp/connections.js'
 import { erpRecordApi } from '../erp/records.js'
 import { ErpNotConnectedError } from '../erp/errors.js'
-import { AppError } from '../errors.js'
-import { UpstreamError } from '../http/errors.js'
+import { AppError, isRetryable } from '../errors.js'
 import type { RecordProcessor } from '../inbox/tasks.js'
 import { enqueue } from '../jobs/queue.js'
 import { applicationId, loadConnection } from '../procore/connection.js'
 import { connectedCompany } from '../procore/connect.js'
 import { parseEvent, type ProcoreEvent } from '../procore/events.js'
 import { ProcoreApi } from '../procore/resources.js'
-import { isTransient } from './connectors.js'
+import { failureMessage } from './connectors.js'
 import { entity, procoreResource, RecordTypes, type Mapped, type RecordType } from './registry.js'
 import { createRun, finishRun, getRun, startRun, updateRunResult, type Run } from './runs.js'
 import { procoreRecords, type Json } from './sides.js'
@@ -262,7 +261,7 @@ export interface IngestParams {
  */
 export async function requestIngest(db: Db, side: Side, companyId: string, params: IngestParams, requestedBy: string): Promise<Run> {
   const kind = IngestKinds[side]
-  return db.transaction().execute(async (tx) => {
+  return transaction(db, async (tx) => {
     await sql`select pg_advisory_xact_lock(hashtext(${`${kind}:${companyId}`}))`.execute(tx)
     const queued = await tx.selectFrom('sync_runs').select(['id', 'params']).where('company_id', '=', companyId).where('kind', '=', kind)
       .where('status', '=', 'queued').orderBy('created_at', 'desc').executeTakeFirst()
@@ -325,10 +324,10 @@ async function ingest(ctx: AppContext, side: Side, companyId: string, runId: str
       try {
         tallies[type] = await ingestType(ctx, reader, side, companyId, type, since, params.full === true, progress)
       } catch (error) {
-        if (isTransient(error) && !lastAttempt) throw error
+        if (isRetryable(error) && !lastAttempt) throw error
         const skipped = error instanceof AppError && error.code === 'procore_no_erp_cost_code_list'
-        tallies[type] = { ...emptyTally(since ? 'incremental' : 'full'), status: skipped ? 'skipped' : 'failed', reason: describe(error) }
-        if (!skipped) log.warn({ type, err: { message: describe(error) } }, 'listing a record type failed')
+        tallies[type] = { ...emptyTally(since ? 'incremental' : 'full'), status: skipped ? 'skipped' : 'failed', reason: failureMessage(error) }
+        if (!skipped) log.warn({ type, err: { message: failureMessage(error) } }, 'listing a record type failed')
       }
       await progress(true)
     }
@@ -338,13 +337,13 @@ async function ingest(ctx: AppContext, side: Side, companyId: string, runId: str
       : { status: 'failed', result: { types: tallies }, error: failed.map(([t, o]) => `${t}: ${o.reason ?? 'failed'}`).join('; ').slice(0, 2000) })
     log.info({ types: tallies }, 'listing done')
   } catch (error) {
-    if (isTransient(error) && !lastAttempt) {
+    if (isRetryable(error) && !lastAttempt) {
       // The job runs again with backoff; the run stays `running` and says why it waits.
-      await updateRunResult(ctx.db, runId, { types: tallies, lastError: describe(error) })
-      log.warn({ err: { message: describe(error) } }, 'listing interrupted; it will be retried')
+      await updateRunResult(ctx.db, runId, { types: tallies, lastError: failureMessage(error) })
+      log.warn({ err: { message: failureMessage(error) } }, 'listing interrupted; it will be retried')
       throw error
     }
-    await finishRun(ctx.db, runId, { status: 'failed', result: { types: tallies }, error: describe(error) })
+    await finishRun(ctx.db, runId, { status: 'failed', result: { types: tallies }, error: failureMessage(error) })
   }
 }
 
@@ -355,13 +354,6 @@ async function watermark(db: Db, side: Side, companyId: string, runId: string): 
   return last?.started_at ? new Date(last.started_at.getTime() - OVERLAP_MS) : undefined
 }
 
-function describe(error: unknown): string {
-  if (error instanceof UpstreamError) {
-    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : ''
-    return `${error.message}${cause}`.slice(0, 2000)
-  }
-  return (error instanceof Error ? error.message : String(error)).slice(0, 2000)
-}
 
 /** The ingest engine's background tasks. */
 export function ingestTasks(ctx: AppContext): Record<string, Task> {

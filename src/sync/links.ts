@@ -2,13 +2,13 @@ import { sql, type Selectable } from 'kysely'
 import { etagOf } from '../api/etag.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import type { AppContext } from '../context.js'
-import { inTransaction, type Db } from '../db/database.js'
+import { afterCommit, transaction, type Db, type Tx } from '../db/database.js'
 import type { RecordLinksTable } from '../db/tables/sync.js'
 import { AppError, conflict, notFound, preconditionFailed, unprocessable } from '../errors.js'
 import type { Link } from '../schemas/links.js'
 import { procoreRecords } from './sides.js'
 import { audit, type Actor } from './audit.js'
-import { failureMessage, isTransient, mapRecord } from './connectors.js'
+import { failureMessage, mapRecord } from './connectors.js'
 import { evaluateLinks } from './discrepancies.js'
 import { enqueueMany, originsJob } from './queue.js'
 import { Registry, type RecordType } from './registry.js'
@@ -69,7 +69,9 @@ export interface NewLink {
  * Inserts links set-based in the caller's transaction; a pair whose record is already linked
  * (a concurrent link won) is skipped and reported. Audited, flags cleared, origins scheduled.
  */
-export async function insertLinks(tx: Db, companyId: string, type: RecordType, pairs: readonly NewLink[], actor: Actor): Promise<{ inserted: Array<{ id: string; procoreId: string; erpId: string }>; skipped: NewLink[] }> {
+export async function insertLinks(
+  tx: Tx, companyId: string, type: RecordType, pairs: readonly NewLink[], actor: Actor,
+): Promise<{ inserted: Array<{ id: string; procoreId: string; erpId: string }>; skipped: NewLink[] }> {
   if (pairs.length === 0) return { inserted: [], skipped: [] }
   const inserted: Array<{ id: string; procoreId: string; erpId: string }> = []
   for (let i = 0; i < pairs.length; i += 2000) {
@@ -100,7 +102,7 @@ export async function insertLinks(tx: Db, companyId: string, type: RecordType, p
 export async function createLink(ctx: AppContext, companyId: string, input: { type: RecordType; procoreId: string; erpId: string }, actor: Actor) {
   const { type, procoreId, erpId } = input
   const def = Registry[type]
-  const linkId = await inTransaction(ctx.db, async (tx) => {
+  const linkId = await transaction(ctx.db, async (tx) => {
     const snaps = await tx.selectFrom('record_snapshots').select(['side', 'external_id', 'parent_id', 'deleted_at'])
       .where('company_id', '=', companyId).where('type', '=', type)
       .where((eb) => eb.or([eb.and([eb('side', '=', 'procore'), eb('external_id', '=', procoreId)]), eb.and([eb('side', '=', 'erp'), eb('external_id', '=', erpId)])]))
@@ -132,11 +134,11 @@ export async function createLink(ctx: AppContext, companyId: string, input: { ty
       throw alreadyLinked(companyId, await tx.selectFrom('record_links').select(['id', 'procore_id', 'erp_id']).where('company_id', '=', companyId).where('type', '=', type)
         .where('unlinked_at', 'is', null).where((eb) => eb.or([eb('procore_id', '=', procoreId), eb('erp_id', '=', erpId)])).execute())
     }
-    return inserted[0].id
+    const linkId = inserted[0].id
+    afterCommit(tx, () => writeOriginNow(ctx, companyId, type, procoreId, linkId, 'origin write deferred to the job'))
+    return linkId
   })
-  // Outside the transaction: the Procore write. A failure leaves the origin pending for the job.
-  await processOrigins(ctx, companyId, type, [procoreId]).catch((error: unknown) => ctx.log.warn({ component: 'sync', linkId, err: { message: failureMessage(error) } }, 'origin write deferred to the job'))
-  await inTransaction(ctx.db, (tx) => evaluateLinks(tx, companyId, type, [linkId], actor))
+  await transaction(ctx.db, (tx) => evaluateLinks(tx, companyId, type, [linkId], actor))
   return getLink(ctx.db, companyId, linkId)
 }
 
@@ -152,22 +154,35 @@ function alreadyLinked(companyId: string, links: Array<{ id: string; procore_id:
  * dismissed, history stays. Repeating it on an ended link answers the same ended link.
  */
 export async function unlink(ctx: AppContext, companyId: string, linkId: string, expectedVersion: number, actor: Actor) {
-  const ended = await inTransaction(ctx.db, async (tx) => {
+  await transaction(ctx.db, async (tx) => {
     const row = await tx.selectFrom('record_links').select(columns).where('company_id', '=', companyId).where('id', '=', linkId).forUpdate().executeTakeFirst()
     if (!row) throw notFound('link', linkId)
-    if (row.unlinked_at !== null) return null
+    if (row.unlinked_at !== null) return
     if (row.version !== expectedVersion) throw preconditionFailed(etagOf(row.version))
-    await endLinks(tx, companyId, row.type as RecordType, [{ id: linkId }], actor, 'unlinked by hand')
-    return row
+    const type = row.type as RecordType
+    await endLinks(tx, companyId, type, [{ id: linkId }], actor, 'unlinked by hand')
+    const procoreId = row.procore_id
+    afterCommit(tx, () =>
+      writeOriginNow(ctx, companyId, type, procoreId, linkId, 'origin clearing deferred to the job'))
   })
-  if (ended) {
-    await processOrigins(ctx, companyId, ended.type as RecordType, [ended.procore_id]).catch((error: unknown) => ctx.log.warn({ component: 'sync', linkId, err: { message: failureMessage(error) } }, 'origin clearing deferred to the job'))
-  }
   return getLink(ctx.db, companyId, linkId)
 }
 
+/** The Procore origin write, tried at once after a commit; a failure leaves it to the origins job. */
+async function writeOriginNow(
+  ctx: AppContext, companyId: string, type: RecordType, procoreId: string, linkId: string, deferred: string,
+): Promise<void> {
+  try {
+    await processOrigins(ctx, companyId, type, [procoreId])
+  } catch (error) {
+    ctx.log.warn({ component: 'sync', linkId, err: { message: failureMessage(error) } }, deferred)
+  }
+}
+
 /** Ends links in the caller's transaction (by hand, or because a record was deleted): audited, discrepancies dismissed, origins to clear. */
-export async function endLinks(tx: Db, companyId: string, type: RecordType, links: ReadonlyArray<{ id: string }>, actor: Actor, detail: string): Promise<void> {
+export async function endLinks(
+  tx: Tx, companyId: string, type: RecordType, links: ReadonlyArray<{ id: string }>, actor: Actor, detail: string,
+): Promise<void> {
   if (links.length === 0) return
   const ids = links.map((l) => l.id)
   const rows = await tx.updateTable('record_links')
@@ -241,7 +256,7 @@ export async function processOrigins(ctx: AppContext, companyId: string, type: R
         if (records.length > 0) await upsertSnapshots(ctx.db, companyId, 'procore', type, records)
       }
     }
-    await inTransaction(ctx.db, async (tx) => {
+    await transaction(ctx.db, async (tx) => {
       const settled = rows.filter((r) => done.has(r.procore_id))
       if (settled.length > 0) {
         // Only rows still at the version read: a link changed meanwhile is picked up again.
@@ -268,8 +283,8 @@ export async function runOrigins(ctx: AppContext, companyId: string, type: Recor
   try {
     await processOrigins(ctx, companyId, type)
   } catch (error) {
-    if (!isTransient(error) && error instanceof AppError && error.status === 409) {
-      // Not connected (yet): nothing to do until it is; the next link schedules the job again.
+    if (error instanceof AppError && error.status === 409) {
+      // Not connected (yet), or to be connected again: nothing to do until it is; the next link schedules the job.
       ctx.log.warn({ component: 'sync', companyId, type, err: { message: error.message } }, 'origin writes wait for a Procore connection')
       return
     }

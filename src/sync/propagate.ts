@@ -1,14 +1,15 @@
 import type { AppContext } from '../context.js'
-import { inTransaction } from '../db/database.js'
+import { transaction } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { ErpRefusedError } from '../erp/errors.js'
-import { AppError } from '../errors.js'
+import { AppError, isRefusal, NotConnectedError } from '../errors.js'
+import { UpstreamError } from '../http/errors.js'
 import { audit, system } from './audit.js'
-import { companyErpKind, failureMessage, isTransient, readBoth, writeSide } from './connectors.js'
+import { companyErpKind, failureMessage, readBoth, writeSide } from './connectors.js'
 import { differingFields, routeField } from './discrepancies.js'
 import { erpProblems, pickFields, type Fields, type RecordType } from './registry.js'
 import { getSettings } from './settings.js'
-import { markDeleted, upsertSnapshots } from './snapshots.js'
+import { markDeleted, upsertSnapshots, upsertSnapshotsInTx } from './snapshots.js'
 import { clearFailed, flagFailed } from './status.js'
 
 const actor = system('propagate')
@@ -59,9 +60,9 @@ export async function propagateLink(ctx: AppContext, companyId: string, type: Re
       }
       const written = await writeSide(ctx, companyId, type, link, live, { procore: toProcore, erp: toErp })
       if (written.staleErp) continue
-      await inTransaction(ctx.db, async (tx) => {
-        if (written.procore) await upsertSnapshots(tx, companyId, 'procore', type, [written.procore])
-        if (written.erp) await upsertSnapshots(tx, companyId, 'erp', type, [written.erp])
+      await transaction(ctx.db, async (tx) => {
+        if (written.procore) await upsertSnapshotsInTx(tx, companyId, 'procore', type, [written.procore])
+        if (written.erp) await upsertSnapshotsInTx(tx, companyId, 'erp', type, [written.erp])
         const entries = []
         if (written.erp) {
           entries.push({ action: 'propagate' as const, type, procoreId: link.procoreId, erpId: link.erpId, linkId, detail: `owned by Procore → ERP: ${Object.keys(toErp).join(', ')}`,
@@ -79,12 +80,14 @@ export async function propagateLink(ctx: AppContext, companyId: string, type: Re
       if (written.error) throw written.error
       return 'written'
     }
-    throw new AppError(409, 'erp_record_busy', 'ERP record keeps changing', `ERP record ${link.erpId} changed three times while we tried to write it; the job retries later.`)
+    // Retryable: the record may hold still later.
+    throw new AppError(503, 'erp_record_busy', 'ERP record keeps changing',
+      `ERP record ${link.erpId} changed three times while we tried to write it; the job retries later.`)
   } catch (error) {
-    const refused = error instanceof ErpRefusedError || (error instanceof AppError && error.status < 500 && !isTransient(error) && error.code !== 'erp_record_busy'
-      && error.code !== 'procore_not_connected' && error.code !== 'erp_not_connected')
+    // A refusal stays one however often it is sent; a missing connection may yet come.
+    const refused = isRefusal(error) && !(error instanceof NotConnectedError)
     if (refused || lastAttempt) {
-      const side: Side = error instanceof ErpRefusedError ? 'erp' : 'procore'
+      const side = failedSide(error)
       await flagFailed(ctx.db, companyId, type, [{ side, externalId: side === 'erp' ? link.erpId : link.procoreId, action: 'propagate', reason: failureMessage(error) }])
       if (refused) return 'refused'
     }
@@ -92,3 +95,8 @@ export async function propagateLink(ctx: AppContext, companyId: string, type: Re
   }
 }
 
+/** Whose record shows the failure: the side that failed (Procore's when it cannot be told). */
+function failedSide(error: unknown): Side {
+  if (error instanceof UpstreamError || error instanceof NotConnectedError) return error.side ?? 'procore'
+  return error instanceof ErpRefusedError ? 'erp' : 'procore'
+}

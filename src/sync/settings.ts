@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import { etagOf } from '../api/etag.js'
-import type { Db } from '../db/database.js'
+import { transaction, type Db } from '../db/database.js'
 import { badRequest, preconditionFailed, type FieldError } from '../errors.js'
 import type { TypeSettings, TypeSettingsInput } from '../schemas/sync-settings.js'
 import { audit, type Actor } from './audit.js'
@@ -68,7 +68,7 @@ export async function putSettings(db: Db, companyId: string, expectedVersion: nu
   const errors = RecordTypes.flatMap((type) => (input[type] ? validateTypeSettings(type, input[type], `/body/types/${type}`) : []))
   if (errors.length > 0) throw badRequest('invalid_sync_settings', `These settings contradict each other: ${errors.map((e) => `${e.pointer}: ${e.message}`).join('; ')}.`, errors)
 
-  return db.transaction().execute(async (tx) => {
+  return transaction(db, async (tx) => {
     // Serialise writers per company: the row may not exist yet, so lock the company row.
     await tx.selectFrom('companies').select('id').where('id', '=', companyId).forUpdate().executeTakeFirstOrThrow()
     const row = await tx.selectFrom('sync_settings').select(['settings', 'version']).where('company_id', '=', companyId).executeTakeFirst()

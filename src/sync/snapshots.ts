@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { sql } from 'kysely'
-import { inTransaction, type Db } from '../db/database.js'
+import { transaction, type Db, type Tx } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { enqueue } from '../jobs/queue.js'
 import { SyncTasks } from './queue.js'
@@ -11,7 +11,9 @@ import { matchKeys, normalizeFields, type Mapped, type RecordType } from './regi
  * pending job per company and type drains every mark, however many changes arrive meanwhile.
  * Marks are appended, never upserted, so a writer never waits on the job's batch.
  */
-export async function markDirty(tx: Db, companyId: string, type: RecordType, rows: ReadonlyArray<{ side: Side; externalId: string }>): Promise<void> {
+export async function markDirty(
+  tx: Tx, companyId: string, type: RecordType, rows: ReadonlyArray<{ side: Side; externalId: string }>,
+): Promise<void> {
   if (rows.length === 0) return
   for (let i = 0; i < rows.length; i += 5000) {
     await tx.insertInto('sync_dirty')
@@ -32,7 +34,9 @@ export async function scheduleEvaluation(db: Db, companyId: string, type: Record
  * changed: a re-read of an unchanged record (reconciliation re-reads thousands) writes nothing,
  * so the trigram index is left alone.
  */
-async function writeKeys(tx: Db, companyId: string, side: Side, type: RecordType, records: ReadonlyArray<Mapped & { raw: unknown }>): Promise<void> {
+async function writeKeys(
+  tx: Tx, companyId: string, side: Side, type: RecordType, records: ReadonlyArray<Mapped & { raw: unknown }>,
+): Promise<void> {
   const rows = records.flatMap((r) => matchKeys(type, side, r).map((k) => ({ company_id: companyId, type, side, external_id: r.externalId, key: k.key, value: k.value, parent_id: r.parentId })))
   const ids = records.map((r) => r.externalId)
   const wanted = new Set(rows.map((r) => `${r.external_id}\u0000${r.key}`))
@@ -70,10 +74,10 @@ export function contentHash(type: RecordType, fields: Mapped['fields']): string 
  * than what is stored (by the source's own updated_at) is ignored, so out-of-order deliveries
  * cannot roll a snapshot back. Returns what changed per record.
  *
- * In the same transaction (the caller's, or its own), it refreshes the records' match keys and
- * marks every created or changed record for the evaluation job, which compares linked pairs
- * and acts on them: nothing that changed is missed, whichever path (webhook, notification,
- * refresh, reconciliation, our own write) brought the change.
+ * In the same transaction (its own; `upsertSnapshotsInTx` for the caller's), it refreshes the
+ * records' match keys and marks every created or changed record for the evaluation job, which
+ * compares linked pairs and acts on them: nothing that changed is missed, whichever path
+ * (webhook, notification, refresh, reconciliation, our own write) brought the change.
  */
 export async function upsertSnapshots(
   db: Db,
@@ -83,19 +87,32 @@ export async function upsertSnapshots(
   records: ReadonlyArray<Mapped & { raw: unknown }>,
 ): Promise<SnapshotChange[]> {
   if (records.length === 0) return []
-  // Within one call the last reading of a record wins (one statement cannot upsert a row twice).
-  const unique = [...new Map(records.map((r) => [r.externalId, r])).values()]
-  return inTransaction(db, async (tx) => {
-    const changes = await writeSnapshots(tx, companyId, side, type, unique)
-    const live = unique.filter((_r, i) => changes[i]?.change !== 'stale')
-    if (live.length > 0) await writeKeys(tx, companyId, side, type, live)
-    await markDirty(tx, companyId, type, changes.filter((c) => c.change === 'created' || c.change === 'changed').map((c) => ({ side, externalId: c.externalId })))
-    const byId = new Map(changes.map((c) => [c.externalId, c]))
-    return records.map((r) => byId.get(r.externalId) ?? { externalId: r.externalId, change: 'stale' as const })
-  })
+  return transaction(db, (tx) => upsertSnapshotsInTx(tx, companyId, side, type, records))
 }
 
-async function writeSnapshots(db: Db, companyId: string, side: Side, type: RecordType, records: ReadonlyArray<Mapped & { raw: unknown }>): Promise<SnapshotChange[]> {
+/** `upsertSnapshots` in the caller's transaction: the snapshots commit with the caller's writes. */
+export async function upsertSnapshotsInTx(
+  tx: Tx,
+  companyId: string,
+  side: Side,
+  type: RecordType,
+  records: ReadonlyArray<Mapped & { raw: unknown }>,
+): Promise<SnapshotChange[]> {
+  if (records.length === 0) return []
+  // Within one call the last reading of a record wins (one statement cannot upsert a row twice).
+  const unique = [...new Map(records.map((r) => [r.externalId, r])).values()]
+  const changes = await writeSnapshots(tx, companyId, side, type, unique)
+  const live = unique.filter((_r, i) => changes[i]?.change !== 'stale')
+  if (live.length > 0) await writeKeys(tx, companyId, side, type, live)
+  const changed = changes.filter((c) => c.change === 'created' || c.change === 'changed')
+  await markDirty(tx, companyId, type, changed.map((c) => ({ side, externalId: c.externalId })))
+  const byId = new Map(changes.map((c) => [c.externalId, c]))
+  return records.map((r) => byId.get(r.externalId) ?? { externalId: r.externalId, change: 'stale' as const })
+}
+
+async function writeSnapshots(
+  tx: Tx, companyId: string, side: Side, type: RecordType, records: ReadonlyArray<Mapped & { raw: unknown }>,
+): Promise<SnapshotChange[]> {
   const rows = records.map((r) => ({
     company_id: companyId,
     side,
@@ -108,7 +125,7 @@ async function writeSnapshots(db: Db, companyId: string, side: Side, type: Recor
     source_updated_at: r.updatedAt ? new Date(r.updatedAt) : null,
     deleted_at: null,
   }))
-  const result = await db
+  const result = await tx
     .insertInto('record_snapshots')
     .values(rows)
     .onConflict((oc) => oc.columns(['company_id', 'side', 'type', 'external_id']).doUpdateSet((eb) => ({
@@ -139,7 +156,7 @@ export async function dbNow(db: Db): Promise<Date> {
 /** Marks records as deleted on their side (404 on re-read, or gone from a full listing). */
 export async function markDeleted(db: Db, companyId: string, side: Side, type: RecordType, externalIds: readonly string[]): Promise<string[]> {
   if (externalIds.length === 0) return []
-  return inTransaction(db, async (tx) => {
+  return transaction(db, async (tx) => {
     const rows = await tx
       .updateTable('record_snapshots')
       .set({ deleted_at: sql<Date>`now()`, changed_at: sql<Date>`now()` })
@@ -156,7 +173,7 @@ export async function markDeleted(db: Db, companyId: string, side: Side, type: R
  * since `listingStartedAt` no longer exists on that side.
  */
 export async function markUnseenDeleted(db: Db, companyId: string, side: Side, type: RecordType, listingStartedAt: Date, parentId?: string | null): Promise<string[]> {
-  return inTransaction(db, async (tx) => {
+  return transaction(db, async (tx) => {
     let query = tx
       .updateTable('record_snapshots')
       .set({ deleted_at: sql<Date>`now()`, changed_at: sql<Date>`now()` })
@@ -168,7 +185,9 @@ export async function markUnseenDeleted(db: Db, companyId: string, side: Side, t
 }
 
 /** A deleted record matches nothing; the evaluation job ends its link, if it had one. */
-async function afterDeletion(tx: Db, companyId: string, side: Side, type: RecordType, ids: string[]): Promise<string[]> {
+async function afterDeletion(
+  tx: Tx, companyId: string, side: Side, type: RecordType, ids: string[],
+): Promise<string[]> {
   if (ids.length === 0) return ids
   for (let i = 0; i < ids.length; i += 5000) {
     await tx.deleteFrom('record_keys').where('company_id', '=', companyId).where('type', '=', type).where('side', '=', side).where('external_id', 'in', ids.slice(i, i + 5000)).execute()

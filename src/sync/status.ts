@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import { keyset, type PageRequest } from '../api/pagination.js'
-import { inTransaction, type Db } from '../db/database.js'
+import { transaction, type Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { notFound } from '../errors.js'
 import {
@@ -134,7 +134,7 @@ export async function getRecord(db: Db, companyId: string, type: RecordType, sid
 
 /** Hides a record from matching and auto-import until it is un-ignored. */
 export async function setIgnored(db: Db, companyId: string, type: RecordType, side: Side, externalId: string, ignored: boolean, actor: Actor): Promise<RecordItem> {
-  await inTransaction(db, async (tx) => {
+  await transaction(db, async (tx) => {
     const snap = await tx.selectFrom('record_snapshots').select('external_id')
       .where('company_id', '=', companyId).where('type', '=', type).where('side', '=', side).where('external_id', '=', externalId).where('deleted_at', 'is', null)
       .executeTakeFirst()

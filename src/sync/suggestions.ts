@@ -1,5 +1,5 @@
 import { sql, type RawBuilder } from 'kysely'
-import { inTransaction, type Db } from '../db/database.js'
+import { transaction, type Db, type Tx } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import type { Suggestion } from '../schemas/records.js'
 import { exactKeys, otherSide, Registry, type Fields, type RecordType } from './registry.js'
@@ -77,15 +77,19 @@ export function reasonsFor(type: RecordType, evidence: readonly Evidence[]): str
 }
 
 /**
- * Scores candidate pairs. Runs in its own transaction (it sets the trigram threshold and, for
- * the prefix join, uses temporary tables that vanish at commit); pass a transaction to reuse it.
+ * Scores candidate pairs, in a transaction of its own: it sets the trigram threshold and, for
+ * the prefix join, uses temporary tables that vanish at commit.
  */
 export async function scorePairs(db: Db, companyId: string, type: RecordType, options: ScoreOptions): Promise<Candidate[]> {
-  const rows = await inTransaction(db, (tx) => scoreInTx(tx, companyId, type, options))
+  return transaction(db, (tx) => scorePairsInTx(tx, companyId, type, options))
+}
+
+async function scorePairsInTx(tx: Tx, companyId: string, type: RecordType, o: ScoreOptions): Promise<Candidate[]> {
+  const rows = await scoreInTx(tx, companyId, type, o)
   return rows.map((r) => ({ sourceId: r.sid, candidateId: r.cid, score: Math.round(r.score * 1000) / 1000, strong: r.strong, reasons: reasonsFor(type, r.evidence) }))
 }
 
-async function scoreInTx(tx: Db, companyId: string, type: RecordType, o: ScoreOptions): Promise<ScoredRow[]> {
+async function scoreInTx(tx: Tx, companyId: string, type: RecordType, o: ScoreOptions): Promise<ScoredRow[]> {
   const ss = o.sourceSide
   const os = otherSide(ss)
   const def = Registry[type]
@@ -176,7 +180,9 @@ async function scoreInTx(tx: Db, companyId: string, type: RecordType, o: ScoreOp
  *
  * No pair at ≥ t is lost. Returns why it did nothing when the join would be too large.
  */
-async function prefixJoin(tx: Db, companyId: string, type: RecordType, os: Side, t: number, maxJoinRows: number): Promise<string | null> {
+async function prefixJoin(
+  tx: Tx, companyId: string, type: RecordType, os: Side, t: number, maxJoinRows: number,
+): Promise<string | null> {
   await sql`create temp table pj_names on commit drop as
     select 0 as s, row_number() over ()::int as rid, external_id as id, value, parent_id from sugg_src
       where key = 'name' and external_id not in (select sid from sugg_pairs)
@@ -244,22 +250,35 @@ export interface BulkPlan {
   nameMatchingSkipped: string | null
 }
 
+interface PlanOptions {
+  only?: { side: Side; ids: readonly string[] }
+  strongOnly?: boolean
+  statementTimeoutMs?: number
+  maxNameJoinRows?: number
+}
+
 /**
  * Every unlinked Procore record against every unlinked ERP record of a type, reduced to the
  * pairs safe to link: each pair's score is the best of its Procore record and of its ERP record,
- * and neither has a second candidate with the same score.
+ * and neither has a second candidate with the same score. Scores in a transaction of its own.
  */
 export async function planBulkLink(
-  db: Db, companyId: string, type: RecordType, minScore: number,
-  options: { only?: { side: Side; ids: readonly string[] }; strongOnly?: boolean; statementTimeoutMs?: number; maxNameJoinRows?: number } = {},
+  db: Db, companyId: string, type: RecordType, minScore: number, options: PlanOptions = {},
+): Promise<BulkPlan> {
+  // A whole-company plan follows bulk loads as often as not: give the planner current statistics.
+  if (!options.only) await sql`analyze record_keys, record_links`.execute(db)
+  return transaction(db, (tx) => planBulkLinkInTx(tx, companyId, type, minScore, options))
+}
+
+/** `planBulkLink` in the caller's transaction. */
+export async function planBulkLinkInTx(
+  tx: Tx, companyId: string, type: RecordType, minScore: number, options: PlanOptions = {},
 ): Promise<BulkPlan> {
   const only = options.only
-  // A whole-company plan follows bulk loads as often as not: give the planner current statistics.
-  if (!only && !db.isTransaction) await sql`analyze record_keys, record_links`.execute(db)
   const nameWeight = Registry[type].match.name?.weight ?? 1
   const threshold = Math.max(minScore / nameWeight, 0.5)
   let nameMatchingSkipped: string | null = null
-  const scored = await scorePairs(db, companyId, type, {
+  const scored = await scorePairsInTx(tx, companyId, type, {
     onNameMatchingSkipped: (reason) => { nameMatchingSkipped = reason },
     sourceSide: only?.side ?? 'procore', sourceIds: only?.ids, candidates: 'unlinked',
     fuzzy: threshold < 1 ? { mode: only && only.ids.length <= 50 ? 'probe' : 'prefix', threshold } : null, perSource: 1000,

@@ -119,7 +119,7 @@ t.test('a refresh the agent refuses fails with the reason; nothing is marked del
   c.erp.faults.push({ match: { method: 'GET', pathPrefix: '/v1/vendors' }, status: 401, times: Infinity })
   const failed = await refresh(c, { type: 'vendor' })
   t.equal(failed.status, 'failed')
-  t.match(failed.error, /GET http:\/\/127\.0\.0\.1:\d+\/v1\/vendors failed: 401 unauthorized/)
+  t.match(failed.error, /^vendor: The ERP agent refused this service's credentials on GET \/v1\/vendors \(401/)
   t.notOk(failed.error?.includes(c.erp.token))
   const { rows } = await sql<{ n: string }>`select count(*) as n from record_snapshots where deleted_at is not null`.execute(c.app.db)
   t.equal(rows[0]!.n, '0', 'a failed listing marks nothing deleted')

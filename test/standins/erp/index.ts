@@ -43,6 +43,8 @@ export interface ErpFault {
   resetConnection?: boolean
   /** Handle the request (commit the write), then destroy the socket: a lost response. */
   dropResponseAfterCommit?: boolean
+  /** Answer 200 with this body as JSON, unhandled: an agent that breaks the protocol. */
+  rawBody?: string
   /** How many matching requests the fault hits; default 1, Infinity for all. */
   times?: number
 }
@@ -195,6 +197,7 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
         const code = FAULT_CODES[fault.status] ?? (fault.status >= 500 ? 'internal' : 'bad_request')
         return sendProblem(reply, new ProblemError(fault.status, code, `Injected fault: ${fault.status}.`))
       }
+      if (fault.rawBody !== undefined) return reply.code(200).type('application/json').send(fault.rawBody)
       if (fault.dropResponseAfterCommit === true) state.drop = true
     }
 
