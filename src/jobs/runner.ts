@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events'
-import { Logger as WorkerLogger, run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker'
+import { Logger as WorkerLogger, run, type Runner, type WorkerEvents } from 'graphile-worker'
 import { sql } from 'kysely'
 import type pg from 'pg'
 import type { AppContext } from '../context.js'
+import { cronItems, PermanentJobError, taskList, type TaskDefinition } from './task.js'
 
 export interface JobRunner {
   stop(): Promise<void>
@@ -14,14 +15,19 @@ export interface JobRunner {
  * its workers; a worker silent for three beats is presumed dead and its jobs are unlocked, so
  * another process re-runs them within about a minute (with the default beat).
  */
-export async function startJobRunner(ctx: AppContext, pgPool: pg.Pool, taskList: TaskList, crontab: string): Promise<JobRunner> {
+export async function startJobRunner(ctx: AppContext, pgPool: pg.Pool, tasks: readonly TaskDefinition[]): Promise<JobRunner> {
   const log = ctx.log.child({ component: 'jobs' })
   const { concurrency, heartbeatMs, pollIntervalMs } = ctx.config.worker
   const workerIds = new Set<string>()
   const events: WorkerEvents = new EventEmitter() as WorkerEvents
   events.on('worker:create', ({ worker }) => workerIds.add(worker.workerId))
   events.on('worker:release', ({ worker }) => workerIds.delete(worker.workerId))
-  events.on('job:error', ({ job, error }) => log.warn({ task: job.task_identifier, jobId: job.id, attempt: job.attempts, err: { message: (error as Error)?.message } }, 'job failed; it will be retried'))
+  events.on('job:error', ({ job, error }) => {
+    // A refused payload was logged when refused, and is not retried.
+    if (error instanceof PermanentJobError) return
+    const err = { message: (error as Error)?.message }
+    log.warn({ task: job.task_identifier, jobId: job.id, attempt: job.attempts, err }, 'job failed; it will be retried')
+  })
   events.on('job:failed', ({ job, error }) => log.error({ task: job.task_identifier, jobId: job.id, err: { message: (error as Error)?.message } }, 'job failed for the last time'))
 
   // graphile's LogLevel is an ambient const enum; its values are these strings.
@@ -31,7 +37,10 @@ export async function startJobRunner(ctx: AppContext, pgPool: pg.Pool, taskList:
     else if (name === 'warning') log.warn({ scope }, message)
     else log.debug({ scope }, message)
   })
-  const runner: Runner = await run({ pgPool, taskList, crontab, concurrency, noHandleSignals: true, pollInterval: pollIntervalMs, events, logger })
+  const runner: Runner = await run({
+    pgPool, taskList: taskList(ctx, tasks), parsedCronItems: cronItems(tasks), concurrency,
+    noHandleSignals: true, pollInterval: pollIntervalMs, events, logger,
+  })
 
   const beat = async () => {
     const ids = [...workerIds]

@@ -3,7 +3,7 @@
 // (a Procore webhook, an ERP notification) says one record changed, and it is re-read. Both sides
 // go through the same code; what differs between them is what their reader can do.
 import { sql } from 'kysely'
-import type { Task } from 'graphile-worker'
+import { Type } from 'typebox'
 import type { AppContext } from '../context.js'
 import { transaction, type Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
@@ -13,13 +13,15 @@ import { ErpNotConnectedError } from '../erp/errors.js'
 import { AppError, isRetryable } from '../errors.js'
 import type { RecordProcessor } from '../inbox/tasks.js'
 import { enqueue } from '../jobs/queue.js'
+import { createRun, finishRun, RunPayload, startRun, updateRunResult } from '../jobs/runs.js'
+import { defineTask } from '../jobs/task.js'
 import { applicationId, loadConnection } from '../procore/connection.js'
 import { connectedCompany } from '../procore/connect.js'
 import { parseEvent, type ProcoreEvent } from '../procore/events.js'
 import { ProcoreApi } from '../procore/resources.js'
 import { failureMessage } from './connectors.js'
 import { entity, procoreResource, RecordTypes, type Mapped, type RecordType } from './registry.js'
-import { createRun, finishRun, getRun, startRun, updateRunResult, type Run } from './runs.js'
+import { getRun, RunKinds, toRun, type Run } from './runs.js'
 import { procoreRecords, type Json } from './sides.js'
 import { dbNow, getSnapshot, markDeleted, upsertSnapshots } from './snapshots.js'
 
@@ -237,11 +239,8 @@ async function followedParents(
 
 // ---- runs ------------------------------------------------------------------------------------
 
-export const IngestKinds = { procore: 'procore_reconcile', erp: 'erp_refresh' } as const satisfies Record<Side, string>
+export const IngestKinds = { procore: RunKinds.procore_reconcile.name, erp: RunKinds.erp_refresh.name } as const satisfies Record<Side, string>
 export const IngestTasks = { procore: 'procore-reconcile', erp: 'erp-refresh' } as const satisfies Record<Side, string>
-export const RECONCILE_ALL_TASK = 'procore-reconcile-all'
-/** Hourly, once per tick across all instances; the task fans out one run per connected company. */
-export const RECONCILE_CRONTAB = `0 * * * * ${RECONCILE_ALL_TASK} ?max=1`
 /** Listings run in this many serial lanes per side, so they never take every worker from webhook processing. */
 const LANES = 2
 /** The other side's clock is not ours: incremental listings overlap the previous run by this much. */
@@ -274,14 +273,9 @@ export async function requestIngest(db: Db, side: Side, companyId: string, param
       await tx.updateTable('sync_runs').set({ params: JSON.stringify(merged) }).where('id', '=', queued.id).execute()
       return getRun(tx, companyId, queued.id)
     }
-    const run = await createRun(tx, companyId, kind, { ...params }, requestedBy)
-    await enqueue(tx, IngestTasks[side], { companyId, runId: run.id }, {
-      jobKey: `${IngestTasks[side]}:${companyId}`,
-      jobKeyMode: 'preserve_run_at',
-      queueName: `${IngestTasks[side]}-${BigInt(companyId) % BigInt(LANES)}`,
-      maxAttempts: MAX_ATTEMPTS,
-    })
-    return run
+    const run = await createRun(tx, RunKinds[kind], companyId, { ...params }, requestedBy)
+    await enqueue(tx, ingestTasks[side], { companyId, runId: run.id })
+    return toRun(run)
   })
 }
 
@@ -355,20 +349,29 @@ async function watermark(db: Db, side: Side, companyId: string, runId: string): 
 }
 
 
-/** The ingest engine's background tasks. */
-export function ingestTasks(ctx: AppContext): Record<string, Task> {
-  const one = (side: Side): Task => async (payload, helpers) => {
-    const { companyId, runId } = payload as { companyId: string; runId: string }
-    await ingest(ctx, side, companyId, runId, helpers.job.attempts >= helpers.job.max_attempts)
-  }
-  return {
-    [IngestTasks.procore]: one('procore'),
-    [IngestTasks.erp]: one('erp'),
-    [RECONCILE_ALL_TASK]: async () => {
-      const companies = await ctx.db.selectFrom('procore_connections').select('company_id').where('status', '=', 'connected').execute()
-      for (const { company_id: companyId } of companies) {
-        await requestIngest(ctx.db, 'procore', companyId, { full: false, types: [...RecordTypes] }, 'schedule')
-      }
-    },
-  }
-}
+/** Performs a listing run of one side. */
+const ingestTask = (side: Side) => defineTask({
+  name: IngestTasks[side],
+  payload: RunPayload,
+  maxAttempts: MAX_ATTEMPTS,
+  // One pending run per company and side (job key), one running in each serial lane.
+  jobKey: ({ companyId }) => `${IngestTasks[side]}:${companyId}`,
+  jobKeyMode: 'preserve_run_at',
+  queueName: ({ companyId }) => `${IngestTasks[side]}-${BigInt(companyId) % BigInt(LANES)}`,
+  run: (ctx, { companyId, runId }, job) => ingest(ctx, side, companyId, runId, job.lastAttempt),
+})
+
+export const ingestTasks = { procore: ingestTask('procore'), erp: ingestTask('erp') } as const
+
+/** Hourly, once per tick across all instances: one reconciliation run per connected company. */
+export const reconcileAllTask = defineTask({
+  name: 'procore-reconcile-all',
+  payload: Type.Object({}),
+  schedule: { cron: '0 * * * *', maxAttempts: 1 },
+  async run(ctx) {
+    const companies = await ctx.db.selectFrom('procore_connections').select('company_id').where('status', '=', 'connected').execute()
+    for (const { company_id: companyId } of companies) {
+      await requestIngest(ctx.db, 'procore', companyId, { full: false, types: [...RecordTypes] }, 'schedule')
+    }
+  },
+})
