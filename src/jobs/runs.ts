@@ -97,6 +97,9 @@ export interface RunHandle<P, R> {
   onFailure(describe: (message: string, final: boolean) => Partial<R>): void
 }
 
+/** The run handed to the work of a job of kind K. */
+export type JobRun<K extends RunKind> = RunHandle<RunParams<K>, RunResult<K>>
+
 /**
  * The job behind a run: returns at once if the run already ended (a re-run after a crash),
  * marks it running, lets `work` report progress, and finishes it succeeded with the result
@@ -106,7 +109,7 @@ export interface RunHandle<P, R> {
  */
 export async function runJob<K extends RunKind>(
   ctx: AppContext, kinds: K | readonly K[], runId: string, job: JobInfo,
-  work: (run: RunHandle<RunParams<K>, RunResult<K>>) => Promise<RunResult<K>>,
+  work: (run: JobRun<K>) => Promise<RunResult<K>>,
   options: { transient?(error: unknown): boolean } = {},
 ): Promise<void> {
   const row = await ctx.db.selectFrom('sync_runs').selectAll().where('id', '=', runId).executeTakeFirst()
@@ -127,7 +130,7 @@ export async function runJob<K extends RunKind>(
 
   let partial: Partial<RunResult<K>> | undefined
   let describe: ((message: string, final: boolean) => Partial<RunResult<K>>) | undefined
-  const run: RunHandle<RunParams<K>, RunResult<K>> = {
+  const run: JobRun<K> = {
     id: row.id, companyId: row.company_id, kind: row.kind, params: row.params as RunParams<K>, requestedBy: row.requested_by, job, log,
     async progress(result) {
       partial = result

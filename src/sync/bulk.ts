@@ -1,7 +1,7 @@
 import type { AppContext } from '../context.js'
 import { transaction, type Db } from '../db/database.js'
 import { enqueue } from '../jobs/queue.js'
-import { createRun, RunPayload, runJob, type RunHandle, type RunParams, type RunResult } from '../jobs/runs.js'
+import { createRun, RunPayload, runJob, type JobRun, type RunResult } from '../jobs/runs.js'
 import { defineTask } from '../jobs/task.js'
 import type { Actor } from './audit.js'
 import { createLane } from './create.js'
@@ -38,7 +38,7 @@ export async function requestBulkLink(db: Db, companyId: string, type: RecordTyp
  * whole company, one insert), evaluates the new links, and reports each pair: linked, ambiguous
  * (with why), or skipped because a record got linked meanwhile.
  */
-async function bulkLink(ctx: AppContext, run: RunHandle<RunParams<BulkKind>, RunResult<BulkKind>>): Promise<RunResult<BulkKind>> {
+async function bulkLink(ctx: AppContext, run: JobRun<BulkKind>): Promise<RunResult<BulkKind>> {
   const { companyId, params: { type, minScore } } = run
   const actor = { id: run.requestedBy }
   const plan = await planBulkLink(ctx.db, companyId, type, minScore, { statementTimeoutMs: 600_000 })

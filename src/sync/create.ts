@@ -8,7 +8,7 @@ import { ErpRefusedError } from '../erp/errors.js'
 import { isRefusal, isRetryable } from '../errors.js'
 import { collectUpstreamIds } from '../http/upstream-ids.js'
 import { enqueue } from '../jobs/queue.js'
-import { createRun, RunPayload, runJob, type RunHandle, type RunParams, type RunResult } from '../jobs/runs.js'
+import { createRun, RunPayload, runJob, type JobRun, type RunParams, type RunResult } from '../jobs/runs.js'
 import { defineTask } from '../jobs/task.js'
 import { audit, type Actor } from './audit.js'
 import { companyErpKind, failureMessage, mapRecord, type LiveRecord } from './connectors.js'
@@ -34,7 +34,7 @@ export type CreateItemResult = Static<typeof CreateItem>
 type CreateKind = (typeof CreateRunKinds)[Side]
 /** What the run was asked; requestId: the API request that asked for it (for the audit). */
 type Params = RunParams<CreateKind>
-type CreateRun = RunHandle<Params, RunResult<CreateKind>>
+type CreateRun = JobRun<CreateKind>
 
 /** One create or bulk-link run per company and type at a time: two runs never race for one record. */
 export const createLane = (companyId: string, type: RecordType) => `create:${companyId}:${type}`

@@ -13,7 +13,7 @@ import { ErpNotConnectedError } from '../erp/errors.js'
 import { AppError, isRetryable } from '../errors.js'
 import type { RecordProcessor } from '../inbox/tasks.js'
 import { enqueue } from '../jobs/queue.js'
-import { createRun, finishRun, RunPayload, startRun, updateRunResult } from '../jobs/runs.js'
+import { createRun, RunPayload, runJob, type JobRun, type RunParams, type RunResult } from '../jobs/runs.js'
 import { defineTask } from '../jobs/task.js'
 import { applicationId, loadConnection } from '../procore/connection.js'
 import { connectedCompany } from '../procore/connect.js'
@@ -21,7 +21,7 @@ import { parseEvent, type ProcoreEvent } from '../procore/events.js'
 import { ProcoreApi } from '../procore/resources.js'
 import { failureMessage } from './connectors.js'
 import { entity, procoreResource, RecordTypes, type Mapped, type RecordType } from './registry.js'
-import { getRun, RunKinds, toRun, type Run } from './runs.js'
+import { getRun, RunKinds, toRun, type Run, type TypeTally } from './runs.js'
 import { procoreRecords, type Json } from './sides.js'
 import { dbNow, getSnapshot, markDeleted, upsertSnapshots } from './snapshots.js'
 
@@ -120,26 +120,6 @@ function procoreParentOf(type: RecordType, events: ProcoreEvent[]): string | nul
 }
 
 // ---- listings ----------------------------------------------------------------------------------
-
-/** What a listing of one record type did. */
-export interface TypeTally {
-  status: 'succeeded' | 'failed' | 'skipped'
-  mode: 'full' | 'incremental'
-  listed: number
-  pages: number
-  created: number
-  changed: number
-  unchanged: number
-  /** Listed at an older version than the snapshot already has (a notification was quicker). */
-  stale: number
-  deleted: number
-  /** Records the listing did not show, re-read one by one: only a 404 proves a deletion. */
-  checked: number
-  /** Types with a parent: how many parents' lists were read (project cost codes, job cost codes). */
-  parents?: number
-  /** Why nothing was read (the side does not serve the list), or why it failed. */
-  reason?: string
-}
 
 const emptyTally = (mode: TypeTally['mode']): TypeTally =>
   ({ status: 'succeeded', mode, listed: 0, pages: 0, created: 0, changed: 0, unchanged: 0, stale: 0, deleted: 0, checked: 0 })
@@ -247,11 +227,7 @@ const LANES = 2
 const OVERLAP_MS = 10 * 60_000
 const MAX_ATTEMPTS = 5
 
-export interface IngestParams {
-  /** Re-list everything (and find deletions) instead of what changed since the last successful run. */
-  full: boolean
-  types: RecordType[]
-}
+export type IngestParams = RunParams<typeof RunKinds.procore_reconcile>
 
 /**
  * Queues a listing run of one side (or returns the one already queued, widened to cover this
@@ -292,53 +268,42 @@ export async function requestRefresh(ctx: AppContext, companyId: string, type: R
   return requestIngest(ctx.db, 'erp', companyId, { full: true, types: type === undefined ? [...RecordTypes] : [type] }, requestedBy)
 }
 
+type IngestKind = (typeof RunKinds)[(typeof IngestKinds)[Side]]
+
 /**
  * Performs a listing run: each requested type in registry order (parents before children). A
  * failure the side may get over (network, 429, 5xx) interrupts the run, which the job retries with
  * backoff; any other failure ends that type, and the run goes on with the next.
  */
-async function ingest(ctx: AppContext, side: Side, companyId: string, runId: string, lastAttempt: boolean): Promise<void> {
-  const run = await getRun(ctx.db, companyId, runId)
-  if (run.status === 'succeeded' || run.status === 'failed') return // a re-run after a crash that came after the end
-  await startRun(ctx.db, runId)
-  const params = run.params as Partial<IngestParams>
-  const types = RecordTypes.filter((t) => params.types?.includes(t) ?? true)
-  const log = ctx.log.child({ component: 'ingest', side, companyId, runId })
+async function ingest(ctx: AppContext, side: Side, run: JobRun<IngestKind>): Promise<RunResult<IngestKind>> {
+  const { companyId, params } = run
+  const types = RecordTypes.filter((t) => params.types.includes(t))
   const tallies: Partial<Record<RecordType, TypeTally>> = {}
+  run.onFailure(() => ({ types: tallies }))
   let reported = 0
   const progress = async (force = false) => {
     if (!force && Date.now() - reported < 1000) return
     reported = Date.now()
-    await updateRunResult(ctx.db, runId, { types: tallies })
+    await run.progress({ types: tallies })
   }
-  try {
-    const reader = await readerFor(ctx, side, companyId)
-    const since = params.full === true ? undefined : await watermark(ctx.db, side, companyId, runId)
-    for (const type of types) {
-      try {
-        tallies[type] = await ingestType(ctx, reader, side, companyId, type, since, params.full === true, progress)
-      } catch (error) {
-        if (isRetryable(error) && !lastAttempt) throw error
-        const skipped = error instanceof AppError && error.code === 'procore_no_erp_cost_code_list'
-        tallies[type] = { ...emptyTally(since ? 'incremental' : 'full'), status: skipped ? 'skipped' : 'failed', reason: failureMessage(error) }
-        if (!skipped) log.warn({ type, err: { message: failureMessage(error) } }, 'listing a record type failed')
-      }
-      await progress(true)
+  const reader = await readerFor(ctx, side, companyId)
+  const since = params.full ? undefined : await watermark(ctx.db, side, companyId, run.id)
+  for (const type of types) {
+    try {
+      tallies[type] = await ingestType(ctx, reader, side, companyId, type, since, params.full, progress)
+    } catch (error) {
+      if (isRetryable(error) && !run.job.lastAttempt) throw error
+      const skipped = error instanceof AppError && error.code === 'procore_no_erp_cost_code_list'
+      tallies[type] = { ...emptyTally(since ? 'incremental' : 'full'), status: skipped ? 'skipped' : 'failed', reason: failureMessage(error) }
+      if (!skipped) run.log.warn({ type, err: { message: failureMessage(error) } }, 'listing a record type failed')
     }
-    const failed = Object.entries(tallies).filter(([, o]) => o.status === 'failed')
-    await finishRun(ctx.db, runId, failed.length === 0
-      ? { status: 'succeeded', result: { types: tallies, since: since?.toISOString() ?? null } }
-      : { status: 'failed', result: { types: tallies }, error: failed.map(([t, o]) => `${t}: ${o.reason ?? 'failed'}`).join('; ').slice(0, 2000) })
-    log.info({ types: tallies }, 'listing done')
-  } catch (error) {
-    if (isRetryable(error) && !lastAttempt) {
-      // The job runs again with backoff; the run stays `running` and says why it waits.
-      await updateRunResult(ctx.db, runId, { types: tallies, lastError: failureMessage(error) })
-      log.warn({ err: { message: failureMessage(error) } }, 'listing interrupted; it will be retried')
-      throw error
-    }
-    await finishRun(ctx.db, runId, { status: 'failed', result: { types: tallies }, error: failureMessage(error) })
+    await progress(true)
   }
+  const failed = Object.entries(tallies).filter(([, o]) => o.status === 'failed')
+  // A type that failed fails the run, with what every type did.
+  if (failed.length > 0) throw new Error(failed.map(([t, o]) => `${t}: ${o.reason ?? 'failed'}`).join('; '))
+  run.log.info({ types: tallies }, 'listing done')
+  return { types: tallies, since: since?.toISOString() ?? null }
 }
 
 /** Where the last successful run of this side started, minus the overlap; none means a full listing. */
@@ -358,7 +323,7 @@ const ingestTask = (side: Side) => defineTask({
   jobKey: ({ companyId }) => `${IngestTasks[side]}:${companyId}`,
   jobKeyMode: 'preserve_run_at',
   queueName: ({ companyId }) => `${IngestTasks[side]}-${BigInt(companyId) % BigInt(LANES)}`,
-  run: (ctx, { companyId, runId }, job) => ingest(ctx, side, companyId, runId, job.lastAttempt),
+  run: (ctx, { runId }, job) => runJob(ctx, RunKinds[IngestKinds[side]], runId, job, (run) => ingest(ctx, side, run)),
 })
 
 export const ingestTasks = { procore: ingestTask('procore'), erp: ingestTask('erp') } as const

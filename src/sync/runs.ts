@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely'
-import { Type } from 'typebox'
+import { Type, type Static } from 'typebox'
 import type { Database, Db } from '../db/database.js'
 import { Sides } from '../db/tables/records.js'
 import { notFound } from '../errors.js'
@@ -31,6 +31,7 @@ export const TypeTally = Type.Object({
   /** Why nothing was read (the side does not serve the list), or why it failed. */
   reason: Type.Optional(Type.String()),
 })
+export type TypeTally = Static<typeof TypeTally>
 
 const IngestParams = Type.Object({
   /** Re-list everything (and find deletions) instead of what changed since the last successful run. */
