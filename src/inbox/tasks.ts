@@ -1,20 +1,32 @@
 import type { AppContext } from '../context.js'
 import type { Side } from '../db/tables/records.js'
 import { defineTask, type TaskDefinition } from '../jobs/task.js'
-import { pendingEvents, ProcessRecordTask, settleEvents, type PendingEvent, type ProcessRecordPayload } from './inbox.js'
+import {
+  pendingEvents,
+  ProcessRecordTask,
+  settleEvents,
+  type PendingEvent,
+  type ProcessRecordPayload,
+} from './inbox.js'
 
 /**
  * Acts on the events of one record: re-reads it from its side and updates the snapshot.
  * Returns `skipped` when the events need no re-read (e.g. our own write echoing back).
  */
-export type RecordProcessor = (ctx: AppContext, record: ProcessRecordPayload, events: PendingEvent[]) => Promise<'processed' | 'skipped'>
+export type RecordProcessor = (
+  ctx: AppContext,
+  record: ProcessRecordPayload,
+  events: PendingEvent[],
+) => Promise<'processed' | 'skipped'>
 
 /**
  * The job behind every stored webhook or notification, with the processor of each side. Whatever
  * the outcome, the events it saw are settled: processed, skipped, back in the queue with the
  * error (the job retries with backoff), or failed with the reason once the attempts are used up.
  */
-export function processRecordTask(processors: Partial<Record<Side, RecordProcessor>>): TaskDefinition<typeof ProcessRecordPayload> {
+export function processRecordTask(
+  processors: Partial<Record<Side, RecordProcessor>>,
+): TaskDefinition<typeof ProcessRecordPayload> {
   return defineTask({
     ...ProcessRecordTask,
     async run(ctx, record, job) {

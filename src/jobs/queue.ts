@@ -20,7 +20,11 @@ export interface JobRequest {
   readonly options: EnqueueOptions
 }
 
-export function job<S extends TSchema>(task: TaskSpec<S>, payload: Static<S>, options: EnqueueOptions = {}): JobRequest {
+export function job<S extends TSchema>(
+  task: TaskSpec<S>,
+  payload: Static<S>,
+  options: EnqueueOptions = {},
+): JobRequest {
   return { task, payload, options }
 }
 
@@ -28,7 +32,12 @@ export function job<S extends TSchema>(task: TaskSpec<S>, payload: Static<S>, op
  * Adds a background job through SQL, so it commits or rolls back with the caller's
  * transaction: nothing acknowledged is lost and nothing rolled back is run.
  */
-export async function enqueue<S extends TSchema>(db: Db, task: TaskSpec<S>, payload: Static<S>, options: EnqueueOptions = {}): Promise<void> {
+export async function enqueue<S extends TSchema>(
+  db: Db,
+  task: TaskSpec<S>,
+  payload: Static<S>,
+  options: EnqueueOptions = {},
+): Promise<void> {
   await enqueueMany(db, [job(task, payload, options)])
 }
 
@@ -37,20 +46,33 @@ export async function enqueueMany(db: Db, jobs: readonly JobRequest[]): Promise<
   const specs = jobs.map(toSpec)
   // add_jobs takes one job-key mode per call; unsafe_dedupe only add_job knows.
   for (const s of specs.filter((x) => x.jobKeyMode === 'unsafe_dedupe')) {
-    await sql`select graphile_worker.add_job(${s.task}, ${s.payload}::json, queue_name => ${s.queueName}::text, run_at => ${s.runAt}::timestamptz,
-      max_attempts => ${s.maxAttempts}::int, job_key => ${s.jobKey}::text, job_key_mode => 'unsafe_dedupe')`.execute(db)
+    await sql`select graphile_worker.add_job(${s.task}, ${s.payload}::json, queue_name => ${s.queueName}::text,
+      run_at => ${s.runAt}::timestamptz, max_attempts => ${s.maxAttempts}::int, job_key => ${s.jobKey}::text,
+      job_key_mode => 'unsafe_dedupe')`.execute(db)
   }
   for (const preserveRunAt of [false, true]) {
-    const batch = lastPerKey(specs.filter((x) => x.jobKeyMode !== 'unsafe_dedupe' && (x.jobKeyMode === 'preserve_run_at') === preserveRunAt))
+    const batch = lastPerKey(
+      specs.filter((x) => x.jobKeyMode !== 'unsafe_dedupe' && (x.jobKeyMode === 'preserve_run_at') === preserveRunAt),
+    )
     for (let i = 0; i < batch.length; i += 1000) {
-      const rows = batch.slice(i, i + 1000).map((s) => sql`(${s.task}, ${s.payload}::json, ${s.queueName}::text, ${s.runAt}::timestamptz,
-        ${s.maxAttempts}::int, ${s.jobKey}::text, null::int, null::text[])::graphile_worker.job_spec`)
+      const rows = batch.slice(i, i + 1000).map(
+        (s) => sql`(${s.task}, ${s.payload}::json, ${s.queueName}::text, ${s.runAt}::timestamptz,
+        ${s.maxAttempts}::int, ${s.jobKey}::text, null::int, null::text[])::graphile_worker.job_spec`,
+      )
       await sql`select 1 from graphile_worker.add_jobs(array[${sql.join(rows)}], ${preserveRunAt}::boolean)`.execute(db)
     }
   }
 }
 
-type Spec = { task: string; payload: string; queueName: string | null; runAt: Date | null; maxAttempts: number; jobKey: string | null; jobKeyMode: JobKeyMode }
+type Spec = {
+  task: string
+  payload: string
+  queueName: string | null
+  runAt: Date | null
+  maxAttempts: number
+  jobKey: string | null
+  jobKeyMode: JobKeyMode
+}
 
 function toSpec({ task, payload, options }: JobRequest): Spec {
   const problem = payloadProblem(task, payload)

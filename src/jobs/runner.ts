@@ -15,7 +15,11 @@ export interface JobRunner {
  * its workers; a worker silent for three beats is presumed dead and its jobs are unlocked, so
  * another process re-runs them within about a minute (with the default beat).
  */
-export async function startJobRunner(ctx: AppContext, pgPool: pg.Pool, tasks: readonly TaskDefinition[]): Promise<JobRunner> {
+export async function startJobRunner(
+  ctx: AppContext,
+  pgPool: pg.Pool,
+  tasks: readonly TaskDefinition[],
+): Promise<JobRunner> {
   const log = ctx.log.child({ component: 'jobs' })
   const { concurrency, heartbeatMs, pollIntervalMs } = ctx.config.worker
   const workerIds = new Set<string>()
@@ -28,7 +32,12 @@ export async function startJobRunner(ctx: AppContext, pgPool: pg.Pool, tasks: re
     const err = { message: (error as Error)?.message }
     log.warn({ task: job.task_identifier, jobId: job.id, attempt: job.attempts, err }, 'job failed; it will be retried')
   })
-  events.on('job:failed', ({ job, error }) => log.error({ task: job.task_identifier, jobId: job.id, err: { message: (error as Error)?.message } }, 'job failed for the last time'))
+  events.on('job:failed', ({ job, error }) =>
+    log.error(
+      { task: job.task_identifier, jobId: job.id, err: { message: (error as Error)?.message } },
+      'job failed for the last time',
+    ),
+  )
 
   // graphile's LogLevel is an ambient const enum; its values are these strings.
   const logger = new WorkerLogger((scope) => (level, message) => {
@@ -38,21 +47,32 @@ export async function startJobRunner(ctx: AppContext, pgPool: pg.Pool, tasks: re
     else log.debug({ scope }, message)
   })
   const runner: Runner = await run({
-    pgPool, taskList: taskList(ctx, tasks), parsedCronItems: cronItems(tasks), concurrency,
-    noHandleSignals: true, pollInterval: pollIntervalMs, events, logger,
+    pgPool,
+    taskList: taskList(ctx, tasks),
+    parsedCronItems: cronItems(tasks),
+    concurrency,
+    noHandleSignals: true,
+    pollInterval: pollIntervalMs,
+    events,
+    logger,
   })
 
   const beat = async () => {
     const ids = [...workerIds]
     if (ids.length > 0) {
-      await ctx.db.insertInto('worker_heartbeats').values(ids.map((worker_id) => ({ worker_id, beat_at: new Date() })))
-        .onConflict((oc) => oc.column('worker_id').doUpdateSet({ beat_at: new Date() })).execute()
+      await ctx.db
+        .insertInto('worker_heartbeats')
+        .values(ids.map((worker_id) => ({ worker_id, beat_at: new Date() })))
+        .onConflict((oc) => oc.column('worker_id').doUpdateSet({ beat_at: new Date() }))
+        .execute()
     }
     await releaseJobsOfDeadWorkers(ctx, heartbeatMs * 3)
   }
   let beating = Promise.resolve()
   const timer = setInterval(() => {
-    beating = beating.then(beat).catch((error: unknown) => log.warn({ err: { message: (error as Error).message } }, 'worker heartbeat failed'))
+    beating = beating
+      .then(beat)
+      .catch((error: unknown) => log.warn({ err: { message: (error as Error).message } }, 'worker heartbeat failed'))
   }, heartbeatMs)
   timer.unref()
   await beat()
@@ -62,7 +82,9 @@ export async function startJobRunner(ctx: AppContext, pgPool: pg.Pool, tasks: re
       clearInterval(timer)
       await beating
       await runner.stop() // waits for running jobs to finish
-      if (workerIds.size > 0) await ctx.db.deleteFrom('worker_heartbeats').where('worker_id', 'in', [...workerIds]).execute()
+      if (workerIds.size > 0) {
+        await ctx.db.deleteFrom('worker_heartbeats').where('worker_id', 'in', [...workerIds]).execute()
+      }
     },
   }
 }
@@ -81,6 +103,9 @@ export async function releaseJobsOfDeadWorkers(ctx: AppContext, staleMs: number)
     await ctx.db.deleteFrom('worker_heartbeats').where('worker_id', 'in', dead).execute()
     ctx.log.warn({ component: 'jobs', workers: dead }, 'released the jobs of workers that stopped beating')
   }
-  await ctx.db.deleteFrom('worker_heartbeats').where('beat_at', '<', new Date(Date.now() - 24 * 3600_000)).execute()
+  await ctx.db
+    .deleteFrom('worker_heartbeats')
+    .where('beat_at', '<', new Date(Date.now() - 24 * 3600_000))
+    .execute()
   return dead
 }

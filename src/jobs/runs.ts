@@ -45,41 +45,49 @@ export type RunKinds<T extends Record<string, KindSchemas>> = {
 }
 
 /** A registry of run kinds: name → params and result schema, with how their failures are judged and told. */
-export function defineRunKinds<const T extends Record<string, KindSchemas>>(kinds: T, rules: FailureRules = {}): RunKinds<T> {
+export function defineRunKinds<const T extends Record<string, KindSchemas>>(
+  kinds: T,
+  rules: FailureRules = {},
+): RunKinds<T> {
   const transient = rules.transient ?? isRetryable
   const describe = rules.describe ?? ((error: unknown) => (error instanceof Error ? error.message : String(error)))
-  return Object.fromEntries(Object.entries(kinds).map(([name, k]) => [name, { ...k, name, transient, describe }])) as RunKinds<T>
+  return Object.fromEntries(
+    Object.entries(kinds).map(([name, k]) => [name, { ...k, name, transient, describe }]),
+  ) as RunKinds<T>
 }
 
 export type RunParams<K extends RunKind> = Static<K['params']>
 export type RunResult<K extends RunKind> = Static<K['result']>
 
 /** A run row for work a job will do; create it in the same transaction as the job. */
-export async function createRun<K extends RunKind>(tx: Tx, kind: K, companyId: string, params: RunParams<K>, requestedBy: string): Promise<RunRow> {
+export async function createRun<K extends RunKind>(
+  tx: Tx,
+  kind: K,
+  companyId: string,
+  params: RunParams<K>,
+  requestedBy: string,
+): Promise<RunRow> {
   if (!Value.Check(kind.params, params)) {
-    const errors = Value.Errors(kind.params, params).slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message}`)
+    const errors = Value.Errors(kind.params, params)
+      .slice(0, 5)
+      .map((e) => `${e.instancePath || '/'} ${e.message}`)
     throw new Error(`the params of a ${kind.name} run do not fit its schema: ${errors.join('; ')}`)
   }
-  return tx.insertInto('sync_runs')
-    .values({ company_id: companyId, kind: kind.name, status: 'queued', params: JSON.stringify(params), result: null, error: null, requested_by: requestedBy, started_at: null, finished_at: null })
-    .returningAll().executeTakeFirstOrThrow()
-}
-
-// The steps of a run, for work that does not go through runJob yet.
-
-export async function startRun(db: Db, runId: string): Promise<void> {
-  await db.updateTable('sync_runs').set({ status: 'running', started_at: sql<Date>`coalesce(started_at, now())` }).where('id', '=', runId).execute()
-}
-
-/** Progress or partial results while running. */
-export async function updateRunResult(db: Db, runId: string, result: object): Promise<void> {
-  await db.updateTable('sync_runs').set({ result: JSON.stringify(result) }).where('id', '=', runId).execute()
-}
-
-export async function finishRun(db: Db, runId: string, outcome: { status: 'succeeded' | 'failed'; result?: object | undefined; error?: string }): Promise<void> {
-  await db.updateTable('sync_runs')
-    .set({ status: outcome.status, result: outcome.result ? JSON.stringify(outcome.result) : null, error: outcome.error ?? null, finished_at: new Date() })
-    .where('id', '=', runId).execute()
+  return tx
+    .insertInto('sync_runs')
+    .values({
+      company_id: companyId,
+      kind: kind.name,
+      status: 'queued',
+      params: JSON.stringify(params),
+      result: null,
+      error: null,
+      requested_by: requestedBy,
+      started_at: null,
+      finished_at: null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow()
 }
 
 /** What the work of a run sees of it. */
@@ -108,7 +116,10 @@ export type JobRun<K extends RunKind> = RunHandle<RunParams<K>, RunResult<K>>
  * backoff) or fails with a message a person can read (no stack).
  */
 export async function runJob<K extends RunKind>(
-  ctx: AppContext, kinds: K | readonly K[], runId: string, job: JobInfo,
+  ctx: AppContext,
+  kinds: K | readonly K[],
+  runId: string,
+  job: JobInfo,
   work: (run: JobRun<K>) => Promise<RunResult<K>>,
   options: { transient?(error: unknown): boolean } = {},
 ): Promise<void> {
@@ -121,7 +132,9 @@ export async function runJob<K extends RunKind>(
   if (row.status === 'succeeded' || row.status === 'failed') return
   const kind = ([] as readonly K[]).concat(kinds).find((k) => k.name === row.kind)
   if (!kind || !Value.Check(kind.params, row.params)) {
-    const error = kind ? `The run's parameters do not fit a ${kind.name} run.` : `This job cannot perform a ${row.kind} run.`
+    const error = kind
+      ? `The run's parameters do not fit a ${kind.name} run.`
+      : `This job cannot perform a ${row.kind} run.`
     await finishRun(ctx.db, runId, { status: 'failed', error })
     log.error({ err: { message: error } }, 'run failed')
     return
@@ -131,7 +144,13 @@ export async function runJob<K extends RunKind>(
   let partial: Partial<RunResult<K>> | undefined
   let describe: ((message: string, final: boolean) => Partial<RunResult<K>>) | undefined
   const run: JobRun<K> = {
-    id: row.id, companyId: row.company_id, kind: row.kind, params: row.params as RunParams<K>, requestedBy: row.requested_by, job, log,
+    id: row.id,
+    companyId: row.company_id,
+    kind: row.kind,
+    params: row.params as RunParams<K>,
+    requestedBy: row.requested_by,
+    job,
+    log,
     async progress(result) {
       partial = result
       await updateRunResult(ctx.db, runId, result)
@@ -158,4 +177,38 @@ export async function runJob<K extends RunKind>(
   }
   await finishRun(ctx.db, runId, { status: 'succeeded', result })
   log.debug('run succeeded')
+}
+
+async function startRun(db: Db, runId: string): Promise<void> {
+  await db
+    .updateTable('sync_runs')
+    .set({ status: 'running', started_at: sql<Date>`coalesce(started_at, now())` })
+    .where('id', '=', runId)
+    .execute()
+}
+
+/** Progress or partial results while running. */
+async function updateRunResult(db: Db, runId: string, result: object): Promise<void> {
+  await db
+    .updateTable('sync_runs')
+    .set({ result: JSON.stringify(result) })
+    .where('id', '=', runId)
+    .execute()
+}
+
+async function finishRun(
+  db: Db,
+  runId: string,
+  outcome: { status: 'succeeded' | 'failed'; result?: object | undefined; error?: string },
+): Promise<void> {
+  await db
+    .updateTable('sync_runs')
+    .set({
+      status: outcome.status,
+      result: outcome.result ? JSON.stringify(outcome.result) : null,
+      error: outcome.error ?? null,
+      finished_at: new Date(),
+    })
+    .where('id', '=', runId)
+    .execute()
 }

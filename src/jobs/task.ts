@@ -55,7 +55,9 @@ export function defineTask<S extends TSchema>(definition: TaskDefinition<S>): Ta
 /** Why a payload does not fit its task's schema, in a line; undefined when it fits. */
 export function payloadProblem(task: TaskSpec, payload: unknown): string | undefined {
   if (Value.Check(task.payload, payload)) return undefined
-  const errors = Value.Errors(task.payload, payload).slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message}`)
+  const errors = Value.Errors(task.payload, payload)
+    .slice(0, 5)
+    .map((e) => `${e.instancePath || '/'} ${e.message}`)
   return `the payload of ${task.name} does not fit its schema: ${errors.join('; ')}`
 }
 
@@ -76,7 +78,8 @@ export function taskList(ctx: AppContext, tasks: readonly TaskDefinition[]): Tas
       if (problem !== undefined) {
         // Retrying cannot fix a payload: use up the attempts so the job stays, failed, with the reason.
         log.error({ task: task.name, jobId: job.id, problem }, 'job refused: its payload does not fit the task')
-        await sql`update graphile_worker._private_jobs set attempts = max_attempts where id = ${job.id}::bigint`.execute(ctx.db)
+        await sql`update graphile_worker._private_jobs set attempts = max_attempts
+          where id = ${job.id}::bigint`.execute(ctx.db)
         throw new PermanentJobError(problem)
       }
       await task.run(ctx, payload, job)
@@ -87,15 +90,19 @@ export function taskList(ctx: AppContext, tasks: readonly TaskDefinition[]): Tas
 
 /** The recurring jobs of these definitions, for the runner. */
 export function cronItems(tasks: readonly TaskDefinition[]): ParsedCronItem[] {
-  return parseCronItems(tasks.flatMap((task) => (task.schedule ? [{
-    task: task.name,
-    identifier: task.name,
-    match: task.schedule.cron,
+  return parseCronItems(tasks.flatMap(({ name, schedule }) => {
+    if (!schedule) return []
+    const attempts = schedule.maxAttempts === undefined ? {} : { maxAttempts: schedule.maxAttempts }
     // A tick missed while no worker ran is not made up for: the next one does the same work.
-    options: { backfillPeriod: 0, ...(task.schedule.maxAttempts === undefined ? {} : { maxAttempts: task.schedule.maxAttempts }) },
-  }] : [])))
+    return [{ task: name, identifier: name, match: schedule.cron, options: { backfillPeriod: 0, ...attempts } }]
+  }))
 }
 
 function jobInfo(job: Job): JobInfo {
-  return { id: job.id, attempt: job.attempts, maxAttempts: job.max_attempts, lastAttempt: job.attempts >= job.max_attempts }
+  return {
+    id: job.id,
+    attempt: job.attempts,
+    maxAttempts: job.max_attempts,
+    lastAttempt: job.attempts >= job.max_attempts,
+  }
 }

@@ -22,7 +22,8 @@ export const bulkLinkTask = defineTask({
   payload: RunPayload,
   maxAttempts: 3,
   // Database work only: whatever fails (a statement timeout, a lost connection) may pass the next time.
-  run: (ctx, { runId }, job) => runJob(ctx, RunKinds.bulk_link, runId, job, (run) => bulkLink(ctx, run), { transient: () => true }),
+  run: (ctx, { runId }, job) =>
+    runJob(ctx, RunKinds.bulk_link, runId, job, (run) => bulkLink(ctx, run), { transient: () => true }),
 })
 
 export async function requestBulkLink(db: Db, companyId: string, type: RecordType, minScore: number, actor: Actor): Promise<Run> {
@@ -46,7 +47,9 @@ async function bulkLink(ctx: AppContext, run: JobRun<BulkKind>): Promise<RunResu
     const { inserted, skipped } = await insertLinks(tx, companyId, type, plan.unambiguous.map((p) => ({
       procoreId: p.sourceId, erpId: p.candidateId, detail: `bulk link (run ${run.id}): score ${p.score} (${p.reasons.join(', ')})`,
     })), actor)
-    for (let i = 0; i < inserted.length; i += 1000) await evaluateLinks(tx, companyId, type, inserted.slice(i, i + 1000).map((l) => l.id), actor)
+    for (let i = 0; i < inserted.length; i += 1000) {
+      await evaluateLinks(tx, companyId, type, inserted.slice(i, i + 1000).map((l) => l.id), actor)
+    }
     return { inserted, skipped }
   })
   const linkOf = new Map(linked.inserted.map((l) => [l.procoreId, l.id]))
@@ -54,10 +57,16 @@ async function bulkLink(ctx: AppContext, run: JobRun<BulkKind>): Promise<RunResu
     ...plan.unambiguous.map((p) => {
       const linkId = linkOf.get(p.sourceId)
       const pair = { procoreId: p.sourceId, erpId: p.candidateId, score: p.score, reasons: p.reasons }
-      return linkId !== undefined ? { ...pair, status: 'linked' as const, linkId } : { ...pair, status: 'skipped' as const, reason: 'one of the two records got linked meanwhile' }
+      return linkId !== undefined
+        ? { ...pair, status: 'linked' as const, linkId }
+        : { ...pair, status: 'skipped' as const, reason: 'one of the two records got linked meanwhile' }
     }),
-    ...plan.ambiguous.map((a) => ({ procoreId: a.procoreId, erpId: a.erpId, score: a.score, reasons: a.reasons, status: 'ambiguous' as const, reason: a.why })),
+    ...plan.ambiguous.map((a) => ({
+      procoreId: a.procoreId, erpId: a.erpId, score: a.score, reasons: a.reasons,
+      status: 'ambiguous' as const, reason: a.why,
+    })),
   ]
   const counts = { linked: linked.inserted.length, skipped: linked.skipped.length, ambiguous: plan.ambiguous.length }
-  return { type, minScore, counts, items: items.slice(0, MAX_LISTED), truncated: items.length > MAX_LISTED, nameMatchingSkipped: plan.nameMatchingSkipped }
+  const listed = { items: items.slice(0, MAX_LISTED), truncated: items.length > MAX_LISTED }
+  return { type, minScore, counts, ...listed, nameMatchingSkipped: plan.nameMatchingSkipped }
 }

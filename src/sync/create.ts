@@ -44,12 +44,13 @@ export const createTask = defineTask({
   name: 'sync:create',
   payload: RunPayload,
   maxAttempts: 6,
-  run: (ctx, { runId }, job) => runJob(ctx, [CreateRunKinds.procore, CreateRunKinds.erp], runId, job, (run) => performCreate(ctx, run), {
-    // A refusal of the whole run (not connected, access denied) is final; anything else — the
-    // network, Procore or the ERP busy, our own database gone mid-run — is retried, and the
-    // rerun resends exactly the frozen requests.
-    transient: (error) => !isRefusal(error),
-  }),
+  run: (ctx, { runId }, job) =>
+    runJob(ctx, [CreateRunKinds.procore, CreateRunKinds.erp], runId, job, (run) => performCreate(ctx, run), {
+      // A refusal of the whole run (not connected, access denied) is final; anything else — the
+      // network, Procore or the ERP busy, our own database gone mid-run — is retried, and the
+      // rerun resends exactly the frozen requests.
+      transient: (error) => !isRefusal(error),
+    }),
 })
 
 /** Creates the run and, in the same transaction, the job that performs it. */
@@ -62,13 +63,18 @@ export async function requestCreateInTx(
   tx: Tx, companyId: string, type: RecordType, target: Side, ids: readonly string[], force: boolean, actor: Actor,
 ): Promise<Run> {
   const unique = [...new Set(ids)]
-  const params: Params = { type, target, ids: unique, force, ...(actor.requestId ? { requestId: actor.requestId } : {}) }
+  const params: Params = {
+    type, target, ids: unique, force, ...(actor.requestId ? { requestId: actor.requestId } : {}),
+  }
   const run = await createRun(tx, CreateRunKinds[target], companyId, params, actor.id)
   await enqueue(tx, createTask, { companyId, runId: run.id }, { queueName: createLane(companyId, type) })
   return toRun(run)
 }
 
-/** The job's work. Throws on transient failures (network, 429, 5xx) so that it is retried; the last attempt reports them per record. */
+/**
+ * The job's work. Throws on transient failures (network, 429, 5xx) so that it is retried; the last
+ * attempt reports them per record.
+ */
 async function performCreate(ctx: AppContext, run: CreateRun): Promise<RunResult<CreateKind>> {
   const { companyId, params } = run
   const results = new Map<string, CreateItemResult>()
@@ -95,13 +101,16 @@ async function performCreate(ctx: AppContext, run: CreateRun): Promise<RunResult
 
 /** `failure`: why records not attempted were not, once the run failed. */
 function summary(params: Params, results: Map<string, CreateItemResult>, failure?: string) {
-  const items = params.ids.map((id) => results.get(id) ?? { sourceId: id, status: 'failed' as const, reason: failure ?? 'not attempted yet' })
+  const missing = (id: string) => ({ sourceId: id, status: 'failed' as const, reason: failure ?? 'not attempted yet' })
+  const items = params.ids.map((id) => results.get(id) ?? missing(id))
   const counts = { created: 0, refused: 0, failed: 0 }
   for (const i of items) counts[i.status] += 1
   return { type: params.type, target: params.target, counts, items }
 }
 
-async function createAll(ctx: AppContext, run: CreateRun, results: Map<string, CreateItemResult>, actor: Actor): Promise<void> {
+async function createAll(
+  ctx: AppContext, run: CreateRun, results: Map<string, CreateItemResult>, actor: Actor,
+): Promise<void> {
   const { companyId, params } = run
   const runId = run.id
   const lastAttempt = run.job.lastAttempt

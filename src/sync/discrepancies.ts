@@ -13,7 +13,10 @@ import { audit, type Actor } from './audit.js'
 import { companyErpKind, readBoth, writeSide } from './connectors.js'
 import { originsTask } from './links.js'
 import { propagateLink } from './propagate.js'
-import { comparedFields, entity, erpProblems, originCodeOnly, pickFields, RecordTypes, Registry, sameValue, type Fields, type RecordType } from './registry.js'
+import {
+  comparedFields, entity, erpProblems, originCodeOnly, pickFields, RecordTypes, Registry, sameValue,
+  type Fields, type RecordType,
+} from './registry.js'
 import { getSettings, type TypeSettings } from './settings.js'
 import { markDeleted, upsertSnapshotsInTx } from './snapshots.js'
 

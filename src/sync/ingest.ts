@@ -219,7 +219,10 @@ async function followedParents(
 
 // ---- runs ------------------------------------------------------------------------------------
 
-export const IngestKinds = { procore: RunKinds.procore_reconcile.name, erp: RunKinds.erp_refresh.name } as const satisfies Record<Side, string>
+export const IngestKinds = {
+  procore: RunKinds.procore_reconcile.name,
+  erp: RunKinds.erp_refresh.name,
+} as const satisfies Record<Side, string>
 export const IngestTasks = { procore: 'procore-reconcile', erp: 'erp-refresh' } as const satisfies Record<Side, string>
 /** Listings run in this many serial lanes per side, so they never take every worker from webhook processing. */
 const LANES = 2
@@ -294,7 +297,8 @@ async function ingest(ctx: AppContext, side: Side, run: JobRun<IngestKind>): Pro
     } catch (error) {
       if (isRetryable(error) && !run.job.lastAttempt) throw error
       const skipped = error instanceof AppError && error.code === 'procore_no_erp_cost_code_list'
-      tallies[type] = { ...emptyTally(since ? 'incremental' : 'full'), status: skipped ? 'skipped' : 'failed', reason: failureMessage(error) }
+      const status = skipped ? 'skipped' : 'failed'
+      tallies[type] = { ...emptyTally(since ? 'incremental' : 'full'), status, reason: failureMessage(error) }
       if (!skipped) run.log.warn({ type, err: { message: failureMessage(error) } }, 'listing a record type failed')
     }
     await progress(true)
@@ -334,7 +338,8 @@ export const reconcileAllTask = defineTask({
   payload: Type.Object({}),
   schedule: { cron: '0 * * * *', maxAttempts: 1 },
   async run(ctx) {
-    const companies = await ctx.db.selectFrom('procore_connections').select('company_id').where('status', '=', 'connected').execute()
+    const companies = await ctx.db.selectFrom('procore_connections').select('company_id')
+      .where('status', '=', 'connected').execute()
     for (const { company_id: companyId } of companies) {
       await requestIngest(ctx.db, 'procore', companyId, { full: false, types: [...RecordTypes] }, 'schedule')
     }
