@@ -52,6 +52,8 @@ export default tseslint.config(
   ...layer(['src/db/**', 'src/http/**', 'src/crypto/**', 'src/api/**', 'src/config.ts', 'src/errors.ts', 'src/context.ts'],
     ['procore', 'erp', ...DOMAIN, ...APP],
     'The base (db, http, crypto, api, config, errors, context) is used by every layer and uses none of them.'),
+  ...layer(['src/jobs/**'], ['procore', 'erp', 'schemas', ...DOMAIN.filter((f) => f !== 'jobs'), ...APP],
+    'The job framework (src/jobs) sits below the domain that declares tasks and run kinds: it knows only the base.'),
   ...layer(['src/sync/**', 'src/inbox/**', 'src/companies/**', 'src/auth/**', 'src/schemas/**'], APP,
     'The domain and its API contracts are called by routes, plugins and jobs; they never reach up to them.'),
   {

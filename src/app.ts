@@ -8,7 +8,7 @@ import type { AppContext } from './context.js'
 import { SecretBox, parseKeyRing } from './crypto/secrets.js'
 import { createDb } from './db/pool.js'
 import { startJobRunner } from './jobs/runner.js'
-import { buildTaskList, crontab } from './jobs/tasks.js'
+import { tasks } from './tasks.js'
 import auth from './plugins/auth.js'
 import context from './plugins/context.js'
 import errors from './plugins/errors.js'
@@ -122,7 +122,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.addHook('onClose', () => closeProcoreHttp(ctx))
 
   if (config.worker.enabled) {
-    const runner = await startJobRunner(ctx, pool, buildTaskList(ctx), crontab)
+    const runner = await startJobRunner(ctx, pool, tasks)
     // Registered after the pool's own onClose hook, so it runs first: jobs finish before the pool closes.
     app.addHook('onClose', () => runner.stop())
   }

@@ -1,15 +1,37 @@
 import { sql, type Selectable } from 'kysely'
+import { Type, type Static } from 'typebox'
 import { transaction, type Db } from '../db/database.js'
-import type { InboxEventsTable, InboxStatus, Side } from '../db/tables/records.js'
+import { Sides, type InboxEventsTable, type InboxStatus, type Side } from '../db/tables/records.js'
 import { conflict, notFound } from '../errors.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import { enqueue } from '../jobs/queue.js'
+import { declareTask } from '../jobs/task.js'
 import type { InboxEvent } from '../schemas/webhook-events.js'
-import type { RecordType } from '../sync/registry.js'
+import { RecordTypes, type RecordType } from '../sync/registry.js'
 
 /** How long events of one record are gathered before one job re-reads it. */
 export const COALESCE_MS = 500
-export const PROCESS_TASK = 'process-record'
+
+export const ProcessRecordPayload = Type.Object({
+  companyId: Type.String(),
+  source: Type.Enum([...Sides]),
+  recordType: Type.Enum([...RecordTypes]),
+  resourceId: Type.String(),
+})
+export type ProcessRecordPayload = Static<typeof ProcessRecordPayload>
+
+/**
+ * The job behind every stored webhook or notification: one per record (job key), run once the
+ * events of a burst have gathered (the key keeps the first one's run time). Its work is in
+ * src/inbox/tasks.ts, given the processor of each side.
+ */
+export const ProcessRecordTask = declareTask({
+  name: 'process-record',
+  payload: ProcessRecordPayload,
+  maxAttempts: 8,
+  jobKey: (p) => `record:${p.companyId}:${p.source}:${p.recordType}:${p.resourceId}`,
+  jobKeyMode: 'preserve_run_at',
+})
 
 export interface IncomingEvent {
   companyId: string
@@ -24,14 +46,6 @@ export interface IncomingEvent {
   resourceId: string | null
   /** Set when the event is authentic but unusable: stored for people to see, never processed. */
   quarantineReason?: string
-}
-
-export interface ProcessRecordPayload {
-  companyId: string
-  source: Side
-  recordType: RecordType
-  resourceId: string
-  [key: string]: unknown
 }
 
 /**
@@ -59,14 +73,14 @@ export async function storeEvent(db: Db, event: IncomingEvent): Promise<{ id: st
 
 export async function scheduleProcessing(db: Db, companyId: string, source: Side, recordType: RecordType, resourceId: string): Promise<void> {
   const payload: ProcessRecordPayload = { companyId, source, recordType, resourceId }
-  const jobKey = `record:${companyId}:${source}:${recordType}:${resourceId}`
-  const options = { jobKey, jobKeyMode: 'preserve_run_at', runAt: new Date(Date.now() + COALESCE_MS), maxAttempts: 8 } as const
-  await enqueue(db, PROCESS_TASK, payload, options)
+  const options = { runAt: new Date(Date.now() + COALESCE_MS) }
+  await enqueue(db, ProcessRecordTask, payload, options)
   // graphile-worker's add_job silently drops the add when the record's job is locked between its
   // two statements; that job started before this event and will not see it. Add again then: the
   // second call finds the job locked and detaches it from the key.
-  const { rows } = await sql<{ waiting: boolean }>`select exists (select 1 from graphile_worker._private_jobs where key = ${jobKey} and locked_at is null) as waiting`.execute(db)
-  if (!rows[0]?.waiting) await enqueue(db, PROCESS_TASK, payload, options)
+  const { rows } = await sql<{ waiting: boolean }>`select exists (select 1 from graphile_worker._private_jobs
+    where key = ${ProcessRecordTask.jobKey!(payload)} and locked_at is null) as waiting`.execute(db)
+  if (!rows[0]?.waiting) await enqueue(db, ProcessRecordTask, payload, options)
 }
 
 export interface PendingEvent { id: string; eventType: string | null; body: string }

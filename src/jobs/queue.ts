@@ -1,31 +1,97 @@
 import { Logger, runMigrations } from 'graphile-worker'
 import { sql } from 'kysely'
-import type { Db, Tx } from '../db/database.js'
+import type { Static, TSchema } from 'typebox'
+import type { Db } from '../db/database.js'
+import { payloadProblem, type JobKeyMode, type TaskSpec } from './task.js'
 
+/** Per-call overrides of what the task declares. */
 export interface EnqueueOptions {
-  /** De-duplicates: one pending job per key. With `replace` (default) a newer add replaces the pending one's payload and run time. */
-  jobKey?: string
-  jobKeyMode?: 'replace' | 'preserve_run_at' | 'unsafe_dedupe'
   runAt?: Date
-  maxAttempts?: number
-  /** Jobs in one named queue run one at a time, in order. */
+  jobKey?: string
+  jobKeyMode?: JobKeyMode
   queueName?: string
+  maxAttempts?: number
+}
+
+/** One job to add: build it with `job()`, so its payload is typed by its task. */
+export interface JobRequest {
+  readonly task: TaskSpec
+  readonly payload: unknown
+  readonly options: EnqueueOptions
+}
+
+export function job<S extends TSchema>(
+  task: TaskSpec<S>,
+  payload: Static<S>,
+  options: EnqueueOptions = {},
+): JobRequest {
+  return { task, payload, options }
 }
 
 /**
  * Adds a background job through SQL, so it commits or rolls back with the caller's
  * transaction: nothing acknowledged is lost and nothing rolled back is run.
  */
-export async function enqueue(db: Db | Tx, task: string, payload: Record<string, unknown>, options: EnqueueOptions = {}): Promise<void> {
-  await sql`select graphile_worker.add_job(
-    ${task},
-    ${JSON.stringify(payload)}::json,
-    queue_name => ${options.queueName ?? null}::text,
-    run_at => ${options.runAt ?? null}::timestamptz,
-    max_attempts => ${options.maxAttempts ?? 10}::int,
-    job_key => ${options.jobKey ?? null}::text,
-    job_key_mode => ${options.jobKeyMode ?? 'replace'}::text
-  )`.execute(db)
+export async function enqueue<S extends TSchema>(
+  db: Db,
+  task: TaskSpec<S>,
+  payload: Static<S>,
+  options: EnqueueOptions = {},
+): Promise<void> {
+  await enqueueMany(db, [job(task, payload, options)])
+}
+
+/** Adds many jobs in few statements (graphile_worker.add_jobs), in the caller's transaction. */
+export async function enqueueMany(db: Db, jobs: readonly JobRequest[]): Promise<void> {
+  const specs = jobs.map(toSpec)
+  // add_jobs takes one job-key mode per call; unsafe_dedupe only add_job knows.
+  for (const s of specs.filter((x) => x.jobKeyMode === 'unsafe_dedupe')) {
+    await sql`select graphile_worker.add_job(${s.task}, ${s.payload}::json, queue_name => ${s.queueName}::text,
+      run_at => ${s.runAt}::timestamptz, max_attempts => ${s.maxAttempts}::int, job_key => ${s.jobKey}::text,
+      job_key_mode => 'unsafe_dedupe')`.execute(db)
+  }
+  for (const preserveRunAt of [false, true]) {
+    const batch = lastPerKey(
+      specs.filter((x) => x.jobKeyMode !== 'unsafe_dedupe' && (x.jobKeyMode === 'preserve_run_at') === preserveRunAt),
+    )
+    for (let i = 0; i < batch.length; i += 1000) {
+      const rows = batch.slice(i, i + 1000).map(
+        (s) => sql`(${s.task}, ${s.payload}::json, ${s.queueName}::text, ${s.runAt}::timestamptz,
+        ${s.maxAttempts}::int, ${s.jobKey}::text, null::int, null::text[])::graphile_worker.job_spec`,
+      )
+      await sql`select 1 from graphile_worker.add_jobs(array[${sql.join(rows)}], ${preserveRunAt}::boolean)`.execute(db)
+    }
+  }
+}
+
+type Spec = {
+  task: string
+  payload: string
+  queueName: string | null
+  runAt: Date | null
+  maxAttempts: number
+  jobKey: string | null
+  jobKeyMode: JobKeyMode
+}
+
+function toSpec({ task, payload, options }: JobRequest): Spec {
+  const problem = payloadProblem(task, payload)
+  if (problem !== undefined) throw new Error(`Cannot enqueue: ${problem}`)
+  return {
+    task: task.name,
+    payload: JSON.stringify(payload),
+    queueName: options.queueName ?? task.queueName?.(payload) ?? null,
+    runAt: options.runAt ?? null,
+    maxAttempts: options.maxAttempts ?? task.maxAttempts ?? 10,
+    jobKey: options.jobKey ?? task.jobKey?.(payload) ?? null,
+    jobKeyMode: options.jobKeyMode ?? task.jobKeyMode ?? 'replace',
+  }
+}
+
+/** One statement may not add two jobs with one key: the later one wins, as two adds in a row would. */
+function lastPerKey(specs: Spec[]): Spec[] {
+  const last = new Map(specs.map((s, i) => [s.jobKey, i]))
+  return specs.filter((s, i) => s.jobKey === null || last.get(s.jobKey) === i)
 }
 
 /** graphile-worker's own schema (versioned by the library). Run with the app's migrations. */

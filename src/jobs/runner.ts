@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events'
-import { Logger as WorkerLogger, run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker'
+import { Logger as WorkerLogger, run, type Runner, type WorkerEvents } from 'graphile-worker'
 import { sql } from 'kysely'
 import type pg from 'pg'
 import type { AppContext } from '../context.js'
+import { cronItems, PermanentJobError, taskList, type TaskDefinition } from './task.js'
 
 export interface JobRunner {
   stop(): Promise<void>
@@ -14,15 +15,29 @@ export interface JobRunner {
  * its workers; a worker silent for three beats is presumed dead and its jobs are unlocked, so
  * another process re-runs them within about a minute (with the default beat).
  */
-export async function startJobRunner(ctx: AppContext, pgPool: pg.Pool, taskList: TaskList, crontab: string): Promise<JobRunner> {
+export async function startJobRunner(
+  ctx: AppContext,
+  pgPool: pg.Pool,
+  tasks: readonly TaskDefinition[],
+): Promise<JobRunner> {
   const log = ctx.log.child({ component: 'jobs' })
   const { concurrency, heartbeatMs, pollIntervalMs } = ctx.config.worker
   const workerIds = new Set<string>()
   const events: WorkerEvents = new EventEmitter() as WorkerEvents
   events.on('worker:create', ({ worker }) => workerIds.add(worker.workerId))
   events.on('worker:release', ({ worker }) => workerIds.delete(worker.workerId))
-  events.on('job:error', ({ job, error }) => log.warn({ task: job.task_identifier, jobId: job.id, attempt: job.attempts, err: { message: (error as Error)?.message } }, 'job failed; it will be retried'))
-  events.on('job:failed', ({ job, error }) => log.error({ task: job.task_identifier, jobId: job.id, err: { message: (error as Error)?.message } }, 'job failed for the last time'))
+  events.on('job:error', ({ job, error }) => {
+    // A refused payload was logged when refused, and is not retried.
+    if (error instanceof PermanentJobError) return
+    const err = { message: (error as Error)?.message }
+    log.warn({ task: job.task_identifier, jobId: job.id, attempt: job.attempts, err }, 'job failed; it will be retried')
+  })
+  events.on('job:failed', ({ job, error }) =>
+    log.error(
+      { task: job.task_identifier, jobId: job.id, err: { message: (error as Error)?.message } },
+      'job failed for the last time',
+    ),
+  )
 
   // graphile's LogLevel is an ambient const enum; its values are these strings.
   const logger = new WorkerLogger((scope) => (level, message) => {
@@ -31,19 +46,33 @@ export async function startJobRunner(ctx: AppContext, pgPool: pg.Pool, taskList:
     else if (name === 'warning') log.warn({ scope }, message)
     else log.debug({ scope }, message)
   })
-  const runner: Runner = await run({ pgPool, taskList, crontab, concurrency, noHandleSignals: true, pollInterval: pollIntervalMs, events, logger })
+  const runner: Runner = await run({
+    pgPool,
+    taskList: taskList(ctx, tasks),
+    parsedCronItems: cronItems(tasks),
+    concurrency,
+    noHandleSignals: true,
+    pollInterval: pollIntervalMs,
+    events,
+    logger,
+  })
 
   const beat = async () => {
     const ids = [...workerIds]
     if (ids.length > 0) {
-      await ctx.db.insertInto('worker_heartbeats').values(ids.map((worker_id) => ({ worker_id, beat_at: new Date() })))
-        .onConflict((oc) => oc.column('worker_id').doUpdateSet({ beat_at: new Date() })).execute()
+      await ctx.db
+        .insertInto('worker_heartbeats')
+        .values(ids.map((worker_id) => ({ worker_id, beat_at: new Date() })))
+        .onConflict((oc) => oc.column('worker_id').doUpdateSet({ beat_at: new Date() }))
+        .execute()
     }
     await releaseJobsOfDeadWorkers(ctx, heartbeatMs * 3)
   }
   let beating = Promise.resolve()
   const timer = setInterval(() => {
-    beating = beating.then(beat).catch((error: unknown) => log.warn({ err: { message: (error as Error).message } }, 'worker heartbeat failed'))
+    beating = beating
+      .then(beat)
+      .catch((error: unknown) => log.warn({ err: { message: (error as Error).message } }, 'worker heartbeat failed'))
   }, heartbeatMs)
   timer.unref()
   await beat()
@@ -53,7 +82,9 @@ export async function startJobRunner(ctx: AppContext, pgPool: pg.Pool, taskList:
       clearInterval(timer)
       await beating
       await runner.stop() // waits for running jobs to finish
-      if (workerIds.size > 0) await ctx.db.deleteFrom('worker_heartbeats').where('worker_id', 'in', [...workerIds]).execute()
+      if (workerIds.size > 0) {
+        await ctx.db.deleteFrom('worker_heartbeats').where('worker_id', 'in', [...workerIds]).execute()
+      }
     },
   }
 }
@@ -72,6 +103,9 @@ export async function releaseJobsOfDeadWorkers(ctx: AppContext, staleMs: number)
     await ctx.db.deleteFrom('worker_heartbeats').where('worker_id', 'in', dead).execute()
     ctx.log.warn({ component: 'jobs', workers: dead }, 'released the jobs of workers that stopped beating')
   }
-  await ctx.db.deleteFrom('worker_heartbeats').where('beat_at', '<', new Date(Date.now() - 24 * 3600_000)).execute()
+  await ctx.db
+    .deleteFrom('worker_heartbeats')
+    .where('beat_at', '<', new Date(Date.now() - 24 * 3600_000))
+    .execute()
   return dead
 }

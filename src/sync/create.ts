@@ -1,4 +1,5 @@
 import { sql } from 'kysely'
+import type { Static } from 'typebox'
 import type { AppContext } from '../context.js'
 import { transaction, type Db, type Tx } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
@@ -7,13 +8,14 @@ import { ErpRefusedError } from '../erp/errors.js'
 import { isRefusal, isRetryable } from '../errors.js'
 import { collectUpstreamIds } from '../http/upstream-ids.js'
 import { enqueue } from '../jobs/queue.js'
+import { createRun, RunPayload, runJob, type JobRun, type RunParams, type RunResult } from '../jobs/runs.js'
+import { defineTask } from '../jobs/task.js'
 import { audit, type Actor } from './audit.js'
 import { companyErpKind, failureMessage, mapRecord, type LiveRecord } from './connectors.js'
 import { evaluateLinks } from './discrepancies.js'
 import { insertLinks, processOrigins } from './links.js'
-import { SyncTasks } from './queue.js'
 import { comparedFields, entity, erpBody, erpProblems, otherSide, procoreBody, procoreProblems, Registry, type Fields, type RecordType } from './registry.js'
-import { createRun, finishRun, getRun, startRun, updateRunResult, type Run } from './runs.js'
+import { RunKinds, toRun, type CreateItem, type Run } from './runs.js'
 import { upsertSnapshots, upsertSnapshotsInTx } from './snapshots.js'
 import { clearFailed, flagFailed } from './status.js'
 import { scorePairs } from './suggestions.js'
@@ -25,20 +27,31 @@ import { scorePairs } from './suggestions.js'
  * Idempotency-Key, derived from (company, type, Procore id). No record is ever made twice.
  */
 
-export const CreateRunKinds = { procore: 'create_in_procore', erp: 'create_in_erp' } as const
+export const CreateRunKinds = { procore: RunKinds.create_in_procore, erp: RunKinds.create_in_erp } as const
 export const MAX_CREATE_IDS = 10_000
 
-export interface CreateItemResult {
-  sourceId: string
-  status: 'created' | 'refused' | 'failed'
-  targetId?: string
-  linkId?: string
-  reason?: string
-  /** With a refusal for a strong match: the record on the target side that already matches. */
-  match?: { id: string; score: number; reasons: string[] }
-}
+export type CreateItemResult = Static<typeof CreateItem>
+type CreateKind = (typeof CreateRunKinds)[Side]
+/** What the run was asked; requestId: the API request that asked for it (for the audit). */
+type Params = RunParams<CreateKind>
+type CreateRun = JobRun<CreateKind>
 
-interface CreatePayload { companyId: string; runId: string }
+/** One create or bulk-link run per company and type at a time: two runs never race for one record. */
+export const createLane = (companyId: string, type: RecordType) => `create:${companyId}:${type}`
+
+/** Performs a create run. */
+export const createTask = defineTask({
+  name: 'sync:create',
+  payload: RunPayload,
+  maxAttempts: 6,
+  run: (ctx, { runId }, job) =>
+    runJob(ctx, [CreateRunKinds.procore, CreateRunKinds.erp], runId, job, (run) => performCreate(ctx, run), {
+      // A refusal of the whole run (not connected, access denied) is final; anything else — the
+      // network, Procore or the ERP busy, our own database gone mid-run — is retried, and the
+      // rerun resends exactly the frozen requests.
+      transient: (error) => !isRefusal(error),
+    }),
+})
 
 /** Creates the run and, in the same transaction, the job that performs it. */
 export async function requestCreate(db: Db, companyId: string, type: RecordType, target: Side, ids: readonly string[], force: boolean, actor: Actor): Promise<Run> {
@@ -50,42 +63,26 @@ export async function requestCreateInTx(
   tx: Tx, companyId: string, type: RecordType, target: Side, ids: readonly string[], force: boolean, actor: Actor,
 ): Promise<Run> {
   const unique = [...new Set(ids)]
-  const params = { type, target, ids: unique, force, ...(actor.requestId ? { requestId: actor.requestId } : {}) }
-  const run = await createRun(tx, companyId, CreateRunKinds[target], params, actor.id)
-  const payload: CreatePayload = { companyId, runId: run.id }
-  // One create run per company and type at a time: two runs never race for one record.
-  await enqueue(tx, SyncTasks.create, { ...payload }, { queueName: `create:${companyId}:${type}`, maxAttempts: 6 })
-  return run
+  const params: Params = {
+    type, target, ids: unique, force, ...(actor.requestId ? { requestId: actor.requestId } : {}),
+  }
+  const run = await createRun(tx, CreateRunKinds[target], companyId, params, actor.id)
+  await enqueue(tx, createTask, { companyId, runId: run.id }, { queueName: createLane(companyId, type) })
+  return toRun(run)
 }
 
-/** What the run was asked; requestId: the API request that asked for it (for the audit). */
-type Params = { type: RecordType; target: Side; ids: string[]; force: boolean; requestId?: string }
-
-/** The job. Throws on transient failures (network, 429, 5xx) so that it is retried; the last attempt reports them per record. */
-export async function runCreate(ctx: AppContext, payload: CreatePayload, lastAttempt: boolean): Promise<void> {
-  const { companyId, runId } = payload
-  const run = await getRun(ctx.db, companyId, runId)
-  if (run.status === 'succeeded' || run.status === 'failed') return
-  const params = run.params as unknown as Params
-  await startRun(ctx.db, runId)
+/**
+ * The job's work. Throws on transient failures (network, 429, 5xx) so that it is retried; the last
+ * attempt reports them per record.
+ */
+async function performCreate(ctx: AppContext, run: CreateRun): Promise<RunResult<CreateKind>> {
+  const { companyId, params } = run
   const results = new Map<string, CreateItemResult>()
-  try {
-    // Entries are written in the name of whoever asked for the run: an API key (with its request id), or auto-import.
-    const actor: Actor = { id: run.requestedBy, requestId: params.requestId }
-    await createAll(ctx, companyId, params, runId, results, lastAttempt, actor)
-  } catch (error) {
-    // A refusal of the whole run (not connected, access denied) is final; anything else — the
-    // network, Procore or the ERP busy, our own database gone mid-run — is retried, and the
-    // rerun resends exactly the frozen requests.
-    const final = isRefusal(error)
-    if (!lastAttempt && !final) {
-      await updateRunResult(ctx.db, runId, { ...summary(params, results), lastError: failureMessage(error) })
-      throw error
-    }
-    for (const id of params.ids) if (!results.has(id)) results.set(id, { sourceId: id, status: 'failed', reason: failureMessage(error) })
-    await finishRun(ctx.db, runId, { status: 'failed', result: summary(params, results), error: failureMessage(error) })
-    return
-  }
+  // Records never attempted say why the run stopped, once it has stopped for good.
+  run.onFailure((message, final) => summary(params, results, final ? message : undefined))
+  // Entries are written in the name of whoever asked for the run: an API key (with its request id), or auto-import.
+  const actor: Actor = { id: run.requestedBy, requestId: params.requestId }
+  await createAll(ctx, run, results, actor)
   // Every live, unlinked record this run could not create shows as failed, with the reason, until an action on it succeeds.
   const source = otherSide(params.target)
   const notCreated = [...results.values()].filter((r) => r.status !== 'created')
@@ -99,17 +96,24 @@ export async function runCreate(ctx: AppContext, payload: CreatePayload, lastAtt
       .execute()).map((r) => r.external_id))
     await flagFailed(ctx.db, companyId, params.type, notCreated.filter((r) => open.has(r.sourceId)).map((r) => ({ side: source, externalId: r.sourceId, action: 'create', reason: r.reason ?? r.status })))
   }
-  await finishRun(ctx.db, runId, { status: 'succeeded', result: summary(params, results) })
+  return summary(params, results)
 }
 
-function summary(params: Params, results: Map<string, CreateItemResult>) {
-  const items = params.ids.map((id) => results.get(id) ?? { sourceId: id, status: 'failed' as const, reason: 'not attempted yet' })
+/** `failure`: why records not attempted were not, once the run failed. */
+function summary(params: Params, results: Map<string, CreateItemResult>, failure?: string) {
+  const missing = (id: string) => ({ sourceId: id, status: 'failed' as const, reason: failure ?? 'not attempted yet' })
+  const items = params.ids.map((id) => results.get(id) ?? missing(id))
   const counts = { created: 0, refused: 0, failed: 0 }
   for (const i of items) counts[i.status] += 1
   return { type: params.type, target: params.target, counts, items }
 }
 
-async function createAll(ctx: AppContext, companyId: string, params: Params, runId: string, results: Map<string, CreateItemResult>, lastAttempt: boolean, actor: Actor): Promise<void> {
+async function createAll(
+  ctx: AppContext, run: CreateRun, results: Map<string, CreateItemResult>, actor: Actor,
+): Promise<void> {
+  const { companyId, params } = run
+  const runId = run.id
+  const lastAttempt = run.job.lastAttempt
   const { type, target, force } = params
   const source = otherSide(target)
   const def = Registry[type]
@@ -218,7 +222,7 @@ async function createAll(ctx: AppContext, companyId: string, params: Params, run
 
   if (connector.procore) await createInProcore(ctx, companyId, type, frozen, snapById, results, connector.procore, actor)
   else if (connector.erp) await createInErp(ctx, companyId, type, frozen, results, connector.erp, lastAttempt, actor)
-  await updateRunResult(ctx.db, runId, summary(params, results))
+  await run.progress(summary(params, results))
 }
 
 type Frozen = { source_id: string; idempotency_key: string; body: Record<string, unknown>; parent_id: string | null }

@@ -1,15 +1,22 @@
 import { sql, type Selectable } from 'kysely'
+import { Type } from 'typebox'
 import { etagOf } from '../api/etag.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import type { AppContext } from '../context.js'
 import { transaction, type Db, type Tx } from '../db/database.js'
 import type { DiscrepanciesTable, DiscrepancyField, DiscrepancyStatus } from '../db/tables/sync.js'
 import { AppError, badRequest, conflict, notFound, preconditionFailed, unprocessable, type FieldError } from '../errors.js'
+import { enqueueMany, job } from '../jobs/queue.js'
+import { defineTask } from '../jobs/task.js'
 import type { Discrepancy, DiscrepancyChoice } from '../schemas/discrepancies.js'
 import { audit, type Actor } from './audit.js'
 import { companyErpKind, readBoth, writeSide } from './connectors.js'
-import { enqueueMany, originsJob, propagateJob } from './queue.js'
-import { comparedFields, entity, erpProblems, originCodeOnly, pickFields, Registry, sameValue, type Fields, type RecordType } from './registry.js'
+import { originsTask } from './links.js'
+import { propagateLink } from './propagate.js'
+import {
+  comparedFields, entity, erpProblems, originCodeOnly, pickFields, RecordTypes, Registry, sameValue,
+  type Fields, type RecordType,
+} from './registry.js'
 import { getSettings, type TypeSettings } from './settings.js'
 import { markDeleted, upsertSnapshotsInTx } from './snapshots.js'
 
@@ -19,6 +26,22 @@ import { markDeleted, upsertSnapshotsInTx } from './snapshots.js'
  * `manual` fields wait in one open discrepancy per link, listing every differing field with
  * both values, until a person applies a choice or the sides come to agree by themselves.
  */
+
+/**
+ * Writes the owned fields of one link to the side that is behind. One queue per company and
+ * type: writes of one kind go out one after another, in order.
+ */
+export const propagateTask = defineTask({
+  name: 'sync:propagate',
+  payload: Type.Object({ companyId: Type.String(), type: Type.Enum([...RecordTypes]), linkId: Type.String() }),
+  maxAttempts: 8,
+  jobKey: ({ linkId }) => `propagate:${linkId}`,
+  queueName: ({ companyId, type }) => `propagate:${companyId}:${type}`,
+  async run(ctx, { companyId, type, linkId }, job) {
+    const outcome = await propagateLink(ctx, companyId, type, linkId, job.lastAttempt)
+    ctx.log.debug({ component: 'sync', companyId, type, linkId, outcome }, 'propagation')
+  },
+})
 
 /** Which way a differing field goes under these settings: to the ERP, to Procore, or to a person. */
 export function routeField(settings: TypeSettings, field: string): 'to_erp' | 'to_procore' | 'manual' {
@@ -138,7 +161,10 @@ export async function evaluateLinks(
   if (staleOrigin.length > 0) {
     await tx.updateTable('record_links').set({ origin_state: 'pending' }).where('id', 'in', staleOrigin).where('origin_state', '=', 'set').execute()
   }
-  await enqueueMany(tx, [...propagate.map((id) => propagateJob(companyId, type, id)), ...(staleOrigin.length > 0 ? [originsJob(companyId, type)] : [])])
+  await enqueueMany(tx, [
+    ...propagate.map((linkId) => job(propagateTask, { companyId, type, linkId })),
+    ...(staleOrigin.length > 0 ? [job(originsTask, { companyId, type })] : []),
+  ])
   return out
 }
 

@@ -1,18 +1,38 @@
 import { sql } from 'kysely'
+import { Type } from 'typebox'
 import type { AppContext } from '../context.js'
 import { transaction, type Tx } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
+import { defineTask } from '../jobs/task.js'
 import { system } from './audit.js'
 import { requestCreateInTx } from './create.js'
 import { evaluateLinks } from './discrepancies.js'
 import { endLinks, insertLinks } from './links.js'
-import type { RecordType } from './registry.js'
+import { RecordTypes, type RecordType } from './registry.js'
 import { getSettings, type TypeSettings } from './settings.js'
 import { planBulkLinkInTx } from './suggestions.js'
 
 const BATCH = 1000
 const actor = system('evaluate')
 const importer = system('auto-import')
+
+/**
+ * Drains sync_dirty for one company and type: compares linked pairs, auto-imports, ends links of
+ * deleted records. One pending job per company and type (job key), one running (queue).
+ */
+export const evaluateTask = defineTask({
+  name: 'sync:evaluate',
+  payload: Type.Object({ companyId: Type.String(), type: Type.Enum([...RecordTypes]) }),
+  maxAttempts: 25,
+  jobKey: ({ companyId, type }) => `evaluate:${companyId}:${type}`,
+  queueName: ({ companyId, type }) => `evaluate:${companyId}:${type}`,
+  async run(ctx, { companyId, type }) {
+    const started = process.hrtime.bigint()
+    const { evaluated } = await runEvaluation(ctx, companyId, type)
+    const ms = Number(process.hrtime.bigint() - started) / 1e6
+    if (evaluated > 0) ctx.log.debug({ component: 'sync', companyId, type, evaluated, ms }, 'evaluated changed records')
+  },
+})
 
 /**
  * The evaluation job for one company and type: drains sync_dirty in batches, each batch in one

@@ -3,7 +3,7 @@
 // (a Procore webhook, an ERP notification) says one record changed, and it is re-read. Both sides
 // go through the same code; what differs between them is what their reader can do.
 import { sql } from 'kysely'
-import type { Task } from 'graphile-worker'
+import { Type } from 'typebox'
 import type { AppContext } from '../context.js'
 import { transaction, type Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
@@ -13,13 +13,15 @@ import { ErpNotConnectedError } from '../erp/errors.js'
 import { AppError, isRetryable } from '../errors.js'
 import type { RecordProcessor } from '../inbox/tasks.js'
 import { enqueue } from '../jobs/queue.js'
+import { createRun, RunPayload, runJob, type JobRun, type RunParams, type RunResult } from '../jobs/runs.js'
+import { defineTask } from '../jobs/task.js'
 import { applicationId, loadConnection } from '../procore/connection.js'
 import { connectedCompany } from '../procore/connect.js'
 import { parseEvent, type ProcoreEvent } from '../procore/events.js'
 import { ProcoreApi } from '../procore/resources.js'
 import { failureMessage } from './connectors.js'
 import { entity, procoreResource, RecordTypes, type Mapped, type RecordType } from './registry.js'
-import { createRun, finishRun, getRun, startRun, updateRunResult, type Run } from './runs.js'
+import { getRun, RunKinds, toRun, type Run, type TypeTally } from './runs.js'
 import { procoreRecords, type Json } from './sides.js'
 import { dbNow, getSnapshot, markDeleted, upsertSnapshots } from './snapshots.js'
 
@@ -119,26 +121,6 @@ function procoreParentOf(type: RecordType, events: ProcoreEvent[]): string | nul
 
 // ---- listings ----------------------------------------------------------------------------------
 
-/** What a listing of one record type did. */
-export interface TypeTally {
-  status: 'succeeded' | 'failed' | 'skipped'
-  mode: 'full' | 'incremental'
-  listed: number
-  pages: number
-  created: number
-  changed: number
-  unchanged: number
-  /** Listed at an older version than the snapshot already has (a notification was quicker). */
-  stale: number
-  deleted: number
-  /** Records the listing did not show, re-read one by one: only a 404 proves a deletion. */
-  checked: number
-  /** Types with a parent: how many parents' lists were read (project cost codes, job cost codes). */
-  parents?: number
-  /** Why nothing was read (the side does not serve the list), or why it failed. */
-  reason?: string
-}
-
 const emptyTally = (mode: TypeTally['mode']): TypeTally =>
   ({ status: 'succeeded', mode, listed: 0, pages: 0, created: 0, changed: 0, unchanged: 0, stale: 0, deleted: 0, checked: 0 })
 
@@ -237,22 +219,18 @@ async function followedParents(
 
 // ---- runs ------------------------------------------------------------------------------------
 
-export const IngestKinds = { procore: 'procore_reconcile', erp: 'erp_refresh' } as const satisfies Record<Side, string>
+export const IngestKinds = {
+  procore: RunKinds.procore_reconcile.name,
+  erp: RunKinds.erp_refresh.name,
+} as const satisfies Record<Side, string>
 export const IngestTasks = { procore: 'procore-reconcile', erp: 'erp-refresh' } as const satisfies Record<Side, string>
-export const RECONCILE_ALL_TASK = 'procore-reconcile-all'
-/** Hourly, once per tick across all instances; the task fans out one run per connected company. */
-export const RECONCILE_CRONTAB = `0 * * * * ${RECONCILE_ALL_TASK} ?max=1`
 /** Listings run in this many serial lanes per side, so they never take every worker from webhook processing. */
 const LANES = 2
 /** The other side's clock is not ours: incremental listings overlap the previous run by this much. */
 const OVERLAP_MS = 10 * 60_000
 const MAX_ATTEMPTS = 5
 
-export interface IngestParams {
-  /** Re-list everything (and find deletions) instead of what changed since the last successful run. */
-  full: boolean
-  types: RecordType[]
-}
+export type IngestParams = RunParams<typeof RunKinds.procore_reconcile>
 
 /**
  * Queues a listing run of one side (or returns the one already queued, widened to cover this
@@ -274,14 +252,9 @@ export async function requestIngest(db: Db, side: Side, companyId: string, param
       await tx.updateTable('sync_runs').set({ params: JSON.stringify(merged) }).where('id', '=', queued.id).execute()
       return getRun(tx, companyId, queued.id)
     }
-    const run = await createRun(tx, companyId, kind, { ...params }, requestedBy)
-    await enqueue(tx, IngestTasks[side], { companyId, runId: run.id }, {
-      jobKey: `${IngestTasks[side]}:${companyId}`,
-      jobKeyMode: 'preserve_run_at',
-      queueName: `${IngestTasks[side]}-${BigInt(companyId) % BigInt(LANES)}`,
-      maxAttempts: MAX_ATTEMPTS,
-    })
-    return run
+    const run = await createRun(tx, RunKinds[kind], companyId, { ...params }, requestedBy)
+    await enqueue(tx, ingestTasks[side], { companyId, runId: run.id })
+    return toRun(run)
   })
 }
 
@@ -298,53 +271,43 @@ export async function requestRefresh(ctx: AppContext, companyId: string, type: R
   return requestIngest(ctx.db, 'erp', companyId, { full: true, types: type === undefined ? [...RecordTypes] : [type] }, requestedBy)
 }
 
+type IngestKind = (typeof RunKinds)[(typeof IngestKinds)[Side]]
+
 /**
  * Performs a listing run: each requested type in registry order (parents before children). A
  * failure the side may get over (network, 429, 5xx) interrupts the run, which the job retries with
  * backoff; any other failure ends that type, and the run goes on with the next.
  */
-async function ingest(ctx: AppContext, side: Side, companyId: string, runId: string, lastAttempt: boolean): Promise<void> {
-  const run = await getRun(ctx.db, companyId, runId)
-  if (run.status === 'succeeded' || run.status === 'failed') return // a re-run after a crash that came after the end
-  await startRun(ctx.db, runId)
-  const params = run.params as Partial<IngestParams>
-  const types = RecordTypes.filter((t) => params.types?.includes(t) ?? true)
-  const log = ctx.log.child({ component: 'ingest', side, companyId, runId })
+async function ingest(ctx: AppContext, side: Side, run: JobRun<IngestKind>): Promise<RunResult<IngestKind>> {
+  const { companyId, params } = run
+  const types = RecordTypes.filter((t) => params.types.includes(t))
   const tallies: Partial<Record<RecordType, TypeTally>> = {}
+  run.onFailure(() => ({ types: tallies }))
   let reported = 0
   const progress = async (force = false) => {
     if (!force && Date.now() - reported < 1000) return
     reported = Date.now()
-    await updateRunResult(ctx.db, runId, { types: tallies })
+    await run.progress({ types: tallies })
   }
-  try {
-    const reader = await readerFor(ctx, side, companyId)
-    const since = params.full === true ? undefined : await watermark(ctx.db, side, companyId, runId)
-    for (const type of types) {
-      try {
-        tallies[type] = await ingestType(ctx, reader, side, companyId, type, since, params.full === true, progress)
-      } catch (error) {
-        if (isRetryable(error) && !lastAttempt) throw error
-        const skipped = error instanceof AppError && error.code === 'procore_no_erp_cost_code_list'
-        tallies[type] = { ...emptyTally(since ? 'incremental' : 'full'), status: skipped ? 'skipped' : 'failed', reason: failureMessage(error) }
-        if (!skipped) log.warn({ type, err: { message: failureMessage(error) } }, 'listing a record type failed')
-      }
-      await progress(true)
+  const reader = await readerFor(ctx, side, companyId)
+  const since = params.full ? undefined : await watermark(ctx.db, side, companyId, run.id)
+  for (const type of types) {
+    try {
+      tallies[type] = await ingestType(ctx, reader, side, companyId, type, since, params.full, progress)
+    } catch (error) {
+      if (isRetryable(error) && !run.job.lastAttempt) throw error
+      const skipped = error instanceof AppError && error.code === 'procore_no_erp_cost_code_list'
+      const status = skipped ? 'skipped' : 'failed'
+      tallies[type] = { ...emptyTally(since ? 'incremental' : 'full'), status, reason: failureMessage(error) }
+      if (!skipped) run.log.warn({ type, err: { message: failureMessage(error) } }, 'listing a record type failed')
     }
-    const failed = Object.entries(tallies).filter(([, o]) => o.status === 'failed')
-    await finishRun(ctx.db, runId, failed.length === 0
-      ? { status: 'succeeded', result: { types: tallies, since: since?.toISOString() ?? null } }
-      : { status: 'failed', result: { types: tallies }, error: failed.map(([t, o]) => `${t}: ${o.reason ?? 'failed'}`).join('; ').slice(0, 2000) })
-    log.info({ types: tallies }, 'listing done')
-  } catch (error) {
-    if (isRetryable(error) && !lastAttempt) {
-      // The job runs again with backoff; the run stays `running` and says why it waits.
-      await updateRunResult(ctx.db, runId, { types: tallies, lastError: failureMessage(error) })
-      log.warn({ err: { message: failureMessage(error) } }, 'listing interrupted; it will be retried')
-      throw error
-    }
-    await finishRun(ctx.db, runId, { status: 'failed', result: { types: tallies }, error: failureMessage(error) })
+    await progress(true)
   }
+  const failed = Object.entries(tallies).filter(([, o]) => o.status === 'failed')
+  // A type that failed fails the run, with what every type did.
+  if (failed.length > 0) throw new Error(failed.map(([t, o]) => `${t}: ${o.reason ?? 'failed'}`).join('; '))
+  run.log.info({ types: tallies }, 'listing done')
+  return { types: tallies, since: since?.toISOString() ?? null }
 }
 
 /** Where the last successful run of this side started, minus the overlap; none means a full listing. */
@@ -355,20 +318,30 @@ async function watermark(db: Db, side: Side, companyId: string, runId: string): 
 }
 
 
-/** The ingest engine's background tasks. */
-export function ingestTasks(ctx: AppContext): Record<string, Task> {
-  const one = (side: Side): Task => async (payload, helpers) => {
-    const { companyId, runId } = payload as { companyId: string; runId: string }
-    await ingest(ctx, side, companyId, runId, helpers.job.attempts >= helpers.job.max_attempts)
-  }
-  return {
-    [IngestTasks.procore]: one('procore'),
-    [IngestTasks.erp]: one('erp'),
-    [RECONCILE_ALL_TASK]: async () => {
-      const companies = await ctx.db.selectFrom('procore_connections').select('company_id').where('status', '=', 'connected').execute()
-      for (const { company_id: companyId } of companies) {
-        await requestIngest(ctx.db, 'procore', companyId, { full: false, types: [...RecordTypes] }, 'schedule')
-      }
-    },
-  }
-}
+/** Performs a listing run of one side. */
+const ingestTask = (side: Side) => defineTask({
+  name: IngestTasks[side],
+  payload: RunPayload,
+  maxAttempts: MAX_ATTEMPTS,
+  // One pending run per company and side (job key), one running in each serial lane.
+  jobKey: ({ companyId }) => `${IngestTasks[side]}:${companyId}`,
+  jobKeyMode: 'preserve_run_at',
+  queueName: ({ companyId }) => `${IngestTasks[side]}-${BigInt(companyId) % BigInt(LANES)}`,
+  run: (ctx, { runId }, job) => runJob(ctx, RunKinds[IngestKinds[side]], runId, job, (run) => ingest(ctx, side, run)),
+})
+
+export const ingestTasks = { procore: ingestTask('procore'), erp: ingestTask('erp') } as const
+
+/** Hourly, once per tick across all instances: one reconciliation run per connected company. */
+export const reconcileAllTask = defineTask({
+  name: 'procore-reconcile-all',
+  payload: Type.Object({}),
+  schedule: { cron: '0 * * * *', maxAttempts: 1 },
+  async run(ctx) {
+    const companies = await ctx.db.selectFrom('procore_connections').select('company_id')
+      .where('status', '=', 'connected').execute()
+    for (const { company_id: companyId } of companies) {
+      await requestIngest(ctx.db, 'procore', companyId, { full: false, types: [...RecordTypes] }, 'schedule')
+    }
+  },
+})

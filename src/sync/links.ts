@@ -1,17 +1,19 @@
 import { sql, type Selectable } from 'kysely'
+import { Type } from 'typebox'
 import { etagOf } from '../api/etag.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import type { AppContext } from '../context.js'
 import { afterCommit, transaction, type Db, type Tx } from '../db/database.js'
 import type { RecordLinksTable } from '../db/tables/sync.js'
 import { AppError, conflict, notFound, preconditionFailed, unprocessable } from '../errors.js'
+import { enqueue } from '../jobs/queue.js'
+import { defineTask } from '../jobs/task.js'
 import type { Link } from '../schemas/links.js'
 import { procoreRecords } from './sides.js'
 import { audit, type Actor } from './audit.js'
 import { failureMessage, mapRecord } from './connectors.js'
 import { evaluateLinks } from './discrepancies.js'
-import { enqueueMany, originsJob } from './queue.js'
-import { Registry, type RecordType } from './registry.js'
+import { RecordTypes, Registry, type RecordType } from './registry.js'
 import { clearFailed, flagFailed } from './status.js'
 import { upsertSnapshots } from './snapshots.js'
 
@@ -90,7 +92,7 @@ export async function insertLinks(
     const ids = records.filter((r) => r.side === side).map((r) => r.externalId)
     if (ids.length > 0) await tx.updateTable('record_flags').set({ ignored_at: null, ignored_by: null, failed_at: null, failed_action: null, failure: null }).where('company_id', '=', companyId).where('type', '=', type).where('side', '=', side).where('external_id', 'in', ids).execute()
   }
-  if (inserted.some((r) => !byProcore.get(r.procoreId)?.originSet)) await enqueueMany(tx, [originsJob(companyId, type)])
+  if (inserted.some((r) => !byProcore.get(r.procoreId)?.originSet)) await enqueue(tx, originsTask, { companyId, type })
   return { inserted, skipped: pairs.filter((p) => !done.has(p.procoreId)) }
 }
 
@@ -192,7 +194,7 @@ export async function endLinks(
   await tx.updateTable('discrepancies').set({ status: 'dismissed', resolved_at: new Date(), resolved_by: actor.id, updated_at: new Date(), version: sql<number>`version + 1` })
     .where('link_id', 'in', ids).where('status', '=', 'open').execute()
   await audit(tx, companyId, actor, rows.map((r) => ({ action: 'unlink' as const, type, procoreId: r.procore_id, erpId: r.erp_id, linkId: r.id, before: { procoreId: r.procore_id, erpId: r.erp_id }, after: null, detail })))
-  await enqueueMany(tx, [originsJob(companyId, type)])
+  await enqueue(tx, originsTask, { companyId, type })
 }
 
 /**
@@ -278,8 +280,20 @@ export async function processOrigins(ctx: AppContext, companyId: string, type: R
   }
 }
 
-/** The origins job: drains pending origin writes for a company and type; transient failures retry. */
-export async function runOrigins(ctx: AppContext, companyId: string, type: RecordType): Promise<void> {
+/**
+ * Drains pending origin writes for a company and type; transient failures retry. One pending
+ * job per company and type (job key), one running (queue).
+ */
+export const originsTask = defineTask({
+  name: 'sync:origins',
+  payload: Type.Object({ companyId: Type.String(), type: Type.Enum([...RecordTypes]) }),
+  maxAttempts: 12,
+  jobKey: ({ companyId, type }) => `origins:${companyId}:${type}`,
+  queueName: ({ companyId, type }) => `origins:${companyId}:${type}`,
+  run: (ctx, { companyId, type }) => runOrigins(ctx, companyId, type),
+})
+
+async function runOrigins(ctx: AppContext, companyId: string, type: RecordType): Promise<void> {
   try {
     await processOrigins(ctx, companyId, type)
   } catch (error) {

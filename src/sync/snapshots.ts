@@ -3,7 +3,7 @@ import { sql } from 'kysely'
 import { transaction, type Db, type Tx } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { enqueue } from '../jobs/queue.js'
-import { SyncTasks } from './queue.js'
+import { evaluateTask } from './evaluate.js'
 import { matchKeys, normalizeFields, type Mapped, type RecordType } from './registry.js'
 
 /**
@@ -24,9 +24,7 @@ export async function markDirty(
 }
 
 export async function scheduleEvaluation(db: Db, companyId: string, type: RecordType): Promise<void> {
-  const key = `evaluate:${companyId}:${type}`
-  // The named queue runs one evaluation per company and type at a time.
-  await enqueue(db, SyncTasks.evaluate, { companyId, type }, { jobKey: key, queueName: key, maxAttempts: 25 })
+  await enqueue(db, evaluateTask, { companyId, type })
 }
 
 /**

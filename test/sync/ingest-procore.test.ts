@@ -3,7 +3,7 @@
 // cost codes); one queued run per company; the hourly schedule fans out per company.
 import { sql } from 'kysely'
 import t from 'tap'
-import { IngestKinds, ingestTasks, RECONCILE_ALL_TASK } from '../../src/sync/ingest.js'
+import { IngestKinds, reconcileAllTask } from '../../src/sync/ingest.js'
 
 const RECONCILE_KIND = IngestKinds.procore
 import { getSnapshot } from '../../src/sync/snapshots.js'
@@ -86,8 +86,7 @@ t.test('one queued run per company; the schedule fans out to connected companies
   t.equal(rows.length, 1, 'one job')
   t.match(rows[0], { key: `procore-reconcile:${COMPANY}`, queue_name: /^procore-reconcile-/, task_identifier: 'procore-reconcile' })
 
-  const scheduled = ingestTasks(h.app.ctx)[RECONCILE_ALL_TASK]!
-  await (scheduled as (payload: unknown, helpers: unknown) => Promise<void>)({}, {})
+  await reconcileAllTask.run(h.app.ctx, {}, { id: '1', attempt: 1, maxAttempts: 1, lastAttempt: true })
   const runs = await h.app.db.selectFrom('sync_runs').select(['id', 'requested_by']).where('kind', '=', RECONCILE_KIND).execute()
   t.equal(runs.length, 1, 'the schedule joins the queued run instead of piling up')
 
