@@ -26,7 +26,7 @@ export const purgeIdempotencyKeysTask = defineTask({
  * recurring ones carry their schedule.
  */
 export const tasks: readonly TaskDefinition[] = [
-  processRecordTask({ erp: processInboxRecord, procore: processInboxRecord }),
+  processRecordTask(processInboxRecord),
   ingestTasks.procore,
   ingestTasks.erp,
   reconcileAllTask,

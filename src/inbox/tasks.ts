@@ -1,5 +1,4 @@
 import type { AppContext } from '../context.js'
-import type { Side } from '../db/tables/records.js'
 import { defineTask, type TaskDefinition } from '../jobs/task.js'
 import {
   pendingEvents,
@@ -10,7 +9,7 @@ import {
 } from './inbox.js'
 
 /**
- * Acts on the events of one record: re-reads it from its side and updates the snapshot.
+ * Acts on the events of one record (either side): re-reads it and updates the snapshot.
  * Returns `skipped` when the events need no re-read (e.g. our own write echoing back).
  */
 export type RecordProcessor = (
@@ -20,22 +19,18 @@ export type RecordProcessor = (
 ) => Promise<'processed' | 'skipped'>
 
 /**
- * The job behind every stored webhook or notification, with the processor of each side. Whatever
+ * The job behind every stored webhook or notification, with the processor that acts on them. Whatever
  * the outcome, the events it saw are settled: processed, skipped, back in the queue with the
  * error (the job retries with backoff), or failed with the reason once the attempts are used up.
  */
-export function processRecordTask(
-  processors: Partial<Record<Side, RecordProcessor>>,
-): TaskDefinition<typeof ProcessRecordPayload> {
+export function processRecordTask(processor: RecordProcessor): TaskDefinition<typeof ProcessRecordPayload> {
   return defineTask({
     ...ProcessRecordTask,
     async run(ctx, record, job) {
       const events = await pendingEvents(ctx.db, record)
       if (events.length === 0) return
       const ids = events.map((e) => e.id)
-      const processor = processors[record.source]
       try {
-        if (!processor) throw new Error(`no processor for ${record.source} events`)
         await settleEvents(ctx.db, ids, { status: await processor(ctx, record, events) })
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error)
