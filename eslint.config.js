@@ -16,18 +16,34 @@ const CONNECTOR =
 function layer(files, folders, message) {
   const names = folders.filter((f) => f !== 'schemas').join('|')
   const contracts = folders.includes('schemas')
-    ? [{ regex: '^(\\.\\./)+schemas/', message: `${message} (API types may be imported as types)`, allowTypeImports: true }]
+    ? [
+        {
+          regex: '^(\\.\\./)+schemas/',
+          message: `${message} (API types may be imported as types)`,
+          allowTypeImports: true,
+        },
+      ]
     : []
-  return [{
-    files,
-    rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [
-        ...contracts,
-        { regex: `^(\\.\\./)+(${names})/`, message },
-        { regex: '^(\\.\\./)+(routes/|app\\.js$|server\\.js$|tasks\\.js$)', message: `${message} (routes, the app and the server sit above)` },
-      ] }],
+  return [
+    {
+      files,
+      rules: {
+        '@typescript-eslint/no-restricted-imports': [
+          'error',
+          {
+            patterns: [
+              ...contracts,
+              { regex: `^(\\.\\./)+(${names})/`, message },
+              {
+                regex: '^(\\.\\./)+(routes/|app\\.js$|server\\.js$|tasks\\.js$)',
+                message: `${message} (routes, the app and the server sit above)`,
+              },
+            ],
+          },
+        ],
+      },
     },
-  }]
+  ]
 }
 
 export default tseslint.config(
@@ -43,26 +59,45 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       // Fastify plugins and hooks are async by contract, with or without an await inside.
       '@typescript-eslint/require-await': 'off',
-      'no-restricted-syntax': ['error', { selector: 'TSEnumDeclaration', message: 'Use an `as const` object instead of enum.' }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'TSEnumDeclaration', message: 'Use an `as const` object instead of enum.' },
+      ],
     },
   },
   // The direction of the house: routes → domain → connectors → base. Each layer imports only below itself.
   ...layer(['src/procore/**'], ['erp', 'schemas', ...DOMAIN, ...APP], CONNECTOR),
   ...layer(['src/erp/**'], ['procore', 'schemas', ...DOMAIN, ...APP], CONNECTOR),
-  ...layer(['src/db/**', 'src/http/**', 'src/crypto/**', 'src/api/**', 'src/config.ts', 'src/errors.ts', 'src/context.ts'],
+  ...layer(
+    ['src/db/**', 'src/http/**', 'src/crypto/**', 'src/api/**', 'src/config.ts', 'src/errors.ts', 'src/context.ts'],
     ['procore', 'erp', ...DOMAIN, ...APP],
-    'The base (db, http, crypto, api, config, errors, context) is used by every layer and uses none of them.'),
-  ...layer(['src/jobs/**'], ['procore', 'erp', 'schemas', ...DOMAIN.filter((f) => f !== 'jobs'), ...APP],
-    'The job framework (src/jobs) sits below the domain that declares tasks and run kinds: it knows only the base.'),
-  ...layer(['src/sync/**', 'src/inbox/**', 'src/companies/**', 'src/auth/**', 'src/schemas/**'], APP,
-    'The domain and its API contracts are called by routes, plugins and jobs; they never reach up to them.'),
+    'The base (db, http, crypto, api, config, errors, context) is used by every layer and uses none of them.',
+  ),
+  ...layer(
+    ['src/jobs/**'],
+    ['procore', 'erp', 'schemas', ...DOMAIN.filter((f) => f !== 'jobs'), ...APP],
+    'The job framework (src/jobs) sits below the domain that declares tasks and run kinds: it knows only the base.',
+  ),
+  ...layer(
+    ['src/sync/**', 'src/inbox/**', 'src/companies/**', 'src/auth/**', 'src/schemas/**'],
+    APP,
+    'The domain and its API contracts are called by routes, plugins and jobs; they never reach up to them.',
+  ),
   {
     files: ['routes/**/*.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{
-        regex: '^\\.\\.?/(?!\\.\\./)(?!.*\\bsrc/)',
-        message: 'A route file never imports another route file: shared schemas live in src/schemas, shared logic in the domain.',
-      }] }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\.?/(?!\\.\\./)(?!.*\\bsrc/)',
+              message:
+                'A route file never imports another route file: shared schemas live in src/schemas, shared logic in the domain.',
+            },
+          ],
+        },
+      ],
     },
   },
   // Migrations are frozen in time and typed Kysely<any> on purpose: they must not follow the app's types.

@@ -35,9 +35,19 @@ import auditRoutes from '../routes/v1/audit.js'
 
 /** Paths pino must never write, wherever they appear in a log object. */
 export const redactPaths = [
-  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'headers.authorization',
-  '*.access_token', '*.refresh_token', '*.client_secret', '*.password', '*.secret', '*.token', '*.key',
-  '*.destination_headers', '*.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'headers.authorization',
+  '*.access_token',
+  '*.refresh_token',
+  '*.client_secret',
+  '*.password',
+  '*.secret',
+  '*.token',
+  '*.key',
+  '*.destination_headers',
+  '*.authorization',
 ]
 
 export function loggerOptions(config: Pick<Config, 'logLevel'>): LoggerOptions {
@@ -58,11 +68,15 @@ export interface BuildOptions {
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
-  if (!config.databaseUrl) throw new Error('buildApp needs config.databaseUrl (server.ts starts the embedded PostgreSQL first)')
-  if (!config.encryptionKeys) throw new Error('buildApp needs config.encryptionKeys (server.ts reads or creates the key file first)')
-  const logStream = options.logStream ?? (process.stdout.isTTY && config.logLevel !== 'silent'
-    ? pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } })
-    : undefined)
+  if (!config.databaseUrl)
+    throw new Error('buildApp needs config.databaseUrl (server.ts starts the embedded PostgreSQL first)')
+  if (!config.encryptionKeys)
+    throw new Error('buildApp needs config.encryptionKeys (server.ts reads or creates the key file first)')
+  const logStream =
+    options.logStream ??
+    (process.stdout.isTTY && config.logLevel !== 'silent'
+      ? pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } })
+      : undefined)
   const loggerInstance: FastifyBaseLogger = pino(loggerOptions(config), logStream)
 
   const app = Fastify({
@@ -87,8 +101,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   const { db, pool } = createDb({ url: config.databaseUrl, ...config.db }, app.log)
   const ctx: AppContext = {
-    db, config, secrets: new SecretBox(parseKeyRing(config.encryptionKeys)), log: loggerInstance as AppContext['log'],
-    dispatcher: options.dispatcher, components: new Map(),
+    db,
+    config,
+    secrets: new SecretBox(parseKeyRing(config.encryptionKeys)),
+    log: loggerInstance as AppContext['log'],
+    dispatcher: options.dispatcher,
+    components: new Map(),
   }
   await app.register(context, { ctx })
   await app.register(errors)
@@ -101,21 +119,24 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // Outside /v1: Procore's Authorization header (webhooks) and the signed OAuth state (callback) are the credentials.
   await app.register(procoreWebhookRoutes)
   await app.register(oauthRoutes)
-  await app.register(async (v1) => {
-    await v1.register(auth)
-    await v1.register(idempotency, { ttlHours: config.idempotencyTtlHours })
-    await v1.register(companyRoutes)
-    await v1.register(apiKeyRoutes)
-    await v1.register(webhookEventRoutes)
-    await v1.register(erpRoutes)
-    await v1.register(runRoutes)
-    await v1.register(procoreRoutes)
-    await v1.register(recordRoutes)
-    await v1.register(linkRoutes)
-    await v1.register(discrepancyRoutes)
-    await v1.register(syncSettingsRoutes)
-    await v1.register(auditRoutes)
-  }, { prefix: '/v1' })
+  await app.register(
+    async (v1) => {
+      await v1.register(auth)
+      await v1.register(idempotency, { ttlHours: config.idempotencyTtlHours })
+      await v1.register(companyRoutes)
+      await v1.register(apiKeyRoutes)
+      await v1.register(webhookEventRoutes)
+      await v1.register(erpRoutes)
+      await v1.register(runRoutes)
+      await v1.register(procoreRoutes)
+      await v1.register(recordRoutes)
+      await v1.register(linkRoutes)
+      await v1.register(discrepancyRoutes)
+      await v1.register(syncSettingsRoutes)
+      await v1.register(auditRoutes)
+    },
+    { prefix: '/v1' },
+  )
 
   // Before the runner's hook, so it runs after it (onClose hooks run last-registered first): jobs stop using ERP sockets first.
   app.addHook('onClose', () => closeErpConnector(ctx))

@@ -6,35 +6,134 @@ import { Value } from 'typebox/value'
  * source for validation, defaults, `.env.example` and, decoded by ConfigSchema, the `Config` type.
  */
 export const EnvSchema = Type.Object({
-  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port the HTTP server listens on.' }),
-  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Interface to bind; 0.0.0.0 in containers.' }),
-  PUBLIC_URL: Type.Optional(Type.String({ format: 'uri', description: 'External base URL of this service (webhook destinations, OAuth redirects). Default: http://localhost:PORT.' })),
-  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info', description: 'pino log level.' }),
-  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL connection URL. Unset: an embedded PostgreSQL is started under DATA_DIR.' })),
-  DATA_DIR: Type.String({ minLength: 1, default: './.data', description: 'Where the embedded PostgreSQL and generated local secrets live.' }),
-  MIGRATE_ON_START: Type.Boolean({ default: true, description: 'Apply pending migrations when the service starts.' }),
-  DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 200, default: 10, description: 'Maximum PostgreSQL connections in the pool.' }),
-  DB_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 5000, description: 'How long to wait for a pooled connection.' }),
-  DB_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15000, description: 'statement_timeout for every session.' }),
-  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1048576, description: 'Largest accepted request body.' }),
-  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 30000, description: 'Time limit for receiving a whole request.' }),
-  IDEMPOTENCY_TTL_HOURS: Type.Integer({ minimum: 24, default: 24, description: 'How long Idempotency-Key results are kept (at least 24 h).' }),
-  BOOTSTRAP_ADMIN_KEY: Type.Boolean({ default: true, description: 'On first start with no API keys, create an admin key and print it once.' }),
-  ENCRYPTION_KEYS: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=(,[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=)*$', description: 'AES-256 keys for secrets at rest: id:base64(32 bytes)[,id:key…], current first. Unset: a key is generated in DATA_DIR/encryption.key.' })),
-  WORKER_ENABLED: Type.Boolean({ default: true, description: 'Run background jobs (webhook processing, syncs) in this process.' }),
-  WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 4, description: 'Background jobs run at once in this process.' }),
-  WORKER_HEARTBEAT_MS: Type.Integer({ minimum: 200, default: 10000, description: 'Worker liveness beat; jobs of a worker silent for 3 beats are re-run elsewhere.' }),
-  WORKER_POLL_INTERVAL_MS: Type.Integer({
-    minimum: 100, maximum: 60000, default: 500,
-    description: 'How often an idle worker looks for jobs that became due (coalesced webhook processing, retries); new jobs wake workers at once.',
+  PORT: Type.Integer({
+    minimum: 0,
+    maximum: 65535,
+    default: 3000,
+    description: 'TCP port the HTTP server listens on.',
   }),
-  PROCORE_API_URL: Type.String({ format: 'uri', default: 'https://api.procore.com', description: 'Procore REST base URL (sandbox: https://sandbox.procore.com).' }),
-  PROCORE_LOGIN_URL: Type.String({ format: 'uri', default: 'https://login.procore.com', description: 'Procore OAuth base URL (sandbox: https://login-sandbox.procore.com).' }),
-  PROCORE_CLIENT_ID: Type.Optional(Type.String({ minLength: 1, description: "This app's Procore OAuth client id (authorization-code connections; also marks our own changes in webhooks)." })),
-  PROCORE_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1, description: "This app's Procore OAuth client secret (authorization-code connections)." })),
-  PROCORE_WEBHOOK_NAMESPACE: Type.String({ pattern: '^[a-z0-9-]{1,64}$', default: 'erp-sync', description: 'Namespace of the webhook hooks this service installs in Procore.' }),
-  WEBHOOK_SECRET_GRACE_HOURS: Type.Integer({ minimum: 0, default: 24, description: 'After a webhook secret rotation, the previous secret stays valid this long.' }),
-  ERP_ALLOW_HTTP: Type.Boolean({ default: false, description: 'Accept plain-http ERP agent URLs on hosts other than loopback (tokens then travel unencrypted; only for private test networks).' }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Interface to bind; 0.0.0.0 in containers.' }),
+  PUBLIC_URL: Type.Optional(
+    Type.String({
+      format: 'uri',
+      description:
+        'External base URL of this service (webhook destinations, OAuth redirects). Default: http://localhost:PORT.',
+    }),
+  ),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    default: 'info',
+    description: 'pino log level.',
+  }),
+  DATABASE_URL: Type.Optional(
+    Type.String({
+      pattern: '^postgres(ql)?://',
+      description: 'PostgreSQL connection URL. Unset: an embedded PostgreSQL is started under DATA_DIR.',
+    }),
+  ),
+  DATA_DIR: Type.String({
+    minLength: 1,
+    default: './.data',
+    description: 'Where the embedded PostgreSQL and generated local secrets live.',
+  }),
+  MIGRATE_ON_START: Type.Boolean({ default: true, description: 'Apply pending migrations when the service starts.' }),
+  DB_POOL_MAX: Type.Integer({
+    minimum: 1,
+    maximum: 200,
+    default: 10,
+    description: 'Maximum PostgreSQL connections in the pool.',
+  }),
+  DB_CONNECT_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    default: 5000,
+    description: 'How long to wait for a pooled connection.',
+  }),
+  DB_STATEMENT_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    default: 15000,
+    description: 'statement_timeout for every session.',
+  }),
+  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1048576, description: 'Largest accepted request body.' }),
+  REQUEST_TIMEOUT_MS: Type.Integer({
+    minimum: 1000,
+    default: 30000,
+    description: 'Time limit for receiving a whole request.',
+  }),
+  IDEMPOTENCY_TTL_HOURS: Type.Integer({
+    minimum: 24,
+    default: 24,
+    description: 'How long Idempotency-Key results are kept (at least 24 h).',
+  }),
+  BOOTSTRAP_ADMIN_KEY: Type.Boolean({
+    default: true,
+    description: 'On first start with no API keys, create an admin key and print it once.',
+  }),
+  ENCRYPTION_KEYS: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=(,[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=)*$',
+      description:
+        'AES-256 keys for secrets at rest: id:base64(32 bytes)[,id:key…], current first. Unset: a key is generated in DATA_DIR/encryption.key.',
+    }),
+  ),
+  WORKER_ENABLED: Type.Boolean({
+    default: true,
+    description: 'Run background jobs (webhook processing, syncs) in this process.',
+  }),
+  WORKER_CONCURRENCY: Type.Integer({
+    minimum: 1,
+    maximum: 64,
+    default: 4,
+    description: 'Background jobs run at once in this process.',
+  }),
+  WORKER_HEARTBEAT_MS: Type.Integer({
+    minimum: 200,
+    default: 10000,
+    description: 'Worker liveness beat; jobs of a worker silent for 3 beats are re-run elsewhere.',
+  }),
+  WORKER_POLL_INTERVAL_MS: Type.Integer({
+    minimum: 100,
+    maximum: 60000,
+    default: 500,
+    description:
+      'How often an idle worker looks for jobs that became due (coalesced webhook processing, retries); new jobs wake workers at once.',
+  }),
+  PROCORE_API_URL: Type.String({
+    format: 'uri',
+    default: 'https://api.procore.com',
+    description: 'Procore REST base URL (sandbox: https://sandbox.procore.com).',
+  }),
+  PROCORE_LOGIN_URL: Type.String({
+    format: 'uri',
+    default: 'https://login.procore.com',
+    description: 'Procore OAuth base URL (sandbox: https://login-sandbox.procore.com).',
+  }),
+  PROCORE_CLIENT_ID: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        "This app's Procore OAuth client id (authorization-code connections; also marks our own changes in webhooks).",
+    }),
+  ),
+  PROCORE_CLIENT_SECRET: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: "This app's Procore OAuth client secret (authorization-code connections).",
+    }),
+  ),
+  PROCORE_WEBHOOK_NAMESPACE: Type.String({
+    pattern: '^[a-z0-9-]{1,64}$',
+    default: 'erp-sync',
+    description: 'Namespace of the webhook hooks this service installs in Procore.',
+  }),
+  WEBHOOK_SECRET_GRACE_HOURS: Type.Integer({
+    minimum: 0,
+    default: 24,
+    description: 'After a webhook secret rotation, the previous secret stays valid this long.',
+  }),
+  ERP_ALLOW_HTTP: Type.Boolean({
+    default: false,
+    description:
+      'Accept plain-http ERP agent URLs on hosts other than loopback (tokens then travel unencrypted; only for private test networks).',
+  }),
 })
 export type Env = Static<typeof EnvSchema>
 
@@ -54,7 +153,9 @@ export const ConfigSchema = Type.Decode(EnvSchema, (e) => ({
   dataDir: e.DATA_DIR,
   migrateOnStart: e.MIGRATE_ON_START,
   db: {
-    poolMax: e.DB_POOL_MAX, connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS, statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    poolMax: e.DB_POOL_MAX,
+    connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
   },
   http: { bodyLimit: e.BODY_LIMIT_BYTES, requestTimeoutMs: e.REQUEST_TIMEOUT_MS },
   idempotencyTtlHours: e.IDEMPOTENCY_TTL_HOURS,
@@ -103,7 +204,10 @@ export function redactedConfig(config: Config) {
   return {
     ...config,
     databaseUrl: config.databaseUrl === undefined ? undefined : withoutPassword(config.databaseUrl),
-    encryptionKeys: config.encryptionKeys?.split(',').map((key) => `${key.split(':')[0]}:${REDACTED}`).join(','),
+    encryptionKeys: config.encryptionKeys
+      ?.split(',')
+      .map((key) => `${key.split(':')[0]}:${REDACTED}`)
+      .join(','),
     procore: { ...config.procore, clientSecret: config.procore.clientSecret === undefined ? undefined : REDACTED },
   }
 }

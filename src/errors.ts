@@ -27,9 +27,15 @@ export const badRequest = (code: string, detail: string, errors?: FieldError[]) 
   new AppError(400, code, 'Bad request', detail, errors ? { errors } : {})
 
 export const unauthorized = () =>
-  new AppError(401, 'unauthorized', 'Unauthorized', 'Send a valid, unrevoked API key as `Authorization: Bearer <key>`.', {
-    headers: { 'www-authenticate': 'Bearer' },
-  })
+  new AppError(
+    401,
+    'unauthorized',
+    'Unauthorized',
+    'Send a valid, unrevoked API key as `Authorization: Bearer <key>`.',
+    {
+      headers: { 'www-authenticate': 'Bearer' },
+    },
+  )
 
 export const forbidden = (detail: string) => new AppError(403, 'forbidden', 'Forbidden', detail)
 
@@ -40,13 +46,21 @@ export const conflict = (code: string, detail: string, extras: Record<string, un
   new AppError(409, code, 'Conflict', detail, extras)
 
 export const preconditionFailed = (current: string) =>
-  new AppError(412, 'precondition_failed', 'Precondition failed',
+  new AppError(
+    412,
+    'precondition_failed',
+    'Precondition failed',
     `The resource changed since you read it (current ETag ${current}). GET it again, review, and retry with the new ETag in If-Match.`,
-    { headers: { etag: current } })
+    { headers: { etag: current } },
+  )
 
 export const preconditionRequired = () =>
-  new AppError(428, 'precondition_required', 'Precondition required',
-    'This change needs an If-Match header carrying the ETag from your last GET of the resource, so that concurrent edits are not lost.')
+  new AppError(
+    428,
+    'precondition_required',
+    'Precondition required',
+    'This change needs an If-Match header carrying the ETag from your last GET of the resource, so that concurrent edits are not lost.',
+  )
 
 export const unprocessable = (code: string, detail: string, errors?: FieldError[]) =>
   new AppError(422, code, 'Unprocessable content', detail, errors ? { errors } : {})
@@ -54,7 +68,12 @@ export const unprocessable = (code: string, detail: string, errors?: FieldError[
 /** The company has no usable connection to that side yet: nothing goes there until it is connected. */
 export class NotConnectedError extends AppError {
   override name = 'NotConnectedError'
-  constructor(readonly side: UpstreamSide, code: string, title: string, detail: string) {
+  constructor(
+    readonly side: UpstreamSide,
+    code: string,
+    title: string,
+    detail: string,
+  ) {
     super(409, code, title, detail)
   }
 }
@@ -80,14 +99,24 @@ export function isRefusal(error: unknown): boolean {
 
 const UPSTREAMS = {
   procore: {
-    code: 'procore', name: 'Procore', title: 'Procore', fix: 'Check the data in Procore and retry.', persists: '',
+    code: 'procore',
+    name: 'Procore',
+    title: 'Procore',
+    fix: 'Check the data in Procore and retry.',
+    persists: '',
   },
   erp: {
-    code: 'erp', name: 'the ERP agent', title: 'ERP agent', fix: 'Check the record in the ERP and retry.',
+    code: 'erp',
+    name: 'the ERP agent',
+    title: 'ERP agent',
+    fix: 'Check the record in the ERP and retry.',
     persists: ' If it persists, check that the agent is running and that this service can reach it.',
   },
   unknown: {
-    code: 'upstream', name: 'an upstream service', title: 'Upstream service', fix: 'Check the data and retry.',
+    code: 'upstream',
+    name: 'an upstream service',
+    title: 'Upstream service',
+    fix: 'Check the data and retry.',
     persists: '',
   },
 } as const
@@ -118,28 +147,39 @@ export function upstreamProblem(error: UpstreamError, now = Date.now()): AppErro
   const answered = `${error.status ?? error.reason}${said ? `: ${said}` : ''}`
 
   if (error.retryable) {
-    const seconds = error.retryAt === undefined
-      ? DEFAULT_RETRY_AFTER_S
-      : Math.max(1, Math.ceil((error.retryAt - now) / 1000))
+    const seconds =
+      error.retryAt === undefined ? DEFAULT_RETRY_AFTER_S : Math.max(1, Math.ceil((error.retryAt - now) / 1000))
     const unanswered: Partial<Record<UpstreamReason, string>> = {
       timeout: `did not answer ${call} in time`,
       connection: `could not be reached for ${call}`,
       rate_limited: `is limiting this service's requests (${call})`,
     }
     const what = unanswered[error.reason] ?? `answered ${call} with ${answered}`
-    return new AppError(503, `${side.code}_unavailable`, `${side.title} unavailable`,
+    return new AppError(
+      503,
+      `${side.code}_unavailable`,
+      `${side.title} unavailable`,
       `${Name} ${what}. Retry after ${seconds} seconds.${side.persists}`,
-      { headers: { 'retry-after': String(seconds) } })
+      { headers: { 'retry-after': String(seconds) } },
+    )
   }
   if (error.reason === 'unauthorized' || error.reason === 'forbidden') {
     if (error.side === 'procore') {
-      return new AppError(422, 'procore_access_denied', 'Procore refused access',
+      return new AppError(
+        422,
+        'procore_access_denied',
+        'Procore refused access',
         `Procore answered ${call} with ${answered}. Check that the app is installed for this company in Procore's ` +
-        'App Management and that its permissions include this tool.')
+          'App Management and that its permissions include this tool.',
+      )
     }
-    return new AppError(502, `${side.code}_access_denied`, `${side.title} refused access`,
+    return new AppError(
+      502,
+      `${side.code}_access_denied`,
+      `${side.title} refused access`,
       `${Name} refused this service's credentials on ${call} (${answered}). Update the token in the company's ` +
-      'ERP connection (PUT /v1/companies/{companyId}/erp/connection) to the one the agent expects.')
+        'ERP connection (PUT /v1/companies/{companyId}/erp/connection) to the one the agent expects.',
+    )
   }
   const unusable: Partial<Record<UpstreamReason, string>> = {
     invalid_response: 'an answer that is not what its API describes',
@@ -149,9 +189,17 @@ export function upstreamProblem(error: UpstreamError, now = Date.now()): AppErro
   }
   const bad = unusable[error.reason]
   if (bad !== undefined) {
-    return new AppError(502, `${side.code}_bad_response`, `Bad answer from ${side.name}`,
-      `${Name} answered ${call} with ${bad}. Retry later; if it persists, report it with this response's requestId.`)
+    return new AppError(
+      502,
+      `${side.code}_bad_response`,
+      `Bad answer from ${side.name}`,
+      `${Name} answered ${call} with ${bad}. Retry later; if it persists, report it with this response's requestId.`,
+    )
   }
-  return new AppError(502, `${side.code}_request_failed`, `${side.title} request failed`,
-    `${Name} answered ${call} with ${answered}. ${side.fix}`)
+  return new AppError(
+    502,
+    `${side.code}_request_failed`,
+    `${side.title} request failed`,
+    `${Name} answered ${call} with ${answered}. ${side.fix}`,
+  )
 }

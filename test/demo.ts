@@ -14,21 +14,47 @@ async function main() {
   // Sample data: a few records of each kind, some on both sides, some on one.
   const ids: Record<string, string> = {}
   const env = await startEnvironment({
-    serverUrl: process.env.DATABASE_URL, port, logLevel: process.env.LOG_LEVEL ?? 'warn',
+    serverUrl: process.env.DATABASE_URL,
+    port,
+    logLevel: process.env.LOG_LEVEL ?? 'warn',
     seed: (procore, erp, c) => {
       ids.pAccounting = procore.seed(c, 'departments', { name: 'Accounting' }).id
       procore.seed(c, 'departments', { name: 'Estimating' })
-      ids.pAcme = procore.seed(c, 'vendors', { name: 'Acme Concrete', email_address: 'ap@acme.example', business_phone: '555-0100' }).id
-      ids.pBright = procore.seed(c, 'vendors', { name: 'Bright Electric LLC', email_address: 'office@bright.example' }).id
+      ids.pAcme = procore.seed(c, 'vendors', {
+        name: 'Acme Concrete',
+        email_address: 'ap@acme.example',
+        business_phone: '555-0100',
+      }).id
+      ids.pBright = procore.seed(c, 'vendors', {
+        name: 'Bright Electric LLC',
+        email_address: 'office@bright.example',
+      }).id
       procore.seed(c, 'projects', { name: 'Riverside Tower', project_number: 'J-2024-001' })
-      procore.seed(c, 'users', { first_name: 'Ann', last_name: 'Lee', email_address: 'ann.lee@riverside.example', employee_id: 'E-7', is_employee: true })
+      procore.seed(c, 'users', {
+        first_name: 'Ann',
+        last_name: 'Lee',
+        email_address: 'ann.lee@riverside.example',
+        employee_id: 'E-7',
+        is_employee: true,
+      })
       ids.eAccounting = erp.seed('departments', { code: '10', name: 'Accounting' }).id
       erp.seed('departments', { code: '30', name: 'Safety' })
-      ids.eAcme = erp.seed('vendors', { code: 'ACMECO01', name: 'Acme Concrete, Inc.', email: 'AP@acme.example', phone: '(555) 0100', tax_id: '12-3456789' }).id
+      ids.eAcme = erp.seed('vendors', {
+        code: 'ACMECO01',
+        name: 'Acme Concrete, Inc.',
+        email: 'AP@acme.example',
+        phone: '(555) 0100',
+        tax_id: '12-3456789',
+      }).id
       ids.eHarbor = erp.seed('vendors', { code: 'HARBOR01', name: 'Harbor Steel', email: 'sales@harbor.example' }).id
       erp.seed('jobs', { number: 'J-2024-001', name: 'Riverside Tower' })
       erp.seed('jobs', { number: 'J-2024-002', name: 'Harbor Bridge' })
-      erp.seed('employees', { first_name: 'Ann', last_name: 'Lee', email: 'ann.lee@riverside.example', employee_number: 'E-7' })
+      erp.seed('employees', {
+        first_name: 'Ann',
+        last_name: 'Lee',
+        email: 'ann.lee@riverside.example',
+        employee_number: 'E-7',
+      })
     },
   })
   const stop = () => env.stop()
@@ -37,7 +63,10 @@ async function main() {
 
   try {
     const { api, key, procore, erp, call, waitRun, companyId: COMPANY } = env
-    const { pAccounting, pAcme, pBright, eAccounting, eAcme, eHarbor } = ids as Record<'pAccounting' | 'pAcme' | 'pBright' | 'eAccounting' | 'eAcme' | 'eHarbor', string>
+    const { pAccounting, pAcme, pBright, eAccounting, eAcme, eHarbor } = ids as Record<
+      'pAccounting' | 'pAcme' | 'pBright' | 'eAccounting' | 'eAcme' | 'eHarbor',
+      string
+    >
     const must = async (what: string, status: number, p: ReturnType<typeof call>) => {
       const res = await p
       if (res.status !== status) throw new Error(`${what}: ${res.status} ${JSON.stringify(res.body)}`)
@@ -45,11 +74,21 @@ async function main() {
     }
 
     // A linked department renamed in Procore afterwards: a discrepancy waits for a person.
-    await must('link Accounting', 201, call('POST', `/v1/companies/${COMPANY}/links`, { type: 'department', procoreId: pAccounting, erpId: eAccounting }, { 'idempotency-key': randomUUID() }))
+    await must(
+      'link Accounting',
+      201,
+      call(
+        'POST',
+        `/v1/companies/${COMPANY}/links`,
+        { type: 'department', procoreId: pAccounting, erpId: eAccounting },
+        { 'idempotency-key': randomUUID() },
+      ),
+    )
     procore.change(COMPANY, 'departments', pAccounting, { name: 'Accounting & Finance' })
     let discrepancyId = ''
     for (let i = 0; i < 200 && !discrepancyId; i++) {
-      discrepancyId = (await call('GET', `/v1/companies/${COMPANY}/discrepancies?type=department`)).body.items[0]?.id ?? ''
+      discrepancyId =
+        (await call('GET', `/v1/companies/${COMPANY}/discrepancies?type=department`)).body.items[0]?.id ?? ''
       if (!discrepancyId) await sleep(100)
     }
 
@@ -88,16 +127,70 @@ Sync settings (direction, field owners, auto-import): GET/PUT $API/v1/companies/
 ${check ? '' : 'Ctrl-C stops everything.\n'}`)
 
     if (check) {
-      const link = await must('step 3: link', 201, call('POST', `/v1/companies/${COMPANY}/links`, { type: 'vendor', procoreId: pAcme, erpId: eAcme }, { 'idempotency-key': randomUUID() }))
-      const toProcore = await waitRun((await must('step 4a', 202, call('POST', `/v1/companies/${COMPANY}/records/vendor/create-in-procore`, { erpIds: [eHarbor] }, { 'idempotency-key': randomUUID() }))).body.id)
-      const toErp = await waitRun((await must('step 4b', 202, call('POST', `/v1/companies/${COMPANY}/records/vendor/create-in-erp`, { procoreIds: [pBright] }, { 'idempotency-key': randomUUID() }))).body.id)
-      const d = await must('step 5: discrepancy', 200, call('GET', `/v1/companies/${COMPANY}/discrepancies/${discrepancyId}`))
-      const applied = await must('step 5: apply', 200, call('POST', `/v1/companies/${COMPANY}/discrepancies/${discrepancyId}/apply`, { fields: { name: 'procore' } }, { 'idempotency-key': randomUUID(), 'if-match': d.etag ?? '' }))
+      const link = await must(
+        'step 3: link',
+        201,
+        call(
+          'POST',
+          `/v1/companies/${COMPANY}/links`,
+          { type: 'vendor', procoreId: pAcme, erpId: eAcme },
+          { 'idempotency-key': randomUUID() },
+        ),
+      )
+      const toProcore = await waitRun(
+        (
+          await must(
+            'step 4a',
+            202,
+            call(
+              'POST',
+              `/v1/companies/${COMPANY}/records/vendor/create-in-procore`,
+              { erpIds: [eHarbor] },
+              { 'idempotency-key': randomUUID() },
+            ),
+          )
+        ).body.id,
+      )
+      const toErp = await waitRun(
+        (
+          await must(
+            'step 4b',
+            202,
+            call(
+              'POST',
+              `/v1/companies/${COMPANY}/records/vendor/create-in-erp`,
+              { procoreIds: [pBright] },
+              { 'idempotency-key': randomUUID() },
+            ),
+          )
+        ).body.id,
+      )
+      const d = await must(
+        'step 5: discrepancy',
+        200,
+        call('GET', `/v1/companies/${COMPANY}/discrepancies/${discrepancyId}`),
+      )
+      const applied = await must(
+        'step 5: apply',
+        200,
+        call(
+          'POST',
+          `/v1/companies/${COMPANY}/discrepancies/${discrepancyId}/apply`,
+          { fields: { name: 'procore' } },
+          { 'idempotency-key': randomUUID(), 'if-match': d.etag ?? '' },
+        ),
+      )
       const audit = await must('step 6: audit', 200, call('GET', `/v1/companies/${COMPANY}/audit`))
-      const ok = link.body.origin === 'set' && toProcore.result.counts.created === 1 && toErp.result.counts.created === 1 && applied.body.status === 'resolved' &&
+      const ok =
+        link.body.origin === 'set' &&
+        toProcore.result.counts.created === 1 &&
+        toErp.result.counts.created === 1 &&
+        applied.body.status === 'resolved' &&
         erp.get('departments', eAccounting)?.name === 'Accounting & Finance'
-      process.stdout.write(`check: link ${link.body.origin}, create-in-procore ${JSON.stringify(toProcore.result.counts)}, create-in-erp ${JSON.stringify(toErp.result.counts)}, ` +
-        `apply ${applied.body.status}, audit entries ${audit.body.items.length}: ${ok ? 'OK' : 'FAILED'}\n`)
+      process.stdout.write(
+        `check: link ${link.body.origin}, create-in-procore ${JSON.stringify(toProcore.result.counts)}, create-in-erp ${JSON.stringify(toErp.result.counts)}, ` +
+          `apply ${applied.body.status}, audit entries ${audit.body.items.length}: ${ok ? 'OK' : 'FAILED'}\n`,
+      )
       await stop()
       process.exit(ok ? 0 : 1)
     }

@@ -19,7 +19,10 @@ if (!process.env.TEST_DATABASE_URL) {
   console.log(`# using an embedded PostgreSQL (set TEST_DATABASE_URL to use another server)`)
 }
 
-const tap = spawn(path.resolve('node_modules/.bin/tap'), process.argv.slice(2), { stdio: ['ignore', 'pipe', 'inherit'], env: process.env })
+const tap = spawn(path.resolve('node_modules/.bin/tap'), process.argv.slice(2), {
+  stdio: ['ignore', 'pipe', 'inherit'],
+  env: process.env,
+})
 let tail = ''
 tap.stdout.on('data', (chunk: Buffer) => {
   process.stdout.write(chunk)

@@ -2,7 +2,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { expectedVersion } from '../../src/api/etag.js'
 import {
-  CompanyIdString, CompanyParams, IdempotencyHeaders, IfMatchHeaders, Page, PageQuery, problems,
+  CompanyIdString,
+  CompanyParams,
+  IdempotencyHeaders,
+  IfMatchHeaders,
+  Page,
+  PageQuery,
+  problems,
 } from '../../src/schemas/common.js'
 import { Link } from '../../src/schemas/links.js'
 import { RecordTypeParam } from '../../src/schemas/records.js'
@@ -16,72 +22,147 @@ const LinkParams = Type.Object({ companyId: CompanyIdString, linkId: Type.String
 const tags = ['links']
 
 const links: FastifyPluginAsyncTypebox = async (app) => {
-  app.post('/companies/:companyId/links', {
-    config: { permission: 'sync', idempotency: 'required' },
-    schema: {
-      tags, summary: 'Link a Procore record to its ERP twin',
-      description: 'Both records must be known, live, of the type and unlinked (409 names the existing link). Writes the ERP id into the Procore record\'s origin_id ' +
-        '(and the ERP code into origin_code where the type has one), then compares the pair: `discrepancyId` is set when fields differ. Project cost codes link only within linked projects.',
-      params: CompanyParams, headers: IdempotencyHeaders,
-      body: Type.Object({ type: RecordTypeParam, procoreId: RecordId, erpId: RecordId }, { additionalProperties: false }),
-      response: { 201: Link, ...problems(400, 401, 403, 404, 409, 422) },
+  app.post(
+    '/companies/:companyId/links',
+    {
+      config: { permission: 'sync', idempotency: 'required' },
+      schema: {
+        tags,
+        summary: 'Link a Procore record to its ERP twin',
+        description:
+          "Both records must be known, live, of the type and unlinked (409 names the existing link). Writes the ERP id into the Procore record's origin_id " +
+          '(and the ERP code into origin_code where the type has one), then compares the pair: `discrepancyId` is set when fields differ. Project cost codes link only within linked projects.',
+        params: CompanyParams,
+        headers: IdempotencyHeaders,
+        body: Type.Object(
+          { type: RecordTypeParam, procoreId: RecordId, erpId: RecordId },
+          { additionalProperties: false },
+        ),
+        response: { 201: Link, ...problems(400, 401, 403, 404, 409, 422) },
+      },
     },
-  }, async (request, reply) => {
-    const { link, etag } = await createLink(app.ctx, request.params.companyId, request.body, apiActor(request.principal.keyId, request.id))
-    return reply.code(201).header('etag', etag).header('location', `/v1/companies/${request.params.companyId}/links/${link.id}`).send(link)
-  })
+    async (request, reply) => {
+      const { link, etag } = await createLink(
+        app.ctx,
+        request.params.companyId,
+        request.body,
+        apiActor(request.principal.keyId, request.id),
+      )
+      return reply
+        .code(201)
+        .header('etag', etag)
+        .header('location', `/v1/companies/${request.params.companyId}/links/${link.id}`)
+        .send(link)
+    },
+  )
 
-  app.post('/companies/:companyId/links/bulk', {
-    config: { permission: 'sync', idempotency: 'required' },
-    schema: {
-      tags, summary: 'Link every unambiguous suggestion',
-      description: 'Starts a run that scores every unlinked Procore record against every unlinked ERP record of the type and links each pair whose score is at least ' +
-        '`minScore` and that is unambiguous: the best candidate of both records, with no tie. The run\'s result lists each pair: linked, ambiguous (with why) or skipped. ' +
-        'When the unpaired names are too alike to compare in bounded time, `result.nameMatchingSkipped` says so and only exact keys were used. Answers 202.',
-      params: CompanyParams, headers: IdempotencyHeaders,
-      body: Type.Object({
-        type: RecordTypeParam,
-        minScore: Type.Optional(Type.Number({ minimum: 0.5, maximum: 1, default: 0.9, description: 'Lowest score linked (0.5–1). Below the name weight, similar names alone can qualify.' })),
-      }, { additionalProperties: false }),
-      response: { 202: Run, ...problems(400, 401, 403, 404, 409, 422) },
+  app.post(
+    '/companies/:companyId/links/bulk',
+    {
+      config: { permission: 'sync', idempotency: 'required' },
+      schema: {
+        tags,
+        summary: 'Link every unambiguous suggestion',
+        description:
+          'Starts a run that scores every unlinked Procore record against every unlinked ERP record of the type and links each pair whose score is at least ' +
+          "`minScore` and that is unambiguous: the best candidate of both records, with no tie. The run's result lists each pair: linked, ambiguous (with why) or skipped. " +
+          'When the unpaired names are too alike to compare in bounded time, `result.nameMatchingSkipped` says so and only exact keys were used. Answers 202.',
+        params: CompanyParams,
+        headers: IdempotencyHeaders,
+        body: Type.Object(
+          {
+            type: RecordTypeParam,
+            minScore: Type.Optional(
+              Type.Number({
+                minimum: 0.5,
+                maximum: 1,
+                default: 0.9,
+                description: 'Lowest score linked (0.5–1). Below the name weight, similar names alone can qualify.',
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 202: Run, ...problems(400, 401, 403, 404, 409, 422) },
+      },
     },
-  }, async (request, reply) => {
-    const run = await requestBulkLink(app.db, request.params.companyId, request.body.type, request.body.minScore ?? 0.9, apiActor(request.principal.keyId, request.id))
-    return reply.code(202).header('location', `/v1/companies/${request.params.companyId}/runs/${run.id}`).send(run)
-  })
+    async (request, reply) => {
+      const run = await requestBulkLink(
+        app.db,
+        request.params.companyId,
+        request.body.type,
+        request.body.minScore ?? 0.9,
+        apiActor(request.principal.keyId, request.id),
+      )
+      return reply.code(202).header('location', `/v1/companies/${request.params.companyId}/runs/${run.id}`).send(run)
+    },
+  )
 
-  app.get('/companies/:companyId/links', {
-    schema: {
-      tags, summary: 'List links', description: 'Newest first. `active=false` lists ended links (history).',
-      params: CompanyParams,
-      querystring: Type.Object({ ...PageQuery, type: Type.Optional(RecordTypeParam), active: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
-      response: { 200: Page(Link), ...problems(400, 401, 404) },
+  app.get(
+    '/companies/:companyId/links',
+    {
+      schema: {
+        tags,
+        summary: 'List links',
+        description: 'Newest first. `active=false` lists ended links (history).',
+        params: CompanyParams,
+        querystring: Type.Object(
+          { ...PageQuery, type: Type.Optional(RecordTypeParam), active: Type.Optional(Type.Boolean()) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Page(Link), ...problems(400, 401, 404) },
+      },
     },
-  }, async (request) => listLinks(app.db, request.params.companyId, request.query, { limit: request.query.limit ?? 50, cursor: request.query.cursor }))
+    async (request) =>
+      listLinks(app.db, request.params.companyId, request.query, {
+        limit: request.query.limit ?? 50,
+        cursor: request.query.cursor,
+      }),
+  )
 
-  app.get('/companies/:companyId/links/:linkId', {
-    schema: {
-      tags, summary: 'Get a link', description: 'One link with its ETag (needed to unlink).',
-      params: LinkParams, response: { 200: Link, ...problems(400, 401, 404) },
+  app.get(
+    '/companies/:companyId/links/:linkId',
+    {
+      schema: {
+        tags,
+        summary: 'Get a link',
+        description: 'One link with its ETag (needed to unlink).',
+        params: LinkParams,
+        response: { 200: Link, ...problems(400, 401, 404) },
+      },
     },
-  }, async (request, reply) => {
-    const { link, etag } = await getLink(app.db, request.params.companyId, request.params.linkId)
-    return reply.header('etag', etag).send(link)
-  })
+    async (request, reply) => {
+      const { link, etag } = await getLink(app.db, request.params.companyId, request.params.linkId)
+      return reply.header('etag', etag).send(link)
+    },
+  )
 
-  app.delete('/companies/:companyId/links/:linkId', {
-    config: { permission: 'sync' },
-    schema: {
-      tags, summary: 'Unlink',
-      description: 'Ends the link: syncing of the pair stops, Procore\'s origin_id/origin_code are cleared, an open discrepancy is dismissed; history stays. ' +
-        'Send If-Match with the link\'s ETag. Repeating it on an ended link answers the same ended link (safe to retry).',
-      params: LinkParams, headers: IfMatchHeaders,
-      response: { 200: Link, ...problems(400, 401, 403, 404, 412, 428) },
+  app.delete(
+    '/companies/:companyId/links/:linkId',
+    {
+      config: { permission: 'sync' },
+      schema: {
+        tags,
+        summary: 'Unlink',
+        description:
+          "Ends the link: syncing of the pair stops, Procore's origin_id/origin_code are cleared, an open discrepancy is dismissed; history stays. " +
+          "Send If-Match with the link's ETag. Repeating it on an ended link answers the same ended link (safe to retry).",
+        params: LinkParams,
+        headers: IfMatchHeaders,
+        response: { 200: Link, ...problems(400, 401, 403, 404, 412, 428) },
+      },
     },
-  }, async (request, reply) => {
-    const { link, etag } = await unlink(app.ctx, request.params.companyId, request.params.linkId, expectedVersion(request), apiActor(request.principal.keyId, request.id))
-    return reply.header('etag', etag).send(link)
-  })
+    async (request, reply) => {
+      const { link, etag } = await unlink(
+        app.ctx,
+        request.params.companyId,
+        request.params.linkId,
+        expectedVersion(request),
+        apiActor(request.principal.keyId, request.id),
+      )
+      return reply.header('etag', etag).send(link)
+    },
+  )
 }
 
 export default links

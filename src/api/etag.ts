@@ -13,9 +13,11 @@ export function expectedVersion(request: FastifyRequest): number {
   if (header === undefined || header === '') throw preconditionRequired()
   const match = /^\s*"(\d{1,9})"\s*$/.exec(header)
   if (!match?.[1]) {
-    throw badRequest('invalid_if_match', 'If-Match must be one ETag exactly as returned by GET, quotes included, e.g. If-Match: "3".', [
-      { pointer: '/headers/if-match', message: 'not an ETag issued by this API' },
-    ])
+    throw badRequest(
+      'invalid_if_match',
+      'If-Match must be one ETag exactly as returned by GET, quotes included, e.g. If-Match: "3".',
+      [{ pointer: '/headers/if-match', message: 'not an ETag issued by this API' }],
+    )
   }
   return Number(match[1])
 }

@@ -11,11 +11,16 @@ export type Claim =
   | { kind: 'mismatch' }
   | { kind: 'in_flight' }
 
-export interface KeyRef { apiKeyId: string; key: string }
+export interface KeyRef {
+  apiKeyId: string
+  key: string
+}
 
 /** SHA-256 over method, path with query, and the body with object keys sorted. */
 export function fingerprint(method: string, url: string, body: unknown): string {
-  return createHash('sha256').update(`${method} ${url}\n${canonicalJson(body)}`).digest('hex')
+  return createHash('sha256')
+    .update(`${method} ${url}\n${canonicalJson(body)}`)
+    .digest('hex')
 }
 
 function canonicalJson(value: unknown): string {
@@ -31,14 +36,26 @@ function canonicalJson(value: unknown): string {
  * Claims (api key, Idempotency-Key) with one atomic INSERT … ON CONFLICT; exactly one of any
  * number of concurrent requests wins. Keys older than the retention are treated as unused.
  */
-export async function claimKey(db: Db, ref: KeyRef, request: { method: string; route: string; fingerprint: string }, ttlHours: number): Promise<Claim> {
+export async function claimKey(
+  db: Db,
+  ref: KeyRef,
+  request: { method: string; route: string; fingerprint: string },
+  ttlHours: number,
+): Promise<Claim> {
   for (let attempt = 0; attempt < 2; attempt++) {
     const inserted = await db
       .insertInto('idempotency_keys')
       .values({
-        api_key_id: ref.apiKeyId, key: ref.key, method: request.method, route: request.route, fingerprint: request.fingerprint,
+        api_key_id: ref.apiKeyId,
+        key: ref.key,
+        method: request.method,
+        route: request.route,
+        fingerprint: request.fingerprint,
         locked_until: sql<Date>`now() + make_interval(secs => ${LEASE_SECONDS})`,
-        response_status: null, response_headers: null, response_body: null, completed_at: null,
+        response_status: null,
+        response_headers: null,
+        response_body: null,
+        completed_at: null,
       })
       .onConflict((oc) => oc.columns(['api_key_id', 'key']).doNothing())
       .returning('key')
@@ -60,7 +77,12 @@ export async function claimKey(db: Db, ref: KeyRef, request: { method: string; r
     }
     if (existing.fingerprint !== request.fingerprint) return { kind: 'mismatch' }
     if (existing.completed_at !== null && existing.response_status !== null) {
-      return { kind: 'replay', status: existing.response_status, headers: existing.response_headers ?? {}, body: existing.response_body ?? '' }
+      return {
+        kind: 'replay',
+        status: existing.response_status,
+        headers: existing.response_headers ?? {},
+        body: existing.response_body ?? '',
+      }
     }
     if (existing.locked) return { kind: 'in_flight' }
     // The holder's lease ran out without a response (crash): take it over, if nobody else just did.
@@ -78,10 +100,20 @@ export async function claimKey(db: Db, ref: KeyRef, request: { method: string; r
   return { kind: 'in_flight' }
 }
 
-export async function complete(db: Db, ref: KeyRef, response: { status: number; headers: Record<string, string>; body: string }) {
+export async function complete(
+  db: Db,
+  ref: KeyRef,
+  response: { status: number; headers: Record<string, string>; body: string },
+) {
   await db
     .updateTable('idempotency_keys')
-    .set({ response_status: response.status, response_headers: JSON.stringify(response.headers), response_body: response.body, completed_at: new Date(), locked_until: null })
+    .set({
+      response_status: response.status,
+      response_headers: JSON.stringify(response.headers),
+      response_body: response.body,
+      completed_at: new Date(),
+      locked_until: null,
+    })
     .where('api_key_id', '=', ref.apiKeyId)
     .where('key', '=', ref.key)
     .execute()
@@ -93,6 +125,9 @@ export async function release(db: Db, ref: KeyRef) {
 }
 
 export async function purgeExpiredKeys(db: Db, ttlHours: number): Promise<number> {
-  const result = await db.deleteFrom('idempotency_keys').where(sql<boolean>`created_at < now() - make_interval(hours => ${ttlHours})`).executeTakeFirst()
+  const result = await db
+    .deleteFrom('idempotency_keys')
+    .where(sql<boolean>`created_at < now() - make_interval(hours => ${ttlHours})`)
+    .executeTakeFirst()
   return Number(result.numDeletedRows)
 }

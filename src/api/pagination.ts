@@ -28,8 +28,12 @@ const MAX_INT8 = 9_223_372_036_854_775_807n
 /** A real instant PostgreSQL accepts: the calendar checked (no 30 February), year 1 or later. */
 function timestamp(v: string): boolean {
   const ms = Date.parse(v)
-  return TIMESTAMP.test(v) && !v.startsWith('0000') && !Number.isNaN(ms)
-    && new Date(ms).toISOString().slice(0, 19) === v.slice(0, 19)
+  return (
+    TIMESTAMP.test(v) &&
+    !v.startsWith('0000') &&
+    !Number.isNaN(ms) &&
+    new Date(ms).toISOString().slice(0, 19) === v.slice(0, 19)
+  )
 }
 const bigint = (v: string) => /^\d{1,19}$/.test(v) && BigInt(v) <= MAX_INT8
 
@@ -39,7 +43,8 @@ const asText = (c: Column) => sql`${c}::text`
 /** Types a key component can have: how it is checked, cast back in SQL, and read as exact text. */
 const KeyTypes = {
   timestamp: {
-    valid: timestamp, cast: sql`timestamptz`,
+    valid: timestamp,
+    cast: sql`timestamptz`,
     text: (c: Column) => sql`to_char(${c} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
   },
   uuid: { valid: (v: string) => UUID.test(v), cast: sql`uuid`, text: asText },
@@ -56,10 +61,12 @@ export interface KeyColumn {
 }
 
 const invalid = (why: string) =>
-  badRequest('invalid_cursor',
+  badRequest(
+    'invalid_cursor',
     'The `cursor` query parameter is not one this list issued: it is malformed, truncated or from another list. ' +
-    'Start again from the first page: repeat the request without `cursor`, then follow `next`.',
-    [{ pointer: '/query/cursor', message: `${why}; omit cursor to start from the first page` }])
+      'Start again from the first page: repeat the request without `cursor`, then follow `next`.',
+    [{ pointer: '/query/cursor', message: `${why}; omit cursor to start from the first page` }],
+  )
 
 export class Keyset {
   readonly #columns: ReadonlyArray<{ expr: Column; type: KeyType }>
@@ -68,7 +75,11 @@ export class Keyset {
    * @param list names the list in its cursors, so a cursor of another list is refused.
    * @param order one direction for every column: the keyset is compared as one row value.
    */
-  constructor(readonly list: string, readonly order: 'asc' | 'desc', columns: readonly KeyColumn[]) {
+  constructor(
+    readonly list: string,
+    readonly order: 'asc' | 'desc',
+    columns: readonly KeyColumn[],
+  ) {
     this.#columns = columns.map((c) => ({
       expr: typeof c.column === 'string' ? sql.ref(c.column) : c.column,
       type: c.type,
@@ -115,7 +126,10 @@ export class Keyset {
 
   /** Rows were fetched with `limit + 1`: the extra row only tells that another page exists. */
   toPage<Row, Item>(
-    rows: readonly Row[], limit: number, keyOf: (row: Row) => readonly string[], map: (row: Row) => Item,
+    rows: readonly Row[],
+    limit: number,
+    keyOf: (row: Row) => readonly string[],
+    map: (row: Row) => Item,
   ): Page<Item> {
     const page = rows.slice(0, limit)
     const last = page.at(-1)
@@ -128,11 +142,16 @@ export class Keyset {
    * microsecond), so the next page starts exactly where this one ended.
    */
   async page<DB, TB extends keyof DB, O, Item>(
-    query: SelectQueryBuilder<DB, TB, O>, request: PageRequest, map: (row: O) => Item,
+    query: SelectQueryBuilder<DB, TB, O>,
+    request: PageRequest,
+    map: (row: O) => Item,
   ): Promise<Page<Item>> {
     const key = this.decode(request.cursor)
     const keyText = sql<string[]>`array[${sql.join(this.#columns.map((c) => KeyTypes[c.type].text(c.expr)))}]`
-    let q = query.select(keyText.as('page_key')).orderBy(this.orderBy()).limit(request.limit + 1)
+    let q = query
+      .select(keyText.as('page_key'))
+      .orderBy(this.orderBy())
+      .limit(request.limit + 1)
     if (key) q = q.where(this.after(key))
     const rows = (await q.execute()) as Array<O & { page_key: string[] }>
     return this.toPage(rows, request.limit, (r) => r.page_key, map)

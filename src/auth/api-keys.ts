@@ -49,18 +49,31 @@ export async function insertApiKey(tx: Tx, input: NewApiKey): Promise<CreatedApi
     const found = await tx.selectFrom('companies').select('id').where('id', 'in', companyIds).execute()
     const missing = companyIds.filter((id) => !found.some((f) => f.id === id))
     if (missing.length > 0) {
-      throw badRequest('unknown_company', `No company with id ${missing.join(', ')} exists; create it first or fix the id.`, [
-        { pointer: '/body/companyIds', message: `unknown company ${missing.join(', ')}` },
-      ])
+      throw badRequest(
+        'unknown_company',
+        `No company with id ${missing.join(', ')} exists; create it first or fix the id.`,
+        [{ pointer: '/body/companyIds', message: `unknown company ${missing.join(', ')}` }],
+      )
     }
   }
   const row = await tx
     .insertInto('api_keys')
-    .values({ name: input.name, lookup, secret_hash: hashSecret(secret), role: input.role, all_companies: companyIds === null, last_used_at: null, revoked_at: null })
+    .values({
+      name: input.name,
+      lookup,
+      secret_hash: hashSecret(secret),
+      role: input.role,
+      all_companies: companyIds === null,
+      last_used_at: null,
+      revoked_at: null,
+    })
     .returningAll()
     .executeTakeFirstOrThrow()
   if (companyIds !== null && companyIds.length > 0) {
-    await tx.insertInto('api_key_companies').values(companyIds.map((company_id) => ({ api_key_id: row.id, company_id }))).execute()
+    await tx
+      .insertInto('api_key_companies')
+      .values(companyIds.map((company_id) => ({ api_key_id: row.id, company_id })))
+      .execute()
   }
   return { key: `esk_${lookup}_${secret}`, apiKey: toApiKey({ ...row, company_ids: companyIds }) }
 }
@@ -72,10 +85,17 @@ export async function authenticate(db: Db, presented: string): Promise<Principal
   const row = await db
     .selectFrom('api_keys')
     .select(['id', 'secret_hash', 'role', 'all_companies', 'revoked_at', 'last_used_at'])
-    .select((eb) => eb.fn.coalesce(
-      eb.selectFrom('api_key_companies').select(sql<string[]>`array_agg(company_id::text)`.as('ids')).whereRef('api_key_id', '=', 'api_keys.id'),
-      sql<string[]>`'{}'::text[]`,
-    ).as('company_ids'))
+    .select((eb) =>
+      eb.fn
+        .coalesce(
+          eb
+            .selectFrom('api_key_companies')
+            .select(sql<string[]>`array_agg(company_id::text)`.as('ids'))
+            .whereRef('api_key_id', '=', 'api_keys.id'),
+          sql<string[]>`'{}'::text[]`,
+        )
+        .as('company_ids'),
+    )
     .where('lookup', '=', match[1])
     .executeTakeFirst()
   if (!row || row.revoked_at !== null || !timingSafeEqual(row.secret_hash, hashSecret(match[2]))) return undefined
@@ -106,7 +126,13 @@ function selectKeys(db: Db) {
   return db
     .selectFrom('api_keys')
     .select(['id', 'name', 'lookup', 'role', 'all_companies', 'created_at', 'last_used_at', 'revoked_at'])
-    .select(sql<string[]>`coalesce((select array_agg(company_id::text order by company_id) from api_key_companies k where k.api_key_id = api_keys.id), '{}')`.as('company_ids'))
+    .select(
+      sql<
+        string[]
+      >`coalesce((select array_agg(company_id::text order by company_id) from api_key_companies k where k.api_key_id = api_keys.id), '{}')`.as(
+        'company_ids',
+      ),
+    )
 }
 
 const apiKeysKeyset = keyset('api-keys', 'asc', [
@@ -126,6 +152,10 @@ export async function getApiKey(db: Db, id: string): Promise<ApiKey> {
 
 /** Revoking is idempotent and immediate: the next request with the key gets 401. */
 export async function revokeApiKey(db: Db, id: string): Promise<ApiKey> {
-  await db.updateTable('api_keys').set({ revoked_at: sql`coalesce(revoked_at, now())` }).where('id', '=', id).execute()
+  await db
+    .updateTable('api_keys')
+    .set({ revoked_at: sql`coalesce(revoked_at, now())` })
+    .where('id', '=', id)
+    .execute()
   return getApiKey(db, id)
 }

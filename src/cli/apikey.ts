@@ -20,8 +20,12 @@ switch (command) {
     if (!role || !Roles.includes(role)) fail(`--role must be one of ${Roles.join(', ')}\n${usage}`)
     const companyIds = values.company?.length ? values.company : null
     if (companyIds?.some((c) => !/^[1-9][0-9]{0,18}$/.test(c))) fail('--company takes a Procore company id (digits)')
-    const { key, apiKey } = await withDatabase((db) => createApiKey(db, { name: values.name ?? `${role} key (cli)`, role, companyIds }))
-    console.error(`created ${apiKey.role} key ${apiKey.id} for ${apiKey.companyIds ? `companies ${apiKey.companyIds.join(', ')}` : 'all companies'}; it is shown once:`)
+    const { key, apiKey } = await withDatabase((db) =>
+      createApiKey(db, { name: values.name ?? `${role} key (cli)`, role, companyIds }),
+    )
+    console.error(
+      `created ${apiKey.role} key ${apiKey.id} for ${apiKey.companyIds ? `companies ${apiKey.companyIds.join(', ')}` : 'all companies'}; it is shown once:`,
+    )
     console.log(key)
     break
   }
@@ -31,7 +35,16 @@ switch (command) {
       do {
         const page = await listApiKeys(db, { limit: 200, cursor })
         for (const k of page.items) {
-          console.log([k.id, k.prefix, k.role, k.companyIds?.join(',') ?? '*', k.revokedAt ? `revoked ${k.revokedAt}` : 'active', k.name].join('\t'))
+          console.log(
+            [
+              k.id,
+              k.prefix,
+              k.role,
+              k.companyIds?.join(',') ?? '*',
+              k.revokedAt ? `revoked ${k.revokedAt}` : 'active',
+              k.name,
+            ].join('\t'),
+          )
         }
         cursor = page.next ?? undefined
       } while (cursor)

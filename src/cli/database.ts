@@ -19,7 +19,9 @@ export async function withDatabase<T>(task: (db: Db, url: string) => Promise<T>)
     throw error
   }
   const log = pino({ level: 'warn' })
-  const embedded = config.databaseUrl ? undefined : await (await import('../db/embedded.js')).startEmbeddedPostgres(config.dataDir, log, { attach: true })
+  const embedded = config.databaseUrl
+    ? undefined
+    : await (await import('../db/embedded.js')).startEmbeddedPostgres(config.dataDir, log, { attach: true })
   const url = config.databaseUrl ?? embedded!.url
   const { db } = createDb({ url, ...config.db }, log)
   try {

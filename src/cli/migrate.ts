@@ -26,7 +26,8 @@ await withDatabase(async (db, url) => {
       report(await migrateTo(db, name))
       break
     case 'status':
-      for (const m of await migrator(db).getMigrations()) console.log(`${m.executedAt ? 'applied' : 'pending'}\t${m.name}`)
+      for (const m of await migrator(db).getMigrations())
+        console.log(`${m.executedAt ? 'applied' : 'pending'}\t${m.name}`)
       break
     default:
       fail(usage)

@@ -7,7 +7,14 @@ import { loadConfig } from '../config.js'
  * production; the database is never contacted (the pool connects lazily).
  */
 export async function generateOpenApi(): Promise<string> {
-  const app = await buildApp(loadConfig({ LOG_LEVEL: 'silent', DATABASE_URL: 'postgres://openapi@127.0.0.1:1/unused', WORKER_ENABLED: 'false', ENCRYPTION_KEYS: `doc:${Buffer.alloc(32).toString('base64')}` }))
+  const app = await buildApp(
+    loadConfig({
+      LOG_LEVEL: 'silent',
+      DATABASE_URL: 'postgres://openapi@127.0.0.1:1/unused',
+      WORKER_ENABLED: 'false',
+      ENCRYPTION_KEYS: `doc:${Buffer.alloc(32).toString('base64')}`,
+    }),
+  )
   try {
     return `${JSON.stringify(app.swagger(), null, 2)}\n`
   } finally {

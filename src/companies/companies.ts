@@ -9,13 +9,17 @@ import type { Company, CompanyPatch, NewCompany } from '../schemas/companies.js'
 type Row = Pick<Selectable<CompaniesTable>, (typeof columns)[number]> & { procore_status?: string | null }
 
 /** A company id (Procore's company id) that fits the int8 column; a longer one names no company and must not reach PostgreSQL. */
-export const isCompanyId = (value: string): boolean => /^\d{1,19}$/.test(value) && BigInt(value) <= 9_223_372_036_854_775_807n
+export const isCompanyId = (value: string): boolean =>
+  /^\d{1,19}$/.test(value) && BigInt(value) <= 9_223_372_036_854_775_807n
 
 function toCompany(row: Row): Company {
   return {
-    id: row.id, name: row.name, erpSystem: row.erp_system,
+    id: row.id,
+    name: row.name,
+    erpSystem: row.erp_system,
     procoreConnection: (row.procore_status ?? 'not_connected') as Company['procoreConnection'],
-    createdAt: row.created_at.toISOString(), updatedAt: row.updated_at.toISOString(),
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
   }
 }
 export type { Company }
@@ -23,7 +27,9 @@ export type CompanyWithEtag = { company: Company; etag: string }
 
 const columns = ['id', 'name', 'erp_system', 'version', 'created_at', 'updated_at'] as const
 /** The Procore connection state shown on the company, so callers see `needs_reauth` where they look first. */
-const procoreStatus = sql<string | null>`(select p.status from procore_connections p where p.company_id = companies.id)`.as('procore_status')
+const procoreStatus = sql<
+  string | null
+>`(select p.status from procore_connections p where p.company_id = companies.id)`.as('procore_status')
 
 export async function createCompany(db: Db, input: NewCompany): Promise<CompanyWithEtag> {
   const row = await db
@@ -32,12 +38,21 @@ export async function createCompany(db: Db, input: NewCompany): Promise<CompanyW
     .onConflict((oc) => oc.column('id').doNothing())
     .returning(columns)
     .executeTakeFirst()
-  if (!row) throw conflict('company_exists', `Company ${input.id} already exists. GET /v1/companies/${input.id} to read it, or PATCH it to change it.`)
+  if (!row)
+    throw conflict(
+      'company_exists',
+      `Company ${input.id} already exists. GET /v1/companies/${input.id} to read it, or PATCH it to change it.`,
+    )
   return { company: toCompany(row), etag: etagOf(row.version) }
 }
 
 export async function getCompany(db: Db, id: string): Promise<CompanyWithEtag> {
-  const row = await db.selectFrom('companies').select(columns).select(procoreStatus).where('id', '=', id).executeTakeFirst()
+  const row = await db
+    .selectFrom('companies')
+    .select(columns)
+    .select(procoreStatus)
+    .where('id', '=', id)
+    .executeTakeFirst()
   if (!row) throw notFound('company', id)
   return { company: toCompany(row), etag: etagOf(row.version) }
 }
@@ -45,7 +60,9 @@ export async function getCompany(db: Db, id: string): Promise<CompanyWithEtag> {
 const companiesKeyset = keyset('companies', 'asc', [{ column: 'id', type: 'bigint' }])
 
 export async function listCompanies(
-  db: Db, scope: ReadonlySet<string> | null, page: PageRequest,
+  db: Db,
+  scope: ReadonlySet<string> | null,
+  page: PageRequest,
 ): Promise<Page<Company>> {
   let query = db.selectFrom('companies').select(columns).select(procoreStatus)
   if (scope !== null) {
@@ -57,7 +74,10 @@ export async function listCompanies(
 
 /** Applies the patch only if the caller saw the current version (If-Match). */
 export async function updateCompany(
-  db: Db, id: string, expectedVersion: number, patch: CompanyPatch,
+  db: Db,
+  id: string,
+  expectedVersion: number,
+  patch: CompanyPatch,
 ): Promise<CompanyWithEtag> {
   return transaction(db, async (tx) => {
     const current = await tx.selectFrom('companies').select(columns).where('id', '=', id).forUpdate().executeTakeFirst()
@@ -85,16 +105,28 @@ export async function updateCompany(
  */
 export async function deleteCompany(db: Db, id: string, expectedVersion: number): Promise<void> {
   await transaction(db, async (tx) => {
-    const current = await tx.selectFrom('companies').select('version').where('id', '=', id).forUpdate().executeTakeFirst()
+    const current = await tx
+      .selectFrom('companies')
+      .select('version')
+      .where('id', '=', id)
+      .forUpdate()
+      .executeTakeFirst()
     if (!current) throw notFound('company', id)
     if (current.version !== expectedVersion) throw preconditionFailed(etagOf(current.version))
-    await tx.deleteFrom('companies').where('id', '=', id).execute().catch((error: unknown) => {
-      // foreign_key_violation up to PostgreSQL 17; 18 reports ON DELETE RESTRICT as restrict_violation.
-      const code = (error as { code?: string }).code
-      if (code === '23503' || code === '23001') {
-        throw conflict('company_has_data', `Company ${id} still has data (API keys, links, records or history) and is kept. Revoke or remove what refers to it first.`)
-      }
-      throw error
-    })
+    await tx
+      .deleteFrom('companies')
+      .where('id', '=', id)
+      .execute()
+      .catch((error: unknown) => {
+        // foreign_key_violation up to PostgreSQL 17; 18 reports ON DELETE RESTRICT as restrict_violation.
+        const code = (error as { code?: string }).code
+        if (code === '23503' || code === '23001') {
+          throw conflict(
+            'company_has_data',
+            `Company ${id} still has data (API keys, links, records or history) and is kept. Revoke or remove what refers to it first.`,
+          )
+        }
+        throw error
+      })
   })
 }

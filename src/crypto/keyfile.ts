@@ -11,9 +11,11 @@ export async function localKeyRing(dataDir: string): Promise<string> {
   const file = path.resolve(dataDir, 'encryption.key')
   if (!existsSync(file)) {
     await mkdir(path.dirname(file), { recursive: true })
-    await writeFile(file, `local:${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EEXIST') throw error // another process created it first
-    })
+    await writeFile(file, `local:${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' }).catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error // another process created it first
+      },
+    )
   }
   return (await readFile(file, 'utf8')).trim()
 }

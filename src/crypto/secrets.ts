@@ -18,7 +18,8 @@ export class SecretBox {
     if (!first) throw new Error('SecretBox needs at least one key')
     for (const k of keys) {
       if (k.key.length !== 32) throw new Error(`encryption key ${k.id} must be 32 bytes`)
-      if (!/^[A-Za-z0-9_-]{1,32}$/.test(k.id)) throw new Error(`encryption key id ${k.id} must be 1–32 of A-Z a-z 0-9 _ -`)
+      if (!/^[A-Za-z0-9_-]{1,32}$/.test(k.id))
+        throw new Error(`encryption key id ${k.id} must be 1–32 of A-Z a-z 0-9 _ -`)
     }
     this.keys = new Map(keys.map((k) => [k.id, k.key]))
     this.currentId = first.id
@@ -29,13 +30,20 @@ export class SecretBox {
     const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.currentId)!, iv)
     cipher.setAAD(Buffer.from(aad))
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
-    return ['v1', this.currentId, iv.toString('base64url'), ciphertext.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.')
+    return [
+      'v1',
+      this.currentId,
+      iv.toString('base64url'),
+      ciphertext.toString('base64url'),
+      cipher.getAuthTag().toString('base64url'),
+    ].join('.')
   }
 
   open(sealed: string, aad: string): string {
     const [version, keyId, iv, ciphertext, tag] = sealed.split('.')
     const key = keyId === undefined ? undefined : this.keys.get(keyId)
-    if (version !== 'v1' || !key || !iv || ciphertext === undefined || !tag) throw new Error('secret cannot be opened: unknown format or key')
+    if (version !== 'v1' || !key || !iv || ciphertext === undefined || !tag)
+      throw new Error('secret cannot be opened: unknown format or key')
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'))
     decipher.setAAD(Buffer.from(aad))
     decipher.setAuthTag(Buffer.from(tag, 'base64url'))

@@ -5,7 +5,16 @@ import type { ErpConnectionsTable } from './tables/erp.js'
 import type { IdempotencyKeysTable } from './tables/idempotency-keys.js'
 import type { ProcoreConnectionsTable, ProcoreOauthStatesTable, ProcoreWebhooksTable } from './tables/procore.js'
 import type { InboxEventsTable, RecordSnapshotsTable, SyncRunsTable, WorkerHeartbeatsTable } from './tables/records.js'
-import type { AuditEntriesTable, DiscrepanciesTable, RecordFlagsTable, RecordKeysTable, RecordLinksTable, SyncCreatesTable, SyncDirtyTable, SyncSettingsTable } from './tables/sync.js'
+import type {
+  AuditEntriesTable,
+  DiscrepanciesTable,
+  RecordFlagsTable,
+  RecordKeysTable,
+  RecordLinksTable,
+  SyncCreatesTable,
+  SyncDirtyTable,
+  SyncSettingsTable,
+} from './tables/sync.js'
 
 /** The one source of row types. Add a table: a file in tables/ and a line here. */
 export interface Database {
@@ -52,7 +61,7 @@ const afterCommits = new WeakMap<Tx, AfterCommit[]>()
 export async function transaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
   // Kysely has no nested transactions; joining silently would hide which function owns the commit.
   if (db.isTransaction) {
-    throw new Error('transaction() was given a transaction: a function that joins its caller\'s transaction takes a Tx')
+    throw new Error("transaction() was given a transaction: a function that joins its caller's transaction takes a Tx")
   }
   const callbacks: AfterCommit[] = []
   const result = await db.transaction().execute(async (tx) => {

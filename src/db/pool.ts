@@ -25,9 +25,13 @@ export function createDb(options: DbOptions, log: Pick<Logger, 'error'>): { db: 
     application_name: 'procore-erp-sync',
   })
   // An unhandled 'error' from an idle client (or one a library holds, like the job queue's LISTEN connection) would crash the process.
-  pool.on('error', (error) => log.error({ component: 'db', err: { message: error.message } }, 'idle database client failed'))
+  pool.on('error', (error) =>
+    log.error({ component: 'db', err: { message: error.message } }, 'idle database client failed'),
+  )
   pool.on('connect', (client) => {
-    client.on('error', (error) => log.error({ component: 'db', err: { message: error.message } }, 'database client failed'))
+    client.on('error', (error) =>
+      log.error({ component: 'db', err: { message: error.message } }, 'database client failed'),
+    )
   })
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   return { db, pool }

@@ -9,7 +9,15 @@ import type { Dispatcher } from 'undici'
 import { HttpClient, type HttpClientOptions } from '../http/client.js'
 import { UpstreamError } from '../http/errors.js'
 import { ErpRefusedError, ErpStaleVersionError } from './errors.js'
-import { asProblem, parseInfo, parsePage, parseRecord, type ErpInfo, type ErpRecordJson, type ErpResource } from './protocol.js'
+import {
+  asProblem,
+  parseInfo,
+  parsePage,
+  parseRecord,
+  type ErpInfo,
+  type ErpRecordJson,
+  type ErpResource,
+} from './protocol.js'
 
 export interface ErpClientOptions {
   /** The agent's base URL, validated by the caller (src/erp/urls.ts). */
@@ -73,7 +81,12 @@ export class ErpClient {
 
   /** `GET /v1/info`: the connection test. */
   async info(): Promise<ErpInfo> {
-    const res = await this.#http.request({ method: 'GET', path: '/v1/info', concurrencyKey: this.#key, parse: parseInfo })
+    const res = await this.#http.request({
+      method: 'GET',
+      path: '/v1/info',
+      concurrencyKey: this.#key,
+      parse: parseInfo,
+    })
     return res.body
   }
 
@@ -81,7 +94,10 @@ export class ErpClient {
   async get(resource: ErpResource, id: string): Promise<ErpRecordJson | null> {
     try {
       const res = await this.#http.request({
-        method: 'GET', path: recordPath(resource, id), concurrencyKey: this.#key, parse: (b) => parseRecord(resource, b),
+        method: 'GET',
+        path: recordPath(resource, id),
+        concurrencyKey: this.#key,
+        parse: (b) => parseRecord(resource, b),
       })
       return res.body
     } catch (error) {
@@ -94,7 +110,10 @@ export class ErpClient {
    * Every record of a list, one page at a time, in the agent's `(updated_at, id)` order; a
    * record changed during the walk may come twice (the protocol's promise), never not at all.
    */
-  async *list(resource: ErpResource, opts: { jobId?: string | null | undefined; updatedSince?: Date | undefined } = {}): AsyncGenerator<ErpRecordJson[]> {
+  async *list(
+    resource: ErpResource,
+    opts: { jobId?: string | null | undefined; updatedSince?: Date | undefined } = {},
+  ): AsyncGenerator<ErpRecordJson[]> {
     const path = collectionPath(resource, opts.jobId)
     const updatedSince = opts.updatedSince?.toISOString()
     const cursors = new Set<string>()
@@ -102,7 +121,9 @@ export class ErpClient {
     let emptyPages = 0
     for (;;) {
       const res = await this.#http.request({
-        method: 'GET', path, concurrencyKey: this.#key,
+        method: 'GET',
+        path,
+        concurrencyKey: this.#key,
         query: { limit: this.#pageSize, cursor, updated_since: updatedSince },
         parse: (b) => parsePage(resource, b),
       })
@@ -112,7 +133,12 @@ export class ErpClient {
       emptyPages = data.length === 0 ? emptyPages + 1 : 0
       if (cursors.has(next) || emptyPages > MAX_EMPTY_PAGES) {
         throw new UpstreamError({
-          reason: 'invalid_response', side: 'erp', method: 'GET', url: path, status: res.status, attempts: res.attempts,
+          reason: 'invalid_response',
+          side: 'erp',
+          method: 'GET',
+          url: path,
+          status: res.status,
+          attempts: res.attempts,
           cause: new Error(`the ${resource} list does not advance: next_cursor repeats or pages stay empty`),
         })
       }
@@ -125,12 +151,21 @@ export class ErpClient {
    * `POST` with an Idempotency-Key, so the HTTP layer may retry it after a lost response and the
    * agent answers the retry with the record it already created (200 Idempotent-Replayed).
    */
-  async create(resource: ErpResource, jobId: string | null | undefined, body: Record<string, unknown>, idempotencyKey: string): Promise<Created> {
+  async create(
+    resource: ErpResource,
+    jobId: string | null | undefined,
+    body: Record<string, unknown>,
+    idempotencyKey: string,
+  ): Promise<Created> {
     const path = collectionPath(resource, jobId)
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await this.#http.request({
-          method: 'POST', path, body, idempotent: true, concurrencyKey: this.#key,
+          method: 'POST',
+          path,
+          body,
+          idempotent: true,
+          concurrencyKey: this.#key,
           headers: { 'idempotency-key': idempotencyKey },
           parse: (b) => parseRecord(resource, b),
         })
@@ -152,10 +187,19 @@ export class ErpClient {
    * in fact succeeded, the retry gets 412, so on a 412 after a retry the record is re-read and
    * accepted when it already holds every value we sent.
    */
-  async update(resource: ErpResource, id: string, body: Record<string, unknown>, version: number): Promise<ErpRecordJson> {
+  async update(
+    resource: ErpResource,
+    id: string,
+    body: Record<string, unknown>,
+    version: number,
+  ): Promise<ErpRecordJson> {
     try {
       const res = await this.#http.request({
-        method: 'PATCH', path: recordPath(resource, id), body, idempotent: true, concurrencyKey: this.#key,
+        method: 'PATCH',
+        path: recordPath(resource, id),
+        body,
+        idempotent: true,
+        concurrencyKey: this.#key,
         headers: { 'if-match': `"${version}"` },
         parse: (b) => parseRecord(resource, b),
       })
@@ -199,7 +243,8 @@ function holds(record: Record<string, unknown>, body: Record<string, unknown>): 
 function mapWriteError(error: unknown, what: string): unknown {
   if (!(error instanceof UpstreamError) || error.status === undefined) return error
   const status = error.status
-  if (status < 400 || status >= 500 || status === 401 || status === 403 || status === 408 || status === 429) return error
+  if (status < 400 || status >= 500 || status === 401 || status === 403 || status === 408 || status === 429)
+    return error
   const problem = asProblem(error.body)
   return new ErpRefusedError({
     erpStatus: status,

@@ -10,10 +10,18 @@ export const CLIENTS = 'erp.clients'
 
 /** The dispatcher for ERP traffic: the injected one (tests), else an Agent with a connect timeout. */
 export function erpDispatcher(ctx: AppContext): Dispatcher {
-  return ctx.dispatcher ?? component(ctx, AGENT, () => new Agent({ connect: { timeout: 5000 }, headersTimeout: 15_000, bodyTimeout: 30_000 }))
+  return (
+    ctx.dispatcher ??
+    component(ctx, AGENT, () => new Agent({ connect: { timeout: 5000 }, headersTimeout: 15_000, bodyTimeout: 30_000 }))
+  )
 }
 
-export function newErpClient(ctx: AppContext, companyId: string, target: { baseUrl: string; token: string }, extra: Partial<ErpClientOptions> = {}): ErpClient {
+export function newErpClient(
+  ctx: AppContext,
+  companyId: string,
+  target: { baseUrl: string; token: string },
+  extra: Partial<ErpClientOptions> = {},
+): ErpClient {
   return new ErpClient({
     baseUrl: target.baseUrl,
     token: target.token,

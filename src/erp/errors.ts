@@ -24,7 +24,14 @@ export class ErpRefusedError extends AppError {
   /** With `already_exists`: the id of the ERP record that already has the code. */
   readonly existingId: string | undefined
 
-  constructor(init: { erpStatus: number; erpCode: string; erpDetail: string; fieldErrors: ErpFieldError[]; existingId?: string | undefined; what: string }) {
+  constructor(init: {
+    erpStatus: number
+    erpCode: string
+    erpDetail: string
+    fieldErrors: ErpFieldError[]
+    existingId?: string | undefined
+    what: string
+  }) {
     const exists = init.erpCode === 'already_exists'
     const fields = init.fieldErrors.map((e) => e.message).join('; ')
     super(
@@ -32,8 +39,15 @@ export class ErpRefusedError extends AppError {
       exists ? 'erp_record_exists' : 'erp_refused',
       exists ? 'The ERP already has this record' : 'The ERP refused the change',
       `The ERP refused to ${init.what}: ${init.erpDetail}${fields ? ` (${fields})` : ''}` +
-        (exists && init.existingId ? ` Link the existing ERP record ${init.existingId} instead.` : ' Correct the fields named in erpErrors and retry.'),
-      { erpErrors: init.fieldErrors, erpCode: init.erpCode, erpStatus: init.erpStatus, ...(init.existingId !== undefined && { existingId: init.existingId }) },
+        (exists && init.existingId
+          ? ` Link the existing ERP record ${init.existingId} instead.`
+          : ' Correct the fields named in erpErrors and retry.'),
+      {
+        erpErrors: init.fieldErrors,
+        erpCode: init.erpCode,
+        erpStatus: init.erpStatus,
+        ...(init.existingId !== undefined && { existingId: init.existingId }),
+      },
     )
     this.fieldErrors = init.fieldErrors
     this.erpDetail = init.erpDetail
@@ -50,10 +64,14 @@ export class ErpStaleVersionError extends AppError {
   readonly currentVersion: number | null
 
   constructor(init: { id: string; expectedVersion: number; currentVersion: number | null }) {
-    super(409, 'erp_version_conflict', 'The ERP record changed',
+    super(
+      409,
+      'erp_version_conflict',
+      'The ERP record changed',
       `ERP record ${init.id} changed since version ${init.expectedVersion}` +
         `${init.currentVersion === null ? '' : ` (it is now at version ${init.currentVersion})`}. Re-read it, review the differences, and retry.`,
-      { currentVersion: init.currentVersion })
+      { currentVersion: init.currentVersion },
+    )
     this.currentVersion = init.currentVersion
   }
 }
@@ -62,7 +80,11 @@ export class ErpStaleVersionError extends AppError {
 export class ErpNotConnectedError extends NotConnectedError {
   override name = 'ErpNotConnectedError'
   constructor(companyId: string) {
-    super('erp', 'erp_not_connected', 'No ERP connection',
-      `Company ${companyId} is not connected to an ERP agent. Connect it first: PUT /v1/companies/${companyId}/erp/connection with the agent's base URL and token.`)
+    super(
+      'erp',
+      'erp_not_connected',
+      'No ERP connection',
+      `Company ${companyId} is not connected to an ERP agent. Connect it first: PUT /v1/companies/${companyId}/erp/connection with the agent's base URL and token.`,
+    )
   }
 }

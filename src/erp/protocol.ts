@@ -29,17 +29,52 @@ const Base = {
 export const RecordSchemas = {
   departments: Type.Object({ ...Base, code: Text, name: Text, active: Type.Boolean() }),
   employees: Type.Object({
-    ...Base, employee_number: Text, first_name: Text, last_name: Text, email: Text, phone: Text, job_title: Text,
-    department_id: NullableText, active: Type.Boolean(),
+    ...Base,
+    employee_number: Text,
+    first_name: Text,
+    last_name: Text,
+    email: Text,
+    phone: Text,
+    job_title: Text,
+    department_id: NullableText,
+    active: Type.Boolean(),
   }),
   jobs: Type.Object({
-    ...Base, number: Text, name: Text, status: Type.Enum(['active', 'inactive']), address: Text, city: Text, state: Text, zip: Text, country: Text,
-    start_date: NullableDate, completion_date: NullableDate, department_id: NullableText, customer: NullableText,
+    ...Base,
+    number: Text,
+    name: Text,
+    status: Type.Enum(['active', 'inactive']),
+    address: Text,
+    city: Text,
+    state: Text,
+    zip: Text,
+    country: Text,
+    start_date: NullableDate,
+    completion_date: NullableDate,
+    department_id: NullableText,
+    customer: NullableText,
   }),
-  'cost-codes': Type.Object({ ...Base, code: Text, name: Text, parent_code: NullableText, job_id: NullableText, active: Type.Boolean() }),
+  'cost-codes': Type.Object({
+    ...Base,
+    code: Text,
+    name: Text,
+    parent_code: NullableText,
+    job_id: NullableText,
+    active: Type.Boolean(),
+  }),
   vendors: Type.Object({
-    ...Base, code: Text, name: Text, tax_id: NullableText, email: NullableText, phone: NullableText,
-    address: Text, city: Text, state: Text, zip: Text, country: Text, active: Type.Boolean(),
+    ...Base,
+    code: Text,
+    name: Text,
+    tax_id: NullableText,
+    email: NullableText,
+    phone: NullableText,
+    address: Text,
+    city: Text,
+    state: Text,
+    zip: Text,
+    country: Text,
+    active: Type.Boolean(),
   }),
 } as const satisfies Record<ErpResource, TSchema>
 
@@ -87,13 +122,16 @@ export const ProblemSchema = Type.Object({
 export type ErpProblem = Static<typeof ProblemSchema>
 
 /** The thin notification body (`webhooks.recordChanged`). */
-export const RecordChangedSchema = Type.Object({
-  type: Type.Enum(['record.created', 'record.updated', 'record.deactivated']),
-  resource: Type.Enum(['departments', 'employees', 'jobs', 'cost-codes', 'vendors']),
-  id: Type.String({ minLength: 1, maxLength: 255 }),
-  job_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-  occurred_at: Type.String({ format: 'date-time' }),
-}, { additionalProperties: false })
+export const RecordChangedSchema = Type.Object(
+  {
+    type: Type.Enum(['record.created', 'record.updated', 'record.deactivated']),
+    resource: Type.Enum(['departments', 'employees', 'jobs', 'cost-codes', 'vendors']),
+    id: Type.String({ minLength: 1, maxLength: 255 }),
+    job_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    occurred_at: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+)
 export type RecordChanged = Static<typeof RecordChangedSchema>
 
 export type ErpRecordJson = { id: string; version: number; updated_at: string } & Record<string, unknown>
@@ -132,10 +170,12 @@ export class ProtocolVersionError extends Error {
 
 /** Throws an Error naming what is wrong; the HTTP layer turns it into an `invalid_response` UpstreamError. */
 export function parseInfo(body: unknown): ErpInfo {
-  const reported = typeof body === 'object' && body !== null ? (body as { protocol_version?: unknown }).protocol_version : undefined
+  const reported =
+    typeof body === 'object' && body !== null ? (body as { protocol_version?: unknown }).protocol_version : undefined
   const major = protocolMajor(reported)
   if (major !== undefined && major !== PROTOCOL_MAJOR) throw new ProtocolVersionError(String(reported))
-  if (!compiled.info.Check(body)) throw new Error(`GET /v1/info does not match the protocol: ${describe(compiled.info.Errors(body))}`)
+  if (!compiled.info.Check(body))
+    throw new Error(`GET /v1/info does not match the protocol: ${describe(compiled.info.Errors(body))}`)
   return body
 }
 
@@ -149,7 +189,8 @@ export function parseRecord(resource: ErpResource, body: unknown): ErpRecordJson
 }
 
 export function parsePage(resource: ErpResource, body: unknown): { data: ErpRecordJson[]; next_cursor: string | null } {
-  if (!compiled.page.Check(body)) throw new Error(`${resource} page does not match the protocol: ${describe(compiled.page.Errors(body))}`)
+  if (!compiled.page.Check(body))
+    throw new Error(`${resource} page does not match the protocol: ${describe(compiled.page.Errors(body))}`)
   const page = body as { data: unknown[]; next_cursor: string | null }
   return { data: page.data.map((r) => parseRecord(resource, r)), next_cursor: page.next_cursor }
 }

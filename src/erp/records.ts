@@ -11,12 +11,20 @@ type Json = Record<string, unknown>
 export interface ErpRecordApi {
   /** The current record (with `version`), or null when the ERP answers 404. */
   get(resource: ErpResource, id: string): Promise<ErpRecordJson | null>
-  list(resource: ErpResource, options?: { updatedSince?: Date | undefined; jobId?: string | undefined }): AsyncGenerator<ErpRecordJson[]>
+  list(
+    resource: ErpResource,
+    options?: { updatedSince?: Date | undefined; jobId?: string | undefined },
+  ): AsyncGenerator<ErpRecordJson[]>
   /**
    * Creates with an Idempotency-Key: the same key always yields the same ERP record. Refusals
    * throw `ErpRefusedError` carrying the ERP's per-field messages; `what` says what was asked.
    */
-  create(resource: ErpResource, body: Json, idempotencyKey: string, options: { jobId?: string | null; what: string }): Promise<ErpRecordJson>
+  create(
+    resource: ErpResource,
+    body: Json,
+    idempotencyKey: string,
+    options: { jobId?: string | null; what: string },
+  ): Promise<ErpRecordJson>
   /** Updates if the record is still at `version` (If-Match); a stale version throws `ErpStaleVersionError`. */
   update(resource: ErpResource, id: string, body: Json, version: number, what: string): Promise<ErpRecordJson>
   /** Whether the agent serves this list (`capabilities.resources` at its last connection test). */
@@ -34,11 +42,13 @@ export async function erpRecordApi(ctx: AppContext, companyId: string): Promise<
   return {
     get: (resource, id) => client.get(resource, id),
     list: (resource, options = {}) => {
-      if (options.jobId !== undefined && resource !== 'cost-codes') throw new TypeError(`jobId applies to cost codes only, not ${resource}`)
+      if (options.jobId !== undefined && resource !== 'cost-codes')
+        throw new TypeError(`jobId applies to cost codes only, not ${resource}`)
       return client.list(resource, { jobId: options.jobId, updatedSince: options.updatedSince })
     },
     create: async (resource, body, idempotencyKey, { jobId, what }) => {
-      if (jobId !== undefined && jobId !== null && resource !== 'cost-codes') throw new TypeError(`jobId applies to cost codes only, not ${resource}`)
+      if (jobId !== undefined && jobId !== null && resource !== 'cost-codes')
+        throw new TypeError(`jobId applies to cost codes only, not ${resource}`)
       const sent = protocolBody(resource, body)
       checkLengths(connection, resource, sent, what)
       return (await client.create(resource, jobId, sent, idempotencyKey)).record
@@ -53,12 +63,18 @@ export async function erpRecordApi(ctx: AppContext, companyId: string): Promise<
 }
 
 /** The company's stored connection and a client for it, reused until the connection changes. */
-export async function connectedClient(ctx: AppContext, companyId: string): Promise<{ client: ErpClient; connection: StoredConnection }> {
+export async function connectedClient(
+  ctx: AppContext,
+  companyId: string,
+): Promise<{ client: ErpClient; connection: StoredConnection }> {
   const connection = await loadConnection(ctx, companyId)
   const clients = component(ctx, CLIENTS, () => new Map<string, { version: number; client: ErpClient }>())
   let entry = clients.get(companyId)
   if (entry?.version !== connection.version) {
-    entry = { version: connection.version, client: newErpClient(ctx, companyId, connection, { pageSize: connection.info.limits.max_page_size }) }
+    entry = {
+      version: connection.version,
+      client: newErpClient(ctx, companyId, connection, { pageSize: connection.info.limits.max_page_size }),
+    }
     clients.set(companyId, entry)
   }
   return { client: entry.client, connection }
@@ -83,11 +99,15 @@ function checkLengths(connection: StoredConnection, resource: ErpResource, body:
   const errors: ErpFieldError[] = []
   for (const [field, max] of Object.entries(limits)) {
     const value = body[field]
-    if (typeof value === 'string' && [...value].length > max) errors.push({ field, message: `${field} must be at most ${max} characters` })
+    if (typeof value === 'string' && [...value].length > max)
+      errors.push({ field, message: `${field} must be at most ${max} characters` })
   }
   if (errors.length > 0) {
     throw new ErpRefusedError({
-      erpStatus: 422, erpCode: 'validation_failed', fieldErrors: errors, what,
+      erpStatus: 422,
+      erpCode: 'validation_failed',
+      fieldErrors: errors,
+      what,
       erpDetail: `${errors.length === 1 ? '1 field is' : `${errors.length} fields are`} longer than this ERP accepts (checked before sending).`,
     })
   }

@@ -28,9 +28,11 @@ export function sign(secret: string, id: string, timestamp: string, body: Buffer
   return `v1,${signatureBytes(secret, id, timestamp, body).toString('base64')}`
 }
 
-export type VerifyFailure = 'headers_missing' | 'headers_invalid' | 'timestamp_too_old' | 'timestamp_too_new' | 'signature_invalid'
+export type VerifyFailure =
+  'headers_missing' | 'headers_invalid' | 'timestamp_too_old' | 'timestamp_too_new' | 'signature_invalid'
 
-export type VerifyResult = { ok: true; id: string; timestamp: number } | { ok: false; failure: VerifyFailure; message: string }
+export type VerifyResult =
+  { ok: true; id: string; timestamp: number } | { ok: false; failure: VerifyFailure; message: string }
 
 export interface VerifyInput {
   id: string | undefined
@@ -52,18 +54,34 @@ export interface VerifyInput {
 export function verify(input: VerifyInput): VerifyResult {
   const { id, timestamp, signature } = input
   if (!id || !timestamp || !signature) {
-    return { ok: false, failure: 'headers_missing', message: 'Send the webhook-id, webhook-timestamp and webhook-signature headers (Standard Webhooks 1.0).' }
+    return {
+      ok: false,
+      failure: 'headers_missing',
+      message: 'Send the webhook-id, webhook-timestamp and webhook-signature headers (Standard Webhooks 1.0).',
+    }
   }
   if (!MESSAGE_ID.test(id) || !TIMESTAMP.test(timestamp) || signature.length > MAX_SIGNATURE_HEADER) {
-    return { ok: false, failure: 'headers_invalid', message: 'webhook-id must be 1–255 visible ASCII characters and webhook-timestamp Unix seconds.' }
+    return {
+      ok: false,
+      failure: 'headers_invalid',
+      message: 'webhook-id must be 1–255 visible ASCII characters and webhook-timestamp Unix seconds.',
+    }
   }
   const seconds = Number(timestamp)
   const skew = seconds - Math.floor(input.now / 1000)
   if (skew < -TIMESTAMP_TOLERANCE_SECONDS) {
-    return { ok: false, failure: 'timestamp_too_old', message: `webhook-timestamp is more than ${TIMESTAMP_TOLERANCE_SECONDS} s in the past: sign each attempt afresh with the current time, and check the agent's clock.` }
+    return {
+      ok: false,
+      failure: 'timestamp_too_old',
+      message: `webhook-timestamp is more than ${TIMESTAMP_TOLERANCE_SECONDS} s in the past: sign each attempt afresh with the current time, and check the agent's clock.`,
+    }
   }
   if (skew > TIMESTAMP_TOLERANCE_SECONDS) {
-    return { ok: false, failure: 'timestamp_too_new', message: `webhook-timestamp is more than ${TIMESTAMP_TOLERANCE_SECONDS} s in the future: check the agent's clock.` }
+    return {
+      ok: false,
+      failure: 'timestamp_too_new',
+      message: `webhook-timestamp is more than ${TIMESTAMP_TOLERANCE_SECONDS} s in the future: check the agent's clock.`,
+    }
   }
   const given = signature.split(' ').flatMap((entry) => {
     const [version, value] = entry.split(',', 2)
@@ -77,5 +95,10 @@ export function verify(input: VerifyInput): VerifyResult {
       if (timingSafeEqual(expected, candidate)) return { ok: true, id, timestamp: seconds }
     }
   }
-  return { ok: false, failure: 'signature_invalid', message: 'No webhook-signature matches: sign "{webhook-id}.{webhook-timestamp}.{body}" over the exact bytes sent, with the secret the service gave (see openapi/README.md).' }
+  return {
+    ok: false,
+    failure: 'signature_invalid',
+    message:
+      'No webhook-signature matches: sign "{webhook-id}.{webhook-timestamp}.{body}" over the exact bytes sent, with the secret the service gave (see openapi/README.md).',
+  }
 }

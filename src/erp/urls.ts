@@ -20,17 +20,23 @@ export function isLoopback(hostname: string): boolean {
  */
 export function validateBaseUrl(raw: string, allowHttp: boolean): string {
   const refuse = (message: string) =>
-    badRequest('invalid_base_url', `baseUrl ${message}. Give the agent's root URL, e.g. https://erp-agent.example.com (the service adds /v1/...).`, [
-      { pointer: '/body/baseUrl', message },
-    ])
+    badRequest(
+      'invalid_base_url',
+      `baseUrl ${message}. Give the agent's root URL, e.g. https://erp-agent.example.com (the service adds /v1/...).`,
+      [{ pointer: '/body/baseUrl', message }],
+    )
   const url = URL.parse(raw.trim())
   if (url === null) throw refuse('is not an absolute URL')
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw refuse(`must use https (got ${url.protocol.replace(/:$/, '')})`)
-  if (url.username !== '' || url.password !== '') throw refuse('must not contain credentials; send the token in the token field')
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw refuse(`must use https (got ${url.protocol.replace(/:$/, '')})`)
+  if (url.username !== '' || url.password !== '')
+    throw refuse('must not contain credentials; send the token in the token field')
   if (url.search !== '' || url.hash !== '') throw refuse('must not have a query string or fragment')
   if (url.hostname === '') throw refuse('has no host')
   if (url.protocol === 'http:' && !allowHttp && !isLoopback(url.hostname)) {
-    throw refuse('must use https: plain http is accepted only for loopback addresses (set ERP_ALLOW_HTTP=true for private test networks)')
+    throw refuse(
+      'must use https: plain http is accepted only for loopback addresses (set ERP_ALLOW_HTTP=true for private test networks)',
+    )
   }
   const path = url.pathname.replace(/\/+$/, '')
   if (/\/v\d+$/.test(path)) throw refuse('must not end with the protocol version (/v1): the service adds it')

@@ -2,7 +2,11 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { Agent, type Dispatcher } from 'undici'
 import {
-  UpstreamError, reasonForErrorCode, reasonForStatus, type UpstreamErrorInit, type UpstreamSide,
+  UpstreamError,
+  reasonForErrorCode,
+  reasonForStatus,
+  type UpstreamErrorInit,
+  type UpstreamSide,
 } from './errors.js'
 import { flattenHeaders, lowerCaseNames, nextLink, wholeNumber } from './headers.js'
 import { parseJson, stringifyJson } from './json.js'
@@ -91,7 +95,13 @@ interface Prepared {
 
 type Attempt =
   | { ok: true; status: number; headers: Record<string, string>; body: unknown; requestId: string | undefined }
-  | { ok: false; status?: number; headers?: Record<string, string>; errorCode?: string; error: Omit<UpstreamErrorInit, 'attempts'> }
+  | {
+      ok: false
+      status?: number
+      headers?: Record<string, string>
+      errorCode?: string
+      error: Omit<UpstreamErrorInit, 'attempts'>
+    }
 
 const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'PUT', 'DELETE'])
 const ERROR_BODY_BYTES = 4096
@@ -118,7 +128,8 @@ export class HttpClient {
 
   constructor(opts: HttpClientOptions) {
     this.#base = new URL(opts.baseUrl)
-    if (this.#base.protocol !== 'https:' && this.#base.protocol !== 'http:') throw new TypeError('baseUrl must be http(s)')
+    if (this.#base.protocol !== 'https:' && this.#base.protocol !== 'http:')
+      throw new TypeError('baseUrl must be http(s)')
     const hosts = (opts.allowedHosts ?? []).map((host) => new URL(`${this.#base.protocol}//${host}`).host)
     this.#allowedHosts = new Set([this.#base.host, ...hosts])
 
@@ -126,11 +137,13 @@ export class HttpClient {
     this.#headersTimeout = timeouts.headersMs
     this.#bodyTimeout = timeouts.bodyMs
     this.#ownsDispatcher = opts.dispatcher === undefined
-    this.#dispatcher = opts.dispatcher ?? new Agent({
-      connect: { timeout: timeouts.connectMs },
-      headersTimeout: timeouts.headersMs,
-      bodyTimeout: timeouts.bodyMs,
-    })
+    this.#dispatcher =
+      opts.dispatcher ??
+      new Agent({
+        connect: { timeout: timeouts.connectMs },
+        headersTimeout: timeouts.headersMs,
+        bodyTimeout: timeouts.bodyMs,
+      })
 
     this.#maxResponseBytes = opts.maxResponseBytes ?? 10 * 1024 * 1024
     this.#retry = { maxAttempts: 5, baseDelayMs: 250, maxDelayMs: 20_000, maxWaitMs: 120_000, ...opts.retry }
@@ -187,7 +200,10 @@ export class HttpClient {
       })
       if (!decision.retry) {
         const error = new UpstreamError({
-          ...result.error, side: this.#side, attempts: attempt, retryAt: decision.retryAt,
+          ...result.error,
+          side: this.#side,
+          attempts: attempt,
+          retryAt: decision.retryAt,
         })
         // Final statuses (404, 422, …) are the caller's to report; giving up on a transient failure is ours.
         if (error.retryable) this.#logger?.warn({ ...logFields, attempt, reason: decision.reason }, 'giving up')
@@ -204,7 +220,11 @@ export class HttpClient {
    */
   async *paginate<T>(req: HttpRequest<T[]> & { perPage?: number }): AsyncGenerator<T[]> {
     const { perPage, query, ...rest } = req
-    const pageQuery = (page: number): Query => ({ ...query, page, ...(perPage === undefined ? {} : { per_page: perPage }) })
+    const pageQuery = (page: number): Query => ({
+      ...query,
+      page,
+      ...(perPage === undefined ? {} : { per_page: perPage }),
+    })
     const visited = new Set<string>()
     let page = 1
     let seen = 0
@@ -216,7 +236,8 @@ export class HttpClient {
       visited.add(url)
 
       const response: HttpResponse<T[]> = await this.request(next)
-      if (!Array.isArray(response.body)) throw this.#invalidResponse(next.method, target, 'page body is not an array', response)
+      if (!Array.isArray(response.body))
+        throw this.#invalidResponse(next.method, target, 'page body is not an array', response)
       yield response.body
       seen += response.body.length
       page++
@@ -250,7 +271,12 @@ export class HttpClient {
       throw new UpstreamError({ reason: 'host_not_allowed', side: this.#side, method, url: safeUrl, attempts: 0 })
     }
     const search = [url.search.slice(1), encodeQuery(query)].filter((part) => part !== '').join('&')
-    return { origin: url.origin, path: url.pathname + (search === '' ? '' : `?${search}`), safeUrl, pathname: url.pathname }
+    return {
+      origin: url.origin,
+      path: url.pathname + (search === '' ? '' : `?${search}`),
+      safeUrl,
+      pathname: url.pathname,
+    }
   }
 
   /** Waits while this key's rate-limit budget is spent; no request goes out before the reset. */
@@ -268,8 +294,10 @@ export class HttpClient {
           retryAt: this.#now() + waitMs,
         })
       }
-      this.#logger?.debug({ component: 'http', method: prepared.method, url: prepared.target.pathname, waitMs },
-        'rate-limit budget spent, waiting for the reset')
+      this.#logger?.debug(
+        { component: 'http', method: prepared.method, url: prepared.target.pathname, waitMs },
+        'rate-limit budget spent, waiting for the reset',
+      )
       await this.#wait(waitMs + Math.floor(this.#random() * this.#retry.baseDelayMs), prepared.signal)
     }
   }
@@ -356,7 +384,10 @@ export class HttpClient {
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 function parseBody<T>(
-  req: HttpRequest<T>, target: Target, result: Extract<Attempt, { ok: true }>, attempts: number,
+  req: HttpRequest<T>,
+  target: Target,
+  result: Extract<Attempt, { ok: true }>,
+  attempts: number,
   side: UpstreamSide | undefined,
 ): T {
   if (req.parse === undefined) return result.body as T
@@ -385,13 +416,20 @@ function transportFailure(err: unknown, prepared: Prepared): Attempt {
     if (typeof code !== 'string') continue
     const reason = reasonForErrorCode(code)
     if (reason !== undefined) {
-      return { ok: false, errorCode: code, error: { reason, method: prepared.method, url: prepared.target.safeUrl, cause: err } }
+      return {
+        ok: false,
+        errorCode: code,
+        error: { reason, method: prepared.method, url: prepared.target.safeUrl, cause: err },
+      }
     }
   }
   throw err
 }
 
-async function readCapped(body: Dispatcher.ResponseData['body'], limit: number): Promise<{ bytes: Buffer; truncated: boolean }> {
+async function readCapped(
+  body: Dispatcher.ResponseData['body'],
+  limit: number,
+): Promise<{ bytes: Buffer; truncated: boolean }> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of body as AsyncIterable<Buffer>) {

@@ -35,27 +35,47 @@ export function reasonForStatus(status: number): UpstreamReason {
   // We never follow redirects: Procore and the ERP do not send them, and following one could leak the token.
   if (status >= 300 && status < 400) return 'redirect_blocked'
   switch (status) {
-    case 400: return 'bad_request'
-    case 401: return 'unauthorized'
-    case 403: return 'forbidden'
-    case 404: return 'not_found'
-    case 408: return 'timeout'
-    case 409: return 'conflict'
-    case 422: return 'unprocessable'
-    case 429: return 'rate_limited'
+    case 400:
+      return 'bad_request'
+    case 401:
+      return 'unauthorized'
+    case 403:
+      return 'forbidden'
+    case 404:
+      return 'not_found'
+    case 408:
+      return 'timeout'
+    case 409:
+      return 'conflict'
+    case 422:
+      return 'unprocessable'
+    case 429:
+      return 'rate_limited'
     case 502:
     case 503:
-    case 504: return 'unavailable'
+    case 504:
+      return 'unavailable'
   }
   return status >= 500 ? 'server_error' : 'client_error'
 }
 
 const TIMEOUT_CODES: ReadonlySet<string> = new Set([
-  'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
+  'ETIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
 ])
 const CONNECTION_CODES: ReadonlySet<string> = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
-  'UND_ERR_SOCKET', 'UND_ERR_CLOSED',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
 ])
 
 /** Error codes of failures where no response came back; anything else is not an upstream failure. */
@@ -98,8 +118,10 @@ export class UpstreamError extends Error {
 
   constructor(init: UpstreamErrorInit) {
     const status = init.status === undefined ? '' : ` ${init.status}`
-    super(`${init.method} ${init.url} failed:${status} ${init.reason} after ${init.attempts} attempt(s)`,
-      init.cause === undefined ? undefined : { cause: init.cause })
+    super(
+      `${init.method} ${init.url} failed:${status} ${init.reason} after ${init.attempts} attempt(s)`,
+      init.cause === undefined ? undefined : { cause: init.cause },
+    )
     this.reason = init.reason
     this.side = init.side
     this.retryable = RETRYABLE.has(init.reason)
@@ -130,7 +152,15 @@ export function upstreamMessage(body: unknown): string | undefined {
   const text = (m: unknown) => (typeof m === 'string' || typeof m === 'number' ? String(m) : '')
   const items = Array.isArray(errors)
     ? errors.map((e) => text(typeof e === 'object' && e !== null ? (e as { message?: unknown }).message : e))
-    : Object.entries(errors).flatMap(([field, messages]) => (Array.isArray(messages) ? messages : [messages])
-      .map((m) => (field === 'base' ? text(m) : `${field} ${text(m)}`)))
-  return items.filter((m) => m !== '').join('; ').slice(0, 300) || undefined
+    : Object.entries(errors).flatMap(([field, messages]) =>
+        (Array.isArray(messages) ? messages : [messages]).map((m) =>
+          field === 'base' ? text(m) : `${field} ${text(m)}`,
+        ),
+      )
+  return (
+    items
+      .filter((m) => m !== '')
+      .join('; ')
+      .slice(0, 300) || undefined
+  )
 }

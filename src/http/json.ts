@@ -25,7 +25,14 @@ const PLAIN_CHARS = /[^"\\\u0000-\u001f]*/y
 const NUMBER = /-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y
 const HEX4 = /^[0-9a-fA-F]{4}$/
 const ESCAPES: Readonly<Record<string, string>> = {
-  '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t',
+  '"': '"',
+  '\\': '\\',
+  '/': '/',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
 }
 
 class Parser {
@@ -46,13 +53,20 @@ class Parser {
   #value(): unknown {
     this.#skipWhitespace()
     switch (this.#text[this.#pos]) {
-      case '{': return this.#object()
-      case '[': return this.#array()
-      case '"': return this.#string()
-      case 't': return this.#literal('true', true)
-      case 'f': return this.#literal('false', false)
-      case 'n': return this.#literal('null', null)
-      default: return this.#number()
+      case '{':
+        return this.#object()
+      case '[':
+        return this.#array()
+      case '"':
+        return this.#string()
+      case 't':
+        return this.#literal('true', true)
+      case 'f':
+        return this.#literal('false', false)
+      case 'n':
+        return this.#literal('null', null)
+      default:
+        return this.#number()
     }
   }
 
@@ -158,12 +172,16 @@ function write(value: unknown, key: string, seen: Set<object>): string | undefin
     value = (value.toJSON as (key: string) => unknown)(key)
   }
   switch (typeof value) {
-    case 'bigint': return value.toString()
+    case 'bigint':
+      return value.toString()
     case 'string':
     case 'number':
-    case 'boolean': return JSON.stringify(value)
-    case 'object': break
-    default: return undefined // undefined, functions and symbols are skipped, as by JSON.stringify
+    case 'boolean':
+      return JSON.stringify(value)
+    case 'object':
+      break
+    default:
+      return undefined // undefined, functions and symbols are skipped, as by JSON.stringify
   }
   if (value === null) return 'null'
   if (seen.has(value)) throw new TypeError('cannot serialise a cyclic structure as JSON')

@@ -53,25 +53,45 @@ export interface IncomingEvent {
  * A duplicate delivery (same dedupe key) stores nothing and schedules nothing. Events of one
  * record arriving together share one job (job key per record), so one burst is one re-read.
  */
-export async function storeEvent(db: Db, event: IncomingEvent): Promise<{ id: string | null; duplicate: boolean; status: InboxStatus }> {
-  const status: InboxStatus = event.quarantineReason || !event.recordType || !event.resourceId ? 'quarantined' : 'queued'
+export async function storeEvent(
+  db: Db,
+  event: IncomingEvent,
+): Promise<{ id: string | null; duplicate: boolean; status: InboxStatus }> {
+  const status: InboxStatus =
+    event.quarantineReason || !event.recordType || !event.resourceId ? 'quarantined' : 'queued'
   return transaction(db, async (tx) => {
-    const row = await tx.insertInto('inbox_events')
+    const row = await tx
+      .insertInto('inbox_events')
       .values({
-        company_id: event.companyId, source: event.source, dedupe_key: event.dedupeKey, headers: JSON.stringify(event.headers), body: event.body,
-        event_type: event.eventType, record_type: event.recordType, resource_id: event.resourceId, status,
-        last_error: status === 'quarantined' ? (event.quarantineReason ?? 'no record type or id we consume') : null, processed_at: null,
+        company_id: event.companyId,
+        source: event.source,
+        dedupe_key: event.dedupeKey,
+        headers: JSON.stringify(event.headers),
+        body: event.body,
+        event_type: event.eventType,
+        record_type: event.recordType,
+        resource_id: event.resourceId,
+        status,
+        last_error: status === 'quarantined' ? (event.quarantineReason ?? 'no record type or id we consume') : null,
+        processed_at: null,
       })
       .onConflict((oc) => oc.columns(['company_id', 'source', 'dedupe_key']).doNothing())
       .returning('id')
       .executeTakeFirst()
     if (!row) return { id: null, duplicate: true, status }
-    if (status === 'queued') await scheduleProcessing(tx, event.companyId, event.source, event.recordType!, event.resourceId!)
+    if (status === 'queued')
+      await scheduleProcessing(tx, event.companyId, event.source, event.recordType!, event.resourceId!)
     return { id: row.id, duplicate: false, status }
   })
 }
 
-export async function scheduleProcessing(db: Db, companyId: string, source: Side, recordType: RecordType, resourceId: string): Promise<void> {
+export async function scheduleProcessing(
+  db: Db,
+  companyId: string,
+  source: Side,
+  recordType: RecordType,
+  resourceId: string,
+): Promise<void> {
   const payload: ProcessRecordPayload = { companyId, source, recordType, resourceId }
   const options = { runAt: new Date(Date.now() + COALESCE_MS) }
   await enqueue(db, ProcessRecordTask, payload, options)
@@ -83,42 +103,84 @@ export async function scheduleProcessing(db: Db, companyId: string, source: Side
   if (!rows[0]?.waiting) await enqueue(db, ProcessRecordTask, payload, options)
 }
 
-export interface PendingEvent { id: string; eventType: string | null; body: string }
+export interface PendingEvent {
+  id: string
+  eventType: string | null
+  body: string
+}
 
 /** The queued or failed events of one record, oldest first: what a processing job acts on. */
 export async function pendingEvents(db: Db, p: ProcessRecordPayload): Promise<PendingEvent[]> {
-  return db.selectFrom('inbox_events').select(['id', 'event_type as eventType', 'body'])
-    .where('company_id', '=', p.companyId).where('source', '=', p.source).where('record_type', '=', p.recordType).where('resource_id', '=', p.resourceId)
-    .where('status', 'in', ['queued', 'failed']).orderBy('id').execute()
+  return db
+    .selectFrom('inbox_events')
+    .select(['id', 'event_type as eventType', 'body'])
+    .where('company_id', '=', p.companyId)
+    .where('source', '=', p.source)
+    .where('record_type', '=', p.recordType)
+    .where('resource_id', '=', p.resourceId)
+    .where('status', 'in', ['queued', 'failed'])
+    .orderBy('id')
+    .execute()
 }
 
-export async function settleEvents(db: Db, ids: readonly string[], outcome: { status: 'processed' | 'skipped' } | { status: 'queued' | 'failed'; error: string }) {
+export async function settleEvents(
+  db: Db,
+  ids: readonly string[],
+  outcome: { status: 'processed' | 'skipped' } | { status: 'queued' | 'failed'; error: string },
+) {
   if (ids.length === 0) return
-  await db.updateTable('inbox_events')
+  await db
+    .updateTable('inbox_events')
     .set({
       status: outcome.status,
       attempts: sql<number>`attempts + 1`,
       last_error: 'error' in outcome ? outcome.error.slice(0, 2000) : null,
       processed_at: outcome.status === 'processed' || outcome.status === 'skipped' ? new Date() : null,
     })
-    .where('id', 'in', ids).execute()
+    .where('id', 'in', ids)
+    .execute()
 }
 
 function toEvent(row: Pick<Selectable<InboxEventsTable>, (typeof eventColumns)[number]>): InboxEvent {
   return {
-    id: row.id, source: row.source, dedupeKey: row.dedupe_key, receivedAt: row.received_at.toISOString(), eventType: row.event_type,
-    recordType: row.record_type, resourceId: row.resource_id, status: row.status, attempts: row.attempts, lastError: row.last_error,
-    processedAt: row.processed_at?.toISOString() ?? null, body: row.body.length > 20_000 ? `${row.body.slice(0, 20_000)}…` : row.body,
+    id: row.id,
+    source: row.source,
+    dedupeKey: row.dedupe_key,
+    receivedAt: row.received_at.toISOString(),
+    eventType: row.event_type,
+    recordType: row.record_type,
+    resourceId: row.resource_id,
+    status: row.status,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    processedAt: row.processed_at?.toISOString() ?? null,
+    body: row.body.length > 20_000 ? `${row.body.slice(0, 20_000)}…` : row.body,
   }
 }
 export type { InboxEvent }
 
-const eventColumns = ['id', 'source', 'dedupe_key', 'received_at', 'event_type', 'record_type', 'resource_id', 'status', 'attempts', 'last_error', 'processed_at', 'body'] as const
+const eventColumns = [
+  'id',
+  'source',
+  'dedupe_key',
+  'received_at',
+  'event_type',
+  'record_type',
+  'resource_id',
+  'status',
+  'attempts',
+  'last_error',
+  'processed_at',
+  'body',
+] as const
 
 const eventsKeyset = keyset('webhook-events', 'desc', [{ column: 'id', type: 'bigint' }])
 
 export async function listEvents(
-  db: Db, companyId: string, filter: { status?: InboxStatus | undefined; source?: Side | undefined }, page: PageRequest,
+  db: Db,
+  companyId: string,
+  filter: { status?: InboxStatus | undefined; source?: Side | undefined },
+  page: PageRequest,
 ): Promise<Page<InboxEvent>> {
   let query = db.selectFrom('inbox_events').select(eventColumns).where('company_id', '=', companyId)
   if (filter.status) query = query.where('status', '=', filter.status)
@@ -129,12 +191,26 @@ export async function listEvents(
 /** Puts a failed (or quarantined-then-fixed) event back in the queue. */
 export async function retryEvent(db: Db, companyId: string, eventId: string): Promise<InboxEvent> {
   return transaction(db, async (tx) => {
-    const row = await tx.selectFrom('inbox_events').select(eventColumns).where('company_id', '=', companyId).where('id', '=', eventId).forUpdate().executeTakeFirst()
+    const row = await tx
+      .selectFrom('inbox_events')
+      .select(eventColumns)
+      .where('company_id', '=', companyId)
+      .where('id', '=', eventId)
+      .forUpdate()
+      .executeTakeFirst()
     if (!row) throw notFound('webhook event', eventId)
     if (!row.record_type || !row.resource_id) {
-      throw conflict('event_not_processable', 'This event names no record type or id that this service consumes; retrying cannot help. Its body is kept for inspection.')
+      throw conflict(
+        'event_not_processable',
+        'This event names no record type or id that this service consumes; retrying cannot help. Its body is kept for inspection.',
+      )
     }
-    const updated = await tx.updateTable('inbox_events').set({ status: 'queued', last_error: null }).where('id', '=', eventId).returning(eventColumns).executeTakeFirstOrThrow()
+    const updated = await tx
+      .updateTable('inbox_events')
+      .set({ status: 'queued', last_error: null })
+      .where('id', '=', eventId)
+      .returning(eventColumns)
+      .executeTakeFirstOrThrow()
     await scheduleProcessing(tx, companyId, row.source, row.record_type as RecordType, row.resource_id)
     return toEvent(updated)
   })

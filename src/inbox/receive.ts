@@ -28,7 +28,12 @@ export type Received = ReceivedWebhook
  * not consume) is stored quarantined and still acknowledged, so it never blocks Procore's queue.
  * When the insert fails or is too slow: 503 with Retry-After, and Procore delivers again.
  */
-export async function receiveWebhook(ctx: AppContext, companyId: string, body: string, headers: Record<string, string | string[] | undefined>): Promise<Received> {
+export async function receiveWebhook(
+  ctx: AppContext,
+  companyId: string,
+  body: string,
+  headers: Record<string, string | string[] | undefined>,
+): Promise<Received> {
   const parsed = parseEvent(body)
   const claimed = parsed.ok ? parsed.event.companyId : parsed.companyId
   // The secret is this company's; an event naming another company is not authenticated for it.
@@ -61,7 +66,10 @@ export async function receiveWebhook(ctx: AppContext, companyId: string, body: s
         ...(quarantineReason === undefined ? {} : { quarantineReason }),
       }),
       new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`inbox insert took longer than ${STORE_DEADLINE_MS} ms`)), STORE_DEADLINE_MS)
+        timer = setTimeout(
+          () => reject(new Error(`inbox insert took longer than ${STORE_DEADLINE_MS} ms`)),
+          STORE_DEADLINE_MS,
+        )
       }),
     ])
     return { id: stored.id, status: stored.duplicate ? 'duplicate' : stored.status }
@@ -79,7 +87,12 @@ export interface NotificationHeaders {
 }
 
 const unauthorized = (message: string) =>
-  new AppError(401, 'invalid_signature', 'Notification not authenticated', `${message} Nothing was stored; fix the agent and let it retry.`)
+  new AppError(
+    401,
+    'invalid_signature',
+    'Notification not authenticated',
+    `${message} Nothing was stored; fix the agent and let it retry.`,
+  )
 
 /**
  * Authenticates and stores one notification. Returns whether it was new or a duplicate
@@ -87,10 +100,23 @@ const unauthorized = (message: string) =>
  * stored as quarantined (the sender gets 2xx: retrying would not change it). Throws 401 when
  * the signature fails, 503 when the inbox could not commit (the sender's retry is wanted).
  */
-export async function receiveNotification(ctx: AppContext, companyId: string, headers: NotificationHeaders, body: Buffer, now = Date.now()) {
+export async function receiveNotification(
+  ctx: AppContext,
+  companyId: string,
+  headers: NotificationHeaders,
+  body: Buffer,
+  now = Date.now(),
+) {
   // No connection means no secret: the same answer as a wrong signature, nothing revealed.
   const secrets = isCompanyId(companyId) ? await notificationSecrets(ctx, companyId) : []
-  const result = verify({ id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], signature: headers['webhook-signature'], body, secrets, now })
+  const result = verify({
+    id: headers['webhook-id'],
+    timestamp: headers['webhook-timestamp'],
+    signature: headers['webhook-signature'],
+    body,
+    secrets,
+    now,
+  })
   if (!result.ok) throw unauthorized(secrets.length === 0 ? 'No webhook-signature matches.' : result.message)
 
   const text = body.toString('utf8')
@@ -120,9 +146,18 @@ export async function receiveNotification(ctx: AppContext, companyId: string, he
     })
     return stored
   } catch (error) {
-    ctx.log.error({ component: 'erp', companyId, err: error }, 'could not store an ERP notification; the agent will retry')
-    throw new AppError(503, 'inbox_unavailable', 'Service unavailable', 'The notification could not be stored. Retry after the Retry-After delay; nothing was lost.', {
-      headers: { 'retry-after': '30' },
-    })
+    ctx.log.error(
+      { component: 'erp', companyId, err: error },
+      'could not store an ERP notification; the agent will retry',
+    )
+    throw new AppError(
+      503,
+      'inbox_unavailable',
+      'Service unavailable',
+      'The notification could not be stored. Retry after the Retry-After delay; nothing was lost.',
+      {
+        headers: { 'retry-after': '30' },
+      },
+    )
   }
 }

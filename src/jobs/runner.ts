@@ -83,7 +83,10 @@ export async function startJobRunner(
       await beating
       await runner.stop() // waits for running jobs to finish
       if (workerIds.size > 0) {
-        await ctx.db.deleteFrom('worker_heartbeats').where('worker_id', 'in', [...workerIds]).execute()
+        await ctx.db
+          .deleteFrom('worker_heartbeats')
+          .where('worker_id', 'in', [...workerIds])
+          .execute()
       }
     },
   }

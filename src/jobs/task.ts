@@ -90,12 +90,14 @@ export function taskList(ctx: AppContext, tasks: readonly TaskDefinition[]): Tas
 
 /** The recurring jobs of these definitions, for the runner. */
 export function cronItems(tasks: readonly TaskDefinition[]): ParsedCronItem[] {
-  return parseCronItems(tasks.flatMap(({ name, schedule }) => {
-    if (!schedule) return []
-    const attempts = schedule.maxAttempts === undefined ? {} : { maxAttempts: schedule.maxAttempts }
-    // A tick missed while no worker ran is not made up for: the next one does the same work.
-    return [{ task: name, identifier: name, match: schedule.cron, options: { backfillPeriod: 0, ...attempts } }]
-  }))
+  return parseCronItems(
+    tasks.flatMap(({ name, schedule }) => {
+      if (!schedule) return []
+      const attempts = schedule.maxAttempts === undefined ? {} : { maxAttempts: schedule.maxAttempts }
+      // A tick missed while no worker ran is not made up for: the next one does the same work.
+      return [{ task: name, identifier: name, match: schedule.cron, options: { backfillPeriod: 0, ...attempts } }]
+    }),
+  )
 }
 
 function jobInfo(job: Job): JobInfo {

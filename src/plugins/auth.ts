@@ -39,7 +39,9 @@ export default fp(
       request.principal = principal
       const permission = request.routeOptions.config.permission ?? 'read'
       if (!can(principal, permission)) {
-        throw forbidden(`This needs the ${permission} permission, which the ${principal.role} role does not have. Use a key with a role that does.`)
+        throw forbidden(
+          `This needs the ${permission} permission, which the ${principal.role} role does not have. Use a key with a role that does.`,
+        )
       }
     })
 
@@ -47,7 +49,8 @@ export default fp(
       const companyId = (request.params as { companyId?: string } | undefined)?.companyId
       // 19 digits past the int8 range name no company either (and must not reach PostgreSQL); other malformed ids fail validation.
       const outOfRange = companyId !== undefined && /^\d{19}$/.test(companyId) && !isCompanyId(companyId)
-      if (companyId !== undefined && (outOfRange || !inScope(request.principal, companyId))) throw notFound('company', companyId)
+      if (companyId !== undefined && (outOfRange || !inScope(request.principal, companyId)))
+        throw notFound('company', companyId)
     })
   },
   { name: 'auth', dependencies: ['context'] },

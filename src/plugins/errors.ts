@@ -28,11 +28,27 @@ export default fp(
       const allowed = METHODS.filter((m) => m !== request.method && known.find(m, path) !== null)
       if (allowed.length > 0) {
         void reply.header('allow', allowed.join(', '))
-        return sendProblem(request, reply, new AppError(405, 'method_not_allowed', 'Method not allowed',
-          `${request.method} is not supported on ${path}. Allowed: ${allowed.join(', ')}.`))
+        return sendProblem(
+          request,
+          reply,
+          new AppError(
+            405,
+            'method_not_allowed',
+            'Method not allowed',
+            `${request.method} is not supported on ${path}. Allowed: ${allowed.join(', ')}.`,
+          ),
+        )
       }
-      return sendProblem(request, reply, new AppError(404, 'route_not_found', 'Not found',
-        `No route ${request.method} ${path}. The API is described at /openapi.json and browsable at /docs.`))
+      return sendProblem(
+        request,
+        reply,
+        new AppError(
+          404,
+          'route_not_found',
+          'Not found',
+          `No route ${request.method} ${path}. The API is described at /openapi.json and browsable at /docs.`,
+        ),
+      )
     })
 
     app.setErrorHandler((error: FastifyError | AppError | UpstreamError, request, reply) => {
@@ -94,24 +110,57 @@ function toAppError(error: FastifyError | AppError): AppError {
       return { pointer, message }
     })
     const summary = errors.map((e) => `${e.pointer} ${e.message}`).join('; ')
-    return new AppError(400, 'validation_failed', 'Invalid request', `Fix these fields and retry: ${summary}.`, { errors })
+    return new AppError(400, 'validation_failed', 'Invalid request', `Fix these fields and retry: ${summary}.`, {
+      errors,
+    })
   }
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new AppError(413, 'body_too_large', 'Payload too large', 'The request body is larger than this endpoint accepts. Send less data per request (split batches).')
+      return new AppError(
+        413,
+        'body_too_large',
+        'Payload too large',
+        'The request body is larger than this endpoint accepts. Send less data per request (split batches).',
+      )
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new AppError(415, 'unsupported_media_type', 'Unsupported media type', 'Send the body as application/json.')
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new AppError(400, 'empty_body', 'Bad request', 'Content-Type is application/json but the body is empty. Send a JSON body, or drop the Content-Type header.')
+      return new AppError(
+        400,
+        'empty_body',
+        'Bad request',
+        'Content-Type is application/json but the body is empty. Send a JSON body, or drop the Content-Type header.',
+      )
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new AppError(400, 'invalid_json', 'Bad request', 'The body is not valid JSON. Check quoting and commas, and that Content-Length matches the body.')
+      return new AppError(
+        400,
+        'invalid_json',
+        'Bad request',
+        'The body is not valid JSON. Check quoting and commas, and that Content-Length matches the body.',
+      )
   }
   if (error instanceof SyntaxError || error.statusCode === 400) {
-    return new AppError(400, 'bad_request', 'Bad request', 'The request could not be read. Check the body is valid JSON and the headers are well formed.')
+    return new AppError(
+      400,
+      'bad_request',
+      'Bad request',
+      'The request could not be read. Check the body is valid JSON and the headers are well formed.',
+    )
   }
   if (error.statusCode === 503) {
-    return new AppError(503, 'unavailable', 'Service unavailable', 'The service is temporarily unavailable. Retry after the Retry-After delay.', { headers: { 'retry-after': '5' } })
+    return new AppError(
+      503,
+      'unavailable',
+      'Service unavailable',
+      'The service is temporarily unavailable. Retry after the Retry-After delay.',
+      { headers: { 'retry-after': '5' } },
+    )
   }
-  return new AppError(500, 'internal_error', 'Internal server error', 'Something went wrong on our side. Nothing was changed unless the response said so; retry, and quote the requestId if it persists.')
+  return new AppError(
+    500,
+    'internal_error',
+    'Internal server error',
+    'Something went wrong on our side. Nothing was changed unless the response said so; retry, and quote the requestId if it persists.',
+  )
 }

@@ -32,37 +32,59 @@ export default fp(
       const mode = request.routeOptions.config.idempotency ?? 'optional'
       if (raw === undefined) {
         if (mode === 'required') {
-          throw badRequest('idempotency_key_required', 'This operation must be safe to retry: send an Idempotency-Key header (any unique string up to 255 characters, e.g. a UUID).', [
-            { pointer: '/headers/idempotency-key', message: 'is required' },
-          ])
+          throw badRequest(
+            'idempotency_key_required',
+            'This operation must be safe to retry: send an Idempotency-Key header (any unique string up to 255 characters, e.g. a UUID).',
+            [{ pointer: '/headers/idempotency-key', message: 'is required' }],
+          )
         }
         return
       }
-      const key = [raw].flat().join(',').replace(/^"(.*)"$/, '$1') // the draft standard sends it as a quoted sf-string
+      const key = [raw]
+        .flat()
+        .join(',')
+        .replace(/^"(.*)"$/, '$1') // the draft standard sends it as a quoted sf-string
       if (!KEY_SYNTAX.test(key)) {
         throw badRequest('invalid_idempotency_key', 'Idempotency-Key must be 1–255 printable ASCII characters.', [
           { pointer: '/headers/idempotency-key', message: 'must be 1–255 printable ASCII characters' },
         ])
       }
       const ref = { apiKeyId: request.principal.keyId, key }
-      const claim = await claimKey(app.db, ref, {
-        method: request.method,
-        route: request.routeOptions.url ?? request.url,
-        fingerprint: fingerprint(request.method, request.url, request.body),
-      }, options.ttlHours)
+      const claim = await claimKey(
+        app.db,
+        ref,
+        {
+          method: request.method,
+          route: request.routeOptions.url ?? request.url,
+          fingerprint: fingerprint(request.method, request.url, request.body),
+        },
+        options.ttlHours,
+      )
       switch (claim.kind) {
         case 'claimed':
           request.idempotency = { ...ref, done: false }
           return
         case 'mismatch':
-          throw new AppError(422, 'idempotency_key_reused', 'Idempotency-Key reused',
-            'This Idempotency-Key was already used for a different request. Use a new key for a new request; reuse a key only to retry the identical request.')
+          throw new AppError(
+            422,
+            'idempotency_key_reused',
+            'Idempotency-Key reused',
+            'This Idempotency-Key was already used for a different request. Use a new key for a new request; reuse a key only to retry the identical request.',
+          )
         case 'in_flight':
-          throw new AppError(409, 'idempotency_key_in_flight', 'Request in progress',
-            'A request with this Idempotency-Key is still being processed. Retry shortly to receive its result.', { headers: { 'retry-after': '1' } })
+          throw new AppError(
+            409,
+            'idempotency_key_in_flight',
+            'Request in progress',
+            'A request with this Idempotency-Key is still being processed. Retry shortly to receive its result.',
+            { headers: { 'retry-after': '1' } },
+          )
         case 'replay':
           for (const [name, value] of Object.entries(claim.headers)) void reply.header(name, value)
-          return reply.code(claim.status).header('idempotent-replayed', 'true').serializer((p: unknown) => p as string)
+          return reply
+            .code(claim.status)
+            .header('idempotent-replayed', 'true')
+            .serializer((p: unknown) => p as string)
             .send(app.ctx.secrets.open(claim.body, storedBodyBinding(ref)))
       }
     })
@@ -81,7 +103,11 @@ export default fp(
         if (value !== undefined) headers[name] = String(value)
       }
       // Responses may carry secrets shown once (a new API key, a notification secret): stored sealed.
-      await complete(app.db, ref, { status: reply.statusCode, headers, body: app.ctx.secrets.seal(payload, storedBodyBinding(ref)) })
+      await complete(app.db, ref, {
+        status: reply.statusCode,
+        headers,
+        body: app.ctx.secrets.seal(payload, storedBodyBinding(ref)),
+      })
       return payload
     })
 

@@ -17,7 +17,12 @@ export default fp(
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
     const labelNames = ['method', 'route', 'status_code'] as const
-    const requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests by route and status.', labelNames, registers: [registry] })
+    const requests = new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests by route and status.',
+      labelNames,
+      registers: [registry],
+    })
     const duration = new Histogram({
       name: 'http_request_duration_seconds',
       help: 'HTTP request latency by route and status.',
@@ -28,7 +33,11 @@ export default fp(
     app.decorate('metrics', registry)
 
     app.addHook('onResponse', async (request, reply) => {
-      const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }
+      const labels = {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status_code: String(reply.statusCode),
+      }
       requests.inc(labels)
       duration.observe(labels, reply.elapsedTime / 1000)
     })

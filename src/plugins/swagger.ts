@@ -22,24 +22,56 @@ export default fp(
       openapi: {
         openapi: '3.1.0',
         info: openApiInfo,
-        components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key: `esk_…`.' } } },
+        components: {
+          securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key: `esk_…`.' } },
+        },
         tags: [
           { name: 'companies', description: 'Procore companies this service syncs, each with its ERP system.' },
           { name: 'api-keys', description: 'Keys for internal callers: a role and a company scope each.' },
-          { name: 'webhook-events', description: 'The inbox of Procore webhooks and ERP notifications, with processing state.' },
-          { name: 'erp', description: "Each company's ERP agent (ERP Connector Protocol, openapi/erp-connector.json): connection, notification secret, refresh, and the notification endpoint." },
+          {
+            name: 'webhook-events',
+            description: 'The inbox of Procore webhooks and ERP notifications, with processing state.',
+          },
+          {
+            name: 'erp',
+            description:
+              "Each company's ERP agent (ERP Connector Protocol, openapi/erp-connector.json): connection, notification secret, refresh, and the notification endpoint.",
+          },
           { name: 'runs', description: 'Background work to poll: refreshes and other long-running sync actions.' },
-          { name: 'procore', description: "Each company's Procore connection (service account or OAuth), webhook installation and reconciliation." },
-          { name: 'webhooks', description: 'Deliveries from Procore (authenticated by the Authorization header we installed).' },
-          { name: 'records', description: 'Records of each type from both sides with their sync status, match suggestions, ignore, and create-on-the-other-side.' },
+          {
+            name: 'procore',
+            description:
+              "Each company's Procore connection (service account or OAuth), webhook installation and reconciliation.",
+          },
+          {
+            name: 'webhooks',
+            description: 'Deliveries from Procore (authenticated by the Authorization header we installed).',
+          },
+          {
+            name: 'records',
+            description:
+              'Records of each type from both sides with their sync status, match suggestions, ignore, and create-on-the-other-side.',
+          },
           { name: 'links', description: 'Pairs of a Procore record and its ERP twin: link, bulk link, unlink.' },
-          { name: 'discrepancies', description: 'Linked pairs whose fields differ, resolved field by field and applied to both systems.' },
-          { name: 'sync-settings', description: 'Per record type: direction, the owner of each field, auto-link and auto-create.' },
-          { name: 'audit', description: 'Who linked, unlinked, created, applied, propagated or changed settings, with before and after values.' },
+          {
+            name: 'discrepancies',
+            description: 'Linked pairs whose fields differ, resolved field by field and applied to both systems.',
+          },
+          {
+            name: 'sync-settings',
+            description: 'Per record type: direction, the owner of each field, auto-link and auto-create.',
+          },
+          {
+            name: 'audit',
+            description:
+              'Who linked, unlinked, created, applied, propagated or changed settings, with before and after values.',
+          },
           { name: 'operations', description: 'Health and metrics.' },
         ],
       },
-      refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+      refResolver: {
+        buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+      },
     })
     await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { persistAuthorization: true } })
     app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger())

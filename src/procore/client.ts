@@ -34,7 +34,9 @@ export function conform<S extends TSchema>(schema: S, value: unknown): Static<S>
   }
   if (check.Check(value)) return value as Static<S>
   const first = [...check.Errors(value)][0]
-  throw new Error(`unexpected Procore response: ${first ? `${first.instancePath || '/'} ${first.message}` : 'does not match the expected shape'}`)
+  throw new Error(
+    `unexpected Procore response: ${first ? `${first.instancePath || '/'} ${first.message}` : 'does not match the expected shape'}`,
+  )
 }
 
 /**
@@ -53,10 +55,12 @@ export class ProcoreClient {
   }
 
   async call<S extends TSchema>(method: HttpRequest['method'], path: string, opts: CallOptions<S>): Promise<Static<S>> {
-    const res = await this.#withToken((token) => procoreHttp(this.#ctx).api.request({
-      ...this.#request(method, path, opts, token),
-      parse: (body) => conform(opts.schema, idsToStrings(body)),
-    }))
+    const res = await this.#withToken((token) =>
+      procoreHttp(this.#ctx).api.request({
+        ...this.#request(method, path, opts, token),
+        parse: (body) => conform(opts.schema, idsToStrings(body)),
+      }),
+    )
     return res.body
   }
 
@@ -71,7 +75,10 @@ export class ProcoreClient {
   }
 
   /** Every page of a list (page/per_page, following `Link` and `Total`), each item checked. */
-  async *pages<S extends TSchema>(path: string, opts: Omit<CallOptions<S>, 'body' | 'idempotent'>): AsyncGenerator<Array<Static<S>>> {
+  async *pages<S extends TSchema>(
+    path: string,
+    opts: Omit<CallOptions<S>, 'body' | 'idempotent'>,
+  ): AsyncGenerator<Array<Static<S>>> {
     for (let round = 0; ; round++) {
       const token = await procoreTokens(this.#ctx).current(this.companyId)
       let yielded = false

@@ -6,9 +6,25 @@ import { etagOf } from '../api/etag.js'
 import { AppError, badRequest, notFound, NotConnectedError, preconditionFailed } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
 import type { ProcoreConnectBody } from '../schemas/procore.js'
-import { connectionView, loadConnection, markDisconnected, storeCredentials, unseal, type ConnectionView } from './connection.js'
+import {
+  connectionView,
+  loadConnection,
+  markDisconnected,
+  storeCredentials,
+  unseal,
+  type ConnectionView,
+} from './connection.js'
 import { procoreHttp } from './http.js'
-import { appClient, callbackUrl, consumeState, requestToken, revokeToken, startAuthorization, TokenRejectedError, type TokenSet } from './oauth.js'
+import {
+  appClient,
+  callbackUrl,
+  consumeState,
+  requestToken,
+  revokeToken,
+  startAuthorization,
+  TokenRejectedError,
+  type TokenSet,
+} from './oauth.js'
 import { procoreTokens } from './tokens.js'
 import { installWebhook, removeWebhook, type WebhookOptions } from './webhooks.js'
 
@@ -17,7 +33,10 @@ async function companyMustExist(ctx: AppContext, companyId: string): Promise<voi
   if (!found) throw notFound('company', companyId)
 }
 
-export async function getConnection(ctx: AppContext, companyId: string): Promise<{ connection: ConnectionView; etag: string }> {
+export async function getConnection(
+  ctx: AppContext,
+  companyId: string,
+): Promise<{ connection: ConnectionView; etag: string }> {
   await companyMustExist(ctx, companyId)
   const [row, hook] = await Promise.all([
     loadConnection(ctx.db, companyId),
@@ -30,13 +49,19 @@ export async function getConnection(ctx: AppContext, companyId: string): Promise
 async function checkAccess(ctx: AppContext, companyId: string, tokens: TokenSet): Promise<void> {
   try {
     await procoreHttp(ctx).api.request({
-      method: 'GET', path: '/rest/v1.0/me',
-      headers: { authorization: `Bearer ${tokens.accessToken}`, 'procore-company-id': companyId }, concurrencyKey: companyId,
+      method: 'GET',
+      path: '/rest/v1.0/me',
+      headers: { authorization: `Bearer ${tokens.accessToken}`, 'procore-company-id': companyId },
+      concurrencyKey: companyId,
     })
   } catch (error) {
     if (error instanceof UpstreamError && (error.reason === 'forbidden' || error.reason === 'unauthorized')) {
-      throw new AppError(422, 'procore_company_not_accessible', 'Procore company not accessible',
-        `These credentials cannot act for Procore company ${companyId} (Procore answered ${error.status}). Install the app for this company in Procore's App Management, or check the company id.`)
+      throw new AppError(
+        422,
+        'procore_company_not_accessible',
+        'Procore company not accessible',
+        `These credentials cannot act for Procore company ${companyId} (Procore answered ${error.status}). Install the app for this company in Procore's App Management, or check the company id.`,
+      )
     }
     throw error
   }
@@ -58,18 +83,29 @@ export async function connect(ctx: AppContext, companyId: string, request: Conne
   let tokens: TokenSet
   try {
     tokens = await requestToken(ctx, {
-      grant_type: 'client_credentials', client_id: request.clientId, client_secret: request.clientSecret,
+      grant_type: 'client_credentials',
+      client_id: request.clientId,
+      client_secret: request.clientSecret,
     })
   } catch (error) {
     if (!(error instanceof TokenRejectedError)) throw error
-    throw new AppError(422, 'procore_credentials_rejected', 'Procore rejected the credentials',
+    throw new AppError(
+      422,
+      'procore_credentials_rejected',
+      'Procore rejected the credentials',
       `Procore refused this client id and secret (${error.oauthError}). ` +
-      'Copy them again from the service account in Procore\'s Developer Portal.')
+        "Copy them again from the service account in Procore's Developer Portal.",
+    )
   }
   await checkAccess(ctx, companyId, tokens)
   await storeCredentials(ctx, companyId, {
-    mode: 'client_credentials', clientId: request.clientId, clientSecret: request.clientSecret,
-    accessToken: tokens.accessToken, expiresAt: tokens.expiresAt, refreshToken: null, connectedBy: requestedBy,
+    mode: 'client_credentials',
+    clientId: request.clientId,
+    clientSecret: request.clientSecret,
+    accessToken: tokens.accessToken,
+    expiresAt: tokens.expiresAt,
+    refreshToken: null,
+    connectedBy: requestedBy,
   })
   procoreTokens(ctx).forget(companyId)
   ctx.log.info({ component: 'procore', companyId, mode: 'client_credentials' }, 'Procore connected')
@@ -77,33 +113,62 @@ export async function connect(ctx: AppContext, companyId: string, request: Conne
 }
 
 /** Procore sent the user back: exchange the code, store the tokens. */
-export async function completeAuthorization(ctx: AppContext, query: { code?: string | undefined; state?: string | undefined; error?: string | undefined; error_description?: string | undefined }) {
-  if (!query.state) throw badRequest('oauth_state_missing', 'The callback carries no state. Start the connection again with POST /v1/companies/{id}/procore/connect.')
+export async function completeAuthorization(
+  ctx: AppContext,
+  query: {
+    code?: string | undefined
+    state?: string | undefined
+    error?: string | undefined
+    error_description?: string | undefined
+  },
+) {
+  if (!query.state)
+    throw badRequest(
+      'oauth_state_missing',
+      'The callback carries no state. Start the connection again with POST /v1/companies/{id}/procore/connect.',
+    )
   const { companyId, requestedBy } = await consumeState(ctx, query.state)
   if (query.error !== undefined || !query.code) {
-    throw badRequest('oauth_denied', `Procore did not authorize the connection (${(query.error ?? 'no code').slice(0, 100)}${query.error_description ? `: ${query.error_description.slice(0, 200)}` : ''}). Start again and approve access.`)
+    throw badRequest(
+      'oauth_denied',
+      `Procore did not authorize the connection (${(query.error ?? 'no code').slice(0, 100)}${query.error_description ? `: ${query.error_description.slice(0, 200)}` : ''}). Start again and approve access.`,
+    )
   }
   const code = query.code
   const client = appClient(ctx)
   let tokens: TokenSet
   try {
     tokens = await requestToken(ctx, {
-      grant_type: 'authorization_code', client_id: client.id, client_secret: client.secret, code,
+      grant_type: 'authorization_code',
+      client_id: client.id,
+      client_secret: client.secret,
+      code,
       redirect_uri: callbackUrl(ctx),
     })
   } catch (error) {
     if (!(error instanceof TokenRejectedError)) throw error
-    throw badRequest('oauth_code_rejected', `Procore refused the authorization code (${error.oauthError}): ` +
-      'codes are single use and expire after 10 minutes. Start the connection again.')
+    throw badRequest(
+      'oauth_code_rejected',
+      `Procore refused the authorization code (${error.oauthError}): ` +
+        'codes are single use and expire after 10 minutes. Start the connection again.',
+    )
   }
   if (tokens.refreshToken === null) {
-    throw new AppError(502, 'procore_request_failed', 'Procore request failed',
-      'Procore issued no refresh token for the authorization code. Start the connection again.')
+    throw new AppError(
+      502,
+      'procore_request_failed',
+      'Procore request failed',
+      'Procore issued no refresh token for the authorization code. Start the connection again.',
+    )
   }
   await checkAccess(ctx, companyId, tokens)
   const row = await storeCredentials(ctx, companyId, {
-    mode: 'authorization_code', clientId: null, clientSecret: null,
-    accessToken: tokens.accessToken, expiresAt: tokens.expiresAt, refreshToken: tokens.refreshToken,
+    mode: 'authorization_code',
+    clientId: null,
+    clientSecret: null,
+    accessToken: tokens.accessToken,
+    expiresAt: tokens.expiresAt,
+    refreshToken: tokens.refreshToken,
     connectedBy: requestedBy,
   })
   procoreTokens(ctx).forget(companyId)
@@ -116,16 +181,26 @@ export async function disconnect(ctx: AppContext, companyId: string, expectedVer
   const row = await loadConnection(ctx.db, companyId)
   if (!row || row.status === 'disconnected') throw notFound('Procore connection of company', companyId)
   if (row.version !== expectedVersion) throw preconditionFailed(etagOf(row.version))
-  const hook = await ctx.db.selectFrom('procore_webhooks').select('company_id').where('company_id', '=', companyId).executeTakeFirst()
+  const hook = await ctx.db
+    .selectFrom('procore_webhooks')
+    .select('company_id')
+    .where('company_id', '=', companyId)
+    .executeTakeFirst()
   if (hook) await removeWebhook(ctx, companyId, { remote: row.status === 'connected' })
   try {
     if (row.mode === 'authorization_code' && row.refresh_token) {
       await revokeToken(ctx, unseal(ctx, companyId, 'refresh_token', row.refresh_token), appClient(ctx))
     } else if (row.mode === 'client_credentials' && row.access_token && row.client_id && row.client_secret) {
-      await revokeToken(ctx, unseal(ctx, companyId, 'access_token', row.access_token), { id: row.client_id, secret: unseal(ctx, companyId, 'client_secret', row.client_secret) })
+      await revokeToken(ctx, unseal(ctx, companyId, 'access_token', row.access_token), {
+        id: row.client_id,
+        secret: unseal(ctx, companyId, 'client_secret', row.client_secret),
+      })
     }
   } catch (error) {
-    ctx.log.warn({ component: 'procore', companyId, err: { message: (error as Error).message } }, 'could not revoke the Procore token; it expires by itself')
+    ctx.log.warn(
+      { component: 'procore', companyId, err: { message: (error as Error).message } },
+      'could not revoke the Procore token; it expires by itself',
+    )
   }
   await markDisconnected(ctx.db, companyId)
   procoreTokens(ctx).forget(companyId)
@@ -146,8 +221,11 @@ export async function connectedCompany(ctx: AppContext, companyId: string): Prom
   await companyMustExist(ctx, companyId)
   const connection = await loadConnection(ctx.db, companyId)
   if (connection?.status !== 'connected') {
-    throw new NotConnectedError('procore', 'procore_not_connected', 'Procore not connected',
-      `Company ${companyId} has no working Procore connection (${connection?.status ?? 'not connected'}). Connect it first: POST /v1/companies/${companyId}/procore/connect.`)
+    throw new NotConnectedError(
+      'procore',
+      'procore_not_connected',
+      'Procore not connected',
+      `Company ${companyId} has no working Procore connection (${connection?.status ?? 'not connected'}). Connect it first: POST /v1/companies/${companyId}/procore/connect.`,
+    )
   }
 }
-

@@ -11,8 +11,10 @@ export type SealedField = 'client_secret' | 'access_token' | 'refresh_token'
 /** Each sealed value is bound to its company and column: copied anywhere else, it fails to open. */
 const aad = (companyId: string, field: SealedField) => `company:${companyId}:procore.${field}`
 
-export const seal = (ctx: AppContext, companyId: string, field: SealedField, value: string): string => ctx.secrets.seal(value, aad(companyId, field))
-export const unseal = (ctx: AppContext, companyId: string, field: SealedField, sealed: string): string => ctx.secrets.open(sealed, aad(companyId, field))
+export const seal = (ctx: AppContext, companyId: string, field: SealedField, value: string): string =>
+  ctx.secrets.seal(value, aad(companyId, field))
+export const unseal = (ctx: AppContext, companyId: string, field: SealedField, sealed: string): string =>
+  ctx.secrets.open(sealed, aad(companyId, field))
 
 export async function loadConnection(db: Db, companyId: string): Promise<ConnectionRow | undefined> {
   return db.selectFrom('procore_connections').selectAll().where('company_id', '=', companyId).executeTakeFirst()
@@ -53,48 +55,73 @@ export async function storeCredentials(ctx: AppContext, companyId: string, c: Ne
     refreshed_at: null,
     updated_at: new Date(),
   }
-  return ctx.db.insertInto('procore_connections')
+  return ctx.db
+    .insertInto('procore_connections')
     .values({ company_id: companyId, ...values })
-    .onConflict((oc) => oc.column('company_id').doUpdateSet({
-      ...values,
-      token_version: sql<number>`procore_connections.token_version + 1`,
-      version: sql<number>`procore_connections.version + 1`,
-    }))
+    .onConflict((oc) =>
+      oc.column('company_id').doUpdateSet({
+        ...values,
+        token_version: sql<number>`procore_connections.token_version + 1`,
+        version: sql<number>`procore_connections.version + 1`,
+      }),
+    )
     .returningAll()
     .executeTakeFirstOrThrow()
 }
 
 /** Procore refused the credentials: stop using them, with no retry loop, until someone reconnects. */
 export async function markNeedsReauth(db: Db, companyId: string, tokenVersion: number, reason: string): Promise<void> {
-  await db.updateTable('procore_connections')
+  await db
+    .updateTable('procore_connections')
     .set({
-      status: 'needs_reauth', reauth_reason: reason.slice(0, 500), access_token: null, access_token_expires_at: null, refresh_token: null,
-      refresh_lease_until: null, version: sql<number>`version + 1`, updated_at: new Date(),
+      status: 'needs_reauth',
+      reauth_reason: reason.slice(0, 500),
+      access_token: null,
+      access_token_expires_at: null,
+      refresh_token: null,
+      refresh_lease_until: null,
+      version: sql<number>`version + 1`,
+      updated_at: new Date(),
     })
-    .where('company_id', '=', companyId).where('token_version', '=', tokenVersion)
+    .where('company_id', '=', companyId)
+    .where('token_version', '=', tokenVersion)
     .execute()
 }
 
 export async function markDisconnected(db: Db, companyId: string): Promise<void> {
-  await db.updateTable('procore_connections')
+  await db
+    .updateTable('procore_connections')
     .set({
-      status: 'disconnected', client_secret: null, access_token: null, access_token_expires_at: null, refresh_token: null, refresh_lease_until: null,
-      reauth_reason: null, token_version: sql<number>`token_version + 1`, version: sql<number>`version + 1`, updated_at: new Date(),
+      status: 'disconnected',
+      client_secret: null,
+      access_token: null,
+      access_token_expires_at: null,
+      refresh_token: null,
+      refresh_lease_until: null,
+      reauth_reason: null,
+      token_version: sql<number>`token_version + 1`,
+      version: sql<number>`version + 1`,
+      updated_at: new Date(),
     })
     .where('company_id', '=', companyId)
     .execute()
 }
 
 /** The id Procore puts in `metadata.source_application_id` for changes made with these credentials. */
-export function applicationId(ctx: AppContext, row: Pick<ConnectionRow, 'mode' | 'client_id'> | undefined): string | null {
+export function applicationId(
+  ctx: AppContext,
+  row: Pick<ConnectionRow, 'mode' | 'client_id'> | undefined,
+): string | null {
   if (!row) return null
   return row.mode === 'client_credentials' ? row.client_id : (ctx.config.procore.clientId ?? null)
 }
 
 /** The connection as the API shows it: state and times, never a secret. */
 export function connectionView(
-  ctx: AppContext, companyId: string,
-  row: ConnectionRow | undefined, hook: Selectable<ProcoreWebhooksTable> | undefined,
+  ctx: AppContext,
+  companyId: string,
+  row: ConnectionRow | undefined,
+  hook: Selectable<ProcoreWebhooksTable> | undefined,
 ): ProcoreConnection {
   return {
     companyId,
@@ -108,15 +135,18 @@ export function connectionView(
     reauthReason: row?.reauth_reason ?? null,
     webhook: hook
       ? {
-        hookId: hook.hook_id,
-        namespace: hook.namespace,
-        apiVersion: hook.api_version,
-        destinationUrl: hook.destination_url,
-        installedAt: hook.installed_at?.toISOString() ?? null,
-        secretRotatedAt: hook.secret_rotated_at.toISOString(),
-        previousSecretValidUntil: hook.previous_valid_until && hook.previous_valid_until > new Date() ? hook.previous_valid_until.toISOString() : null,
-        triggers: hook.triggers,
-      }
+          hookId: hook.hook_id,
+          namespace: hook.namespace,
+          apiVersion: hook.api_version,
+          destinationUrl: hook.destination_url,
+          installedAt: hook.installed_at?.toISOString() ?? null,
+          secretRotatedAt: hook.secret_rotated_at.toISOString(),
+          previousSecretValidUntil:
+            hook.previous_valid_until && hook.previous_valid_until > new Date()
+              ? hook.previous_valid_until.toISOString()
+              : null,
+          triggers: hook.triggers,
+        }
       : null,
   }
 }

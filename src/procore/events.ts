@@ -20,11 +20,20 @@ export interface ProcoreEvent {
 
 export type ParsedEvent =
   | { ok: true; event: ProcoreEvent }
-  | { ok: false; reason: string; dedupeKey: string; companyId: string | null; eventType: string | null; resourceName: string | null }
+  | {
+      ok: false
+      reason: string
+      dedupeKey: string
+      companyId: string | null
+      eventType: string | null
+      resourceName: string | null
+    }
 
 const MAX_NAME = 200
-const text = (v: unknown, max = MAX_NAME): string | null => (typeof v === 'string' && v !== '' && v.length <= max ? v : null)
-const obj = (v: unknown): Record<string, unknown> | null => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null)
+const text = (v: unknown, max = MAX_NAME): string | null =>
+  typeof v === 'string' && v !== '' && v.length <= max ? v : null
+const obj = (v: unknown): Record<string, unknown> | null =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null
 
 /** Dedupe key of a body we cannot read: the same bytes delivered twice are stored once. */
 export const bodyKey = (body: string): string => `sha256:${createHash('sha256').update(body).digest('hex')}`
@@ -37,8 +46,12 @@ export function parseEvent(body: string): ParsedEvent {
     json = null
   }
   const unusable = (reason: string): ParsedEvent => ({
-    ok: false, reason, dedupeKey: bodyKey(body), companyId: json ? (idOf(json.company_id) ?? null) : null,
-    eventType: json ? (text(json.event_type ?? json.reason, 100)) : null, resourceName: json ? text(json.resource_name ?? json.resource_type) : null,
+    ok: false,
+    reason,
+    dedupeKey: bodyKey(body),
+    companyId: json ? (idOf(json.company_id) ?? null) : null,
+    eventType: json ? text(json.event_type ?? json.reason, 100) : null,
+    resourceName: json ? text(json.resource_name ?? json.resource_type) : null,
   })
   if (!json) return unusable(body.trim() === '' ? 'empty body' : 'body is not a JSON object')
 
@@ -69,7 +82,9 @@ export function parseEvent(body: string): ParsedEvent {
       resourceName,
       resourceId,
       timestamp: text(json.timestamp, 64),
-      sourceApplicationId: metadata ? (text(metadata.source_application_id, 200) ?? idOf(metadata.source_application_id) ?? null) : null,
+      sourceApplicationId: metadata
+        ? (text(metadata.source_application_id, 200) ?? idOf(metadata.source_application_id) ?? null)
+        : null,
     },
   }
 }

@@ -17,7 +17,12 @@ export function procoreHttp(ctx: AppContext): ProcoreHttp {
     const logger = ctx.log.child({ component: 'procore' })
     const common = { logger, side: 'procore' as const, ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}) }
     return {
-      api: new HttpClient({ baseUrl: ctx.config.procore.apiUrl, maxConcurrency: MAX_IN_FLIGHT, traceAs: 'procore', ...common }),
+      api: new HttpClient({
+        baseUrl: ctx.config.procore.apiUrl,
+        maxConcurrency: MAX_IN_FLIGHT,
+        traceAs: 'procore',
+        ...common,
+      }),
       login: new HttpClient({ baseUrl: ctx.config.procore.loginUrl, ...common, retry: { maxAttempts: 3 } }),
     }
   })

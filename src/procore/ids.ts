@@ -4,7 +4,14 @@
 
 /** `*_id` keys that hold external or opaque text, not Procore record ids. */
 const NOT_IDS: ReadonlySet<string> = new Set([
-  'origin_id', 'employee_id', 'business_id', 'tax_id', 'source_application_id', 'source_operation_id', 'client_id', 'ulid',
+  'origin_id',
+  'employee_id',
+  'business_id',
+  'tax_id',
+  'source_application_id',
+  'source_operation_id',
+  'client_id',
+  'ulid',
 ])
 const DIGITS = /^\d{1,19}$/
 
@@ -53,4 +60,3 @@ export function idOf(value: unknown): string | undefined {
   if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? String(value) : undefined
   return typeof value === 'string' && DIGITS.test(value) ? value : undefined
 }
-

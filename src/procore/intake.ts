@@ -12,8 +12,12 @@ export const hashHeader = (value: string): string => createHash('sha256').update
 export const webhookHeader = (companyId: string, secret: string): string => `Bearer ${companyId}.${secret}`
 
 export const unauthorizedWebhook = () =>
-  new AppError(401, 'webhook_unauthorized', 'Unauthorized',
-    'The Authorization header does not carry a current webhook secret for any company. Reinstall the webhook (PUT /v1/companies/{id}/procore/webhook) so Procore sends the current one.')
+  new AppError(
+    401,
+    'webhook_unauthorized',
+    'Unauthorized',
+    'The Authorization header does not carry a current webhook secret for any company. Reinstall the webhook (PUT /v1/companies/{id}/procore/webhook) so Procore sends the current one.',
+  )
 
 /**
  * Which company sent this, judged by the Authorization header alone, before the body is read:
@@ -24,7 +28,8 @@ export async function authenticateWebhook(ctx: AppContext, authorization: string
   const match = authorization === undefined ? null : HEADER.exec(authorization)
   const companyId = match?.[1]
   if (!authorization || !companyId) throw unauthorizedWebhook()
-  const row = await ctx.db.selectFrom('procore_webhooks')
+  const row = await ctx.db
+    .selectFrom('procore_webhooks')
     .select(['secret_hash', 'previous_secret_hash', 'previous_valid_until'])
     .where('company_id', '=', companyId)
     .executeTakeFirst()
@@ -34,16 +39,27 @@ export async function authenticateWebhook(ctx: AppContext, authorization: string
   if (!row) throw unauthorizedWebhook()
   const presented = Buffer.from(hashHeader(authorization), 'hex')
   const current = timingSafeEqual(presented, Buffer.from(row.secret_hash, 'hex'))
-  const previousValid = row.previous_secret_hash !== null && row.previous_valid_until !== null && row.previous_valid_until > new Date()
+  const previousValid =
+    row.previous_secret_hash !== null && row.previous_valid_until !== null && row.previous_valid_until > new Date()
   // Both comparisons always run, so timing does not tell which secret matched.
-  const previous = timingSafeEqual(presented, Buffer.from(previousValid ? row.previous_secret_hash! : row.secret_hash, 'hex')) && previousValid
+  const previous =
+    timingSafeEqual(presented, Buffer.from(previousValid ? row.previous_secret_hash! : row.secret_hash, 'hex')) &&
+    previousValid
   if (!current && !previous) throw unauthorizedWebhook()
   return companyId
 }
 
 /** The database did not answer: Procore must deliver again (it pauses and retries this endpoint). */
 export function webhookUnavailable(ctx: AppContext, companyId: string, error: unknown): AppError {
-  ctx.log.error({ component: 'procore', companyId, err: { message: (error as Error).message } }, 'could not check or store a Procore webhook; asking Procore to retry')
-  return new AppError(503, 'inbox_unavailable', 'Service unavailable',
-    'The event could not be stored right now. Nothing was acknowledged; deliver it again after Retry-After.', { headers: { 'retry-after': '5' } })
+  ctx.log.error(
+    { component: 'procore', companyId, err: { message: (error as Error).message } },
+    'could not check or store a Procore webhook; asking Procore to retry',
+  )
+  return new AppError(
+    503,
+    'inbox_unavailable',
+    'Service unavailable',
+    'The event could not be stored right now. Nothing was acknowledged; deliver it again after Retry-After.',
+    { headers: { 'retry-after': '5' } },
+  )
 }

@@ -14,7 +14,8 @@ export interface UpsertItem {
   originCode?: string | null
   body: Json
 }
-export type UpsertResult = { ok: true; record: Json } | { ok: false; error: string; fieldErrors?: Record<string, string[]> }
+export type UpsertResult =
+  { ok: true; record: Json } | { ok: false; error: string; fieldErrors?: Record<string, string[]> }
 
 /**
  * One company's Procore records, by resource. Records are Procore's own JSON with ids as decimal
@@ -25,14 +26,21 @@ export interface ProcoreRecordApi {
   /** The current record, or null when Procore answers 404 (deleted or not visible). */
   get(resource: ProcoreResource, id: string, parentId?: string | null): Promise<Json | null>
   /** Every record, page by page (narrowed to what changed since `updatedSince` where Procore can). */
-  list(resource: ProcoreResource, options?: { parentId?: string | null; updatedSince?: Date | undefined }): AsyncGenerator<Json[]>
+  list(
+    resource: ProcoreResource,
+    options?: { parentId?: string | null; updatedSince?: Date | undefined },
+  ): AsyncGenerator<Json[]>
   /**
    * Creates or updates records keyed by `origin_id` through Procore's batch sync endpoint where the
    * resource has one (≤ 1,000 per call), so a retry never duplicates. With `id`, the record is
    * matched by id (the way to set or change its origin). Results are in input order; Procore's
    * per-item errors come back per item.
    */
-  upsertByOrigin(resource: ProcoreResource, items: readonly UpsertItem[], parentId?: string | null): Promise<UpsertResult[]>
+  upsertByOrigin(
+    resource: ProcoreResource,
+    items: readonly UpsertItem[],
+    parentId?: string | null,
+  ): Promise<UpsertResult[]>
   /** A partial update of one record by id. */
   update(resource: ProcoreResource, id: string, body: Json, parentId?: string | null): Promise<Json>
 }
@@ -48,13 +56,24 @@ export async function procoreRecordApi(ctx: AppContext, companyId: string): Prom
   }
 }
 
-async function updateOne(api: ProcoreApi, resource: ProcoreResource, id: string, body: Json, parentId: string | null): Promise<Json> {
+async function updateOne(
+  api: ProcoreApi,
+  resource: ProcoreResource,
+  id: string,
+  body: Json,
+  parentId: string | null,
+): Promise<Json> {
   // Procore refuses plain updates of cost codes on ERP-integrated projects; sync by id always works.
   if (!inProject(resource)) return api.update(resource, id, body, parentId)
   const [result] = await upsertByOrigin(api, resource, [{ id, originId: null, body }], parentId)
   if (!result?.ok) {
-    throw new AppError(422, 'procore_refused', 'Procore refused the change', `Procore refused the update of cost code ${id}: ${result?.error ?? 'no result'}.`,
-      result?.fieldErrors ? { fieldErrors: result.fieldErrors } : {})
+    throw new AppError(
+      422,
+      'procore_refused',
+      'Procore refused the change',
+      `Procore refused the update of cost code ${id}: ${result?.error ?? 'no result'}.`,
+      result?.fieldErrors ? { fieldErrors: result.fieldErrors } : {},
+    )
   }
   return result.record
 }
@@ -76,7 +95,12 @@ const originText = (v: unknown): string | undefined =>
 const keyOf = (item: { id?: string | undefined; originId: string | null }): string | undefined =>
   item.id !== undefined ? `id:${item.id}` : item.originId !== null ? `origin:${item.originId}` : undefined
 
-async function upsertByOrigin(api: ProcoreApi, resource: ProcoreResource, items: readonly UpsertItem[], parentId: string | null): Promise<UpsertResult[]> {
+async function upsertByOrigin(
+  api: ProcoreApi,
+  resource: ProcoreResource,
+  items: readonly UpsertItem[],
+  parentId: string | null,
+): Promise<UpsertResult[]> {
   const results: UpsertResult[] = new Array<UpsertResult>(items.length)
   // Two items with one key in one call would race inside Procore: the later one is refused.
   const seen = new Set<string>()
@@ -84,7 +108,10 @@ async function upsertByOrigin(api: ProcoreApi, resource: ProcoreResource, items:
   items.forEach((item, i) => {
     const key = keyOf(item)
     if (key !== undefined && seen.has(key)) {
-      results[i] = { ok: false, error: `the same ${item.id !== undefined ? 'id' : 'origin_id'} appears twice in this batch` }
+      results[i] = {
+        ok: false,
+        error: `the same ${item.id !== undefined ? 'id' : 'origin_id'} appears twice in this batch`,
+      }
       return
     }
     if (key !== undefined) seen.add(key)
@@ -97,8 +124,16 @@ async function upsertByOrigin(api: ProcoreApi, resource: ProcoreResource, items:
   }
   for (let start = 0; start < pending.length; start += SYNC_BATCH) {
     const chunk = pending.slice(start, start + SYNC_BATCH)
-    const response = await api.sync(resource, chunk.map((i) => syncItem(items[i]!)), parentId)
-    matchResults(chunk.map((i) => ({ index: i, item: items[i]! })), response, results)
+    const response = await api.sync(
+      resource,
+      chunk.map((i) => syncItem(items[i]!)),
+      parentId,
+    )
+    matchResults(
+      chunk.map((i) => ({ index: i, item: items[i]! })),
+      response,
+      results,
+    )
   }
   return results
 }
@@ -107,14 +142,23 @@ async function upsertByOrigin(api: ProcoreApi, resource: ProcoreResource, items:
  * Pairs Procore's `entities` and `errors` with the inputs: by id, else by origin_id, else (items
  * sent without a key) in order.
  */
-function matchResults(sent: Array<{ index: number; item: UpsertItem }>, response: { entities: Json[]; errors: Json[] }, results: UpsertResult[]): void {
+function matchResults(
+  sent: Array<{ index: number; item: UpsertItem }>,
+  response: { entities: Json[]; errors: Json[] },
+  results: UpsertResult[],
+): void {
   const entities = response.entities.map((record) => ({ record, used: false }))
   const errors = response.errors.map((record) => ({ record, used: false }))
   const take = <E extends { record: Json; used: boolean }>(pool: E[], item: UpsertItem): E | undefined => {
-    const found = pool.find((e) => !e.used && (
-      item.id !== undefined ? String(e.record.id) === item.id
-        : item.originId !== null ? originText(e.record.origin_id) === item.originId
-          : e.record.id === undefined || e.record.origin_id == null))
+    const found = pool.find(
+      (e) =>
+        !e.used &&
+        (item.id !== undefined
+          ? String(e.record.id) === item.id
+          : item.originId !== null
+            ? originText(e.record.origin_id) === item.originId
+            : e.record.id === undefined || e.record.origin_id == null),
+    )
     if (found) found.used = true
     return found
   }
@@ -125,7 +169,9 @@ function matchResults(sent: Array<{ index: number; item: UpsertItem }>, response
       continue
     }
     const entity = take(entities, item)
-    results[index] = entity ? { ok: true, record: entity.record } : { ok: false, error: 'Procore returned no result for this item; re-read the record before retrying' }
+    results[index] = entity
+      ? { ok: true, record: entity.record }
+      : { ok: false, error: 'Procore returned no result for this item; re-read the record before retrying' }
   }
 }
 
@@ -145,7 +191,14 @@ function itemError(errors: unknown): UpsertResult {
  * then PATCH it, or POST when absent. A retry after a crash finds what the first attempt created,
  * and Procore's origin_id uniqueness (409) catches a concurrent creator.
  */
-async function upsertOneByOne(api: ProcoreApi, resource: ProcoreResource, items: readonly UpsertItem[], pending: number[], results: UpsertResult[], parentId: string | null): Promise<void> {
+async function upsertOneByOne(
+  api: ProcoreApi,
+  resource: ProcoreResource,
+  items: readonly UpsertItem[],
+  pending: number[],
+  results: UpsertResult[],
+  parentId: string | null,
+): Promise<void> {
   let byOrigin: Map<string, string> | undefined
   const lookup = async (originId: string, fresh: boolean): Promise<string | undefined> => {
     if (!byOrigin || fresh) {
@@ -173,16 +226,20 @@ async function upsertOneByOne(api: ProcoreApi, resource: ProcoreResource, items:
         record = await write(false)
       } catch (error) {
         // Someone created it since our listing (409 on origin_id), or it vanished (404): look again.
-        const stale = error instanceof UpstreamError && (error.reason === 'conflict' || (error.reason === 'not_found' && item.id === undefined))
+        const stale =
+          error instanceof UpstreamError &&
+          (error.reason === 'conflict' || (error.reason === 'not_found' && item.id === undefined))
         if (!stale || item.originId === null) throw error
         record = await write(true)
       }
       if (item.originId !== null) byOrigin?.set(item.originId, String(record.id))
       results[i] = { ok: true, record }
     } catch (error) {
-      if (!(error instanceof UpstreamError) || error.retryable || error.status === undefined || error.status >= 500) throw error
+      if (!(error instanceof UpstreamError) || error.retryable || error.status === undefined || error.status >= 500)
+        throw error
       const body = error.body as { errors?: unknown } | undefined
-      const refused = body && typeof body.errors === 'object' && body.errors !== null ? itemError(body.errors) : undefined
+      const refused =
+        body && typeof body.errors === 'object' && body.errors !== null ? itemError(body.errors) : undefined
       results[i] = refused ?? { ok: false, error: procoreMessage(error.body) ?? `Procore answered ${error.status}` }
     }
   }

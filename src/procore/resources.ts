@@ -16,8 +16,15 @@ export const SYNC_BATCH = 1000
 /** The bulk trigger endpoint takes at most 500. */
 export const TRIGGER_BATCH = 500
 
-interface Where { path: string; query: Query }
-interface Place { companyId: string; projectId: string | null; listId: string | null }
+interface Where {
+  path: string
+  query: Query
+}
+interface Place {
+  companyId: string
+  projectId: string | null
+  listId: string | null
+}
 
 interface ResourceDef {
   /** Key wrapping the record in create/update bodies: `{ company_id, vendor: {...} }`. */
@@ -38,14 +45,18 @@ const company = (p: Place) => ({ company_id: p.companyId })
 const v1 = '/rest/v1.0'
 
 const DEPARTMENT: ResourceDef = {
-  wrapper: 'department', schema: T.Department, updatedAtFilter: false,
+  wrapper: 'department',
+  schema: T.Department,
+  updatedAtFilter: false,
   listings: (p) => [{ path: `${v1}/departments`, query: company(p) }],
   item: (p, id) => ({ path: `${v1}/departments/${id}`, query: company(p) }),
   create: (p) => ({ path: `${v1}/departments`, query: {}, extra: company(p), inner: {} }),
   update: (p, id) => ({ path: `${v1}/departments/${id}`, query: {}, extra: company(p) }),
 }
 const VENDOR: ResourceDef = {
-  wrapper: 'vendor', schema: T.Vendor, updatedAtFilter: true,
+  wrapper: 'vendor',
+  schema: T.Vendor,
+  updatedAtFilter: true,
   listings: (p) => [
     { path: `${v1}/vendors`, query: company(p) },
     { path: `${v1}/companies/${p.companyId}/vendors/inactive`, query: {} },
@@ -56,7 +67,9 @@ const VENDOR: ResourceDef = {
   sync: (p) => ({ path: `${v1}/vendors/sync`, query: {}, extra: company(p) }),
 }
 const PROJECT: ResourceDef = {
-  wrapper: 'project', schema: T.Project, updatedAtFilter: true,
+  wrapper: 'project',
+  schema: T.Project,
+  updatedAtFilter: true,
   // Active and inactive projects alike: a project that became inactive still exists.
   listings: (p) => [{ path: `${v1}/projects`, query: { ...company(p), 'filters[by_status]': 'All' } }],
   item: (p, id) => ({ path: `${v1}/projects/${id}`, query: company(p) }),
@@ -65,7 +78,9 @@ const PROJECT: ResourceDef = {
   sync: (p) => ({ path: `${v1}/projects/sync`, query: {}, extra: company(p) }),
 }
 const USER: ResourceDef = {
-  wrapper: 'user', schema: T.CompanyUser, updatedAtFilter: true,
+  wrapper: 'user',
+  schema: T.CompanyUser,
+  updatedAtFilter: true,
   listings: (p) => [
     { path: `${v1}/companies/${p.companyId}/users`, query: {} },
     { path: `${v1}/companies/${p.companyId}/users/inactive`, query: {} },
@@ -77,22 +92,44 @@ const USER: ResourceDef = {
 }
 /** The company's ERP standard cost code list (a company has exactly one). */
 const STANDARD_COST_CODE: ResourceDef = {
-  wrapper: 'standard_cost_code', schema: T.StandardCostCode, updatedAtFilter: false,
+  wrapper: 'standard_cost_code',
+  schema: T.StandardCostCode,
+  updatedAtFilter: false,
   // The default view carries only ids.
-  listings: (p) => [{ path: `${v1}/standard_cost_codes`, query: { ...company(p), standard_cost_code_list_id: p.listId ?? undefined, view: 'extended' } }],
+  listings: (p) => [
+    {
+      path: `${v1}/standard_cost_codes`,
+      query: { ...company(p), standard_cost_code_list_id: p.listId ?? undefined, view: 'extended' },
+    },
+  ],
   item: (p, id) => ({ path: `${v1}/standard_cost_codes/${id}`, query: company(p) }),
-  create: (p) => ({ path: `${v1}/standard_cost_codes`, query: {}, extra: company(p), inner: { standard_cost_code_list_id: p.listId } }),
+  create: (p) => ({
+    path: `${v1}/standard_cost_codes`,
+    query: {},
+    extra: company(p),
+    inner: { standard_cost_code_list_id: p.listId },
+  }),
   update: (p, id) => ({ path: `${v1}/standard_cost_codes/${id}`, query: {}, extra: company(p) }),
-  sync: (p) => ({ path: `${v1}/standard_cost_codes/sync`, query: {}, extra: { ...company(p), standard_cost_code_list_id: p.listId } }),
+  sync: (p) => ({
+    path: `${v1}/standard_cost_codes/sync`,
+    query: {},
+    extra: { ...company(p), standard_cost_code_list_id: p.listId },
+  }),
 }
 /** Cost codes of one project; on ERP-integrated projects only the sync endpoint writes. */
 const PROJECT_COST_CODE: ResourceDef = {
-  wrapper: 'cost_code', schema: T.CostCode, updatedAtFilter: false,
+  wrapper: 'cost_code',
+  schema: T.CostCode,
+  updatedAtFilter: false,
   listings: (p) => [{ path: `${v1}/cost_codes`, query: { project_id: p.projectId ?? undefined } }],
   item: (p, id) => ({ path: `${v1}/cost_codes/${id}`, query: { project_id: p.projectId ?? undefined } }),
   create: (p) => ({ path: `${v1}/cost_codes`, query: {}, extra: { project_id: p.projectId }, inner: {} }),
   update: (p, id) => ({ path: `${v1}/cost_codes/${id}`, query: {}, extra: { project_id: p.projectId } }),
-  sync: (p) => ({ path: `${v1}/cost_codes/sync`, query: { project_id: p.projectId ?? undefined }, extra: { project_id: p.projectId } }),
+  sync: (p) => ({
+    path: `${v1}/cost_codes/sync`,
+    query: { project_id: p.projectId ?? undefined },
+    extra: { project_id: p.projectId },
+  }),
 }
 
 const RESOURCES = {
@@ -144,13 +181,19 @@ export class ProcoreApi {
     return RESOURCES[resource].sync !== undefined
   }
 
-  async *list(resource: ProcoreResource, options: { parentId?: string | null; updatedSince?: Date | undefined } = {}): AsyncGenerator<Json[]> {
+  async *list(
+    resource: ProcoreResource,
+    options: { parentId?: string | null; updatedSince?: Date | undefined } = {},
+  ): AsyncGenerator<Json[]> {
     const parentId = options.parentId ?? null
     const def: ResourceDef = RESOURCES[resource]
     const place = await this.#place(resource, parentId)
     const since = def.updatedAtFilter && options.updatedSince ? updatedSinceQuery(options.updatedSince) : {}
     for (const where of def.listings(place)) {
-      yield* this.client.pages(where.path, { query: { ...where.query, ...since }, schema: def.schema }) as AsyncGenerator<Json[]>
+      yield* this.client.pages(where.path, {
+        query: { ...where.query, ...since },
+        schema: def.schema,
+      }) as AsyncGenerator<Json[]>
     }
   }
 
@@ -158,7 +201,7 @@ export class ProcoreApi {
     const def: ResourceDef = RESOURCES[resource]
     const place = await this.#place(resource, parentId)
     const where = def.item(place, id)
-    const record = await this.client.find(where.path, { query: where.query, schema: def.schema }) as Json | null
+    const record = (await this.client.find(where.path, { query: where.query, schema: def.schema })) as Json | null
     // Standard codes of other lists are not ours to sync: as far as we are concerned they do not exist.
     if (record && resource === 'standard_cost_codes' && record.standard_cost_code_list_id !== place.listId) return null
     return record
@@ -168,25 +211,38 @@ export class ProcoreApi {
     const def: ResourceDef = RESOURCES[resource]
     const where = def.create(await this.#place(resource, parentId))
     const body = { ...where.extra, [def.wrapper]: { ...where.inner, ...fields } }
-    return await this.client.call('POST', where.path, { query: where.query, body, schema: def.schema }) as Json
+    return (await this.client.call('POST', where.path, { query: where.query, body, schema: def.schema })) as Json
   }
 
   async update(resource: ProcoreResource, id: string, fields: Json, parentId: string | null = null): Promise<Json> {
     const def: ResourceDef = RESOURCES[resource]
     const where = def.update(await this.#place(resource, parentId), id)
-    return await this.client.call('PATCH', where.path, { query: where.query, body: { ...where.extra, [def.wrapper]: fields }, schema: def.schema }) as Json
+    return (await this.client.call('PATCH', where.path, {
+      query: where.query,
+      body: { ...where.extra, [def.wrapper]: fields },
+      schema: def.schema,
+    })) as Json
   }
 
   /**
    * Procore's batch upsert, ≤ 1,000 items per call. Keyed by origin_id (or id), so a retry
    * never duplicates. Procore answers 200 even when items fail; their errors come back per item.
    */
-  async sync(resource: ProcoreResource, updates: readonly Json[], parentId: string | null = null): Promise<T.SyncResult> {
+  async sync(
+    resource: ProcoreResource,
+    updates: readonly Json[],
+    parentId: string | null = null,
+  ): Promise<T.SyncResult> {
     const def: ResourceDef = RESOURCES[resource]
     if (!def.sync) throw new Error(`Procore has no sync endpoint for ${resource}`)
     if (updates.length > SYNC_BATCH) throw new RangeError(`at most ${SYNC_BATCH} items per sync call`)
     const where = def.sync(await this.#place(resource, parentId))
-    return this.client.call('PATCH', where.path, { query: where.query, body: { ...where.extra, updates }, schema: T.SyncResult, idempotent: true })
+    return this.client.call('PATCH', where.path, {
+      query: where.query,
+      body: { ...where.extra, updates },
+      schema: T.SyncResult,
+      idempotent: true,
+    })
   }
 
   /**
@@ -197,28 +253,42 @@ export class ProcoreApi {
     const cache = component(this.#ctx, 'procore.erpLists', () => new Map<string, { id: string; at: number }>())
     const hit = cache.get(this.companyId)
     if (hit && Date.now() - hit.at < ERP_LIST_TTL_MS) return hit.id
-    for await (const page of this.client.pages(`${v1}/standard_cost_code_lists`, { query: { company_id: this.companyId }, schema: T.StandardCostCodeList })) {
+    for await (const page of this.client.pages(`${v1}/standard_cost_code_lists`, {
+      query: { company_id: this.companyId },
+      schema: T.StandardCostCodeList,
+    })) {
       const list = page.find((l) => l.is_erp_list === true)
       if (list) {
         cache.set(this.companyId, { id: list.id, at: Date.now() })
         return list.id
       }
     }
-    throw new AppError(409, 'procore_no_erp_cost_code_list', 'No ERP cost code list',
-      `Procore company ${this.companyId} has no ERP standard cost code list. Procore creates it when ERP Integrations is activated for the company (a Procore super user does this); activate it, then retry.`)
+    throw new AppError(
+      409,
+      'procore_no_erp_cost_code_list',
+      'No ERP cost code list',
+      `Procore company ${this.companyId} has no ERP standard cost code list. Procore creates it when ERP Integrations is activated for the company (a Procore super user does this); activate it, then retry.`,
+    )
   }
 
   async #place(resource: ProcoreResource, parentId: string | null): Promise<Place> {
-    if (inProject(resource) && parentId === null) throw new TypeError(`${resource} are read and written in a project: give its id`)
+    if (inProject(resource) && parentId === null)
+      throw new TypeError(`${resource} are read and written in a project: give its id`)
     const listId = resource === 'standard_cost_codes' ? await this.erpCostCodeListId() : null
     return { companyId: this.companyId, projectId: parentId, listId }
   }
 
   // ---- timecard entries --------------------------------------------------------------------
 
-  async *timecardEntries(options: { updatedSince?: Date; startDate?: string; endDate?: string } = {}): AsyncGenerator<T.TimecardEntry[]> {
+  async *timecardEntries(
+    options: { updatedSince?: Date; startDate?: string; endDate?: string } = {},
+  ): AsyncGenerator<T.TimecardEntry[]> {
     yield* this.client.pages(`${v1}/companies/${this.companyId}/timecard_entries`, {
-      query: { ...(options.updatedSince ? updatedSinceQuery(options.updatedSince) : {}), start_date: options.startDate, end_date: options.endDate },
+      query: {
+        ...(options.updatedSince ? updatedSinceQuery(options.updatedSince) : {}),
+        start_date: options.startDate,
+        end_date: options.endDate,
+      },
       schema: T.TimecardEntry,
     })
   }
@@ -228,11 +298,17 @@ export class ProcoreApi {
   }
 
   createTimecardEntry(entry: T.TimecardEntryWrite): Promise<T.TimecardEntry> {
-    return this.client.call('POST', `${v1}/companies/${this.companyId}/timecard_entries`, { body: { timecard_entry: entry }, schema: T.TimecardEntry })
+    return this.client.call('POST', `${v1}/companies/${this.companyId}/timecard_entries`, {
+      body: { timecard_entry: entry },
+      schema: T.TimecardEntry,
+    })
   }
 
   updateTimecardEntry(id: string, entry: Partial<T.TimecardEntryWrite>): Promise<T.TimecardEntry> {
-    return this.client.call('PATCH', `${v1}/companies/${this.companyId}/timecard_entries/${id}`, { body: { timecard_entry: entry }, schema: T.TimecardEntry })
+    return this.client.call('PATCH', `${v1}/companies/${this.companyId}/timecard_entries/${id}`, {
+      body: { timecard_entry: entry },
+      schema: T.TimecardEntry,
+    })
   }
 
   // ---- webhooks API -----------------------------------------------------------------------
@@ -240,7 +316,11 @@ export class ProcoreApi {
   async listHooks(namespace: string): Promise<T.Hook[]> {
     const hooks: T.Hook[] = []
     // The hooks list is not paginated by Procore; pages() copes with a single unpaged answer too.
-    for await (const page of this.client.pages(`${v1}/webhooks/hooks`, { query: { company_id: this.companyId, namespace }, schema: T.Hook })) hooks.push(...page)
+    for await (const page of this.client.pages(`${v1}/webhooks/hooks`, {
+      query: { company_id: this.companyId, namespace },
+      schema: T.Hook,
+    }))
+      hooks.push(...page)
     return hooks
   }
 
@@ -248,40 +328,71 @@ export class ProcoreApi {
     return this.client.find(`${v1}/webhooks/hooks/${id}`, { query: { company_id: this.companyId }, schema: T.Hook })
   }
 
-  createHook(hook: { api_version: string; namespace: string; destination_url: string; destination_headers: Record<string, string> }): Promise<T.Hook> {
-    return this.client.call('POST', `${v1}/webhooks/hooks`, { body: { company_id: this.companyId, hook }, schema: T.Hook })
+  createHook(hook: {
+    api_version: string
+    namespace: string
+    destination_url: string
+    destination_headers: Record<string, string>
+  }): Promise<T.Hook> {
+    return this.client.call('POST', `${v1}/webhooks/hooks`, {
+      body: { company_id: this.companyId, hook },
+      schema: T.Hook,
+    })
   }
 
-  updateHook(id: string, hook: Partial<{ api_version: string; destination_url: string; destination_headers: Record<string, string> }>): Promise<T.Hook> {
-    return this.client.call('PATCH', `${v1}/webhooks/hooks/${id}`, { body: { company_id: this.companyId, hook }, schema: T.Hook, idempotent: true })
+  updateHook(
+    id: string,
+    hook: Partial<{ api_version: string; destination_url: string; destination_headers: Record<string, string> }>,
+  ): Promise<T.Hook> {
+    return this.client.call('PATCH', `${v1}/webhooks/hooks/${id}`, {
+      body: { company_id: this.companyId, hook },
+      schema: T.Hook,
+      idempotent: true,
+    })
   }
 
   async deleteHook(id: string): Promise<void> {
-    await this.client.call('DELETE', `${v1}/webhooks/hooks/${id}`, { query: { company_id: this.companyId }, schema: Unknown })
+    await this.client.call('DELETE', `${v1}/webhooks/hooks/${id}`, {
+      query: { company_id: this.companyId },
+      schema: Unknown,
+    })
   }
 
   async listTriggers(hookId: string): Promise<T.Trigger[]> {
     const triggers: T.Trigger[] = []
-    for await (const page of this.client.pages(`${v1}/webhooks/hooks/${hookId}/triggers`, { query: { company_id: this.companyId }, schema: T.Trigger })) triggers.push(...page)
+    for await (const page of this.client.pages(`${v1}/webhooks/hooks/${hookId}/triggers`, {
+      query: { company_id: this.companyId },
+      schema: T.Trigger,
+    }))
+      triggers.push(...page)
     return triggers
   }
 
   /** Creates up to 500 triggers; Procore answers 207 with `failed[]` when some are refused. */
-  createTriggers(hookId: string, apiVersion: string, triggers: ReadonlyArray<{ resource_name: string; event_type: string }>): Promise<T.BulkTriggersResult> {
+  createTriggers(
+    hookId: string,
+    apiVersion: string,
+    triggers: ReadonlyArray<{ resource_name: string; event_type: string }>,
+  ): Promise<T.BulkTriggersResult> {
     return this.client.call('POST', `${v1}/webhooks/hooks/${hookId}/triggers/bulk`, {
-      body: { company_id: this.companyId, api_version: apiVersion, triggers }, schema: T.BulkTriggersResult,
+      body: { company_id: this.companyId, api_version: apiVersion, triggers },
+      schema: T.BulkTriggersResult,
     })
   }
 
   deleteTriggers(hookId: string, triggerIds: readonly string[]): Promise<T.BulkTriggersResult> {
     return this.client.call('DELETE', `${v1}/webhooks/hooks/${hookId}/triggers/bulk`, {
-      body: { company_id: this.companyId, triggers: triggerIds.map((id) => ({ id })) }, schema: T.BulkTriggersResult,
+      body: { company_id: this.companyId, triggers: triggerIds.map((id) => ({ id })) },
+      schema: T.BulkTriggersResult,
     })
   }
 
   /** Subscribable resources at company level, with the event types each does not support. */
   async webhookResources(): Promise<T.WebhookResource[]> {
-    return this.client.call('GET', `${v1}/webhooks/resources`, { query: { company_id: this.companyId }, schema: WebhookResources })
+    return this.client.call('GET', `${v1}/webhooks/resources`, {
+      query: { company_id: this.companyId },
+      schema: WebhookResources,
+    })
   }
 }
 

@@ -84,15 +84,19 @@ export class ProcoreTokens {
       const stored = this.#stored(companyId, row)
       if (stored && (!force || stored.version > staleVersion)) return stored
 
-      const leased = await this.#ctx.db.updateTable('procore_connections')
+      const leased = await this.#ctx.db
+        .updateTable('procore_connections')
         .set({ refresh_lease_until: sql<Date>`now() + make_interval(secs => ${LEASE_SECONDS})` })
-        .where('company_id', '=', companyId).where('token_version', '=', row.token_version).where('status', '=', 'connected')
+        .where('company_id', '=', companyId)
+        .where('token_version', '=', row.token_version)
+        .where('status', '=', 'connected')
         .where((eb) => eb.or([eb('refresh_lease_until', 'is', null), eb('refresh_lease_until', '<', sql<Date>`now()`)]))
         .returning('company_id')
         .executeTakeFirst()
       if (leased) return this.#fetchAndStore(companyId, row)
       // Another process is talking to Procore for this company: wait for what it stores.
-      if (Date.now() > deadline) throw new Error(`timed out waiting for another process to renew the Procore token of company ${companyId}`)
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for another process to renew the Procore token of company ${companyId}`)
       await sleep(LEASE_POLL_MS)
     }
   }
@@ -101,7 +105,11 @@ export class ProcoreTokens {
     if (!row.access_token || !row.access_token_expires_at) return undefined
     const expiresAt = row.access_token_expires_at.getTime()
     if (expiresAt - RENEW_BEFORE_MS <= Date.now()) return undefined
-    return { token: unseal(this.#ctx, companyId, 'access_token', row.access_token), version: row.token_version, expiresAt }
+    return {
+      token: unseal(this.#ctx, companyId, 'access_token', row.access_token),
+      version: row.token_version,
+      expiresAt,
+    }
   }
 
   async #fetchAndStore(companyId: string, row: ConnectionRow): Promise<AccessToken> {
@@ -112,12 +120,19 @@ export class ProcoreTokens {
     } catch (error) {
       if (error instanceof TokenRejectedError) {
         await markNeedsReauth(ctx.db, companyId, row.token_version, error.message)
-        ctx.log.warn({ component: 'procore', companyId, oauthError: error.oauthError }, 'Procore rejected the credentials; the company needs to reconnect')
+        ctx.log.warn(
+          { component: 'procore', companyId, oauthError: error.oauthError },
+          'Procore rejected the credentials; the company needs to reconnect',
+        )
         this.#cache.delete(companyId)
         throw needsReauth(companyId, error.message)
       }
-      await ctx.db.updateTable('procore_connections').set({ refresh_lease_until: null })
-        .where('company_id', '=', companyId).where('token_version', '=', row.token_version).execute()
+      await ctx.db
+        .updateTable('procore_connections')
+        .set({ refresh_lease_until: null })
+        .where('company_id', '=', companyId)
+        .where('token_version', '=', row.token_version)
+        .execute()
         .catch(() => {}) // the lease runs out by itself
       throw error
     }
@@ -125,9 +140,18 @@ export class ProcoreTokens {
     const values = {
       access_token: seal(ctx, companyId, 'access_token', tokens.accessToken),
       access_token_expires_at: tokens.expiresAt,
-      ...(tokens.refreshToken === null ? {} : { refresh_token: seal(ctx, companyId, 'refresh_token', tokens.refreshToken) }),
+      ...(tokens.refreshToken === null
+        ? {}
+        : { refresh_token: seal(ctx, companyId, 'refresh_token', tokens.refreshToken) }),
       ...(row.client_secret && ctx.secrets.isStale(row.client_secret)
-        ? { client_secret: seal(ctx, companyId, 'client_secret', unseal(ctx, companyId, 'client_secret', row.client_secret)) }
+        ? {
+            client_secret: seal(
+              ctx,
+              companyId,
+              'client_secret',
+              unseal(ctx, companyId, 'client_secret', row.client_secret),
+            ),
+          }
         : {}),
       token_version: row.token_version + 1,
       refresh_lease_until: null,
@@ -137,14 +161,22 @@ export class ProcoreTokens {
     // The new refresh token must be committed before the access token is used; retry briefly.
     for (let attempt = 1; ; attempt++) {
       try {
-        const stored = await ctx.db.updateTable('procore_connections').set(values)
-          .where('company_id', '=', companyId).where('token_version', '=', row.token_version).where('status', '=', 'connected')
-          .returning('token_version').executeTakeFirst()
+        const stored = await ctx.db
+          .updateTable('procore_connections')
+          .set(values)
+          .where('company_id', '=', companyId)
+          .where('token_version', '=', row.token_version)
+          .where('status', '=', 'connected')
+          .returning('token_version')
+          .executeTakeFirst()
         if (!stored) throw notConnected(companyId) // reconnected or disconnected meanwhile; the caller retries on the new row
         return { token: tokens.accessToken, version: stored.token_version, expiresAt: tokens.expiresAt.getTime() }
       } catch (error) {
         if (attempt >= PERSIST_ATTEMPTS || !isTransientDbError(error)) {
-          ctx.log.error({ component: 'procore', companyId, err: { message: (error as Error).message } }, 'could not store renewed Procore tokens')
+          ctx.log.error(
+            { component: 'procore', companyId, err: { message: (error as Error).message } },
+            'could not store renewed Procore tokens',
+          )
           throw error
         }
         await sleep(100 * attempt)
@@ -154,14 +186,22 @@ export class ProcoreTokens {
 
   #grant(companyId: string, row: ConnectionRow): Grant {
     if (row.mode === 'client_credentials') {
-      if (!row.client_id || !row.client_secret) throw needsReauth(companyId, 'the service account credentials are missing')
-      return { grant_type: 'client_credentials', client_id: row.client_id, client_secret: unseal(this.#ctx, companyId, 'client_secret', row.client_secret) }
+      if (!row.client_id || !row.client_secret)
+        throw needsReauth(companyId, 'the service account credentials are missing')
+      return {
+        grant_type: 'client_credentials',
+        client_id: row.client_id,
+        client_secret: unseal(this.#ctx, companyId, 'client_secret', row.client_secret),
+      }
     }
     if (!row.refresh_token) throw needsReauth(companyId, 'no refresh token is stored')
     const client = appClient(this.#ctx)
     return {
-      grant_type: 'refresh_token', client_id: client.id, client_secret: client.secret,
-      refresh_token: unseal(this.#ctx, companyId, 'refresh_token', row.refresh_token), redirect_uri: callbackUrl(this.#ctx),
+      grant_type: 'refresh_token',
+      client_id: client.id,
+      client_secret: client.secret,
+      refresh_token: unseal(this.#ctx, companyId, 'refresh_token', row.refresh_token),
+      redirect_uri: callbackUrl(this.#ctx),
     }
   }
 }
@@ -172,4 +212,5 @@ function isTransientDbError(error: unknown): boolean {
   return typeof code === 'string' && (/^(08|40|57P)/.test(code) || code === 'ECONNRESET' || code === 'ECONNREFUSED')
 }
 
-export const procoreTokens = (ctx: AppContext): ProcoreTokens => component(ctx, 'procore.tokens', () => new ProcoreTokens(ctx))
+export const procoreTokens = (ctx: AppContext): ProcoreTokens =>
+  component(ctx, 'procore.tokens', () => new ProcoreTokens(ctx))

@@ -19,49 +19,146 @@ const OriginFields = { origin_id: Origin, origin_data: Text }
 
 export const Department = Type.Object({ id: Id, name: Text, ...OriginFields, ...Stamps })
 export const Vendor = Type.Object({
-  id: Id, name: Text, abbreviated_name: Text, address: Text, city: Text, state_code: Text, zip: Text, country_code: Text,
-  business_phone: Text, mobile_phone: Text, email_address: Text, is_active: Flag, origin_code: Text, ...OriginFields, ...Stamps,
+  id: Id,
+  name: Text,
+  abbreviated_name: Text,
+  address: Text,
+  city: Text,
+  state_code: Text,
+  zip: Text,
+  country_code: Text,
+  business_phone: Text,
+  mobile_phone: Text,
+  email_address: Text,
+  is_active: Flag,
+  origin_code: Text,
+  ...OriginFields,
+  ...Stamps,
 })
 export const Project = Type.Object({
-  id: Id, name: Text, display_name: Text, project_number: Text, active: Flag, address: Text, city: Text, state_code: Text, zip: Text,
-  country_code: Text, start_date: Text, completion_date: Text, is_erp_integrated: Flag, standard_cost_code_list_id: RefId,
-  origin_code: Text, ...OriginFields, ...Stamps,
+  id: Id,
+  name: Text,
+  display_name: Text,
+  project_number: Text,
+  active: Flag,
+  address: Text,
+  city: Text,
+  state_code: Text,
+  zip: Text,
+  country_code: Text,
+  start_date: Text,
+  completion_date: Text,
+  is_erp_integrated: Flag,
+  standard_cost_code_list_id: RefId,
+  origin_code: Text,
+  ...OriginFields,
+  ...Stamps,
 })
 export const CompanyUser = Type.Object({
-  id: Id, first_name: Text, last_name: Text, email_address: Text, job_title: Text, business_phone: Text, mobile_phone: Text,
-  employee_id: Text, is_active: Flag, is_employee: Flag, ...OriginFields, ...Stamps,
+  id: Id,
+  first_name: Text,
+  last_name: Text,
+  email_address: Text,
+  job_title: Text,
+  business_phone: Text,
+  mobile_phone: Text,
+  employee_id: Text,
+  is_active: Flag,
+  is_employee: Flag,
+  ...OriginFields,
+  ...Stamps,
 })
-export const StandardCostCodeList = Type.Object({ id: Id, name: Text, is_erp_list: Flag, available_to_use_on_new_projects: Flag })
+export const StandardCostCodeList = Type.Object({
+  id: Id,
+  name: Text,
+  is_erp_list: Flag,
+  available_to_use_on_new_projects: Flag,
+})
 export const StandardCostCode = Type.Object({
-  id: Id, standard_cost_code_list_id: RefId, parent_id: RefId, code: Text, full_code: Text, name: Text, ...OriginFields, ...Stamps,
+  id: Id,
+  standard_cost_code_list_id: RefId,
+  parent_id: RefId,
+  code: Text,
+  full_code: Text,
+  name: Text,
+  ...OriginFields,
+  ...Stamps,
 })
 export const CostCode = Type.Object({
-  id: Id, code: Text, full_code: Text, name: Text, biller_id: RefId, biller_type: Text, standard_cost_code_id: RefId, ...OriginFields, ...Stamps,
+  id: Id,
+  code: Text,
+  full_code: Text,
+  name: Text,
+  biller_id: RefId,
+  biller_type: Text,
+  standard_cost_code_id: RefId,
+  ...OriginFields,
+  ...Stamps,
 })
 export const TimecardEntry = Type.Object({
-  id: Id, date: Text, datetime: Text, hours: Type.Optional(Nullable(Type.Union([Type.String(), Type.Number()]))), time_in: Text, time_out: Text,
-  party_id: RefId, cost_code_id: RefId, sub_job_id: RefId, line_item_type_id: RefId, timecard_time_type_id: RefId, billable: Flag, description: Text,
-  ...OriginFields, ...Stamps,
+  id: Id,
+  date: Text,
+  datetime: Text,
+  hours: Type.Optional(Nullable(Type.Union([Type.String(), Type.Number()]))),
+  time_in: Text,
+  time_out: Text,
+  party_id: RefId,
+  cost_code_id: RefId,
+  sub_job_id: RefId,
+  line_item_type_id: RefId,
+  timecard_time_type_id: RefId,
+  billable: Flag,
+  description: Text,
+  ...OriginFields,
+  ...Stamps,
 })
 /** What we may write into a timecard entry. */
 export const TimecardEntryWrite = Type.Object({
-  date: Type.Optional(Type.String()), datetime: Type.Optional(Type.String()), hours: Type.Optional(Type.Union([Type.String(), Type.Number()])),
-  time_in: Type.Optional(Type.String()), time_out: Type.Optional(Type.String()), lunch_time: Type.Optional(Type.Number()),
-  party_id: Type.Optional(Id), cost_code_id: Type.Optional(Id), sub_job_id: Type.Optional(Id), line_item_type_id: Type.Optional(Id),
-  timecard_time_type_id: Type.Optional(Id), project_id: Type.Optional(Id), billable: Type.Optional(Type.Boolean()), description: Type.Optional(Type.String()),
-  origin_id: Type.Optional(Type.Union([Type.String(), Type.Number()])), origin_data: Type.Optional(Type.String()),
+  date: Type.Optional(Type.String()),
+  datetime: Type.Optional(Type.String()),
+  hours: Type.Optional(Type.Union([Type.String(), Type.Number()])),
+  time_in: Type.Optional(Type.String()),
+  time_out: Type.Optional(Type.String()),
+  lunch_time: Type.Optional(Type.Number()),
+  party_id: Type.Optional(Id),
+  cost_code_id: Type.Optional(Id),
+  sub_job_id: Type.Optional(Id),
+  line_item_type_id: Type.Optional(Id),
+  timecard_time_type_id: Type.Optional(Id),
+  project_id: Type.Optional(Id),
+  billable: Type.Optional(Type.Boolean()),
+  description: Type.Optional(Type.String()),
+  origin_id: Type.Optional(Type.Union([Type.String(), Type.Number()])),
+  origin_data: Type.Optional(Type.String()),
 })
 
 export const Hook = Type.Object({
-  id: Id, api_version: Text, destination_url: Text, namespace: Text,
+  id: Id,
+  api_version: Text,
+  destination_url: Text,
+  namespace: Text,
   destination_headers: Type.Optional(Nullable(Type.Record(Type.String(), Type.Unknown()))),
-  owned_by_company_id: RefId, owned_by_project_id: RefId,
+  owned_by_company_id: RefId,
+  owned_by_project_id: RefId,
 })
-export const Trigger = Type.Object({ id: Id, webhook_hook_id: RefId, resource_name: Type.String(), event_type: Type.String(), api_version: Text })
-export const WebhookResource = Type.Object({ resource_name: Type.String(), except: Type.Optional(Nullable(Type.Array(Type.String()))) })
+export const Trigger = Type.Object({
+  id: Id,
+  webhook_hook_id: RefId,
+  resource_name: Type.String(),
+  event_type: Type.String(),
+  api_version: Text,
+})
+export const WebhookResource = Type.Object({
+  resource_name: Type.String(),
+  except: Type.Optional(Nullable(Type.Array(Type.String()))),
+})
 export const BulkTriggersResult = Type.Object({
   success: Type.Optional(Type.Array(Type.Unknown())),
-  failed: Type.Optional(Type.Array(Type.Object({ trigger: Type.Optional(Type.Unknown()), message: Text, errors: Type.Optional(Type.Unknown()) }))),
+  failed: Type.Optional(
+    Type.Array(
+      Type.Object({ trigger: Type.Optional(Type.Unknown()), message: Text, errors: Type.Optional(Type.Unknown()) }),
+    ),
+  ),
 })
 /** `PATCH …/sync` always answers 200 with per-item results. */
 export const SyncResult = Type.Object({

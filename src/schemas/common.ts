@@ -13,10 +13,12 @@ export const ProblemSchema = Type.Object(
       description: 'Quote it when reporting a problem; it is in every log line of the request.',
     }),
     errors: Type.Optional(
-      Type.Array(Type.Object({
-        pointer: Type.String({ description: 'JSON pointer into the request, e.g. /body/name.' }),
-        message: Type.String(),
-      })),
+      Type.Array(
+        Type.Object({
+          pointer: Type.String({ description: 'JSON pointer into the request, e.g. /body/name.' }),
+          message: Type.String(),
+        }),
+      ),
     ),
   },
   { $id: 'Problem', additionalProperties: true, description: 'RFC 9457 problem details.' },
@@ -26,7 +28,7 @@ const problemDescriptions: Record<number, string> = {
   400: 'The request is malformed; `errors` names each bad field.',
   401: 'Missing, invalid or revoked API key.',
   403: "The API key's role does not allow this.",
-  404: 'No such resource, or it belongs to a company outside the key\'s scope.',
+  404: "No such resource, or it belongs to a company outside the key's scope.",
   409: 'Conflicts with the current state (or the same Idempotency-Key is still in flight).',
   412: 'If-Match does not match the current ETag.',
   413: 'Body too large.',
@@ -61,9 +63,13 @@ export const CompanyParams = Type.Object({ companyId: CompanyIdString })
 
 export const PageQuery = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1–200).' })),
-  cursor: Type.Optional(Type.String({
-    minLength: 1, maxLength: 512, description: 'Opaque cursor from `next` of the previous page.',
-  })),
+  cursor: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 512,
+      description: 'Opaque cursor from `next` of the previous page.',
+    }),
+  ),
 }
 
 export const Page = <T extends TSchema>(item: T) =>
@@ -73,10 +79,13 @@ export const Page = <T extends TSchema>(item: T) =>
   })
 
 export const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({
-    minLength: 1, maxLength: 255,
-    description: 'Makes the POST safe to retry: the same key and body replay the first response (kept ≥ 24 h).',
-  })),
+  'idempotency-key': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 255,
+      description: 'Makes the POST safe to retry: the same key and body replay the first response (kept ≥ 24 h).',
+    }),
+  ),
 })
 export const IfMatchHeaders = Type.Object({
   'if-match': Type.Optional(Type.String({ description: 'The ETag from your last GET; required.' })),

@@ -9,7 +9,8 @@ export const Discrepancy = Type.Object({
   procoreId: Type.String(),
   erpId: Type.String(),
   status: Type.Enum([...DiscrepancyStatuses], {
-    description: 'open: waiting for a person; resolved: the sides agree (after apply, or by themselves); ' +
+    description:
+      'open: waiting for a person; resolved: the sides agree (after apply, or by themselves); ' +
       'dismissed: the link ended.',
   }),
   fields: Type.Array(

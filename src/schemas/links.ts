@@ -8,7 +8,8 @@ export const Link = Type.Object({
   erpId: Type.String(),
   active: Type.Boolean({ description: 'False once unlinked (the row stays as history).' }),
   origin: Type.Enum([...OriginStates], {
-    description: "Procore's origin_id/origin_code: pending → set while linked; clearing → cleared after unlink; " +
+    description:
+      "Procore's origin_id/origin_code: pending → set while linked; clearing → cleared after unlink; " +
       'failed: Procore refused the write (originError says why).',
   }),
   originError: Type.Union([Type.String(), Type.Null()]),

@@ -11,7 +11,9 @@ export const RecordTypeParam = Type.Enum([...RecordTypes], {
 })
 export const FieldValue = Type.Union([Type.String(), Type.Boolean(), Type.Null()])
 export const ExternalId = Type.String({
-  minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$',
+  minLength: 1,
+  maxLength: 255,
+  pattern: '^[\\x21-\\x7e]+$',
   description: "The record's id on its side (Procore id, or the ERP's own id).",
 })
 export const SideParam = Type.Enum([...Sides], { description: 'procore or erp.' })
@@ -32,7 +34,8 @@ export type SideRecord = Static<typeof SideRecord>
 export const RecordItem = Type.Object({
   key: Type.String({ description: 'Stable row id: link:<link id>, procore:<id> or erp:<id>.' }),
   status: Type.Enum([...RecordStatuses], {
-    description: 'linked: in sync; discrepancy: linked, fields differ (see discrepancyId); ' +
+    description:
+      'linked: in sync; discrepancy: linked, fields differ (see discrepancyId); ' +
       'only_in_procore / only_in_erp: unlinked; ignored: set aside by a person; ' +
       'failed: the last action failed (see failure).',
   }),
@@ -48,8 +51,10 @@ export const RecordItem = Type.Object({
 export type RecordItem = Static<typeof RecordItem>
 
 export const RecordCounts = Type.Object(
-  Object.fromEntries(RecordStatuses.map((s) => [s, Type.Integer({ minimum: 0 })])) as
-    Record<RecordStatus, ReturnType<typeof Type.Integer>>,
+  Object.fromEntries(RecordStatuses.map((s) => [s, Type.Integer({ minimum: 0 })])) as Record<
+    RecordStatus,
+    ReturnType<typeof Type.Integer>
+  >,
   { description: 'Records per status among those `q` matches.' },
 )
 
@@ -65,7 +70,8 @@ export const Suggestion = Type.Object({
   id: Type.String({ description: 'The candidate on the other side.' }),
   score: Type.Number({ minimum: 0, maximum: 1 }),
   strong: Type.Boolean({
-    description: 'A strong key is equal (e-mail, code, tax id…) or the score is at least 0.95: ' +
+    description:
+      'A strong key is equal (e-mail, code, tax id…) or the score is at least 0.95: ' +
       'creating instead of linking would make a duplicate.',
   }),
   reasons: Type.Array(Type.String(), { examples: [['same e-mail', 'name 0.92 similar']] }),

@@ -8,7 +8,8 @@ export const Run = Type.Object({
   companyId: CompanyIdString,
   kind: Type.String({ description: 'What the run does, e.g. erp_refresh.' }),
   status: Type.String({
-    description: `One of ${RunStatuses.join(', ')}: queued → running → succeeded | failed. ` +
+    description:
+      `One of ${RunStatuses.join(', ')}: queued → running → succeeded | failed. ` +
       'A running run that hit a transient failure says so in result.lastError and is retried.',
     examples: ['succeeded'],
   }),

@@ -3,55 +3,67 @@ import { comparedFields, RecordTypes, type RecordType } from '../sync/registry.j
 import { Directions, Owners } from '../sync/settings.js'
 
 export const Direction = Type.Enum([...Directions], {
-  description: 'Which way automatic changes flow: procore_to_erp, erp_to_procore, both, or off ' +
+  description:
+    'Which way automatic changes flow: procore_to_erp, erp_to_procore, both, or off ' +
     '(nothing is written automatically; people can still apply).',
 })
 export const Owner = Type.Enum([...Owners], {
-  description: 'procore or erp: that side\'s value is propagated automatically; ' +
+  description:
+    "procore or erp: that side's value is propagated automatically; " +
     'manual: a difference opens a discrepancy for a person.',
 })
 
 // Built from the entity registry: a new record type or field appears here without code.
-const owners = (type: RecordType) => Type.Object(
-  Object.fromEntries(comparedFields(type).map((f) => [f, Owner])),
-  { additionalProperties: false, description: `Owner per compared field of ${type}.` },
-)
+const owners = (type: RecordType) =>
+  Type.Object(Object.fromEntries(comparedFields(type).map((f) => [f, Owner])), {
+    additionalProperties: false,
+    description: `Owner per compared field of ${type}.`,
+  })
 const optionalOwners = (type: RecordType) => {
   // Typed as a record of owners: a field left out is absent, never undefined.
-  const fields: Record<string, typeof Owner> =
-    Object.fromEntries(comparedFields(type).map((f) => [f, Type.Optional(Owner)]))
+  const fields: Record<string, typeof Owner> = Object.fromEntries(
+    comparedFields(type).map((f) => [f, Type.Optional(Owner)]),
+  )
   return Type.Object(fields, { additionalProperties: false, description: `Owner per compared field of ${type}.` })
 }
 
 /** How one record type syncs in one company. */
-export const TypeSettings = (type: RecordType) => Type.Object({
-  direction: Direction,
-  fieldOwners: owners(type),
-  autoLink: Type.Boolean({ description: 'Link strong, unambiguous matches automatically.' }),
-  autoCreate: Type.Boolean({
-    description: 'Create records missing on the side the direction points to, ' +
-      'automatically (with the duplicate guard).',
-  }),
-})
+export const TypeSettings = (type: RecordType) =>
+  Type.Object({
+    direction: Direction,
+    fieldOwners: owners(type),
+    autoLink: Type.Boolean({ description: 'Link strong, unambiguous matches automatically.' }),
+    autoCreate: Type.Boolean({
+      description:
+        'Create records missing on the side the direction points to, ' + 'automatically (with the duplicate guard).',
+    }),
+  })
 export type TypeSettings = Static<ReturnType<typeof TypeSettings>>
 
-export const TypeSettingsInput = (type: RecordType) => Type.Object({
-  direction: Direction,
-  fieldOwners: Type.Optional(optionalOwners(type)),
-  autoLink: Type.Optional(Type.Boolean({ default: false })),
-  autoCreate: Type.Optional(Type.Boolean({ default: false })),
-}, {
-  additionalProperties: false,
-  description: `Replaces the settings of ${type}; fields left out of fieldOwners are manual.`,
-})
+export const TypeSettingsInput = (type: RecordType) =>
+  Type.Object(
+    {
+      direction: Direction,
+      fieldOwners: Type.Optional(optionalOwners(type)),
+      autoLink: Type.Optional(Type.Boolean({ default: false })),
+      autoCreate: Type.Optional(Type.Boolean({ default: false })),
+    },
+    {
+      additionalProperties: false,
+      description: `Replaces the settings of ${type}; fields left out of fieldOwners are manual.`,
+    },
+  )
 export type TypeSettingsInput = Static<ReturnType<typeof TypeSettingsInput>>
 
 export const SyncSettings = Type.Object({
   types: Type.Object(Object.fromEntries(RecordTypes.map((t) => [t, TypeSettings(t)])) as Record<string, TSchema>),
 })
-export const SyncSettingsInput = Type.Object({
-  types: Type.Object(
-    Object.fromEntries(RecordTypes.map((t) => [t, Type.Optional(TypeSettingsInput(t))])) as Record<string, TSchema>,
-    { additionalProperties: false, minProperties: 1 },
-  ),
-}, { additionalProperties: false })
+export const SyncSettingsInput = Type.Object(
+  {
+    types: Type.Object(
+      Object.fromEntries(RecordTypes.map((t) => [t, Type.Optional(TypeSettingsInput(t))])) as Record<string, TSchema>,
+      { additionalProperties: false, minProperties: 1 },
+    ),
+  },
+  { additionalProperties: false },
+)

@@ -10,7 +10,8 @@ export const InboxEvent = Type.Object({
   recordType: Type.Union([Type.String(), Type.Null()]),
   resourceId: Type.Union([Type.String(), Type.Null()]),
   status: Type.Enum([...InboxStatuses], {
-    description: 'queued: waiting or retrying; processed; skipped: nothing to do (e.g. our own change echoing back); ' +
+    description:
+      'queued: waiting or retrying; processed; skipped: nothing to do (e.g. our own change echoing back); ' +
       'quarantined: authentic but unusable, kept for inspection; failed: gave up after retries, see lastError.',
   }),
   attempts: Type.Integer(),
@@ -24,7 +25,8 @@ export type InboxEvent = Static<typeof InboxEvent>
 export const ReceivedWebhook = Type.Object({
   id: Type.Union([Type.String(), Type.Null()], { description: 'Inbox event id (null for a repeated delivery).' }),
   status: Type.Enum([...InboxStatuses, 'duplicate'], {
-    description: 'queued: will be processed; quarantined: stored but unusable (see webhook-events); ' +
+    description:
+      'queued: will be processed; quarantined: stored but unusable (see webhook-events); ' +
       'duplicate: this event was already stored.',
   }),
 })

@@ -17,7 +17,16 @@ export const system = (job: string): Actor => ({ id: `system:${job}` })
 /** An API caller: the key that called, and the request id of the call. */
 export const apiActor = (keyId: string, requestId: string): Actor => ({ id: `api-key:${keyId}`, requestId })
 
-export const AuditActions = ['link', 'unlink', 'create', 'apply', 'propagate', 'settings', 'ignore', 'unignore'] as const
+export const AuditActions = [
+  'link',
+  'unlink',
+  'create',
+  'apply',
+  'propagate',
+  'settings',
+  'ignore',
+  'unignore',
+] as const
 export type AuditAction = (typeof AuditActions)[number]
 
 export interface AuditInput {
@@ -45,20 +54,42 @@ export async function audit(tx: Tx, companyId: string, actor: Actor, entries: re
     if (e.upstream?.procore) requestIds.procore = e.upstream.procore
     if (e.upstream?.erp) requestIds.erp = e.upstream.erp
     return {
-      company_id: companyId, actor: actor.id, action: e.action, type: e.type ?? null, procore_id: e.procoreId ?? null, erp_id: e.erpId ?? null,
-      link_id: e.linkId ?? null, before: e.before === undefined ? null : JSON.stringify(e.before), after: e.after === undefined ? null : JSON.stringify(e.after),
-      request_ids: JSON.stringify(requestIds), detail: e.detail ?? null,
+      company_id: companyId,
+      actor: actor.id,
+      action: e.action,
+      type: e.type ?? null,
+      procore_id: e.procoreId ?? null,
+      erp_id: e.erpId ?? null,
+      link_id: e.linkId ?? null,
+      before: e.before === undefined ? null : JSON.stringify(e.before),
+      after: e.after === undefined ? null : JSON.stringify(e.after),
+      request_ids: JSON.stringify(requestIds),
+      detail: e.detail ?? null,
     }
   })
-  for (let i = 0; i < rows.length; i += 2000) await tx.insertInto('audit_entries').values(rows.slice(i, i + 2000)).execute()
+  for (let i = 0; i < rows.length; i += 2000)
+    await tx
+      .insertInto('audit_entries')
+      .values(rows.slice(i, i + 2000))
+      .execute()
 }
 
 type Row = Omit<Selectable<AuditEntriesTable>, 'company_id'>
 
 function toEntry(r: Row): AuditEntry {
   return {
-    id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action as AuditAction, type: r.type, procoreId: r.procore_id, erpId: r.erp_id, linkId: r.link_id,
-    before: r.before ?? null, after: r.after ?? null, requestIds: r.request_ids, detail: r.detail,
+    id: r.id,
+    at: r.at.toISOString(),
+    actor: r.actor,
+    action: r.action as AuditAction,
+    type: r.type,
+    procoreId: r.procore_id,
+    erpId: r.erp_id,
+    linkId: r.link_id,
+    before: r.before ?? null,
+    after: r.after ?? null,
+    requestIds: r.request_ids,
+    detail: r.detail,
   }
 }
 export type { AuditEntry }
@@ -72,15 +103,31 @@ export async function listAudit(
   filter: { type?: string | undefined; recordId?: string | undefined; action?: string | undefined },
   page: PageRequest,
 ): Promise<Page<AuditEntry>> {
-  let query = db.selectFrom('audit_entries')
-    .select(['id', 'at', 'actor', 'action', 'type', 'procore_id', 'erp_id', 'link_id', 'before', 'after', 'request_ids', 'detail'])
+  let query = db
+    .selectFrom('audit_entries')
+    .select([
+      'id',
+      'at',
+      'actor',
+      'action',
+      'type',
+      'procore_id',
+      'erp_id',
+      'link_id',
+      'before',
+      'after',
+      'request_ids',
+      'detail',
+    ])
     .where('company_id', '=', companyId)
   if (filter.type) query = query.where('type', '=', filter.type)
   if (filter.action) query = query.where('action', '=', filter.action)
   if (filter.recordId) {
     const id = filter.recordId
     const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-    query = query.where((eb) => eb.or([eb('procore_id', '=', id), eb('erp_id', '=', id), ...(UUID.test(id) ? [eb('link_id', '=', id)] : [])]))
+    query = query.where((eb) =>
+      eb.or([eb('procore_id', '=', id), eb('erp_id', '=', id), ...(UUID.test(id) ? [eb('link_id', '=', id)] : [])]),
+    )
   }
   return auditKeyset.page(query, page, toEntry)
 }

@@ -26,7 +26,13 @@ export const bulkLinkTask = defineTask({
     runJob(ctx, RunKinds.bulk_link, runId, job, (run) => bulkLink(ctx, run), { transient: () => true }),
 })
 
-export async function requestBulkLink(db: Db, companyId: string, type: RecordType, minScore: number, actor: Actor): Promise<Run> {
+export async function requestBulkLink(
+  db: Db,
+  companyId: string,
+  type: RecordType,
+  minScore: number,
+  actor: Actor,
+): Promise<Run> {
   return transaction(db, async (tx) => {
     const run = await createRun(tx, RunKinds.bulk_link, companyId, { type, minScore }, actor.id)
     await enqueue(tx, bulkLinkTask, { companyId, runId: run.id }, { queueName: createLane(companyId, type) })
@@ -40,15 +46,32 @@ export async function requestBulkLink(db: Db, companyId: string, type: RecordTyp
  * (with why), or skipped because a record got linked meanwhile.
  */
 async function bulkLink(ctx: AppContext, run: JobRun<BulkKind>): Promise<RunResult<BulkKind>> {
-  const { companyId, params: { type, minScore } } = run
+  const {
+    companyId,
+    params: { type, minScore },
+  } = run
   const actor = { id: run.requestedBy }
   const plan = await planBulkLink(ctx.db, companyId, type, minScore, { statementTimeoutMs: 600_000 })
   const linked = await transaction(ctx.db, async (tx) => {
-    const { inserted, skipped } = await insertLinks(tx, companyId, type, plan.unambiguous.map((p) => ({
-      procoreId: p.sourceId, erpId: p.candidateId, detail: `bulk link (run ${run.id}): score ${p.score} (${p.reasons.join(', ')})`,
-    })), actor)
+    const { inserted, skipped } = await insertLinks(
+      tx,
+      companyId,
+      type,
+      plan.unambiguous.map((p) => ({
+        procoreId: p.sourceId,
+        erpId: p.candidateId,
+        detail: `bulk link (run ${run.id}): score ${p.score} (${p.reasons.join(', ')})`,
+      })),
+      actor,
+    )
     for (let i = 0; i < inserted.length; i += 1000) {
-      await evaluateLinks(tx, companyId, type, inserted.slice(i, i + 1000).map((l) => l.id), actor)
+      await evaluateLinks(
+        tx,
+        companyId,
+        type,
+        inserted.slice(i, i + 1000).map((l) => l.id),
+        actor,
+      )
     }
     return { inserted, skipped }
   })
@@ -62,8 +85,12 @@ async function bulkLink(ctx: AppContext, run: JobRun<BulkKind>): Promise<RunResu
         : { ...pair, status: 'skipped' as const, reason: 'one of the two records got linked meanwhile' }
     }),
     ...plan.ambiguous.map((a) => ({
-      procoreId: a.procoreId, erpId: a.erpId, score: a.score, reasons: a.reasons,
-      status: 'ambiguous' as const, reason: a.why,
+      procoreId: a.procoreId,
+      erpId: a.erpId,
+      score: a.score,
+      reasons: a.reasons,
+      status: 'ambiguous' as const,
+      reason: a.why,
     })),
   ]
   const counts = { linked: linked.inserted.length, skipped: linked.skipped.length, ambiguous: plan.ambiguous.length }

@@ -23,21 +23,34 @@ export async function companyErpKind(db: Db, companyId: string): Promise<ErpKind
 }
 
 async function parentIds(db: Db, companyId: string, type: RecordType, link: { procoreId: string; erpId: string }) {
-  const rows = await db.selectFrom('record_snapshots').select(['side', 'parent_id'])
-    .where('company_id', '=', companyId).where('type', '=', type)
-    .where((eb) => eb.or([eb.and([eb('side', '=', 'procore'), eb('external_id', '=', link.procoreId)]), eb.and([eb('side', '=', 'erp'), eb('external_id', '=', link.erpId)])]))
+  const rows = await db
+    .selectFrom('record_snapshots')
+    .select(['side', 'parent_id'])
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('side', '=', 'procore'), eb('external_id', '=', link.procoreId)]),
+        eb.and([eb('side', '=', 'erp'), eb('external_id', '=', link.erpId)]),
+      ]),
+    )
     .execute()
-  return { procore: rows.find((r) => r.side === 'procore')?.parent_id ?? null, erp: rows.find((r) => r.side === 'erp')?.parent_id ?? null }
+  return {
+    procore: rows.find((r) => r.side === 'procore')?.parent_id ?? null,
+    erp: rows.find((r) => r.side === 'erp')?.parent_id ?? null,
+  }
 }
 
 /** Both records of a link as they are now (null: gone on that side). Never inside a transaction. */
-export async function readBoth(ctx: AppContext, companyId: string, type: RecordType, link: { procoreId: string; erpId: string }) {
+export async function readBoth(
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType,
+  link: { procoreId: string; erpId: string },
+) {
   const parents = await parentIds(ctx.db, companyId, type, link)
   const [procore, erp] = await Promise.all([procoreRecords(ctx, companyId), erpRecords(ctx, companyId)])
-  const [p, e] = await Promise.all([
-    procore.get(type, link.procoreId, parents.procore),
-    erp.get(type, link.erpId),
-  ])
+  const [p, e] = await Promise.all([procore.get(type, link.procoreId, parents.procore), erp.get(type, link.erpId)])
   return { procore: p ? mapRecord(type, 'procore', p) : null, erp: e ? mapRecord(type, 'erp', e) : null, parents }
 }
 
@@ -58,7 +71,9 @@ export interface WriteOutcome {
  * Procore. Never inside a transaction.
  */
 export async function writeSide(
-  ctx: AppContext, companyId: string, type: RecordType,
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType,
   link: { procoreId: string; erpId: string },
   live: { procore: LiveRecord | null; erp: LiveRecord | null; parents: { procore: string | null } },
   changes: { procore: Fields; erp: Fields },
@@ -69,7 +84,16 @@ export async function writeSide(
       const erp = await erpRecords(ctx, companyId)
       const version = Number(live.erp.raw.version)
       try {
-        out.erp = mapRecord(type, 'erp', await erp.update(type, link.erpId, erpBody(type, changes.erp, 'update'), Number.isFinite(version) ? version : 0))
+        out.erp = mapRecord(
+          type,
+          'erp',
+          await erp.update(
+            type,
+            link.erpId,
+            erpBody(type, changes.erp, 'update'),
+            Number.isFinite(version) ? version : 0,
+          ),
+        )
       } catch (error) {
         if (error instanceof ErpStaleVersionError) return { staleErp: true }
         throw error
@@ -78,7 +102,16 @@ export async function writeSide(
     if (Object.keys(changes.procore).length > 0 && live.procore) {
       try {
         const procore = await procoreRecords(ctx, companyId)
-        out.procore = mapRecord(type, 'procore', await procore.update(type, link.procoreId, procoreBody(type, changes.procore, 'update'), live.parents.procore))
+        out.procore = mapRecord(
+          type,
+          'procore',
+          await procore.update(
+            type,
+            link.procoreId,
+            procoreBody(type, changes.procore, 'update'),
+            live.parents.procore,
+          ),
+        )
       } catch (error) {
         if (!out.erp) throw error
         out.error = error instanceof Error ? error : new Error(String(error))

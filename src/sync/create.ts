@@ -14,7 +14,18 @@ import { audit, type Actor } from './audit.js'
 import { companyErpKind, failureMessage, mapRecord, type LiveRecord } from './connectors.js'
 import { evaluateLinks } from './discrepancies.js'
 import { insertLinks, processOrigins } from './links.js'
-import { comparedFields, entity, erpBody, erpProblems, otherSide, procoreBody, procoreProblems, Registry, type Fields, type RecordType } from './registry.js'
+import {
+  comparedFields,
+  entity,
+  erpBody,
+  erpProblems,
+  otherSide,
+  procoreBody,
+  procoreProblems,
+  Registry,
+  type Fields,
+  type RecordType,
+} from './registry.js'
 import { RunKinds, toRun, type CreateItem, type Run } from './runs.js'
 import { upsertSnapshots, upsertSnapshotsInTx } from './snapshots.js'
 import { clearFailed, flagFailed } from './status.js'
@@ -54,17 +65,35 @@ export const createTask = defineTask({
 })
 
 /** Creates the run and, in the same transaction, the job that performs it. */
-export async function requestCreate(db: Db, companyId: string, type: RecordType, target: Side, ids: readonly string[], force: boolean, actor: Actor): Promise<Run> {
+export async function requestCreate(
+  db: Db,
+  companyId: string,
+  type: RecordType,
+  target: Side,
+  ids: readonly string[],
+  force: boolean,
+  actor: Actor,
+): Promise<Run> {
   return transaction(db, (tx) => requestCreateInTx(tx, companyId, type, target, ids, force, actor))
 }
 
 /** `requestCreate` in the caller's transaction. */
 export async function requestCreateInTx(
-  tx: Tx, companyId: string, type: RecordType, target: Side, ids: readonly string[], force: boolean, actor: Actor,
+  tx: Tx,
+  companyId: string,
+  type: RecordType,
+  target: Side,
+  ids: readonly string[],
+  force: boolean,
+  actor: Actor,
 ): Promise<Run> {
   const unique = [...new Set(ids)]
   const params: Params = {
-    type, target, ids: unique, force, ...(actor.requestId ? { requestId: actor.requestId } : {}),
+    type,
+    target,
+    ids: unique,
+    force,
+    ...(actor.requestId ? { requestId: actor.requestId } : {}),
   }
   const run = await createRun(tx, CreateRunKinds[target], companyId, params, actor.id)
   await enqueue(tx, createTask, { companyId, runId: run.id }, { queueName: createLane(companyId, type) })
@@ -88,13 +117,44 @@ async function performCreate(ctx: AppContext, run: CreateRun): Promise<RunResult
   const notCreated = [...results.values()].filter((r) => r.status !== 'created')
   if (notCreated.length > 0) {
     const col = source === 'procore' ? 'procore_id' : 'erp_id'
-    const open = new Set((await ctx.db.selectFrom('record_snapshots as s').select('s.external_id')
-      .where('s.company_id', '=', companyId).where('s.type', '=', params.type).where('s.side', '=', source).where('s.deleted_at', 'is', null)
-      .where('s.external_id', 'in', notCreated.map((r) => r.sourceId))
-      .where((eb) => eb.not(eb.exists(eb.selectFrom('record_links as l').select('l.id').where('l.company_id', '=', companyId).where('l.type', '=', params.type)
-        .where('l.unlinked_at', 'is', null).whereRef(`l.${col}`, '=', 's.external_id'))))
-      .execute()).map((r) => r.external_id))
-    await flagFailed(ctx.db, companyId, params.type, notCreated.filter((r) => open.has(r.sourceId)).map((r) => ({ side: source, externalId: r.sourceId, action: 'create', reason: r.reason ?? r.status })))
+    const open = new Set(
+      (
+        await ctx.db
+          .selectFrom('record_snapshots as s')
+          .select('s.external_id')
+          .where('s.company_id', '=', companyId)
+          .where('s.type', '=', params.type)
+          .where('s.side', '=', source)
+          .where('s.deleted_at', 'is', null)
+          .where(
+            's.external_id',
+            'in',
+            notCreated.map((r) => r.sourceId),
+          )
+          .where((eb) =>
+            eb.not(
+              eb.exists(
+                eb
+                  .selectFrom('record_links as l')
+                  .select('l.id')
+                  .where('l.company_id', '=', companyId)
+                  .where('l.type', '=', params.type)
+                  .where('l.unlinked_at', 'is', null)
+                  .whereRef(`l.${col}`, '=', 's.external_id'),
+              ),
+            ),
+          )
+          .execute()
+      ).map((r) => r.external_id),
+    )
+    await flagFailed(
+      ctx.db,
+      companyId,
+      params.type,
+      notCreated
+        .filter((r) => open.has(r.sourceId))
+        .map((r) => ({ side: source, externalId: r.sourceId, action: 'create', reason: r.reason ?? r.status })),
+    )
   }
   return summary(params, results)
 }
@@ -109,7 +169,10 @@ function summary(params: Params, results: Map<string, CreateItemResult>, failure
 }
 
 async function createAll(
-  ctx: AppContext, run: CreateRun, results: Map<string, CreateItemResult>, actor: Actor,
+  ctx: AppContext,
+  run: CreateRun,
+  results: Map<string, CreateItemResult>,
+  actor: Actor,
 ): Promise<void> {
   const { companyId, params } = run
   const runId = run.id
@@ -120,18 +183,37 @@ async function createAll(
   const targetName = target === 'procore' ? 'Procore' : 'the ERP'
   const kind = await companyErpKind(ctx.db, companyId)
   // Connect first: a company without a connection fails the run with the reason, before anything is written.
-  const connector = target === 'procore' ? { procore: await procoreRecords(ctx, companyId) } : { erp: await erpRecords(ctx, companyId) }
+  const connector =
+    target === 'procore' ? { procore: await procoreRecords(ctx, companyId) } : { erp: await erpRecords(ctx, companyId) }
 
-  const snaps = await ctx.db.selectFrom('record_snapshots').select(['external_id', 'parent_id', 'fields', 'raw'])
-    .where('company_id', '=', companyId).where('type', '=', type).where('side', '=', source).where('deleted_at', 'is', null)
-    .where('external_id', 'in', params.ids).execute()
+  const snaps = await ctx.db
+    .selectFrom('record_snapshots')
+    .select(['external_id', 'parent_id', 'fields', 'raw'])
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where('side', '=', source)
+    .where('deleted_at', 'is', null)
+    .where('external_id', 'in', params.ids)
+    .execute()
   const snapById = new Map(snaps.map((s) => [s.external_id, s]))
   const sourceCol = source === 'procore' ? 'procore_id' : 'erp_id'
-  const links = await ctx.db.selectFrom('record_links').select(['id', 'procore_id', 'erp_id'])
-    .where('company_id', '=', companyId).where('type', '=', type).where('unlinked_at', 'is', null).where(sourceCol, 'in', params.ids).execute()
+  const links = await ctx.db
+    .selectFrom('record_links')
+    .select(['id', 'procore_id', 'erp_id'])
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where('unlinked_at', 'is', null)
+    .where(sourceCol, 'in', params.ids)
+    .execute()
   const linkBySource = new Map(links.map((l) => [source === 'procore' ? l.procore_id : l.erp_id, l]))
-  const outbox = await ctx.db.selectFrom('sync_creates').selectAll()
-    .where('company_id', '=', companyId).where('type', '=', type).where('target', '=', target).where('source_id', 'in', params.ids).execute()
+  const outbox = await ctx.db
+    .selectFrom('sync_creates')
+    .selectAll()
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where('target', '=', target)
+    .where('source_id', 'in', params.ids)
+    .execute()
   const outboxBySource = new Map(outbox.map((o) => [o.source_id, o]))
 
   let candidates: string[] = []
@@ -141,12 +223,23 @@ async function createAll(
     const link = linkBySource.get(id)
     const row = outboxBySource.get(id)
     if (!snap) {
-      results.set(id, { sourceId: id, status: 'refused', reason: `No live ${source === 'procore' ? 'Procore' : 'ERP'} ${def.noun} ${id} is known; check the id or refresh the records and retry.` })
+      results.set(id, {
+        sourceId: id,
+        status: 'refused',
+        reason: `No live ${source === 'procore' ? 'Procore' : 'ERP'} ${def.noun} ${id} is known; check the id or refresh the records and retry.`,
+      })
     } else if (link) {
       const partner = target === 'procore' ? link.procore_id : link.erp_id
-      results.set(id, row?.status === 'created' && row.target_id === partner
-        ? { sourceId: id, status: 'created', targetId: partner, linkId: link.id }
-        : { sourceId: id, status: 'refused', reason: `Already linked to ${targetName} ${def.noun} ${partner} (link ${link.id}); nothing to create.` })
+      results.set(
+        id,
+        row?.status === 'created' && row.target_id === partner
+          ? { sourceId: id, status: 'created', targetId: partner, linkId: link.id }
+          : {
+              sourceId: id,
+              status: 'refused',
+              reason: `Already linked to ${targetName} ${def.noun} ${partner} (link ${link.id}); nothing to create.`,
+            },
+      )
     } else {
       // An earlier create whose link has since ended: this is a new create, with a new key.
       if (row?.status === 'created') retired.push(id)
@@ -157,16 +250,36 @@ async function createAll(
   // Project cost codes are created in the linked project (or job) of their own.
   const parentOf = new Map<string, string | null>()
   if (def.parent) {
-    const parents = [...new Set(candidates.map((id) => snapById.get(id)!.parent_id).filter((p): p is string => p !== null))]
-    const parentLinks = parents.length === 0 ? [] : await ctx.db.selectFrom('record_links').select(['procore_id', 'erp_id'])
-      .where('company_id', '=', companyId).where('type', '=', def.parent.type).where('unlinked_at', 'is', null).where(sourceCol, 'in', parents).execute()
-    const mapped = new Map(parentLinks.map((l) => (source === 'procore' ? [l.procore_id, l.erp_id] : [l.erp_id, l.procore_id])))
+    const parents = [
+      ...new Set(candidates.map((id) => snapById.get(id)!.parent_id).filter((p): p is string => p !== null)),
+    ]
+    const parentLinks =
+      parents.length === 0
+        ? []
+        : await ctx.db
+            .selectFrom('record_links')
+            .select(['procore_id', 'erp_id'])
+            .where('company_id', '=', companyId)
+            .where('type', '=', def.parent.type)
+            .where('unlinked_at', 'is', null)
+            .where(sourceCol, 'in', parents)
+            .execute()
+    const mapped = new Map(
+      parentLinks.map((l) => (source === 'procore' ? [l.procore_id, l.erp_id] : [l.erp_id, l.procore_id])),
+    )
     candidates = candidates.filter((id) => {
       const p = snapById.get(id)!.parent_id
-      if (p === null) { parentOf.set(id, null); return true }
+      if (p === null) {
+        parentOf.set(id, null)
+        return true
+      }
       const t = mapped.get(p)
       if (t === undefined) {
-        results.set(id, { sourceId: id, status: 'refused', reason: `Its ${Registry[def.parent!.type].noun} ${p} is not linked yet; link or create it in ${targetName} first.` })
+        results.set(id, {
+          sourceId: id,
+          status: 'refused',
+          reason: `Its ${Registry[def.parent!.type].noun} ${p} is not linked yet; link or create it in ${targetName} first.`,
+        })
         return false
       }
       parentOf.set(id, t)
@@ -177,11 +290,27 @@ async function createAll(
   // The duplicate guard: a strong match on the target side means the record is probably there already.
   const guarded = candidates.filter((id) => outboxBySource.get(id)?.status !== 'pending' || retired.includes(id))
   if (!force && guarded.length > 0) {
-    const strong = (await scorePairs(ctx.db, companyId, type, { sourceSide: source, sourceIds: guarded, candidates: 'all', fuzzy: null, perSource: 1 })).filter((c) => c.strong)
-    const names = await displayNames(ctx.db, companyId, type, target, strong.map((s) => s.candidateId))
+    const strong = (
+      await scorePairs(ctx.db, companyId, type, {
+        sourceSide: source,
+        sourceIds: guarded,
+        candidates: 'all',
+        fuzzy: null,
+        perSource: 1,
+      })
+    ).filter((c) => c.strong)
+    const names = await displayNames(
+      ctx.db,
+      companyId,
+      type,
+      target,
+      strong.map((s) => s.candidateId),
+    )
     for (const s of strong) {
       results.set(s.sourceId, {
-        sourceId: s.sourceId, status: 'refused', match: { id: s.candidateId, score: s.score, reasons: s.reasons },
+        sourceId: s.sourceId,
+        status: 'refused',
+        match: { id: s.candidateId, score: s.score, reasons: s.reasons },
         reason: `${targetName === 'Procore' ? 'Procore' : 'The ERP'} already has ${def.noun} ${s.candidateId}${names.get(s.candidateId) ? ` "${names.get(s.candidateId)}"` : ''} (${s.reasons.join(', ')}; score ${s.score}). Link it instead (POST /v1/companies/${companyId}/links), or pass force: true to create another.`,
       })
     }
@@ -195,10 +324,17 @@ async function createAll(
     const full: Fields = target === 'erp' ? { ...fields, ...(def.create.erp.derive?.(fields, kind) ?? {}) } : fields
     const problems = target === 'erp' ? erpProblems(type, kind, full, 'create') : procoreProblems(type, full)
     if (problems.length > 0) {
-      results.set(id, { sourceId: id, status: 'refused', reason: `Not sent to ${targetName}: ${problems.map((p) => p.message).join('; ')}.` })
+      results.set(id, {
+        sourceId: id,
+        status: 'refused',
+        reason: `Not sent to ${targetName}: ${problems.map((p) => p.message).join('; ')}.`,
+      })
       continue
     }
-    bodies.set(id, { body: target === 'erp' ? erpBody(type, full, 'create') : procoreBody(type, full, 'create'), fields: full })
+    bodies.set(id, {
+      body: target === 'erp' ? erpBody(type, full, 'create') : procoreBody(type, full, 'create'),
+      fields: full,
+    })
   }
   candidates = candidates.filter((id) => bodies.has(id))
   if (candidates.length === 0) return
@@ -206,21 +342,50 @@ async function createAll(
   // Freeze body and key before the first call (a retried or rerun job reuses them as they are).
   await transaction(ctx.db, async (tx) => {
     if (retired.length > 0) {
-      await tx.deleteFrom('sync_creates').where('company_id', '=', companyId).where('type', '=', type).where('target', '=', target)
-        .where('source_id', 'in', retired).where('status', '=', 'created').execute()
+      await tx
+        .deleteFrom('sync_creates')
+        .where('company_id', '=', companyId)
+        .where('type', '=', type)
+        .where('target', '=', target)
+        .where('source_id', 'in', retired)
+        .where('status', '=', 'created')
+        .execute()
     }
-    const generation = (id: string) => (retired.includes(id) ? Number(/:(\d+)$/.exec(outboxBySource.get(id)?.idempotency_key ?? '')?.[1] ?? '1') + 1 : 1)
+    const generation = (id: string) =>
+      retired.includes(id) ? Number(/:(\d+)$/.exec(outboxBySource.get(id)?.idempotency_key ?? '')?.[1] ?? '1') + 1 : 1
     for (let i = 0; i < candidates.length; i += 2000) {
-      await tx.insertInto('sync_creates').values(candidates.slice(i, i + 2000).map((id) => ({
-        company_id: companyId, type, target, source_id: id, idempotency_key: `erp-sync:create:${companyId}:${type}:${id}:${generation(id)}`,
-        body: JSON.stringify(bodies.get(id)!.body), parent_id: parentOf.get(id) ?? null, status: 'pending' as const, target_id: null, run_id: runId,
-      }))).onConflict((oc) => oc.columns(['company_id', 'type', 'target', 'source_id']).doNothing()).execute()
+      await tx
+        .insertInto('sync_creates')
+        .values(
+          candidates.slice(i, i + 2000).map((id) => ({
+            company_id: companyId,
+            type,
+            target,
+            source_id: id,
+            idempotency_key: `erp-sync:create:${companyId}:${type}:${id}:${generation(id)}`,
+            body: JSON.stringify(bodies.get(id)!.body),
+            parent_id: parentOf.get(id) ?? null,
+            status: 'pending' as const,
+            target_id: null,
+            run_id: runId,
+          })),
+        )
+        .onConflict((oc) => oc.columns(['company_id', 'type', 'target', 'source_id']).doNothing())
+        .execute()
     }
   })
-  const frozen = await ctx.db.selectFrom('sync_creates').selectAll()
-    .where('company_id', '=', companyId).where('type', '=', type).where('target', '=', target).where('status', '=', 'pending').where('source_id', 'in', candidates).execute()
+  const frozen = await ctx.db
+    .selectFrom('sync_creates')
+    .selectAll()
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where('target', '=', target)
+    .where('status', '=', 'pending')
+    .where('source_id', 'in', candidates)
+    .execute()
 
-  if (connector.procore) await createInProcore(ctx, companyId, type, frozen, snapById, results, connector.procore, actor)
+  if (connector.procore)
+    await createInProcore(ctx, companyId, type, frozen, snapById, results, connector.procore, actor)
   else if (connector.erp) await createInErp(ctx, companyId, type, frozen, results, connector.erp, lastAttempt, actor)
   await run.progress(summary(params, results))
 }
@@ -232,7 +397,16 @@ type ProcoreSide = Awaited<ReturnType<typeof procoreRecords>>
 type ErpSide = Awaited<ReturnType<typeof erpRecords>>
 
 /** Through Procore's batch sync endpoint, keyed by origin_id = the ERP id: ≤ 1,000 records per call. */
-async function createInProcore(ctx: AppContext, companyId: string, type: RecordType, frozen: Frozen[], snaps: Map<string, { fields: unknown; raw: unknown }>, results: Map<string, CreateItemResult>, procore: ProcoreSide, actor: Actor) {
+async function createInProcore(
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType,
+  frozen: Frozen[],
+  snaps: Map<string, { fields: unknown; raw: unknown }>,
+  results: Map<string, CreateItemResult>,
+  procore: ProcoreSide,
+  actor: Actor,
+) {
   const def = entity(type)
   const groups = new Map<string | null, Frozen[]>()
   for (const f of frozen) {
@@ -244,8 +418,15 @@ async function createInProcore(ctx: AppContext, companyId: string, type: RecordT
     for (let i = 0; i < rows.length; i += 1000) {
       const chunk = rows.slice(i, i + 1000)
       const items = chunk.map((f) => {
-        const code = def.procore.hasOriginCode && def.procore.originCodeField ? ((snaps.get(f.source_id)?.fields as Fields | undefined)?.[def.procore.originCodeField] ?? null) : undefined
-        return { originId: f.source_id, ...(code === undefined ? {} : { originCode: code as string | null }), body: f.body }
+        const code =
+          def.procore.hasOriginCode && def.procore.originCodeField
+            ? ((snaps.get(f.source_id)?.fields as Fields | undefined)?.[def.procore.originCodeField] ?? null)
+            : undefined
+        return {
+          originId: f.source_id,
+          ...(code === undefined ? {} : { originCode: code as string | null }),
+          body: f.body,
+        }
       })
       const { result: answers, ids } = await collectUpstreamIds(() => procore.upsertByOrigin(type, items, parentId))
       const created: Created[] = []
@@ -261,7 +442,16 @@ async function createInProcore(ctx: AppContext, companyId: string, type: RecordT
 }
 
 /** One ERP create per record (the protocol has no batch), a few at a time, each with its frozen Idempotency-Key. */
-async function createInErp(ctx: AppContext, companyId: string, type: RecordType, frozen: Frozen[], results: Map<string, CreateItemResult>, erp: ErpSide, lastAttempt: boolean, actor: Actor) {
+async function createInErp(
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType,
+  frozen: Frozen[],
+  results: Map<string, CreateItemResult>,
+  erp: ErpSide,
+  lastAttempt: boolean,
+  actor: Actor,
+) {
   let transient: Error | undefined
   const queue = [...frozen]
   const created: Created[] = []
@@ -269,16 +459,24 @@ async function createInErp(ctx: AppContext, companyId: string, type: RecordType,
   const worker = async () => {
     for (let f = queue.shift(); f; f = queue.shift()) {
       try {
-        const { result: record, ids } = await collectUpstreamIds(() => erp.create(type, f.body, f.idempotency_key, f.parent_id))
+        const { result: record, ids } = await collectUpstreamIds(() =>
+          erp.create(type, f.body, f.idempotency_key, f.parent_id),
+        )
         created.push({ sourceId: f.source_id, record: mapRecord(type, 'erp', record), upstreamId: ids.erp })
       } catch (error) {
         if (error instanceof ErpRefusedError) {
-          refused.push({ sourceId: f.source_id, free: true, status: 'refused', reason: error.existingId
-            ? `The ERP already has this ${entity(type).noun}: ${error.existingId} (${error.erpDetail}). Link it instead (POST /v1/companies/${companyId}/links).`
-            : `The ERP refused it: ${error.erpDetail}${error.fieldErrors.length > 0 ? ` (${error.fieldErrors.map((e) => e.message).join('; ')})` : ''}. Correct it in Procore and retry.` })
+          refused.push({
+            sourceId: f.source_id,
+            free: true,
+            status: 'refused',
+            reason: error.existingId
+              ? `The ERP already has this ${entity(type).noun}: ${error.existingId} (${error.erpDetail}). Link it instead (POST /v1/companies/${companyId}/links).`
+              : `The ERP refused it: ${error.erpDetail}${error.fieldErrors.length > 0 ? ` (${error.fieldErrors.map((e) => e.message).join('; ')})` : ''}. Correct it in Procore and retry.`,
+          })
         } else if (isRetryable(error)) {
           transient ??= error instanceof Error ? error : new Error(failureMessage(error))
-          if (lastAttempt) refused.push({ sourceId: f.source_id, free: false, status: 'failed', reason: failureMessage(error) })
+          if (lastAttempt)
+            refused.push({ sourceId: f.source_id, free: false, status: 'failed', reason: failureMessage(error) })
         } else {
           refused.push({ sourceId: f.source_id, free: false, status: 'failed', reason: failureMessage(error) })
         }
@@ -290,13 +488,29 @@ async function createInErp(ctx: AppContext, companyId: string, type: RecordType,
   await Promise.all(Array.from({ length: 4 }, worker))
   // A refused create binds no key (protocol): forget the frozen body so a corrected record can be sent.
   const free = refused.filter((r) => r.free).map((r) => r.sourceId)
-  if (free.length > 0) await ctx.db.deleteFrom('sync_creates').where('company_id', '=', companyId).where('type', '=', type).where('target', '=', 'erp').where('source_id', 'in', free).where('status', '=', 'pending').execute()
+  if (free.length > 0)
+    await ctx.db
+      .deleteFrom('sync_creates')
+      .where('company_id', '=', companyId)
+      .where('type', '=', type)
+      .where('target', '=', 'erp')
+      .where('source_id', 'in', free)
+      .where('status', '=', 'pending')
+      .execute()
   await settle(ctx, companyId, type, 'erp', created, refused, results, actor)
   // The new ERP ids go into Procore's origin fields (the origins job retries what fails here).
   const linked = [...results.values()].filter((r) => r.status === 'created').map((r) => r.sourceId)
-  if (linked.length > 0) await processOrigins(ctx, companyId, type, linked).catch((error: unknown) => ctx.log.warn({ component: 'sync', err: { message: failureMessage(error) } }, 'origin writes deferred to the job'))
+  if (linked.length > 0)
+    await processOrigins(ctx, companyId, type, linked).catch((error: unknown) =>
+      ctx.log.warn({ component: 'sync', err: { message: failureMessage(error) } }, 'origin writes deferred to the job'),
+    )
   const sent = new Set(frozen.map((f) => f.source_id))
-  await backfill(ctx, companyId, type, [...results.values()].filter((r) => r.status === 'created' && sent.has(r.sourceId)))
+  await backfill(
+    ctx,
+    companyId,
+    type,
+    [...results.values()].filter((r) => r.status === 'created' && sent.has(r.sourceId)),
+  )
   if (transient && !lastAttempt) throw transient
 }
 
@@ -307,9 +521,31 @@ async function createInErp(ctx: AppContext, companyId: string, type: RecordType,
  */
 async function backfill(ctx: AppContext, companyId: string, type: RecordType, created: readonly CreateItemResult[]) {
   if (created.length === 0) return
-  const snaps = await ctx.db.selectFrom('record_snapshots').select(['side', 'external_id', 'fields', 'parent_id'])
-    .where('company_id', '=', companyId).where('type', '=', type)
-    .where((eb) => eb.or([eb.and([eb('side', '=', 'procore'), eb('external_id', 'in', created.map((c) => c.sourceId))]), eb.and([eb('side', '=', 'erp'), eb('external_id', 'in', created.map((c) => c.targetId!))])]))
+  const snaps = await ctx.db
+    .selectFrom('record_snapshots')
+    .select(['side', 'external_id', 'fields', 'parent_id'])
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where((eb) =>
+      eb.or([
+        eb.and([
+          eb('side', '=', 'procore'),
+          eb(
+            'external_id',
+            'in',
+            created.map((c) => c.sourceId),
+          ),
+        ]),
+        eb.and([
+          eb('side', '=', 'erp'),
+          eb(
+            'external_id',
+            'in',
+            created.map((c) => c.targetId!),
+          ),
+        ]),
+      ]),
+    )
     .execute()
   const snap = new Map(snaps.map((s) => [`${s.side}:${s.external_id}`, s]))
   // Per Procore container, the partial updates to send: one batch call each, not one call per record.
@@ -333,11 +569,16 @@ async function backfill(ctx: AppContext, companyId: string, type: RecordType, cr
   const procore = await procoreRecords(ctx, companyId)
   const written: LiveRecord[] = []
   const warn = (procoreId: string | undefined, message: string) =>
-    ctx.log.warn({ component: 'sync', type, procoreId, err: { message } }, 'could not write ERP-assigned values back to Procore')
+    ctx.log.warn(
+      { component: 'sync', type, procoreId, err: { message } },
+      'could not write ERP-assigned values back to Procore',
+    )
   for (const [parentId, items] of fills) {
     try {
       const results = await procore.upsertByOrigin(type, items, parentId)
-      results.forEach((r, i) => (r.ok ? written.push(mapRecord(type, 'procore', r.record)) : warn(items[i]?.id, r.error)))
+      results.forEach((r, i) =>
+        r.ok ? written.push(mapRecord(type, 'procore', r.record)) : warn(items[i]?.id, r.error),
+      )
     } catch (error) {
       warn(undefined, failureMessage(error))
     }
@@ -351,48 +592,126 @@ async function backfill(ctx: AppContext, companyId: string, type: RecordType, cr
  * created when the link pairs the same two records.
  */
 async function settle(
-  ctx: AppContext, companyId: string, type: RecordType, target: Side,
-  created: readonly Created[], refused: ReadonlyArray<{ sourceId: string; reason: string; status?: 'refused' | 'failed' }>,
-  results: Map<string, CreateItemResult>, actor: Actor,
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType,
+  target: Side,
+  created: readonly Created[],
+  refused: ReadonlyArray<{ sourceId: string; reason: string; status?: 'refused' | 'failed' }>,
+  results: Map<string, CreateItemResult>,
+  actor: Actor,
 ) {
   const source = otherSide(target)
   await transaction(ctx.db, async (tx) => {
     if (created.length > 0) {
-      await upsertSnapshotsInTx(tx, companyId, target, type, created.map((c) => c.record))
-      const pairs = created.map((c) => (target === 'procore'
-        ? { procoreId: c.record.externalId, erpId: c.sourceId, detail: 'created in Procore', originSet: true }
-        : { procoreId: c.sourceId, erpId: c.record.externalId, detail: 'created in the ERP' }))
+      await upsertSnapshotsInTx(
+        tx,
+        companyId,
+        target,
+        type,
+        created.map((c) => c.record),
+      )
+      const pairs = created.map((c) =>
+        target === 'procore'
+          ? { procoreId: c.record.externalId, erpId: c.sourceId, detail: 'created in Procore', originSet: true }
+          : { procoreId: c.sourceId, erpId: c.record.externalId, detail: 'created in the ERP' },
+      )
       const { inserted } = await insertLinks(tx, companyId, type, pairs, actor)
-      const existing = await tx.selectFrom('record_links').select(['id', 'procore_id', 'erp_id']).where('company_id', '=', companyId).where('type', '=', type)
-        .where('unlinked_at', 'is', null).where('procore_id', 'in', pairs.map((p) => p.procoreId)).execute()
+      const existing = await tx
+        .selectFrom('record_links')
+        .select(['id', 'procore_id', 'erp_id'])
+        .where('company_id', '=', companyId)
+        .where('type', '=', type)
+        .where('unlinked_at', 'is', null)
+        .where(
+          'procore_id',
+          'in',
+          pairs.map((p) => p.procoreId),
+        )
+        .execute()
       const linkOf = new Map(existing.map((l) => [`${l.procore_id}|${l.erp_id}`, l.id]))
       for (const c of created) {
-        const key = target === 'procore' ? `${c.record.externalId}|${c.sourceId}` : `${c.sourceId}|${c.record.externalId}`
+        const key =
+          target === 'procore' ? `${c.record.externalId}|${c.sourceId}` : `${c.sourceId}|${c.record.externalId}`
         const linkId = linkOf.get(key)
-        results.set(c.sourceId, linkId
-          ? { sourceId: c.sourceId, status: 'created', targetId: c.record.externalId, linkId }
-          : { sourceId: c.sourceId, status: 'failed', targetId: c.record.externalId, reason: `Created as ${c.record.externalId}, but one of the two records got linked elsewhere meanwhile; link them by hand.` })
+        results.set(
+          c.sourceId,
+          linkId
+            ? { sourceId: c.sourceId, status: 'created', targetId: c.record.externalId, linkId }
+            : {
+                sourceId: c.sourceId,
+                status: 'failed',
+                targetId: c.record.externalId,
+                reason: `Created as ${c.record.externalId}, but one of the two records got linked elsewhere meanwhile; link them by hand.`,
+              },
+        )
       }
       await sql`update sync_creates s set status = 'created', target_id = v.target_id, updated_at = now()
         from (values ${sql.join(created.map((c) => sql`(${c.sourceId}::text, ${c.record.externalId}::text)`))}) as v(source_id, target_id)
-        where s.company_id = ${companyId} and s.type = ${type} and s.target = ${target} and s.source_id = v.source_id`.execute(tx)
-      await audit(tx, companyId, actor, created.map((c) => ({
-        action: 'create' as const, type, [target === 'procore' ? 'procoreId' : 'erpId']: c.record.externalId, [source === 'procore' ? 'procoreId' : 'erpId']: c.sourceId,
-        linkId: linkOf.get(target === 'procore' ? `${c.record.externalId}|${c.sourceId}` : `${c.sourceId}|${c.record.externalId}`) ?? null,
-        before: null, after: { side: target, id: c.record.externalId, fields: c.record.fields }, detail: `created from ${source === 'procore' ? 'Procore' : 'ERP'} ${c.sourceId}`,
-        upstream: { [target]: c.upstreamId },
-      })))
-      await clearFailed(tx, companyId, type, created.map((c) => ({ side: source, externalId: c.sourceId })), 'create')
-      await evaluateLinks(tx, companyId, type, inserted.map((l) => l.id), actor)
+        where s.company_id = ${companyId} and s.type = ${type} and s.target = ${target} and s.source_id = v.source_id`.execute(
+        tx,
+      )
+      await audit(
+        tx,
+        companyId,
+        actor,
+        created.map((c) => ({
+          action: 'create' as const,
+          type,
+          [target === 'procore' ? 'procoreId' : 'erpId']: c.record.externalId,
+          [source === 'procore' ? 'procoreId' : 'erpId']: c.sourceId,
+          linkId:
+            linkOf.get(
+              target === 'procore' ? `${c.record.externalId}|${c.sourceId}` : `${c.sourceId}|${c.record.externalId}`,
+            ) ?? null,
+          before: null,
+          after: { side: target, id: c.record.externalId, fields: c.record.fields },
+          detail: `created from ${source === 'procore' ? 'Procore' : 'ERP'} ${c.sourceId}`,
+          upstream: { [target]: c.upstreamId },
+        })),
+      )
+      await clearFailed(
+        tx,
+        companyId,
+        type,
+        created.map((c) => ({ side: source, externalId: c.sourceId })),
+        'create',
+      )
+      await evaluateLinks(
+        tx,
+        companyId,
+        type,
+        inserted.map((l) => l.id),
+        actor,
+      )
     }
-    for (const r of refused) results.set(r.sourceId, { sourceId: r.sourceId, status: r.status ?? 'refused', reason: r.reason })
-    await flagFailed(tx, companyId, type, refused.map((r) => ({ side: source, externalId: r.sourceId, action: 'create', reason: r.reason })))
+    for (const r of refused)
+      results.set(r.sourceId, { sourceId: r.sourceId, status: r.status ?? 'refused', reason: r.reason })
+    await flagFailed(
+      tx,
+      companyId,
+      type,
+      refused.map((r) => ({ side: source, externalId: r.sourceId, action: 'create', reason: r.reason })),
+    )
   })
 }
 
-async function displayNames(db: Db, companyId: string, type: RecordType, side: Side, ids: string[]): Promise<Map<string, string>> {
+async function displayNames(
+  db: Db,
+  companyId: string,
+  type: RecordType,
+  side: Side,
+  ids: string[],
+): Promise<Map<string, string>> {
   if (ids.length === 0) return new Map()
   const field = Registry[type].displayField
-  const rows = await db.selectFrom('record_snapshots').select(['external_id', 'fields']).where('company_id', '=', companyId).where('type', '=', type).where('side', '=', side).where('external_id', 'in', ids).execute()
+  const rows = await db
+    .selectFrom('record_snapshots')
+    .select(['external_id', 'fields'])
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where('side', '=', side)
+    .where('external_id', 'in', ids)
+    .execute()
   return new Map(rows.map((r) => [r.external_id, String((r.fields as Fields)[field] ?? '')]))
 }

@@ -5,7 +5,15 @@ import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import type { AppContext } from '../context.js'
 import { transaction, type Db, type Tx } from '../db/database.js'
 import type { DiscrepanciesTable, DiscrepancyField, DiscrepancyStatus } from '../db/tables/sync.js'
-import { AppError, badRequest, conflict, notFound, preconditionFailed, unprocessable, type FieldError } from '../errors.js'
+import {
+  AppError,
+  badRequest,
+  conflict,
+  notFound,
+  preconditionFailed,
+  unprocessable,
+  type FieldError,
+} from '../errors.js'
 import { enqueueMany, job } from '../jobs/queue.js'
 import { defineTask } from '../jobs/task.js'
 import type { Discrepancy, DiscrepancyChoice } from '../schemas/discrepancies.js'
@@ -14,8 +22,16 @@ import { companyErpKind, readBoth, writeSide } from './connectors.js'
 import { originsTask } from './links.js'
 import { propagateLink } from './propagate.js'
 import {
-  comparedFields, entity, erpProblems, originCodeOnly, pickFields, RecordTypes, Registry, sameValue,
-  type Fields, type RecordType,
+  comparedFields,
+  entity,
+  erpProblems,
+  originCodeOnly,
+  pickFields,
+  RecordTypes,
+  Registry,
+  sameValue,
+  type Fields,
+  type RecordType,
 } from './registry.js'
 import { getSettings, type TypeSettings } from './settings.js'
 import { markDeleted, upsertSnapshotsInTx } from './snapshots.js'
@@ -61,7 +77,8 @@ export function differingFields(type: RecordType, procore: Fields, erp: Fields):
 }
 
 /** A discrepancy's fields compared by content (jsonb does not keep key order). */
-const fieldsKey = (fields: readonly DiscrepancyField[]) => JSON.stringify(fields.map((f) => [f.field, f.procore, f.erp]))
+const fieldsKey = (fields: readonly DiscrepancyField[]) =>
+  JSON.stringify(fields.map((f) => [f.field, f.procore, f.erp]))
 
 export interface Evaluation {
   linkId: string
@@ -79,31 +96,58 @@ export interface Evaluation {
  * fields. Set-based: one read, at most three writes, one enqueue for any number of links.
  */
 export async function evaluateLinks(
-  tx: Tx, companyId: string, type: RecordType, linkIds: readonly string[], actor: Actor,
+  tx: Tx,
+  companyId: string,
+  type: RecordType,
+  linkIds: readonly string[],
+  actor: Actor,
 ): Promise<Evaluation[]> {
   if (linkIds.length === 0) return []
   // One evaluation of a link at a time (the job, a link or an apply may meet): lock the links in
   // id order, then read — under READ COMMITTED the read sees what the one before us committed.
-  await tx.selectFrom('record_links').select('id').where('company_id', '=', companyId).where('id', 'in', [...linkIds]).orderBy('id').forUpdate().execute()
+  await tx
+    .selectFrom('record_links')
+    .select('id')
+    .where('company_id', '=', companyId)
+    .where('id', 'in', [...linkIds])
+    .orderBy('id')
+    .forUpdate()
+    .execute()
   const { settings } = await getSettings(tx, companyId)
   // Three index lookups joined here rather than one join in SQL: right after a bulk load the
   // statistics do not know the new rows yet, and a join planned on "1 row" walks nested loops.
-  const links = await tx.selectFrom('record_links').select(['id', 'procore_id', 'erp_id', 'origin_state'])
-    .where('company_id', '=', companyId).where('id', '=', sql<string>`any(${[...linkIds]}::uuid[])`).where('unlinked_at', 'is', null).execute()
+  const links = await tx
+    .selectFrom('record_links')
+    .select(['id', 'procore_id', 'erp_id', 'origin_state'])
+    .where('company_id', '=', companyId)
+    .where('id', '=', sql<string>`any(${[...linkIds]}::uuid[])`)
+    .where('unlinked_at', 'is', null)
+    .execute()
   if (links.length === 0) return []
   const snaps = await sql<{ side: string; external_id: string; fields: Fields; deleted_at: Date | null }>`
     select side, external_id, fields, deleted_at from record_snapshots where company_id = ${companyId} and type = ${type}
-      and ((side = 'procore' and external_id = any(${links.map((l) => l.procore_id)}::text[])) or (side = 'erp' and external_id = any(${links.map((l) => l.erp_id)}::text[])))`.execute(tx)
+      and ((side = 'procore' and external_id = any(${links.map((l) => l.procore_id)}::text[])) or (side = 'erp' and external_id = any(${links.map((l) => l.erp_id)}::text[])))`.execute(
+    tx,
+  )
   const snap = new Map(snaps.rows.map((r) => [`${r.side}:${r.external_id}`, r]))
   const discs = await sql<{ id: string; link_id: string; fields: DiscrepancyField[] }>`
-    select id, link_id, fields from discrepancies where link_id = any(${links.map((l) => l.id)}::uuid[]) and status = 'open'`.execute(tx)
+    select id, link_id, fields from discrepancies where link_id = any(${links.map((l) => l.id)}::uuid[]) and status = 'open'`.execute(
+    tx,
+  )
   const disc = new Map(discs.rows.map((d) => [d.link_id, d]))
   const rows = links.map((l) => {
     const p = snap.get(`procore:${l.procore_id}`)
     const e = snap.get(`erp:${l.erp_id}`)
     const d = disc.get(l.id)
     return {
-      id: l.id, origin: l.origin_state, pf: p?.fields ?? null, pdel: p?.deleted_at ?? null, ef: e?.fields ?? null, edel: e?.deleted_at ?? null, did: d?.id ?? null, dfields: d?.fields ?? null,
+      id: l.id,
+      origin: l.origin_state,
+      pf: p?.fields ?? null,
+      pdel: p?.deleted_at ?? null,
+      ef: e?.fields ?? null,
+      edel: e?.deleted_at ?? null,
+      did: d?.id ?? null,
+      dfields: d?.fields ?? null,
     }
   })
 
@@ -122,7 +166,12 @@ export async function evaluateLinks(
       continue
     }
     // The ERP code changed after the origin was written: the link writes it again (a refused write stays `failed`).
-    if (originField && r.origin === 'set' && !sameValue(type, originField, r.pf![originField] ?? null, r.ef![originField] ?? null)) staleOrigin.push(r.id)
+    if (
+      originField &&
+      r.origin === 'set' &&
+      !sameValue(type, originField, r.pf![originField] ?? null, r.ef![originField] ?? null)
+    )
+      staleOrigin.push(r.id)
     const diffs = differingFields(type, r.pf!, r.ef!)
     const manual = diffs.filter((d) => routeField(typeSettings, d.field) === 'manual')
     const owned = diffs.length > manual.length
@@ -140,12 +189,29 @@ export async function evaluateLinks(
   }
 
   if (open.length > 0) {
-    const created = await tx.insertInto('discrepancies')
-      .values(open.map((o) => ({ company_id: companyId, type, link_id: o.linkId, status: 'open' as const, fields: JSON.stringify(o.fields) })))
-      .onConflict((oc) => oc.column('link_id').where('status', '=', 'open').doUpdateSet({
-        fields: sql<string>`excluded.fields`, version: sql<number>`discrepancies.version + 1`, updated_at: new Date(),
-      }))
-      .returning(['id', 'link_id']).execute()
+    const created = await tx
+      .insertInto('discrepancies')
+      .values(
+        open.map((o) => ({
+          company_id: companyId,
+          type,
+          link_id: o.linkId,
+          status: 'open' as const,
+          fields: JSON.stringify(o.fields),
+        })),
+      )
+      .onConflict((oc) =>
+        oc
+          .column('link_id')
+          .where('status', '=', 'open')
+          .doUpdateSet({
+            fields: sql<string>`excluded.fields`,
+            version: sql<number>`discrepancies.version + 1`,
+            updated_at: new Date(),
+          }),
+      )
+      .returning(['id', 'link_id'])
+      .execute()
     const byLink = new Map(created.map((c) => [c.link_id, c.id]))
     for (const e of out) if (byLink.has(e.linkId)) e.discrepancyId = byLink.get(e.linkId)!
   }
@@ -155,11 +221,26 @@ export async function evaluateLinks(
       where d.id = v.id and d.status = 'open'`.execute(tx)
   }
   if (resolve.length > 0) {
-    await tx.updateTable('discrepancies').set({ status: 'resolved', resolved_at: new Date(), resolved_by: actor.id, updated_at: new Date(), version: sql<number>`version + 1` })
-      .where('id', 'in', resolve).where('status', '=', 'open').execute()
+    await tx
+      .updateTable('discrepancies')
+      .set({
+        status: 'resolved',
+        resolved_at: new Date(),
+        resolved_by: actor.id,
+        updated_at: new Date(),
+        version: sql<number>`version + 1`,
+      })
+      .where('id', 'in', resolve)
+      .where('status', '=', 'open')
+      .execute()
   }
   if (staleOrigin.length > 0) {
-    await tx.updateTable('record_links').set({ origin_state: 'pending' }).where('id', 'in', staleOrigin).where('origin_state', '=', 'set').execute()
+    await tx
+      .updateTable('record_links')
+      .set({ origin_state: 'pending' })
+      .where('id', 'in', staleOrigin)
+      .where('origin_state', '=', 'set')
+      .execute()
   }
   await enqueueMany(tx, [
     ...propagate.map((linkId) => job(propagateTask, { companyId, type, linkId })),
@@ -175,15 +256,41 @@ type Row = Omit<Selectable<DiscrepanciesTable>, 'company_id'> & { procore_id: st
 
 function toView(r: Row): Discrepancy {
   return {
-    id: r.id, type: r.type, linkId: r.link_id, procoreId: r.procore_id, erpId: r.erp_id, status: r.status, fields: r.fields,
-    createdAt: r.created_at.toISOString(), updatedAt: r.updated_at.toISOString(), resolvedAt: r.resolved_at?.toISOString() ?? null, resolvedBy: r.resolved_by,
+    id: r.id,
+    type: r.type,
+    linkId: r.link_id,
+    procoreId: r.procore_id,
+    erpId: r.erp_id,
+    status: r.status,
+    fields: r.fields,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+    resolvedAt: r.resolved_at?.toISOString() ?? null,
+    resolvedBy: r.resolved_by,
   }
 }
 
-const columns = ['d.id', 'd.type', 'd.link_id', 'd.status', 'd.fields', 'd.version', 'd.created_at', 'd.updated_at', 'd.resolved_at', 'd.resolved_by', 'l.procore_id', 'l.erp_id'] as const
+const columns = [
+  'd.id',
+  'd.type',
+  'd.link_id',
+  'd.status',
+  'd.fields',
+  'd.version',
+  'd.created_at',
+  'd.updated_at',
+  'd.resolved_at',
+  'd.resolved_by',
+  'l.procore_id',
+  'l.erp_id',
+] as const
 
 function selectDiscrepancies(db: Db, companyId: string) {
-  return db.selectFrom('discrepancies as d').innerJoin('record_links as l', 'l.id', 'd.link_id').select(columns).where('d.company_id', '=', companyId)
+  return db
+    .selectFrom('discrepancies as d')
+    .innerJoin('record_links as l', 'l.id', 'd.link_id')
+    .select(columns)
+    .where('d.company_id', '=', companyId)
 }
 
 const discrepanciesKeyset = keyset('discrepancies', 'desc', [
@@ -192,7 +299,9 @@ const discrepanciesKeyset = keyset('discrepancies', 'desc', [
 ])
 
 export async function listDiscrepancies(
-  db: Db, companyId: string, filter: { type?: RecordType | undefined; status?: DiscrepancyStatus | undefined; linkId?: string | undefined },
+  db: Db,
+  companyId: string,
+  filter: { type?: RecordType | undefined; status?: DiscrepancyStatus | undefined; linkId?: string | undefined },
   page: PageRequest,
 ): Promise<Page<Discrepancy>> {
   let query = selectDiscrepancies(db, companyId).where('d.status', '=', filter.status ?? 'open')
@@ -202,7 +311,9 @@ export async function listDiscrepancies(
 }
 
 export async function getDiscrepancy(
-  db: Db, companyId: string, id: string,
+  db: Db,
+  companyId: string,
+  id: string,
 ): Promise<{ discrepancy: Discrepancy; etag: string; version: number }> {
   const row = await selectDiscrepancies(db, companyId).where('d.id', '=', id).executeTakeFirst()
   if (!row) throw notFound('discrepancy', id)
@@ -221,25 +332,50 @@ export type Choice = DiscrepancyChoice
  * a live re-read before writing (a field that changed again meanwhile updates the discrepancy
  * and answers 409 rather than being overwritten), and the ERP's own version check.
  */
-export async function applyDiscrepancy(ctx: AppContext, companyId: string, id: string, expectedVersion: number, choices: Record<string, Choice>, actor: Actor) {
+export async function applyDiscrepancy(
+  ctx: AppContext,
+  companyId: string,
+  id: string,
+  expectedVersion: number,
+  choices: Record<string, Choice>,
+  actor: Actor,
+) {
   const current = await getDiscrepancy(ctx.db, companyId, id)
   const d = current.discrepancy
   const type = d.type as RecordType
-  if (d.status !== 'open') throw conflict('discrepancy_closed', `Discrepancy ${id} is ${d.status}; there is nothing to apply. GET /v1/companies/${companyId}/records/${type} shows the records' current status.`)
+  if (d.status !== 'open')
+    throw conflict(
+      'discrepancy_closed',
+      `Discrepancy ${id} is ${d.status}; there is nothing to apply. GET /v1/companies/${companyId}/records/${type} shows the records' current status.`,
+    )
   if (current.version !== expectedVersion) throw preconditionFailed(current.etag)
 
   const targets = chosenValues(type, d.fields, choices)
   const kind = await companyErpKind(ctx.db, companyId)
-  const erpNeeds = Object.fromEntries(d.fields.filter((f) => f.field in targets && !sameValue(type, f.field, targets[f.field], f.erp)).map((f) => [f.field, targets[f.field]!]))
+  const erpNeeds = Object.fromEntries(
+    d.fields
+      .filter((f) => f.field in targets && !sameValue(type, f.field, targets[f.field], f.erp))
+      .map((f) => [f.field, targets[f.field]!]),
+  )
   const problems = erpProblems(type, kind, erpNeeds, 'update')
   if (problems.length > 0) {
-    throw unprocessable('erp_rules', `The ERP would refuse these values: ${problems.map((p) => p.message).join('; ')}.`, problems.map((p) => ({ pointer: `/body/fields/${p.field}`, message: p.message })))
+    throw unprocessable(
+      'erp_rules',
+      `The ERP would refuse these values: ${problems.map((p) => p.message).join('; ')}.`,
+      problems.map((p) => ({ pointer: `/body/fields/${p.field}`, message: p.message })),
+    )
   }
 
   // Claim: exactly one apply per ETag gets past this line.
-  const claimed = await ctx.db.updateTable('discrepancies').set({ version: sql<number>`version + 1`, updated_at: new Date() })
-    .where('id', '=', id).where('company_id', '=', companyId).where('version', '=', expectedVersion).where('status', '=', 'open')
-    .returning('version').executeTakeFirst()
+  const claimed = await ctx.db
+    .updateTable('discrepancies')
+    .set({ version: sql<number>`version + 1`, updated_at: new Date() })
+    .where('id', '=', id)
+    .where('company_id', '=', companyId)
+    .where('version', '=', expectedVersion)
+    .where('status', '=', 'open')
+    .returning('version')
+    .executeTakeFirst()
   if (!claimed) throw preconditionFailed((await getDiscrepancy(ctx.db, companyId, id)).etag)
 
   const link = { id: d.linkId, procoreId: d.procoreId, erpId: d.erpId }
@@ -247,10 +383,27 @@ export async function applyDiscrepancy(ctx: AppContext, companyId: string, id: s
   if (!live.procore || !live.erp) {
     const gone = !live.procore ? 'procore' : 'erp'
     await markDeleted(ctx.db, companyId, gone, type, [gone === 'procore' ? link.procoreId : link.erpId])
-    throw conflict('record_deleted', `The ${gone === 'procore' ? 'Procore' : 'ERP'} record of this link no longer exists; the link ends and the discrepancy with it.`)
+    throw conflict(
+      'record_deleted',
+      `The ${gone === 'procore' ? 'Procore' : 'ERP'} record of this link no longer exists; the link ends and the discrepancy with it.`,
+    )
   }
-  const stale = d.fields.filter((f) => f.field in choices && (!sameValue(type, f.field, live.procore!.fields[f.field] ?? null, f.procore) || !sameValue(type, f.field, live.erp!.fields[f.field] ?? null, f.erp)))
-  if (stale.length > 0) await changedMeanwhile(ctx, companyId, type, link.id, live, stale.map((f) => f.field), actor)
+  const stale = d.fields.filter(
+    (f) =>
+      f.field in choices &&
+      (!sameValue(type, f.field, live.procore!.fields[f.field] ?? null, f.procore) ||
+        !sameValue(type, f.field, live.erp!.fields[f.field] ?? null, f.erp)),
+  )
+  if (stale.length > 0)
+    await changedMeanwhile(
+      ctx,
+      companyId,
+      type,
+      link.id,
+      live,
+      stale.map((f) => f.field),
+      actor,
+    )
 
   const toProcore: Fields = {}
   const toErp: Fields = {}
@@ -259,28 +412,59 @@ export async function applyDiscrepancy(ctx: AppContext, companyId: string, id: s
     if (!sameValue(type, field, live.erp.fields[field] ?? null, value)) toErp[field] = value
   }
   const written = await writeSide(ctx, companyId, type, link, live, { procore: toProcore, erp: toErp })
-  if (written.staleErp) await changedMeanwhile(ctx, companyId, type, link.id, await readBoth(ctx, companyId, type, link), Object.keys(toErp), actor)
+  if (written.staleErp)
+    await changedMeanwhile(
+      ctx,
+      companyId,
+      type,
+      link.id,
+      await readBoth(ctx, companyId, type, link),
+      Object.keys(toErp),
+      actor,
+    )
 
   // Re-read both sides: what they hold now is what the discrepancy is judged by.
   const after = await readBoth(ctx, companyId, type, link)
   const result = await transaction(ctx.db, async (tx) => {
     if (after.procore) await upsertSnapshotsInTx(tx, companyId, 'procore', type, [after.procore])
     if (after.erp) await upsertSnapshotsInTx(tx, companyId, 'erp', type, [after.erp])
-    const before = { procore: pickFields(live.procore!.fields, Object.keys(targets)), erp: pickFields(live.erp!.fields, Object.keys(targets)) }
-    const now = { procore: pickFields(after.procore?.fields ?? {}, Object.keys(targets)), erp: pickFields(after.erp?.fields ?? {}, Object.keys(targets)) }
-    await audit(tx, companyId, actor, [{
-      action: 'apply', type, procoreId: link.procoreId, erpId: link.erpId, linkId: link.id, before, after: now, upstream: written.upstream,
-      detail: `discrepancy ${id}: ${Object.entries(choices).map(([f, c]) => `${f} ← ${typeof c === 'string' ? c : 'value'}`).join(', ')}`,
-    }])
+    const before = {
+      procore: pickFields(live.procore!.fields, Object.keys(targets)),
+      erp: pickFields(live.erp!.fields, Object.keys(targets)),
+    }
+    const now = {
+      procore: pickFields(after.procore?.fields ?? {}, Object.keys(targets)),
+      erp: pickFields(after.erp?.fields ?? {}, Object.keys(targets)),
+    }
+    await audit(tx, companyId, actor, [
+      {
+        action: 'apply',
+        type,
+        procoreId: link.procoreId,
+        erpId: link.erpId,
+        linkId: link.id,
+        before,
+        after: now,
+        upstream: written.upstream,
+        detail: `discrepancy ${id}: ${Object.entries(choices)
+          .map(([f, c]) => `${f} ← ${typeof c === 'string' ? c : 'value'}`)
+          .join(', ')}`,
+      },
+    ])
     await evaluateLinks(tx, companyId, type, [link.id], actor)
-    const remaining = after.procore && after.erp ? differingFields(type, after.procore.fields, after.erp.fields).filter((f) => f.field in targets) : []
-    return { written: { procore: Object.keys(toProcore), erp: Object.keys(toErp) }, notAgreeing: remaining.map((f) => f.field) }
+    const remaining =
+      after.procore && after.erp
+        ? differingFields(type, after.procore.fields, after.erp.fields).filter((f) => f.field in targets)
+        : []
+    return {
+      written: { procore: Object.keys(toProcore), erp: Object.keys(toErp) },
+      notAgreeing: remaining.map((f) => f.field),
+    }
   })
   if (written.error) throw written.error
   const view = await getDiscrepancy(ctx.db, companyId, id)
   return { ...view, applied: result.written, notAgreeing: result.notAgreeing }
 }
-
 
 /** The value each chosen field should get; 400 naming the field for anything that does not fit. */
 function chosenValues(type: RecordType, fields: readonly DiscrepancyField[], choices: Record<string, Choice>): Fields {
@@ -290,7 +474,10 @@ function chosenValues(type: RecordType, fields: readonly DiscrepancyField[], cho
   for (const [name, choice] of Object.entries(choices)) {
     const f = fields.find((x) => x.field === name)
     if (!f) {
-      errors.push({ pointer: `/body/fields/${name}`, message: `${name} is not one of this discrepancy's fields (${fields.map((x) => x.field).join(', ')})` })
+      errors.push({
+        pointer: `/body/fields/${name}`,
+        message: `${name} is not one of this discrepancy's fields (${fields.map((x) => x.field).join(', ')})`,
+      })
       continue
     }
     if (choice === 'procore') out[name] = f.procore
@@ -299,24 +486,51 @@ function chosenValues(type: RecordType, fields: readonly DiscrepancyField[], cho
       const bool = def.fields[name]?.normalize === 'bool'
       const v = choice.value
       if (bool ? !(typeof v === 'boolean' || v === null) : !(typeof v === 'string' || v === null)) {
-        errors.push({ pointer: `/body/fields/${name}/value`, message: `${name} takes ${bool ? 'true, false or null' : 'a string or null'}` })
+        errors.push({
+          pointer: `/body/fields/${name}/value`,
+          message: `${name} takes ${bool ? 'true, false or null' : 'a string or null'}`,
+        })
       } else out[name] = v
     }
   }
-  if (errors.length > 0) throw badRequest('invalid_choice', 'Choose, per field of the discrepancy, "procore", "erp" or {"value": …}.', errors)
+  if (errors.length > 0)
+    throw badRequest(
+      'invalid_choice',
+      'Choose, per field of the discrepancy, "procore", "erp" or {"value": …}.',
+      errors,
+    )
   return out
 }
 
 /** Stores what the sides hold now, updates the discrepancy (new ETag) and answers 409 naming the fields. */
-async function changedMeanwhile(ctx: AppContext, companyId: string, type: RecordType, linkId: string, live: Awaited<ReturnType<typeof readBoth>>, fields: string[], actor: Actor): Promise<never> {
+async function changedMeanwhile(
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType,
+  linkId: string,
+  live: Awaited<ReturnType<typeof readBoth>>,
+  fields: string[],
+  actor: Actor,
+): Promise<never> {
   await transaction(ctx.db, async (tx) => {
     if (live.procore) await upsertSnapshotsInTx(tx, companyId, 'procore', type, [live.procore])
     if (live.erp) await upsertSnapshotsInTx(tx, companyId, 'erp', type, [live.erp])
     await evaluateLinks(tx, companyId, type, [linkId], actor)
   })
-  const open = await ctx.db.selectFrom('discrepancies').select(['id', 'version']).where('link_id', '=', linkId).where('status', '=', 'open').executeTakeFirst()
-  throw new AppError(409, 'discrepancy_changed', 'Changed meanwhile',
+  const open = await ctx.db
+    .selectFrom('discrepancies')
+    .select(['id', 'version'])
+    .where('link_id', '=', linkId)
+    .where('status', '=', 'open')
+    .executeTakeFirst()
+  throw new AppError(
+    409,
+    'discrepancy_changed',
+    'Changed meanwhile',
     `${fields.join(', ')} changed in Procore or the ERP since you read this discrepancy; nothing was written. ` +
-    (open ? `The discrepancy now shows the current values: GET it again (ETag ${etagOf(open.version)}), review, and apply again.` : 'The two sides agree now; the discrepancy is closed.'),
-    { fields, ...(open ? { headers: { etag: etagOf(open.version) } } : {}) })
+      (open
+        ? `The discrepancy now shows the current values: GET it again (ETag ${etagOf(open.version)}), review, and apply again.`
+        : 'The two sides agree now; the discrepancy is closed.'),
+    { fields, ...(open ? { headers: { etag: etagOf(open.version) } } : {}) },
+  )
 }

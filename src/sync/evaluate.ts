@@ -41,22 +41,44 @@ export const evaluateTask = defineTask({
  * propagation), links whose record was deleted end, and unlinked records meet auto-import.
  * Database only: every network call happens in the jobs this one schedules.
  */
-export async function runEvaluation(ctx: AppContext, companyId: string, type: RecordType): Promise<{ evaluated: number }> {
+export async function runEvaluation(
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType,
+): Promise<{ evaluated: number }> {
   let evaluated = 0
-  const backlog = await ctx.db.selectFrom('sync_dirty').select('seq').where('company_id', '=', companyId).where('type', '=', type).offset(BATCH).limit(1).executeTakeFirst()
+  const backlog = await ctx.db
+    .selectFrom('sync_dirty')
+    .select('seq')
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .offset(BATCH)
+    .limit(1)
+    .executeTakeFirst()
   // A bulk change (a first refresh, a settings change): statistics may not know the new rows yet,
   // and with none the planner walks nested loops over thousands of snapshots. Cheap, sampled.
   if (backlog) await sql`analyze record_snapshots, record_keys, record_links, discrepancies`.execute(ctx.db)
   for (;;) {
     const n = await transaction(ctx.db, async (tx) => {
-      const dirty = await tx.selectFrom('sync_dirty').select(['side', 'external_id', 'seq'])
-        .where('company_id', '=', companyId).where('type', '=', type).orderBy('seq').limit(BATCH).execute()
+      const dirty = await tx
+        .selectFrom('sync_dirty')
+        .select(['side', 'external_id', 'seq'])
+        .where('company_id', '=', companyId)
+        .where('type', '=', type)
+        .orderBy('seq')
+        .limit(BATCH)
+        .execute()
       if (dirty.length === 0) return 0
-      const unique = new Map(dirty.map((d) => [`${d.side}:${d.external_id}`, { side: d.side, externalId: d.external_id }]))
+      const unique = new Map(
+        dirty.map((d) => [`${d.side}:${d.external_id}`, { side: d.side, externalId: d.external_id }]),
+      )
       await evaluateRecords(tx, companyId, type, [...unique.values()])
       // Exactly the marks read: one appended meanwhile (even with a lower seq, from a transaction
       // that committed late) was not looked at and stays.
-      await tx.deleteFrom('sync_dirty').where('seq', '=', sql<string>`any(${dirty.map((d) => d.seq)}::bigint[])`).execute()
+      await tx
+        .deleteFrom('sync_dirty')
+        .where('seq', '=', sql<string>`any(${dirty.map((d) => d.seq)}::bigint[])`)
+        .execute()
       return dirty.length
     })
     evaluated += n
@@ -64,27 +86,52 @@ export async function runEvaluation(ctx: AppContext, companyId: string, type: Re
   }
 }
 
-async function evaluateRecords(tx: Tx, companyId: string, type: RecordType, records: ReadonlyArray<{ side: Side; externalId: string }>): Promise<void> {
+async function evaluateRecords(
+  tx: Tx,
+  companyId: string,
+  type: RecordType,
+  records: ReadonlyArray<{ side: Side; externalId: string }>,
+): Promise<void> {
   const procoreIds = records.filter((r) => r.side === 'procore').map((r) => r.externalId)
   const erpIds = records.filter((r) => r.side === 'erp').map((r) => r.externalId)
-  const links = await tx.selectFrom('record_links').select(['id', 'procore_id', 'erp_id'])
-    .where('company_id', '=', companyId).where('type', '=', type).where('unlinked_at', 'is', null)
-    .where((eb) => eb.or([
-      ...(procoreIds.length > 0 ? [eb('procore_id', 'in', procoreIds)] : []),
-      ...(erpIds.length > 0 ? [eb('erp_id', 'in', erpIds)] : []),
-    ]))
+  const links = await tx
+    .selectFrom('record_links')
+    .select(['id', 'procore_id', 'erp_id'])
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where('unlinked_at', 'is', null)
+    .where((eb) =>
+      eb.or([
+        ...(procoreIds.length > 0 ? [eb('procore_id', 'in', procoreIds)] : []),
+        ...(erpIds.length > 0 ? [eb('erp_id', 'in', erpIds)] : []),
+      ]),
+    )
     .execute()
-  const outcomes = await evaluateLinks(tx, companyId, type, links.map((l) => l.id), actor)
+  const outcomes = await evaluateLinks(
+    tx,
+    companyId,
+    type,
+    links.map((l) => l.id),
+    actor,
+  )
   for (const side of ['procore', 'erp'] as const) {
     const gone = outcomes.filter((o) => o.gone === side)
-    await endLinks(tx, companyId, type, gone.map((o) => ({ id: o.linkId })), actor, `the ${side === 'procore' ? 'Procore' : 'ERP'} record was deleted`)
+    await endLinks(
+      tx,
+      companyId,
+      type,
+      gone.map((o) => ({ id: o.linkId })),
+      actor,
+      `the ${side === 'procore' ? 'Procore' : 'ERP'} record was deleted`,
+    )
   }
 
   const linkedProcore = new Set(links.map((l) => l.procore_id))
   const linkedErp = new Set(links.map((l) => l.erp_id))
   const unlinked = records.filter((r) => !(r.side === 'procore' ? linkedProcore : linkedErp).has(r.externalId))
   const { settings } = await getSettings(tx, companyId)
-  if (unlinked.length > 0 && (settings[type].autoLink || settings[type].autoCreate)) await autoImport(tx, companyId, type, settings[type], unlinked)
+  if (unlinked.length > 0 && (settings[type].autoLink || settings[type].autoCreate))
+    await autoImport(tx, companyId, type, settings[type], unlinked)
 }
 
 /**
@@ -93,31 +140,94 @@ async function evaluateRecords(tx: Tx, companyId: string, type: RecordType, reco
  * the duplicate guard). Records that are ignored, deleted, or part of a create in progress are
  * left alone.
  */
-async function autoImport(tx: Tx, companyId: string, type: RecordType, settings: TypeSettings, records: ReadonlyArray<{ side: Side; externalId: string }>): Promise<void> {
+async function autoImport(
+  tx: Tx,
+  companyId: string,
+  type: RecordType,
+  settings: TypeSettings,
+  records: ReadonlyArray<{ side: Side; externalId: string }>,
+): Promise<void> {
   const eligible = new Map<Side, string[]>()
   for (const side of ['procore', 'erp'] as const) {
     const ids = records.filter((r) => r.side === side).map((r) => r.externalId)
     if (ids.length === 0) continue
-    const rows = await tx.selectFrom('record_snapshots as s').select('s.external_id')
-      .where('s.company_id', '=', companyId).where('s.type', '=', type).where('s.side', '=', side).where('s.external_id', 'in', ids).where('s.deleted_at', 'is', null)
-      .where((eb) => eb.not(eb.exists(eb.selectFrom('record_flags as f').select('f.external_id')
-        .where('f.company_id', '=', companyId).where('f.type', '=', type).where('f.side', '=', side).whereRef('f.external_id', '=', 's.external_id').where('f.ignored_at', 'is not', null))))
-      .where((eb) => eb.not(eb.exists(eb.selectFrom('sync_creates as c').select('c.source_id')
-        .where('c.company_id', '=', companyId).where('c.type', '=', type)
-        .where((w) => w.or([w.and([w('c.source_id', '=', w.ref('s.external_id')), w('c.target', '<>', side), w('c.status', '=', 'pending')]), w.and([w('c.target_id', '=', w.ref('s.external_id')), w('c.target', '=', side)])])))))
+    const rows = await tx
+      .selectFrom('record_snapshots as s')
+      .select('s.external_id')
+      .where('s.company_id', '=', companyId)
+      .where('s.type', '=', type)
+      .where('s.side', '=', side)
+      .where('s.external_id', 'in', ids)
+      .where('s.deleted_at', 'is', null)
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('record_flags as f')
+              .select('f.external_id')
+              .where('f.company_id', '=', companyId)
+              .where('f.type', '=', type)
+              .where('f.side', '=', side)
+              .whereRef('f.external_id', '=', 's.external_id')
+              .where('f.ignored_at', 'is not', null),
+          ),
+        ),
+      )
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('sync_creates as c')
+              .select('c.source_id')
+              .where('c.company_id', '=', companyId)
+              .where('c.type', '=', type)
+              .where((w) =>
+                w.or([
+                  w.and([
+                    w('c.source_id', '=', w.ref('s.external_id')),
+                    w('c.target', '<>', side),
+                    w('c.status', '=', 'pending'),
+                  ]),
+                  w.and([w('c.target_id', '=', w.ref('s.external_id')), w('c.target', '=', side)]),
+                ]),
+              ),
+          ),
+        ),
+      )
       .execute()
-    if (rows.length > 0) eligible.set(side, rows.map((r) => r.external_id))
+    if (rows.length > 0)
+      eligible.set(
+        side,
+        rows.map((r) => r.external_id),
+      )
   }
 
   if (settings.autoLink) {
     for (const [side, ids] of eligible) {
       const plan = await planBulkLinkInTx(tx, companyId, type, 0.9, { only: { side, ids }, strongOnly: true })
-      const { inserted } = await insertLinks(tx, companyId, type, plan.unambiguous.map((p) => ({
-        procoreId: p.sourceId, erpId: p.candidateId, detail: `auto-linked: score ${p.score} (${p.reasons.join(', ')})`,
-      })), importer)
-      await evaluateLinks(tx, companyId, type, inserted.map((l) => l.id), importer)
+      const { inserted } = await insertLinks(
+        tx,
+        companyId,
+        type,
+        plan.unambiguous.map((p) => ({
+          procoreId: p.sourceId,
+          erpId: p.candidateId,
+          detail: `auto-linked: score ${p.score} (${p.reasons.join(', ')})`,
+        })),
+        importer,
+      )
+      await evaluateLinks(
+        tx,
+        companyId,
+        type,
+        inserted.map((l) => l.id),
+        importer,
+      )
       const taken = new Set(inserted.flatMap((l) => [l.procoreId, l.erpId]))
-      eligible.set(side, ids.filter((id) => !taken.has(id)))
+      eligible.set(
+        side,
+        ids.filter((id) => !taken.has(id)),
+      )
     }
   }
 
@@ -125,8 +235,8 @@ async function autoImport(tx: Tx, companyId: string, type: RecordType, settings:
     const d = settings.direction
     const fromProcore = d === 'procore_to_erp' || d === 'both'
     const fromErp = d === 'erp_to_procore' || d === 'both'
-    const procoreIds = fromProcore ? eligible.get('procore') ?? [] : []
-    const erpIds = fromErp ? eligible.get('erp') ?? [] : []
+    const procoreIds = fromProcore ? (eligible.get('procore') ?? []) : []
+    const erpIds = fromErp ? (eligible.get('erp') ?? []) : []
     if (procoreIds.length > 0) await requestCreateInTx(tx, companyId, type, 'erp', procoreIds, false, importer)
     if (erpIds.length > 0) await requestCreateInTx(tx, companyId, type, 'procore', erpIds, false, importer)
   }

@@ -72,14 +72,21 @@ async function readerFor(ctx: AppContext, side: Side, companyId: string): Promis
  * the snapshot remembers it. Returns `skipped` when nothing changed.
  */
 export async function ingestRecord(
-  ctx: AppContext, side: Side, companyId: string, type: RecordType, id: string, parentId?: string | null,
+  ctx: AppContext,
+  side: Side,
+  companyId: string,
+  type: RecordType,
+  id: string,
+  parentId?: string | null,
 ): Promise<'processed' | 'skipped'> {
   const reader = await readerFor(ctx, side, companyId)
   let parent = parentId ?? null
   if (parentId === undefined && entity(type).parent) {
     const snapshot = await getSnapshot(ctx.db, companyId, side, type, id)
     if (!snapshot && reader.readsByParent) {
-      throw new Error(`${entity(type).noun} ${id}: nothing names its ${entity(type).parent?.type} and no snapshot remembers one; it cannot be read`)
+      throw new Error(
+        `${entity(type).noun} ${id}: nothing names its ${entity(type).parent?.type} and no snapshot remembers one; it cannot be read`,
+      )
     }
     parent = snapshot?.parent_id ?? null
   }
@@ -88,7 +95,9 @@ export async function ingestRecord(
     const gone = await markDeleted(ctx.db, companyId, side, type, [id])
     return gone.length > 0 ? 'processed' : 'skipped'
   }
-  const [change] = await upsertSnapshots(ctx.db, companyId, side, type, [{ ...entity(type)[side].from(json), raw: json }])
+  const [change] = await upsertSnapshots(ctx.db, companyId, side, type, [
+    { ...entity(type)[side].from(json), raw: json },
+  ])
   return change?.change === 'created' || change?.change === 'changed' ? 'processed' : 'skipped'
 }
 
@@ -116,13 +125,26 @@ function procoreParentOf(type: RecordType, events: ProcoreEvent[]): string | nul
   if (!parent) return null
   const latest = events.at(-1)
   if (latest && latest.resourceName !== parent.procoreWebhookResource) return null
-  return [...events].reverse().find((e) => e.resourceName === parent.procoreWebhookResource && e.projectId !== null)?.projectId ?? undefined
+  return (
+    [...events].reverse().find((e) => e.resourceName === parent.procoreWebhookResource && e.projectId !== null)
+      ?.projectId ?? undefined
+  )
 }
 
 // ---- listings ----------------------------------------------------------------------------------
 
-const emptyTally = (mode: TypeTally['mode']): TypeTally =>
-  ({ status: 'succeeded', mode, listed: 0, pages: 0, created: 0, changed: 0, unchanged: 0, stale: 0, deleted: 0, checked: 0 })
+const emptyTally = (mode: TypeTally['mode']): TypeTally => ({
+  status: 'succeeded',
+  mode,
+  listed: 0,
+  pages: 0,
+  created: 0,
+  changed: 0,
+  unchanged: 0,
+  stale: 0,
+  deleted: 0,
+  checked: 0,
+})
 
 /**
  * Lists one record type of one side into snapshots: the company-level list and, for types with
@@ -131,8 +153,14 @@ const emptyTally = (mode: TypeTally['mode']): TypeTally =>
  * side answers 404 for (a record can slip between pages while a list shifts).
  */
 async function ingestType(
-  ctx: AppContext, reader: SideReader, side: Side, companyId: string, type: RecordType,
-  since: Date | undefined, full: boolean, progress: () => Promise<void>,
+  ctx: AppContext,
+  reader: SideReader,
+  side: Side,
+  companyId: string,
+  type: RecordType,
+  since: Date | undefined,
+  full: boolean,
+  progress: () => Promise<void>,
 ): Promise<TypeTally> {
   const unserved = reader.unserved(type, false)
   if (unserved !== undefined) return { ...emptyTally('full'), status: 'skipped', reason: unserved }
@@ -147,8 +175,15 @@ async function ingestType(
 }
 
 async function ingestScope(
-  ctx: AppContext, reader: SideReader, side: Side, companyId: string, type: RecordType, parentId: string | null,
-  since: Date | undefined, tally: TypeTally, progress: () => Promise<void>,
+  ctx: AppContext,
+  reader: SideReader,
+  side: Side,
+  companyId: string,
+  type: RecordType,
+  parentId: string | null,
+  since: Date | undefined,
+  tally: TypeTally,
+  progress: () => Promise<void>,
 ): Promise<void> {
   const incremental = since !== undefined && reader.incremental(type, parentId)
   // The database's clock, as `seen_at` is set by it: no skew between this process and PostgreSQL.
@@ -165,9 +200,14 @@ async function ingestScope(
   }
   if (incremental) return
 
-  let unseen = ctx.db.selectFrom('record_snapshots').select('external_id')
-    .where('company_id', '=', companyId).where('side', '=', side).where('type', '=', type)
-    .where('deleted_at', 'is', null).where('seen_at', '<', listingStartedAt)
+  let unseen = ctx.db
+    .selectFrom('record_snapshots')
+    .select('external_id')
+    .where('company_id', '=', companyId)
+    .where('side', '=', side)
+    .where('type', '=', type)
+    .where('deleted_at', 'is', null)
+    .where('seen_at', '<', listingStartedAt)
   unseen = parentId === null ? unseen.where('parent_id', 'is', null) : unseen.where('parent_id', '=', parentId)
   // Read one by one, written in batches: one transaction per 500 records, not one per record.
   let gone: string[] = []
@@ -206,12 +246,22 @@ function newestOf<R extends { externalId: string; raw: Json }>(records: R[]): R[
  * parents the registry marks followed.
  */
 async function followedParents(
-  db: Db, reader: SideReader, side: Side, companyId: string, type: RecordType, full: boolean,
+  db: Db,
+  reader: SideReader,
+  side: Side,
+  companyId: string,
+  type: RecordType,
+  full: boolean,
 ): Promise<string[] | undefined> {
   const parent = entity(type).parent
   if (!parent || reader.unserved(type, true) !== undefined) return undefined
-  let query = db.selectFrom('record_snapshots').select('external_id')
-    .where('company_id', '=', companyId).where('side', '=', side).where('type', '=', parent.type).where('deleted_at', 'is', null)
+  let query = db
+    .selectFrom('record_snapshots')
+    .select('external_id')
+    .where('company_id', '=', companyId)
+    .where('side', '=', side)
+    .where('type', '=', parent.type)
+    .where('deleted_at', 'is', null)
   const flag = parent.followedIf?.[side]
   if (!full && flag !== undefined) query = query.where(sql<boolean>`raw->>${flag} = 'true'`)
   return (await query.orderBy('external_id').execute()).map((r) => r.external_id)
@@ -237,19 +287,35 @@ export type IngestParams = RunParams<typeof RunKinds.procore_reconcile>
  * request): the run row and its job commit together. A company's listings of one side run one
  * at a time (a job key for the pending one, a serial lane for the running one).
  */
-export async function requestIngest(db: Db, side: Side, companyId: string, params: IngestParams, requestedBy: string): Promise<Run> {
+export async function requestIngest(
+  db: Db,
+  side: Side,
+  companyId: string,
+  params: IngestParams,
+  requestedBy: string,
+): Promise<Run> {
   const kind = IngestKinds[side]
   return transaction(db, async (tx) => {
     await sql`select pg_advisory_xact_lock(hashtext(${`${kind}:${companyId}`}))`.execute(tx)
-    const queued = await tx.selectFrom('sync_runs').select(['id', 'params']).where('company_id', '=', companyId).where('kind', '=', kind)
-      .where('status', '=', 'queued').orderBy('created_at', 'desc').executeTakeFirst()
+    const queued = await tx
+      .selectFrom('sync_runs')
+      .select(['id', 'params'])
+      .where('company_id', '=', companyId)
+      .where('kind', '=', kind)
+      .where('status', '=', 'queued')
+      .orderBy('created_at', 'desc')
+      .executeTakeFirst()
     if (queued) {
       const before = queued.params as Partial<IngestParams>
       const merged: IngestParams = {
         full: before.full === true || params.full,
         types: RecordTypes.filter((t) => params.types.includes(t) || before.types?.includes(t)),
       }
-      await tx.updateTable('sync_runs').set({ params: JSON.stringify(merged) }).where('id', '=', queued.id).execute()
+      await tx
+        .updateTable('sync_runs')
+        .set({ params: JSON.stringify(merged) })
+        .where('id', '=', queued.id)
+        .execute()
       return getRun(tx, companyId, queued.id)
     }
     const run = await createRun(tx, RunKinds[kind], companyId, { ...params }, requestedBy)
@@ -259,16 +325,32 @@ export async function requestIngest(db: Db, side: Side, companyId: string, param
 }
 
 /** `POST …/procore/reconcile`: 404 without the company, 409 without a working Procore connection. */
-export async function requestReconcile(ctx: AppContext, companyId: string, options: { full?: boolean; types?: RecordType[] }, requestedBy: string) {
+export async function requestReconcile(
+  ctx: AppContext,
+  companyId: string,
+  options: { full?: boolean; types?: RecordType[] },
+  requestedBy: string,
+) {
   await connectedCompany(ctx, companyId)
   const types = options.types?.length ? options.types : [...RecordTypes]
   return requestIngest(ctx.db, 'procore', companyId, { full: options.full ?? false, types }, requestedBy)
 }
 
 /** `POST …/erp/refresh`: a full listing of one type or all; 404 without an ERP connection. */
-export async function requestRefresh(ctx: AppContext, companyId: string, type: RecordType | undefined, requestedBy: string) {
+export async function requestRefresh(
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType | undefined,
+  requestedBy: string,
+) {
   if (!(await hasConnection(ctx.db, companyId))) throw new ErpNotConnectedError(companyId)
-  return requestIngest(ctx.db, 'erp', companyId, { full: true, types: type === undefined ? [...RecordTypes] : [type] }, requestedBy)
+  return requestIngest(
+    ctx.db,
+    'erp',
+    companyId,
+    { full: true, types: type === undefined ? [...RecordTypes] : [type] },
+    requestedBy,
+  )
 }
 
 type IngestKind = (typeof RunKinds)[(typeof IngestKinds)[Side]]
@@ -312,23 +394,31 @@ async function ingest(ctx: AppContext, side: Side, run: JobRun<IngestKind>): Pro
 
 /** Where the last successful run of this side started, minus the overlap; none means a full listing. */
 async function watermark(db: Db, side: Side, companyId: string, runId: string): Promise<Date | undefined> {
-  const last = await db.selectFrom('sync_runs').select('started_at').where('company_id', '=', companyId).where('kind', '=', IngestKinds[side])
-    .where('status', '=', 'succeeded').where('id', '!=', runId).where('started_at', 'is not', null).orderBy('started_at', 'desc').executeTakeFirst()
+  const last = await db
+    .selectFrom('sync_runs')
+    .select('started_at')
+    .where('company_id', '=', companyId)
+    .where('kind', '=', IngestKinds[side])
+    .where('status', '=', 'succeeded')
+    .where('id', '!=', runId)
+    .where('started_at', 'is not', null)
+    .orderBy('started_at', 'desc')
+    .executeTakeFirst()
   return last?.started_at ? new Date(last.started_at.getTime() - OVERLAP_MS) : undefined
 }
 
-
 /** Performs a listing run of one side. */
-const ingestTask = (side: Side) => defineTask({
-  name: IngestTasks[side],
-  payload: RunPayload,
-  maxAttempts: MAX_ATTEMPTS,
-  // One pending run per company and side (job key), one running in each serial lane.
-  jobKey: ({ companyId }) => `${IngestTasks[side]}:${companyId}`,
-  jobKeyMode: 'preserve_run_at',
-  queueName: ({ companyId }) => `${IngestTasks[side]}-${BigInt(companyId) % BigInt(LANES)}`,
-  run: (ctx, { runId }, job) => runJob(ctx, RunKinds[IngestKinds[side]], runId, job, (run) => ingest(ctx, side, run)),
-})
+const ingestTask = (side: Side) =>
+  defineTask({
+    name: IngestTasks[side],
+    payload: RunPayload,
+    maxAttempts: MAX_ATTEMPTS,
+    // One pending run per company and side (job key), one running in each serial lane.
+    jobKey: ({ companyId }) => `${IngestTasks[side]}:${companyId}`,
+    jobKeyMode: 'preserve_run_at',
+    queueName: ({ companyId }) => `${IngestTasks[side]}-${BigInt(companyId) % BigInt(LANES)}`,
+    run: (ctx, { runId }, job) => runJob(ctx, RunKinds[IngestKinds[side]], runId, job, (run) => ingest(ctx, side, run)),
+  })
 
 export const ingestTasks = { procore: ingestTask('procore'), erp: ingestTask('erp') } as const
 
@@ -338,8 +428,11 @@ export const reconcileAllTask = defineTask({
   payload: Type.Object({}),
   schedule: { cron: '0 * * * *', maxAttempts: 1 },
   async run(ctx) {
-    const companies = await ctx.db.selectFrom('procore_connections').select('company_id')
-      .where('status', '=', 'connected').execute()
+    const companies = await ctx.db
+      .selectFrom('procore_connections')
+      .select('company_id')
+      .where('status', '=', 'connected')
+      .execute()
     for (const { company_id: companyId } of companies) {
       await requestIngest(ctx.db, 'procore', companyId, { full: false, types: [...RecordTypes] }, 'schedule')
     }

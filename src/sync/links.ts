@@ -27,18 +27,49 @@ type Row = Pick<Selectable<RecordLinksTable>, (typeof columns)[number]>
 
 function toLink(r: Row, discrepancyId: string | null = null): Link {
   return {
-    id: r.id, type: r.type, procoreId: r.procore_id, erpId: r.erp_id, active: r.unlinked_at === null,
-    origin: r.origin_state, originError: r.origin_error, discrepancyId,
-    createdBy: r.created_by, createdAt: r.created_at.toISOString(), unlinkedBy: r.unlinked_by, unlinkedAt: r.unlinked_at?.toISOString() ?? null,
+    id: r.id,
+    type: r.type,
+    procoreId: r.procore_id,
+    erpId: r.erp_id,
+    active: r.unlinked_at === null,
+    origin: r.origin_state,
+    originError: r.origin_error,
+    discrepancyId,
+    createdBy: r.created_by,
+    createdAt: r.created_at.toISOString(),
+    unlinkedBy: r.unlinked_by,
+    unlinkedAt: r.unlinked_at?.toISOString() ?? null,
   }
 }
 
-const columns = ['id', 'type', 'procore_id', 'erp_id', 'origin_state', 'origin_error', 'version', 'created_by', 'created_at', 'unlinked_by', 'unlinked_at'] as const
+const columns = [
+  'id',
+  'type',
+  'procore_id',
+  'erp_id',
+  'origin_state',
+  'origin_error',
+  'version',
+  'created_by',
+  'created_at',
+  'unlinked_by',
+  'unlinked_at',
+] as const
 
 export async function getLink(db: Db, companyId: string, linkId: string): Promise<{ link: Link; etag: string }> {
-  const row = await db.selectFrom('record_links').select(columns).where('company_id', '=', companyId).where('id', '=', linkId).executeTakeFirst()
+  const row = await db
+    .selectFrom('record_links')
+    .select(columns)
+    .where('company_id', '=', companyId)
+    .where('id', '=', linkId)
+    .executeTakeFirst()
   if (!row) throw notFound('link', linkId)
-  const open = await db.selectFrom('discrepancies').select('id').where('link_id', '=', linkId).where('status', '=', 'open').executeTakeFirst()
+  const open = await db
+    .selectFrom('discrepancies')
+    .select('id')
+    .where('link_id', '=', linkId)
+    .where('status', '=', 'open')
+    .executeTakeFirst()
   return { link: toLink(row, open?.id ?? null), etag: etagOf(row.version) }
 }
 
@@ -48,10 +79,22 @@ const linksKeyset = keyset('links', 'desc', [
 ])
 
 export async function listLinks(
-  db: Db, companyId: string, filter: { type?: RecordType | undefined; active?: boolean | undefined }, page: PageRequest,
+  db: Db,
+  companyId: string,
+  filter: { type?: RecordType | undefined; active?: boolean | undefined },
+  page: PageRequest,
 ): Promise<Page<Link>> {
-  let query = db.selectFrom('record_links').select(columns)
-    .select((eb) => eb.selectFrom('discrepancies').select('discrepancies.id').whereRef('discrepancies.link_id', '=', 'record_links.id').where('discrepancies.status', '=', 'open').as('discrepancy_id'))
+  let query = db
+    .selectFrom('record_links')
+    .select(columns)
+    .select((eb) =>
+      eb
+        .selectFrom('discrepancies')
+        .select('discrepancies.id')
+        .whereRef('discrepancies.link_id', '=', 'record_links.id')
+        .where('discrepancies.status', '=', 'open')
+        .as('discrepancy_id'),
+    )
     .where('company_id', '=', companyId)
   if (filter.type) query = query.where('type', '=', filter.type)
   if (filter.active !== undefined) query = query.where('unlinked_at', filter.active ? 'is' : 'is not', null)
@@ -72,25 +115,69 @@ export interface NewLink {
  * (a concurrent link won) is skipped and reported. Audited, flags cleared, origins scheduled.
  */
 export async function insertLinks(
-  tx: Tx, companyId: string, type: RecordType, pairs: readonly NewLink[], actor: Actor,
+  tx: Tx,
+  companyId: string,
+  type: RecordType,
+  pairs: readonly NewLink[],
+  actor: Actor,
 ): Promise<{ inserted: Array<{ id: string; procoreId: string; erpId: string }>; skipped: NewLink[] }> {
   if (pairs.length === 0) return { inserted: [], skipped: [] }
   const inserted: Array<{ id: string; procoreId: string; erpId: string }> = []
   for (let i = 0; i < pairs.length; i += 2000) {
-    const rows = await tx.insertInto('record_links')
-      .values(pairs.slice(i, i + 2000).map((p) => ({ company_id: companyId, type, procore_id: p.procoreId, erp_id: p.erpId, origin_state: p.originSet ? 'set' as const : 'pending' as const, origin_error: null, created_by: actor.id, unlinked_by: null, unlinked_at: null })))
+    const rows = await tx
+      .insertInto('record_links')
+      .values(
+        pairs
+          .slice(i, i + 2000)
+          .map((p) => ({
+            company_id: companyId,
+            type,
+            procore_id: p.procoreId,
+            erp_id: p.erpId,
+            origin_state: p.originSet ? ('set' as const) : ('pending' as const),
+            origin_error: null,
+            created_by: actor.id,
+            unlinked_by: null,
+            unlinked_at: null,
+          })),
+      )
       .onConflict((oc) => oc.doNothing())
-      .returning(['id', 'procore_id', 'erp_id']).execute()
+      .returning(['id', 'procore_id', 'erp_id'])
+      .execute()
     inserted.push(...rows.map((r) => ({ id: r.id, procoreId: r.procore_id, erpId: r.erp_id })))
   }
   const done = new Set(inserted.map((r) => r.procoreId))
   const byProcore = new Map(pairs.map((p) => [p.procoreId, p]))
-  await audit(tx, companyId, actor, inserted.map((r) => ({ action: 'link' as const, type, procoreId: r.procoreId, erpId: r.erpId, linkId: r.id, after: { procoreId: r.procoreId, erpId: r.erpId }, detail: byProcore.get(r.procoreId)?.detail ?? null })))
-  const records = inserted.flatMap((r) => [{ side: 'procore', externalId: r.procoreId }, { side: 'erp', externalId: r.erpId }])
+  await audit(
+    tx,
+    companyId,
+    actor,
+    inserted.map((r) => ({
+      action: 'link' as const,
+      type,
+      procoreId: r.procoreId,
+      erpId: r.erpId,
+      linkId: r.id,
+      after: { procoreId: r.procoreId, erpId: r.erpId },
+      detail: byProcore.get(r.procoreId)?.detail ?? null,
+    })),
+  )
+  const records = inserted.flatMap((r) => [
+    { side: 'procore', externalId: r.procoreId },
+    { side: 'erp', externalId: r.erpId },
+  ])
   // A linked record is no longer ignored, and whatever failed before the link no longer applies.
   for (const side of ['procore', 'erp'] as const) {
     const ids = records.filter((r) => r.side === side).map((r) => r.externalId)
-    if (ids.length > 0) await tx.updateTable('record_flags').set({ ignored_at: null, ignored_by: null, failed_at: null, failed_action: null, failure: null }).where('company_id', '=', companyId).where('type', '=', type).where('side', '=', side).where('external_id', 'in', ids).execute()
+    if (ids.length > 0)
+      await tx
+        .updateTable('record_flags')
+        .set({ ignored_at: null, ignored_by: null, failed_at: null, failed_action: null, failure: null })
+        .where('company_id', '=', companyId)
+        .where('type', '=', type)
+        .where('side', '=', side)
+        .where('external_id', 'in', ids)
+        .execute()
   }
   if (inserted.some((r) => !byProcore.get(r.procoreId)?.originSet)) await enqueue(tx, originsTask, { companyId, type })
   return { inserted, skipped: pairs.filter((p) => !done.has(p.procoreId)) }
@@ -101,13 +188,26 @@ export async function insertLinks(
  * (409 names the existing link). Then writes the ERP id into Procore's origin fields and
  * evaluates the pair, so the answer says whether the link is in sync or has a discrepancy.
  */
-export async function createLink(ctx: AppContext, companyId: string, input: { type: RecordType; procoreId: string; erpId: string }, actor: Actor) {
+export async function createLink(
+  ctx: AppContext,
+  companyId: string,
+  input: { type: RecordType; procoreId: string; erpId: string },
+  actor: Actor,
+) {
   const { type, procoreId, erpId } = input
   const def = Registry[type]
   const linkId = await transaction(ctx.db, async (tx) => {
-    const snaps = await tx.selectFrom('record_snapshots').select(['side', 'external_id', 'parent_id', 'deleted_at'])
-      .where('company_id', '=', companyId).where('type', '=', type)
-      .where((eb) => eb.or([eb.and([eb('side', '=', 'procore'), eb('external_id', '=', procoreId)]), eb.and([eb('side', '=', 'erp'), eb('external_id', '=', erpId)])]))
+    const snaps = await tx
+      .selectFrom('record_snapshots')
+      .select(['side', 'external_id', 'parent_id', 'deleted_at'])
+      .where('company_id', '=', companyId)
+      .where('type', '=', type)
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('side', '=', 'procore'), eb('external_id', '=', procoreId)]),
+          eb.and([eb('side', '=', 'erp'), eb('external_id', '=', erpId)]),
+        ]),
+      )
       .execute()
     const p = snaps.find((s) => s.side === 'procore' && s.deleted_at === null)
     const e = snaps.find((s) => s.side === 'erp' && s.deleted_at === null)
@@ -116,25 +216,60 @@ export async function createLink(ctx: AppContext, companyId: string, input: { ty
       ...(e ? [] : [{ pointer: '/body/erpId', message: `no live ERP ${def.noun} ${erpId} is known` }]),
     ]
     if (missing.length > 0) {
-      throw unprocessable('record_not_found', `Both records must exist as ${def.label}: ${missing.map((m) => m.message).join('; ')}. Check the ids and the type, or refresh the records (POST …/procore/reconcile, POST …/erp/refresh) and retry.`, missing)
+      throw unprocessable(
+        'record_not_found',
+        `Both records must exist as ${def.label}: ${missing.map((m) => m.message).join('; ')}. Check the ids and the type, or refresh the records (POST …/procore/reconcile, POST …/erp/refresh) and retry.`,
+        missing,
+      )
     }
-    const existing = await tx.selectFrom('record_links').select(['id', 'procore_id', 'erp_id'])
-      .where('company_id', '=', companyId).where('type', '=', type).where('unlinked_at', 'is', null)
-      .where((eb) => eb.or([eb('procore_id', '=', procoreId), eb('erp_id', '=', erpId)])).execute()
+    const existing = await tx
+      .selectFrom('record_links')
+      .select(['id', 'procore_id', 'erp_id'])
+      .where('company_id', '=', companyId)
+      .where('type', '=', type)
+      .where('unlinked_at', 'is', null)
+      .where((eb) => eb.or([eb('procore_id', '=', procoreId), eb('erp_id', '=', erpId)]))
+      .execute()
     if (existing.length > 0) throw alreadyLinked(companyId, existing)
     if (def.parent && (p!.parent_id !== null || e!.parent_id !== null)) {
-      const parentLink = p!.parent_id && e!.parent_id
-        ? await tx.selectFrom('record_links').select('id').where('company_id', '=', companyId).where('type', '=', def.parent.type).where('unlinked_at', 'is', null)
-          .where('procore_id', '=', p!.parent_id).where('erp_id', '=', e!.parent_id).executeTakeFirst()
-        : undefined
+      const parentLink =
+        p!.parent_id && e!.parent_id
+          ? await tx
+              .selectFrom('record_links')
+              .select('id')
+              .where('company_id', '=', companyId)
+              .where('type', '=', def.parent.type)
+              .where('unlinked_at', 'is', null)
+              .where('procore_id', '=', p!.parent_id)
+              .where('erp_id', '=', e!.parent_id)
+              .executeTakeFirst()
+          : undefined
       if (!parentLink) {
-        throw unprocessable('parents_not_linked', `These ${def.label} belong to different ${Registry[def.parent.type].label} (Procore ${p!.parent_id ?? 'none'}, ERP ${e!.parent_id ?? 'none'}) that are not linked to each other. Link the ${Registry[def.parent.type].noun} first, or pick records of linked ${Registry[def.parent.type].label}.`)
+        throw unprocessable(
+          'parents_not_linked',
+          `These ${def.label} belong to different ${Registry[def.parent.type].label} (Procore ${p!.parent_id ?? 'none'}, ERP ${e!.parent_id ?? 'none'}) that are not linked to each other. Link the ${Registry[def.parent.type].noun} first, or pick records of linked ${Registry[def.parent.type].label}.`,
+        )
       }
     }
-    const { inserted, skipped } = await insertLinks(tx, companyId, type, [{ procoreId, erpId, detail: 'linked by hand' }], actor)
+    const { inserted, skipped } = await insertLinks(
+      tx,
+      companyId,
+      type,
+      [{ procoreId, erpId, detail: 'linked by hand' }],
+      actor,
+    )
     if (skipped.length > 0 || !inserted[0]) {
-      throw alreadyLinked(companyId, await tx.selectFrom('record_links').select(['id', 'procore_id', 'erp_id']).where('company_id', '=', companyId).where('type', '=', type)
-        .where('unlinked_at', 'is', null).where((eb) => eb.or([eb('procore_id', '=', procoreId), eb('erp_id', '=', erpId)])).execute())
+      throw alreadyLinked(
+        companyId,
+        await tx
+          .selectFrom('record_links')
+          .select(['id', 'procore_id', 'erp_id'])
+          .where('company_id', '=', companyId)
+          .where('type', '=', type)
+          .where('unlinked_at', 'is', null)
+          .where((eb) => eb.or([eb('procore_id', '=', procoreId), eb('erp_id', '=', erpId)]))
+          .execute(),
+      )
     }
     const linkId = inserted[0].id
     afterCommit(tx, () => writeOriginNow(ctx, companyId, type, procoreId, linkId, 'origin write deferred to the job'))
@@ -147,17 +282,35 @@ export async function createLink(ctx: AppContext, companyId: string, input: { ty
 function alreadyLinked(companyId: string, links: Array<{ id: string; procore_id: string; erp_id: string }>): AppError {
   const l = links[0]
   const what = links.map((x) => `link ${x.id} (Procore ${x.procore_id} ↔ ERP ${x.erp_id})`).join(' and ')
-  return conflict('already_linked', `A record is already linked: ${what}. Unlink it first (DELETE /v1/companies/${companyId}/links/${l?.id ?? '…'}) if this pairing is wrong.`,
-    { existingLinkId: l?.id, existingLinks: links.map((x) => ({ id: x.id, procoreId: x.procore_id, erpId: x.erp_id })) })
+  return conflict(
+    'already_linked',
+    `A record is already linked: ${what}. Unlink it first (DELETE /v1/companies/${companyId}/links/${l?.id ?? '…'}) if this pairing is wrong.`,
+    {
+      existingLinkId: l?.id,
+      existingLinks: links.map((x) => ({ id: x.id, procoreId: x.procore_id, erpId: x.erp_id })),
+    },
+  )
 }
 
 /**
  * Ends a link (If-Match with its ETag): Procore's origin is cleared, open discrepancies are
  * dismissed, history stays. Repeating it on an ended link answers the same ended link.
  */
-export async function unlink(ctx: AppContext, companyId: string, linkId: string, expectedVersion: number, actor: Actor) {
+export async function unlink(
+  ctx: AppContext,
+  companyId: string,
+  linkId: string,
+  expectedVersion: number,
+  actor: Actor,
+) {
   await transaction(ctx.db, async (tx) => {
-    const row = await tx.selectFrom('record_links').select(columns).where('company_id', '=', companyId).where('id', '=', linkId).forUpdate().executeTakeFirst()
+    const row = await tx
+      .selectFrom('record_links')
+      .select(columns)
+      .where('company_id', '=', companyId)
+      .where('id', '=', linkId)
+      .forUpdate()
+      .executeTakeFirst()
     if (!row) throw notFound('link', linkId)
     if (row.unlinked_at !== null) return
     if (row.version !== expectedVersion) throw preconditionFailed(etagOf(row.version))
@@ -165,14 +318,20 @@ export async function unlink(ctx: AppContext, companyId: string, linkId: string,
     await endLinks(tx, companyId, type, [{ id: linkId }], actor, 'unlinked by hand')
     const procoreId = row.procore_id
     afterCommit(tx, () =>
-      writeOriginNow(ctx, companyId, type, procoreId, linkId, 'origin clearing deferred to the job'))
+      writeOriginNow(ctx, companyId, type, procoreId, linkId, 'origin clearing deferred to the job'),
+    )
   })
   return getLink(ctx.db, companyId, linkId)
 }
 
 /** The Procore origin write, tried at once after a commit; a failure leaves it to the origins job. */
 async function writeOriginNow(
-  ctx: AppContext, companyId: string, type: RecordType, procoreId: string, linkId: string, deferred: string,
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType,
+  procoreId: string,
+  linkId: string,
+  deferred: string,
 ): Promise<void> {
   try {
     await processOrigins(ctx, companyId, type, [procoreId])
@@ -183,17 +342,56 @@ async function writeOriginNow(
 
 /** Ends links in the caller's transaction (by hand, or because a record was deleted): audited, discrepancies dismissed, origins to clear. */
 export async function endLinks(
-  tx: Tx, companyId: string, type: RecordType, links: ReadonlyArray<{ id: string }>, actor: Actor, detail: string,
+  tx: Tx,
+  companyId: string,
+  type: RecordType,
+  links: ReadonlyArray<{ id: string }>,
+  actor: Actor,
+  detail: string,
 ): Promise<void> {
   if (links.length === 0) return
   const ids = links.map((l) => l.id)
-  const rows = await tx.updateTable('record_links')
-    .set({ unlinked_at: new Date(), unlinked_by: actor.id, origin_state: 'clearing', origin_error: null, version: sql<number>`version + 1` })
-    .where('company_id', '=', companyId).where('id', 'in', ids).where('unlinked_at', 'is', null)
-    .returning(['id', 'procore_id', 'erp_id']).execute()
-  await tx.updateTable('discrepancies').set({ status: 'dismissed', resolved_at: new Date(), resolved_by: actor.id, updated_at: new Date(), version: sql<number>`version + 1` })
-    .where('link_id', 'in', ids).where('status', '=', 'open').execute()
-  await audit(tx, companyId, actor, rows.map((r) => ({ action: 'unlink' as const, type, procoreId: r.procore_id, erpId: r.erp_id, linkId: r.id, before: { procoreId: r.procore_id, erpId: r.erp_id }, after: null, detail })))
+  const rows = await tx
+    .updateTable('record_links')
+    .set({
+      unlinked_at: new Date(),
+      unlinked_by: actor.id,
+      origin_state: 'clearing',
+      origin_error: null,
+      version: sql<number>`version + 1`,
+    })
+    .where('company_id', '=', companyId)
+    .where('id', 'in', ids)
+    .where('unlinked_at', 'is', null)
+    .returning(['id', 'procore_id', 'erp_id'])
+    .execute()
+  await tx
+    .updateTable('discrepancies')
+    .set({
+      status: 'dismissed',
+      resolved_at: new Date(),
+      resolved_by: actor.id,
+      updated_at: new Date(),
+      version: sql<number>`version + 1`,
+    })
+    .where('link_id', 'in', ids)
+    .where('status', '=', 'open')
+    .execute()
+  await audit(
+    tx,
+    companyId,
+    actor,
+    rows.map((r) => ({
+      action: 'unlink' as const,
+      type,
+      procoreId: r.procore_id,
+      erpId: r.erp_id,
+      linkId: r.id,
+      before: { procoreId: r.procore_id, erpId: r.erp_id },
+      after: null,
+      detail,
+    })),
+  )
   await enqueue(tx, originsTask, { companyId, type })
 }
 
@@ -203,21 +401,55 @@ export async function endLinks(
  * a queue of operations, so link → unlink → link in quick succession still ends right. Batched
  * through the sync endpoint (≤ 1,000 per call); returns how many Procore records it wrote.
  */
-export async function processOrigins(ctx: AppContext, companyId: string, type: RecordType, procoreIds?: readonly string[]): Promise<number> {
+export async function processOrigins(
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType,
+  procoreIds?: readonly string[],
+): Promise<number> {
   const def = Registry[type]
   let written = 0
   for (;;) {
-    let pending = ctx.db.selectFrom('record_links').select(['id', 'procore_id', 'version'])
-      .where('company_id', '=', companyId).where('type', '=', type).where(sql<boolean>`origin_state in ('pending', 'clearing')`).orderBy('created_at').limit(1000)
+    let pending = ctx.db
+      .selectFrom('record_links')
+      .select(['id', 'procore_id', 'version'])
+      .where('company_id', '=', companyId)
+      .where('type', '=', type)
+      .where(sql<boolean>`origin_state in ('pending', 'clearing')`)
+      .orderBy('created_at')
+      .limit(1000)
     if (procoreIds) pending = pending.where('procore_id', 'in', [...procoreIds])
     const rows = await pending.execute()
     if (rows.length === 0) return written
     const ids = [...new Set(rows.map((r) => r.procore_id))]
-    const desired = await ctx.db.selectFrom('record_snapshots as ps')
-      .leftJoin('record_links as l', (j) => j.on('l.company_id', '=', companyId).on('l.type', '=', type).onRef('l.procore_id', '=', 'ps.external_id').on('l.unlinked_at', 'is', null))
-      .leftJoin('record_snapshots as es', (j) => j.on('es.company_id', '=', companyId).on('es.type', '=', type).on('es.side', '=', 'erp').onRef('es.external_id', '=', 'l.erp_id'))
-      .select(['ps.external_id as procore_id', 'ps.parent_id', 'ps.raw', 'ps.deleted_at', 'l.erp_id', 'es.fields as erp_fields'])
-      .where('ps.company_id', '=', companyId).where('ps.type', '=', type).where('ps.side', '=', 'procore').where('ps.external_id', 'in', ids)
+    const desired = await ctx.db
+      .selectFrom('record_snapshots as ps')
+      .leftJoin('record_links as l', (j) =>
+        j
+          .on('l.company_id', '=', companyId)
+          .on('l.type', '=', type)
+          .onRef('l.procore_id', '=', 'ps.external_id')
+          .on('l.unlinked_at', 'is', null),
+      )
+      .leftJoin('record_snapshots as es', (j) =>
+        j
+          .on('es.company_id', '=', companyId)
+          .on('es.type', '=', type)
+          .on('es.side', '=', 'erp')
+          .onRef('es.external_id', '=', 'l.erp_id'),
+      )
+      .select([
+        'ps.external_id as procore_id',
+        'ps.parent_id',
+        'ps.raw',
+        'ps.deleted_at',
+        'l.erp_id',
+        'es.fields as erp_fields',
+      ])
+      .where('ps.company_id', '=', companyId)
+      .where('ps.type', '=', type)
+      .where('ps.side', '=', 'procore')
+      .where('ps.external_id', 'in', ids)
       .execute()
 
     type Item = { id: string; originId: string | null; originCode?: string | null; body: Record<string, unknown> }
@@ -225,16 +457,25 @@ export async function processOrigins(ctx: AppContext, companyId: string, type: R
     const noWrite: string[] = []
     for (const d of desired) {
       const raw = d.raw as Record<string, unknown>
-      const code = def.procore.hasOriginCode && def.procore.originCodeField && d.erp_id ? (d.erp_fields?.[def.procore.originCodeField] as string | null | undefined) ?? null : null
-      const currentOrigin = typeof raw.origin_id === 'string' || typeof raw.origin_id === 'number' ? String(raw.origin_id) : null
-      const currentCode = def.procore.hasOriginCode ? (raw.origin_code as string | null | undefined) ?? null : null
+      const code =
+        def.procore.hasOriginCode && def.procore.originCodeField && d.erp_id
+          ? ((d.erp_fields?.[def.procore.originCodeField] as string | null | undefined) ?? null)
+          : null
+      const currentOrigin =
+        typeof raw.origin_id === 'string' || typeof raw.origin_id === 'number' ? String(raw.origin_id) : null
+      const currentCode = def.procore.hasOriginCode ? ((raw.origin_code as string | null | undefined) ?? null) : null
       if (d.deleted_at !== null || (currentOrigin === (d.erp_id ?? null) && currentCode === code)) {
         noWrite.push(d.procore_id)
         continue
       }
       const item: Item = d.erp_id
         ? { id: d.procore_id, originId: d.erp_id, ...(def.procore.hasOriginCode ? { originCode: code } : {}), body: {} }
-        : { id: d.procore_id, originId: null, ...(def.procore.hasOriginCode ? { originCode: null } : {}), body: { origin_id: null } }
+        : {
+            id: d.procore_id,
+            originId: null,
+            ...(def.procore.hasOriginCode ? { originCode: null } : {}),
+            body: { origin_id: null },
+          }
       const list = groups.get(d.parent_id) ?? []
       list.push(item)
       groups.set(d.parent_id, list)
@@ -265,10 +506,26 @@ export async function processOrigins(ctx: AppContext, companyId: string, type: R
         await sql`update record_links l set origin_state = case when l.unlinked_at is null then 'set' else 'cleared' end, origin_error = null
           from (values ${sql.join(settled.map((r) => sql`(${r.id}::uuid, ${r.version}::int)`))}) as v(id, version)
           where l.id = v.id and l.version = v.version`.execute(tx)
-        await clearFailed(tx, companyId, type, settled.map((r) => ({ side: 'procore', externalId: r.procore_id })), 'link')
+        await clearFailed(
+          tx,
+          companyId,
+          type,
+          settled.map((r) => ({ side: 'procore', externalId: r.procore_id })),
+          'link',
+        )
       }
       const refused = rows.filter((r) => failed.has(r.procore_id))
-      await flagFailed(tx, companyId, type, refused.map((r) => ({ side: 'procore', externalId: r.procore_id, action: 'link', reason: `Procore refused to store the ERP id in origin_id: ${failed.get(r.procore_id)}` })))
+      await flagFailed(
+        tx,
+        companyId,
+        type,
+        refused.map((r) => ({
+          side: 'procore',
+          externalId: r.procore_id,
+          action: 'link',
+          reason: `Procore refused to store the ERP id in origin_id: ${failed.get(r.procore_id)}`,
+        })),
+      )
       // What Procore refuses is not retried by itself: the link shows origin `failed` with the reason.
       if (refused.length > 0) {
         await sql`update record_links l set origin_state = 'failed', origin_error = v.error
@@ -299,10 +556,12 @@ async function runOrigins(ctx: AppContext, companyId: string, type: RecordType):
   } catch (error) {
     if (error instanceof AppError && error.status === 409) {
       // Not connected (yet), or to be connected again: nothing to do until it is; the next link schedules the job.
-      ctx.log.warn({ component: 'sync', companyId, type, err: { message: error.message } }, 'origin writes wait for a Procore connection')
+      ctx.log.warn(
+        { component: 'sync', companyId, type, err: { message: error.message } },
+        'origin writes wait for a Procore connection',
+      )
       return
     }
     throw error
   }
 }
-

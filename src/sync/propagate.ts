@@ -25,19 +25,35 @@ const actor = system('propagate')
  * Returns normally when done or refused (the record shows `failed` with the reason); throws on
  * transient failures so the job retries with backoff.
  */
-export async function propagateLink(ctx: AppContext, companyId: string, type: RecordType, linkId: string, lastAttempt: boolean): Promise<'written' | 'nothing' | 'refused' | 'gone'> {
-  const link = await ctx.db.selectFrom('record_links').select(['procore_id as procoreId', 'erp_id as erpId'])
-    .where('company_id', '=', companyId).where('id', '=', linkId).where('unlinked_at', 'is', null).executeTakeFirst()
+export async function propagateLink(
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType,
+  linkId: string,
+  lastAttempt: boolean,
+): Promise<'written' | 'nothing' | 'refused' | 'gone'> {
+  const link = await ctx.db
+    .selectFrom('record_links')
+    .select(['procore_id as procoreId', 'erp_id as erpId'])
+    .where('company_id', '=', companyId)
+    .where('id', '=', linkId)
+    .where('unlinked_at', 'is', null)
+    .executeTakeFirst()
   if (!link) return 'gone'
   const { settings } = await getSettings(ctx.db, companyId)
   const kind = await companyErpKind(ctx.db, companyId)
-  const records = [{ side: 'procore' as Side, externalId: link.procoreId }, { side: 'erp' as Side, externalId: link.erpId }]
+  const records = [
+    { side: 'procore' as Side, externalId: link.procoreId },
+    { side: 'erp' as Side, externalId: link.erpId },
+  ]
 
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       const live = await readBoth(ctx, companyId, type, link)
       if (!live.procore || !live.erp) {
-        await markDeleted(ctx.db, companyId, !live.procore ? 'procore' : 'erp', type, [!live.procore ? link.procoreId : link.erpId])
+        await markDeleted(ctx.db, companyId, !live.procore ? 'procore' : 'erp', type, [
+          !live.procore ? link.procoreId : link.erpId,
+        ])
         return 'gone'
       }
       const diffs = differingFields(type, live.procore.fields, live.erp.fields)
@@ -55,7 +71,14 @@ export async function propagateLink(ctx: AppContext, companyId: string, type: Re
       }
       const problems = erpProblems(type, kind, toErp, 'update')
       if (problems.length > 0) {
-        await flagFailed(ctx.db, companyId, type, [{ side: 'erp', externalId: link.erpId, action: 'propagate', reason: `Not sent to the ERP: ${problems.map((p) => p.message).join('; ')}` }])
+        await flagFailed(ctx.db, companyId, type, [
+          {
+            side: 'erp',
+            externalId: link.erpId,
+            action: 'propagate',
+            reason: `Not sent to the ERP: ${problems.map((p) => p.message).join('; ')}`,
+          },
+        ])
         return 'refused'
       }
       const written = await writeSide(ctx, companyId, type, link, live, { procore: toProcore, erp: toErp })
@@ -65,14 +88,30 @@ export async function propagateLink(ctx: AppContext, companyId: string, type: Re
         if (written.erp) await upsertSnapshotsInTx(tx, companyId, 'erp', type, [written.erp])
         const entries = []
         if (written.erp) {
-          entries.push({ action: 'propagate' as const, type, procoreId: link.procoreId, erpId: link.erpId, linkId, detail: `owned by Procore → ERP: ${Object.keys(toErp).join(', ')}`,
+          entries.push({
+            action: 'propagate' as const,
+            type,
+            procoreId: link.procoreId,
+            erpId: link.erpId,
+            linkId,
+            detail: `owned by Procore → ERP: ${Object.keys(toErp).join(', ')}`,
             upstream: { erp: written.upstream.erp },
-            before: { erp: pickFields(live.erp!.fields, Object.keys(toErp)) }, after: { erp: pickFields(written.erp.fields, Object.keys(toErp)) } })
+            before: { erp: pickFields(live.erp!.fields, Object.keys(toErp)) },
+            after: { erp: pickFields(written.erp.fields, Object.keys(toErp)) },
+          })
         }
         if (written.procore) {
-          entries.push({ action: 'propagate' as const, type, procoreId: link.procoreId, erpId: link.erpId, linkId, detail: `owned by the ERP → Procore: ${Object.keys(toProcore).join(', ')}`,
+          entries.push({
+            action: 'propagate' as const,
+            type,
+            procoreId: link.procoreId,
+            erpId: link.erpId,
+            linkId,
+            detail: `owned by the ERP → Procore: ${Object.keys(toProcore).join(', ')}`,
             upstream: { procore: written.upstream.procore },
-            before: { procore: pickFields(live.procore!.fields, Object.keys(toProcore)) }, after: { procore: pickFields(written.procore.fields, Object.keys(toProcore)) } })
+            before: { procore: pickFields(live.procore!.fields, Object.keys(toProcore)) },
+            after: { procore: pickFields(written.procore.fields, Object.keys(toProcore)) },
+          })
         }
         await audit(tx, companyId, actor, entries)
         if (!written.error) await clearFailed(tx, companyId, type, records, 'propagate')
@@ -81,14 +120,25 @@ export async function propagateLink(ctx: AppContext, companyId: string, type: Re
       return 'written'
     }
     // Retryable: the record may hold still later.
-    throw new AppError(503, 'erp_record_busy', 'ERP record keeps changing',
-      `ERP record ${link.erpId} changed three times while we tried to write it; the job retries later.`)
+    throw new AppError(
+      503,
+      'erp_record_busy',
+      'ERP record keeps changing',
+      `ERP record ${link.erpId} changed three times while we tried to write it; the job retries later.`,
+    )
   } catch (error) {
     // A refusal stays one however often it is sent; a missing connection may yet come.
     const refused = isRefusal(error) && !(error instanceof NotConnectedError)
     if (refused || lastAttempt) {
       const side = failedSide(error)
-      await flagFailed(ctx.db, companyId, type, [{ side, externalId: side === 'erp' ? link.erpId : link.procoreId, action: 'propagate', reason: failureMessage(error) }])
+      await flagFailed(ctx.db, companyId, type, [
+        {
+          side,
+          externalId: side === 'erp' ? link.erpId : link.procoreId,
+          action: 'propagate',
+          reason: failureMessage(error),
+        },
+      ])
       if (refused) return 'refused'
     }
     throw error

@@ -18,12 +18,21 @@ export type Fields = Record<string, string | boolean | null>
 /** The ERP kinds a company can run (companies.erp_system). */
 export type ErpKind = ErpSystem
 export const ErpKindLabels: Record<ErpKind, string> = {
-  foundation: 'Foundation', sage300: 'Sage 300 CRE', vista: 'Viewpoint Vista', spectrum: 'Spectrum', quickbooks_desktop: 'QuickBooks Desktop', generic: 'the ERP',
+  foundation: 'Foundation',
+  sage300: 'Sage 300 CRE',
+  vista: 'Viewpoint Vista',
+  spectrum: 'Spectrum',
+  quickbooks_desktop: 'QuickBooks Desktop',
+  generic: 'the ERP',
 }
 
 /** A JSON scalar as text; anything else (objects, arrays) is not a field value. */
 function scalar(v: unknown): string | null {
-  return typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean' ? String(v) : typeof v === 'string' && v !== '' ? v : null
+  return typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean'
+    ? String(v)
+    : typeof v === 'string' && v !== ''
+      ? v
+      : null
 }
 
 /** How a field's values are made comparable; applied before any comparison or match. */
@@ -164,16 +173,32 @@ const address = {
 } as const satisfies Record<string, FieldDef>
 
 const procoreAddress = (j: Record<string, unknown>) => ({
-  address: str(j.address), city: str(j.city), state: str(j.state_code), zip: str(j.zip), country: str(j.country_code),
+  address: str(j.address),
+  city: str(j.city),
+  state: str(j.state_code),
+  zip: str(j.zip),
+  country: str(j.country_code),
 })
 const toProcoreAddress = (f: Fields) => ({
-  address: has(f, 'address'), city: has(f, 'city'), state_code: has(f, 'state'), zip: has(f, 'zip'), country_code: has(f, 'country'),
+  address: has(f, 'address'),
+  city: has(f, 'city'),
+  state_code: has(f, 'state'),
+  zip: has(f, 'zip'),
+  country_code: has(f, 'country'),
 })
 const erpAddress = (j: Record<string, unknown>) => ({
-  address: str(j.address), city: str(j.city), state: str(j.state), zip: str(j.zip), country: str(j.country),
+  address: str(j.address),
+  city: str(j.city),
+  state: str(j.state),
+  zip: str(j.zip),
+  country: str(j.country),
 })
 const toErpAddress = (f: Fields) => ({
-  address: has(f, 'address'), city: has(f, 'city'), state: has(f, 'state'), zip: has(f, 'zip'), country: has(f, 'country'),
+  address: has(f, 'address'),
+  city: has(f, 'city'),
+  state: has(f, 'state'),
+  zip: has(f, 'zip'),
+  country: has(f, 'country'),
 })
 
 export const Registry: Record<RecordType, EntityDef> = {
@@ -203,13 +228,21 @@ export const Registry: Record<RecordType, EntityDef> = {
       resource: 'departments',
       webhookResources: ['Departments'],
       hasOriginCode: false,
-      from: (j) => ({ externalId: id(j.id), parentId: null, fields: { name: str(j.name) }, updatedAt: str(j.updated_at) }),
+      from: (j) => ({
+        externalId: id(j.id),
+        parentId: null,
+        fields: { name: str(j.name) },
+        updatedAt: str(j.updated_at),
+      }),
       to: (f) => defined({ name: has(f, 'name') }),
     },
     erp: {
       resource: 'departments',
       from: (j) => ({
-        externalId: id(j.id), parentId: null, fields: { name: str(j.name), code: str(j.code), active: typeof j.active === 'boolean' ? j.active : null }, updatedAt: str(j.updated_at),
+        externalId: id(j.id),
+        parentId: null,
+        fields: { name: str(j.name), code: str(j.code), active: typeof j.active === 'boolean' ? j.active : null },
+        updatedAt: str(j.updated_at),
       }),
       to: (f) => defined({ name: has(f, 'name'), code: has(f, 'code'), active: has(f, 'active') }),
     },
@@ -249,16 +282,27 @@ export const Registry: Record<RecordType, EntityDef> = {
         externalId: id(j.id),
         parentId: null,
         fields: {
-          firstName: str(j.first_name), lastName: str(j.last_name), email: str(j.email_address),
-          phone: str(j.business_phone) ?? str(j.mobile_phone), jobTitle: str(j.job_title), employeeNumber: str(j.employee_id),
+          firstName: str(j.first_name),
+          lastName: str(j.last_name),
+          email: str(j.email_address),
+          phone: str(j.business_phone) ?? str(j.mobile_phone),
+          jobTitle: str(j.job_title),
+          employeeNumber: str(j.employee_id),
           active: typeof j.is_active === 'boolean' ? j.is_active : null,
         },
         updatedAt: str(j.updated_at),
       }),
-      to: (f) => defined({
-        first_name: has(f, 'firstName'), last_name: has(f, 'lastName'), email_address: has(f, 'email'), business_phone: has(f, 'phone'),
-        job_title: has(f, 'jobTitle'), employee_id: has(f, 'employeeNumber'), is_active: has(f, 'active'), is_employee: true,
-      }),
+      to: (f) =>
+        defined({
+          first_name: has(f, 'firstName'),
+          last_name: has(f, 'lastName'),
+          email_address: has(f, 'email'),
+          business_phone: has(f, 'phone'),
+          job_title: has(f, 'jobTitle'),
+          employee_id: has(f, 'employeeNumber'),
+          is_active: has(f, 'active'),
+          is_employee: true,
+        }),
     },
     erp: {
       resource: 'employees',
@@ -266,15 +310,26 @@ export const Registry: Record<RecordType, EntityDef> = {
         externalId: id(j.id),
         parentId: null,
         fields: {
-          firstName: str(j.first_name), lastName: str(j.last_name), email: str(j.email), phone: str(j.phone), jobTitle: str(j.job_title),
-          employeeNumber: str(j.employee_number), active: typeof j.active === 'boolean' ? j.active : null,
+          firstName: str(j.first_name),
+          lastName: str(j.last_name),
+          email: str(j.email),
+          phone: str(j.phone),
+          jobTitle: str(j.job_title),
+          employeeNumber: str(j.employee_number),
+          active: typeof j.active === 'boolean' ? j.active : null,
         },
         updatedAt: str(j.updated_at),
       }),
-      to: (f) => defined({
-        first_name: has(f, 'firstName'), last_name: has(f, 'lastName'), email: has(f, 'email'), phone: has(f, 'phone'),
-        job_title: has(f, 'jobTitle'), employee_number: has(f, 'employeeNumber'), active: has(f, 'active'),
-      }),
+      to: (f) =>
+        defined({
+          first_name: has(f, 'firstName'),
+          last_name: has(f, 'lastName'),
+          email: has(f, 'email'),
+          phone: has(f, 'phone'),
+          job_title: has(f, 'jobTitle'),
+          employee_number: has(f, 'employeeNumber'),
+          active: has(f, 'active'),
+        }),
     },
   },
 
@@ -308,15 +363,24 @@ export const Registry: Record<RecordType, EntityDef> = {
         externalId: id(j.id),
         parentId: null,
         fields: {
-          number: str(j.project_number), name: str(j.name), active: typeof j.active === 'boolean' ? j.active : null, ...procoreAddress(j),
-          startDate: str(j.start_date), completionDate: str(j.completion_date),
+          number: str(j.project_number),
+          name: str(j.name),
+          active: typeof j.active === 'boolean' ? j.active : null,
+          ...procoreAddress(j),
+          startDate: str(j.start_date),
+          completionDate: str(j.completion_date),
         },
         updatedAt: str(j.updated_at),
       }),
-      to: (f) => defined({
-        project_number: has(f, 'number'), name: has(f, 'name'), active: has(f, 'active'), ...toProcoreAddress(f),
-        start_date: has(f, 'startDate'), completion_date: has(f, 'completionDate'),
-      }),
+      to: (f) =>
+        defined({
+          project_number: has(f, 'number'),
+          name: has(f, 'name'),
+          active: has(f, 'active'),
+          ...toProcoreAddress(f),
+          start_date: has(f, 'startDate'),
+          completion_date: has(f, 'completionDate'),
+        }),
     },
     erp: {
       resource: 'jobs',
@@ -324,15 +388,24 @@ export const Registry: Record<RecordType, EntityDef> = {
         externalId: id(j.id),
         parentId: null,
         fields: {
-          number: str(j.number), name: str(j.name), active: j.status === 'active' ? true : j.status === 'inactive' ? false : null, ...erpAddress(j),
-          startDate: str(j.start_date), completionDate: str(j.completion_date),
+          number: str(j.number),
+          name: str(j.name),
+          active: j.status === 'active' ? true : j.status === 'inactive' ? false : null,
+          ...erpAddress(j),
+          startDate: str(j.start_date),
+          completionDate: str(j.completion_date),
         },
         updatedAt: str(j.updated_at),
       }),
-      to: (f) => defined({
-        number: has(f, 'number'), name: has(f, 'name'), status: f.active === undefined ? undefined : f.active === false ? 'inactive' : 'active',
-        ...toErpAddress(f), start_date: has(f, 'startDate'), completion_date: has(f, 'completionDate'),
-      }),
+      to: (f) =>
+        defined({
+          number: has(f, 'number'),
+          name: has(f, 'name'),
+          status: f.active === undefined ? undefined : f.active === false ? 'inactive' : 'active',
+          ...toErpAddress(f),
+          start_date: has(f, 'startDate'),
+          completion_date: has(f, 'completionDate'),
+        }),
     },
   },
 
@@ -344,7 +417,9 @@ export const Registry: Record<RecordType, EntityDef> = {
     searchFields: ['code', 'name'],
     // Project cost codes match, and are created, only within linked project ↔ job pairs.
     parent: {
-      type: 'project', procoreResource: 'project_cost_codes', procoreWebhookResource: 'Cost Codes',
+      type: 'project',
+      procoreResource: 'project_cost_codes',
+      procoreWebhookResource: 'Cost Codes',
       followedIf: { procore: 'is_erp_integrated' },
     },
     match: {
@@ -375,7 +450,10 @@ export const Registry: Record<RecordType, EntityDef> = {
     erp: {
       resource: 'cost-codes',
       from: (j) => ({
-        externalId: id(j.id), parentId: str(j.job_id), fields: { code: str(j.code), name: str(j.name), active: typeof j.active === 'boolean' ? j.active : null }, updatedAt: str(j.updated_at),
+        externalId: id(j.id),
+        parentId: str(j.job_id),
+        fields: { code: str(j.code), name: str(j.name), active: typeof j.active === 'boolean' ? j.active : null },
+        updatedAt: str(j.updated_at),
       }),
       to: (f) => defined({ code: has(f, 'code'), name: has(f, 'name'), active: has(f, 'active') }),
     },
@@ -398,7 +476,13 @@ export const Registry: Record<RecordType, EntityDef> = {
     },
     create: { procore: { required: ['name'] }, erp: { required: ['name'] } },
     // Procore's own "send to ERP" limits; Foundation codes are at most 10 characters.
-    erpLimits: { foundation: { name: 30, code: 10 }, sage300: { name: 30 }, spectrum: { name: 30 }, quickbooks_desktop: { name: 41 }, vista: { name: 60 } },
+    erpLimits: {
+      foundation: { name: 30, code: 10 },
+      sage300: { name: 30 },
+      spectrum: { name: 30 },
+      quickbooks_desktop: { name: 41 },
+      vista: { name: 60 },
+    },
     codeFields: ['code'],
     fields: {
       name: { normalize: 'text', sides: both, label: 'Name' },
@@ -420,15 +504,25 @@ export const Registry: Record<RecordType, EntityDef> = {
         externalId: id(j.id),
         parentId: null,
         fields: {
-          name: str(j.name), code: str(j.origin_code), taxId: str(j.business_id), email: str(j.email_address), phone: str(j.business_phone), ...procoreAddress(j),
+          name: str(j.name),
+          code: str(j.origin_code),
+          taxId: str(j.business_id),
+          email: str(j.email_address),
+          phone: str(j.business_phone),
+          ...procoreAddress(j),
           active: typeof j.is_active === 'boolean' ? j.is_active : null,
         },
         updatedAt: str(j.updated_at),
       }),
-      to: (f) => defined({
-        name: has(f, 'name'), origin_code: has(f, 'code'), email_address: has(f, 'email'), business_phone: has(f, 'phone'),
-        ...toProcoreAddress(f), is_active: has(f, 'active'),
-      }),
+      to: (f) =>
+        defined({
+          name: has(f, 'name'),
+          origin_code: has(f, 'code'),
+          email_address: has(f, 'email'),
+          business_phone: has(f, 'phone'),
+          ...toProcoreAddress(f),
+          is_active: has(f, 'active'),
+        }),
     },
     erp: {
       resource: 'vendors',
@@ -436,15 +530,26 @@ export const Registry: Record<RecordType, EntityDef> = {
         externalId: id(j.id),
         parentId: null,
         fields: {
-          name: str(j.name), code: str(j.code), taxId: str(j.tax_id), email: str(j.email), phone: str(j.phone), ...erpAddress(j),
+          name: str(j.name),
+          code: str(j.code),
+          taxId: str(j.tax_id),
+          email: str(j.email),
+          phone: str(j.phone),
+          ...erpAddress(j),
           active: typeof j.active === 'boolean' ? j.active : null,
         },
         updatedAt: str(j.updated_at),
       }),
-      to: (f) => defined({
-        name: has(f, 'name'), code: has(f, 'code'), tax_id: has(f, 'taxId'), email: has(f, 'email'), phone: has(f, 'phone'),
-        ...toErpAddress(f), active: has(f, 'active'),
-      }),
+      to: (f) =>
+        defined({
+          name: has(f, 'name'),
+          code: has(f, 'code'),
+          tax_id: has(f, 'taxId'),
+          email: has(f, 'email'),
+          phone: has(f, 'phone'),
+          ...toErpAddress(f),
+          active: has(f, 'active'),
+        }),
     },
   },
 }
@@ -475,7 +580,9 @@ export function procoreResource(type: RecordType, parentId: string | null | unde
 }
 
 /** Every Procore webhook resource name the registry consumes. */
-export const consumedProcoreWebhookResources = (): string[] => [...new Set(RecordTypes.flatMap((t) => Registry[t].procore.webhookResources))]
+export const consumedProcoreWebhookResources = (): string[] => [
+  ...new Set(RecordTypes.flatMap((t) => Registry[t].procore.webhookResources)),
+]
 
 export function typeForErpResource(resource: string): RecordType | undefined {
   return RecordTypes.find((t) => Registry[t].erp.resource === resource)
@@ -487,7 +594,9 @@ export const otherSide = (side: 'procore' | 'erp'): 'procore' | 'erp' => (side =
 /** Fields compared between linked records: carried by both sides, not match-only, not the link's own origin_code. */
 export function comparedFields(type: RecordType): string[] {
   const origin = originCodeOnly(type)
-  return Object.entries(Registry[type].fields).filter(([name, d]) => d.sides.length === 2 && d.compare !== false && name !== origin).map(([name]) => name)
+  return Object.entries(Registry[type].fields)
+    .filter(([name, d]) => d.sides.length === 2 && d.compare !== false && name !== origin)
+    .map(([name]) => name)
 }
 
 /** The field whose Procore value is origin_code itself, kept by the link mechanism (see originCodeIsField). */
@@ -497,7 +606,8 @@ export function originCodeOnly(type: RecordType): string | undefined {
 }
 
 /** The named fields of a record (null where it has none), for before/after values in the audit. */
-export const pickFields = (fields: Fields, names: readonly string[]): Fields => Object.fromEntries(names.map((n) => [n, fields[n] ?? null]))
+export const pickFields = (fields: Fields, names: readonly string[]): Fields =>
+  Object.fromEntries(names.map((n) => [n, fields[n] ?? null]))
 
 /** Whether two values of a field are the same once normalised. */
 export function sameValue(type: RecordType, field: string, a: unknown, b: unknown): boolean {
@@ -506,20 +616,47 @@ export function sameValue(type: RecordType, field: string, a: unknown, b: unknow
   return Normalizers[def.normalize](a) === Normalizers[def.normalize](b)
 }
 
-const LEGAL_SUFFIXES = new Set(['inc', 'incorporated', 'llc', 'l l c', 'ltd', 'limited', 'co', 'corp', 'corporation', 'company', 'lp', 'llp', 'pllc', 'pc', 'the'])
+const LEGAL_SUFFIXES = new Set([
+  'inc',
+  'incorporated',
+  'llc',
+  'l l c',
+  'ltd',
+  'limited',
+  'co',
+  'corp',
+  'corporation',
+  'company',
+  'lp',
+  'llp',
+  'pllc',
+  'pc',
+  'the',
+])
 
 /**
  * A name as it is compared for matching: lower case, without accents, punctuation, legal forms
  * ("Inc.", "LLC") or the article "the", so "The Acme Concrete Co., Inc." and "ACME CONCRETE" are equal.
  */
 export function matchName(value: string): string | null {
-  const words = value.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/&/g, ' and ').replace(/[^a-z0-9]+/g, ' ').trim().split(' ')
+  const words = value
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/&/g, ' and ')
+    .replace(/[^a-z0-9]+/g, ' ')
+    .trim()
+    .split(' ')
   const kept = words.filter((w) => w !== '' && !LEGAL_SUFFIXES.has(w))
   return kept.length > 0 ? kept.join(' ') : words.filter((w) => w !== '').join(' ') || null
 }
 
 /** The normalised match keys of one record, as stored in record_keys. `origin` pairs Procore's origin_id with the ERP id. */
-export function matchKeys(type: RecordType, side: 'procore' | 'erp', record: { externalId: string; fields: Fields; raw: unknown }): Array<{ key: string; value: string }> {
+export function matchKeys(
+  type: RecordType,
+  side: 'procore' | 'erp',
+  record: { externalId: string; fields: Fields; raw: unknown },
+): Array<{ key: string; value: string }> {
   const def = Registry[type]
   const keys: Array<{ key: string; value: string }> = []
   for (const k of def.match.exact) {
@@ -529,25 +666,47 @@ export function matchKeys(type: RecordType, side: 'procore' | 'erp', record: { e
     if (typeof value === 'string' && value !== '') keys.push({ key: k.field, value })
   }
   if (def.match.name) {
-    const text = def.match.name.fields.map((f) => record.fields[f]).filter((v): v is string => typeof v === 'string' && v.trim() !== '').join(' ')
+    const text = def.match.name.fields
+      .map((f) => record.fields[f])
+      .filter((v): v is string => typeof v === 'string' && v.trim() !== '')
+      .join(' ')
     const name = text ? matchName(text) : null
     if (name) keys.push({ key: 'name', value: name })
   }
   const raw = record.raw as Record<string, unknown> | null
-  const origin = side === 'erp' ? record.externalId : raw && (typeof raw.origin_id === 'string' || typeof raw.origin_id === 'number' || typeof raw.origin_id === 'bigint') ? String(raw.origin_id) : ''
+  const origin =
+    side === 'erp'
+      ? record.externalId
+      : raw &&
+          (typeof raw.origin_id === 'string' || typeof raw.origin_id === 'number' || typeof raw.origin_id === 'bigint')
+        ? String(raw.origin_id)
+        : ''
   if (origin !== '') keys.push({ key: 'origin', value: origin })
   return keys
 }
 
 /** How an exact key of a type scores; `origin` is every type's strongest key. */
 export function exactKeys(type: RecordType): ExactKey[] {
-  return [{ field: 'origin', weight: 0.995, strong: true, reason: 'the Procore record already carries this ERP id (origin_id)' }, ...Registry[type].match.exact]
+  return [
+    {
+      field: 'origin',
+      weight: 0.995,
+      strong: true,
+      reason: 'the Procore record already carries this ERP id (origin_id)',
+    },
+    ...Registry[type].match.exact,
+  ]
 }
 
 /** A code for the ERP made from a name: letters and digits, upper case, at most `max` characters. */
 export function codeFromName(name: unknown, max: number): string | null {
   if (typeof name !== 'string') return null
-  const code = name.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toUpperCase().replace(/[^A-Z0-9]/g, '').slice(0, max)
+  const code = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toUpperCase()
+    .replace(/[^A-Z0-9]/g, '')
+    .slice(0, max)
   return code || null
 }
 
@@ -565,7 +724,12 @@ export function erpMaxLength(type: RecordType, kind: ErpKind, field: string): nu
  * The ERP's rules checked before anything is sent: required fields (on create), text lengths
  * of this ERP, code format. Messages name the field, the limit and the fix.
  */
-export function erpProblems(type: RecordType, kind: ErpKind, fields: Fields, mode: 'create' | 'update'): FieldProblem[] {
+export function erpProblems(
+  type: RecordType,
+  kind: ErpKind,
+  fields: Fields,
+  mode: 'create' | 'update',
+): FieldProblem[] {
   const def = Registry[type]
   const problems: FieldProblem[] = []
   const erp = ErpKindLabels[kind]
@@ -573,7 +737,10 @@ export function erpProblems(type: RecordType, kind: ErpKind, fields: Fields, mod
     for (const name of def.create.erp.required) {
       const v = fields[name]
       if (v === null || v === undefined || (typeof v === 'string' && v.trim() === '')) {
-        problems.push({ field: name, message: `${def.fields[name]?.label ?? name} is required to create a ${def.noun} in ${erp}; fill it in Procore first` })
+        problems.push({
+          field: name,
+          message: `${def.fields[name]?.label ?? name} is required to create a ${def.noun} in ${erp}; fill it in Procore first`,
+        })
       }
     }
   }
@@ -582,10 +749,16 @@ export function erpProblems(type: RecordType, kind: ErpKind, fields: Fields, mod
     const max = erpMaxLength(type, kind, name)
     const length = [...value].length
     if (length > max) {
-      problems.push({ field: name, message: `${def.fields[name]?.label ?? name} must be at most ${max} characters in ${erp} (it has ${length}); shorten it and retry` })
+      problems.push({
+        field: name,
+        message: `${def.fields[name]?.label ?? name} must be at most ${max} characters in ${erp} (it has ${length}); shorten it and retry`,
+      })
     }
     if (def.codeFields.includes(name) && (/\p{Cc}/u.test(value) || value !== value.trim())) {
-      problems.push({ field: name, message: `${def.fields[name]?.label ?? name} "${value}" has leading or trailing spaces or control characters, which ${erp} codes cannot hold; correct it and retry` })
+      problems.push({
+        field: name,
+        message: `${def.fields[name]?.label ?? name} "${value}" has leading or trailing spaces or control characters, which ${erp} codes cannot hold; correct it and retry`,
+      })
     }
   }
   return problems
@@ -595,8 +768,14 @@ export function erpProblems(type: RecordType, kind: ErpKind, fields: Fields, mod
 export function procoreProblems(type: RecordType, fields: Fields): FieldProblem[] {
   const def = Registry[type]
   return def.create.procore.required
-    .filter((name) => { const v = fields[name]; return v === null || v === undefined || (typeof v === 'string' && v.trim() === '') })
-    .map((name) => ({ field: name, message: `${def.fields[name]?.label ?? name} is required to create a ${def.noun} in Procore; fill it in the ERP first` }))
+    .filter((name) => {
+      const v = fields[name]
+      return v === null || v === undefined || (typeof v === 'string' && v.trim() === '')
+    })
+    .map((name) => ({
+      field: name,
+      message: `${def.fields[name]?.label ?? name} is required to create a ${def.noun} in Procore; fill it in the ERP first`,
+    }))
 }
 
 /**

@@ -85,46 +85,69 @@ const BulkLinkItem = Type.Object({
  * Every kind of run, with what it is asked (params) and what it reports (result). A new kind is
  * an entry here; its job hands the work to runJob (src/jobs/runs.ts).
  */
-export const RunKinds = defineRunKinds({
-  procore_reconcile: { params: IngestParams, result: IngestResult },
-  erp_refresh: { params: IngestParams, result: IngestResult },
-  create_in_procore: { params: CreateParams, result: CreateResult },
-  create_in_erp: { params: CreateParams, result: CreateResult },
-  bulk_link: {
-    params: Type.Object({ type: RecordType, minScore: Type.Number() }),
-    result: Type.Object({
-      type: RecordType,
-      minScore: Type.Number(),
-      counts: Type.Object({ linked: Count, skipped: Count, ambiguous: Count }),
-      /** At most MAX_LISTED items; counts cover everything. */
-      items: Type.Array(BulkLinkItem),
-      truncated: Type.Boolean(),
-      /** Why name similarity was left out, when it was. */
-      nameMatchingSkipped: Type.Union([Type.String(), Type.Null()]),
-    }),
+export const RunKinds = defineRunKinds(
+  {
+    procore_reconcile: { params: IngestParams, result: IngestResult },
+    erp_refresh: { params: IngestParams, result: IngestResult },
+    create_in_procore: { params: CreateParams, result: CreateResult },
+    create_in_erp: { params: CreateParams, result: CreateResult },
+    bulk_link: {
+      params: Type.Object({ type: RecordType, minScore: Type.Number() }),
+      result: Type.Object({
+        type: RecordType,
+        minScore: Type.Number(),
+        counts: Type.Object({ linked: Count, skipped: Count, ambiguous: Count }),
+        /** At most MAX_LISTED items; counts cover everything. */
+        items: Type.Array(BulkLinkItem),
+        truncated: Type.Boolean(),
+        /** Why name similarity was left out, when it was. */
+        nameMatchingSkipped: Type.Union([Type.String(), Type.Null()]),
+      }),
+    },
   },
-}, { describe: failureMessage })
+  { describe: failureMessage },
+)
 
 type RunRow = Selectable<Database['sync_runs']>
 
 export function toRun(row: RunRow): Run {
   return {
-    id: row.id, companyId: row.company_id, kind: row.kind, status: row.status, params: row.params, result: row.result, error: row.error,
-    requestedBy: row.requested_by, createdAt: row.created_at.toISOString(), startedAt: row.started_at?.toISOString() ?? null, finishedAt: row.finished_at?.toISOString() ?? null,
+    id: row.id,
+    companyId: row.company_id,
+    kind: row.kind,
+    status: row.status,
+    params: row.params,
+    result: row.result,
+    error: row.error,
+    requestedBy: row.requested_by,
+    createdAt: row.created_at.toISOString(),
+    startedAt: row.started_at?.toISOString() ?? null,
+    finishedAt: row.finished_at?.toISOString() ?? null,
   }
 }
 export type { Run }
 
 export async function getRun(db: Db, companyId: string, runId: string): Promise<Run> {
-  const row = await db.selectFrom('sync_runs').selectAll().where('company_id', '=', companyId).where('id', '=', runId).executeTakeFirst()
+  const row = await db
+    .selectFrom('sync_runs')
+    .selectAll()
+    .where('company_id', '=', companyId)
+    .where('id', '=', runId)
+    .executeTakeFirst()
   if (!row) throw notFound('run', runId)
   return toRun(row)
 }
 
-const runsKeyset = keyset('runs', 'desc', [{ column: 'created_at', type: 'timestamp' }, { column: 'id', type: 'uuid' }])
+const runsKeyset = keyset('runs', 'desc', [
+  { column: 'created_at', type: 'timestamp' },
+  { column: 'id', type: 'uuid' },
+])
 
 export async function listRuns(
-  db: Db, companyId: string, filter: { kind?: string | undefined }, page: PageRequest,
+  db: Db,
+  companyId: string,
+  filter: { kind?: string | undefined },
+  page: PageRequest,
 ): Promise<Page<Run>> {
   let query = db.selectFrom('sync_runs').selectAll().where('company_id', '=', companyId)
   if (filter.kind) query = query.where('kind', '=', filter.kind)

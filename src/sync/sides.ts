@@ -15,7 +15,10 @@ export interface ProcoreRecords {
   /** The current record, or null when Procore answers 404 (deleted or not visible). */
   get(type: RecordType, id: string, parentId?: string | null): Promise<Json | null>
   /** Every record of the type (of one project for project cost codes), page by page. */
-  list(type: RecordType, options?: { parentId?: string | null; updatedSince?: Date | undefined }): AsyncGenerator<Json[]>
+  list(
+    type: RecordType,
+    options?: { parentId?: string | null; updatedSince?: Date | undefined },
+  ): AsyncGenerator<Json[]>
   /**
    * Creates or updates records keyed by `origin_id` through Procore's batch sync endpoint where
    * the type has one (≤ 1,000 per call), so a retry never duplicates. With `id`, the record is
@@ -66,6 +69,7 @@ export async function erpRecords(ctx: AppContext, companyId: string): Promise<Er
     list: (type, options = {}) => api.list(resource(type), options),
     create: async (type, body, idempotencyKey, jobId) =>
       api.create(resource(type), body, idempotencyKey, { jobId: jobId ?? null, what: `create a ${noun(type)}` }),
-    update: async (type, id, body, version) => api.update(resource(type), id, body, version, `update ${noun(type)} ${id}`),
+    update: async (type, id, body, version) =>
+      api.update(resource(type), id, body, version, `update ${noun(type)} ${id}`),
   }
 }

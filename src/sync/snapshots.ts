@@ -12,12 +12,18 @@ import { matchKeys, normalizeFields, type Mapped, type RecordType } from './regi
  * Marks are appended, never upserted, so a writer never waits on the job's batch.
  */
 export async function markDirty(
-  tx: Tx, companyId: string, type: RecordType, rows: ReadonlyArray<{ side: Side; externalId: string }>,
+  tx: Tx,
+  companyId: string,
+  type: RecordType,
+  rows: ReadonlyArray<{ side: Side; externalId: string }>,
 ): Promise<void> {
   if (rows.length === 0) return
   for (let i = 0; i < rows.length; i += 5000) {
-    await tx.insertInto('sync_dirty')
-      .values(rows.slice(i, i + 5000).map((r) => ({ company_id: companyId, type, side: r.side, external_id: r.externalId })))
+    await tx
+      .insertInto('sync_dirty')
+      .values(
+        rows.slice(i, i + 5000).map((r) => ({ company_id: companyId, type, side: r.side, external_id: r.externalId })),
+      )
       .execute()
   }
   await scheduleEvaluation(tx, companyId, type)
@@ -33,24 +39,56 @@ export async function scheduleEvaluation(db: Db, companyId: string, type: Record
  * so the trigram index is left alone.
  */
 async function writeKeys(
-  tx: Tx, companyId: string, side: Side, type: RecordType, records: ReadonlyArray<Mapped & { raw: unknown }>,
+  tx: Tx,
+  companyId: string,
+  side: Side,
+  type: RecordType,
+  records: ReadonlyArray<Mapped & { raw: unknown }>,
 ): Promise<void> {
-  const rows = records.flatMap((r) => matchKeys(type, side, r).map((k) => ({ company_id: companyId, type, side, external_id: r.externalId, key: k.key, value: k.value, parent_id: r.parentId })))
+  const rows = records.flatMap((r) =>
+    matchKeys(type, side, r).map((k) => ({
+      company_id: companyId,
+      type,
+      side,
+      external_id: r.externalId,
+      key: k.key,
+      value: k.value,
+      parent_id: r.parentId,
+    })),
+  )
   const ids = records.map((r) => r.externalId)
   const wanted = new Set(rows.map((r) => `${r.external_id}\u0000${r.key}`))
-  const existing = await tx.selectFrom('record_keys').select(['external_id', 'key', 'value', 'parent_id'])
-    .where('company_id', '=', companyId).where('type', '=', type).where('side', '=', side).where('external_id', 'in', ids).execute()
+  const existing = await tx
+    .selectFrom('record_keys')
+    .select(['external_id', 'key', 'value', 'parent_id'])
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where('side', '=', side)
+    .where('external_id', 'in', ids)
+    .execute()
   const gone = existing.filter((k) => !wanted.has(`${k.external_id}\u0000${k.key}`))
   if (gone.length > 0) {
     await sql`delete from record_keys k using (values ${sql.join(gone.map((g) => sql`(${g.external_id}::text, ${g.key}::text)`))}) as v(external_id, key)
-      where k.company_id = ${companyId} and k.type = ${type} and k.side = ${side} and k.external_id = v.external_id and k.key = v.key`.execute(tx)
+      where k.company_id = ${companyId} and k.type = ${type} and k.side = ${side} and k.external_id = v.external_id and k.key = v.key`.execute(
+      tx,
+    )
   }
   const have = new Map(existing.map((k) => [`${k.external_id}\u0000${k.key}`, `${k.value}\u0000${k.parent_id ?? ''}`]))
-  const changed = rows.filter((r) => have.get(`${r.external_id}\u0000${r.key}`) !== `${r.value}\u0000${r.parent_id ?? ''}`)
+  const changed = rows.filter(
+    (r) => have.get(`${r.external_id}\u0000${r.key}`) !== `${r.value}\u0000${r.parent_id ?? ''}`,
+  )
   for (let i = 0; i < changed.length; i += 5000) {
-    await tx.insertInto('record_keys').values(changed.slice(i, i + 5000))
-      .onConflict((oc) => oc.columns(['company_id', 'type', 'side', 'external_id', 'key']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value'), parent_id: eb.ref('excluded.parent_id') }))
-        .where(sql<boolean>`(record_keys.value, record_keys.parent_id) is distinct from (excluded.value, excluded.parent_id)`))
+    await tx
+      .insertInto('record_keys')
+      .values(changed.slice(i, i + 5000))
+      .onConflict((oc) =>
+        oc
+          .columns(['company_id', 'type', 'side', 'external_id', 'key'])
+          .doUpdateSet((eb) => ({ value: eb.ref('excluded.value'), parent_id: eb.ref('excluded.parent_id') }))
+          .where(
+            sql<boolean>`(record_keys.value, record_keys.parent_id) is distinct from (excluded.value, excluded.parent_id)`,
+          ),
+      )
       .execute()
   }
 }
@@ -63,7 +101,9 @@ export interface SnapshotChange {
 /** Hash of the normalised canonical fields: equal hashes mean nothing a person would see changed. */
 export function contentHash(type: RecordType, fields: Mapped['fields']): string {
   const normalised = normalizeFields(type, fields)
-  const ordered = Object.keys(normalised).sort().map((k) => [k, normalised[k]])
+  const ordered = Object.keys(normalised)
+    .sort()
+    .map((k) => [k, normalised[k]])
   return createHash('sha256').update(JSON.stringify(ordered)).digest('hex')
 }
 
@@ -103,13 +143,22 @@ export async function upsertSnapshotsInTx(
   const live = unique.filter((_r, i) => changes[i]?.change !== 'stale')
   if (live.length > 0) await writeKeys(tx, companyId, side, type, live)
   const changed = changes.filter((c) => c.change === 'created' || c.change === 'changed')
-  await markDirty(tx, companyId, type, changed.map((c) => ({ side, externalId: c.externalId })))
+  await markDirty(
+    tx,
+    companyId,
+    type,
+    changed.map((c) => ({ side, externalId: c.externalId })),
+  )
   const byId = new Map(changes.map((c) => [c.externalId, c]))
   return records.map((r) => byId.get(r.externalId) ?? { externalId: r.externalId, change: 'stale' as const })
 }
 
 async function writeSnapshots(
-  tx: Tx, companyId: string, side: Side, type: RecordType, records: ReadonlyArray<Mapped & { raw: unknown }>,
+  tx: Tx,
+  companyId: string,
+  side: Side,
+  type: RecordType,
+  records: ReadonlyArray<Mapped & { raw: unknown }>,
 ): Promise<SnapshotChange[]> {
   const rows = records.map((r) => ({
     company_id: companyId,
@@ -126,22 +175,32 @@ async function writeSnapshots(
   const result = await tx
     .insertInto('record_snapshots')
     .values(rows)
-    .onConflict((oc) => oc.columns(['company_id', 'side', 'type', 'external_id']).doUpdateSet((eb) => ({
-      parent_id: eb.ref('excluded.parent_id'),
-      fields: eb.ref('excluded.fields'),
-      raw: eb.ref('excluded.raw'),
-      content_hash: eb.ref('excluded.content_hash'),
-      source_updated_at: eb.ref('excluded.source_updated_at'),
-      seen_at: sql<Date>`now()`,
-      changed_at: sql<Date>`case when record_snapshots.content_hash <> excluded.content_hash or record_snapshots.deleted_at is not null then now() else record_snapshots.changed_at end`,
-      deleted_at: null,
-    })).where(sql<boolean>`record_snapshots.source_updated_at is null or excluded.source_updated_at is null or excluded.source_updated_at >= record_snapshots.source_updated_at`))
+    .onConflict((oc) =>
+      oc
+        .columns(['company_id', 'side', 'type', 'external_id'])
+        .doUpdateSet((eb) => ({
+          parent_id: eb.ref('excluded.parent_id'),
+          fields: eb.ref('excluded.fields'),
+          raw: eb.ref('excluded.raw'),
+          content_hash: eb.ref('excluded.content_hash'),
+          source_updated_at: eb.ref('excluded.source_updated_at'),
+          seen_at: sql<Date>`now()`,
+          changed_at: sql<Date>`case when record_snapshots.content_hash <> excluded.content_hash or record_snapshots.deleted_at is not null then now() else record_snapshots.changed_at end`,
+          deleted_at: null,
+        }))
+        .where(
+          sql<boolean>`record_snapshots.source_updated_at is null or excluded.source_updated_at is null or excluded.source_updated_at >= record_snapshots.source_updated_at`,
+        ),
+    )
     .returning(['external_id', sql<boolean>`xmax = 0`.as('inserted'), sql<boolean>`changed_at = now()`.as('changed')])
     .execute()
   const byId = new Map(result.map((r) => [r.external_id, r]))
   return records.map((r) => {
     const row = byId.get(r.externalId)
-    return { externalId: r.externalId, change: !row ? 'stale' : row.inserted ? 'created' : row.changed ? 'changed' : 'unchanged' }
+    return {
+      externalId: r.externalId,
+      change: !row ? 'stale' : row.inserted ? 'created' : row.changed ? 'changed' : 'unchanged',
+    }
   })
 }
 
@@ -152,17 +211,32 @@ export async function dbNow(db: Db): Promise<Date> {
 }
 
 /** Marks records as deleted on their side (404 on re-read, or gone from a full listing). */
-export async function markDeleted(db: Db, companyId: string, side: Side, type: RecordType, externalIds: readonly string[]): Promise<string[]> {
+export async function markDeleted(
+  db: Db,
+  companyId: string,
+  side: Side,
+  type: RecordType,
+  externalIds: readonly string[],
+): Promise<string[]> {
   if (externalIds.length === 0) return []
   return transaction(db, async (tx) => {
     const rows = await tx
       .updateTable('record_snapshots')
       .set({ deleted_at: sql<Date>`now()`, changed_at: sql<Date>`now()` })
-      .where('company_id', '=', companyId).where('side', '=', side).where('type', '=', type)
-      .where('external_id', 'in', externalIds).where('deleted_at', 'is', null)
+      .where('company_id', '=', companyId)
+      .where('side', '=', side)
+      .where('type', '=', type)
+      .where('external_id', 'in', externalIds)
+      .where('deleted_at', 'is', null)
       .returning('external_id')
       .execute()
-    return afterDeletion(tx, companyId, side, type, rows.map((r) => r.external_id))
+    return afterDeletion(
+      tx,
+      companyId,
+      side,
+      type,
+      rows.map((r) => r.external_id),
+    )
   })
 }
 
@@ -170,32 +244,69 @@ export async function markDeleted(db: Db, companyId: string, side: Side, type: R
  * After a complete listing: every record of the type (within `parentId`, when given) not seen
  * since `listingStartedAt` no longer exists on that side.
  */
-export async function markUnseenDeleted(db: Db, companyId: string, side: Side, type: RecordType, listingStartedAt: Date, parentId?: string | null): Promise<string[]> {
+export async function markUnseenDeleted(
+  db: Db,
+  companyId: string,
+  side: Side,
+  type: RecordType,
+  listingStartedAt: Date,
+  parentId?: string | null,
+): Promise<string[]> {
   return transaction(db, async (tx) => {
     let query = tx
       .updateTable('record_snapshots')
       .set({ deleted_at: sql<Date>`now()`, changed_at: sql<Date>`now()` })
-      .where('company_id', '=', companyId).where('side', '=', side).where('type', '=', type)
-      .where('seen_at', '<', listingStartedAt).where('deleted_at', 'is', null)
-    if (parentId !== undefined) query = parentId === null ? query.where('parent_id', 'is', null) : query.where('parent_id', '=', parentId)
-    return afterDeletion(tx, companyId, side, type, (await query.returning('external_id').execute()).map((r) => r.external_id))
+      .where('company_id', '=', companyId)
+      .where('side', '=', side)
+      .where('type', '=', type)
+      .where('seen_at', '<', listingStartedAt)
+      .where('deleted_at', 'is', null)
+    if (parentId !== undefined)
+      query = parentId === null ? query.where('parent_id', 'is', null) : query.where('parent_id', '=', parentId)
+    return afterDeletion(
+      tx,
+      companyId,
+      side,
+      type,
+      (await query.returning('external_id').execute()).map((r) => r.external_id),
+    )
   })
 }
 
 /** A deleted record matches nothing; the evaluation job ends its link, if it had one. */
 async function afterDeletion(
-  tx: Tx, companyId: string, side: Side, type: RecordType, ids: string[],
+  tx: Tx,
+  companyId: string,
+  side: Side,
+  type: RecordType,
+  ids: string[],
 ): Promise<string[]> {
   if (ids.length === 0) return ids
   for (let i = 0; i < ids.length; i += 5000) {
-    await tx.deleteFrom('record_keys').where('company_id', '=', companyId).where('type', '=', type).where('side', '=', side).where('external_id', 'in', ids.slice(i, i + 5000)).execute()
+    await tx
+      .deleteFrom('record_keys')
+      .where('company_id', '=', companyId)
+      .where('type', '=', type)
+      .where('side', '=', side)
+      .where('external_id', 'in', ids.slice(i, i + 5000))
+      .execute()
   }
-  await markDirty(tx, companyId, type, ids.map((externalId) => ({ side, externalId })))
+  await markDirty(
+    tx,
+    companyId,
+    type,
+    ids.map((externalId) => ({ side, externalId })),
+  )
   return ids
 }
 
 export async function getSnapshot(db: Db, companyId: string, side: Side, type: RecordType, externalId: string) {
-  return db.selectFrom('record_snapshots').selectAll()
-    .where('company_id', '=', companyId).where('side', '=', side).where('type', '=', type).where('external_id', '=', externalId)
+  return db
+    .selectFrom('record_snapshots')
+    .selectAll()
+    .where('company_id', '=', companyId)
+    .where('side', '=', side)
+    .where('type', '=', type)
+    .where('external_id', '=', externalId)
     .executeTakeFirst()
 }

@@ -4,17 +4,35 @@ import { transaction, type Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { notFound } from '../errors.js'
 import {
-  RecordStatuses, type RecordItem, type RecordPage, type RecordStatus, type SideRecord,
+  RecordStatuses,
+  type RecordItem,
+  type RecordPage,
+  type RecordStatus,
+  type SideRecord,
 } from '../schemas/records.js'
 import { audit, type Actor } from './audit.js'
 import { Registry, type Fields, type RecordType } from './registry.js'
 import { markDirty } from './snapshots.js'
 
 type Row = {
-  k: string; sort_key: string; status: RecordStatus; link_id: string | null; discrepancy_id: string | null
-  procore_id: string | null; p_parent: string | null; p_fields: Fields | null; p_updated: Date | null; p_deleted: Date | null
-  erp_id: string | null; e_parent: string | null; e_fields: Fields | null; e_updated: Date | null; e_deleted: Date | null
-  failed_action: string | null; failure: string | null; failed_at: Date | null
+  k: string
+  sort_key: string
+  status: RecordStatus
+  link_id: string | null
+  discrepancy_id: string | null
+  procore_id: string | null
+  p_parent: string | null
+  p_fields: Fields | null
+  p_updated: Date | null
+  p_deleted: Date | null
+  erp_id: string | null
+  e_parent: string | null
+  e_fields: Fields | null
+  e_updated: Date | null
+  e_deleted: Date | null
+  failed_action: string | null
+  failure: string | null
+  failed_at: Date | null
 }
 
 /**
@@ -27,7 +45,10 @@ function itemsQuery(companyId: string, type: RecordType) {
   // Snapshots are joined by their primary key rather than through a CTE: a CTE scanned four
   // times is materialised without an index, and on 10k records a side the planner then walked
   // nested loops for minutes.
-  const snapshots = (alias: string, side: Side) => sql`record_snapshots ${sql.raw(alias)} on ${sql.raw(alias)}.company_id = ${companyId} and ${sql.raw(alias)}.side = ${side}
+  const snapshots = (
+    alias: string,
+    side: Side,
+  ) => sql`record_snapshots ${sql.raw(alias)} on ${sql.raw(alias)}.company_id = ${companyId} and ${sql.raw(alias)}.side = ${side}
       and ${sql.raw(alias)}.type = ${type} and ${sql.raw(alias)}.external_id = i.${sql.raw(side === 'procore' ? 'procore_id' : 'erp_id')}`
   const unlinked = (side: Side) => sql`
       select ${`${side}:`} || s.external_id, null::uuid, ${side === 'procore' ? sql`s.external_id` : sql`null`}, ${side === 'erp' ? sql`s.external_id` : sql`null`}
@@ -70,24 +91,50 @@ function searchFilter(type: RecordType, q: string | undefined) {
 }
 
 type JsonRow = Omit<Row, 'p_updated' | 'p_deleted' | 'e_updated' | 'e_deleted' | 'failed_at'> & {
-  p_updated: string | null; p_deleted: string | null; e_updated: string | null; e_deleted: string | null; failed_at: string | null
+  p_updated: string | null
+  p_deleted: string | null
+  e_updated: string | null
+  e_deleted: string | null
+  failed_at: string | null
 }
 const date = (v: string | null) => (v === null ? null : new Date(v))
 
-const sideRecord = (id: string | null, parent: string | null, fields: Fields | null, updated: Date | null, deleted: Date | null): SideRecord | null =>
-  id === null || fields === null ? null : { id, parentId: parent, fields, updatedAt: updated?.toISOString() ?? null, deleted: deleted !== null }
+const sideRecord = (
+  id: string | null,
+  parent: string | null,
+  fields: Fields | null,
+  updated: Date | null,
+  deleted: Date | null,
+): SideRecord | null =>
+  id === null || fields === null
+    ? null
+    : { id, parentId: parent, fields, updatedAt: updated?.toISOString() ?? null, deleted: deleted !== null }
 
 function toItem(j: JsonRow): RecordItem {
-  const r: Row = { ...j, p_updated: date(j.p_updated), p_deleted: date(j.p_deleted), e_updated: date(j.e_updated), e_deleted: date(j.e_deleted), failed_at: date(j.failed_at) }
+  const r: Row = {
+    ...j,
+    p_updated: date(j.p_updated),
+    p_deleted: date(j.p_deleted),
+    e_updated: date(j.e_updated),
+    e_deleted: date(j.e_deleted),
+    failed_at: date(j.failed_at),
+  }
   return {
-    key: r.k, status: r.status, linkId: r.link_id, discrepancyId: r.discrepancy_id,
+    key: r.k,
+    status: r.status,
+    linkId: r.link_id,
+    discrepancyId: r.discrepancy_id,
     procore: sideRecord(r.procore_id, r.p_parent, r.p_fields, r.p_updated, r.p_deleted),
     erp: sideRecord(r.erp_id, r.e_parent, r.e_fields, r.e_updated, r.e_deleted),
-    failure: r.status === 'failed' && r.failed_at ? { action: r.failed_action ?? 'sync', reason: r.failure ?? '', at: r.failed_at.toISOString() } : null,
+    failure:
+      r.status === 'failed' && r.failed_at
+        ? { action: r.failed_action ?? 'sync', reason: r.failure ?? '', at: r.failed_at.toISOString() }
+        : null,
   }
 }
 
-export const emptyCounts = (): Record<RecordStatus, number> => Object.fromEntries(RecordStatuses.map((s) => [s, 0])) as Record<RecordStatus, number>
+export const emptyCounts = (): Record<RecordStatus, number> =>
+  Object.fromEntries(RecordStatuses.map((s) => [s, 0])) as Record<RecordStatus, number>
 
 // Byte order ("C"): the same in every database, whatever its collation.
 const recordsKeyset = keyset('records', 'asc', [
@@ -100,7 +147,9 @@ const recordsKeyset = keyset('records', 'asc', [
  * counts per status over everything `q` matches — one statement, so page and counts agree.
  */
 export async function listRecords(
-  db: Db, companyId: string, type: RecordType,
+  db: Db,
+  companyId: string,
+  type: RecordType,
   filter: { status?: RecordStatus | undefined; q?: string | undefined },
   page: PageRequest,
 ): Promise<RecordPage> {
@@ -116,38 +165,80 @@ export async function listRecords(
     )
     select
       (select coalesce(json_object_agg(status, n), '{}'::json) from (select status, count(*)::int as n from f group by status) c) as counts,
-      (select coalesce(json_agg(pg order by sort_key collate "C", k collate "C"), '[]'::json) from pg) as items`.execute(db)
+      (select coalesce(json_agg(pg order by sort_key collate "C", k collate "C"), '[]'::json) from pg) as items`.execute(
+    db,
+  )
   const row = rows[0]!
   const { items, next } = recordsKeyset.toPage(row.items, page.limit, (r) => [r.sort_key, r.k], toItem)
   return { items, next, counts: { ...emptyCounts(), ...row.counts } }
 }
 
 /** One record (by side and id) with its status; 404 when neither side knows it. */
-export async function getRecord(db: Db, companyId: string, type: RecordType, side: Side, externalId: string): Promise<RecordItem> {
+export async function getRecord(
+  db: Db,
+  companyId: string,
+  type: RecordType,
+  side: Side,
+  externalId: string,
+): Promise<RecordItem> {
   const idCol = side === 'procore' ? sql.ref('procore_id') : sql.ref('erp_id')
   const { rows } = await sql<{ item: JsonRow }>`
-    with x as (${itemsQuery(companyId, type)}) select row_to_json(x) as item from x where ${idCol} = ${externalId} limit 1`.execute(db)
+    with x as (${itemsQuery(companyId, type)}) select row_to_json(x) as item from x where ${idCol} = ${externalId} limit 1`.execute(
+    db,
+  )
   const row = rows[0]
   if (!row) throw notFound(`${side === 'procore' ? 'Procore' : 'ERP'} ${Registry[type].noun}`, externalId)
   return toItem(row.item)
 }
 
 /** Hides a record from matching and auto-import until it is un-ignored. */
-export async function setIgnored(db: Db, companyId: string, type: RecordType, side: Side, externalId: string, ignored: boolean, actor: Actor): Promise<RecordItem> {
+export async function setIgnored(
+  db: Db,
+  companyId: string,
+  type: RecordType,
+  side: Side,
+  externalId: string,
+  ignored: boolean,
+  actor: Actor,
+): Promise<RecordItem> {
   await transaction(db, async (tx) => {
-    const snap = await tx.selectFrom('record_snapshots').select('external_id')
-      .where('company_id', '=', companyId).where('type', '=', type).where('side', '=', side).where('external_id', '=', externalId).where('deleted_at', 'is', null)
+    const snap = await tx
+      .selectFrom('record_snapshots')
+      .select('external_id')
+      .where('company_id', '=', companyId)
+      .where('type', '=', type)
+      .where('side', '=', side)
+      .where('external_id', '=', externalId)
+      .where('deleted_at', 'is', null)
       .executeTakeFirst()
     if (!snap) throw notFound(`${side === 'procore' ? 'Procore' : 'ERP'} ${Registry[type].noun}`, externalId)
     const now = ignored ? new Date() : null
     const by = ignored ? actor.id : null
-    const changed = await tx.insertInto('record_flags')
-      .values({ company_id: companyId, type, side, external_id: externalId, ignored_at: now, ignored_by: by, failed_at: null, failed_action: null, failure: null })
-      .onConflict((oc) => oc.columns(['company_id', 'type', 'side', 'external_id']).doUpdateSet({ ignored_at: now, ignored_by: by })
-        .where(sql<boolean>`(record_flags.ignored_at is null) <> ${!ignored}`))
-      .returning('external_id').executeTakeFirst()
+    const changed = await tx
+      .insertInto('record_flags')
+      .values({
+        company_id: companyId,
+        type,
+        side,
+        external_id: externalId,
+        ignored_at: now,
+        ignored_by: by,
+        failed_at: null,
+        failed_action: null,
+        failure: null,
+      })
+      .onConflict((oc) =>
+        oc
+          .columns(['company_id', 'type', 'side', 'external_id'])
+          .doUpdateSet({ ignored_at: now, ignored_by: by })
+          .where(sql<boolean>`(record_flags.ignored_at is null) <> ${!ignored}`),
+      )
+      .returning('external_id')
+      .executeTakeFirst()
     if (changed) {
-      await audit(tx, companyId, actor, [{ action: ignored ? 'ignore' : 'unignore', type, [side === 'procore' ? 'procoreId' : 'erpId']: externalId }])
+      await audit(tx, companyId, actor, [
+        { action: ignored ? 'ignore' : 'unignore', type, [side === 'procore' ? 'procoreId' : 'erpId']: externalId },
+      ])
       // Un-ignored: auto-import may now act on it.
       if (!ignored) await markDirty(tx, companyId, type, [{ side, externalId }])
     }
@@ -156,24 +247,58 @@ export async function setIgnored(db: Db, companyId: string, type: RecordType, si
 }
 
 /** Records the failure of the last action on records (they show as `failed` until it succeeds). */
-export async function flagFailed(db: Db, companyId: string, type: RecordType, failures: ReadonlyArray<{ side: Side; externalId: string; action: string; reason: string }>): Promise<void> {
+export async function flagFailed(
+  db: Db,
+  companyId: string,
+  type: RecordType,
+  failures: ReadonlyArray<{ side: Side; externalId: string; action: string; reason: string }>,
+): Promise<void> {
   if (failures.length === 0) return
   const unique = [...new Map(failures.map((f) => [`${f.side}:${f.externalId}`, f])).values()]
-  await db.insertInto('record_flags')
-    .values(unique.map((f) => ({ company_id: companyId, type, side: f.side, external_id: f.externalId, ignored_at: null, ignored_by: null, failed_at: new Date(), failed_action: f.action, failure: f.reason.slice(0, 2000) })))
-    .onConflict((oc) => oc.columns(['company_id', 'type', 'side', 'external_id']).doUpdateSet((eb) => ({
-      failed_at: eb.ref('excluded.failed_at'), failed_action: eb.ref('excluded.failed_action'), failure: eb.ref('excluded.failure'),
-    })))
+  await db
+    .insertInto('record_flags')
+    .values(
+      unique.map((f) => ({
+        company_id: companyId,
+        type,
+        side: f.side,
+        external_id: f.externalId,
+        ignored_at: null,
+        ignored_by: null,
+        failed_at: new Date(),
+        failed_action: f.action,
+        failure: f.reason.slice(0, 2000),
+      })),
+    )
+    .onConflict((oc) =>
+      oc.columns(['company_id', 'type', 'side', 'external_id']).doUpdateSet((eb) => ({
+        failed_at: eb.ref('excluded.failed_at'),
+        failed_action: eb.ref('excluded.failed_action'),
+        failure: eb.ref('excluded.failure'),
+      })),
+    )
     .execute()
 }
 
 /** Clears failures of records whose action (any, or the named one) has now succeeded. */
-export async function clearFailed(db: Db, companyId: string, type: RecordType, records: ReadonlyArray<{ side: Side; externalId: string }>, action?: string): Promise<void> {
+export async function clearFailed(
+  db: Db,
+  companyId: string,
+  type: RecordType,
+  records: ReadonlyArray<{ side: Side; externalId: string }>,
+  action?: string,
+): Promise<void> {
   for (const side of ['procore', 'erp'] as const) {
     const ids = records.filter((r) => r.side === side).map((r) => r.externalId)
     if (ids.length === 0) continue
-    let q = db.updateTable('record_flags').set({ failed_at: null, failed_action: null, failure: null })
-      .where('company_id', '=', companyId).where('type', '=', type).where('side', '=', side).where('external_id', 'in', ids).where('failed_at', 'is not', null)
+    let q = db
+      .updateTable('record_flags')
+      .set({ failed_at: null, failed_action: null, failure: null })
+      .where('company_id', '=', companyId)
+      .where('type', '=', type)
+      .where('side', '=', side)
+      .where('external_id', 'in', ids)
+      .where('failed_at', 'is not', null)
     if (action) q = q.where('failed_action', '=', action)
     await q.execute()
   }

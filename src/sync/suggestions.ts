@@ -66,27 +66,45 @@ const sideCol = (side: Side) => sql.ref(side === 'procore' ? 'procore_id' : 'erp
 function weights(type: RecordType): RawBuilder<unknown> {
   const def = Registry[type]
   const rows = exactKeys(type).map((k) => sql`(${k.field}::text, ${k.weight}::float8, ${k.strong}::boolean)`)
-  if (def.match.name) rows.push(sql`('name'::text, ${def.match.name.weight}::float8, ${def.match.name.strongWhenSame}::boolean)`)
+  if (def.match.name)
+    rows.push(sql`('name'::text, ${def.match.name.weight}::float8, ${def.match.name.strongWhenSame}::boolean)`)
   return sql`(values ${sql.join(rows)}) as w(key, weight, strong)`
 }
 
 /** Words for a person: "same e-mail", "name 0.92 similar". */
 export function reasonsFor(type: RecordType, evidence: readonly Evidence[]): string[] {
   const byKey = new Map(exactKeys(type).map((k) => [k.field, k.reason]))
-  return evidence.map((e) => (e.key === 'name' ? (e.sim >= 0.9999 ? 'same name' : `name ${e.sim.toFixed(2)} similar`) : (byKey.get(e.key) ?? `same ${e.key}`)))
+  return evidence.map((e) =>
+    e.key === 'name'
+      ? e.sim >= 0.9999
+        ? 'same name'
+        : `name ${e.sim.toFixed(2)} similar`
+      : (byKey.get(e.key) ?? `same ${e.key}`),
+  )
 }
 
 /**
  * Scores candidate pairs, in a transaction of its own: it sets the trigram threshold and, for
  * the prefix join, uses temporary tables that vanish at commit.
  */
-export async function scorePairs(db: Db, companyId: string, type: RecordType, options: ScoreOptions): Promise<Candidate[]> {
+export async function scorePairs(
+  db: Db,
+  companyId: string,
+  type: RecordType,
+  options: ScoreOptions,
+): Promise<Candidate[]> {
   return transaction(db, (tx) => scorePairsInTx(tx, companyId, type, options))
 }
 
 async function scorePairsInTx(tx: Tx, companyId: string, type: RecordType, o: ScoreOptions): Promise<Candidate[]> {
   const rows = await scoreInTx(tx, companyId, type, o)
-  return rows.map((r) => ({ sourceId: r.sid, candidateId: r.cid, score: Math.round(r.score * 1000) / 1000, strong: r.strong, reasons: reasonsFor(type, r.evidence) }))
+  return rows.map((r) => ({
+    sourceId: r.sid,
+    candidateId: r.cid,
+    score: Math.round(r.score * 1000) / 1000,
+    strong: r.strong,
+    reasons: reasonsFor(type, r.evidence),
+  }))
 }
 
 async function scoreInTx(tx: Tx, companyId: string, type: RecordType, o: ScoreOptions): Promise<ScoredRow[]> {
@@ -95,17 +113,21 @@ async function scoreInTx(tx: Tx, companyId: string, type: RecordType, o: ScoreOp
   const def = Registry[type]
   if (o.sourceIds !== undefined && o.sourceIds.length === 0) return []
   const threshold = o.fuzzy ? Math.min(Math.max(o.fuzzy.threshold, 0.05), 1) : 1
-  if (o.fuzzy?.mode === 'probe') await sql`select set_config('pg_trgm.similarity_threshold', ${String(threshold)}, true)`.execute(tx)
-  if (o.statementTimeoutMs !== undefined) await sql`select set_config('statement_timeout', ${String(o.statementTimeoutMs)}, true)`.execute(tx)
+  if (o.fuzzy?.mode === 'probe')
+    await sql`select set_config('pg_trgm.similarity_threshold', ${String(threshold)}, true)`.execute(tx)
+  if (o.statementTimeoutMs !== undefined)
+    await sql`select set_config('statement_timeout', ${String(o.statementTimeoutMs)}, true)`.execute(tx)
 
-  const sourceFilter = o.sourceIds !== undefined
-    ? sql`k.external_id = any(${[...o.sourceIds]}::text[])`
-    : sql`not exists (select 1 from record_links l where l.company_id = k.company_id and l.type = k.type and l.unlinked_at is null and l.${sideCol(ss)} = k.external_id)
+  const sourceFilter =
+    o.sourceIds !== undefined
+      ? sql`k.external_id = any(${[...o.sourceIds]}::text[])`
+      : sql`not exists (select 1 from record_links l where l.company_id = k.company_id and l.type = k.type and l.unlinked_at is null and l.${sideCol(ss)} = k.external_id)
           and not exists (select 1 from record_flags f where f.company_id = k.company_id and f.type = k.type and f.side = k.side and f.external_id = k.external_id and f.ignored_at is not null)`
-  const candidateFilter = o.candidates === 'unlinked'
-    ? sql`and not exists (select 1 from record_links l where l.company_id = ${companyId} and l.type = ${type} and l.unlinked_at is null and l.${sideCol(os)} = p.cid)
+  const candidateFilter =
+    o.candidates === 'unlinked'
+      ? sql`and not exists (select 1 from record_links l where l.company_id = ${companyId} and l.type = ${type} and l.unlinked_at is null and l.${sideCol(os)} = p.cid)
           and not exists (select 1 from record_flags f where f.company_id = ${companyId} and f.type = ${type} and f.side = ${os} and f.external_id = p.cid and f.ignored_at is not null)`
-    : sql``
+      : sql``
   // Children (project cost codes) pair only within linked parents; top-level records with top-level ones.
   const procoreParent = ss === 'procore' ? sql.ref('p.sp') : sql.ref('p.cp')
   const erpParent = ss === 'procore' ? sql.ref('p.cp') : sql.ref('p.sp')
@@ -123,7 +145,9 @@ async function scoreInTx(tx: Tx, companyId: string, type: RecordType, o: ScoreOp
   // Exact keys (the normalised name included): one hash join.
   await sql`create temp table sugg_pairs on commit drop as
     select s.external_id as sid, o.external_id as cid, s.key, 1.0::float8 as sim, s.parent_id as sp, o.parent_id as cp
-    from sugg_src s join record_keys o on o.company_id = ${companyId} and o.type = ${type} and o.side = ${os} and o.key = s.key and o.value = s.value`.execute(tx)
+    from sugg_src s join record_keys o on o.company_id = ${companyId} and o.type = ${type} and o.side = ${os} and o.key = s.key and o.value = s.value`.execute(
+    tx,
+  )
 
   if (def.match.name) {
     // Name similarity of pairs already found by another key: it adds to their score.
@@ -163,7 +187,11 @@ async function scoreInTx(tx: Tx, companyId: string, type: RecordType, o: ScoreOp
     select sid, cid, score, (strong_key or score >= ${STRONG_SCORE}) as strong, evidence from ranked where rn <= ${o.perSource}
     order by sid, score desc, cid`.execute(tx)
   await sql`drop table if exists sugg_src, sugg_pairs`.execute(tx)
-  return rows.map((r) => ({ ...r, score: Number(r.score), evidence: r.evidence.map((e) => ({ key: e.key, sim: Number(e.sim) })) }))
+  return rows.map((r) => ({
+    ...r,
+    score: Number(r.score),
+    evidence: r.evidence.map((e) => ({ key: e.key, sim: Number(e.sim) })),
+  }))
 }
 
 /**
@@ -181,7 +209,12 @@ async function scoreInTx(tx: Tx, companyId: string, type: RecordType, o: ScoreOp
  * No pair at ≥ t is lost. Returns why it did nothing when the join would be too large.
  */
 async function prefixJoin(
-  tx: Tx, companyId: string, type: RecordType, os: Side, t: number, maxJoinRows: number,
+  tx: Tx,
+  companyId: string,
+  type: RecordType,
+  os: Side,
+  t: number,
+  maxJoinRows: number,
 ): Promise<string | null> {
   await sql`create temp table pj_names on commit drop as
     select 0 as s, row_number() over ()::int as rid, external_id as id, value, parent_id from sugg_src
@@ -190,8 +223,12 @@ async function prefixJoin(
     select 1, row_number() over ()::int, o.external_id, o.value, o.parent_id from record_keys o
       where o.company_id = ${companyId} and o.type = ${type} and o.side = ${os} and o.key = 'name'
         and o.external_id not in (select cid from sugg_pairs)`.execute(tx)
-  await sql`create temp table pj_tokens on commit drop as select s, rid, unnest(show_trgm(value)) as tg from pj_names`.execute(tx)
-  await sql`create temp table pj_df on commit drop as select tg, row_number() over (order by count(*), tg)::int as tid from pj_tokens group by tg`.execute(tx)
+  await sql`create temp table pj_tokens on commit drop as select s, rid, unnest(show_trgm(value)) as tg from pj_names`.execute(
+    tx,
+  )
+  await sql`create temp table pj_df on commit drop as select tg, row_number() over (order by count(*), tg)::int as tid from pj_tokens group by tg`.execute(
+    tx,
+  )
   // lo and hi: the lengths a partner may have (the length filter), as integers for the join.
   await sql`create temp table pj_prefix on commit drop as
     select s, rid, tid, pos, len, ceil(${t}::float8 * len - 1e-9)::int as lo, floor(len / ${t}::float8 + 1e-9)::int as hi from (
@@ -199,12 +236,16 @@ async function prefixJoin(
       from pj_tokens k join pj_df d using (tg)
     ) x where pos <= len - ceil(${t}::float8 * len - 1e-9)::int + 2`.execute(tx)
   const { rows } = await sql<{ n: string }>`select coalesce(sum(c0::bigint * c1), 0)::text as n from (
-    select count(*) filter (where s = 0) as c0, count(*) filter (where s = 1) as c1 from pj_prefix group by tid) z`.execute(tx)
+    select count(*) filter (where s = 0) as c0, count(*) filter (where s = 1) as c1 from pj_prefix group by tid) z`.execute(
+    tx,
+  )
   const joinRows = Number(rows[0]?.n ?? 0)
   if (joinRows > maxJoinRows) {
     await sql`drop table pj_names, pj_tokens, pj_df, pj_prefix`.execute(tx)
-    return `name similarity was left out: the unpaired names share so many trigrams that comparing them would take ${joinRows.toLocaleString('en-US')} candidate rows ` +
+    return (
+      `name similarity was left out: the unpaired names share so many trigrams that comparing them would take ${joinRows.toLocaleString('en-US')} candidate rows ` +
       `(the limit is ${maxJoinRows.toLocaleString('en-US')}); pairs were linked by exact keys only. Use a higher minScore, or review suggestions record by record.`
+    )
   }
   // Statistics, or the planner takes the candidate pairs for a handful and verifies them by nested loops.
   await sql`analyze pj_prefix, pj_names`.execute(tx)
@@ -228,16 +269,53 @@ async function prefixJoin(
 
 /** Ranked candidates on the other side for one record (free to link, not ignored). */
 export async function suggestionsFor(
-  db: Db, companyId: string, type: RecordType, side: Side, externalId: string, limit: number,
+  db: Db,
+  companyId: string,
+  type: RecordType,
+  side: Side,
+  externalId: string,
+  limit: number,
 ): Promise<Suggestion[]> {
-  const found = await scorePairs(db, companyId, type, { sourceSide: side, sourceIds: [externalId], candidates: 'unlinked', fuzzy: { mode: 'probe', threshold: 0.3 }, perSource: limit })
+  const found = await scorePairs(db, companyId, type, {
+    sourceSide: side,
+    sourceIds: [externalId],
+    candidates: 'unlinked',
+    fuzzy: { mode: 'probe', threshold: 0.3 },
+    perSource: limit,
+  })
   if (found.length === 0) return []
-  const snaps = await db.selectFrom('record_snapshots').select(['external_id', 'parent_id', 'fields', 'source_updated_at'])
-    .where('company_id', '=', companyId).where('type', '=', type).where('side', '=', otherSide(side)).where('external_id', 'in', found.map((f) => f.candidateId)).execute()
+  const snaps = await db
+    .selectFrom('record_snapshots')
+    .select(['external_id', 'parent_id', 'fields', 'source_updated_at'])
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where('side', '=', otherSide(side))
+    .where(
+      'external_id',
+      'in',
+      found.map((f) => f.candidateId),
+    )
+    .execute()
   const byId = new Map(snaps.map((s) => [s.external_id, s]))
   return found.flatMap((f) => {
     const s = byId.get(f.candidateId)
-    return s ? [{ id: f.candidateId, score: f.score, strong: f.strong, reasons: f.reasons, record: { id: s.external_id, parentId: s.parent_id, fields: s.fields as Fields, updatedAt: s.source_updated_at?.toISOString() ?? null, deleted: false } }] : []
+    return s
+      ? [
+          {
+            id: f.candidateId,
+            score: f.score,
+            strong: f.strong,
+            reasons: f.reasons,
+            record: {
+              id: s.external_id,
+              parentId: s.parent_id,
+              fields: s.fields as Fields,
+              updatedAt: s.source_updated_at?.toISOString() ?? null,
+              deleted: false,
+            },
+          },
+        ]
+      : []
   })
 }
 
@@ -263,7 +341,11 @@ interface PlanOptions {
  * and neither has a second candidate with the same score. Scores in a transaction of its own.
  */
 export async function planBulkLink(
-  db: Db, companyId: string, type: RecordType, minScore: number, options: PlanOptions = {},
+  db: Db,
+  companyId: string,
+  type: RecordType,
+  minScore: number,
+  options: PlanOptions = {},
 ): Promise<BulkPlan> {
   // A whole-company plan follows bulk loads as often as not: give the planner current statistics.
   if (!options.only) await sql`analyze record_keys, record_links`.execute(db)
@@ -272,23 +354,35 @@ export async function planBulkLink(
 
 /** `planBulkLink` in the caller's transaction. */
 export async function planBulkLinkInTx(
-  tx: Tx, companyId: string, type: RecordType, minScore: number, options: PlanOptions = {},
+  tx: Tx,
+  companyId: string,
+  type: RecordType,
+  minScore: number,
+  options: PlanOptions = {},
 ): Promise<BulkPlan> {
   const only = options.only
   const nameWeight = Registry[type].match.name?.weight ?? 1
   const threshold = Math.max(minScore / nameWeight, 0.5)
   let nameMatchingSkipped: string | null = null
   const scored = await scorePairsInTx(tx, companyId, type, {
-    onNameMatchingSkipped: (reason) => { nameMatchingSkipped = reason },
-    sourceSide: only?.side ?? 'procore', sourceIds: only?.ids, candidates: 'unlinked',
-    fuzzy: threshold < 1 ? { mode: only && only.ids.length <= 50 ? 'probe' : 'prefix', threshold } : null, perSource: 1000,
+    onNameMatchingSkipped: (reason) => {
+      nameMatchingSkipped = reason
+    },
+    sourceSide: only?.side ?? 'procore',
+    sourceIds: only?.ids,
+    candidates: 'unlinked',
+    fuzzy: threshold < 1 ? { mode: only && only.ids.length <= 50 ? 'probe' : 'prefix', threshold } : null,
+    perSource: 1000,
     ...(options.statementTimeoutMs === undefined ? {} : { statementTimeoutMs: options.statementTimeoutMs }),
     ...(options.maxNameJoinRows === undefined ? {} : { maxNameJoinRows: options.maxNameJoinRows }),
   })
-  const pairs = scored.filter((p) => p.score >= minScore && (!options.strongOnly || p.strong)).map((p) => {
-    const [procoreId, erpId] = (only?.side ?? 'procore') === 'procore' ? [p.sourceId, p.candidateId] : [p.candidateId, p.sourceId]
-    return { ...p, procoreId, erpId }
-  })
+  const pairs = scored
+    .filter((p) => p.score >= minScore && (!options.strongOnly || p.strong))
+    .map((p) => {
+      const [procoreId, erpId] =
+        (only?.side ?? 'procore') === 'procore' ? [p.sourceId, p.candidateId] : [p.candidateId, p.sourceId]
+      return { ...p, procoreId, erpId }
+    })
   const bestOf = (ids: (p: (typeof pairs)[number]) => string) => {
     const best = new Map<string, { score: number; count: number }>()
     for (const p of pairs) {
@@ -308,8 +402,14 @@ export async function planBulkLinkInTx(
       plan.unambiguous.push({ ...p, sourceId: p.procoreId, candidateId: p.erpId })
     } else if (p.score === bp.score) {
       plan.ambiguous.push({
-        procoreId: p.procoreId, erpId: p.erpId, score: p.score, reasons: p.reasons,
-        why: bp.count > 1 ? `Procore record ${p.procoreId} has ${bp.count} candidates with score ${p.score}` : `ERP record ${p.erpId} matches another Procore record at least as well`,
+        procoreId: p.procoreId,
+        erpId: p.erpId,
+        score: p.score,
+        reasons: p.reasons,
+        why:
+          bp.count > 1
+            ? `Procore record ${p.procoreId} has ${bp.count} candidates with score ${p.score}`
+            : `ERP record ${p.erpId} matches another Procore record at least as well`,
       })
     }
   }

@@ -52,18 +52,33 @@ async function freshDatabase(name: string): Promise<string> {
 }
 
 function startService(env: Record<string, string>, port: number): Promise<{ child: ChildProcess; out: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { env: { ...process.env, LOG_LEVEL: 'warn', PORT: String(port), ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    env: { ...process.env, LOG_LEVEL: 'warn', PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   let out = ''
-  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
   return (async () => {
     for (;;) {
-      if (await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.ok, () => false)) return { child, out: () => out }
+      if (
+        await fetch(`http://127.0.0.1:${port}/health/ready`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        return { child, out: () => out }
       if (child.exitCode !== null) throw new Error(`service exited: ${out}`)
       await sleep(50)
     }
   })()
 }
-const stop = (child: ChildProcess) => new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGTERM') })
+const stop = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    child.once('exit', () => resolve())
+    child.kill('SIGTERM')
+  })
 
 async function freePort(): Promise<number> {
   const server = createServer()
@@ -74,7 +89,8 @@ async function freePort(): Promise<number> {
   return address.port
 }
 
-const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? 0
+const percentile = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? 0
 
 console.log(`# ${os.cpus().length} CPUs, Node ${process.version}, PostgreSQL at ${new URL(serverPg).host}`)
 const standin = await startProcoreStandin({ clientId: 'bench-client', clientSecret: 'bench-secret' })
@@ -85,20 +101,32 @@ const databaseUrl = await freshDatabase('bench_procore_webhooks')
 const db = new pg.Pool({ connectionString: databaseUrl, max: 2 })
 const apiPort = await freePort()
 const common = {
-  DATABASE_URL: databaseUrl, ENCRYPTION_KEYS: `bench:${Buffer.alloc(32, 3).toString('base64')}`,
-  PROCORE_API_URL: standin.url, PROCORE_LOGIN_URL: standin.url, PROCORE_CLIENT_ID: 'bench-client', PROCORE_CLIENT_SECRET: 'bench-secret',
+  DATABASE_URL: databaseUrl,
+  ENCRYPTION_KEYS: `bench:${Buffer.alloc(32, 3).toString('base64')}`,
+  PROCORE_API_URL: standin.url,
+  PROCORE_LOGIN_URL: standin.url,
+  PROCORE_CLIENT_ID: 'bench-client',
+  PROCORE_CLIENT_SECRET: 'bench-secret',
   PUBLIC_URL: `http://127.0.0.1:${apiPort}`,
 }
 const api = await startService({ ...common, WORKER_ENABLED: 'false' }, apiPort)
 const key = /esk_\w+_[\w-]+/.exec(api.out())?.[0]
 if (!key) throw new Error('no admin key printed')
 const call = async (method: string, path: string, body?: unknown) => {
-  const res = await fetch(`http://127.0.0.1:${apiPort}${path}`, { method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
+  const res = await fetch(`http://127.0.0.1:${apiPort}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  })
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`)
   return res.json() as Promise<Record<string, unknown>>
 }
 await call('POST', '/v1/companies', { id: COMPANY, name: 'Bench Builders', erpSystem: 'vista' })
-await call('POST', `/v1/companies/${COMPANY}/procore/connect`, { mode: 'client_credentials', clientId: 'bench-client', clientSecret: 'bench-secret' })
+await call('POST', `/v1/companies/${COMPANY}/procore/connect`, {
+  mode: 'client_credentials',
+  clientId: 'bench-client',
+  clientSecret: 'bench-secret',
+})
 await call('PUT', `/v1/companies/${COMPANY}/procore/webhook`, { payloadVersion: 'v2.0' })
 const authorization = standin.webhooks.hooks()[0]!.destination_headers.Authorization!
 
@@ -106,50 +134,68 @@ let n = 0
 const event = () => {
   n++
   const ulid = `01J${randomBytes(12).toString('hex').toUpperCase()}`.slice(0, 26)
-  return `{"id":${n},"ulid":"${ulid}","timestamp":"${new Date().toISOString()}","metadata":{"source_user_id":1,"source_project_id":null,"source_operation_id":null,"source_company_id":${COMPANY},"source_application_id":null},` +
+  return (
+    `{"id":${n},"ulid":"${ulid}","timestamp":"${new Date().toISOString()}","metadata":{"source_user_id":1,"source_project_id":null,"source_operation_id":null,"source_company_id":${COMPANY},"source_application_id":null},` +
     `"user_id":1,"company_id":${COMPANY},"project_id":null,"api_version":"v2.0","event_type":"update","resource_name":"Company Vendors","resource_id":${vendors[n % VENDORS]}}`
+  )
 }
 /** Inbox ids of every delivery answered 2xx: each must be a committed row. */
 const acknowledged = new Set<string>()
-const load = (opts: Record<string, unknown>) => autocannon({
-  url: `http://127.0.0.1:${apiPort}/webhooks/procore`,
-  connections: CONNECTIONS,
-  requests: [{
-    method: 'POST',
-    headers: { authorization, 'content-type': 'application/json' },
-    setupRequest: (req: Record<string, unknown>) => ({ ...req, body: event() }),
-    onResponse: (status: number, body: string) => {
-      if (status >= 200 && status < 300) acknowledged.add((JSON.parse(body) as { id: string }).id)
-    },
-  }],
-  ...opts,
-})
+const load = (opts: Record<string, unknown>) =>
+  autocannon({
+    url: `http://127.0.0.1:${apiPort}/webhooks/procore`,
+    connections: CONNECTIONS,
+    requests: [
+      {
+        method: 'POST',
+        headers: { authorization, 'content-type': 'application/json' },
+        setupRequest: (req: Record<string, unknown>) => ({ ...req, body: event() }),
+        onResponse: (status: number, body: string) => {
+          if (status >= 200 && status < 300) acknowledged.add((JSON.parse(body) as { id: string }).id)
+        },
+      },
+    ],
+    ...opts,
+  })
 const ackedButMissing = async () => {
   const ids = [...acknowledged]
-  const found = Number((await db.query<{ n: string }>('select count(*) as n from inbox_events where id = any($1::bigint[])', [ids])).rows[0]!.n)
+  const found = Number(
+    (await db.query<{ n: string }>('select count(*) as n from inbox_events where id = any($1::bigint[])', [ids]))
+      .rows[0]!.n,
+  )
   return ids.length - found
 }
-const count = async (where = 'true') => Number((await db.query<{ n: string }>(`select count(*) as n from inbox_events where ${where}`)).rows[0]!.n)
+const count = async (where = 'true') =>
+  Number((await db.query<{ n: string }>(`select count(*) as n from inbox_events where ${where}`)).rows[0]!.n)
 const drain = async () => {
-  while (await count(`status = 'queued'`) > 0) await sleep(100)
+  while ((await count(`status = 'queued'`)) > 0) await sleep(100)
 }
-const reads = () => standin.calls.filter((c) => c.method === 'GET' && /^\/rest\/v1\.0\/vendors\/\d+$/.test(c.path)).length
+const reads = () =>
+  standin.calls.filter((c) => c.method === 'GET' && /^\/rest\/v1\.0\/vendors\/\d+$/.test(c.path)).length
 
 // A. intake only
 const a = await load({ duration: SECONDS })
 const stored = await count()
-console.log(`A. intake, POST /webhooks/procore, autocannon -c ${CONNECTIONS} -d ${SECONDS} (API process only, worker off): ` +
-  `${Math.round(a.requests.average)} req/s mean, latency p50 ${a.latency.p50} ms, p99 ${a.latency.p99} ms, max ${a.latency.max} ms; ` +
-  `2xx ${a['2xx']}, non-2xx ${a.non2xx}, errors ${a.errors}; ${stored} rows stored, acknowledged but not stored: ${await ackedButMissing()}`)
+console.log(
+  `A. intake, POST /webhooks/procore, autocannon -c ${CONNECTIONS} -d ${SECONDS} (API process only, worker off): ` +
+    `${Math.round(a.requests.average)} req/s mean, latency p50 ${a.latency.p50} ms, p99 ${a.latency.p99} ms, max ${a.latency.max} ms; ` +
+    `2xx ${a['2xx']}, non-2xx ${a.non2xx}, errors ${a.errors}; ${stored} rows stored, acknowledged but not stored: ${await ackedButMissing()}`,
+)
 
 // B. drain the backlog with a worker process
 const workerPort = await freePort()
 const readsBefore = reads()
 const worker = await startService({ ...common, WORKER_ENABLED: 'true', WORKER_CONCURRENCY: '4' }, workerPort)
 await drain()
-const span = (await db.query<{ s: number }>('select extract(epoch from max(processed_at) - min(processed_at))::float8 as s from inbox_events')).rows[0]!.s
-console.log(`B. backlog of ${stored} events on ${VENDORS} records drained by one worker process (WORKER_CONCURRENCY 4), first to last processed: ` +
-  `${span.toFixed(1)} s = ${Math.round(stored / span)} events/s; ${reads() - readsBefore} Procore reads = ${Math.round((reads() - readsBefore) / span)} records re-read/s`)
+const span = (
+  await db.query<{ s: number }>(
+    'select extract(epoch from max(processed_at) - min(processed_at))::float8 as s from inbox_events',
+  )
+).rows[0]!.s
+console.log(
+  `B. backlog of ${stored} events on ${VENDORS} records drained by one worker process (WORKER_CONCURRENCY 4), first to last processed: ` +
+    `${span.toFixed(1)} s = ${Math.round(stored / span)} events/s; ${reads() - readsBefore} Procore reads = ${Math.round((reads() - readsBefore) / span)} records re-read/s`,
+)
 
 // C. end to end, worker running
 await db.query('truncate inbox_events')
@@ -159,12 +205,16 @@ acknowledged.clear()
 const c = await load({ amount: EVENTS })
 await drain()
 const missingC = await ackedButMissing()
-const { rows } = await db.query<{ received_at: Date; processed_at: Date }>(`select received_at, processed_at from inbox_events where processed_at is not null`)
+const { rows } = await db.query<{ received_at: Date; processed_at: Date }>(
+  `select received_at, processed_at from inbox_events where processed_at is not null`,
+)
 const lastProcessed = Math.max(...rows.map((r) => r.processed_at.getTime()))
 const lag = rows.map((r) => r.processed_at.getTime() - r.received_at.getTime())
-console.log(`C. end to end, ${EVENTS} events at -c ${CONNECTIONS} with the worker running: intake ${Math.round(c.requests.average)} req/s (p99 ${c.latency.p99} ms, non-2xx ${c.non2xx}, acknowledged but not stored ${missingC}); ` +
-  `first request → last processed ${((lastProcessed - started) / 1000).toFixed(1)} s = ${Math.round(EVENTS / ((lastProcessed - started) / 1000))} events/s; ` +
-  `received → processed p50 ${percentile(lag, 50)} ms, p99 ${percentile(lag, 99)} ms; ${reads() - readsC} Procore reads (coalescing)`)
+console.log(
+  `C. end to end, ${EVENTS} events at -c ${CONNECTIONS} with the worker running: intake ${Math.round(c.requests.average)} req/s (p99 ${c.latency.p99} ms, non-2xx ${c.non2xx}, acknowledged but not stored ${missingC}); ` +
+    `first request → last processed ${((lastProcessed - started) / 1000).toFixed(1)} s = ${Math.round(EVENTS / ((lastProcessed - started) / 1000))} events/s; ` +
+    `received → processed p50 ${percentile(lag, 50)} ms, p99 ${percentile(lag, 99)} ms; ${reads() - readsC} Procore reads (coalescing)`,
+)
 
 await stop(worker.child)
 await stop(api.child)

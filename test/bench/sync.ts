@@ -34,17 +34,20 @@ const COMPANY = '5358233'
 const log = pino({ level: 'warn' })
 
 let peakRss = 0
-const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss) }, 20)
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss)
+}, 20)
 sampler.unref()
 const mb = (bytes: number) => `${Math.round(bytes / 1048576)} MB`
 const since = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e6
 const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`)
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!
 
 /** A seeded pseudo-random generator, so runs compare. */
 function rng(seed: number) {
   let s = seed >>> 0
-  return () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) / 2 ** 32)
+  return () => (s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) / 2 ** 32
 }
 
 /**
@@ -55,12 +58,67 @@ function rng(seed: number) {
  */
 function vendors(n: number) {
   const r = rng(42)
-  const onsets = ['b', 'c', 'd', 'f', 'g', 'h', 'j', 'k', 'l', 'm', 'n', 'p', 'r', 's', 't', 'v', 'w', 'z', 'br', 'ch', 'cl', 'cr', 'dr', 'fl', 'gr', 'pl', 'pr', 'sh', 'st', 'th', 'tr']
+  const onsets = [
+    'b',
+    'c',
+    'd',
+    'f',
+    'g',
+    'h',
+    'j',
+    'k',
+    'l',
+    'm',
+    'n',
+    'p',
+    'r',
+    's',
+    't',
+    'v',
+    'w',
+    'z',
+    'br',
+    'ch',
+    'cl',
+    'cr',
+    'dr',
+    'fl',
+    'gr',
+    'pl',
+    'pr',
+    'sh',
+    'st',
+    'th',
+    'tr',
+  ]
   const nuclei = ['a', 'e', 'i', 'o', 'u', 'ai', 'ea', 'ou']
   const codas = ['', 'n', 'r', 's', 'l', 't', 'ck', 'm', 'nd', 'rt']
   const syl = onsets.flatMap((o) => nuclei.flatMap((v) => codas.map((c) => o + v + c)))
-  const words = Array.from({ length: 20000 }, () => Array.from({ length: 2 + Math.floor(r() * 2) }, () => syl[Math.floor(r() * syl.length)]).join(''))
-  const trades = ['Concrete', 'Electric', 'Plumbing', 'Steel', 'Roofing', 'Paving', 'Glass', 'Drywall', 'Masonry', 'HVAC', 'Excavation', 'Landscaping', 'Painting', 'Flooring', 'Insulation', 'Framing', 'Surveying', 'Demolition', 'Fencing', 'Scaffolding']
+  const words = Array.from({ length: 20000 }, () =>
+    Array.from({ length: 2 + Math.floor(r() * 2) }, () => syl[Math.floor(r() * syl.length)]).join(''),
+  )
+  const trades = [
+    'Concrete',
+    'Electric',
+    'Plumbing',
+    'Steel',
+    'Roofing',
+    'Paving',
+    'Glass',
+    'Drywall',
+    'Masonry',
+    'HVAC',
+    'Excavation',
+    'Landscaping',
+    'Painting',
+    'Flooring',
+    'Insulation',
+    'Framing',
+    'Surveying',
+    'Demolition',
+    'Fencing',
+    'Scaffolding',
+  ]
   const forms = ['Inc.', 'LLC', 'Co.', '', 'Corp.']
   const cap = (w: string) => w[0]!.toUpperCase() + w.slice(1)
   const procore: Array<Record<string, unknown>> = []
@@ -70,17 +128,39 @@ function vendors(n: number) {
     const second = r() < 0.3 ? ` ${cap(words[Math.floor(r() * words.length)]!)}` : ''
     const base = `${cap(first)}${second} ${trades[Math.floor(r() * trades.length)]}`
     const kind = i % 10
-    procore.push({ id: String(4_300_000_000 + i), name: `${base} ${forms[i % 5]}`.trim(), email_address: kind < 4 ? `ap${i}@v${i}.example` : null, updated_at: '2024-01-01T00:00:00Z' })
+    procore.push({
+      id: String(4_300_000_000 + i),
+      name: `${base} ${forms[i % 5]}`.trim(),
+      email_address: kind < 4 ? `ap${i}@v${i}.example` : null,
+      updated_at: '2024-01-01T00:00:00Z',
+    })
     const typo = `${cap(first.slice(0, 2) + (first[2] === 'a' ? 'e' : 'a') + first.slice(3))}${second} ${base.split(' ').at(-1)}`
-    const name = kind < 4 ? `${base} ${forms[(i + 1) % 5]}`.trim() : kind < 7 ? typo : `${cap(words[Math.floor(r() * words.length)]!)} ${cap(words[Math.floor(r() * words.length)]!)} Holdings`
-    erp.push({ id: `V${String(i).padStart(7, '0')}`, code: `C${i}`, name, email: kind < 4 ? `AP${i}@v${i}.example` : '', updated_at: '2024-01-01T00:00:00Z' })
+    const name =
+      kind < 4
+        ? `${base} ${forms[(i + 1) % 5]}`.trim()
+        : kind < 7
+          ? typo
+          : `${cap(words[Math.floor(r() * words.length)]!)} ${cap(words[Math.floor(r() * words.length)]!)} Holdings`
+    erp.push({
+      id: `V${String(i).padStart(7, '0')}`,
+      code: `C${i}`,
+      name,
+      email: kind < 4 ? `AP${i}@v${i}.example` : '',
+      updated_at: '2024-01-01T00:00:00Z',
+    })
   }
   return { procore, erp }
 }
 
 async function load(db: Db, side: 'procore' | 'erp', rows: Array<Record<string, unknown>>) {
   for (let i = 0; i < rows.length; i += 2000) {
-    await upsertSnapshots(db, COMPANY, side, 'vendor', rows.slice(i, i + 2000).map((raw) => ({ ...entity('vendor')[side].from(raw), raw })))
+    await upsertSnapshots(
+      db,
+      COMPANY,
+      side,
+      'vendor',
+      rows.slice(i, i + 2000).map((raw) => ({ ...entity('vendor')[side].from(raw), raw })),
+    )
   }
 }
 
@@ -88,7 +168,11 @@ async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
   const cleanups: Array<() => Promise<unknown>> = []
   try {
     const url = await freshDatabase(serverUrl, cleanups)
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 4, statement_timeout: 900_000 }) }) })
+    const db = new Kysely<Database>({
+      dialect: new PostgresDialect({
+        pool: new pg.Pool({ connectionString: url, max: 4, statement_timeout: 900_000 }),
+      }),
+    })
     try {
       await db.insertInto('companies').values({ id: COMPANY, name: 'Bench', erp_system: 'vista' }).execute()
       return await fn(db)
@@ -113,7 +197,9 @@ async function suggestions(n: number) {
       peakRss = process.memoryUsage().rss
       t = process.hrtime.bigint()
       const plan = await planBulkLink(db, COMPANY, 'vendor', minScore, { statementTimeoutMs: 900_000 })
-      console.log(`  bulk plan, minScore ${minScore}: ${fmt(since(t))}, ${plan.unambiguous.length} unambiguous pairs, ${plan.ambiguous.length} ambiguous; peak RSS ${mb(peakRss)}`)
+      console.log(
+        `  bulk plan, minScore ${minScore}: ${fmt(since(t))}, ${plan.unambiguous.length} unambiguous pairs, ${plan.ambiguous.length} ambiguous; peak RSS ${mb(peakRss)}`,
+      )
       if (plan.nameMatchingSkipped) console.log(`    ${plan.nameMatchingSkipped}`)
     }
     const times: number[] = []
@@ -123,9 +209,15 @@ async function suggestions(n: number) {
       await suggestionsFor(db, COMPANY, 'vendor', 'procore', id, 10)
       times.push(since(t))
     }
-    console.log(`  GET suggestions for one record (100 records): median ${fmt(pct(times, 0.5))}, p95 ${fmt(pct(times, 0.95))}`)
+    console.log(
+      `  GET suggestions for one record (100 records): median ${fmt(pct(times, 0.5))}, p95 ${fmt(pct(times, 0.95))}`,
+    )
     // The record list people page through: first page, a status filter, a search; 5 times each.
-    for (const [label, filter] of [['first page', {}], ['status=only_in_erp', { status: 'only_in_erp' as const }], ['q=concrete', { q: 'concrete' }]] as const) {
+    for (const [label, filter] of [
+      ['first page', {}],
+      ['status=only_in_erp', { status: 'only_in_erp' as const }],
+      ['q=concrete', { q: 'concrete' }],
+    ] as const) {
       const runs: number[] = []
       for (let i = 0; i < 5; i++) {
         t = process.hrtime.bigint()
@@ -147,23 +239,54 @@ async function evaluation(n: number) {
   await withDb(async (db) => {
     const data = vendors(n)
     // Twins with the same fields on both sides, linked.
-    const erp = data.procore.map((p, i) => ({ id: `V${i}`, code: null, name: p.name, email: p.email_address ?? '', updated_at: '2024-01-01T00:00:00Z' }))
-    await load(db, 'procore', data.procore.map((p, i) => ({ ...p, origin_id: `V${i}` })))
+    const erp = data.procore.map((p, i) => ({
+      id: `V${i}`,
+      code: null,
+      name: p.name,
+      email: p.email_address ?? '',
+      updated_at: '2024-01-01T00:00:00Z',
+    }))
+    await load(
+      db,
+      'procore',
+      data.procore.map((p, i) => ({ ...p, origin_id: `V${i}` })),
+    )
     await load(db, 'erp', erp)
     const actor = { id: 'bench' }
     await db.transaction().execute(async (tx) => {
-      await insertLinks(tx, COMPANY, 'vendor', data.procore.map((p, i) => ({ procoreId: p.id as string, erpId: `V${i}`, detail: 'bench', originSet: true })), actor)
+      await insertLinks(
+        tx,
+        COMPANY,
+        'vendor',
+        data.procore.map((p, i) => ({ procoreId: p.id as string, erpId: `V${i}`, detail: 'bench', originSet: true })),
+        actor,
+      )
       await audit(tx, COMPANY, actor, [])
     })
     const ctx = { db, log } as unknown as AppContext
     await runEvaluation(ctx, COMPANY, 'vendor')
     // Every Procore record renamed: n changed snapshots, n discrepancies to open.
-    await load(db, 'procore', data.procore.map((p, i) => ({ ...p, origin_id: `V${i}`, name: `${String(p.name)} (renamed)`, updated_at: '2024-02-01T00:00:00Z' })))
+    await load(
+      db,
+      'procore',
+      data.procore.map((p, i) => ({
+        ...p,
+        origin_id: `V${i}`,
+        name: `${String(p.name)} (renamed)`,
+        updated_at: '2024-02-01T00:00:00Z',
+      })),
+    )
     const t = process.hrtime.bigint()
     const { evaluated } = await runEvaluation(ctx, COMPANY, 'vendor')
     const ms = since(t)
-    const open = await db.selectFrom('discrepancies').select((eb) => eb.fn.countAll<string>().as('n')).where('status', '=', 'open').executeTakeFirstOrThrow()
-    console.log(`  ${evaluated} changed records evaluated in ${fmt(ms)}: ${(ms / evaluated).toFixed(3)} ms per changed record; ${open.n} discrepancies opened`)
+    const open = await db
+      .selectFrom('discrepancies')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('status', '=', 'open')
+      .executeTakeFirstOrThrow()
+    console.log(
+      `  ${evaluated} changed records evaluated in ${fmt(ms)}: ${(ms / evaluated).toFixed(3)} ms per changed record; ${open.n} discrepancies opened`,
+    )
   })
 }
 
@@ -177,18 +300,35 @@ async function freePort(): Promise<number> {
 
 async function createInProcore(n: number) {
   // The stand-ins share this process: a long sync call must not look like a dead worker.
-  const env = await startEnvironment({ serverUrl, env: { WORKER_HEARTBEAT_MS: '120000' }, seed: (_p, erp) => { for (let i = 0; i < n; i++) erp.seed('vendors', { code: `B${i}`, name: `Bench Vendor ${i}` }) } })
+  const env = await startEnvironment({
+    serverUrl,
+    env: { WORKER_HEARTBEAT_MS: '120000' },
+    seed: (_p, erp) => {
+      for (let i = 0; i < n; i++) erp.seed('vendors', { code: `B${i}`, name: `Bench Vendor ${i}` })
+    },
+  })
   try {
     const ids = env.erp.list('vendors').map((v) => v.id)
     const before = env.procore.calls.length
     const t = process.hrtime.bigint()
-    const start = await env.call('POST', `/v1/companies/${env.companyId}/records/vendor/create-in-procore`, { erpIds: ids }, { 'idempotency-key': 'bench' })
+    const start = await env.call(
+      'POST',
+      `/v1/companies/${env.companyId}/records/vendor/create-in-procore`,
+      { erpIds: ids },
+      { 'idempotency-key': 'bench' },
+    )
     const run = await env.waitRun(start.body.id)
     const ms = since(t)
     const calls = env.procore.calls.slice(before)
     const byPath = new Map<string, number>()
-    for (const c of calls) byPath.set(`${c.method} ${c.path.replace(/\d{6,}/g, ':id')}`, (byPath.get(`${c.method} ${c.path.replace(/\d{6,}/g, ':id')}`) ?? 0) + 1)
-    console.log(`  ${JSON.stringify(run.result.counts)} in ${fmt(ms)}; HTTP calls to the Procore stand-in: ${calls.length} (${[...byPath].map(([k, v]) => `${v}× ${k}`).join(', ')})`)
+    for (const c of calls)
+      byPath.set(
+        `${c.method} ${c.path.replace(/\d{6,}/g, ':id')}`,
+        (byPath.get(`${c.method} ${c.path.replace(/\d{6,}/g, ':id')}`) ?? 0) + 1,
+      )
+    console.log(
+      `  ${JSON.stringify(run.result.counts)} in ${fmt(ms)}; HTTP calls to the Procore stand-in: ${calls.length} (${[...byPath].map(([k, v]) => `${v}× ${k}`).join(', ')})`,
+    )
   } finally {
     await env.stop()
   }
@@ -197,7 +337,9 @@ async function createInProcore(n: number) {
 async function endToEnd(changes: number) {
   const port = await freePort()
   const env = await startEnvironment({
-    serverUrl, port, env: { WORKER_HEARTBEAT_MS: '120000' },
+    serverUrl,
+    port,
+    env: { WORKER_HEARTBEAT_MS: '120000' },
     seed: (procore, erp, c) => {
       for (let i = 0; i < changes; i++) {
         procore.seed(c, 'vendors', { name: `E2E Vendor ${i}`, email_address: `e2e${i}@bench.example` })
@@ -208,10 +350,22 @@ async function endToEnd(changes: number) {
   try {
     const c = env.companyId
     const settings = await env.call('GET', `/v1/companies/${c}/sync-settings`)
-    await env.call('PUT', `/v1/companies/${c}/sync-settings`, { types: { vendor: { direction: 'both', fieldOwners: { name: 'procore' } } } }, { 'if-match': settings.etag ?? '' })
-    const bulk = await env.call('POST', `/v1/companies/${c}/links/bulk`, { type: 'vendor', minScore: 0.9 }, { 'idempotency-key': 'e2e-bulk' })
+    await env.call(
+      'PUT',
+      `/v1/companies/${c}/sync-settings`,
+      { types: { vendor: { direction: 'both', fieldOwners: { name: 'procore' } } } },
+      { 'if-match': settings.etag ?? '' },
+    )
+    const bulk = await env.call(
+      'POST',
+      `/v1/companies/${c}/links/bulk`,
+      { type: 'vendor', minScore: 0.9 },
+      { 'idempotency-key': 'e2e-bulk' },
+    )
     const linked = await env.waitRun(bulk.body.id)
-    const links = (linked.result.items as Array<{ procoreId: string; erpId: string; status: string }>).filter((x) => x.status === 'linked')
+    const links = (linked.result.items as Array<{ procoreId: string; erpId: string; status: string }>).filter(
+      (x) => x.status === 'linked',
+    )
     // Let the origin writes and their webhooks settle before measuring.
     await sleep(3000)
     const times: number[] = []
@@ -223,7 +377,14 @@ async function endToEnd(changes: number) {
       let snapshotAt: number | undefined
       while (env.erp.get('vendors', l.erpId)?.name !== name) {
         if (snapshotAt === undefined) {
-          const s = await env.app.db.selectFrom('record_snapshots').select('fields').where('company_id', '=', c).where('side', '=', 'procore').where('type', '=', 'vendor').where('external_id', '=', l.procoreId).executeTakeFirst()
+          const s = await env.app.db
+            .selectFrom('record_snapshots')
+            .select('fields')
+            .where('company_id', '=', c)
+            .where('side', '=', 'procore')
+            .where('type', '=', 'vendor')
+            .where('external_id', '=', l.procoreId)
+            .executeTakeFirst()
           if (s?.fields.name === name) snapshotAt = since(t)
         }
         await sleep(2)
@@ -232,15 +393,23 @@ async function endToEnd(changes: number) {
       toSnapshot.push(snapshotAt ?? times.at(-1)!)
     }
     const ours = times.map((x, i) => x - toSnapshot[i]!)
-    console.log(`  ${times.length} changes (${links.length} linked pairs): median ${fmt(pct(times, 0.5))}, p95 ${fmt(pct(times, 0.95))}, max ${fmt(Math.max(...times))}`)
-    console.log(`    of which webhook → inbox → re-read → snapshot: median ${fmt(pct(toSnapshot, 0.5))}, p95 ${fmt(pct(toSnapshot, 0.95))}`)
-    console.log(`    and snapshot → evaluate → propagate → ERP written: median ${fmt(pct(ours, 0.5))}, p95 ${fmt(pct(ours, 0.95))}`)
+    console.log(
+      `  ${times.length} changes (${links.length} linked pairs): median ${fmt(pct(times, 0.5))}, p95 ${fmt(pct(times, 0.95))}, max ${fmt(Math.max(...times))}`,
+    )
+    console.log(
+      `    of which webhook → inbox → re-read → snapshot: median ${fmt(pct(toSnapshot, 0.5))}, p95 ${fmt(pct(toSnapshot, 0.95))}`,
+    )
+    console.log(
+      `    and snapshot → evaluate → propagate → ERP written: median ${fmt(pct(ours, 0.5))}, p95 ${fmt(pct(ours, 0.95))}`,
+    )
   } finally {
     await env.stop()
   }
 }
 
-console.log(`sync benchmark on ${serverUrl ? serverUrl.replace(/\/\/[^@]*@/, '//') : 'an embedded PostgreSQL'}; Node ${process.version}`)
+console.log(
+  `sync benchmark on ${serverUrl ? serverUrl.replace(/\/\/[^@]*@/, '//') : 'an embedded PostgreSQL'}; Node ${process.version}`,
+)
 if (!skip.has('suggestions')) {
   for (const n of sizes) {
     console.log(`\n1. suggestions, ${n} × ${n} vendors`)

@@ -3,20 +3,43 @@ import t from 'tap'
 import { build, createCompany } from '../helpers/app.js'
 
 function run(script: string, args: string[], databaseUrl: string) {
-  return spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { env: { ...process.env, DATABASE_URL: databaseUrl }, encoding: 'utf8', timeout: 60_000 })
+  return spawnSync(process.execPath, ['--import', 'tsx', script, ...args], {
+    env: { ...process.env, DATABASE_URL: databaseUrl },
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
 }
 
 t.test('npm run apikey: create prints a working key once; list and revoke', async (t) => {
   const { app, adminKey, databaseUrl, auth } = await build(t)
   await createCompany(app, adminKey, '31')
 
-  const created = run('src/cli/apikey.ts', ['create', '--role', 'operator', '--company', '31', '--name', 'erp agent'], databaseUrl)
+  const created = run(
+    'src/cli/apikey.ts',
+    ['create', '--role', 'operator', '--company', '31', '--name', 'erp agent'],
+    databaseUrl,
+  )
   t.equal(created.status, 0, created.stderr)
   const key = created.stdout.trim()
   t.match(key, /^esk_[a-z0-9]{16}_[\w-]{43}$/, 'stdout is exactly the key, so scripts can capture it')
   t.match(created.stderr, /created operator key .* for companies 31; it is shown once/)
-  t.equal((await app.inject({ method: 'GET', url: '/v1/companies/31', headers: auth(key) })).statusCode, 200, 'the key works')
-  t.equal((await app.inject({ method: 'POST', url: '/v1/companies', headers: auth(key), payload: { id: '32', name: 'x', erpSystem: 'generic' } })).statusCode, 403, 'with its role')
+  t.equal(
+    (await app.inject({ method: 'GET', url: '/v1/companies/31', headers: auth(key) })).statusCode,
+    200,
+    'the key works',
+  )
+  t.equal(
+    (
+      await app.inject({
+        method: 'POST',
+        url: '/v1/companies',
+        headers: auth(key),
+        payload: { id: '32', name: 'x', erpSystem: 'generic' },
+      })
+    ).statusCode,
+    403,
+    'with its role',
+  )
 
   const listed = run('src/cli/apikey.ts', ['list'], databaseUrl)
   t.equal(listed.status, 0)
@@ -27,7 +50,11 @@ t.test('npm run apikey: create prints a working key once; list and revoke', asyn
 
   const revoked = run('src/cli/apikey.ts', ['revoke', id], databaseUrl)
   t.equal(revoked.status, 0, revoked.stderr)
-  t.equal((await app.inject({ method: 'GET', url: '/v1/companies/31', headers: auth(key) })).statusCode, 401, 'revoked at once')
+  t.equal(
+    (await app.inject({ method: 'GET', url: '/v1/companies/31', headers: auth(key) })).statusCode,
+    401,
+    'revoked at once',
+  )
 
   const bad = run('src/cli/apikey.ts', ['create', '--role', 'root'], databaseUrl)
   t.equal(bad.status, 2)

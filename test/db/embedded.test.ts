@@ -25,7 +25,7 @@ t.test('embedded PostgreSQL: data survives restarts, and a server orphaned by SI
   t.teardown(() => rm(dir, { recursive: true, force: true }))
 
   const first = await startEmbeddedPostgres(dir, log)
-  await query(first.url, 'create table kept (v text); insert into kept values (\'across restarts\')')
+  await query(first.url, "create table kept (v text); insert into kept values ('across restarts')")
   const firstPort = new URL(first.url).port
   await first.stop()
 
@@ -43,14 +43,25 @@ t.test('embedded PostgreSQL: data survives restarts, and a server orphaned by SI
   await second.stop()
 
   // A process that starts the database and is then killed with SIGKILL leaves postgres running.
-  const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '-e',
+      `
     import { startEmbeddedPostgres } from ${JSON.stringify(path.resolve('src/db/embedded.ts'))};
     import { pino } from 'pino';
     await startEmbeddedPostgres(${JSON.stringify(dir)}, pino({ level: 'silent' }));
     console.log('started');
     setInterval(() => {}, 1000);
-  `], { stdio: ['ignore', 'pipe', 'inherit'] })
-  await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('started') && resolve()))
+  `,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  await new Promise<void>((resolve) =>
+    child.stdout.on('data', (d: Buffer) => d.toString().includes('started') && resolve()),
+  )
   child.kill('SIGKILL')
   await new Promise((resolve) => child.on('exit', resolve))
   const pidFile = path.join(dir, 'pg', 'postmaster.pid')
@@ -58,7 +69,11 @@ t.test('embedded PostgreSQL: data survives restarts, and a server orphaned by SI
   const orphan = Number((await readFile(pidFile, 'utf8')).split('\n')[0])
 
   const third = await startEmbeddedPostgres(dir, log)
-  t.same(await query(third.url, 'select v from kept'), [{ v: 'across restarts' }], 'the next start recovers instead of failing')
+  t.same(
+    await query(third.url, 'select v from kept'),
+    [{ v: 'across restarts' }],
+    'the next start recovers instead of failing',
+  )
   t.throws(() => process.kill(orphan, 0), 'the orphan was stopped')
   await third.stop()
 })

@@ -14,7 +14,11 @@ function connect(url: string) {
 }
 
 async function tables(db: Kysely<Database>) {
-  const { rows } = await sql<{ t: string }>`select table_name as t from information_schema.tables where table_schema = 'public' and table_name not like 'kysely_%' order by 1`.execute(db)
+  const { rows } = await sql<{
+    t: string
+  }>`select table_name as t from information_schema.tables where table_schema = 'public' and table_name not like 'kysely_%' order by 1`.execute(
+    db,
+  )
   return rows.map((r) => r.t)
 }
 
@@ -24,12 +28,18 @@ t.test('migrations build the schema from an empty database, and every down rever
   t.same(await tables(db), [], 'empty to start with')
 
   const applied = await migrateToLatest(db)
-  t.same(applied, Object.keys(migrations).map((name) => `applied ${name}`))
+  t.same(
+    applied,
+    Object.keys(migrations).map((name) => `applied ${name}`),
+  )
   const full = await tables(db)
   t.ok(full.includes('companies') && full.includes('api_keys') && full.includes('idempotency_keys'))
   t.same(await migrateToLatest(db), [], 'running again does nothing')
 
-  t.ok((await migrator(db).getMigrations()).every((m) => m.executedAt), 'all applied')
+  t.ok(
+    (await migrator(db).getMigrations()).every((m) => m.executedAt),
+    'all applied',
+  )
   await migrateTo(db, 'none')
   t.same(await tables(db), [], 'all the way down leaves nothing behind')
   await migrateToLatest(db)

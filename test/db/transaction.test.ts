@@ -13,7 +13,10 @@ t.test('transaction', async (t) => {
   const { db } = createDb(options, pino({ level: 'silent' }))
   t.teardown(() => db.destroy())
   const insert = (tx: Tx, id: string) =>
-    tx.insertInto('companies').values({ id, name: `Company ${id}`, erp_system: 'generic' }).execute()
+    tx
+      .insertInto('companies')
+      .values({ id, name: `Company ${id}`, erp_system: 'generic' })
+      .execute()
   // Read on another connection: true only once the row is committed.
   const committed = async (id: string) =>
     (await db.selectFrom('companies').select('id').where('id', '=', id).executeTakeFirst()) !== undefined
@@ -38,34 +41,43 @@ t.test('transaction', async (t) => {
   await t.test('a rollback never runs the after-commit work', async (t) => {
     let ran = false
     const failure = new Error('refused')
-    await t.rejects(transaction(db, async (tx) => {
-      await insert(tx, '102')
-      afterCommit(tx, () => {
-        ran = true
-      })
-      throw failure
-    }), failure)
+    await t.rejects(
+      transaction(db, async (tx) => {
+        await insert(tx, '102')
+        afterCommit(tx, () => {
+          ran = true
+        })
+        throw failure
+      }),
+      failure,
+    )
     t.equal(ran, false)
     t.equal(await committed('102'), false, 'rolled back')
   })
 
   await t.test('a failing follow-up is reported; the commit and the other follow-ups stand', async (t) => {
     let later = false
-    await t.rejects(transaction(db, async (tx) => {
-      await insert(tx, '103')
-      afterCommit(tx, () => {
-        throw new Error('Procore unavailable')
-      })
-      afterCommit(tx, () => {
-        later = true
-      })
-    }), { message: 'Procore unavailable' })
+    await t.rejects(
+      transaction(db, async (tx) => {
+        await insert(tx, '103')
+        afterCommit(tx, () => {
+          throw new Error('Procore unavailable')
+        })
+        afterCommit(tx, () => {
+          later = true
+        })
+      }),
+      { message: 'Procore unavailable' },
+    )
     t.equal(await committed('103'), true)
     t.equal(later, true)
   })
 
   await t.test('no nesting, and no after-commit outside an open transaction()', async (t) => {
-    await t.rejects(transaction(db, (tx) => transaction(tx, async () => 1)), { message: /takes a Tx/ })
+    await t.rejects(
+      transaction(db, (tx) => transaction(tx, async () => 1)),
+      { message: /takes a Tx/ },
+    )
     let leaked: Tx | undefined
     await transaction(db, async (tx) => {
       leaked = tx
@@ -76,7 +88,7 @@ t.test('transaction', async (t) => {
     })
   })
 
-  await t.test('a function that must join its caller\'s transaction takes a Tx: a Db does not compile', async (t) => {
+  await t.test("a function that must join its caller's transaction takes a Tx: a Db does not compile", async (t) => {
     const lock = async (tx: Tx) => tx.selectFrom('companies').select('id').orderBy('id').forUpdate().execute()
     const plain: Db = db
     // @ts-expect-error a Db is not a Tx: row locks outside a transaction would end at once

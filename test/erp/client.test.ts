@@ -13,29 +13,52 @@ function logSink() {
 
 t.test('the ERP side of the sync contract against the stand-in', async (t) => {
   const logs = logSink()
-  const c = await connected(t, { env: { WORKER_ENABLED: 'false', LOG_LEVEL: 'trace' }, build: { logStream: logs.stream } })
+  const c = await connected(t, {
+    env: { WORKER_ENABLED: 'false', LOG_LEVEL: 'trace' },
+    build: { logStream: logs.stream },
+  })
   const erp = await erpRecords(c.app.ctx, c.companyId)
 
-  t.test('a create whose response is lost is retried with its Idempotency-Key and yields exactly one record', async (t) => {
-    c.erp.faults.push({ match: { method: 'POST', pathPrefix: '/v1/vendors' }, dropResponseAfterCommit: true })
-    const before = c.erp.stats()
-    const record = await erp.create('vendor', { name: 'Bright Electric LLC', tax_id: '98-7654321' }, 'key-lost-response')
-    const after = c.erp.stats()
-    t.equal(after.creates - before.creates, 1, 'the agent created once')
-    t.equal(after.records.vendors - before.records.vendors, 1, 'one vendor record exists')
-    const posts = c.erp.calls.filter((call) => call.method === 'POST' && call.path === '/v1/vendors')
-    t.same(posts.map((p) => [p.idempotencyKey, p.status]), [['key-lost-response', 201], ['key-lost-response', 200]], 'the retry carried the same key and was a replay')
-    t.equal(record['id'], c.erp.list('vendors').find((v) => v['name'] === 'Bright Electric LLC')?.id)
-    t.equal(record['code'], 'BRIGHT01', 'the ERP assigned the code')
+  t.test(
+    'a create whose response is lost is retried with its Idempotency-Key and yields exactly one record',
+    async (t) => {
+      c.erp.faults.push({ match: { method: 'POST', pathPrefix: '/v1/vendors' }, dropResponseAfterCommit: true })
+      const before = c.erp.stats()
+      const record = await erp.create(
+        'vendor',
+        { name: 'Bright Electric LLC', tax_id: '98-7654321' },
+        'key-lost-response',
+      )
+      const after = c.erp.stats()
+      t.equal(after.creates - before.creates, 1, 'the agent created once')
+      t.equal(after.records.vendors - before.records.vendors, 1, 'one vendor record exists')
+      const posts = c.erp.calls.filter((call) => call.method === 'POST' && call.path === '/v1/vendors')
+      t.same(
+        posts.map((p) => [p.idempotencyKey, p.status]),
+        [
+          ['key-lost-response', 201],
+          ['key-lost-response', 200],
+        ],
+        'the retry carried the same key and was a replay',
+      )
+      t.equal(record['id'], c.erp.list('vendors').find((v) => v['name'] === 'Bright Electric LLC')?.id)
+      t.equal(record['code'], 'BRIGHT01', 'the ERP assigned the code')
 
-    // The same key later: the same record, still one.
-    const again = await erp.create('vendor', { tax_id: '98-7654321', name: 'Bright Electric LLC' }, 'key-lost-response')
-    t.equal(again['id'], record['id'])
-    t.equal(c.erp.stats().records.vendors, after.records.vendors)
-  })
+      // The same key later: the same record, still one.
+      const again = await erp.create(
+        'vendor',
+        { tax_id: '98-7654321', name: 'Bright Electric LLC' },
+        'key-lost-response',
+      )
+      t.equal(again['id'], record['id'])
+      t.equal(c.erp.stats().records.vendors, after.records.vendors)
+    },
+  )
 
-  t.test('refusals carry the ERP\'s per-field messages; a refused key stays free', async (t) => {
-    const refused = await erp.create('vendor', { name: 'Bad Mail Co', email: 'not-an-email' }, 'key-refused').catch((e: unknown) => e)
+  t.test("refusals carry the ERP's per-field messages; a refused key stays free", async (t) => {
+    const refused = await erp
+      .create('vendor', { name: 'Bad Mail Co', email: 'not-an-email' }, 'key-refused')
+      .catch((e: unknown) => e)
     t.type(refused, ErpRefusedError)
     const r = refused as ErpRefusedError
     t.equal(r.erpStatus, 422)
@@ -47,17 +70,31 @@ t.test('the ERP side of the sync contract against the stand-in', async (t) => {
     t.equal(fixed['email'], 'ap@badmail.example', 'the corrected body was accepted with the same key')
 
     const existing = c.erp.seed('departments', { code: '40', name: 'Estimating' })
-    const duplicate = await erp.create('department', { code: '40', name: 'Estimating 2' }, 'key-duplicate').catch((e: unknown) => e)
+    const duplicate = await erp
+      .create('department', { code: '40', name: 'Estimating 2' }, 'key-duplicate')
+      .catch((e: unknown) => e)
     t.type(duplicate, ErpRefusedError)
-    t.match(duplicate, { erpStatus: 409, erpCode: 'already_exists', existingId: existing.id, status: 409, code: 'erp_record_exists' })
+    t.match(duplicate, {
+      erpStatus: 409,
+      erpCode: 'already_exists',
+      existingId: existing.id,
+      status: 409,
+      code: 'erp_record_exists',
+    })
 
     const callsBefore = c.erp.calls.length
-    const tooLong = await erp.create('vendor', { name: 'Bright Electric and Low Voltage Systems LLC' }, 'key-too-long').catch((e: unknown) => e)
+    const tooLong = await erp
+      .create('vendor', { name: 'Bright Electric and Low Voltage Systems LLC' }, 'key-too-long')
+      .catch((e: unknown) => e)
     t.type(tooLong, ErpRefusedError)
-    t.match((tooLong as ErpRefusedError).fieldErrors, [{ field: 'name', message: 'name must be at most 30 characters' }])
+    t.match((tooLong as ErpRefusedError).fieldErrors, [
+      { field: 'name', message: 'name must be at most 30 characters' },
+    ])
     t.equal(c.erp.calls.length, callsBefore, 'refused from limits.max_lengths before sending anything')
 
-    const noJob = await erp.create('cost_code', { code: '01-100', name: 'General' }, 'key-no-job', 'J999999').catch((e: unknown) => e)
+    const noJob = await erp
+      .create('cost_code', { code: '01-100', name: 'General' }, 'key-no-job', 'J999999')
+      .catch((e: unknown) => e)
     t.match(noJob, { erpStatus: 404, erpCode: 'not_found' })
   })
 
@@ -75,7 +112,10 @@ t.test('the ERP side of the sync contract against the stand-in', async (t) => {
     t.equal(c.erp.get('employees', seeded.id)?.['job_title'], 'Estimator', 'the stale update changed nothing')
 
     // The PATCH is applied but its response is lost: the retry meets 412, re-reads, finds our values.
-    c.erp.faults.push({ match: { method: 'PATCH', pathPrefix: `/v1/employees/${seeded.id}` }, dropResponseAfterCommit: true })
+    c.erp.faults.push({
+      match: { method: 'PATCH', pathPrefix: `/v1/employees/${seeded.id}` },
+      dropResponseAfterCommit: true,
+    })
     const afterLoss = await erp.update('user', seeded.id, { phone: '555-0123' }, 2)
     t.match(afterLoss, { version: 3, phone: '555-0123' })
     t.equal(c.erp.get('employees', seeded.id)?.version, 3, 'applied once')
@@ -105,10 +145,20 @@ t.test('the ERP side of the sync contract against the stand-in', async (t) => {
     c.erp.seed('cost-codes', { code: '02-200', name: 'Site work', job_id: job.id })
     const jobCodes = []
     for await (const page of erp.list('cost_code', { jobId: job.id })) jobCodes.push(...page)
-    t.same(jobCodes.map((cc) => [cc['code'], cc['job_id']]), [['01-100', job.id], ['02-200', job.id]])
+    t.same(
+      jobCodes.map((cc) => [cc['code'], cc['job_id']]),
+      [
+        ['01-100', job.id],
+        ['02-200', job.id],
+      ],
+    )
     const standard = []
     for await (const page of erp.list('cost_code')) standard.push(...page)
-    t.same(standard.map((cc) => cc['job_id']), [null], 'without jobId: the standard list')
+    t.same(
+      standard.map((cc) => cc['job_id']),
+      [null],
+      'without jobId: the standard list',
+    )
     const created = await erp.create('cost_code', { code: '03-300', name: 'Concrete' }, 'key-job-code', job.id)
     t.equal(created['job_id'], job.id)
 
@@ -118,16 +168,26 @@ t.test('the ERP side of the sync contract against the stand-in', async (t) => {
     const recent: Array<Record<string, unknown>> = []
     for await (const page of erp.list('department', { updatedSince: since })) recent.push(...page)
     const expected = all.filter((d) => Date.parse(d.updated_at) >= since.getTime()).map((d) => d.id)
-    t.same(recent.map((d) => d['id']), expected)
+    t.same(
+      recent.map((d) => d['id']),
+      expected,
+    )
     t.ok(expected.length >= 2 && expected.length < all.length)
   })
 
   t.test('transient failures are retried by the HTTP layer; final ones are typed', async (t) => {
     const vendor = c.erp.seed('vendors', { name: 'Retry Supply' })
-    c.erp.faults.push({ match: { method: 'GET', pathPrefix: `/v1/vendors/${vendor.id}` }, status: 503, retryAfterSeconds: 1 })
+    c.erp.faults.push({
+      match: { method: 'GET', pathPrefix: `/v1/vendors/${vendor.id}` },
+      status: 503,
+      retryAfterSeconds: 1,
+    })
     c.erp.faults.push({ match: { method: 'GET', pathPrefix: `/v1/vendors/${vendor.id}` }, resetConnection: true })
     t.match(await erp.get('vendor', vendor.id), { id: vendor.id })
-    t.same(c.erp.calls.filter((call) => call.path === `/v1/vendors/${vendor.id}`).map((call) => call.status), [503, 0, 200])
+    t.same(
+      c.erp.calls.filter((call) => call.path === `/v1/vendors/${vendor.id}`).map((call) => call.status),
+      [503, 0, 200],
+    )
 
     c.erp.faults.push({ match: { method: 'GET', pathPrefix: `/v1/vendors/${vendor.id}` }, status: 401 })
     const unauthorized = await erp.get('vendor', vendor.id).catch((e: unknown) => e)
@@ -138,7 +198,10 @@ t.test('the ERP side of the sync contract against the stand-in', async (t) => {
     const invalid = await erp.get('project', bad.id).catch((e: unknown) => e)
     t.type(invalid, UpstreamError)
     t.equal((invalid as UpstreamError).reason, 'invalid_response')
-    t.match(((invalid as UpstreamError).cause as Error).message, new RegExp(`jobs record ${bad.id} does not match the protocol: /status`))
+    t.match(
+      ((invalid as UpstreamError).cause as Error).message,
+      new RegExp(`jobs record ${bad.id} does not match the protocol: /status`),
+    )
   })
 
   t.test('a company without a connection', async (t) => {

@@ -6,7 +6,14 @@ import { connected, eventually, newCompanyId } from './fixtures/harness.js'
 
 type Delivery = { id?: string; timestamp?: string | number; signature?: string; body?: string; contentType?: string }
 
-const event = (over: Record<string, unknown> = {}) => JSON.stringify({ type: 'record.updated', resource: 'vendors', id: 'V000001', occurred_at: '2024-05-01T12:00:00.000000Z', ...over })
+const event = (over: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    type: 'record.updated',
+    resource: 'vendors',
+    id: 'V000001',
+    occurred_at: '2024-05-01T12:00:00.000000Z',
+    ...over,
+  })
 const now = () => Math.floor(Date.now() / 1000)
 let messages = 0
 const messageId = () => `msg_test_${++messages}`
@@ -16,22 +23,32 @@ function signed(secret: string, over: Delivery = {}): Required<Delivery> {
   const id = over.id ?? messageId()
   const timestamp = over.timestamp ?? now()
   const body = over.body ?? event()
-  return { id, timestamp, body, signature: over.signature ?? signStandardWebhook(secret, id, timestamp, body), contentType: over.contentType ?? 'application/json' }
+  return {
+    id,
+    timestamp,
+    body,
+    signature: over.signature ?? signStandardWebhook(secret, id, timestamp, body),
+    contentType: over.contentType ?? 'application/json',
+  }
 }
 
 t.test('the signature matrix: every rejection is 401 problem+json and stores nothing', async (t) => {
   const c = await connected(t, { env: { WORKER_ENABLED: 'false' } })
   const url = `/webhooks/erp/${c.companyId}`
-  const rows = async () => Number((await sql<{ n: string }>`select count(*) as n from inbox_events`.execute(c.app.db)).rows[0]!.n)
-  const send = (d: Partial<Required<Delivery>>, path = url) => c.app.inject({
-    method: 'POST', url: path, payload: d.body ?? '',
-    headers: {
-      'content-type': d.contentType ?? 'application/json',
-      ...(d.id !== undefined && { 'webhook-id': d.id }),
-      ...(d.timestamp !== undefined && { 'webhook-timestamp': String(d.timestamp) }),
-      ...(d.signature !== undefined && { 'webhook-signature': d.signature }),
-    },
-  })
+  const rows = async () =>
+    Number((await sql<{ n: string }>`select count(*) as n from inbox_events`.execute(c.app.db)).rows[0]!.n)
+  const send = (d: Partial<Required<Delivery>>, path = url) =>
+    c.app.inject({
+      method: 'POST',
+      url: path,
+      payload: d.body ?? '',
+      headers: {
+        'content-type': d.contentType ?? 'application/json',
+        ...(d.id !== undefined && { 'webhook-id': d.id }),
+        ...(d.timestamp !== undefined && { 'webhook-timestamp': String(d.timestamp) }),
+        ...(d.signature !== undefined && { 'webhook-signature': d.signature }),
+      },
+    })
   const otherSecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
   const good = signed(c.secret)
   const { id: _id, ...noId } = good
@@ -47,7 +64,11 @@ t.test('the signature matrix: every rejection is 401 problem+json and stores not
     ['signature of another message id', { ...good, id: messageId() }, /No webhook-signature matches/],
     ['timestamp too old', signed(c.secret, { timestamp: now() - 360 }), /more than 300 s in the past/],
     ['timestamp too new', signed(c.secret, { timestamp: now() + 360 }), /more than 300 s in the future/],
-    ['not JSON and not signed: refused before any parse', { ...good, body: '{not json' }, /No webhook-signature matches/],
+    [
+      'not JSON and not signed: refused before any parse',
+      { ...good, body: '{not json' },
+      /No webhook-signature matches/,
+    ],
     ['a company without a connection', good, /No webhook-signature matches/, `/webhooks/erp/${newCompanyId()}`],
     ['a company id beyond int8', good, /No webhook-signature matches/, '/webhooks/erp/9999999999999999999'],
   ]
@@ -63,7 +84,16 @@ t.test('the signature matrix: every rejection is 401 problem+json and stores not
   t.equal(ok.statusCode, 204, ok.body)
   t.equal(await rows(), 1)
   const stored = await c.app.db.selectFrom('inbox_events').selectAll().executeTakeFirstOrThrow()
-  t.match(stored, { company_id: c.companyId, source: 'erp', dedupe_key: good.id, status: 'queued', event_type: 'record.updated', record_type: 'vendor', resource_id: 'V000001', body: good.body })
+  t.match(stored, {
+    company_id: c.companyId,
+    source: 'erp',
+    dedupe_key: good.id,
+    status: 'queued',
+    event_type: 'record.updated',
+    record_type: 'vendor',
+    resource_id: 'V000001',
+    body: good.body,
+  })
   t.same(Object.keys(stored.headers).sort(), ['webhook-id', 'webhook-timestamp'], 'no signature kept')
 
   // A retry of the same message (same webhook-id, signed afresh) is acknowledged and stored once.
@@ -79,12 +109,31 @@ t.test('the signature matrix: every rejection is 401 problem+json and stores not
 
 t.test('authentic notifications we cannot act on are stored quarantined and still acknowledged', async (t) => {
   const c = await connected(t, { env: { WORKER_ENABLED: 'false' } })
-  for (const body of ['{not json', event({ resource: 'payments' }), event({ type: 'record.exploded' }), JSON.stringify([1, 2])]) {
+  for (const body of [
+    '{not json',
+    event({ resource: 'payments' }),
+    event({ type: 'record.exploded' }),
+    JSON.stringify([1, 2]),
+  ]) {
     const d = signed(c.secret, { body })
-    const res = await c.app.inject({ method: 'POST', url: `/webhooks/erp/${c.companyId}`, payload: d.body, headers: { 'content-type': 'application/json', 'webhook-id': d.id, 'webhook-timestamp': String(d.timestamp), 'webhook-signature': d.signature } })
+    const res = await c.app.inject({
+      method: 'POST',
+      url: `/webhooks/erp/${c.companyId}`,
+      payload: d.body,
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': d.id,
+        'webhook-timestamp': String(d.timestamp),
+        'webhook-signature': d.signature,
+      },
+    })
     t.equal(res.statusCode, 204, body)
   }
-  const events = await c.app.inject({ method: 'GET', url: `/v1/companies/${c.companyId}/webhook-events?status=quarantined`, headers: c.admin })
+  const events = await c.app.inject({
+    method: 'GET',
+    url: `/v1/companies/${c.companyId}/webhook-events?status=quarantined`,
+    headers: c.admin,
+  })
   t.equal(events.json().items.length, 4)
   t.match(events.json().items[3], { source: 'erp', status: 'quarantined', lastError: 'the body is not JSON' })
   t.match(events.json().items[2].lastError, /resource/)
@@ -92,8 +141,23 @@ t.test('authentic notifications we cannot act on are stored quarantined and stil
 
 t.test('rotation: both secrets work during the grace period, only the new one after it', async (t) => {
   const c = await connected(t, { env: { WORKER_ENABLED: 'false' } })
-  const send = (d: Required<Delivery>) => c.app.inject({ method: 'POST', url: `/webhooks/erp/${c.companyId}`, payload: d.body, headers: { 'content-type': 'application/json', 'webhook-id': d.id, 'webhook-timestamp': String(d.timestamp), 'webhook-signature': d.signature } })
-  const rotated = await c.app.inject({ method: 'POST', url: `/v1/companies/${c.companyId}/erp/notification-secret`, headers: { ...c.admin, 'idempotency-key': 'rotate' } })
+  const send = (d: Required<Delivery>) =>
+    c.app.inject({
+      method: 'POST',
+      url: `/webhooks/erp/${c.companyId}`,
+      payload: d.body,
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': d.id,
+        'webhook-timestamp': String(d.timestamp),
+        'webhook-signature': d.signature,
+      },
+    })
+  const rotated = await c.app.inject({
+    method: 'POST',
+    url: `/v1/companies/${c.companyId}/erp/notification-secret`,
+    headers: { ...c.admin, 'idempotency-key': 'rotate' },
+  })
   const next: string = rotated.json().notificationSecret
 
   t.equal((await send(signed(c.secret))).statusCode, 204, 'previous secret accepted during the grace period')
@@ -102,7 +166,10 @@ t.test('rotation: both secrets work during the grace period, only the new one af
   both.signature = `${signStandardWebhook('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', both.id, both.timestamp, both.body)} ${both.signature}`
   t.equal((await send(both)).statusCode, 204, 'several signatures, one valid')
 
-  await c.app.db.updateTable('erp_connections').set({ previous_secret_expires_at: new Date(Date.now() - 1000) }).execute()
+  await c.app.db
+    .updateTable('erp_connections')
+    .set({ previous_secret_expires_at: new Date(Date.now() - 1000) })
+    .execute()
   t.equal((await send(signed(c.secret))).statusCode, 401, 'previous secret refused after the grace period')
   t.equal((await send(signed(next))).statusCode, 204)
 })
@@ -115,7 +182,9 @@ t.test('an ERP change notified by the stand-in updates the ERP-side snapshot', a
   c.erp.change('vendors', vendor.id, { phone: '555-0199', email: 'ap@acme.example' })
   await c.erp.notifications.idle()
   t.match(c.erp.notifications.sent(), [{ status: 204 }])
-  const snapshot = await eventually('the vendor snapshot', async () => getSnapshot(c.app.db, c.companyId, 'erp', 'vendor', vendor.id))
+  const snapshot = await eventually('the vendor snapshot', async () =>
+    getSnapshot(c.app.db, c.companyId, 'erp', 'vendor', vendor.id),
+  )
   t.match(snapshot, { type: 'vendor', external_id: vendor.id, parent_id: null, deleted_at: null })
   t.match(snapshot.fields, { name: 'Acme Concrete', phone: '555-0199', email: 'ap@acme.example', active: true })
   t.equal((snapshot.raw as { version: number }).version, 2)
@@ -126,13 +195,21 @@ t.test('an ERP change notified by the stand-in updates the ERP-side snapshot', a
   const second = c.erp.notifications.sent()[1]!
   c.erp.notifications.redeliver(second.id)
   await c.erp.notifications.idle()
-  t.same(c.erp.notifications.sent().map((s) => s.status), [204, 204, 204])
+  t.same(
+    c.erp.notifications.sent().map((s) => s.status),
+    [204, 204, 204],
+  )
   const updated = await eventually('the renamed vendor', async () => {
     const s = await getSnapshot(c.app.db, c.companyId, 'erp', 'vendor', vendor.id)
     return s?.fields['name'] === 'Acme Concrete, Inc.' ? s : undefined
   })
   t.equal((updated.raw as { version: number }).version, 3)
-  const events = await c.app.db.selectFrom('inbox_events').select(['dedupe_key', 'status']).where('source', '=', 'erp').orderBy('id').execute()
+  const events = await c.app.db
+    .selectFrom('inbox_events')
+    .select(['dedupe_key', 'status'])
+    .where('source', '=', 'erp')
+    .orderBy('id')
+    .execute()
   t.equal(events.length, 2, 'the redelivery was not stored again')
   await eventually('both events processed', async () => {
     const rows = await c.app.db.selectFrom('inbox_events').select('status').where('status', '!=', 'processed').execute()
@@ -144,7 +221,9 @@ t.test('an ERP change notified by the stand-in updates the ERP-side snapshot', a
   const code = c.erp.seed('cost-codes', { code: '03-300', name: 'Concrete', job_id: job.id })
   c.erp.change('cost-codes', code.id, { name: 'Cast-in-place concrete' })
   await c.erp.notifications.idle()
-  const codeSnapshot = await eventually('the job cost code snapshot', async () => getSnapshot(c.app.db, c.companyId, 'erp', 'cost_code', code.id))
+  const codeSnapshot = await eventually('the job cost code snapshot', async () =>
+    getSnapshot(c.app.db, c.companyId, 'erp', 'cost_code', code.id),
+  )
   t.match(codeSnapshot, { parent_id: job.id, fields: { code: '03-300', name: 'Cast-in-place concrete' } })
 })
 
@@ -163,8 +242,14 @@ t.test('processing failures are visible on the event and retried', async (t) => 
   t.match(failed.last_error, /401 unauthorized/)
   t.notOk(failed.last_error?.includes(c.erp.token), 'no token in the error')
   // The job retries with backoff; rather than wait for it, ask for a retry as an operator would.
-  const retried = await c.app.inject({ method: 'POST', url: `/v1/companies/${c.companyId}/webhook-events/${failed.id}/retry`, headers: c.admin })
+  const retried = await c.app.inject({
+    method: 'POST',
+    url: `/v1/companies/${c.companyId}/webhook-events/${failed.id}/retry`,
+    headers: c.admin,
+  })
   t.equal(retried.statusCode, 200, retried.body)
-  const snapshot = await eventually('the snapshot after the retry', async () => getSnapshot(c.app.db, c.companyId, 'erp', 'vendor', vendor.id))
+  const snapshot = await eventually('the snapshot after the retry', async () =>
+    getSnapshot(c.app.db, c.companyId, 'erp', 'vendor', vendor.id),
+  )
   t.equal(snapshot.fields['phone'], '555-0111')
 })

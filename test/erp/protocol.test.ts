@@ -1,14 +1,24 @@
 import { readFileSync } from 'node:fs'
 import { compileErrors, validate } from '@readme/openapi-parser'
 import t from 'tap'
-import { ErpResources, InfoSchema, NonNullableText, RecordChangedSchema, RecordSchemas } from '../../src/erp/protocol.js'
+import {
+  ErpResources,
+  InfoSchema,
+  NonNullableText,
+  RecordChangedSchema,
+  RecordSchemas,
+} from '../../src/erp/protocol.js'
 
 // The client's view of the protocol (src/erp/protocol.ts) must be the document's, field for field.
 type Json = ReturnType<typeof JSON.parse>
 const doc: Json = JSON.parse(readFileSync(new URL('../../openapi/erp-connector.json', import.meta.url), 'utf8'))
 const schemas = doc.components.schemas as Record<string, Json>
 const SCHEMA_OF: Record<(typeof ErpResources)[number], string> = {
-  departments: 'Department', employees: 'Employee', jobs: 'Job', 'cost-codes': 'CostCode', vendors: 'Vendor',
+  departments: 'Department',
+  employees: 'Employee',
+  jobs: 'Job',
+  'cost-codes': 'CostCode',
+  vendors: 'Vendor',
 }
 
 /** A schema's accepted JSON types and enum, from either TypeBox's or the document's spelling. */
@@ -38,7 +48,9 @@ t.test('record schemas match the document field for field', async (t) => {
       if (values) t.same(shape(ours.properties[field]).enum, values, `${resource}.${field}: values`)
     }
     const textNeverNull = Object.entries(theirs.properties as Record<string, Json>)
-      .filter(([field, s]) => s.type === 'string' && !s.enum && !['id', 'updated_at'].includes(field)).map(([field]) => field).sort()
+      .filter(([field, s]) => s.type === 'string' && !s.enum && !['id', 'updated_at'].includes(field))
+      .map(([field]) => field)
+      .sort()
     t.same([...NonNullableText[resource]].sort(), textNeverNull, `${resource}: text that is "" rather than null`)
   }
 })
@@ -57,5 +69,9 @@ t.test('info and the notification body match the document', async (t) => {
   t.same([...ours.required].sort(), [...theirs.required].sort())
   t.same(shape(ours.properties.type).enum, [...theirs.properties.type.enum].sort())
   t.same(shape(ours.properties.resource).enum, [...theirs.properties.resource.enum].sort())
-  t.same([...ErpResources].sort(), [...theirs.properties.resource.enum].sort(), 'every notifiable resource is one the client reads')
+  t.same(
+    [...ErpResources].sort(),
+    [...theirs.properties.resource.enum].sort(),
+    'every notifiable resource is one the client reads',
+  )
 })

@@ -23,7 +23,10 @@ export const TEST_ENCRYPTION_KEYS = `test:${Buffer.alloc(32, 7).toString('base64
 
 /** The environment every test app gets, before the test's own overrides. */
 export const testEnv = (databaseUrl: string): Record<string, string> => ({
-  LOG_LEVEL: 'silent', DATABASE_URL: databaseUrl, ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, WORKER_HEARTBEAT_MS: '500',
+  LOG_LEVEL: 'silent',
+  DATABASE_URL: databaseUrl,
+  ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+  WORKER_HEARTBEAT_MS: '500',
 })
 
 export async function build(t: Test, env: Record<string, string> = {}, options: BuildOptions = {}): Promise<TestApp> {
@@ -36,7 +39,12 @@ export async function build(t: Test, env: Record<string, string> = {}, options: 
 }
 
 export async function createCompany(app: FastifyInstance, adminKey: string, id: string, erpSystem = 'foundation') {
-  const res = await app.inject({ method: 'POST', url: '/v1/companies', headers: { authorization: `Bearer ${adminKey}` }, payload: { id, name: `Company ${id}`, erpSystem } })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/companies',
+    headers: { authorization: `Bearer ${adminKey}` },
+    payload: { id, name: `Company ${id}`, erpSystem },
+  })
   if (res.statusCode !== 201) throw new Error(`createCompany ${id}: ${res.statusCode} ${res.body}`)
   return res.json<{ id: string }>()
 }

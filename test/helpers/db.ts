@@ -35,7 +35,10 @@ function serverUrl(): Promise<string> {
  */
 export async function testDatabase(t: Test, options: { migrate?: boolean } = {}): Promise<string> {
   const base = await serverUrl()
-  const name = `t_${path.basename(t.name || 'x').replace(/\W+/g, '_').slice(0, 30)}_${randomBytes(4).toString('hex')}`.toLowerCase()
+  const name = `t_${path
+    .basename(t.name || 'x')
+    .replace(/\W+/g, '_')
+    .slice(0, 30)}_${randomBytes(4).toString('hex')}`.toLowerCase()
   const admin = new pg.Client(base)
   await admin.connect()
   await admin.query(`create database "${name}"`)
@@ -49,7 +52,9 @@ export async function testDatabase(t: Test, options: { migrate?: boolean } = {})
     await c.end()
   })
   if (options.migrate !== false) {
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.toString(), max: 1 }) }) })
+    const db = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.toString(), max: 1 }) }),
+    })
     await migrateToLatest(db)
     await db.destroy()
     await installQueueSchema(url.toString())

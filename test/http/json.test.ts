@@ -17,7 +17,12 @@ const roundBigints = (value: unknown): unknown => {
   if (typeof value === 'object' && value !== null) {
     const copy: Record<string, unknown> = {}
     for (const [key, member] of Object.entries(value)) {
-      Object.defineProperty(copy, key, { value: roundBigints(member), enumerable: true, writable: true, configurable: true })
+      Object.defineProperty(copy, key, {
+        value: roundBigints(member),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      })
     }
     return copy
   }
@@ -47,45 +52,115 @@ void t.test('bigint ids round-trip exactly through stringifyJson and parseJson',
   const id = 9007199254740993n
   t.equal(stringifyJson({ id }), '{"id":9007199254740993}')
   t.same(parseJson(stringifyJson({ id, nested: [id, { id }] })), { id, nested: [id, { id }] })
-  fc.assert(fc.property(fc.bigInt(), (n) => {
-    const parsed = parseJson(stringifyJson({ n }))
-    assert.deepEqual(parsed, { n: Number.isSafeInteger(Number(n)) ? Number(n) : n })
-  }))
+  fc.assert(
+    fc.property(fc.bigInt(), (n) => {
+      const parsed = parseJson(stringifyJson({ n }))
+      assert.deepEqual(parsed, { n: Number.isSafeInteger(Number(n)) ? Number(n) : n })
+    }),
+  )
   t.end()
 })
 
 void t.test('parseJson agrees with JSON.parse on any JSON value, up to the rounding of unsafe integers', (t) => {
-  fc.assert(fc.property(fc.jsonValue(), fc.constantFrom('', ' ', '\n\t\r '), (value, space) => {
-    const text = JSON.stringify(value, null, space)
-    assert.deepStrictEqual(outcome(parseJson, text), outcome(JSON.parse, text))
-    assert.deepStrictEqual(outcome(parseJson, forceTokenizer(text)), outcome(JSON.parse, forceTokenizer(text)))
-  }), { numRuns: 500 })
+  fc.assert(
+    fc.property(fc.jsonValue(), fc.constantFrom('', ' ', '\n\t\r '), (value, space) => {
+      const text = JSON.stringify(value, null, space)
+      assert.deepStrictEqual(outcome(parseJson, text), outcome(JSON.parse, text))
+      assert.deepStrictEqual(outcome(parseJson, forceTokenizer(text)), outcome(JSON.parse, forceTokenizer(text)))
+    }),
+    { numRuns: 500 },
+  )
   t.end()
 })
 
 void t.test('parseJson accepts and rejects exactly what JSON.parse does', (t) => {
   const token = fc.constantFrom(
-    '{', '}', '[', ']', ',', ':', '"', '\\', '\\u00e9', '\\x', 'u', '0', '1', '-', '.', 'e', 'E', '+',
-    ' ', '\n', '\u000b', '\u0001', 'true', 'tru', 'null', 'a', '"a"', '01', '1.', '.5', '\ud800', '__proto__',
+    '{',
+    '}',
+    '[',
+    ']',
+    ',',
+    ':',
+    '"',
+    '\\',
+    '\\u00e9',
+    '\\x',
+    'u',
+    '0',
+    '1',
+    '-',
+    '.',
+    'e',
+    'E',
+    '+',
+    ' ',
+    '\n',
+    '\u000b',
+    '\u0001',
+    'true',
+    'tru',
+    'null',
+    'a',
+    '"a"',
+    '01',
+    '1.',
+    '.5',
+    '\ud800',
+    '__proto__',
   )
-  fc.assert(fc.property(fc.array(token, { maxLength: 12 }), (tokens) => {
-    const text = forceTokenizer(tokens.join(''))
-    assert.deepStrictEqual(outcome(parseJson, text), outcome(JSON.parse, text))
-  }), { numRuns: 3000 })
+  fc.assert(
+    fc.property(fc.array(token, { maxLength: 12 }), (tokens) => {
+      const text = forceTokenizer(tokens.join(''))
+      assert.deepStrictEqual(outcome(parseJson, text), outcome(JSON.parse, text))
+    }),
+    { numRuns: 3000 },
+  )
 
-  fc.assert(fc.property(fc.json(), fc.nat(), (json, at) => {
-    const text = forceTokenizer(json)
-    const cut = text.slice(0, at % text.length) + text.slice((at % text.length) + 1)
-    assert.deepStrictEqual(outcome(parseJson, cut), outcome(JSON.parse, cut))
-  }), { numRuns: 1000 })
+  fc.assert(
+    fc.property(fc.json(), fc.nat(), (json, at) => {
+      const text = forceTokenizer(json)
+      const cut = text.slice(0, at % text.length) + text.slice((at % text.length) + 1)
+      assert.deepStrictEqual(outcome(parseJson, cut), outcome(JSON.parse, cut))
+    }),
+    { numRuns: 1000 },
+  )
   t.end()
 })
 
 void t.test('edge cases are accepted or rejected exactly as JSON.parse does', (t) => {
-  const cases = ['"\u0001"', '"\t"', '\u000b1', '\ufeff1', '01', '1.', '.5', '-', '+1', '"\\x"', '"\\u12"', '"\\u00E9"',
-    'tru', '[1,]', '{"a":1,}', '{,}', '[,1]', 'NaN', 'Infinity', '"\ud800"', '"\\ud800"', '-0', '1E+2', '[] []', ' {} ']
+  const cases = [
+    '"\u0001"',
+    '"\t"',
+    '\u000b1',
+    '\ufeff1',
+    '01',
+    '1.',
+    '.5',
+    '-',
+    '+1',
+    '"\\x"',
+    '"\\u12"',
+    '"\\u00E9"',
+    'tru',
+    '[1,]',
+    '{"a":1,}',
+    '{,}',
+    '[,1]',
+    'NaN',
+    'Infinity',
+    '"\ud800"',
+    '"\\ud800"',
+    '-0',
+    '1E+2',
+    '[] []',
+    ' {} ',
+  ]
   for (const text of cases) {
-    t.strictSame(outcome(parseJson, forceTokenizer(text)), outcome(JSON.parse, forceTokenizer(text)), JSON.stringify(text))
+    t.strictSame(
+      outcome(parseJson, forceTokenizer(text)),
+      outcome(JSON.parse, forceTokenizer(text)),
+      JSON.stringify(text),
+    )
   }
   t.end()
 })
@@ -108,9 +183,12 @@ void t.test('parseJson throws SyntaxError on invalid JSON on both paths', (t) =>
 })
 
 void t.test('stringifyJson writes what JSON.stringify writes, for plain JSON values', (t) => {
-  fc.assert(fc.property(fc.jsonValue(), (value) => {
-    assert.equal(stringifyJson(value), JSON.stringify(value))
-  }), { numRuns: 500 })
+  fc.assert(
+    fc.property(fc.jsonValue(), (value) => {
+      assert.equal(stringifyJson(value), JSON.stringify(value))
+    }),
+    { numRuns: 500 },
+  )
   t.end()
 })
 

@@ -62,11 +62,19 @@ void t.test('the request line carries Procore-style query encoding and a JSON bo
   await client.request({
     method: 'PATCH',
     path: 'vendors/sync',
-    query: { 'filters[id]': [1, 9007199254740993n], 'filters[updated_at]': '2024-01-01T00:00:00Z...2024-01-02T00:00:00Z', q: 'a b&c', flag: false },
+    query: {
+      'filters[id]': [1, 9007199254740993n],
+      'filters[updated_at]': '2024-01-01T00:00:00Z...2024-01-02T00:00:00Z',
+      q: 'a b&c',
+      flag: false,
+    },
     body: { id: 9007199254740993n },
   })
-  t.equal(seen?.url, '/api/vendors/sync?filters%5Bid%5D%5B%5D=1&filters%5Bid%5D%5B%5D=9007199254740993'
-    + '&filters%5Bupdated_at%5D=2024-01-01T00%3A00%3A00Z...2024-01-02T00%3A00%3A00Z&q=a%20b%26c&flag=false')
+  t.equal(
+    seen?.url,
+    '/api/vendors/sync?filters%5Bid%5D%5B%5D=1&filters%5Bid%5D%5B%5D=9007199254740993' +
+      '&filters%5Bupdated_at%5D=2024-01-01T00%3A00%3A00Z...2024-01-02T00%3A00%3A00Z&q=a%20b%26c&flag=false',
+  )
   t.equal(seen?.body, '{"id":9007199254740993}')
   t.match(seen?.headers, { 'content-type': 'application/json', accept: 'application/json', 'user-agent': 'sync/1' })
 })
@@ -83,7 +91,10 @@ void t.test('a redirect to another server is not followed', async (t) => {
   const client = new HttpClient({ baseUrl: origin })
   t.teardown(() => client.close())
 
-  t.match(await upstreamError(t, client.request({ method: 'GET', path: '/x' })), { reason: 'redirect_blocked', status: 302 })
+  t.match(await upstreamError(t, client.request({ method: 'GET', path: '/x' })), {
+    reason: 'redirect_blocked',
+    status: 302,
+  })
   t.equal(canaryHits, 0)
 })
 
@@ -106,7 +117,8 @@ void t.test('at most maxConcurrency requests are in flight per key; keys do not 
   })
   const client = new HttpClient({ baseUrl: origin, maxConcurrency: 2 })
   t.teardown(() => client.close())
-  const burst = (keys: string[]) => Promise.all(keys.map((key) => client.request({ method: 'GET', path: '/x', concurrencyKey: key })))
+  const burst = (keys: string[]) =>
+    Promise.all(keys.map((key) => client.request({ method: 'GET', path: '/x', concurrencyKey: key })))
 
   hold = 3
   await burst(['a', 'a', 'a', 'a', 'a', 'a'])
@@ -129,15 +141,21 @@ void t.test('a declared Content-Length over the cap fails before the body is rea
 })
 
 // Without the signal reaching the socket, this would hang until headersMs (beyond the subtest's timeout).
-void t.test('an abort while the request is in flight ends it at once, and is not retried', { timeout: 10_000 }, async (t) => {
-  let requests = 0
-  const controller = new AbortController()
-  const origin = await startServer(t, () => {
-    requests++
-    controller.abort(new Error('job cancelled'))
-  })
-  const client = new HttpClient({ baseUrl: origin, timeouts: { headersMs: 60_000 } })
-  t.teardown(() => client.close())
-  await t.rejects(client.request({ method: 'GET', path: '/x', signal: controller.signal }), { message: 'job cancelled' })
-  t.equal(requests, 1)
-})
+void t.test(
+  'an abort while the request is in flight ends it at once, and is not retried',
+  { timeout: 10_000 },
+  async (t) => {
+    let requests = 0
+    const controller = new AbortController()
+    const origin = await startServer(t, () => {
+      requests++
+      controller.abort(new Error('job cancelled'))
+    })
+    const client = new HttpClient({ baseUrl: origin, timeouts: { headersMs: 60_000 } })
+    t.teardown(() => client.close())
+    await t.rejects(client.request({ method: 'GET', path: '/x', signal: controller.signal }), {
+      message: 'job cancelled',
+    })
+    t.equal(requests, 1)
+  },
+)

@@ -27,16 +27,31 @@ void t.test('429 waits for X-Rate-Limit-Reset (Unix seconds), plus jitter', (t) 
 })
 
 void t.test('429 falls back to Retry-After, then to backoff', (t) => {
-  t.strictSame(decide({ status: 429, headers: { 'retry-after': '7' } }), { retry: true, delayMs: 7000, reason: '429 Retry-After 7s' })
+  t.strictSame(decide({ status: 429, headers: { 'retry-after': '7' } }), {
+    retry: true,
+    delayMs: 7000,
+    reason: '429 Retry-After 7s',
+  })
   const pastReset = String(NOW / 1000 - 1)
-  t.strictSame(decide({ status: 429, headers: { 'x-rate-limit-reset': pastReset } }),
-    { retry: true, delayMs: 250, reason: '429, attempt 1/5, backoff 250ms' }, 'a reset in the past is ignored')
-  t.strictSame(decide({ status: 429, headers: {} }), { retry: true, delayMs: 250, reason: '429, attempt 1/5, backoff 250ms' })
+  t.strictSame(
+    decide({ status: 429, headers: { 'x-rate-limit-reset': pastReset } }),
+    { retry: true, delayMs: 250, reason: '429, attempt 1/5, backoff 250ms' },
+    'a reset in the past is ignored',
+  )
+  t.strictSame(decide({ status: 429, headers: {} }), {
+    retry: true,
+    delayMs: 250,
+    reason: '429, attempt 1/5, backoff 250ms',
+  })
   t.end()
 })
 
 void t.test('503 honours Retry-After beyond 30 s, in seconds or as an HTTP date', (t) => {
-  t.strictSame(decide({ status: 503, headers: { 'retry-after': '120' } }), { retry: true, delayMs: 120_000, reason: '503 Retry-After 120s' })
+  t.strictSame(decide({ status: 503, headers: { 'retry-after': '120' } }), {
+    retry: true,
+    delayMs: 120_000,
+    reason: '503 Retry-After 120s',
+  })
   const date = new Date(NOW + 90_000).toUTCString()
   const decision = decide({ status: 502, headers: { 'retry-after': date } })
   t.equal(decision.delayMs, 90_000)
@@ -61,25 +76,45 @@ void t.test('a wait beyond maxWaitMs is not slept: the decision carries retryAt 
 })
 
 void t.test('connection errors and timeouts are backed off', (t) => {
-  t.strictSame(decide({ errorCode: 'ECONNRESET', attempt: 2, random: 0.731 }),
-    { retry: true, delayMs: 731, reason: 'ECONNRESET, attempt 2/5, backoff 731ms' })
+  t.strictSame(decide({ errorCode: 'ECONNRESET', attempt: 2, random: 0.731 }), {
+    retry: true,
+    delayMs: 731,
+    reason: 'ECONNRESET, attempt 2/5, backoff 731ms',
+  })
   for (const errorCode of ['ECONNREFUSED', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']) {
     t.equal(decide({ errorCode }).retry, true, errorCode)
   }
-  t.strictSame(decide({ errorCode: 'ERR_INVALID_ARG_TYPE' }),
-    { retry: false, delayMs: 0, reason: 'not retrying: ERR_INVALID_ARG_TYPE is not a transport error' })
+  t.strictSame(decide({ errorCode: 'ERR_INVALID_ARG_TYPE' }), {
+    retry: false,
+    delayMs: 0,
+    reason: 'not retrying: ERR_INVALID_ARG_TYPE is not a transport error',
+  })
   t.end()
 })
 
 void t.test('final statuses, non-idempotent methods and the last attempt are not retried', (t) => {
   t.strictSame(decide({ status: 404 }), { retry: false, delayMs: 0, reason: 'not retrying: 404 is final' })
-  t.strictSame(decide({ status: 422, method: 'POST', idempotent: false }), { retry: false, delayMs: 0, reason: 'not retrying: 422 is final' })
-  t.strictSame(decide({ status: 503, method: 'POST', idempotent: false }),
-    { retry: false, delayMs: 0, reason: 'not retrying: POST is not idempotent' })
-  t.strictSame(decide({ errorCode: 'ECONNRESET', method: 'PATCH', idempotent: false }),
-    { retry: false, delayMs: 0, reason: 'not retrying: PATCH is not idempotent' })
+  t.strictSame(decide({ status: 422, method: 'POST', idempotent: false }), {
+    retry: false,
+    delayMs: 0,
+    reason: 'not retrying: 422 is final',
+  })
+  t.strictSame(decide({ status: 503, method: 'POST', idempotent: false }), {
+    retry: false,
+    delayMs: 0,
+    reason: 'not retrying: POST is not idempotent',
+  })
+  t.strictSame(decide({ errorCode: 'ECONNRESET', method: 'PATCH', idempotent: false }), {
+    retry: false,
+    delayMs: 0,
+    reason: 'not retrying: PATCH is not idempotent',
+  })
   t.equal(decide({ status: 503, method: 'POST', idempotent: true }).retry, true, 'a keyed POST is retried')
-  t.strictSame(decide({ status: 500, attempt: 5 }), { retry: false, delayMs: 0, reason: 'not retrying: 500 on attempt 5/5, the last' })
+  t.strictSame(decide({ status: 500, attempt: 5 }), {
+    retry: false,
+    delayMs: 0,
+    reason: 'not retrying: 500 on attempt 5/5, the last',
+  })
   t.equal(decide({ status: 408 }).retry, true, '408 is a timeout, not a final 4xx')
   t.end()
 })
@@ -94,35 +129,43 @@ void t.test('full jitter: spread over [0, min(cap, base · 2^attempt))', (t) => 
 
 void t.test('properties: retries are bounded, idempotent, transient and within maxWaitMs', (t) => {
   const headerValue = fc.oneof(fc.constant(undefined), fc.nat({ max: 4000 }).map(String), fc.string())
-  fc.assert(fc.property(
-    fc.record({
-      idempotent: fc.boolean(),
-      attempt: fc.integer({ min: 1, max: 10 }),
-      maxAttempts: fc.integer({ min: 1, max: 10 }),
-      status: fc.option(fc.integer({ min: 300, max: 599 }), { nil: undefined }),
-      errorCode: fc.constantFrom('ECONNRESET', 'UND_ERR_BODY_TIMEOUT', 'EWHATEVER'),
-      random: fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
-      maxWaitMs: fc.integer({ min: 0, max: 300_000 }),
-      retryAfter: headerValue,
-      reset: headerValue.map((v) => (v === undefined ? v : String(NOW / 1000 + Number(v)))),
-    }),
-    (input) => {
-      const headers: Record<string, string> = {}
-      if (input.retryAfter !== undefined) headers['retry-after'] = input.retryAfter
-      if (input.reset !== undefined) headers['x-rate-limit-reset'] = input.reset
-      const decision = decide({ ...input, errorCode: input.status === undefined ? input.errorCode : undefined, headers })
-      assert.ok(decision.delayMs >= 0 && Number.isInteger(decision.delayMs))
-      if (decision.retry) {
-        assert.ok(input.idempotent)
-        assert.ok(input.attempt < input.maxAttempts)
-        assert.ok(decision.delayMs <= input.maxWaitMs)
-        assert.ok(input.status === undefined || input.status === 408 || input.status === 429 || input.status >= 500)
-        assert.equal(decision.retryAt, undefined)
-      } else {
-        assert.match(decision.reason, /^not retrying: /)
-        if (decision.retryAt !== undefined) assert.ok(decision.retryAt === NOW + decision.delayMs && decision.delayMs > input.maxWaitMs)
-      }
-    },
-  ), { numRuns: 2000 })
+  fc.assert(
+    fc.property(
+      fc.record({
+        idempotent: fc.boolean(),
+        attempt: fc.integer({ min: 1, max: 10 }),
+        maxAttempts: fc.integer({ min: 1, max: 10 }),
+        status: fc.option(fc.integer({ min: 300, max: 599 }), { nil: undefined }),
+        errorCode: fc.constantFrom('ECONNRESET', 'UND_ERR_BODY_TIMEOUT', 'EWHATEVER'),
+        random: fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        maxWaitMs: fc.integer({ min: 0, max: 300_000 }),
+        retryAfter: headerValue,
+        reset: headerValue.map((v) => (v === undefined ? v : String(NOW / 1000 + Number(v)))),
+      }),
+      (input) => {
+        const headers: Record<string, string> = {}
+        if (input.retryAfter !== undefined) headers['retry-after'] = input.retryAfter
+        if (input.reset !== undefined) headers['x-rate-limit-reset'] = input.reset
+        const decision = decide({
+          ...input,
+          errorCode: input.status === undefined ? input.errorCode : undefined,
+          headers,
+        })
+        assert.ok(decision.delayMs >= 0 && Number.isInteger(decision.delayMs))
+        if (decision.retry) {
+          assert.ok(input.idempotent)
+          assert.ok(input.attempt < input.maxAttempts)
+          assert.ok(decision.delayMs <= input.maxWaitMs)
+          assert.ok(input.status === undefined || input.status === 408 || input.status === 429 || input.status >= 500)
+          assert.equal(decision.retryAt, undefined)
+        } else {
+          assert.match(decision.reason, /^not retrying: /)
+          if (decision.retryAt !== undefined)
+            assert.ok(decision.retryAt === NOW + decision.delayMs && decision.delayMs > input.maxWaitMs)
+        }
+      },
+    ),
+    { numRuns: 2000 },
+  )
   t.end()
 })

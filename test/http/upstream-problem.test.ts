@@ -11,19 +11,35 @@ const failed = (init: Partial<UpstreamErrorInit>) =>
 
 t.test('each failure maps to one status and code per side', async (t) => {
   const cases: Array<[Partial<UpstreamErrorInit>, number, string, RegExp]> = [
-    [{ side: 'erp', reason: 'timeout', attempts: 5 }, 503, 'erp_unavailable',
-      /^The ERP agent did not answer GET \/v1\/jobs\/J1 in time\. Retry after 30 seconds/],
+    [
+      { side: 'erp', reason: 'timeout', attempts: 5 },
+      503,
+      'erp_unavailable',
+      /^The ERP agent did not answer GET \/v1\/jobs\/J1 in time\. Retry after 30 seconds/,
+    ],
     [{ side: 'erp', reason: 'connection' }, 503, 'erp_unavailable', /could not be reached for GET \/v1\/jobs\/J1/],
-    [{ side: 'procore', reason: 'rate_limited', status: 429, retryAt: NOW + 90_500 }, 503, 'procore_unavailable',
-      /^Procore is limiting .* Retry after 91 seconds\.$/],
-    [{ side: 'procore', reason: 'server_error', status: 500, body: { errors: 'Boom.' } }, 503, 'procore_unavailable',
-      /with 500: Boom\. Retry after/],
+    [
+      { side: 'procore', reason: 'rate_limited', status: 429, retryAt: NOW + 90_500 },
+      503,
+      'procore_unavailable',
+      /^Procore is limiting .* Retry after 91 seconds\.$/,
+    ],
+    [
+      { side: 'procore', reason: 'server_error', status: 500, body: { errors: 'Boom.' } },
+      503,
+      'procore_unavailable',
+      /with 500: Boom\. Retry after/,
+    ],
     [{ side: 'procore', reason: 'forbidden', status: 403 }, 422, 'procore_access_denied', /App Management/],
     [{ side: 'erp', reason: 'unauthorized', status: 401 }, 502, 'erp_access_denied', /erp\/connection/],
     [{ side: 'erp', reason: 'invalid_response', status: 200 }, 502, 'erp_bad_response', /not what its API describes/],
     [{ side: 'procore', reason: 'redirect_blocked', status: 302 }, 502, 'procore_bad_response', /a redirect \(302\)/],
-    [{ side: 'procore', reason: 'unprocessable', status: 422, body: { errors: { name: ['can\'t be blank'] } } }, 502,
-      'procore_request_failed', /with 422: name can't be blank\. Check the data in Procore/],
+    [
+      { side: 'procore', reason: 'unprocessable', status: 422, body: { errors: { name: ["can't be blank"] } } },
+      502,
+      'procore_request_failed',
+      /with 422: name can't be blank\. Check the data in Procore/,
+    ],
     [{ reason: 'bad_request', status: 400 }, 502, 'upstream_request_failed', /^An upstream service answered/],
   ]
   for (const [init, status, code, detail] of cases) {

@@ -18,17 +18,29 @@ for (const mode of ['client_credentials', 'authorization_code'] as const) {
     const hook = await installWebhook(h, { payloadVersion: 'v4.0' })
     t.equal(h.standin.webhooks.hooks().length, 1, 'one hook in Procore')
     t.equal(h.standin.webhooks.hooks()[0]?.destination_url, `${h.baseUrl}/webhooks/procore`)
-    t.ok(hook.triggers.some((tr) => tr.resourceName === 'Company Vendors' && tr.eventType === 'update' && tr.status === 'active'))
+    t.ok(
+      hook.triggers.some(
+        (tr) => tr.resourceName === 'Company Vendors' && tr.eventType === 'update' && tr.status === 'active',
+      ),
+    )
 
     h.standin.change(COMPANY, 'vendors', vendor.id, { name: 'Ready Mix Limited' })
     await h.standin.webhooks.idle()
-    await until('snapshot updated', async () => (await getSnapshot(h.app.db, COMPANY, 'procore', 'vendor', vendor.id))?.fields.name === 'Ready Mix Limited')
+    await until(
+      'snapshot updated',
+      async () =>
+        (await getSnapshot(h.app.db, COMPANY, 'procore', 'vendor', vendor.id))?.fields.name === 'Ready Mix Limited',
+    )
     const snapshot = await getSnapshot(h.app.db, COMPANY, 'procore', 'vendor', vendor.id)
     t.match(snapshot?.fields, { name: 'Ready Mix Limited', code: 'V-100' })
     const delivered = h.standin.webhooks.deliveries()
     t.ok(delivered.length > 0 && delivered.every((d) => d.outcome === 'ok'), 'every delivery acknowledged with 2xx')
 
-    const events = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/webhook-events?status=processed`, headers: h.admin })
+    const events = await h.app.inject({
+      method: 'GET',
+      url: `/v1/companies/${COMPANY}/webhook-events?status=processed`,
+      headers: h.admin,
+    })
     t.equal(events.json().items.length, 1, 'the event is listed as processed')
   })
 }

@@ -6,7 +6,16 @@ import { ProcoreApi } from '../../src/procore/resources.js'
 import { procoreRecords } from '../../src/sync/sides.js'
 import { entity } from '../../src/sync/registry.js'
 import { getSnapshot, upsertSnapshots } from '../../src/sync/snapshots.js'
-import { COMPANY, connectServiceAccount, harness, inboxSettled, installWebhook, newUlid, until, v2Event } from './fixtures/harness.js'
+import {
+  COMPANY,
+  connectServiceAccount,
+  harness,
+  inboxSettled,
+  installWebhook,
+  newUlid,
+  until,
+  v2Event,
+} from './fixtures/harness.js'
 
 const recordId = (result: { ok: boolean; record?: unknown } | undefined): string => {
   if (!result?.ok) throw new Error('expected a successful item')
@@ -40,7 +49,10 @@ t.test('list follows Procore pagination and includes inactive records', async (t
   const since = new Date(Math.max(...h.standin.list(COMPANY, 'vendors').map((v) => Date.parse(v.updated_at))) + 1)
   const changed = h.standin.change(COMPANY, 'vendors', vendors[7]!.id as string, { name: 'Renamed' }, { emit: false })
   const recent = await all(records.list('vendor', { updatedSince: since }))
-  t.same(recent.map((v) => v.id), [changed.id])
+  t.same(
+    recent.map((v) => v.id),
+    [changed.id],
+  )
 })
 
 t.test('upsertByOrigin through the sync endpoint: ≤ 1,000 per call, per-item errors, idempotent', async (t) => {
@@ -48,26 +60,49 @@ t.test('upsertByOrigin through the sync endpoint: ≤ 1,000 per call, per-item e
   await connectServiceAccount(h)
   const records = await procoreRecords(h.app.ctx, COMPANY)
   const items = Array.from({ length: 1500 }, (_, i) => ({
-    originId: `ERP-V-${i}`, originCode: `V${i}`, body: entity('vendor').procore.to({ name: i === 700 ? '' : `ERP Vendor ${i}`, email: `v${i}@example.com` }),
+    originId: `ERP-V-${i}`,
+    originCode: `V${i}`,
+    body: entity('vendor').procore.to({ name: i === 700 ? '' : `ERP Vendor ${i}`, email: `v${i}@example.com` }),
   }))
   const results = await records.upsertByOrigin('vendor', items)
   const syncCalls = h.standin.calls.filter((c) => c.path === '/rest/v1.0/vendors/sync')
   t.equal(syncCalls.length, 2, 'two calls for 1,500 items')
   t.equal(results.length, 1500)
-  t.match(results[700], { ok: false, error: /name/, fieldErrors: { name: [/blank/] } }, 'the refused item carries its reason')
-  t.ok(results.every((r, i) => i === 700 || (r.ok && r.record.origin_id === `ERP-V-${i}` && r.record.origin_code === `V${i}`)), 'results in input order')
+  t.match(
+    results[700],
+    { ok: false, error: /name/, fieldErrors: { name: [/blank/] } },
+    'the refused item carries its reason',
+  )
+  t.ok(
+    results.every(
+      (r, i) => i === 700 || (r.ok && r.record.origin_id === `ERP-V-${i}` && r.record.origin_code === `V${i}`),
+    ),
+    'results in input order',
+  )
   t.equal(h.standin.list(COMPANY, 'vendors').length, 1499)
 
-  const again = await records.upsertByOrigin('vendor', items.slice(0, 10).map((it) => ({ ...it, body: { ...it.body, name: `${String(it.body.name)} (renamed)` } })))
+  const again = await records.upsertByOrigin(
+    'vendor',
+    items.slice(0, 10).map((it) => ({ ...it, body: { ...it.body, name: `${String(it.body.name)} (renamed)` } })),
+  )
   t.ok(again.every((r) => r.ok))
   t.equal(h.standin.list(COMPANY, 'vendors').length, 1499, 'a retry updates, never duplicates')
   t.equal(h.standin.list(COMPANY, 'vendors').find((v) => v.origin_id === 'ERP-V-3')?.name, 'ERP Vendor 3 (renamed)')
 
-  const dup = await records.upsertByOrigin('vendor', [{ originId: 'X', body: { name: 'a' } }, { originId: 'X', body: { name: 'b' } }])
+  const dup = await records.upsertByOrigin('vendor', [
+    { originId: 'X', body: { name: 'a' } },
+    { originId: 'X', body: { name: 'b' } },
+  ])
   t.match(dup, [{ ok: true }, { ok: false, error: /twice/ }])
 
   // Users: no origin_code on Procore users.
-  const users = await records.upsertByOrigin('user', [{ originId: 'EMP-1', originCode: 'ignored', body: entity('user').procore.to({ lastName: 'Doe', email: 'doe@example.com' }) }])
+  const users = await records.upsertByOrigin('user', [
+    {
+      originId: 'EMP-1',
+      originCode: 'ignored',
+      body: entity('user').procore.to({ lastName: 'Doe', email: 'doe@example.com' }),
+    },
+  ])
   t.match(users, [{ ok: true, record: { origin_id: 'EMP-1', last_name: 'Doe' } }])
   const updated = await records.update('vendor', recordId(results[1]), { name: 'Direct PATCH' })
   t.equal(updated.name, 'Direct PATCH')
@@ -94,11 +129,15 @@ t.test('departments (no sync endpoint): found by origin_id, so a retry updates i
   t.match(refused, [{ ok: false, fieldErrors: { name: [/blank/] } }])
 })
 
-t.test('cost codes: the ERP standard list without a parent, a project\'s codes with one', async (t) => {
+t.test("cost codes: the ERP standard list without a parent, a project's codes with one", async (t) => {
   const h = await harness(t)
   await connectServiceAccount(h)
   const records = await procoreRecords(h.app.ctx, COMPANY)
-  await t.rejects(all(records.list('cost_code')), { code: 'procore_no_erp_cost_code_list' }, 'no ERP list: said clearly')
+  await t.rejects(
+    all(records.list('cost_code')),
+    { code: 'procore_no_erp_cost_code_list' },
+    'no ERP list: said clearly',
+  )
 
   const list = h.standin.seed(COMPANY, 'standard_cost_code_lists', { name: 'ERP list', is_erp_list: true })
   h.standin.seed(COMPANY, 'standard_cost_code_lists', { name: 'Other list' })
@@ -108,7 +147,11 @@ t.test('cost codes: the ERP standard list without a parent, a project\'s codes w
   t.match(listed, [{ code: '01', full_code: '01', name: 'General' }], 'the extended view, with codes and names')
 
   const project = h.standin.seed(COMPANY, 'projects', { name: 'Tower', project_number: 'P-1', erp_integrated: true })
-  const codes = await records.upsertByOrigin('cost_code', [{ originId: 'PCC-1', body: { code: '100', name: 'Concrete' } }], project.id)
+  const codes = await records.upsertByOrigin(
+    'cost_code',
+    [{ originId: 'PCC-1', body: { code: '100', name: 'Concrete' } }],
+    project.id,
+  )
   t.ok(codes[0]?.ok)
   const id = recordId(codes[0])
   const changed = await records.update('cost_code', id, { name: 'Concrete work' }, project.id)
@@ -133,7 +176,9 @@ t.test('64-bit ids round-trip exactly: read, written, stored and received by web
   const listed = await all(records.list('vendor'))
   t.same(listed.map((v) => v.id).sort(), [bigId, biggest].sort())
 
-  const [synced] = await records.upsertByOrigin('vendor', [{ id: biggest, originId: 'ERP-BIG', body: { name: 'Biggest Id Ltd' } }])
+  const [synced] = await records.upsertByOrigin('vendor', [
+    { id: biggest, originId: 'ERP-BIG', body: { name: 'Biggest Id Ltd' } },
+  ])
   t.match(synced, { ok: true, record: { id: biggest, origin_id: 'ERP-BIG' } })
   t.equal(h.standin.get(COMPANY, 'vendors', biggest)?.origin_id, 'ERP-BIG', 'the write reached exactly that record')
   await upsertSnapshots(h.app.db, COMPANY, 'procore', 'vendor', [{ ...entity('vendor').procore.from(got!), raw: got }])
@@ -141,7 +186,12 @@ t.test('64-bit ids round-trip exactly: read, written, stored and received by web
 
   const auth = h.standin.webhooks.hooks()[0]!.destination_headers.Authorization!
   h.standin.change(COMPANY, 'vendors', biggest, { name: 'Renamed Biggest' }, { emit: false })
-  await h.app.inject({ method: 'POST', url: '/webhooks/procore', headers: { authorization: auth, 'content-type': 'application/json' }, payload: v2Event({ resourceName: 'Company Vendors', resourceId: biggest, ulid: newUlid() }) })
+  await h.app.inject({
+    method: 'POST',
+    url: '/webhooks/procore',
+    headers: { authorization: auth, 'content-type': 'application/json' },
+    payload: v2Event({ resourceName: 'Company Vendors', resourceId: biggest, ulid: newUlid() }),
+  })
   await until('processed', () => inboxSettled(h))
   const snapshot = await getSnapshot(h.app.db, COMPANY, 'procore', 'vendor', biggest)
   t.equal(snapshot?.fields.name, 'Renamed Biggest')
@@ -160,7 +210,10 @@ t.test('T15: a 429 with X-Rate-Limit-Reset: no request before the reset', async 
   await until('429 answered', async () => h.standin.calls.slice(from).some((c) => c.status === 429))
   const limited = h.standin.calls.slice(from).find((c) => c.status === 429)!
   const results = await Promise.all([first, ...Array.from({ length: 4 }, () => records.get('vendor', vendor.id))])
-  t.ok(results.every((r) => r?.name === 'Patient Co'), 'every caller gets its answer after the wait')
+  t.ok(
+    results.every((r) => r?.name === 'Patient Co'),
+    'every caller gets its answer after the wait',
+  )
   const resetAt = (Math.floor(limited.at / 1000) + 2) * 1000
   const afterwards = h.standin.calls.slice(from).filter((c) => c !== limited)
   t.equal(afterwards.length, 5, 'the retry and the four later callers')
@@ -173,7 +226,13 @@ t.test('timecard entries: typed read and write', async (t) => {
   await connectServiceAccount(h)
   const api = new ProcoreApi(h.app.ctx, COMPANY)
   const user = h.standin.seed(COMPANY, 'users', { last_name: 'Doe', email_address: 'doe@example.com' })
-  const entry = await api.createTimecardEntry({ date: '2025-03-01', hours: '8.0', party_id: user.id, description: 'Pour', origin_id: 'T-1' })
+  const entry = await api.createTimecardEntry({
+    date: '2025-03-01',
+    hours: '8.0',
+    party_id: user.id,
+    description: 'Pour',
+    origin_id: 'T-1',
+  })
   t.equal(entry.party_id, user.id)
   t.equal((await api.getTimecardEntry(entry.id))?.description, 'Pour')
   const updated = await api.updateTimecardEntry(entry.id, { hours: '7.5' })

@@ -5,7 +5,16 @@ import { sql } from 'kysely'
 import t from 'tap'
 import { request } from 'undici'
 import { entity } from '../../src/sync/registry.js'
-import { COMPANY, connectServiceAccount, harness, inboxSettled, installWebhook, newUlid, until, v2Event } from './fixtures/harness.js'
+import {
+  COMPANY,
+  connectServiceAccount,
+  harness,
+  inboxSettled,
+  installWebhook,
+  newUlid,
+  until,
+  v2Event,
+} from './fixtures/harness.js'
 
 /** Seeded, so a failure can be replayed. */
 function mulberry32(seed: number): () => number {
@@ -19,7 +28,12 @@ function mulberry32(seed: number): () => number {
 }
 
 /** jsonb reorders keys: compare with sorted keys. */
-const canonical = (o: Record<string, unknown>): string => JSON.stringify(Object.keys(o).sort().map((k) => [k, o[k]]))
+const canonical = (o: Record<string, unknown>): string =>
+  JSON.stringify(
+    Object.keys(o)
+      .sort()
+      .map((k) => [k, o[k]]),
+  )
 
 const SEED = Number(process.env.STORM_SEED ?? 20250301)
 const RESOURCES = 100
@@ -36,16 +50,25 @@ t.test('T3: duplicate and reorder storm', async (t) => {
   await connectServiceAccount(h)
   await installWebhook(h, { payloadVersion: 'v2.0' })
   const auth = h.standin.webhooks.hooks()[0]!.destination_headers.Authorization!
-  const vendors = Array.from({ length: RESOURCES }, (_, i) => h.standin.seed(COMPANY, 'vendors', { name: `Storm ${i}`, email_address: `storm${i}@example.com` }).id)
+  const vendors = Array.from(
+    { length: RESOURCES },
+    (_, i) => h.standin.seed(COMPANY, 'vendors', { name: `Storm ${i}`, email_address: `storm${i}@example.com` }).id,
+  )
   const deleted = new Set<string>()
 
   // 500 events, five per resource, dealt into rounds; a tenth of the resources end deleted.
-  const events = vendors.flatMap((id, r) => Array.from({ length: EVENTS / RESOURCES }, (_, k) => ({ id, r, k, ulid: newUlid() })))
+  const events = vendors.flatMap((id, r) =>
+    Array.from({ length: EVENTS / RESOURCES }, (_, k) => ({ id, r, k, ulid: newUlid() })),
+  )
   const rounds: Array<typeof events> = Array.from({ length: ROUNDS }, () => [])
   for (const e of events) rounds[e.k % ROUNDS]!.push(e)
 
   const deliver = async (body: string) => {
-    const res = await request(`${h.baseUrl}/webhooks/procore`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body })
+    const res = await request(`${h.baseUrl}/webhooks/procore`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body,
+    })
     await res.body.text()
     return res.statusCode
   }
@@ -62,7 +85,13 @@ t.test('T3: duplicate and reorder storm', async (t) => {
         h.standin.remove(COMPANY, 'vendors', e.id, { emit: false })
         deleted.add(e.id)
       } else {
-        h.standin.change(COMPANY, 'vendors', e.id, { name: `Storm ${e.r} v${e.k}`, business_phone: `555-${e.r}-${e.k}` }, { emit: false })
+        h.standin.change(
+          COMPANY,
+          'vendors',
+          e.id,
+          { name: `Storm ${e.r} v${e.k}`, business_phone: `555-${e.r}-${e.k}` },
+          { emit: false },
+        )
       }
       const body = v2Event({ resourceName: 'Company Vendors', resourceId: e.id, ulid: e.ulid, eventType })
       const copies = 1 + Math.floor(random() * 5)
@@ -76,31 +105,56 @@ t.test('T3: duplicate and reorder storm', async (t) => {
     const late = Math.floor(bodies.length * 0.1)
     carried = bodies.splice(0, late)
     for (let i = 0; i < bodies.length; i += PARALLEL) {
-      statuses.push(...await Promise.all(bodies.slice(i, i + PARALLEL).map(deliver)))
+      statuses.push(...(await Promise.all(bodies.slice(i, i + PARALLEL).map(deliver))))
     }
     deliveries += bodies.length
   }
-  statuses.push(...await Promise.all(carried.map(deliver)))
+  statuses.push(...(await Promise.all(carried.map(deliver))))
   deliveries += carried.length
 
-  t.ok(statuses.every((s) => s === 200), `all ${deliveries} deliveries acknowledged`)
+  t.ok(
+    statuses.every((s) => s === 200),
+    `all ${deliveries} deliveries acknowledged`,
+  )
   let polls = 0
-  await until('inbox drained', async () => {
-    // On a slow run, say what is still waiting (a failing job's error shows up here).
-    if (++polls % 100 === 0) {
-      const { rows: jobs } = await sql<{ attempts: number; last_error: string | null; run_at: Date }>`select attempts, last_error, run_at from graphile_worker.jobs`.execute(h.app.db)
-      t.comment(`still waiting: ${jobs.length} jobs; errors: ${[...new Set(jobs.map((j) => j.last_error).filter(Boolean))].join(' | ').slice(0, 500)}`)
-    }
-    return inboxSettled(h)
-  }, 200)
+  await until(
+    'inbox drained',
+    async () => {
+      // On a slow run, say what is still waiting (a failing job's error shows up here).
+      if (++polls % 100 === 0) {
+        const { rows: jobs } = await sql<{
+          attempts: number
+          last_error: string | null
+          run_at: Date
+        }>`select attempts, last_error, run_at from graphile_worker.jobs`.execute(h.app.db)
+        t.comment(
+          `still waiting: ${jobs.length} jobs; errors: ${[...new Set(jobs.map((j) => j.last_error).filter(Boolean))].join(' | ').slice(0, 500)}`,
+        )
+      }
+      return inboxSettled(h)
+    },
+    200,
+  )
 
-  const rows = await h.app.db.selectFrom('inbox_events').select(['resource_id', 'status', 'attempts', 'processed_at']).where('company_id', '=', COMPANY).execute()
+  const rows = await h.app.db
+    .selectFrom('inbox_events')
+    .select(['resource_id', 'status', 'attempts', 'processed_at'])
+    .where('company_id', '=', COMPANY)
+    .execute()
   t.equal(rows.length, EVENTS, 'each distinct event stored once')
   t.equal(Math.max(...rows.map((r) => r.attempts)), 1, 'effects per event: at most one')
-  t.ok(rows.every((r) => r.status === 'processed' || r.status === 'skipped'), 'every event settled')
+  t.ok(
+    rows.every((r) => r.status === 'processed' || r.status === 'skipped'),
+    'every event settled',
+  )
 
   // Every snapshot equals Procore's state.
-  const snapshots = await h.app.db.selectFrom('record_snapshots').selectAll().where('company_id', '=', COMPANY).where('type', '=', 'vendor').execute()
+  const snapshots = await h.app.db
+    .selectFrom('record_snapshots')
+    .selectAll()
+    .where('company_id', '=', COMPANY)
+    .where('type', '=', 'vendor')
+    .execute()
   let differing = 0
   for (const id of vendors) {
     const snap = snapshots.find((s) => s.external_id === id)
@@ -132,11 +186,19 @@ t.test('T3: duplicate and reorder storm', async (t) => {
   const totalReads = [...reads.values()].reduce((a, b) => a + b, 0)
   t.ok(totalReads < EVENTS, `coalescing: ${totalReads} reads for ${EVENTS} events and ${deliveries} deliveries`)
   // A job scheduled while an earlier one settled its events finds nothing left to do; let those finish.
-  await until('queue empty', async () => {
-    const { rows: [jobs] } = await sql<{ n: string }>`select count(*) as n from graphile_worker._private_jobs`.execute(h.app.db)
-    return Number(jobs?.n) === 0
-  }, 200)
-  const readsNow = h.standin.calls.filter((c) => c.method === 'GET' && /^\/rest\/v1\.0\/vendors\/\d+$/.test(c.path)).length
+  await until(
+    'queue empty',
+    async () => {
+      const {
+        rows: [jobs],
+      } = await sql<{ n: string }>`select count(*) as n from graphile_worker._private_jobs`.execute(h.app.db)
+      return Number(jobs?.n) === 0
+    },
+    200,
+  )
+  const readsNow = h.standin.calls.filter(
+    (c) => c.method === 'GET' && /^\/rest\/v1\.0\/vendors\/\d+$/.test(c.path),
+  ).length
   t.equal(readsNow, totalReads, 'and they read nothing more')
   t.comment(`seed ${SEED}: ${deliveries} deliveries, ${EVENTS} events, ${totalReads} Procore reads`)
 })

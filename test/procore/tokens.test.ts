@@ -9,8 +9,13 @@ import { testEnv } from '../helpers/app.js'
 import { CLIENT, COMPANY, connectOAuth, connectServiceAccount, harness, type Harness } from './fixtures/harness.js'
 
 const expireStoredToken = (h: Harness) =>
-  h.app.db.updateTable('procore_connections').set({ access_token_expires_at: new Date(Date.now() - 1000) }).where('company_id', '=', COMPANY).execute()
-const row = (h: Harness) => h.app.db.selectFrom('procore_connections').selectAll().where('company_id', '=', COMPANY).executeTakeFirstOrThrow()
+  h.app.db
+    .updateTable('procore_connections')
+    .set({ access_token_expires_at: new Date(Date.now() - 1000) })
+    .where('company_id', '=', COMPANY)
+    .execute()
+const row = (h: Harness) =>
+  h.app.db.selectFrom('procore_connections').selectAll().where('company_id', '=', COMPANY).executeTakeFirstOrThrow()
 const fifty = async (h: Harness, id: string) => {
   const records = await procoreRecords(h.app.ctx, COMPANY)
   return Promise.all(Array.from({ length: 50 }, () => records.get('vendor', id)))
@@ -28,11 +33,18 @@ t.test('50 concurrent callers with an expired token: one refresh, the new refres
   await expireStoredToken(h)
 
   const results = await fifty(h, vendor.id)
-  t.ok(results.every((r) => r?.name === 'Concrete Co'), 'all 50 calls succeed')
+  t.ok(
+    results.every((r) => r?.name === 'Concrete Co'),
+    'all 50 calls succeed',
+  )
   t.equal(h.standin.oauth.refreshCalls, 1, 'exactly one refresh call')
   const after = await row(h)
   t.equal(after.token_version, before.token_version + 1)
-  t.not(unseal(h.app.ctx, COMPANY, 'refresh_token', after.refresh_token!), oldRefresh, 'the rotated refresh token is stored')
+  t.not(
+    unseal(h.app.ctx, COMPANY, 'refresh_token', after.refresh_token!),
+    oldRefresh,
+    'the rotated refresh token is stored',
+  )
   t.ok(after.refreshed_at)
   t.equal(after.refresh_lease_until, null, 'lease released')
 })
@@ -70,15 +82,26 @@ t.test('two processes, one refresh: the lease in the row decides who calls Proco
   const h = await harness(t)
   const vendor = h.standin.seed(COMPANY, 'vendors', { name: 'Glass Co' })
   await connectOAuth(h)
-  const second = await buildApp(loadConfig({
-    ...testEnv(h.databaseUrl), PROCORE_API_URL: h.standin.url, PROCORE_LOGIN_URL: h.standin.url,
-    PROCORE_CLIENT_ID: CLIENT.id, PROCORE_CLIENT_SECRET: CLIENT.secret, WORKER_ENABLED: 'false',
-  }))
+  const second = await buildApp(
+    loadConfig({
+      ...testEnv(h.databaseUrl),
+      PROCORE_API_URL: h.standin.url,
+      PROCORE_LOGIN_URL: h.standin.url,
+      PROCORE_CLIENT_ID: CLIENT.id,
+      PROCORE_CLIENT_SECRET: CLIENT.secret,
+      WORKER_ENABLED: 'false',
+    }),
+  )
   t.teardown(() => second.close())
   await expireStoredToken(h)
   const [a, b] = await Promise.all([procoreRecords(h.app.ctx, COMPANY), procoreRecords(second.ctx, COMPANY)])
-  const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).get('vendor', vendor.id)))
-  t.ok(results.every((r) => r?.name === 'Glass Co'), 'every caller in both processes succeeds')
+  const results = await Promise.all(
+    Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).get('vendor', vendor.id)),
+  )
+  t.ok(
+    results.every((r) => r?.name === 'Glass Co'),
+    'every caller in both processes succeeds',
+  )
   t.equal(h.standin.oauth.refreshCalls, 1, 'one refresh across both processes')
 })
 
@@ -89,8 +112,15 @@ t.test('a reused (already burnt) refresh token → needs_reauth, visible, and no
   // A refresh whose response was lost: Procore burnt the token, we still hold it.
   const stored = unseal(h.app.ctx, COMPANY, 'refresh_token', (await row(h)).refresh_token!)
   const burn = await fetch(`${h.standin.url}/oauth/token`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ grant_type: 'refresh_token', refresh_token: stored, client_id: CLIENT.id, client_secret: CLIENT.secret, redirect_uri: 'x' }),
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      grant_type: 'refresh_token',
+      refresh_token: stored,
+      client_id: CLIENT.id,
+      client_secret: CLIENT.secret,
+      redirect_uri: 'x',
+    }),
   })
   t.equal(burn.status, 200)
   await expireStoredToken(h)
@@ -98,7 +128,10 @@ t.test('a reused (already burnt) refresh token → needs_reauth, visible, and no
 
   const records = await procoreRecords(h.app.ctx, COMPANY)
   const outcomes = await Promise.allSettled(Array.from({ length: 10 }, () => records.get('vendor', vendor.id)))
-  t.ok(outcomes.every((o) => o.status === 'rejected' && (o.reason as { code?: string }).code === 'procore_needs_reauth'), 'every caller is told to reconnect')
+  t.ok(
+    outcomes.every((o) => o.status === 'rejected' && (o.reason as { code?: string }).code === 'procore_needs_reauth'),
+    'every caller is told to reconnect',
+  )
   t.equal(h.standin.oauth.refreshCalls, refreshCalls + 1, 'one refresh attempt')
 
   const state = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/procore`, headers: h.admin })
@@ -113,5 +146,9 @@ t.test('a reused (already burnt) refresh token → needs_reauth, visible, and no
   t.equal(h.standin.oauth.tokenCalls, tokenCalls, 'no further call to the token endpoint')
 
   await connectOAuth(h)
-  t.equal((await procoreRecords(h.app.ctx, COMPANY).then((r) => r.get('vendor', vendor.id)))?.name, 'Paint Co', 'reconnecting heals it')
+  t.equal(
+    (await procoreRecords(h.app.ctx, COMPANY).then((r) => r.get('vendor', vendor.id)))?.name,
+    'Paint Co',
+    'reconnecting heals it',
+  )
 })

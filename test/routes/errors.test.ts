@@ -2,19 +2,92 @@ import { sql } from 'kysely'
 import t from 'tap'
 import { build } from '../helpers/app.js'
 
-const problemShape = { type: /^urn:procore-erp-sync:problem:/, title: String, status: Number, detail: String, instance: String, code: String, requestId: String }
+const problemShape = {
+  type: /^urn:procore-erp-sync:problem:/,
+  title: String,
+  status: Number,
+  detail: String,
+  instance: String,
+  code: String,
+  requestId: String,
+}
 
 t.test('every error class is application/problem+json', async (t) => {
   const { app, adminKey, auth } = await build(t, { BODY_LIMIT_BYTES: '2048' })
   const cases = [
-    { name: 'unknown route', req: { method: 'GET' as const, url: '/v1/nothing-here', headers: auth(adminKey) }, status: 404, code: 'route_not_found' },
-    { name: 'unknown route outside /v1', req: { method: 'GET' as const, url: '/nope' }, status: 404, code: 'route_not_found' },
-    { name: 'wrong method', req: { method: 'PUT' as const, url: '/v1/companies', headers: auth(adminKey) }, status: 405, code: 'method_not_allowed' },
-    { name: 'body too large', req: { method: 'POST' as const, url: '/v1/companies', headers: { ...auth(adminKey), 'content-type': 'application/json' }, payload: JSON.stringify({ id: '1', name: 'x'.repeat(5000), erpSystem: 'generic' }) }, status: 413, code: 'body_too_large' },
-    { name: 'unsupported media type', req: { method: 'POST' as const, url: '/v1/companies', headers: { ...auth(adminKey), 'content-type': 'text/plain' }, payload: 'id=1' }, status: 415, code: 'unsupported_media_type' },
-    { name: 'invalid JSON', req: { method: 'POST' as const, url: '/v1/companies', headers: { ...auth(adminKey), 'content-type': 'application/json' }, payload: '{"id": "1",' }, status: 400, code: 'invalid_json' },
-    { name: 'validation', req: { method: 'POST' as const, url: '/v1/companies', headers: auth(adminKey), payload: { id: 'abc', erpSystem: 'sap' } }, status: 400, code: 'validation_failed' },
-    { name: 'unknown property', req: { method: 'POST' as const, url: '/v1/companies', headers: auth(adminKey), payload: { id: '5', name: 'x', erpSystem: 'generic', admin: true } }, status: 400, code: 'validation_failed' },
+    {
+      name: 'unknown route',
+      req: { method: 'GET' as const, url: '/v1/nothing-here', headers: auth(adminKey) },
+      status: 404,
+      code: 'route_not_found',
+    },
+    {
+      name: 'unknown route outside /v1',
+      req: { method: 'GET' as const, url: '/nope' },
+      status: 404,
+      code: 'route_not_found',
+    },
+    {
+      name: 'wrong method',
+      req: { method: 'PUT' as const, url: '/v1/companies', headers: auth(adminKey) },
+      status: 405,
+      code: 'method_not_allowed',
+    },
+    {
+      name: 'body too large',
+      req: {
+        method: 'POST' as const,
+        url: '/v1/companies',
+        headers: { ...auth(adminKey), 'content-type': 'application/json' },
+        payload: JSON.stringify({ id: '1', name: 'x'.repeat(5000), erpSystem: 'generic' }),
+      },
+      status: 413,
+      code: 'body_too_large',
+    },
+    {
+      name: 'unsupported media type',
+      req: {
+        method: 'POST' as const,
+        url: '/v1/companies',
+        headers: { ...auth(adminKey), 'content-type': 'text/plain' },
+        payload: 'id=1',
+      },
+      status: 415,
+      code: 'unsupported_media_type',
+    },
+    {
+      name: 'invalid JSON',
+      req: {
+        method: 'POST' as const,
+        url: '/v1/companies',
+        headers: { ...auth(adminKey), 'content-type': 'application/json' },
+        payload: '{"id": "1",',
+      },
+      status: 400,
+      code: 'invalid_json',
+    },
+    {
+      name: 'validation',
+      req: {
+        method: 'POST' as const,
+        url: '/v1/companies',
+        headers: auth(adminKey),
+        payload: { id: 'abc', erpSystem: 'sap' },
+      },
+      status: 400,
+      code: 'validation_failed',
+    },
+    {
+      name: 'unknown property',
+      req: {
+        method: 'POST' as const,
+        url: '/v1/companies',
+        headers: auth(adminKey),
+        payload: { id: '5', name: 'x', erpSystem: 'generic', admin: true },
+      },
+      status: 400,
+      code: 'validation_failed',
+    },
     { name: 'no key', req: { method: 'GET' as const, url: '/v1/companies' }, status: 401, code: 'unauthorized' },
   ]
   for (const c of cases) {
@@ -30,8 +103,16 @@ t.test('every error class is application/problem+json', async (t) => {
 
 t.test('validation names every bad field by JSON pointer; unknown properties are rejected, not stripped', async (t) => {
   const { app, adminKey, auth } = await build(t)
-  const res = await app.inject({ method: 'POST', url: '/v1/companies', headers: auth(adminKey), payload: { id: 'abc', erpSystem: 'sap', extra: 1 } })
-  const pointers = res.json().errors.map((e: { pointer: string }) => e.pointer).sort()
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/companies',
+    headers: auth(adminKey),
+    payload: { id: 'abc', erpSystem: 'sap', extra: 1 },
+  })
+  const pointers = res
+    .json()
+    .errors.map((e: { pointer: string }) => e.pointer)
+    .sort()
   t.same(pointers, ['/body/erpSystem', '/body/extra', '/body/id', '/body/name'])
   t.match(res.json().detail, /\/body\/name is required/)
   const listed = await app.inject({ method: 'GET', url: '/v1/companies', headers: auth(adminKey) })

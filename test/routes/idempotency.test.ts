@@ -19,27 +19,46 @@ t.test('Idempotency-Key: replay, mismatch, validation, retention', async (t) => 
   t.equal(replay.headers['idempotent-replayed'], 'true')
   t.equal(first.headers['idempotent-replayed'], undefined)
   // Key order in the body does not matter: same request, same fingerprint.
-  const reordered = await app.inject({ method: 'POST', url: '/v1/companies', headers, payload: { erpSystem: 'vista', name: 'Company 77', id: '77' } })
+  const reordered = await app.inject({
+    method: 'POST',
+    url: '/v1/companies',
+    headers,
+    payload: { erpSystem: 'vista', name: 'Company 77', id: '77' },
+  })
   t.equal(reordered.statusCode, 201)
 
   const mismatch = await app.inject({ method: 'POST', url: '/v1/companies', headers, payload: body('78') })
   t.equal(mismatch.statusCode, 422)
   t.equal(mismatch.json().code, 'idempotency_key_reused')
-  t.equal((await app.inject({ method: 'GET', url: '/v1/companies/78', headers: auth(adminKey) })).statusCode, 404, 'the mismatched request did nothing')
+  t.equal(
+    (await app.inject({ method: 'GET', url: '/v1/companies/78', headers: auth(adminKey) })).statusCode,
+    404,
+    'the mismatched request did nothing',
+  )
 
   // Without a key, a repeat is an ordinary conflict — the key is what makes retries safe.
   const noKey = await app.inject({ method: 'POST', url: '/v1/companies', headers: auth(adminKey), payload: body('77') })
   t.equal(noKey.statusCode, 409)
 
   for (const bad of ['', 'x'.repeat(256), 'naïve']) {
-    const res = await app.inject({ method: 'POST', url: '/v1/companies', headers: { ...auth(adminKey), 'idempotency-key': bad }, payload: body('79') })
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/companies',
+      headers: { ...auth(adminKey), 'idempotency-key': bad },
+      payload: body('79'),
+    })
     t.equal(res.statusCode, 400, `malformed key ${JSON.stringify(bad.slice(0, 10))} → 400`)
     t.equal(res.json().errors[0].pointer, '/headers/idempotency-key')
   }
 
   // Keys are scoped per API key: another caller's identical key is independent and sees nothing of the first.
   const other = await key('admin')
-  const foreign = await app.inject({ method: 'POST', url: '/v1/companies', headers: { ...auth(other), 'idempotency-key': 'create-77' }, payload: body('80') })
+  const foreign = await app.inject({
+    method: 'POST',
+    url: '/v1/companies',
+    headers: { ...auth(other), 'idempotency-key': 'create-77' },
+    payload: body('80'),
+  })
   t.equal(foreign.statusCode, 201, 'a different API key may use the same key string')
   t.equal(foreign.json().id, '80')
 
@@ -51,7 +70,9 @@ t.test('Idempotency-Key: replay, mismatch, validation, retention', async (t) => 
   t.equal(c2.headers['idempotent-replayed'], 'true')
 
   // Past the retention (24 h), a key is forgotten and the request runs anew.
-  await sql`update idempotency_keys set created_at = now() - interval '25 hours' where key = 'create-77'`.execute(app.db)
+  await sql`update idempotency_keys set created_at = now() - interval '25 hours' where key = 'create-77'`.execute(
+    app.db,
+  )
   const afterRetention = await app.inject({ method: 'POST', url: '/v1/companies', headers, payload: body('77') })
   t.equal(afterRetention.statusCode, 409, 'executed again (and found the company exists)')
   t.equal(afterRetention.headers['idempotent-replayed'], undefined)
@@ -60,14 +81,23 @@ t.test('Idempotency-Key: replay, mismatch, validation, retention', async (t) => 
 t.test('Idempotency-Key: 20 parallel requests with one key → exactly one effect', async (t) => {
   const { app, adminKey, auth } = await build(t)
   const headers = { ...auth(adminKey), 'idempotency-key': 'parallel' }
-  const results = await Promise.all(Array.from({ length: 20 }, () =>
-    app.inject({ method: 'POST', url: '/v1/companies', headers, payload: body('500') })))
+  const results = await Promise.all(
+    Array.from({ length: 20 }, () =>
+      app.inject({ method: 'POST', url: '/v1/companies', headers, payload: body('500') }),
+    ),
+  )
   const statuses = results.map((r) => r.statusCode)
-  t.ok(statuses.every((s) => s === 201 || s === 409), `only 201 (first or replay) and 409 (in flight): ${statuses.join(',')}`)
+  t.ok(
+    statuses.every((s) => s === 201 || s === 409),
+    `only 201 (first or replay) and 409 (in flight): ${statuses.join(',')}`,
+  )
   const executed = results.filter((r) => r.statusCode === 201 && r.headers['idempotent-replayed'] === undefined)
   t.equal(executed.length, 1, 'exactly one request executed')
   for (const r of results.filter((r) => r.statusCode === 409)) t.equal(r.json().code, 'idempotency_key_in_flight')
-  const { n } = await app.db.selectFrom('companies').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()
+  const { n } = await app.db
+    .selectFrom('companies')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow()
   t.equal(Number(n), 1, 'one company created')
   const after = await app.inject({ method: 'POST', url: '/v1/companies', headers, payload: body('500') })
   t.equal(after.statusCode, 201)
@@ -78,10 +108,21 @@ t.test('Idempotency-Key: a claim whose holder died is taken over after its lease
   const { app, adminKey, auth } = await build(t)
   const principal = await app.db.selectFrom('api_keys').select('id').executeTakeFirstOrThrow()
   // What a crash mid-request leaves behind: a claim with no response.
-  await app.db.insertInto('idempotency_keys').values({
-    api_key_id: principal.id, key: 'crashed', method: 'POST', route: '/v1/companies', fingerprint: fingerprint('POST', '/v1/companies', body('600')),
-    locked_until: sql<Date>`now() + interval '5 minutes'`, response_status: null, response_headers: null, response_body: null, completed_at: null,
-  }).execute()
+  await app.db
+    .insertInto('idempotency_keys')
+    .values({
+      api_key_id: principal.id,
+      key: 'crashed',
+      method: 'POST',
+      route: '/v1/companies',
+      fingerprint: fingerprint('POST', '/v1/companies', body('600')),
+      locked_until: sql<Date>`now() + interval '5 minutes'`,
+      response_status: null,
+      response_headers: null,
+      response_body: null,
+      completed_at: null,
+    })
+    .execute()
   const headers = { ...auth(adminKey), 'idempotency-key': 'crashed' }
   const during = await app.inject({ method: 'POST', url: '/v1/companies', headers, payload: body('600') })
   t.equal(during.statusCode, 409, 'while the lease runs: in flight')

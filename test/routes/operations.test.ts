@@ -20,51 +20,97 @@ t.test('health, readiness and metrics', async (t) => {
   t.equal(metrics.statusCode, 200)
   t.match(metrics.headers['content-type'], /^text\/plain/)
   t.match(metrics.body, /http_requests_total\{method="GET",route="\/v1\/companies",status_code="200"\} 1/)
-  t.match(metrics.body, /http_requests_total\{method="GET",route="\/v1\/companies\/:companyId",status_code="404"\} 1/, 'labelled by route pattern, not raw URL')
+  t.match(
+    metrics.body,
+    /http_requests_total\{method="GET",route="\/v1\/companies\/:companyId",status_code="404"\} 1/,
+    'labelled by route pattern, not raw URL',
+  )
   t.match(metrics.body, /http_request_duration_seconds_bucket\{le="0.1",method="GET",route="\/v1\/companies"/)
   t.match(metrics.body, /process_cpu_user_seconds_total/)
 })
 
 t.test('readiness is 503 problem+json when the database does not answer', async (t) => {
-  const app = await buildApp(loadConfig({ ...testEnv('postgres://nobody@127.0.0.1:1/none'), WORKER_ENABLED: 'false', DB_CONNECT_TIMEOUT_MS: '500' }))
+  const app = await buildApp(
+    loadConfig({
+      ...testEnv('postgres://nobody@127.0.0.1:1/none'),
+      WORKER_ENABLED: 'false',
+      DB_CONNECT_TIMEOUT_MS: '500',
+    }),
+  )
   t.teardown(() => app.close())
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(ready.statusCode, 503)
   t.match(ready.headers['content-type'], /^application\/problem\+json/)
   t.equal(ready.headers['retry-after'], '5')
-  t.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200, 'liveness does not depend on the database')
+  t.equal(
+    (await app.inject({ method: 'GET', url: '/health/live' })).statusCode,
+    200,
+    'liveness does not depend on the database',
+  )
 })
 
 t.test('request ids are accepted or generated, echoed, and in every log line; secrets are redacted', async (t) => {
   const lines: Record<string, unknown>[] = []
-  const sink = new Writable({ write(chunk: Buffer, _enc, done) { for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l)); done() } })
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l))
+      done()
+    },
+  })
   const app = await buildApp(loadConfig({ ...testEnv(await testDatabase(t)), LOG_LEVEL: 'trace' }), { logStream: sink })
   t.teardown(() => app.close())
   const { key } = await createApiKey(app.db, { name: 'k', role: 'admin', companyIds: null })
 
-  const given = await app.inject({ method: 'GET', url: '/v1/companies', headers: { authorization: `Bearer ${key}`, 'x-request-id': 'caller-trace-42' } })
+  const given = await app.inject({
+    method: 'GET',
+    url: '/v1/companies',
+    headers: { authorization: `Bearer ${key}`, 'x-request-id': 'caller-trace-42' },
+  })
   t.equal(given.headers['x-request-id'], 'caller-trace-42', 'a well-formed incoming id is kept')
-  const generated = await app.inject({ method: 'GET', url: '/v1/companies', headers: { authorization: `Bearer ${key}`, 'x-request-id': 'bad id with spaces' } })
+  const generated = await app.inject({
+    method: 'GET',
+    url: '/v1/companies',
+    headers: { authorization: `Bearer ${key}`, 'x-request-id': 'bad id with spaces' },
+  })
   t.match(generated.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'a malformed one is replaced')
-  const failed = await app.inject({ method: 'POST', url: '/v1/companies', headers: { authorization: `Bearer ${key}`, 'x-request-id': 'req-bad' }, payload: { id: 'x' } })
+  const failed = await app.inject({
+    method: 'POST',
+    url: '/v1/companies',
+    headers: { authorization: `Bearer ${key}`, 'x-request-id': 'req-bad' },
+    payload: { id: 'x' },
+  })
   t.equal(failed.statusCode, 400)
 
   const ofRequest = lines.filter((l) => l.reqId === 'caller-trace-42')
   t.ok(ofRequest.length >= 2, 'incoming and completed lines carry the id')
-  t.ok(lines.some((l) => l.reqId === 'req-bad' && l.msg === 'request refused'), 'refusals are logged with the id')
+  t.ok(
+    lines.some((l) => l.reqId === 'req-bad' && l.msg === 'request refused'),
+    'refusals are logged with the id',
+  )
   const all = JSON.stringify(lines)
   t.notOk(all.includes(key.slice(21)), 'the API key never reaches the log')
 })
 
 t.test('the logger redacts credentials wherever components put them', async (t) => {
   let out = ''
-  const log = pino(loggerOptions({ logLevel: 'info' }), new Writable({ write(c: Buffer, _e, done) { out += c.toString(); done() } }))
-  log.info({
-    req: { headers: { authorization: 'Bearer canary-1' } },
-    oauth: { access_token: 'canary-2', refresh_token: 'canary-3', client_secret: 'canary-4' },
-    hook: { destination_headers: { Authorization: 'canary-5' } },
-    connection: { token: 'canary-6', password: 'canary-7' },
-  }, 'credentials everywhere')
+  const log = pino(
+    loggerOptions({ logLevel: 'info' }),
+    new Writable({
+      write(c: Buffer, _e, done) {
+        out += c.toString()
+        done()
+      },
+    }),
+  )
+  log.info(
+    {
+      req: { headers: { authorization: 'Bearer canary-1' } },
+      oauth: { access_token: 'canary-2', refresh_token: 'canary-3', client_secret: 'canary-4' },
+      hook: { destination_headers: { Authorization: 'canary-5' } },
+      connection: { token: 'canary-6', password: 'canary-7' },
+    },
+    'credentials everywhere',
+  )
   t.notMatch(out, /canary/, 'no canary reaches the output')
   t.match(out, /\[redacted\]/)
 })

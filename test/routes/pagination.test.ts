@@ -13,18 +13,27 @@ const instants = ['000004', '000003', '000003', '000002', '000001'].map((us) => 
 const lists = [
   { name: 'companies', url: '/v1/companies', wrongTypes: [['abc'], ['-1'], ['99999999999999999999']] },
   {
-    name: 'api-keys', url: '/v1/api-keys',
-    wrongTypes: [['2024-02-30T00:00:00Z', crypto.randomUUID()], ['2024-05-01T12:00:00Z', 'not-a-uuid']],
+    name: 'api-keys',
+    url: '/v1/api-keys',
+    wrongTypes: [
+      ['2024-02-30T00:00:00Z', crypto.randomUUID()],
+      ['2024-05-01T12:00:00Z', 'not-a-uuid'],
+    ],
   },
   {
-    name: 'runs', url: `/v1/companies/${COMPANY}/runs`,
-    wrongTypes: [['yesterday', crypto.randomUUID()], ['0000-01-01T00:00:00Z', crypto.randomUUID()]],
+    name: 'runs',
+    url: `/v1/companies/${COMPANY}/runs`,
+    wrongTypes: [
+      ['yesterday', crypto.randomUUID()],
+      ['0000-01-01T00:00:00Z', crypto.randomUUID()],
+    ],
   },
   { name: 'audit', url: `/v1/companies/${COMPANY}/audit`, wrongTypes: [['1.5'], ['9223372036854775808']] },
   { name: 'webhook-events', url: `/v1/companies/${COMPANY}/webhook-events`, wrongTypes: [['x'], ['']] },
   { name: 'links', url: `/v1/companies/${COMPANY}/links`, wrongTypes: [['2024-05-01T25:00:00Z', crypto.randomUUID()]] },
   {
-    name: 'discrepancies', url: `/v1/companies/${COMPANY}/discrepancies`,
+    name: 'discrepancies',
+    url: `/v1/companies/${COMPANY}/discrepancies`,
     wrongTypes: [['2024-05-01', crypto.randomUUID()]],
   },
   { name: 'records', url: `/v1/companies/${COMPANY}/records/vendor`, wrongTypes: [['a\u0000b', 'erp:1']] },
@@ -80,8 +89,9 @@ t.test('every list pages through all its rows exactly once, also rows a microsec
   await seed(app)
   for (const list of lists) {
     const all = await app.inject({ method: 'GET', url: `${list.url}?limit=200`, headers: auth(adminKey) })
-    const expected = all.json<{ items: Array<{ id?: string; key?: string }> }>().items
-      .map((item) => item.id ?? item.key!)
+    const expected = all
+      .json<{ items: Array<{ id?: string; key?: string }> }>()
+      .items.map((item) => item.id ?? item.key!)
     t.ok(expected.length >= 4, `${list.name}: ${expected.length} rows`)
     for (const limit of [1, 2]) {
       const { seen } = await walk(t, app, auth(adminKey), list.url, limit)
@@ -112,7 +122,8 @@ t.test('a forged, truncated, foreign or wrong-typed cursor is 400 naming `cursor
       ['another shape', forge([list.name, 'a', 'b', 'c'])],
       ['numbers instead of text', forge([list.name, 1, 2])],
       ...list.wrongTypes.map((key): [string, string] => [
-        `wrong type ${JSON.stringify(key)}`, forge([list.name, ...key]),
+        `wrong type ${JSON.stringify(key)}`,
+        forge([list.name, ...key]),
       ]),
     ]
     for (const [what, cursor] of bad) {
@@ -134,20 +145,25 @@ t.test('no cursor reaches PostgreSQL unchecked: anything is 200 or 400, never 50
   const digits = (n: number) => fc.integer({ min: 0, max: 10 ** n - 1 }).map((v) => String(v).padStart(n, '0'))
   // Near-timestamps: impossible months, days, hours, year 0, 0–9 fraction digits.
   const fraction = fc.string({ unit: fc.constantFrom('0', '9'), maxLength: 9 })
-  const nearTimestamp = fc.tuple(digits(4), digits(2), digits(2), digits(2), digits(2), digits(2), fraction)
+  const nearTimestamp = fc
+    .tuple(digits(4), digits(2), digits(2), digits(2), digits(2), digits(2), fraction)
     .map(([y, mo, d, h, mi, s, f]) => `${y}-${mo}-${d}T${h}:${mi}:${s}${f ? `.${f}` : ''}Z`)
   const component = fc.oneof(fc.string(), nearTimestamp, fc.uuid(), fc.bigInt().map(String), fc.constant(''))
   const cursors = fc.oneof(
     fc.string({ minLength: 1, maxLength: 80 }),
-    fc.tuple(fc.constantFrom(...lists.map((l) => l.name)), fc.array(component, { maxLength: 3 }))
+    fc
+      .tuple(fc.constantFrom(...lists.map((l) => l.name)), fc.array(component, { maxLength: 3 }))
       .map(([name, key]) => forge([name, ...key])),
   )
-  await fc.assert(fc.asyncProperty(cursors, fc.constantFrom(...lists), async (cursor, list) => {
-    const url = `${list.url}?cursor=${encodeURIComponent(cursor)}`
-    const res = await app.inject({ method: 'GET', url, headers: auth(adminKey) })
-    if (res.statusCode !== 200 && res.statusCode !== 400) {
-      throw new Error(`${list.name} ${JSON.stringify(cursor)}: ${res.statusCode} ${res.body}`)
-    }
-  }), { numRuns: 300 })
+  await fc.assert(
+    fc.asyncProperty(cursors, fc.constantFrom(...lists), async (cursor, list) => {
+      const url = `${list.url}?cursor=${encodeURIComponent(cursor)}`
+      const res = await app.inject({ method: 'GET', url, headers: auth(adminKey) })
+      if (res.statusCode !== 200 && res.statusCode !== 400) {
+        throw new Error(`${list.name} ${JSON.stringify(cursor)}: ${res.statusCode} ${res.body}`)
+      }
+    }),
+    { numRuns: 300 },
+  )
   t.pass('300 cursors, none a server error')
 })

@@ -56,7 +56,9 @@ const exercised = new Set<string>()
 
 /** Every response the tests see must be one the document describes: status, headers and body. */
 function conform(method: string, path: string, status: number, headers: IncomingHttpHeaders, body: unknown): void {
-  const candidates = operations.filter((op) => op.method === method && op.regex.test(path)).sort((a, b) => a.params - b.params)
+  const candidates = operations
+    .filter((op) => op.method === method && op.regex.test(path))
+    .sort((a, b) => a.params - b.params)
   const op = candidates[0]
   if (!op) throw new Error(`${method} ${path} is not an operation of the document`)
   const response = deref(op.responses[String(status)] ?? op.responses['default'])
@@ -64,7 +66,8 @@ function conform(method: string, path: string, status: number, headers: Incoming
   for (const [name, h] of Object.entries((response.headers ?? {}) as Record<string, Json>)) {
     const header = deref(h)
     const value = headers[name.toLowerCase()]
-    if (header.required === true && value === undefined) throw new Error(`${op.key} ${status}: header ${name} is required but missing`)
+    if (header.required === true && value === undefined)
+      throw new Error(`${op.key} ${status}: header ${name} is required but missing`)
     if (value !== undefined && header.schema?.pattern && !new RegExp(header.schema.pattern).test(String(value))) {
       throw new Error(`${op.key} ${status}: header ${name}: ${String(value)} does not match ${header.schema.pattern}`)
     }
@@ -75,9 +78,13 @@ function conform(method: string, path: string, status: number, headers: Incoming
     if (body !== undefined) throw new Error(`${op.key} ${status}: the document lists no body`)
   } else {
     const media = content[mediaType]
-    if (!media) throw new Error(`${op.key} ${status}: content type ${mediaType} is not one of ${Object.keys(content).join(', ')}`)
+    if (!media)
+      throw new Error(`${op.key} ${status}: content type ${mediaType} is not one of ${Object.keys(content).join(', ')}`)
     const v = validatorFor(media.schema.$ref)
-    if (!v(body)) throw new Error(`${op.key} ${status}: body does not match ${media.schema.$ref}: ${ajv.errorsText(v.errors)}\n${JSON.stringify(body)}`)
+    if (!v(body))
+      throw new Error(
+        `${op.key} ${status}: body does not match ${media.schema.$ref}: ${ajv.errorsText(v.errors)}\n${JSON.stringify(body)}`,
+      )
   }
   exercised.add(op.key)
 }
@@ -98,7 +105,11 @@ async function api(
   if (opts.token !== null) headers['authorization'] = `Bearer ${opts.token ?? erp.token}`
   const payload = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body))
   if (payload !== undefined) headers['content-type'] = 'application/json'
-  const res = await request(`${erp.url}${path}`, { method, headers: { ...headers, ...opts.headers }, ...(payload !== undefined ? { body: payload } : {}) })
+  const res = await request(`${erp.url}${path}`, {
+    method,
+    headers: { ...headers, ...opts.headers },
+    ...(payload !== undefined ? { body: payload } : {}),
+  })
   const text = await res.body.text()
   const body = text === '' ? undefined : JSON.parse(text)
   conform(method, path.split('?')[0] ?? path, res.statusCode, res.headers, body)
@@ -107,7 +118,8 @@ async function api(
 
 let keyCounter = 0
 const newKey = (): string => `test-key-${++keyCounter}`
-const post = (erp: ErpStandin, path: string, body: unknown, key = newKey()): Promise<Reply> => api(erp, 'POST', path, { body, headers: { 'idempotency-key': key } })
+const post = (erp: ErpStandin, path: string, body: unknown, key = newKey()): Promise<Reply> =>
+  api(erp, 'POST', path, { body, headers: { 'idempotency-key': key } })
 const patch = (erp: ErpStandin, path: string, body: unknown, version?: number): Promise<Reply> =>
   api(erp, 'PATCH', path, { body, headers: version === undefined ? {} : { 'if-match': `"${version}"` } })
 
@@ -130,7 +142,14 @@ void t.test('the protocol document is valid OpenAPI 3.1 and says what an impleme
     'every path is under /v1',
   )
   t.ok(doc.webhooks?.recordChanged?.post, 'the change notification is an OpenAPI webhook')
-  for (const section of ['## Authentication', '## Creating: idempotency', '## Updating: optimistic concurrency', '## Errors', '## Versioning', '## Change notifications']) {
+  for (const section of [
+    '## Authentication',
+    '## Creating: idempotency',
+    '## Updating: optimistic concurrency',
+    '## Errors',
+    '## Versioning',
+    '## Change notifications',
+  ]) {
     t.ok(doc.info.description.includes(section), `the description has "${section}"`)
   }
 })
@@ -140,14 +159,30 @@ void t.test('every operation answers as the document says', async (t) => {
 
   const info = await api(erp, 'GET', '/v1/info')
   t.equal(info.status, 200)
-  t.match(info.body, { protocol_version: '1.0', system: 'sage300', company_name: 'Riverside Builders', limits: { max_lengths: { vendors: { name: 30 } } } })
+  t.match(info.body, {
+    protocol_version: '1.0',
+    system: 'sage300',
+    company_name: 'Riverside Builders',
+    limits: { max_lengths: { vendors: { name: 30 } } },
+  })
 
   const dept = await post(erp, '/v1/departments', { code: '10', name: 'Estimating' })
   t.equal(dept.status, 201)
-  const emp = await post(erp, '/v1/employees', { first_name: 'Maria', last_name: 'Lopez', email: 'maria@example.com', department_id: dept.body.id })
+  const emp = await post(erp, '/v1/employees', {
+    first_name: 'Maria',
+    last_name: 'Lopez',
+    email: 'maria@example.com',
+    department_id: dept.body.id,
+  })
   t.equal(emp.status, 201)
   t.equal(emp.body.employee_number, '1001', 'the ERP assigns the employee number')
-  const job = await post(erp, '/v1/jobs', { number: '24-101', name: 'Riverside MOB', start_date: '2024-03-01', customer: 'Riverside Health', department_id: dept.body.id })
+  const job = await post(erp, '/v1/jobs', {
+    number: '24-101',
+    name: 'Riverside MOB',
+    start_date: '2024-03-01',
+    customer: 'Riverside Health',
+    department_id: dept.body.id,
+  })
   t.equal(job.status, 201)
   const std = await post(erp, '/v1/cost-codes', { code: '01-100', name: 'Supervision', parent_code: '01' })
   t.equal(std.status, 201)
@@ -182,11 +217,19 @@ void t.test('every operation answers as the document says', async (t) => {
     jobCodes.body.data.map((r: Json) => r.id),
     [jobCode.body.id],
   )
-  t.equal((await api(erp, 'GET', `/v1/cost-codes/${jobCode.body.id}`)).body.job_id, job.body.id, 'a job code is readable by id')
+  t.equal(
+    (await api(erp, 'GET', `/v1/cost-codes/${jobCode.body.id}`)).body.job_id,
+    job.body.id,
+    'a job code is readable by id',
+  )
 
-  erp.setCostTotals(job.body.id, [{ cost_code: '01-100', cost_type: 'L', budget: '12000.00', actual: '4310.50', committed: '0.00' }])
+  erp.setCostTotals(job.body.id, [
+    { cost_code: '01-100', cost_type: 'L', budget: '12000.00', actual: '4310.50', committed: '0.00' },
+  ])
   const totals = await api(erp, 'GET', `/v1/jobs/${job.body.id}/cost-totals`)
-  t.same(totals.body.data, [{ cost_code: '01-100', cost_type: 'L', budget: '12000.00', actual: '4310.50', committed: '0.00' }])
+  t.same(totals.body.data, [
+    { cost_code: '01-100', cost_type: 'L', budget: '12000.00', actual: '4310.50', committed: '0.00' },
+  ])
   erp.seedPayment({ vendor_id: vendor.body.id, job_id: job.body.id, amount: '4310.50', invoice_number: 'A-1001' })
   erp.seedPayment({ vendor_id: vendor.body.id, check_number: null })
   const payments = await api(erp, 'GET', '/v1/payments?limit=1')
@@ -205,13 +248,30 @@ void t.test('every operation answers as the document says', async (t) => {
   t.equal((await api(erp, 'GET', '/v1/payments?updated_since=yesterday')).status, 400)
   const badCursor = await api(erp, 'GET', '/v1/jobs?cursor=not-a-cursor')
   t.match(badCursor.body, { status: 400, code: 'invalid_cursor' })
-  t.match((await api(erp, 'POST', '/v1/vendors', { body: { name: 'No key' } })).body, { status: 400, code: 'idempotency_key_missing' })
-  t.match((await post(erp, '/v1/departments', { code: '10', name: 'Again' })).body, { status: 409, code: 'already_exists', existing_id: dept.body.id })
-  t.match((await patch(erp, `/v1/jobs/${job.body.id}`, { name: 'x' }, 1)).body, { status: 412, code: 'version_mismatch', current_version: 2 })
+  t.match((await api(erp, 'POST', '/v1/vendors', { body: { name: 'No key' } })).body, {
+    status: 400,
+    code: 'idempotency_key_missing',
+  })
+  t.match((await post(erp, '/v1/departments', { code: '10', name: 'Again' })).body, {
+    status: 409,
+    code: 'already_exists',
+    existing_id: dept.body.id,
+  })
+  t.match((await patch(erp, `/v1/jobs/${job.body.id}`, { name: 'x' }, 1)).body, {
+    status: 412,
+    code: 'version_mismatch',
+    current_version: 2,
+  })
   t.match((await patch(erp, `/v1/jobs/${job.body.id}`, { name: 'x' })).body, { status: 428, code: 'if_match_required' })
-  const wrongType = await api(erp, 'POST', '/v1/vendors', { raw: 'name=Acme', headers: { 'idempotency-key': newKey(), 'content-type': 'application/x-www-form-urlencoded' } })
+  const wrongType = await api(erp, 'POST', '/v1/vendors', {
+    raw: 'name=Acme',
+    headers: { 'idempotency-key': newKey(), 'content-type': 'application/x-www-form-urlencoded' },
+  })
   t.match(wrongType.body, { status: 415, code: 'unsupported_media_type' })
-  t.match((await api(erp, 'POST', '/v1/vendors', { raw: '{"name":', headers: { 'idempotency-key': newKey() } })).body, { status: 400, code: 'bad_request' })
+  t.match((await api(erp, 'POST', '/v1/vendors', { raw: '{"name":', headers: { 'idempotency-key': newKey() } })).body, {
+    status: 400,
+    code: 'bad_request',
+  })
   t.match((await patch(erp, `/v1/cost-codes/${std.body.id}`, { job_id: job.body.id }, 2)).body, {
     status: 422,
     errors: [{ field: 'job_id', message: 'job_id is read-only' }],
@@ -255,7 +315,10 @@ void t.test('a create is idempotent, even when its response is lost', async (t) 
   // The write commits, the response is lost; the retry with the same key finds the record.
   const lostKey = newKey()
   erp.faults.push({ match: { method: 'POST', pathPrefix: '/v1/vendors' }, dropResponseAfterCommit: true })
-  await t.rejects(post(erp, '/v1/vendors', { name: 'Lost Response LLC' }, lostKey), 'the caller sees a broken connection')
+  await t.rejects(
+    post(erp, '/v1/vendors', { name: 'Lost Response LLC' }, lostKey),
+    'the caller sees a broken connection',
+  )
   t.equal(erp.calls.at(-1)?.status, 201, 'the stand-in committed the create')
   const retry = await post(erp, '/v1/vendors', { name: 'Lost Response LLC' }, lostKey)
   t.equal(retry.status, 200)
@@ -279,12 +342,19 @@ void t.test('updates need the current version', async (t) => {
   t.match(stale.body, { status: 412, code: 'version_mismatch', current_version: 2 })
   t.equal(erp.get('jobs', job.id)?.['city'], 'Portland', 'the stale update changed nothing')
   t.match((await patch(erp, `/v1/jobs/${job.id}`, { city: 'Salem' })).body, { status: 428 })
-  t.match((await api(erp, 'PATCH', `/v1/jobs/${job.id}`, { body: { city: 'Salem' }, headers: { 'if-match': '*' } })).body, { status: 428 })
+  t.match(
+    (await api(erp, 'PATCH', `/v1/jobs/${job.id}`, { body: { city: 'Salem' }, headers: { 'if-match': '*' } })).body,
+    { status: 428 },
+  )
 
   const same = await patch(erp, `/v1/jobs/${job.id}`, { city: 'Portland' }, 2)
   t.equal(same.body.version, 2, 'a PATCH that changes nothing keeps the version')
   erp.change('jobs', job.id, { name: 'Harbor Bridge Phase 2' }, { notify: false })
-  t.match((await patch(erp, `/v1/jobs/${job.id}`, { city: 'Salem' }, 2)).body, { status: 412, current_version: 3 }, 'an edit in the ERP makes the old ETag stale')
+  t.match(
+    (await patch(erp, `/v1/jobs/${job.id}`, { city: 'Salem' }, 2)).body,
+    { status: 412, current_version: 3 },
+    'an edit in the ERP makes the old ETag stale',
+  )
   const closed = await patch(erp, `/v1/jobs/${job.id}`, { status: 'inactive' }, 3)
   t.match(closed.body, { status: 'inactive', version: 4 })
 })
@@ -304,7 +374,11 @@ void t.test('vendor name length follows the ERP', async (t) => {
     const fits = await post(erp, '/v1/vendors', { name: 'N'.repeat(max) })
     t.equal(fits.status, 201, `${system}: ${max} characters are accepted`)
     const longer = await patch(erp, `/v1/vendors/${fits.body.id}`, { name: `${'N'.repeat(max)}X` }, 1)
-    t.same(longer.body.errors, [{ field: 'name', message: `name must be at most ${max} characters` }], `${system}: an update is held to the same rule`)
+    t.same(
+      longer.body.errors,
+      [{ field: 'name', message: `name must be at most ${max} characters` }],
+      `${system}: an update is held to the same rule`,
+    )
   }
 
   const foundation = await standin(t, { system: 'foundation' })
@@ -322,7 +396,14 @@ void t.test('field rules answer with one message per field', async (t) => {
     { field: 'first_name', message: 'first_name is required' },
     { field: 'last_name', message: 'last_name is required' },
   ])
-  const bad = await post(erp, '/v1/employees', { first_name: ' ', last_name: 7, email: 'nope', department_id: 'D404', id: 'E1', favourite_color: 'red' })
+  const bad = await post(erp, '/v1/employees', {
+    first_name: ' ',
+    last_name: 7,
+    email: 'nope',
+    department_id: 'D404',
+    id: 'E1',
+    favourite_color: 'red',
+  })
   t.same(bad.body.errors, [
     { field: 'id', message: 'id is read-only' },
     { field: 'favourite_color', message: 'favourite_color is not a employee field' },
@@ -331,7 +412,13 @@ void t.test('field rules answer with one message per field', async (t) => {
     { field: 'email', message: 'email must be an e-mail address such as ap@example.com' },
     { field: 'department_id', message: 'department_id "D404" does not match any department' },
   ])
-  const job = await post(erp, '/v1/jobs', { number: 'J-1', name: 'Dates', status: 'closed', start_date: '2024-05-01', completion_date: '2024-04-01' })
+  const job = await post(erp, '/v1/jobs', {
+    number: 'J-1',
+    name: 'Dates',
+    status: 'closed',
+    start_date: '2024-05-01',
+    completion_date: '2024-04-01',
+  })
   t.same(job.body.errors, [
     { field: 'status', message: 'status must be one of: active, inactive' },
     { field: 'completion_date', message: 'completion_date must not be before start_date (2024-05-01)' },
@@ -343,7 +430,11 @@ void t.test('field rules answer with one message per field', async (t) => {
   ])
   const vendor = erp.seed('vendors', { name: 'Acme', code: 'ACME01' })
   const dup = await post(erp, '/v1/vendors', { name: 'Acme Again', code: 'acme01' })
-  t.match(dup.body, { status: 409, code: 'already_exists', existing_id: vendor.id, errors: [{ field: 'code' }] }, 'codes are unique regardless of case')
+  t.match(
+    dup.body,
+    { status: 409, code: 'already_exists', existing_id: vendor.id, errors: [{ field: 'code' }] },
+    'codes are unique regardless of case',
+  )
   t.match((await patch(erp, `/v1/vendors/${vendor.id}`, {}, 1)).body, { status: 422 })
 })
 
@@ -352,7 +443,10 @@ void t.test('a cursor walk returns each of 3,000 records exactly once', async (t
   const ids: string[] = []
   for (let i = 0; i < 3000; i += 1) ids.push(erp.seed('vendors', { name: `Vendor ${i}` }).id)
 
-  async function walk(limit: number, between?: (page: number, seen: string[]) => void): Promise<{ seen: string[]; pages: number }> {
+  async function walk(
+    limit: number,
+    between?: (page: number, seen: string[]) => void,
+  ): Promise<{ seen: string[]; pages: number }> {
     const seen: string[] = []
     let cursor: string | null = null
     let pages = 0
@@ -363,7 +457,8 @@ void t.test('a cursor walk returns each of 3,000 records exactly once', async (t
       t.equal(page.status, 200)
       for (const r of page.body.data) {
         const key: [string, string] = [r.updated_at, r.id]
-        if (previous && !(previous[0] < key[0] || (previous[0] === key[0] && previous[1] < key[1]))) t.fail(`out of order at ${r.id}`)
+        if (previous && !(previous[0] < key[0] || (previous[0] === key[0] && previous[1] < key[1])))
+          t.fail(`out of order at ${r.id}`)
         previous = key
         seen.push(r.id)
       }
@@ -394,7 +489,10 @@ void t.test('a cursor walk returns each of 3,000 records exactly once', async (t
     [...counts.values()].every((n) => n === 1),
     'no record twice',
   )
-  t.ok(inserted.length > 0 && inserted.every((id) => counts.get(id) === 1), 'records inserted during the walk are returned once too')
+  t.ok(
+    inserted.length > 0 && inserted.every((id) => counts.get(id) === 1),
+    'records inserted during the walk are returned once too',
+  )
 
   // A record changed after it was returned moves to the end: seen again, never skipped.
   const changedMidWalk = ids[5] ?? ''
@@ -411,17 +509,29 @@ void t.test('a cursor walk returns each of 3,000 records exactly once', async (t
   // updated_since is inclusive and narrows the walk.
   const ordered = erp.list('vendors')
   const from = ordered[2000]
-  const since = await api(erp, 'GET', `/v1/vendors?limit=500&updated_since=${encodeURIComponent(String(from?.updated_at))}`)
+  const since = await api(
+    erp,
+    'GET',
+    `/v1/vendors?limit=500&updated_since=${encodeURIComponent(String(from?.updated_at))}`,
+  )
   t.equal(since.body.data[0]?.id, from?.id, 'updated_since is inclusive')
   let total = since.body.data.length
   let cursor: string | null = since.body.next_cursor
   while (cursor !== null) {
-    const page = await api(erp, 'GET', `/v1/vendors?limit=500&updated_since=${encodeURIComponent(String(from?.updated_at))}&cursor=${encodeURIComponent(cursor)}`)
+    const page = await api(
+      erp,
+      'GET',
+      `/v1/vendors?limit=500&updated_since=${encodeURIComponent(String(from?.updated_at))}&cursor=${encodeURIComponent(cursor)}`,
+    )
     total += page.body.data.length
     cursor = page.body.next_cursor
   }
   t.equal(total, ordered.length - 2000)
-  const otherList = await api(erp, 'GET', `/v1/jobs?cursor=${encodeURIComponent(String(since.body.next_cursor ?? still.seen.length))}`)
+  const otherList = await api(
+    erp,
+    'GET',
+    `/v1/jobs?cursor=${encodeURIComponent(String(since.body.next_cursor ?? still.seen.length))}`,
+  )
   t.equal(otherList.status, 400, 'a cursor only works for its own list')
 })
 
@@ -494,7 +604,10 @@ void t.test('change notifications are signed per Standard Webhooks', async (t) =
   const sample = received[0]
   if (!sample) throw new Error('no notification received')
   t.notOk(verify(sample.headers, Buffer.concat([sample.raw, Buffer.from(' ')])), 'a changed body fails the check')
-  t.notOk(verify(sample.headers, sample.raw, 'whsec_dGhpcyBpcyBub3QgdGhlIHNlY3JldCBhdCBhbGwh'), 'another secret fails the check')
+  t.notOk(
+    verify(sample.headers, sample.raw, 'whsec_dGhpcyBpcyBub3QgdGhlIHNlY3JldCBhdCBhbGwh'),
+    'another secret fails the check',
+  )
   t.same(
     erp.notifications.sent().map((s) => s.status),
     received.map(() => 204),
@@ -518,10 +631,16 @@ void t.test('change notifications are signed per Standard Webhooks', async (t) =
 })
 
 void t.test('the README signing examples match signStandardWebhook', (t) => {
-  const vectors = [...readme.matchAll(/secret:\s+(\S+)\nid:\s+(\S+)\ntimestamp:\s+(\d+)\nbody:\s+(.+)\nsignature:\s+(\S+)/g)]
+  const vectors = [
+    ...readme.matchAll(/secret:\s+(\S+)\nid:\s+(\S+)\ntimestamp:\s+(\d+)\nbody:\s+(.+)\nsignature:\s+(\S+)/g),
+  ]
   t.equal(vectors.length, 2, 'the README has the worked example and the Standard Webhooks vector')
   for (const [, secret, id, timestamp, body, signature] of vectors) {
-    t.equal(signStandardWebhook(String(secret), String(id), String(timestamp), String(body)), signature, `vector ${String(id)}`)
+    t.equal(
+      signStandardWebhook(String(secret), String(id), String(timestamp), String(body)),
+      signature,
+      `vector ${String(id)}`,
+    )
   }
   t.end()
 })
@@ -563,7 +682,11 @@ void t.test('ids and codes look like each ERP', async (t) => {
   t.match(foundation.seed('departments', {}), { id: 'D000001', code: '10' })
   t.match(foundation.seed('jobs', {}).number, /^J-\d{4}-001$/)
   const vista = await standin(t, { system: 'vista' })
-  t.equal((await post(vista, '/v1/vendors', { name: 'Numbered Vendor' })).body.code, '1001', 'Vista vendor numbers are numeric')
+  t.equal(
+    (await post(vista, '/v1/vendors', { name: 'Numbered Vendor' })).body.code,
+    '1001',
+    'Vista vendor numbers are numeric',
+  )
   t.match(vista.seed('jobs', {}).number, /^\d{2}-101$/)
   t.match(vista.seed('cost-codes', {}), { code: '01-100', parent_code: '01', job_id: null })
 })

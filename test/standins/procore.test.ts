@@ -26,7 +26,13 @@ async function call(
   s: ProcoreStandin,
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
   path: string,
-  opts: { token?: string; company?: string | null; body?: unknown; rawBody?: string; form?: Record<string, string> } = {},
+  opts: {
+    token?: string
+    company?: string | null
+    body?: unknown
+    rawBody?: string
+    form?: Record<string, string>
+  } = {},
 ): Promise<Res> {
   const headers: Record<string, string> = {}
   if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
@@ -50,7 +56,11 @@ async function call(
   return { status: res.statusCode, headers: res.headers, text, json }
 }
 
-const clientCredentials = { grant_type: 'client_credentials', client_id: 'standin-client', client_secret: 'standin-secret' }
+const clientCredentials = {
+  grant_type: 'client_credentials',
+  client_id: 'standin-client',
+  client_secret: 'standin-secret',
+}
 
 /** A local webhook endpoint; `respond` picks the status for the n-th request (1-based). */
 async function receiver(test: Test, respond: (n: number) => number = () => 200) {
@@ -75,15 +85,36 @@ async function receiver(test: Test, respond: (n: number) => number = () => 200) 
   return { url: `http://127.0.0.1:${port}/procore/webhooks`, got }
 }
 
-async function installHook(t: Test, s: ProcoreStandin, token: string, url: string, apiVersion: string, secret: string, resourceName: string, eventType = 'update') {
+async function installHook(
+  t: Test,
+  s: ProcoreStandin,
+  token: string,
+  url: string,
+  apiVersion: string,
+  secret: string,
+  resourceName: string,
+  eventType = 'update',
+) {
   const hook = await call(s, 'POST', '/rest/v1.0/webhooks/hooks', {
     token,
-    body: { company_id: Number(COMPANY), hook: { api_version: apiVersion, namespace: 'acme-erp-sync', destination_url: url, destination_headers: { Authorization: secret } } },
+    body: {
+      company_id: Number(COMPANY),
+      hook: {
+        api_version: apiVersion,
+        namespace: 'acme-erp-sync',
+        destination_url: url,
+        destination_headers: { Authorization: secret },
+      },
+    },
   })
   t.equal(hook.status, 201, 'hook created')
   const trigger = await call(s, 'POST', `/rest/v1.0/webhooks/hooks/${hook.json.id}/triggers`, {
     token,
-    body: { company_id: Number(COMPANY), api_version: apiVersion, trigger: { resource_name: resourceName, event_type: eventType } },
+    body: {
+      company_id: Number(COMPANY),
+      api_version: apiVersion,
+      trigger: { resource_name: resourceName, event_type: eventType },
+    },
   })
   t.equal(trigger.status, 201, 'trigger created')
   return hook.json
@@ -100,12 +131,19 @@ void t.test('client credentials: bearer token without refresh token, accepted by
   const json = await call(s, 'POST', '/oauth/token', { company: null, body: clientCredentials })
   t.equal(json.status, 200, 'JSON bodies work too')
 
-  const wrong = await call(s, 'POST', '/oauth/token', { company: null, form: { ...clientCredentials, client_secret: 'nope' } })
+  const wrong = await call(s, 'POST', '/oauth/token', {
+    company: null,
+    form: { ...clientCredentials, client_secret: 'nope' },
+  })
   t.equal(wrong.status, 401)
   t.equal(wrong.json.error, 'invalid_client')
 
   const token = form.json.access_token as string
-  t.equal((await call(s, 'GET', '/rest/v1.0/me', { token, company: null })).status, 400, 'a DMSA token needs Procore-Company-Id even on /me')
+  t.equal(
+    (await call(s, 'GET', '/rest/v1.0/me', { token, company: null })).status,
+    400,
+    'a DMSA token needs Procore-Company-Id even on /me',
+  )
   const me = await call(s, 'GET', '/rest/v1.0/me', { token })
   t.equal(me.status, 200)
   t.match(me.json, { id: Number, login: String })
@@ -124,20 +162,35 @@ void t.test('client credentials: bearer token without refresh token, accepted by
 void t.test('authorization code, refresh rotation, reused refresh token rejected', async (t) => {
   const s = await standin(t)
   const redirectUri = 'http://localhost:9999/callback'
-  const authorize = await call(s, 'GET', `/oauth/authorize?response_type=code&client_id=standin-client&redirect_uri=${encodeURIComponent(redirectUri)}&state=xyz`, {
-    company: null,
-  })
+  const authorize = await call(
+    s,
+    'GET',
+    `/oauth/authorize?response_type=code&client_id=standin-client&redirect_uri=${encodeURIComponent(redirectUri)}&state=xyz`,
+    {
+      company: null,
+    },
+  )
   t.equal(authorize.status, 302)
   const location = new URL(String(authorize.headers.location))
   t.equal(`${location.origin}${location.pathname}`, redirectUri)
   t.equal(location.searchParams.get('state'), 'xyz')
   const code = location.searchParams.get('code') ?? ''
 
-  const exchange = { grant_type: 'authorization_code', client_id: 'standin-client', client_secret: 'standin-secret', code, redirect_uri: redirectUri }
+  const exchange = {
+    grant_type: 'authorization_code',
+    client_id: 'standin-client',
+    client_secret: 'standin-secret',
+    code,
+    redirect_uri: redirectUri,
+  }
   const first = await call(s, 'POST', '/oauth/token', { company: null, form: exchange })
   t.equal(first.status, 200)
   t.type(first.json.refresh_token, 'string')
-  t.equal((await call(s, 'POST', '/oauth/token', { company: null, form: exchange })).json.error, 'invalid_grant', 'codes are single-use')
+  t.equal(
+    (await call(s, 'POST', '/oauth/token', { company: null, form: exchange })).json.error,
+    'invalid_grant',
+    'codes are single-use',
+  )
 
   const user = await call(s, 'GET', '/rest/v1.0/me', { token: first.json.access_token, company: null })
   t.equal(user.status, 200, 'a user token may call /me without the company header')
@@ -147,7 +200,13 @@ void t.test('authorization code, refresh rotation, reused refresh token rejected
   const refresh = (token: string) =>
     call(s, 'POST', '/oauth/token', {
       company: null,
-      body: { grant_type: 'refresh_token', client_id: 'standin-client', client_secret: 'standin-secret', refresh_token: token, redirect_uri: redirectUri },
+      body: {
+        grant_type: 'refresh_token',
+        client_id: 'standin-client',
+        client_secret: 'standin-secret',
+        refresh_token: token,
+        redirect_uri: redirectUri,
+      },
     })
   const second = await refresh(first.json.refresh_token)
   t.equal(second.status, 200)
@@ -158,8 +217,15 @@ void t.test('authorization code, refresh rotation, reused refresh token rejected
   t.equal((await refresh(second.json.refresh_token)).status, 200, 'the new one works once')
   t.equal(s.oauth.refreshCalls, 3)
 
-  await call(s, 'POST', '/oauth/revoke', { company: null, form: { token: second.json.access_token, client_id: 'standin-client', client_secret: 'standin-secret' } })
-  t.equal((await call(s, 'GET', '/rest/v1.0/me', { token: second.json.access_token, company: null })).status, 401, 'revoked')
+  await call(s, 'POST', '/oauth/revoke', {
+    company: null,
+    form: { token: second.json.access_token, client_id: 'standin-client', client_secret: 'standin-secret' },
+  })
+  t.equal(
+    (await call(s, 'GET', '/rest/v1.0/me', { token: second.json.access_token, company: null })).status,
+    401,
+    'revoked',
+  )
 })
 
 void t.test('company header: missing → 400, unknown company → 403, mismatching company_id → 403', async (t) => {
@@ -216,24 +282,43 @@ void t.test('pagination: Total, Per-Page and Link across three pages', async (t)
 void t.test('filters: updated_at range, origin_id, id[]; departments ignore filters', async (t) => {
   const s = await standin(t)
   const token = s.oauth.accessToken()
-  const [a, b, c] = [s.seed(COMPANY, 'vendors', { name: 'A', origin_id: 'V-A' }), s.seed(COMPANY, 'vendors', { name: 'B' }), s.seed(COMPANY, 'vendors', { name: 'C' })]
+  const [a, b, c] = [
+    s.seed(COMPANY, 'vendors', { name: 'A', origin_id: 'V-A' }),
+    s.seed(COMPANY, 'vendors', { name: 'B' }),
+    s.seed(COMPANY, 'vendors', { name: 'C' }),
+  ]
   const since = new Date(Date.parse(c.updated_at) + 1).toISOString()
   const changed = s.change(COMPANY, 'vendors', a.id, { name: 'A2' }, { emit: false })
   t.ok(changed.updated_at >= since, 'the change lies inside the range, the seeds before it')
 
   const range = `${since}...${new Date(Date.now() + 60_000).toISOString()}`
-  const byTime = await call(s, 'GET', `/rest/v1.0/vendors?company_id=${COMPANY}&filters[updated_at]=${encodeURIComponent(range)}`, { token })
+  const byTime = await call(
+    s,
+    'GET',
+    `/rest/v1.0/vendors?company_id=${COMPANY}&filters[updated_at]=${encodeURIComponent(range)}`,
+    { token },
+  )
   t.same(
     byTime.json.map((v: { name: string }) => v.name),
     ['A2'],
   )
   const byOrigin = await call(s, 'GET', `/rest/v1.0/vendors?company_id=${COMPANY}&filters[origin_id]=V-A`, { token })
   t.equal(byOrigin.json.length, 1)
-  const byIds = await call(s, 'GET', `/rest/v1.0/vendors?company_id=${COMPANY}&filters[id][]=${a.id}&filters[id][]=${b.id}`, { token })
+  const byIds = await call(
+    s,
+    'GET',
+    `/rest/v1.0/vendors?company_id=${COMPANY}&filters[id][]=${a.id}&filters[id][]=${b.id}`,
+    { token },
+  )
   t.equal(byIds.json.length, 2)
 
   s.seed(COMPANY, 'departments', { name: 'Accounting' })
-  const departments = await call(s, 'GET', `/rest/v1.0/departments?company_id=${COMPANY}&filters[updated_at]=${encodeURIComponent(range)}`, { token })
+  const departments = await call(
+    s,
+    'GET',
+    `/rest/v1.0/departments?company_id=${COMPANY}&filters[updated_at]=${encodeURIComponent(range)}`,
+    { token },
+  )
   t.equal(departments.json.length, 1, 'departments have no filters, so the filter is ignored')
 })
 
@@ -246,7 +331,10 @@ void t.test('sync: create by origin_id, re-send is idempotent, per-item errors w
     { origin_id: 'V-3' },
     { id: 999, name: 'Ghost' },
   ]
-  const first = await call(s, 'PATCH', '/rest/v1.0/vendors/sync', { token, body: { company_id: Number(COMPANY), updates } })
+  const first = await call(s, 'PATCH', '/rest/v1.0/vendors/sync', {
+    token,
+    body: { company_id: Number(COMPANY), updates },
+  })
   t.equal(first.status, 200, 'sync always answers 200')
   t.equal(first.json.entities.length, 2)
   t.match(first.json.errors, [
@@ -255,7 +343,10 @@ void t.test('sync: create by origin_id, re-send is idempotent, per-item errors w
   ])
   t.equal(s.list(COMPANY, 'vendors').length, 2)
 
-  const again = await call(s, 'PATCH', '/rest/v1.0/vendors/sync', { token, body: { company_id: Number(COMPANY), updates } })
+  const again = await call(s, 'PATCH', '/rest/v1.0/vendors/sync', {
+    token,
+    body: { company_id: Number(COMPANY), updates },
+  })
   t.same(
     again.json.entities.map((e: { id: number }) => e.id),
     first.json.entities.map((e: { id: number }) => e.id),
@@ -264,18 +355,31 @@ void t.test('sync: create by origin_id, re-send is idempotent, per-item errors w
   t.equal(s.list(COMPANY, 'vendors').length, 2, 're-sending creates nothing new')
 
   const alpha = first.json.entities[0]
-  const relink = await call(s, 'PATCH', '/rest/v1.0/vendors/sync', { token, body: { company_id: COMPANY, updates: [{ id: alpha.id, origin_id: 'V-100' }] } })
+  const relink = await call(s, 'PATCH', '/rest/v1.0/vendors/sync', {
+    token,
+    body: { company_id: COMPANY, updates: [{ id: alpha.id, origin_id: 'V-100' }] },
+  })
   t.equal(relink.json.entities[0].origin_id, 'V-100', 'id + origin_id changes the origin_id')
 
-  const duplicate = await call(s, 'POST', '/rest/v1.0/vendors', { token, body: { company_id: COMPANY, vendor: { name: 'Dup', origin_id: 'V-2' } } })
+  const duplicate = await call(s, 'POST', '/rest/v1.0/vendors', {
+    token,
+    body: { company_id: COMPANY, vendor: { name: 'Dup', origin_id: 'V-2' } },
+  })
   t.equal(duplicate.status, 409, 'origin_id is unique per company')
-  const blank = await call(s, 'POST', '/rest/v1.0/vendors', { token, body: { company_id: COMPANY, vendor: { name: '' } } })
+  const blank = await call(s, 'POST', '/rest/v1.0/vendors', {
+    token,
+    body: { company_id: COMPANY, vendor: { name: '' } },
+  })
   t.equal(blank.status, 422)
   t.match(blank.json, { errors: { name: [String] } })
   t.equal((await call(s, 'GET', `/rest/v1.0/vendors/123?company_id=${COMPANY}`, { token })).status, 404)
 
   const tooMany = Array.from({ length: 1001 }, (_, i) => ({ origin_id: `X-${i}`, name: `X ${i}` }))
-  t.equal((await call(s, 'PATCH', '/rest/v1.0/vendors/sync', { token, body: { company_id: COMPANY, updates: tooMany } })).status, 413)
+  t.equal(
+    (await call(s, 'PATCH', '/rest/v1.0/vendors/sync', { token, body: { company_id: COMPANY, updates: tooMany } }))
+      .status,
+    413,
+  )
 })
 
 void t.test('ids beyond 2^53 round-trip as bare JSON integers', async (t) => {
@@ -298,7 +402,11 @@ void t.test('ids beyond 2^53 round-trip as bare JSON integers', async (t) => {
   t.match(patched.text, '"is_erp_integrated":true')
   t.same(s.get(big, 'projects', '9007199254740995')?.department_ids, ['9007199254740997'])
 
-  const created = await call(s, 'POST', '/rest/v1.0/vendors', { token, company: big, rawBody: `{"company_id":${big},"vendor":{"name":"V","origin_id":"123"}}` })
+  const created = await call(s, 'POST', '/rest/v1.0/vendors', {
+    token,
+    company: big,
+    rawBody: `{"company_id":${big},"vendor":{"name":"V","origin_id":"123"}}`,
+  })
   t.equal(created.status, 201)
   t.match(created.text, /"origin_id":"123"/, 'origin_id stays a string')
 })
@@ -311,7 +419,10 @@ void t.test('rate limit: headers on every response, 429 with Retry-After when ov
   const r2 = await call(s, 'GET', path, { token })
   const r3 = await call(s, 'GET', path, { token })
   t.same([r1.status, r2.status, r3.status], [200, 200, 429])
-  t.same([r1.headers['x-rate-limit-remaining'], r2.headers['x-rate-limit-remaining'], r3.headers['x-rate-limit-remaining']], ['1', '0', '0'])
+  t.same(
+    [r1.headers['x-rate-limit-remaining'], r2.headers['x-rate-limit-remaining'], r3.headers['x-rate-limit-remaining']],
+    ['1', '0', '0'],
+  )
   t.equal(r3.headers['x-rate-limit-limit'], '2')
   t.ok(Number(r3.headers['x-rate-limit-reset']) >= Math.floor(Date.now() / 1000), 'reset is a Unix time in seconds')
   t.ok(Number(r3.headers['retry-after']) >= 1)
@@ -387,20 +498,42 @@ void t.test('webhooks: v2 and v4 payloads with the stored Authorization header',
   })
 
   // A change made through the API names the calling app, so the service can drop its own echoes.
-  const patched = await call(s, 'PATCH', `/rest/v1.0/vendors/${vendor.id}`, { token, body: { company_id: COMPANY, vendor: { name: 'Alpha Steel Inc' } } })
+  const patched = await call(s, 'PATCH', `/rest/v1.0/vendors/${vendor.id}`, {
+    token,
+    body: { company_id: COMPANY, vendor: { name: 'Alpha Steel Inc' } },
+  })
   t.equal(patched.status, 200)
   await s.webhooks.idle()
-  const echo = endpoint.got.find((g) => g.headers.authorization === 'Bearer v2-secret' && g.json.metadata.source_application_id !== null)
+  const echo = endpoint.got.find(
+    (g) => g.headers.authorization === 'Bearer v2-secret' && g.json.metadata.source_application_id !== null,
+  )
   t.equal(echo?.json.metadata.source_application_id, 'standin-client')
-  const unchanged = await call(s, 'PATCH', `/rest/v1.0/vendors/${vendor.id}`, { token, body: { company_id: COMPANY, vendor: { name: 'Alpha Steel Inc' } } })
+  const unchanged = await call(s, 'PATCH', `/rest/v1.0/vendors/${vendor.id}`, {
+    token,
+    body: { company_id: COMPANY, vendor: { name: 'Alpha Steel Inc' } },
+  })
   t.equal(unchanged.status, 200)
   await s.webhooks.idle()
   t.equal(endpoint.got.length, 4, 'a write that changes nothing emits nothing')
 
-  const deliveries = await call(s, 'GET', `/rest/v1.0/webhooks/hooks/${v2.id}/deliveries?company_id=${COMPANY}&filters[status]=successful&page_size=1`, { token })
+  const deliveries = await call(
+    s,
+    'GET',
+    `/rest/v1.0/webhooks/hooks/${v2.id}/deliveries?company_id=${COMPANY}&filters[status]=successful&page_size=1`,
+    { token },
+  )
   t.equal(deliveries.json.length, 1)
-  t.match(deliveries.json[0], { outcome: 'ok', response_status: 200, event: { resource_name: 'Company Vendors', event_type: 'update' } })
-  const nextPage = await call(s, 'GET', `/rest/v1.0/webhooks/hooks/${v2.id}/deliveries?company_id=${COMPANY}&page_size=100&page_start=${deliveries.json[0].id}`, { token })
+  t.match(deliveries.json[0], {
+    outcome: 'ok',
+    response_status: 200,
+    event: { resource_name: 'Company Vendors', event_type: 'update' },
+  })
+  const nextPage = await call(
+    s,
+    'GET',
+    `/rest/v1.0/webhooks/hooks/${v2.id}/deliveries?company_id=${COMPANY}&page_size=100&page_start=${deliveries.json[0].id}`,
+    { token },
+  )
   t.equal(nextPage.json.length, 1, 'cursor paging continues after page_start')
 })
 
@@ -437,8 +570,16 @@ void t.test('webhooks: continuous failure beyond the discard window flushes the 
   const outcomes = s.webhooks.deliveries().map((d) => d.outcome)
   t.ok(outcomes.filter((o) => o === 'retried').length >= 1)
   t.same(outcomes.slice(-2), ['failed', 'discarded'], 'the failing event fails, the queued one is discarded')
-  t.ok(endpoint.got.every((g) => g.json.resource_id === 1), 'the second event was never sent')
-  const discarded = await call(s, 'GET', `/rest/v1.0/webhooks/hooks/${hook.id}/deliveries?company_id=${COMPANY}&filters[status]=discarded`, { token })
+  t.ok(
+    endpoint.got.every((g) => g.json.resource_id === 1),
+    'the second event was never sent',
+  )
+  const discarded = await call(
+    s,
+    'GET',
+    `/rest/v1.0/webhooks/hooks/${hook.id}/deliveries?company_id=${COMPANY}&filters[status]=discarded`,
+    { token },
+  )
   t.equal(discarded.json.length, 1)
 })
 
@@ -467,20 +608,35 @@ void t.test('webhooks API: namespaces, trigger validation, bulk triggers', async
   const token = s.oauth.accessToken()
   const bad = await call(s, 'POST', '/rest/v1.0/webhooks/hooks', {
     token,
-    body: { company_id: COMPANY, hook: { namespace: 'Acme_ERP', destination_url: 'https://example.com/h', api_version: 'v2' } },
+    body: {
+      company_id: COMPANY,
+      hook: { namespace: 'Acme_ERP', destination_url: 'https://example.com/h', api_version: 'v2' },
+    },
   })
   t.equal(bad.status, 422)
   t.match(bad.json, { errors: { namespace: [String] } })
 
   const hook = await call(s, 'POST', '/rest/v1.0/webhooks/hooks', {
     token,
-    body: { company_id: COMPANY, hook: { namespace: 'acme-erp', destination_url: 'https://example.com/h', api_version: 'v4.0' } },
+    body: {
+      company_id: COMPANY,
+      hook: { namespace: 'acme-erp', destination_url: 'https://example.com/h', api_version: 'v4.0' },
+    },
   })
   t.equal(hook.status, 201)
   t.match(hook.json, { owned_by_company_id: Number(COMPANY), owned_by_project_id: null, namespace: 'acme-erp' })
-  t.equal((await call(s, 'GET', `/rest/v1.0/webhooks/hooks?company_id=${COMPANY}&namespace=acme-erp`, { token })).json.length, 1)
-  t.equal((await call(s, 'GET', `/rest/v1.0/webhooks/hooks?company_id=${COMPANY}&namespace=other`, { token })).json.length, 0)
-  t.equal((await call(s, 'GET', `/rest/v1.0/webhooks/hooks?company_id=${COMPANY}&namespace=*`, { token })).json.length, 1)
+  t.equal(
+    (await call(s, 'GET', `/rest/v1.0/webhooks/hooks?company_id=${COMPANY}&namespace=acme-erp`, { token })).json.length,
+    1,
+  )
+  t.equal(
+    (await call(s, 'GET', `/rest/v1.0/webhooks/hooks?company_id=${COMPANY}&namespace=other`, { token })).json.length,
+    0,
+  )
+  t.equal(
+    (await call(s, 'GET', `/rest/v1.0/webhooks/hooks?company_id=${COMPANY}&namespace=*`, { token })).json.length,
+    1,
+  )
 
   const bulk = await call(s, 'POST', `/rest/v1.0/webhooks/hooks/${hook.json.id}/triggers/bulk`, {
     token,
@@ -498,7 +654,15 @@ void t.test('webhooks API: namespaces, trigger validation, bulk triggers', async
   t.equal(bulk.json.success.length, 2)
   t.match(bulk.json.failed, [{ code: 422, trigger: { event_type: 'delete' }, errors: { event_type: [String] } }])
   const tooMany = Array.from({ length: 501 }, () => ({ resource_name: 'Projects', event_type: 'update' }))
-  t.equal((await call(s, 'POST', `/rest/v1.0/webhooks/hooks/${hook.json.id}/triggers/bulk`, { token, body: { company_id: COMPANY, triggers: tooMany } })).status, 413)
+  t.equal(
+    (
+      await call(s, 'POST', `/rest/v1.0/webhooks/hooks/${hook.json.id}/triggers/bulk`, {
+        token,
+        body: { company_id: COMPANY, triggers: tooMany },
+      })
+    ).status,
+    413,
+  )
   t.equal(s.webhooks.triggers().length, 2)
 })
 
@@ -506,30 +670,63 @@ void t.test('cost codes: ERP-integrated projects only accept sync; standard code
   const s = await standin(t)
   const token = s.oauth.accessToken()
   const list = s.seed(COMPANY, 'standard_cost_code_lists', { name: 'ERP list', is_erp_list: true })
-  const second = await call(s, 'POST', '/rest/v1.0/standard_cost_code_lists', { token, body: { company_id: COMPANY, standard_cost_code_list: { name: 'Another', is_erp_list: true } } })
+  const second = await call(s, 'POST', '/rest/v1.0/standard_cost_code_lists', {
+    token,
+    body: { company_id: COMPANY, standard_cost_code_list: { name: 'Another', is_erp_list: true } },
+  })
   t.equal(second.status, 422, 'one ERP list per company')
 
   const std = await call(s, 'PATCH', '/rest/v1.0/standard_cost_codes/sync', {
     token,
-    body: { company_id: COMPANY, standard_cost_code_list_id: list.id, updates: [{ code: '01', name: 'General', origin_id: 'CC-01' }] },
+    body: {
+      company_id: COMPANY,
+      standard_cost_code_list_id: list.id,
+      updates: [{ code: '01', name: 'General', origin_id: 'CC-01' }],
+    },
   })
   t.equal(std.json.entities.length, 1)
-  const listed = await call(s, 'GET', `/rest/v1.0/standard_cost_codes?company_id=${COMPANY}&standard_cost_code_list_id=${list.id}`, { token })
+  const listed = await call(
+    s,
+    'GET',
+    `/rest/v1.0/standard_cost_codes?company_id=${COMPANY}&standard_cost_code_list_id=${list.id}`,
+    { token },
+  )
   t.same(Object.keys(listed.json[0]), ['id', 'standard_cost_code_list_id'], 'default view')
-  const extended = await call(s, 'GET', `/rest/v1.0/standard_cost_codes?company_id=${COMPANY}&standard_cost_code_list_id=${list.id}&view=extended`, { token })
+  const extended = await call(
+    s,
+    'GET',
+    `/rest/v1.0/standard_cost_codes?company_id=${COMPANY}&standard_cost_code_list_id=${list.id}&view=extended`,
+    { token },
+  )
   t.match(extended.json[0], { code: '01', name: 'General', origin_id: 'CC-01', full_code: '01' })
 
-  const project = await call(s, 'POST', '/rest/v1.0/projects', { token, body: { company_id: COMPANY, project: { name: 'Job 7', project_number: '7', erp_integrated: true } } })
+  const project = await call(s, 'POST', '/rest/v1.0/projects', {
+    token,
+    body: { company_id: COMPANY, project: { name: 'Job 7', project_number: '7', erp_integrated: true } },
+  })
   t.equal(project.status, 201)
-  t.match(project.json, { is_erp_integrated: true, standard_cost_code_list_id: Number(list.id), display_name: '7 - Job 7' })
-  const plain = await call(s, 'POST', '/rest/v1.0/cost_codes', { token, body: { project_id: project.json.id, cost_code: { code: '01', name: 'General' } } })
+  t.match(project.json, {
+    is_erp_integrated: true,
+    standard_cost_code_list_id: Number(list.id),
+    display_name: '7 - Job 7',
+  })
+  const plain = await call(s, 'POST', '/rest/v1.0/cost_codes', {
+    token,
+    body: { project_id: project.json.id, cost_code: { code: '01', name: 'General' } },
+  })
   t.equal(plain.status, 422)
   const synced = await call(s, 'PATCH', `/rest/v1.0/cost_codes/sync?project_id=${project.json.id}`, {
     token,
-    body: { updates: [{ code: '01', name: 'General', origin_id: 'JOB7-01', standard_cost_code_id: std.json.entities[0].id }] },
+    body: {
+      updates: [{ code: '01', name: 'General', origin_id: 'JOB7-01', standard_cost_code_id: std.json.entities[0].id }],
+    },
   })
   t.equal(synced.status, 200)
-  t.match(synced.json.entities[0], { biller_type: 'Project', biller_id: project.json.id, standard_cost_code_list_id: Number(list.id) })
+  t.match(synced.json.entities[0], {
+    biller_type: 'Project',
+    biller_id: project.json.id,
+    standard_cost_code_list_id: Number(list.id),
+  })
   t.equal((await call(s, 'GET', `/rest/v1.0/cost_codes?project_id=${project.json.id}`, { token })).json.length, 1)
 })
 
@@ -537,11 +734,17 @@ void t.test('users: v1.3 company paths, no origin_code, inactive users listed ap
   const s = await standin(t)
   const token = s.oauth.accessToken()
   const base = `/rest/v1.3/companies/${COMPANY}/users`
-  const created = await call(s, 'POST', base, { token, body: { user: { first_name: 'Ann', last_name: 'Lee', email_address: 'ann@example.com', origin_code: 'X' } } })
+  const created = await call(s, 'POST', base, {
+    token,
+    body: { user: { first_name: 'Ann', last_name: 'Lee', email_address: 'ann@example.com', origin_code: 'X' } },
+  })
   t.equal(created.status, 201)
   t.equal(created.json.name, 'Ann Lee')
   t.notOk('origin_code' in created.json)
-  const sync = await call(s, 'PATCH', `${base}/sync`, { token, body: { updates: [{ last_name: 'Lee', email_address: 'ANN@example.com' }] } })
+  const sync = await call(s, 'PATCH', `${base}/sync`, {
+    token,
+    body: { updates: [{ last_name: 'Lee', email_address: 'ANN@example.com' }] },
+  })
   t.match(sync.json.errors, [{ errors: { email_address: ['has already been taken'] } }])
   s.change(COMPANY, 'users', String(created.json.id), { is_active: false }, { emit: false })
   t.equal((await call(s, 'GET', base, { token })).json.length, 0)
@@ -554,7 +757,9 @@ void t.test('projects: active only unless filters[by_status] says otherwise; bad
   s.seed(COMPANY, 'projects', { name: 'Live' })
   s.seed(COMPANY, 'projects', { name: 'Closed', active: false })
   const names = async (query: string) =>
-    (await call(s, 'GET', `/rest/v1.0/projects?company_id=${COMPANY}${query}`, { token })).json.map((p: { name: string }) => p.name)
+    (await call(s, 'GET', `/rest/v1.0/projects?company_id=${COMPANY}${query}`, { token })).json.map(
+      (p: { name: string }) => p.name,
+    )
   t.same(await names(''), ['Live'])
   t.same(await names('&filters[by_status]=Inactive'), ['Closed'])
   t.same(await names('&filters[by_status]=All'), ['Live', 'Closed'])
@@ -562,7 +767,11 @@ void t.test('projects: active only unless filters[by_status] says otherwise; bad
   const broken = await call(s, 'POST', '/rest/v1.0/projects', { token, rawBody: '{"company_id": 4100, "project": {' })
   t.equal(broken.status, 400)
   t.type(broken.json.errors, 'string')
-  t.equal((await call(s, 'POST', '/rest/v1.0/projects', { token, body: { company_id: COMPANY } })).status, 400, 'missing wrapper')
+  t.equal(
+    (await call(s, 'POST', '/rest/v1.0/projects', { token, body: { company_id: COMPANY } })).status,
+    400,
+    'missing wrapper',
+  )
 })
 
 void t.test('webhooks: project hooks get their project only; company hooks get every project', async (t) => {
@@ -572,7 +781,15 @@ void t.test('webhooks: project hooks get their project only; company hooks get e
   const endpoint = await receiver(t)
   const projectHook = await call(s, 'POST', '/rest/v1.0/webhooks/hooks', {
     token,
-    body: { project_id: p1.id, hook: { api_version: 'v2', namespace: 'acme', destination_url: endpoint.url, destination_headers: { Authorization: 'project' } } },
+    body: {
+      project_id: p1.id,
+      hook: {
+        api_version: 'v2',
+        namespace: 'acme',
+        destination_url: endpoint.url,
+        destination_headers: { Authorization: 'project' },
+      },
+    },
   })
   t.equal(projectHook.status, 201)
   t.match(projectHook.json, { owned_by_project_id: Number(p1.id), owned_by_company_id: null })
@@ -584,7 +801,10 @@ void t.test('webhooks: project hooks get their project only; company hooks get e
   await installHook(t, s, token, endpoint.url, 'v2', 'company', 'Cost Codes', 'create')
 
   for (const project of [p1, p2]) {
-    const created = await call(s, 'POST', '/rest/v1.0/cost_codes', { token, body: { project_id: project.id, cost_code: { code: '01', name: 'General' } } })
+    const created = await call(s, 'POST', '/rest/v1.0/cost_codes', {
+      token,
+      body: { project_id: project.id, cost_code: { code: '01', name: 'General' } },
+    })
     t.equal(created.status, 201)
   }
   await s.webhooks.idle()

@@ -17,11 +17,18 @@ t.test('the demo walks through linking, creating and resolving a discrepancy', a
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
-  child.stdout.on('data', (c: Buffer) => { out += c.toString() })
-  child.stderr.on('data', (c: Buffer) => { out += c.toString() })
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString()
+  })
+  child.stderr.on('data', (c: Buffer) => {
+    out += c.toString()
+  })
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
   t.equal(code, 0, out)
   t.match(out, /Swagger UI/)
   t.match(out, /export API=http:\/\/127\.0\.0\.1:\d+ C=\d+ KEY=esk_/)
-  t.match(out, /check: link set, create-in-procore \{[^}]*"created":1[^}]*\}, create-in-erp \{[^}]*"created":1[^}]*\}, apply resolved, audit entries \d+: OK/)
+  t.match(
+    out,
+    /check: link set, create-in-procore \{[^}]*"created":1[^}]*\}, create-in-erp \{[^}]*"created":1[^}]*\}, apply resolved, audit entries \d+: OK/,
+  )
 })

@@ -2,4 +2,6 @@
 import t from 'tap'
 import { cases, flow } from './fixtures/flows.js'
 
-t.test('cost code: link, create both ways, resolve a discrepancy, propagate an owned field', (t) => flow(t, cases.cost_code))
+t.test('cost code: link, create both ways, resolve a discrepancy, propagate an owned field', (t) =>
+  flow(t, cases.cost_code),
+)

@@ -13,12 +13,27 @@ const reconcile = (h: Harness, body: Record<string, unknown> = {}) =>
   h.app.inject({ method: 'POST', url: `/v1/companies/${COMPANY}/procore/reconcile`, headers: h.admin, payload: body })
 
 async function finished(h: Harness, runId: string) {
-  let run: { status: string; result: { types: Record<string, { status: string; mode: string; listed: number; changed: number; created: number; deleted: number }> }; error: string | null } | undefined
-  await until('run finished', async () => {
-    const res = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/runs/${runId}`, headers: h.admin })
-    run = res.json()
-    return run?.status === 'succeeded' || run?.status === 'failed'
-  }, 100)
+  let run:
+    | {
+        status: string
+        result: {
+          types: Record<
+            string,
+            { status: string; mode: string; listed: number; changed: number; created: number; deleted: number }
+          >
+        }
+        error: string | null
+      }
+    | undefined
+  await until(
+    'run finished',
+    async () => {
+      const res = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/runs/${runId}`, headers: h.admin })
+      run = res.json()
+      return run?.status === 'succeeded' || run?.status === 'failed'
+    },
+    100,
+  )
   return run!
 }
 
@@ -44,7 +59,17 @@ t.test('a reconciliation catches changes whose webhooks were dropped', async (t)
   t.match(first.json(), { kind: RECONCILE_KIND, status: 'queued', params: { full: false } })
   const run1 = await finished(h, first.json().id)
   t.equal(run1.status, 'succeeded', run1.error ?? '')
-  t.match(run1.result.types, { department: { mode: 'full', listed: 2 }, vendor: { mode: 'full', listed: 1 }, user: { listed: 2 }, project: { listed: 2 }, cost_code: { listed: 2, created: 2, parents: 1 } }, 'standard codes and the ERP-integrated project\'s codes')
+  t.match(
+    run1.result.types,
+    {
+      department: { mode: 'full', listed: 2 },
+      vendor: { mode: 'full', listed: 1 },
+      user: { listed: 2 },
+      project: { listed: 2 },
+      cost_code: { listed: 2, created: 2, parents: 1 },
+    },
+    "standard codes and the ERP-integrated project's codes",
+  )
   t.equal((await getSnapshot(h.app.db, COMPANY, 'procore', 'cost_code', code.id))?.parent_id, project.id)
 
   // Changes in Procore whose webhooks never arrive.
@@ -58,19 +83,37 @@ t.test('a reconciliation catches changes whose webhooks were dropped', async (t)
   const second = await reconcile(h)
   const run2 = await finished(h, second.json().id)
   t.equal(run2.status, 'succeeded', run2.error ?? '')
-  t.match(run2.result.types, { vendor: { mode: 'incremental', changed: 1, created: 1 }, user: { mode: 'incremental', changed: 1 }, department: { mode: 'full', deleted: 1, changed: 1 } })
+  t.match(run2.result.types, {
+    vendor: { mode: 'incremental', changed: 1, created: 1 },
+    user: { mode: 'incremental', changed: 1 },
+    department: { mode: 'full', deleted: 1, changed: 1 },
+  })
   t.ok(run2.result.types.vendor!.listed < 3, 'the incremental listing did not re-read everything')
   const calls = s.calls.filter((c) => c.path === '/rest/v1.0/vendors').at(-1)
   t.match(calls?.query, { filters: { updated_at: /\.\.\.$/ } }, 'filters[updated_at] sent')
   t.equal((await getSnapshot(h.app.db, COMPANY, 'procore', 'vendor', vendor.id))?.fields.name, 'Loud Vendor')
   t.equal((await getSnapshot(h.app.db, COMPANY, 'procore', 'vendor', added.id))?.fields.name, 'New Vendor')
   t.equal((await getSnapshot(h.app.db, COMPANY, 'procore', 'user', user.id))?.fields.jobTitle, 'Estimator')
-  t.ok((await getSnapshot(h.app.db, COMPANY, 'procore', 'department', dept.id))?.deleted_at, 'the deleted department is marked deleted')
+  t.ok(
+    (await getSnapshot(h.app.db, COMPANY, 'procore', 'department', dept.id))?.deleted_at,
+    'the deleted department is marked deleted',
+  )
   t.equal((await getSnapshot(h.app.db, COMPANY, 'procore', 'department', keep.id))?.fields.name, 'Field Ops')
-  t.ok((await getSnapshot(h.app.db, COMPANY, 'procore', 'cost_code', code.id))?.deleted_at, 'the deleted project cost code too')
+  t.ok(
+    (await getSnapshot(h.app.db, COMPANY, 'procore', 'cost_code', code.id))?.deleted_at,
+    'the deleted project cost code too',
+  )
 
-  const runs = await h.app.inject({ method: 'GET', url: `/v1/companies/${COMPANY}/runs?kind=${RECONCILE_KIND}`, headers: h.admin })
-  t.same(runs.json().items.map((r: { id: string }) => r.id), [second.json().id, first.json().id], 'runs listed newest first')
+  const runs = await h.app.inject({
+    method: 'GET',
+    url: `/v1/companies/${COMPANY}/runs?kind=${RECONCILE_KIND}`,
+    headers: h.admin,
+  })
+  t.same(
+    runs.json().items.map((r: { id: string }) => r.id),
+    [second.json().id, first.json().id],
+    'runs listed newest first',
+  )
 })
 
 t.test('one queued run per company; the schedule fans out to connected companies', async (t) => {
@@ -84,17 +127,45 @@ t.test('one queued run per company; the schedule fans out to connected companies
   const { rows } = await sql<{ key: string | null; queue_name: string | null; task_identifier: string }>`
     select key, queue_name, task_identifier from graphile_worker.jobs`.execute(h.app.db)
   t.equal(rows.length, 1, 'one job')
-  t.match(rows[0], { key: `procore-reconcile:${COMPANY}`, queue_name: /^procore-reconcile-/, task_identifier: 'procore-reconcile' })
+  t.match(rows[0], {
+    key: `procore-reconcile:${COMPANY}`,
+    queue_name: /^procore-reconcile-/,
+    task_identifier: 'procore-reconcile',
+  })
 
   await reconcileAllTask.run(h.app.ctx, {}, { id: '1', attempt: 1, maxAttempts: 1, lastAttempt: true })
-  const runs = await h.app.db.selectFrom('sync_runs').select(['id', 'requested_by']).where('kind', '=', RECONCILE_KIND).execute()
+  const runs = await h.app.db
+    .selectFrom('sync_runs')
+    .select(['id', 'requested_by'])
+    .where('kind', '=', RECONCILE_KIND)
+    .execute()
   t.equal(runs.length, 1, 'the schedule joins the queued run instead of piling up')
 
-  const unconnected = await h.app.inject({ method: 'POST', url: '/v1/companies', headers: h.admin, payload: { id: '42', name: 'No Procore', erpSystem: 'vista' } })
+  const unconnected = await h.app.inject({
+    method: 'POST',
+    url: '/v1/companies',
+    headers: h.admin,
+    payload: { id: '42', name: 'No Procore', erpSystem: 'vista' },
+  })
   t.equal(unconnected.statusCode, 201)
-  const refused = await h.app.inject({ method: 'POST', url: '/v1/companies/42/procore/reconcile', headers: h.admin, payload: {} })
+  const refused = await h.app.inject({
+    method: 'POST',
+    url: '/v1/companies/42/procore/reconcile',
+    headers: h.admin,
+    payload: {},
+  })
   t.equal(refused.statusCode, 409)
   t.equal(refused.json().code, 'procore_not_connected')
   const viewer = await h.key('viewer')
-  t.equal((await h.app.inject({ method: 'POST', url: `/v1/companies/${COMPANY}/procore/reconcile`, headers: h.auth(viewer), payload: {} })).statusCode, 403)
+  t.equal(
+    (
+      await h.app.inject({
+        method: 'POST',
+        url: `/v1/companies/${COMPANY}/procore/reconcile`,
+        headers: h.auth(viewer),
+        payload: {},
+      })
+    ).statusCode,
+    403,
+  )
 })

@@ -7,8 +7,10 @@ import { syncHarness, until, type Reply } from './fixtures/harness.js'
 
 /** ERP agent requests (paths under /v1/) get a short header timeout while `slow` is on. */
 let slow = false
-const agent = new Agent().compose((dispatch: Dispatcher['dispatch']) => (options, handler) =>
-  dispatch(slow && options.path.startsWith('/v1/') ? { ...options, headersTimeout: 500 } : options, handler))
+const agent = new Agent().compose(
+  (dispatch: Dispatcher['dispatch']) => (options, handler) =>
+    dispatch(slow && options.path.startsWith('/v1/') ? { ...options, headersTimeout: 500 } : options, handler),
+)
 
 t.test('upstream failures during apply and unlink', async (t) => {
   t.teardown(() => agent.close())
@@ -22,14 +24,20 @@ t.test('upstream failures during apply and unlink', async (t) => {
   const link = linked.body
   h.procore.change(c, 'vendors', p.id, { name: 'Delta Paving Co' })
   const open = await until('discrepancy', async () =>
-    (await h.api('GET', `/v1/companies/${c}/discrepancies?type=vendor`)).body.items
-      .find((d: any) => d.linkId === link.id))
+    (await h.api('GET', `/v1/companies/${c}/discrepancies?type=vendor`)).body.items.find(
+      (d: any) => d.linkId === link.id,
+    ),
+  )
 
   let attempt = 0
   const apply = async (): Promise<Reply> => {
     const etag = String((await h.api('GET', `/v1/companies/${c}/discrepancies/${open.id}`)).headers.etag)
-    return h.api('POST', `/v1/companies/${c}/discrepancies/${open.id}/apply`, { fields: { name: 'procore' } },
-      { 'if-match': etag, 'idempotency-key': `apply-${++attempt}` })
+    return h.api(
+      'POST',
+      `/v1/companies/${c}/discrepancies/${open.id}/apply`,
+      { fields: { name: 'procore' } },
+      { 'if-match': etag, 'idempotency-key': `apply-${++attempt}` },
+    )
   }
   const problem = (t: Test, res: Reply, status: number, code: string) => {
     t.equal(res.status, status, JSON.stringify(res.body))
@@ -75,7 +83,7 @@ t.test('upstream failures during apply and unlink', async (t) => {
     h.procore.faults.push({ match: procoreGet, status: 503, retryAfterSeconds: 600 })
     const unavailable = await apply()
     problem(t, unavailable, 503, 'procore_unavailable')
-    t.ok(Number(unavailable.headers['retry-after']) > 590, 'Procore\'s Retry-After')
+    t.ok(Number(unavailable.headers['retry-after']) > 590, "Procore's Retry-After")
     t.match(unavailable.body.detail, /^Procore answered GET \/rest\/v1\.0\/vendors\/\d+ with 503/)
 
     h.procore.faults.push({ match: procoreGet, rawBody: '[]' })

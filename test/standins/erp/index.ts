@@ -117,7 +117,14 @@ const PROBLEM_TITLES: Record<string, string> = {
   unavailable: 'The ERP is unavailable',
 }
 
-const FAULT_CODES: Record<number, string> = { 400: 'bad_request', 401: 'unauthorized', 404: 'not_found', 429: 'rate_limited', 500: 'internal', 503: 'unavailable' }
+const FAULT_CODES: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  404: 'not_found',
+  429: 'rate_limited',
+  500: 'internal',
+  503: 'unavailable',
+}
 const IDEMPOTENCY_KEY = /^[\x20-\x7E]{1,255}$/
 
 function sendProblem(reply: FastifyReply, err: ProblemError): FastifyReply {
@@ -152,34 +159,59 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
   const app = Fastify({ logger: opts.logger ?? false, forceCloseConnections: true, genReqId: () => randomUUID() })
 
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, (_request, body, done) => {
-    if (body === '') {
-      done(null, undefined)
-      return
-    }
-    try {
-      done(null, JSON.parse(body as string))
-    } catch {
-      done(new ProblemError(400, 'bad_request', 'The body is not valid JSON.'), undefined)
-    }
-  })
+  app.addContentTypeParser(
+    ['application/json', 'application/merge-patch+json'],
+    { parseAs: 'string' },
+    (_request, body, done) => {
+      if (body === '') {
+        done(null, undefined)
+        return
+      }
+      try {
+        done(null, JSON.parse(body as string))
+      } catch {
+        done(new ProblemError(400, 'bad_request', 'The body is not valid JSON.'), undefined)
+      }
+    },
+  )
 
   app.setErrorHandler((err, _request, reply) => {
     if (err instanceof ProblemError) return sendProblem(reply, err)
-    const status = typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500
-    if (status === 415) return sendProblem(reply, new ProblemError(415, 'unsupported_media_type', 'Send the body as application/json.'))
-    if (status >= 400 && status < 500) return sendProblem(reply, new ProblemError(status, 'bad_request', err instanceof Error ? err.message : 'Bad request.'))
+    const status =
+      typeof (err as { statusCode?: unknown }).statusCode === 'number'
+        ? (err as { statusCode: number }).statusCode
+        : 500
+    if (status === 415)
+      return sendProblem(reply, new ProblemError(415, 'unsupported_media_type', 'Send the body as application/json.'))
+    if (status >= 400 && status < 500)
+      return sendProblem(
+        reply,
+        new ProblemError(status, 'bad_request', err instanceof Error ? err.message : 'Bad request.'),
+      )
     return sendProblem(reply, new ProblemError(500, 'internal', 'The agent failed; retry later.'))
   })
 
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, new ProblemError(404, 'not_found', `There is no ${request.method} ${request.url.split('?')[0] ?? ''} in ERP Connector Protocol 1.0.`)),
+    sendProblem(
+      reply,
+      new ProblemError(
+        404,
+        'not_found',
+        `There is no ${request.method} ${request.url.split('?')[0] ?? ''} in ERP Connector Protocol 1.0.`,
+      ),
+    ),
   )
 
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?')[0] ?? request.url
     const key = header(request, 'idempotency-key')
-    const call: ErpCall = { method: request.method, path, status: 0, requestId: request.id, ...(key !== undefined ? { idempotencyKey: key } : {}) }
+    const call: ErpCall = {
+      method: request.method,
+      path,
+      status: 0,
+      requestId: request.id,
+      ...(key !== undefined ? { idempotencyKey: key } : {}),
+    }
     calls.push(call)
     const state = { call, drop: false }
     perRequest.set(request.raw, state)
@@ -203,7 +235,14 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
 
     if (!tokenMatches(header(request, 'authorization'), token)) {
       void reply.header('www-authenticate', 'Bearer')
-      return sendProblem(reply, new ProblemError(401, 'unauthorized', 'Send Authorization: Bearer <token> with the token from the agent settings.'))
+      return sendProblem(
+        reply,
+        new ProblemError(
+          401,
+          'unauthorized',
+          'Send Authorization: Bearer <token> with the token from the agent settings.',
+        ),
+      )
     }
     return undefined
   })
@@ -234,17 +273,34 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
     if (store.get('jobs', jobId) === undefined) throw notFound('jobs', jobId)
   }
 
-  const create = (resource: ErpResource, jobId: string | undefined, request: FastifyRequest, reply: FastifyReply): ErpRecord => {
+  const create = (
+    resource: ErpResource,
+    jobId: string | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): ErpRecord => {
     const key = header(request, 'idempotency-key')
     if (key === undefined || key === '') {
-      throw new ProblemError(400, 'idempotency_key_missing', `Send an Idempotency-Key header (e.g. a UUID) so a retry cannot create a second ${NOUN[resource]}.`, {
-        errors: [{ field: 'Idempotency-Key', message: 'Idempotency-Key is required' }],
-      })
+      throw new ProblemError(
+        400,
+        'idempotency_key_missing',
+        `Send an Idempotency-Key header (e.g. a UUID) so a retry cannot create a second ${NOUN[resource]}.`,
+        {
+          errors: [{ field: 'Idempotency-Key', message: 'Idempotency-Key is required' }],
+        },
+      )
     }
     if (!IDEMPOTENCY_KEY.test(key)) {
-      throw new ProblemError(400, 'idempotency_key_invalid', 'The Idempotency-Key must be 1 to 255 printable ASCII characters.', {
-        errors: [{ field: 'Idempotency-Key', message: 'Idempotency-Key must be 1 to 255 printable ASCII characters' }],
-      })
+      throw new ProblemError(
+        400,
+        'idempotency_key_invalid',
+        'The Idempotency-Key must be 1 to 255 printable ASCII characters.',
+        {
+          errors: [
+            { field: 'Idempotency-Key', message: 'Idempotency-Key must be 1 to 255 printable ASCII characters' },
+          ],
+        },
+      )
     }
     const path = request.url.split('?')[0] ?? request.url
     const { record, replayed } = store.create(resource, jobId, path, key, request.body)
@@ -262,7 +318,16 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
     system,
     company_name: companyName,
     capabilities: {
-      resources: ['departments', 'employees', 'jobs', 'cost-codes', 'job-cost-codes', 'vendors', 'cost-totals', 'payments'],
+      resources: [
+        'departments',
+        'employees',
+        'jobs',
+        'cost-codes',
+        'job-cost-codes',
+        'vendors',
+        'cost-totals',
+        'payments',
+      ],
       writable: ['departments', 'employees', 'jobs', 'cost-codes', 'job-cost-codes', 'vendors'],
       notifications: true,
     },
@@ -270,7 +335,9 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
   }))
 
   for (const resource of ERP_RESOURCES) {
-    app.get(`/v1/${resource}`, (request) => store.page(resource, resource === 'cost-codes' ? null : undefined, request.query as PageQuery))
+    app.get(`/v1/${resource}`, (request) =>
+      store.page(resource, resource === 'cost-codes' ? null : undefined, request.query as PageQuery),
+    )
     app.post(`/v1/${resource}`, (request, reply) => create(resource, undefined, request, reply))
     app.get<{ Params: { id: string } }>(`/v1/${resource}/:id`, (request, reply) => {
       const record = store.get(resource, request.params.id)
@@ -303,7 +370,12 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as AddressInfo
 
-  const changeAndNotify = (resource: ErpResource, id: string, patch: Record<string, unknown>, notifyOpt: boolean | undefined): ErpRecord => {
+  const changeAndNotify = (
+    resource: ErpResource,
+    id: string,
+    patch: Record<string, unknown>,
+    notifyOpt: boolean | undefined,
+  ): ErpRecord => {
     const { record, type } = store.change(resource, id, patch)
     if (notifyOpt !== false) notify(type, resource, record)
     return record
@@ -381,7 +453,8 @@ class Notifier {
 
   configure(url: string, secret: string): void {
     const raw = secret.startsWith('whsec_') ? Buffer.from(secret.slice('whsec_'.length), 'base64') : Buffer.alloc(0)
-    if (raw.length < 24 || raw.length > 64) throw new Error('notifications.configure: the secret must be whsec_ followed by base64 of 24 to 64 bytes')
+    if (raw.length < 24 || raw.length > 64)
+      throw new Error('notifications.configure: the secret must be whsec_ followed by base64 of 24 to 64 bytes')
     this.target = { url, secret }
   }
 

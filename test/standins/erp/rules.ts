@@ -167,13 +167,22 @@ export function formatId(system: ErpSystem, resource: ErpResource | 'payments', 
  * - job number (seeds only): "24-101" style on Sage 300 CRE and Vista, "J-2024-001" elsewhere;
  * - cost code (seeds only): "01-100" … "01-900", "02-100", … with parent "01", "02", ….
  */
-export function assignVendorCode(system: ErpSystem, name: string, seq: number, taken: (code: string) => boolean): string {
+export function assignVendorCode(
+  system: ErpSystem,
+  name: string,
+  seq: number,
+  taken: (code: string) => boolean,
+): string {
   if (system === 'vista') {
     let n = 1000 + seq
     while (taken(String(n))) n += 1
     return String(n)
   }
-  const base = name.toUpperCase().replace(/[^A-Z0-9]/g, '').slice(0, 6) || 'V'
+  const base =
+    name
+      .toUpperCase()
+      .replace(/[^A-Z0-9]/g, '')
+      .slice(0, 6) || 'V'
   for (let i = 1; ; i += 1) {
     const code = `${base}${String(i).padStart(2, '0')}`
     if (!taken(code)) return code

@@ -5,7 +5,12 @@ import { createHmac } from 'node:crypto'
  * base64-decoded secret after `whsec_`, over `{id}.{timestamp}.{body}` where body is the exact
  * bytes sent. Returns one signature; a sender rotating secrets joins several with spaces.
  */
-export function signStandardWebhook(secret: string, id: string, timestamp: number | string, body: string | Buffer): string {
+export function signStandardWebhook(
+  secret: string,
+  id: string,
+  timestamp: number | string,
+  body: string | Buffer,
+): string {
   const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64')
   const mac = createHmac('sha256', key)
   mac.update(`${id}.${timestamp}.`)

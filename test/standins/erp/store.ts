@@ -94,7 +94,8 @@ export function parseRfc3339(s: string): number | undefined {
   const [, y, mo, d, h, mi, sec, frac, , sign, oh, om] = m
   const month = Number(mo)
   const day = Number(d)
-  if (month < 1 || month > 12 || day < 1 || day > 31 || Number(h) > 23 || Number(mi) > 59 || Number(sec) > 60) return undefined
+  if (month < 1 || month > 12 || day < 1 || day > 31 || Number(h) > 23 || Number(mi) > 59 || Number(sec) > 60)
+    return undefined
   let ms = Date.UTC(Number(y), month - 1, day, Number(h), Number(mi), Number(sec))
   if (sign !== undefined) ms -= (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om)) * 60_000
   const fraction = Number((frac ?? '').padEnd(6, '0').slice(0, 6))
@@ -143,7 +144,9 @@ export class ErpStore {
   private lastMicros = 0
   private seq = new Map<string, number>()
   private readonly epoch = Math.floor(Date.now() / 1000)
-  private readonly records = new Map<ErpResource, Map<string, Stored<ErpRecord>>>(ERP_RESOURCES.map((r) => [r, new Map()]))
+  private readonly records = new Map<ErpResource, Map<string, Stored<ErpRecord>>>(
+    ERP_RESOURCES.map((r) => [r, new Map()]),
+  )
   /** `${resource}|${scope}|${field}|${VALUE}` → id, for unique codes. */
   private readonly unique = new Map<string, string>()
   private readonly keys = new Map<string, KeyBinding>()
@@ -209,7 +212,9 @@ export class ErpStore {
     const scope = resource === 'cost-codes' ? (jobId ?? null) : undefined
     const all = [...(this.records.get(resource)?.values() ?? [])]
     const inScope = scope === undefined ? all : all.filter((s) => s.value['job_id'] === scope)
-    return inScope.sort((a, b) => compareKeys({ micros: a.micros, id: a.value.id }, { micros: b.micros, id: b.value.id }))
+    return inScope.sort((a, b) =>
+      compareKeys({ micros: a.micros, id: a.value.id }, { micros: b.micros, id: b.value.id }),
+    )
   }
 
   page(resource: ErpResource, jobId: string | null | undefined, query: PageQuery): Page<ErpRecord> {
@@ -218,7 +223,9 @@ export class ErpStore {
   }
 
   paymentsPage(query: PageQuery): Page<ErpPayment> {
-    const items = [...this.payments.values()].sort((a, b) => compareKeys({ micros: a.micros, id: a.value.id }, { micros: b.micros, id: b.value.id }))
+    const items = [...this.payments.values()].sort((a, b) =>
+      compareKeys({ micros: a.micros, id: a.value.id }, { micros: b.micros, id: b.value.id }),
+    )
     return paginate(items, 'payments', query)
   }
 
@@ -237,9 +244,11 @@ export class ErpStore {
     }
     const n = this.next(`seed:${resource}`)
     const values: Record<string, unknown> = {}
-    for (const [field, fs] of Object.entries(spec)) values[field] = field in fields ? fields[field] : fs.assigned === true ? undefined : defaultValue(fs, field)
+    for (const [field, fs] of Object.entries(spec))
+      values[field] = field in fields ? fields[field] : fs.assigned === true ? undefined : defaultValue(fs, field)
     const jobId = resource === 'cost-codes' ? (values['job_id'] as string | null) : undefined
-    if (typeof jobId === 'string' && !this.records.get('jobs')?.has(jobId)) throw new Error(`seed(cost-codes): no job has id ${jobId}`)
+    if (typeof jobId === 'string' && !this.records.get('jobs')?.has(jobId))
+      throw new Error(`seed(cost-codes): no job has id ${jobId}`)
     const seedDefaults: Record<ErpResource, () => Record<string, unknown>> = {
       departments: () => ({ code: seedDepartmentCode(n), name: `Department ${n}` }),
       employees: () => ({ first_name: 'Pat', last_name: `Employee ${n}` }),
@@ -264,7 +273,8 @@ export class ErpStore {
     if (!stored) throw new Error(`change(${resource}): no ${NOUN[resource]} has id ${id}`)
     const spec = FIELDS[resource]
     for (const key of Object.keys(patch)) {
-      if (!(key in spec) || spec[key]?.readOnly === true) throw new Error(`change(${resource}): ${key} is not a writable ${NOUN[resource]} field`)
+      if (!(key in spec) || spec[key]?.readOnly === true)
+        throw new Error(`change(${resource}): ${key} is not a writable ${NOUN[resource]} field`)
     }
     const type = this.apply(resource, stored, patch)
     return { record: structuredClone(stored.value), type }
@@ -300,12 +310,22 @@ export class ErpStore {
    * POST: replays a bound key, otherwise validates and creates, then binds the key. A refused
    * request binds nothing, so the caller may fix the body and retry with the same key.
    */
-  create(resource: ErpResource, jobId: string | undefined, path: string, key: string, body: unknown): { record: ErpRecord; replayed: boolean } {
+  create(
+    resource: ErpResource,
+    jobId: string | undefined,
+    path: string,
+    key: string,
+    body: unknown,
+  ): { record: ErpRecord; replayed: boolean } {
     const fingerprint = `${path}\n${canonicalJson(body)}`
     const bound = this.keys.get(key)
     if (bound) {
       if (bound.fingerprint !== fingerprint) {
-        throw new ProblemError(422, 'idempotency_key_reused', `Idempotency-Key "${key}" was already used for a different request (another body or path). Use a new key for a new record.`)
+        throw new ProblemError(
+          422,
+          'idempotency_key_reused',
+          `Idempotency-Key "${key}" was already used for a different request (another body or path). Use a new key for a new record.`,
+        )
       }
       const existing = this.records.get(bound.resource)?.get(bound.id)
       if (!existing) throw new Error(`idempotency key ${key} points at a missing record`)
@@ -325,10 +345,15 @@ export class ErpStore {
     this.assignCodes(resource, values, scope)
     const conflict = this.uniqueConflict(resource, values, scope, undefined)
     if (conflict) {
-      throw new ProblemError(409, 'already_exists', `The ${NOUN[resource]} was not created: ${conflict.message}. Link that record instead, or use another ${conflict.field}.`, {
-        errors: [{ field: conflict.field, message: conflict.message }],
-        existing_id: conflict.existingId,
-      })
+      throw new ProblemError(
+        409,
+        'already_exists',
+        `The ${NOUN[resource]} was not created: ${conflict.message}. Link that record instead, or use another ${conflict.field}.`,
+        {
+          errors: [{ field: conflict.field, message: conflict.message }],
+          existing_id: conflict.existingId,
+        },
+      )
     }
     const record = this.insert(resource, this.newId(resource), values, scope)
     this.keys.set(key, { fingerprint, resource, id: record.id })
@@ -337,19 +362,40 @@ export class ErpStore {
   }
 
   /** PATCH with If-Match: 404, 428, 400, 412, 422, 409 in that order. */
-  update(resource: ErpResource, id: string, ifMatch: string | undefined, body: unknown): { record: ErpRecord; type: ChangeType | undefined } {
+  update(
+    resource: ErpResource,
+    id: string,
+    ifMatch: string | undefined,
+    body: unknown,
+  ): { record: ErpRecord; type: ChangeType | undefined } {
     const stored = this.records.get(resource)?.get(id)
     if (!stored) throw notFound(resource, id)
     const m = ifMatch === undefined ? null : /^"(\d+)"$/.exec(ifMatch.trim())
     if (!m) {
-      throw new ProblemError(428, 'if_match_required', `Send If-Match with the ETag of the version you are changing, e.g. If-Match: "${stored.value.version}". Read the ${NOUN[resource]} first to get it.`)
+      throw new ProblemError(
+        428,
+        'if_match_required',
+        `Send If-Match with the ETag of the version you are changing, e.g. If-Match: "${stored.value.version}". Read the ${NOUN[resource]} first to get it.`,
+      )
     }
-    if (!isObject(body)) throw new ProblemError(400, 'bad_request', 'The body must be a JSON object with the fields to change.')
-    if (Object.keys(body).length === 0) throw new ProblemError(422, 'validation_failed', `The body has no fields. Send the ${NOUN[resource]} fields to change, e.g. {"name": "..."}.`, { errors: [] })
+    if (!isObject(body))
+      throw new ProblemError(400, 'bad_request', 'The body must be a JSON object with the fields to change.')
+    if (Object.keys(body).length === 0)
+      throw new ProblemError(
+        422,
+        'validation_failed',
+        `The body has no fields. Send the ${NOUN[resource]} fields to change, e.g. {"name": "..."}.`,
+        { errors: [] },
+      )
     if (Number(m[1]) !== stored.value.version) {
-      throw new ProblemError(412, 'version_mismatch', `The ${NOUN[resource]} changed since version ${m[1]}; it is now at version ${stored.value.version}. Read it again, re-apply your change and retry with the new ETag.`, {
-        current_version: stored.value.version,
-      })
+      throw new ProblemError(
+        412,
+        'version_mismatch',
+        `The ${NOUN[resource]} changed since version ${m[1]}; it is now at version ${stored.value.version}. Read it again, re-apply your change and retry with the new ETag.`,
+        {
+          current_version: stored.value.version,
+        },
+      )
     }
     const errors = this.validate(resource, body, 'update', stored.value)
     if (errors.length > 0) throw this.validationProblem('update', resource, errors)
@@ -370,7 +416,12 @@ export class ErpStore {
   // -------------------------------------------------------------------------------------------
   // Internals
 
-  private insert(resource: ErpResource, id: string, values: Record<string, unknown>, scope: string | null | undefined): ErpRecord {
+  private insert(
+    resource: ErpResource,
+    id: string,
+    values: Record<string, unknown>,
+    scope: string | null | undefined,
+  ): ErpRecord {
     const micros = this.tick()
     const record: ErpRecord = { id, version: 1, updated_at: formatMicros(micros), ...values }
     this.records.get(resource)?.set(id, { micros, value: record })
@@ -393,7 +444,12 @@ export class ErpStore {
     return `${resource}|${scope ?? ''}|${field}|${value.trim().toUpperCase()}`
   }
 
-  private indexUnique(resource: ErpResource, record: ErpRecord, scope: string | null | undefined, before: ErpRecord | undefined): void {
+  private indexUnique(
+    resource: ErpResource,
+    record: ErpRecord,
+    scope: string | null | undefined,
+    before: ErpRecord | undefined,
+  ): void {
     for (const [field, fs] of Object.entries(FIELDS[resource])) {
       if (fs.unique !== true) continue
       const old = before?.[field]
@@ -414,8 +470,17 @@ export class ErpStore {
       if (fs.unique !== true || typeof value !== 'string') continue
       const existingId = this.unique.get(this.uniqueKey(resource, scope, field, value))
       if (existingId !== undefined && existingId !== selfId) {
-        const where = resource === 'cost-codes' ? (scope === null || scope === undefined ? ' on the standard list' : ` on job ${scope}`) : ''
-        return { field, message: `a ${NOUN[resource]} with ${field} "${value}" already exists${where} (id ${existingId})`, existingId }
+        const where =
+          resource === 'cost-codes'
+            ? scope === null || scope === undefined
+              ? ' on the standard list'
+              : ` on job ${scope}`
+            : ''
+        return {
+          field,
+          message: `a ${NOUN[resource]} with ${field} "${value}" already exists${where} (id ${existingId})`,
+          existingId,
+        }
       }
     }
     return undefined
@@ -424,7 +489,12 @@ export class ErpStore {
   private assignCodes(resource: ErpResource, values: Record<string, unknown>, scope: string | null | undefined): void {
     const taken = (field: string) => (code: string) => this.unique.has(this.uniqueKey(resource, scope, field, code))
     if (resource === 'vendors' && values['code'] === undefined) {
-      values['code'] = assignVendorCode(this.system, typeof values['name'] === 'string' ? values['name'] : '', this.next('code:vendors'), taken('code'))
+      values['code'] = assignVendorCode(
+        this.system,
+        typeof values['name'] === 'string' ? values['name'] : '',
+        this.next('code:vendors'),
+        taken('code'),
+      )
     }
     if (resource === 'employees' && values['employee_number'] === undefined) {
       values['employee_number'] = assignEmployeeNumber(this.next('code:employees'), taken('employee_number'))
@@ -434,11 +504,21 @@ export class ErpStore {
   private validationProblem(action: 'create' | 'update', resource: ErpResource, errors: FieldError[]): ProblemError {
     const what = action === 'create' ? 'created' : 'changed'
     const n = errors.length === 1 ? '1 field is' : `${errors.length} fields are`
-    return new ProblemError(422, 'validation_failed', `The ${NOUN[resource]} was not ${what}: ${n} not accepted by ${SYSTEM_LABEL[this.system]}. Correct them and retry.`, { errors })
+    return new ProblemError(
+      422,
+      'validation_failed',
+      `The ${NOUN[resource]} was not ${what}: ${n} not accepted by ${SYSTEM_LABEL[this.system]}. Correct them and retry.`,
+      { errors },
+    )
   }
 
   /** One message per problem, each naming its field and saying what is allowed. */
-  private validate(resource: ErpResource, body: Record<string, unknown>, mode: 'create' | 'update', current: ErpRecord | undefined): FieldError[] {
+  private validate(
+    resource: ErpResource,
+    body: Record<string, unknown>,
+    mode: 'create' | 'update',
+    current: ErpRecord | undefined,
+  ): FieldError[] {
     const spec = FIELDS[resource]
     const noun = NOUN[resource]
     const errors: FieldError[] = []
@@ -463,7 +543,13 @@ export class ErpStore {
     if (resource === 'jobs') {
       const start = 'start_date' in body ? body['start_date'] : current?.['start_date']
       const end = 'completion_date' in body ? body['completion_date'] : current?.['completion_date']
-      if (typeof start === 'string' && typeof end === 'string' && isValidDate(start) && isValidDate(end) && end < start) {
+      if (
+        typeof start === 'string' &&
+        typeof end === 'string' &&
+        isValidDate(start) &&
+        isValidDate(end) &&
+        end < start
+      ) {
         errors.push({ field: 'completion_date', message: `completion_date must not be before start_date (${start})` })
       }
     }
@@ -475,17 +561,26 @@ export class ErpStore {
       case 'boolean':
         return typeof value === 'boolean' ? undefined : `${field} must be true or false`
       case 'enum':
-        return typeof value === 'string' && (fs.values ?? []).includes(value) ? undefined : `${field} must be one of: ${(fs.values ?? []).join(', ')}`
+        return typeof value === 'string' && (fs.values ?? []).includes(value)
+          ? undefined
+          : `${field} must be one of: ${(fs.values ?? []).join(', ')}`
       case 'date':
-        return value === null || (typeof value === 'string' && isValidDate(value)) ? undefined : `${field} must be a date in the form YYYY-MM-DD, or null`
+        return value === null || (typeof value === 'string' && isValidDate(value))
+          ? undefined
+          : `${field} must be a date in the form YYYY-MM-DD, or null`
       case 'text': {
-        if (value === null) return fs.nullable === true ? undefined : `${field} must be a string${fs.required === true || fs.assigned === true ? '' : ' (use "" for none)'}`
+        if (value === null)
+          return fs.nullable === true
+            ? undefined
+            : `${field} must be a string${fs.required === true || fs.assigned === true ? '' : ' (use "" for none)'}`
         if (typeof value !== 'string') return `${field} must be a string${fs.nullable === true ? ' or null' : ''}`
         if ((fs.required === true || fs.assigned === true) && value.trim() === '') return `${field} must not be empty`
         const max = maxLength(this.system, resource, field)
         if ([...value].length > max) return `${field} must be at most ${max} characters`
-        if (fs.email === true && value !== '' && !EMAIL.test(value)) return `${field} must be an e-mail address such as ap@example.com`
-        if (fs.ref !== undefined && !this.records.get(fs.ref)?.has(value)) return `${field} "${value}" does not match any ${NOUN[fs.ref]}`
+        if (fs.email === true && value !== '' && !EMAIL.test(value))
+          return `${field} must be an e-mail address such as ap@example.com`
+        if (fs.ref !== undefined && !this.records.get(fs.ref)?.has(value))
+          return `${field} "${value}" does not match any ${NOUN[fs.ref]}`
         return undefined
       }
     }
@@ -498,7 +593,11 @@ export class ErpStore {
 }
 
 export function notFound(resource: ErpResource, id: string): ProblemError {
-  return new ProblemError(404, 'not_found', `No ${NOUN[resource]} has id "${id}". It may never have existed in this ERP company; records are deactivated, not deleted.`)
+  return new ProblemError(
+    404,
+    'not_found',
+    `No ${NOUN[resource]} has id "${id}". It may never have existed in this ERP company; records are deactivated, not deleted.`,
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -521,24 +620,48 @@ function decodeCursor(cursor: string, scope: string): CursorPosition {
   } catch {
     parsed = undefined
   }
-  if (!isObject(parsed) || typeof parsed['u'] !== 'number' || typeof parsed['i'] !== 'string' || typeof parsed['s'] !== 'string') {
-    throw new ProblemError(400, 'invalid_cursor', 'The cursor is not one this agent issued. Start again from the first page (no cursor).', {
-      errors: [{ field: 'cursor', message: 'cursor must be a next_cursor value returned by this list' }],
-    })
+  if (
+    !isObject(parsed) ||
+    typeof parsed['u'] !== 'number' ||
+    typeof parsed['i'] !== 'string' ||
+    typeof parsed['s'] !== 'string'
+  ) {
+    throw new ProblemError(
+      400,
+      'invalid_cursor',
+      'The cursor is not one this agent issued. Start again from the first page (no cursor).',
+      {
+        errors: [{ field: 'cursor', message: 'cursor must be a next_cursor value returned by this list' }],
+      },
+    )
   }
   if (parsed['s'] !== scope) {
-    throw new ProblemError(400, 'invalid_cursor', 'The cursor belongs to another list. Use the next_cursor returned by this list.', {
-      errors: [{ field: 'cursor', message: 'cursor must be a next_cursor value returned by this list' }],
-    })
+    throw new ProblemError(
+      400,
+      'invalid_cursor',
+      'The cursor belongs to another list. Use the next_cursor returned by this list.',
+      {
+        errors: [{ field: 'cursor', message: 'cursor must be a next_cursor value returned by this list' }],
+      },
+    )
   }
   return { s: parsed['s'], u: parsed['u'], i: parsed['i'] }
 }
 
-export function parsePageQuery(query: PageQuery): { limit: number; since: number | undefined; cursor: string | undefined } {
+export function parsePageQuery(query: PageQuery): {
+  limit: number
+  since: number | undefined
+  cursor: string | undefined
+} {
   const errors: FieldError[] = []
   let limit = 100
   if (query.limit !== undefined) {
-    if (typeof query.limit === 'string' && /^\d{1,3}$/.test(query.limit) && Number(query.limit) >= 1 && Number(query.limit) <= 500) {
+    if (
+      typeof query.limit === 'string' &&
+      /^\d{1,3}$/.test(query.limit) &&
+      Number(query.limit) >= 1 &&
+      Number(query.limit) <= 500
+    ) {
       limit = Number(query.limit)
     } else {
       errors.push({ field: 'limit', message: 'limit must be a whole number from 1 to 500' })
@@ -547,14 +670,19 @@ export function parsePageQuery(query: PageQuery): { limit: number; since: number
   let since: number | undefined
   if (query.updated_since !== undefined) {
     since = typeof query.updated_since === 'string' ? parseRfc3339(query.updated_since) : undefined
-    if (since === undefined) errors.push({ field: 'updated_since', message: 'updated_since must be an RFC 3339 date-time such as 2024-05-01T00:00:00Z' })
+    if (since === undefined)
+      errors.push({
+        field: 'updated_since',
+        message: 'updated_since must be an RFC 3339 date-time such as 2024-05-01T00:00:00Z',
+      })
   }
   let cursor: string | undefined
   if (query.cursor !== undefined) {
     if (typeof query.cursor === 'string' && query.cursor !== '') cursor = query.cursor
     else errors.push({ field: 'cursor', message: 'cursor must be a next_cursor value returned by this list' })
   }
-  if (errors.length > 0) throw new ProblemError(400, 'bad_request', 'A query parameter is not valid; see errors.', { errors })
+  if (errors.length > 0)
+    throw new ProblemError(400, 'bad_request', 'A query parameter is not valid; see errors.', { errors })
   return { limit, since, cursor }
 }
 
@@ -562,10 +690,13 @@ function paginate<T extends { id: string }>(items: Array<Stored<T>>, scope: stri
   const { limit, since, cursor } = parsePageQuery(query)
   const after = cursor === undefined ? undefined : decodeCursor(cursor, scope)
   const selected = items.filter(
-    (s) => (since === undefined || s.micros >= since) && (after === undefined || compareKeys({ micros: s.micros, id: s.value.id }, { micros: after.u, id: after.i }) > 0),
+    (s) =>
+      (since === undefined || s.micros >= since) &&
+      (after === undefined || compareKeys({ micros: s.micros, id: s.value.id }, { micros: after.u, id: after.i }) > 0),
   )
   const data = selected.slice(0, limit)
   const last = data.at(-1)
-  const next_cursor = selected.length > limit && last !== undefined ? encodeCursor({ s: scope, u: last.micros, i: last.value.id }) : null
+  const next_cursor =
+    selected.length > limit && last !== undefined ? encodeCursor({ s: scope, u: last.micros, i: last.value.id }) : null
   return { data: data.map((s) => structuredClone(s.value)), next_cursor }
 }

@@ -3,7 +3,8 @@
 import { str, type FieldErrors } from './http.js'
 import type { Kind, Rec, Store } from './store.js'
 
-export type FilterName = 'updated_at' | 'created_at' | 'origin_id' | 'id' | 'project_number' | 'name' | 'party_id' | 'by_status' | 'active'
+export type FilterName =
+  'updated_at' | 'created_at' | 'origin_id' | 'id' | 'project_number' | 'name' | 'party_id' | 'by_status' | 'active'
 
 export interface ResourceDef {
   kind: Kind
@@ -65,7 +66,11 @@ function fullCode(store: Store, kind: Kind, rec: Rec): string {
 function parentErrors(store: Store, kind: Kind, rec: Rec, sameList?: string): FieldErrors {
   if (rec.parent_id == null) return {}
   const parent = typeof rec.parent_id === 'string' ? store.get(kind, rec.parent_id) : undefined
-  const ok = parent && parent.company_id === rec.company_id && parent.id !== rec.id && (!sameList || parent[sameList] === rec[sameList])
+  const ok =
+    parent &&
+    parent.company_id === rec.company_id &&
+    parent.id !== rec.id &&
+    (!sameList || parent[sameList] === rec[sameList])
   return ok ? {} : { parent_id: ['is invalid'] }
 }
 
@@ -137,14 +142,19 @@ export const DEFINITIONS: readonly ResourceDef[] = [
       if (erp === undefined) return rest
       const out: Record<string, unknown> = { ...rest, is_erp_integrated: erp === true || erp === 'true' }
       const erpList = store.all('standard_cost_code_lists', companyId).find((l) => l.is_erp_list === true)
-      if (out.is_erp_integrated === true && out.standard_cost_code_list_id == null && erpList) out.standard_cost_code_list_id = erpList.id
+      if (out.is_erp_integrated === true && out.standard_cost_code_list_id == null && erpList)
+        out.standard_cost_code_list_id = erpList.id
       return out
     },
     validate(rec, store) {
       const errors: FieldErrors = {}
       const ids = rec.department_ids
-      if (!Array.isArray(ids) || !ids.every((id) => inCompany(store, 'departments', id, rec.company_id))) errors.department_ids = ['is invalid']
-      if (rec.standard_cost_code_list_id != null && !inCompany(store, 'standard_cost_code_lists', rec.standard_cost_code_list_id, rec.company_id)) {
+      if (!Array.isArray(ids) || !ids.every((id) => inCompany(store, 'departments', id, rec.company_id)))
+        errors.department_ids = ['is invalid']
+      if (
+        rec.standard_cost_code_list_id != null &&
+        !inCompany(store, 'standard_cost_code_lists', rec.standard_cost_code_list_id, rec.company_id)
+      ) {
         errors.standard_cost_code_list_id = ['is invalid']
       }
       return errors
@@ -163,19 +173,32 @@ export const DEFINITIONS: readonly ResourceDef[] = [
     wrapper: 'user',
     scope: 'company',
     paths: USER_API_VERSIONS.flatMap((v) => [`/rest/${v}/companies/:company_id/users`, `/rest/${v}/users`]),
-    syncPaths: USER_API_VERSIONS.flatMap((v) => [`/rest/${v}/companies/:company_id/users/sync`, `/rest/${v}/users/sync`]),
+    syncPaths: USER_API_VERSIONS.flatMap((v) => [
+      `/rest/${v}/companies/:company_id/users/sync`,
+      `/rest/${v}/users/sync`,
+    ]),
     inactivePaths: USER_API_VERSIONS.map((v) => `/rest/${v}/companies/:company_id/users/inactive`),
     activeField: 'is_active',
     filters: ['updated_at', 'created_at', 'origin_id', 'id', 'active'],
     listParams: [],
     required: ['last_name', 'email_address'],
     unique: ['email_address'],
-    defaults: { first_name: null, is_active: true, is_employee: false, employee_id: null, erp_integrated_accountant: false, origin_id: null, origin_data: null },
+    defaults: {
+      first_name: null,
+      is_active: true,
+      is_employee: false,
+      employee_id: null,
+      erp_integrated_accountant: false,
+      origin_id: null,
+      origin_data: null,
+    },
     ignored: ['origin_code', 'name', 'vendor', 'last_login_at', 'welcome_email_sent_at'], // users have no origin_code (§2.5)
     hidden: ['vendor_id'],
     resourceName: 'Company Users',
     validate: (rec, store) =>
-      rec.vendor_id == null || inCompany(store, 'vendors', rec.vendor_id, rec.company_id) ? {} : { vendor_id: ['is invalid'] },
+      rec.vendor_id == null || inCompany(store, 'vendors', rec.vendor_id, rec.company_id)
+        ? {}
+        : { vendor_id: ['is invalid'] },
     present: (rec, store) => ({
       name: [rec.first_name, rec.last_name].filter((s) => typeof s === 'string' && s !== '').join(' '),
       vendor: nameOf(store, 'vendors', rec.vendor_id),
@@ -198,7 +221,9 @@ export const DEFINITIONS: readonly ResourceDef[] = [
     resourceName: 'Standard Cost Code Lists',
     validate(rec, store) {
       // A company has only one ERP list (§2.4).
-      const other = store.all('standard_cost_code_lists', rec.company_id).find((l) => l.is_erp_list === true && l.id !== rec.id)
+      const other = store
+        .all('standard_cost_code_lists', rec.company_id)
+        .find((l) => l.is_erp_list === true && l.id !== rec.id)
       return rec.is_erp_list === true && other ? { is_erp_list: ['has already been taken'] } : {}
     },
   },
@@ -218,12 +243,18 @@ export const DEFINITIONS: readonly ResourceDef[] = [
     hidden: [],
     resourceName: 'Standard Cost Codes',
     validate: (rec, store) => ({
-      ...(inCompany(store, 'standard_cost_code_lists', rec.standard_cost_code_list_id, rec.company_id) ? {} : { standard_cost_code_list_id: ['is invalid'] }),
+      ...(inCompany(store, 'standard_cost_code_lists', rec.standard_cost_code_list_id, rec.company_id)
+        ? {}
+        : { standard_cost_code_list_id: ['is invalid'] }),
       ...parentErrors(store, 'standard_cost_codes', rec, 'standard_cost_code_list_id'),
     }),
     // §2.4: lists carry only the id and list id unless `view=compact` (adds origin_id) or `view=extended`.
     listView: (view) =>
-      view === 'extended' ? undefined : view === 'compact' ? ['id', 'standard_cost_code_list_id', 'origin_id'] : ['id', 'standard_cost_code_list_id'],
+      view === 'extended'
+        ? undefined
+        : view === 'compact'
+          ? ['id', 'standard_cost_code_list_id', 'origin_id']
+          : ['id', 'standard_cost_code_list_id'],
     present: (rec, store) => ({ full_code: fullCode(store, 'standard_cost_codes', rec) }),
   },
   {
@@ -238,7 +269,16 @@ export const DEFINITIONS: readonly ResourceDef[] = [
     required: ['name', 'code'],
     unique: [],
     defaults: { parent_id: null, standard_cost_code_id: null, position: null, origin_id: null, origin_data: null },
-    ignored: ['full_code', 'sortable_code', 'biller', 'biller_id', 'biller_type', 'parent', 'standard_cost_code_list_id', 'project_id'],
+    ignored: [
+      'full_code',
+      'sortable_code',
+      'biller',
+      'biller_id',
+      'biller_type',
+      'parent',
+      'standard_cost_code_list_id',
+      'project_id',
+    ],
     hidden: ['parent_id', 'project_id'],
     resourceName: 'Cost Codes',
     directWriteBlocked: (rec, store) =>
@@ -246,7 +286,8 @@ export const DEFINITIONS: readonly ResourceDef[] = [
         ? 'Cost codes of an ERP integrated project can only be created or updated through the sync endpoint'
         : undefined,
     validate: (rec, store) => ({
-      ...(rec.standard_cost_code_id == null || inCompany(store, 'standard_cost_codes', rec.standard_cost_code_id, rec.company_id)
+      ...(rec.standard_cost_code_id == null ||
+      inCompany(store, 'standard_cost_codes', rec.standard_cost_code_id, rec.company_id)
         ? {}
         : { standard_cost_code_id: ['is invalid'] }),
       ...parentErrors(store, 'cost_codes', rec),
@@ -254,7 +295,10 @@ export const DEFINITIONS: readonly ResourceDef[] = [
     present(rec, store) {
       const project = store.get('projects', String(rec.project_id))
       const full = fullCode(store, 'cost_codes', rec)
-      const standard = typeof rec.standard_cost_code_id === 'string' ? store.get('standard_cost_codes', rec.standard_cost_code_id) : undefined
+      const standard =
+        typeof rec.standard_cost_code_id === 'string'
+          ? store.get('standard_cost_codes', rec.standard_cost_code_id)
+          : undefined
       return {
         full_code: full,
         sortable_code: full,
@@ -286,7 +330,9 @@ export const DEFINITIONS: readonly ResourceDef[] = [
     resourceName: 'Timecard Entries',
     validate: (rec, store) => ({
       ...(rec.date == null && rec.datetime == null ? { date: ["can't be blank"] } : {}),
-      ...(rec.project_id == null || inCompany(store, 'projects', rec.project_id, rec.company_id) ? {} : { project_id: ['is invalid'] }),
+      ...(rec.project_id == null || inCompany(store, 'projects', rec.project_id, rec.company_id)
+        ? {}
+        : { project_id: ['is invalid'] }),
     }),
     present: (rec, store) => ({
       project: nameOf(store, 'projects', rec.project_id),

@@ -26,11 +26,14 @@ export function str(value: unknown): string | undefined {
 }
 
 export function obj(value: unknown): Record<string, unknown> | undefined {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined
 }
 
 export const queryOf = (request: FastifyRequest): Query => (request.query ?? {}) as Query
-export const paramsOf = (request: FastifyRequest): Record<string, string> => (request.params ?? {}) as Record<string, string>
+export const paramsOf = (request: FastifyRequest): Record<string, string> =>
+  (request.params ?? {}) as Record<string, string>
 export const bodyOf = (request: FastifyRequest): Record<string, unknown> => obj(request.body) ?? {}
 
 /** The query-string format Procore's SDKs send: `filters[updated_at]=a...b`, `filters[id][]=1&filters[id][]=2`. */

@@ -8,7 +8,15 @@ import { Resources } from './resources.js'
 import { buildServer, type Call } from './server.js'
 import { Store, type Kind, type Rec } from './store.js'
 import { Faults, RateLimiter, type Fault } from './traffic.js'
-import { Webhooks, type Actor, type Delivery, type EventType, type Hook, type RetryPolicy, type Trigger } from './webhooks.js'
+import {
+  Webhooks,
+  type Actor,
+  type Delivery,
+  type EventType,
+  type Hook,
+  type RetryPolicy,
+  type Trigger,
+} from './webhooks.js'
 
 export type { Call, Delivery, EventType, Fault, Hook, Kind, Rec, RetryPolicy, Trigger }
 export { KINDS } from './store.js'
@@ -38,7 +46,13 @@ export interface ProcoreStandin {
   /** Stores a record as-is (an explicit `id` is kept); emits no webhook. */
   seed(companyId: string, kind: Kind, fields: Record<string, unknown>, opts?: { projectId?: string }): Rec
   /** Someone edits the record in Procore: updated_at moves and an `update` webhook goes out. */
-  change(companyId: string, kind: Kind, id: string, patch: Record<string, unknown>, opts?: { emit?: boolean; sourceApplicationId?: string }): Rec
+  change(
+    companyId: string,
+    kind: Kind,
+    id: string,
+    patch: Record<string, unknown>,
+    opts?: { emit?: boolean; sourceApplicationId?: string },
+  ): Rec
   remove(companyId: string, kind: Kind, id: string, opts?: { emit?: boolean }): void
   get(companyId: string, kind: Kind, id: string): Rec | undefined
   list(companyId: string, kind: Kind): Rec[]
@@ -58,7 +72,13 @@ export interface ProcoreStandin {
     triggers(): Trigger[]
     deliveries(): Delivery[]
     /** Emits an event for any resource name; `duplicate` = extra copies of this event. */
-    emit(companyId: string, resourceName: string, eventType: EventType, resourceId: string, opts?: { projectId?: string; duplicate?: number }): void
+    emit(
+      companyId: string,
+      resourceName: string,
+      eventType: EventType,
+      resourceId: string,
+      opts?: { projectId?: string; duplicate?: number },
+    ): void
     /** Resolves when no delivery is queued, in flight or waiting for a retry. */
     idle(): Promise<void>
     /** Average extra copies per event (1 → every event twice, 0.5 → every other event twice). */
@@ -73,7 +93,11 @@ export async function startProcoreStandin(opts: ProcoreStandinOptions = {}): Pro
   // Edits made "in the Procore web UI" by a person, not through anyone's API client.
   const webActor = (applicationId: string | null = null): Actor => ({ userId: person.id, applicationId })
 
-  const oauth = new OAuthServer({ id: opts.clientId ?? 'standin-client', secret: opts.clientSecret ?? 'standin-secret' }, opts.tokenTtlSeconds ?? 5400, { service, person })
+  const oauth = new OAuthServer(
+    { id: opts.clientId ?? 'standin-client', secret: opts.clientSecret ?? 'standin-secret' },
+    opts.tokenTtlSeconds ?? 5400,
+    { service, person },
+  )
   const webhooks = new Webhooks(
     store,
     opts.webhookRetry ?? { initialDelayMs: 1000, maxDelayMs: 3_600_000, discardAfterMs: 12 * 3_600_000 },
@@ -84,7 +108,16 @@ export async function startProcoreStandin(opts: ProcoreStandinOptions = {}): Pro
   const calls: Call[] = []
   const rate = opts.rateLimit ?? { limit: 100_000, windowMs: 3_600_000 }
   let url = ''
-  const app = buildServer({ store, resources, webhooks, oauth, faults, rateLimiter: new RateLimiter(rate.limit, rate.windowMs), calls, baseUrl: () => url })
+  const app = buildServer({
+    store,
+    resources,
+    webhooks,
+    oauth,
+    faults,
+    rateLimiter: new RateLimiter(rate.limit, rate.windowMs),
+    calls,
+    baseUrl: () => url,
+  })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('stand-in is not listening on TCP')
@@ -111,14 +144,22 @@ export async function startProcoreStandin(opts: ProcoreStandinOptions = {}): Pro
       const input = normalizeIds(fields) as Record<string, unknown>
       const projectId = seedOpts.projectId ?? str(input.project_id)
       if (def.scope === 'project' && projectId === undefined) throw new Error(`${kind} need opts.projectId`)
-      if (projectId !== undefined && store.get('projects', projectId)?.company_id !== companyId) throw new Error(`no project ${projectId} in company ${companyId}`)
+      if (projectId !== undefined && store.get('projects', projectId)?.company_id !== companyId)
+        throw new Error(`no project ${projectId} in company ${companyId}`)
       const id = str(input.id)
       const scope = projectId === undefined ? { companyId } : { companyId, projectId }
-      return { ...resources.create(def, scope, input, { actor: null, direct: false, ...(id === undefined ? {} : { id }) }) }
+      return {
+        ...resources.create(def, scope, input, { actor: null, direct: false, ...(id === undefined ? {} : { id }) }),
+      }
     },
     change: (companyId, kind, id, patch, changeOpts = {}) => {
       const actor = changeOpts.emit === false ? null : webActor(changeOpts.sourceApplicationId)
-      const rec = resources.update(definition(kind), existing(companyId, kind, id), normalizeIds(patch) as Record<string, unknown>, { actor, direct: false, touch: true })
+      const rec = resources.update(
+        definition(kind),
+        existing(companyId, kind, id),
+        normalizeIds(patch) as Record<string, unknown>,
+        { actor, direct: false, touch: true },
+      )
       return { ...rec }
     },
     remove: (companyId, kind, id, removeOpts = {}) => {
@@ -137,7 +178,14 @@ export async function startProcoreStandin(opts: ProcoreStandinOptions = {}): Pro
       triggers: () => webhooks.triggers(),
       deliveries: () => webhooks.deliveries(),
       emit: (companyId, resourceName, eventType, resourceId, emitOpts = {}) => {
-        const change = { companyId, projectId: emitOpts.projectId ?? null, resourceName, eventType, resourceId, actor: webActor() }
+        const change = {
+          companyId,
+          projectId: emitOpts.projectId ?? null,
+          resourceName,
+          eventType,
+          resourceId,
+          actor: webActor(),
+        }
         webhooks.publish(change, emitOpts.duplicate)
       },
       idle: () => webhooks.idle(),

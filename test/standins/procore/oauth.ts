@@ -41,7 +41,8 @@ interface AuthorizationCode {
 const CODE_TTL_MS = 10 * 60 * 1000
 const OOB = 'urn:ietf:wg:oauth:2.0:oob'
 
-const oauthError = (status: number, error: string, description: string): ApiError => new ApiError(status, { error, error_description: description })
+const oauthError = (status: number, error: string, description: string): ApiError =>
+  new ApiError(status, { error, error_description: description })
 const invalidGrant = (): ApiError =>
   oauthError(
     400,
@@ -91,14 +92,25 @@ export class OAuthServer {
     const clientId = str(body.client_id) ?? basic?.id
     const secret = str(body.client_secret) ?? basic?.secret
     if (clientId !== this.client.id || secret !== this.client.secret) {
-      throw oauthError(401, 'invalid_client', 'Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.')
+      throw oauthError(
+        401,
+        'invalid_client',
+        'Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.',
+      )
     }
     switch (str(body.grant_type)) {
       case 'client_credentials':
         return this.issue({ clientId, user: this.users.service, grant: 'client_credentials' })
       case 'authorization_code': {
         const code = this.codes.get(str(body.code) ?? '')
-        if (!code || code.used || code.clientId !== clientId || Date.now() >= code.expiresAt || code.redirectUri !== str(body.redirect_uri)) throw invalidGrant()
+        if (
+          !code ||
+          code.used ||
+          code.clientId !== clientId ||
+          Date.now() >= code.expiresAt ||
+          code.redirectUri !== str(body.redirect_uri)
+        )
+          throw invalidGrant()
         code.used = true
         return this.issue({ clientId, user: this.users.person, grant: 'authorization_code' }, true)
       }
@@ -111,15 +123,26 @@ export class OAuthServer {
         return this.issue(refresh, true)
       }
       default:
-        throw oauthError(400, 'unsupported_grant_type', 'The authorization grant type is not supported by the authorization server.')
+        throw oauthError(
+          400,
+          'unsupported_grant_type',
+          'The authorization grant type is not supported by the authorization server.',
+        )
     }
   }
 
   authorize(query: Record<string, unknown>): { redirect: string } | { code: string } {
-    if (str(query.client_id) !== this.client.id) throw oauthError(401, 'invalid_client', 'Client authentication failed due to unknown client.')
-    if (str(query.response_type) !== 'code') throw oauthError(400, 'unsupported_response_type', 'The authorization server does not support this response type.')
+    if (str(query.client_id) !== this.client.id)
+      throw oauthError(401, 'invalid_client', 'Client authentication failed due to unknown client.')
+    if (str(query.response_type) !== 'code')
+      throw oauthError(
+        400,
+        'unsupported_response_type',
+        'The authorization server does not support this response type.',
+      )
     const redirectUri = str(query.redirect_uri)
-    if (!redirectUri) throw oauthError(400, 'invalid_request', 'The request is missing a required parameter: redirect_uri.')
+    if (!redirectUri)
+      throw oauthError(400, 'invalid_request', 'The request is missing a required parameter: redirect_uri.')
     const code = secret()
     this.codes.set(code, { clientId: this.client.id, redirectUri, expiresAt: Date.now() + CODE_TTL_MS, used: false })
     if (redirectUri === OOB) return { code }
@@ -132,7 +155,8 @@ export class OAuthServer {
 
   info(token: string | undefined): Record<string, unknown> {
     const principal = this.verify(token)
-    if (typeof principal === 'string') throw oauthError(401, 'invalid_token', `The access token is ${principal === 'expired' ? 'expired' : 'invalid'}`)
+    if (typeof principal === 'string')
+      throw oauthError(401, 'invalid_token', `The access token is ${principal === 'expired' ? 'expired' : 'invalid'}`)
     const entry = this.accessTokens.get(token ?? '')
     return {
       resource_owner_id: principal.user.id,
@@ -160,7 +184,15 @@ export class OAuthServer {
     const access = secret()
     const refresh = withRefresh ? secret() : undefined
     const { clientId, user, grant } = principal
-    this.accessTokens.set(access, { clientId, user, grant, createdAt: Math.floor(now / 1000), expiresAt: now + this.ttlSeconds * 1000, refreshToken: refresh, revoked: false })
+    this.accessTokens.set(access, {
+      clientId,
+      user,
+      grant,
+      createdAt: Math.floor(now / 1000),
+      expiresAt: now + this.ttlSeconds * 1000,
+      refreshToken: refresh,
+      revoked: false,
+    })
     if (refresh) this.refreshTokens.set(refresh, { clientId, user, grant, accessToken: access, used: false })
     return {
       access_token: access,
@@ -186,12 +218,16 @@ function basicOf(request: FastifyRequest): { id: string; secret: string } | unde
   if (!m?.[1]) return undefined
   const decoded = Buffer.from(m[1], 'base64').toString('utf8')
   const colon = decoded.indexOf(':')
-  return colon < 0 ? undefined : { id: decodeURIComponent(decoded.slice(0, colon)), secret: decodeURIComponent(decoded.slice(colon + 1)) }
+  return colon < 0
+    ? undefined
+    : { id: decodeURIComponent(decoded.slice(0, colon)), secret: decodeURIComponent(decoded.slice(colon + 1)) }
 }
 
 export function oauthRoutes(app: FastifyInstance, oauth: OAuthServer): void {
   // Token responses must never be cached (RFC 6749 §5.1).
-  app.post('/oauth/token', (request, reply) => reply.header('cache-control', 'no-store').send(oauth.token(bodyOf(request), basicOf(request))))
+  app.post('/oauth/token', (request, reply) =>
+    reply.header('cache-control', 'no-store').send(oauth.token(bodyOf(request), basicOf(request))),
+  )
   app.get('/oauth/authorize', (request, reply) => {
     // Auto-approves, as if the user had clicked "Allow".
     const result = oauth.authorize(queryOf(request))

@@ -115,10 +115,17 @@ export class Resources {
    * Batch upsert (§2.8): id → update (unknown id is an item error); else origin_id found →
    * update, not found → create; neither → create. Item failures never fail the call.
    */
-  sync(def: ResourceDef, scope: Scope, updates: unknown, extra: Record<string, unknown>, actor: Actor): { entities: unknown[]; errors: unknown[] } {
+  sync(
+    def: ResourceDef,
+    scope: Scope,
+    updates: unknown,
+    extra: Record<string, unknown>,
+    actor: Actor,
+  ): { entities: unknown[]; errors: unknown[] } {
     for (const param of def.listParams) if (extra[param] === undefined) throw badRequest(`${param} is missing`)
     if (!Array.isArray(updates)) throw badRequest('updates must be an array')
-    if (updates.length > MAX_SYNC_ITEMS) throw new ApiError(413, { errors: `updates is limited to ${MAX_SYNC_ITEMS} items per request` })
+    if (updates.length > MAX_SYNC_ITEMS)
+      throw new ApiError(413, { errors: `updates is limited to ${MAX_SYNC_ITEMS} items per request` })
     const entities: unknown[] = []
     const errors: unknown[] = []
     for (const item of updates) {
@@ -134,12 +141,19 @@ export class Resources {
           id !== undefined
             ? this.find(def, scope, id)
             : originId != null && originId !== ''
-              ? this.store.findBy(def.kind, scope.companyId, 'origin_id', originId)
-                .find((r) => (scope.projectId === undefined || r.project_id === scope.projectId) && str(r.origin_id) === str(originId))
+              ? this.store
+                  .findBy(def.kind, scope.companyId, 'origin_id', originId)
+                  .find(
+                    (r) =>
+                      (scope.projectId === undefined || r.project_id === scope.projectId) &&
+                      str(r.origin_id) === str(originId),
+                  )
               : undefined
         if (id !== undefined && !existing) throw invalid({ id: [`${def.wrapper} ${id} not found`] })
         const opts: WriteOptions = { actor, direct: false }
-        const rec = existing ? this.update(def, existing, input, opts) : this.create(def, scope, { ...extra, ...input }, opts)
+        const rec = existing
+          ? this.update(def, existing, input, opts)
+          : this.create(def, scope, { ...extra, ...input }, opts)
         entities.push(this.present(def, rec))
       } catch (error) {
         if (!(error instanceof ApiError)) throw error
@@ -151,12 +165,15 @@ export class Resources {
 
   present(def: ResourceDef, rec: Rec): Record<string, unknown> {
     const out: Record<string, unknown> = { id: rec.id }
-    for (const [key, value] of Object.entries(rec)) if (key !== 'company_id' && !def.hidden.includes(key)) out[key] = value
+    for (const [key, value] of Object.entries(rec))
+      if (key !== 'company_id' && !def.hidden.includes(key)) out[key] = value
     return Object.assign(out, def.present?.(rec, this.store))
   }
 
   private accept(def: ResourceDef, input: Record<string, unknown>, companyId: string): Record<string, unknown> {
-    const fields = Object.fromEntries(Object.entries(input).filter(([k]) => !READ_ONLY.includes(k) && !def.ignored.includes(k)))
+    const fields = Object.fromEntries(
+      Object.entries(input).filter(([k]) => !READ_ONLY.includes(k) && !def.ignored.includes(k)),
+    )
     return def.prepare ? def.prepare(fields, this.store, companyId) : fields
   }
 
@@ -171,7 +188,9 @@ export class Resources {
       const value = rec[field]
       if (isBlank(value)) continue
       const key = String(value).toLowerCase()
-      const taken = this.store.findBy(def.kind, rec.company_id, field, value).some((r) => r.id !== rec.id && !isBlank(r[field]) && String(r[field]).toLowerCase() === key)
+      const taken = this.store
+        .findBy(def.kind, rec.company_id, field, value)
+        .some((r) => r.id !== rec.id && !isBlank(r[field]) && String(r[field]).toLowerCase() === key)
       // §3.5: a duplicate origin_id is a conflict (409); other uniqueness rules are validations.
       if (taken) throw invalid({ [field]: ['has already been taken'] }, field === 'origin_id' ? 409 : 422)
     }
@@ -180,7 +199,14 @@ export class Resources {
   private emit(def: ResourceDef, rec: Rec, eventType: Change['eventType'], actor: Actor | null): void {
     if (!actor) return
     const projectId = def.kind === 'projects' ? null : ((rec.project_id as string | null | undefined) ?? null)
-    this.publish({ companyId: rec.company_id, projectId, resourceName: def.resourceName, eventType, resourceId: rec.id, actor })
+    this.publish({
+      companyId: rec.company_id,
+      projectId,
+      resourceName: def.resourceName,
+      eventType,
+      resourceId: rec.id,
+      actor,
+    })
   }
 }
 
@@ -216,7 +242,8 @@ function range(name: string, value: unknown): [number, number] {
   const [from = '', to = ''] = parts
   const start = from === '' ? -Infinity : Date.parse(from)
   const end = to === '' ? Infinity : Date.parse(to)
-  if (parts.length !== 2 || Number.isNaN(start) || Number.isNaN(end)) throw badRequest(`filters[${name}] must be an ISO-8601 range "start...end"`)
+  if (parts.length !== 2 || Number.isNaN(start) || Number.isNaN(end))
+    throw badRequest(`filters[${name}] must be an ISO-8601 range "start...end"`)
   return [start, end]
 }
 
@@ -287,7 +314,10 @@ function registerResource(app: FastifyInstance, ctx: RouteContext, def: Resource
     app.get(path, listing(mainActivity))
     app.get(`${path}/:id`, (request) => resources.present(def, found(request)))
     app.post(path, (request, reply) => {
-      const rec = resources.create(def, scopeOf(request), wrapped(request), { actor: ctx.actorOf(request), direct: true })
+      const rec = resources.create(def, scopeOf(request), wrapped(request), {
+        actor: ctx.actorOf(request),
+        direct: true,
+      })
       return reply.code(201).send(resources.present(def, rec))
     })
     app.patch(`${path}/:id`, (request) => {
@@ -302,25 +332,41 @@ function registerResource(app: FastifyInstance, ctx: RouteContext, def: Resource
   for (const path of def.syncPaths) {
     app.patch(path, (request) => {
       const body = bodyOf(request)
-      const extra = Object.fromEntries(def.listParams.map((p) => [p, body[p] ?? queryOf(request)[p]]).filter(([, v]) => v !== undefined))
+      const extra = Object.fromEntries(
+        def.listParams.map((p) => [p, body[p] ?? queryOf(request)[p]]).filter(([, v]) => v !== undefined),
+      )
       return resources.sync(def, scopeOf(request), body.updates, extra, ctx.actorOf(request))
     })
   }
   for (const path of def.inactivePaths) {
-    app.get(path, listing(() => 'inactive'))
+    app.get(
+      path,
+      listing(() => 'inactive'),
+    )
     app.patch(`${path}/:id`, (request) => {
       const field = def.activeField ?? 'is_active'
       const patch = { ...(obj(bodyOf(request)[def.wrapper]) ?? {}), [field]: true }
-      return resources.present(def, resources.update(def, found(request), patch, { actor: ctx.actorOf(request), direct: true }))
+      return resources.present(
+        def,
+        resources.update(def, found(request), patch, { actor: ctx.actorOf(request), direct: true }),
+      )
     })
   }
 }
 
 /** `GET /rest/v1.0/me` and `GET /rest/v1.0/companies`. */
-export function accountRoutes(app: FastifyInstance, ctx: RouteContext & { me(request: FastifyRequest): Record<string, unknown> }): void {
+export function accountRoutes(
+  app: FastifyInstance,
+  ctx: RouteContext & { me(request: FastifyRequest): Record<string, unknown> },
+): void {
   app.get('/rest/v1.0/me', (request) => ctx.me(request))
   app.get('/rest/v1.0/companies', (request, reply) => {
-    const companies = [...ctx.store.companies.values()].map((c) => ({ id: c.id, name: c.name, is_active: true, logo_url: null }))
+    const companies = [...ctx.store.companies.values()].map((c) => ({
+      id: c.id,
+      name: c.name,
+      is_active: true,
+      logo_url: null,
+    }))
     return paginate(request, reply, ctx.baseUrl(), companies)
   })
 }

@@ -63,7 +63,15 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
     const path = request.url.split('?', 1)[0] ?? ''
-    const call: Call = { method: request.method, path, query: request.query as Query, companyHeader: str(request.headers['procore-company-id']), at: Date.now(), status: 0, requestId: request.id }
+    const call: Call = {
+      method: request.method,
+      path,
+      query: request.query as Query,
+      companyHeader: str(request.headers['procore-company-id']),
+      at: Date.now(),
+      status: 0,
+      requestId: request.id,
+    }
     calls.push(call)
     callOf.set(request, call)
 
@@ -75,18 +83,29 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const principal = oauth.verify(token)
     const bucket = `${typeof principal === 'string' ? (token ?? '') : principal.clientId}|${call.companyHeader ?? ''}`
     const rate = rateLimiter.take(bucket)
-    reply.header('x-rate-limit-limit', String(rate.limit)).header('x-rate-limit-remaining', String(rate.remaining)).header('x-rate-limit-reset', String(rate.reset))
+    reply
+      .header('x-rate-limit-limit', String(rate.limit))
+      .header('x-rate-limit-remaining', String(rate.remaining))
+      .header('x-rate-limit-reset', String(rate.reset))
     if (!rate.allowed) {
       const retryAfter = Math.max(1, rate.reset - Math.floor(Date.now() / 1000))
-      return reply.code(429).header('retry-after', String(retryAfter)).type('text/plain; charset=utf-8').send(RATE_LIMIT_MESSAGE)
+      return reply
+        .code(429)
+        .header('retry-after', String(retryAfter))
+        .type('text/plain; charset=utf-8')
+        .send(RATE_LIMIT_MESSAGE)
     }
     if (typeof principal === 'string') {
-      reply.header('www-authenticate', `Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token ${principal === 'expired' ? 'expired' : 'is invalid'}"`)
+      reply.header(
+        'www-authenticate',
+        `Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token ${principal === 'expired' ? 'expired' : 'is invalid'}"`,
+      )
       throw new ApiError(401, { errors: 'The access token is invalid' })
     }
     principals.set(request, principal)
 
-    const headerOptional = COMPANY_HEADER_OPTIONAL.has(`${request.method} ${path}`) && principal.grant !== 'client_credentials'
+    const headerOptional =
+      COMPANY_HEADER_OPTIONAL.has(`${request.method} ${path}`) && principal.grant !== 'client_credentials'
     if (call.companyHeader === undefined) {
       if (!headerOptional) throw new ApiError(400, { errors: 'Missing Procore-Company-Id header!' })
     } else if (!store.companies.has(call.companyHeader)) {
@@ -100,7 +119,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.setErrorHandler((error, _request, reply) => {
     if (error instanceof ApiError) return reply.code(error.statusCode).send(error.body)
-    const status = typeof error === 'object' && error !== null && 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500
+    const status =
+      typeof error === 'object' && error !== null && 'statusCode' in error && typeof error.statusCode === 'number'
+        ? error.statusCode
+        : 500
     if (status < 500) return reply.code(status).send({ errors: error instanceof Error ? error.message : 'Bad request' })
     return reply.code(500).send({ errors: 'Internal server error' })
   })

@@ -98,8 +98,10 @@ export class Store {
   }
 }
 
-const indexable = (value: unknown) => typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint'
-const indexKey = (kind: Kind, companyId: string, field: string, value: unknown) => `${kind}\u0000${companyId}\u0000${field}\u0000${String(value).toLowerCase()}`
+const indexable = (value: unknown) =>
+  typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint'
+const indexKey = (kind: Kind, companyId: string, field: string, value: unknown) =>
+  `${kind}\u0000${companyId}\u0000${field}\u0000${String(value).toLowerCase()}`
 
 export function byId(a: { id: string }, b: { id: string }): number {
   const x = BigInt(a.id)

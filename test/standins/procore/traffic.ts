@@ -15,7 +15,8 @@ export interface Fault {
   times?: number
 }
 
-export const RATE_LIMIT_MESSAGE = 'You have surpassed the max number of requests for an hour. Please wait until your limit resets.'
+export const RATE_LIMIT_MESSAGE =
+  'You have surpassed the max number of requests for an hour. Please wait until your limit resets.'
 
 /** Scripted faults, consumed in the order pushed by the requests they match. */
 export class Faults {
@@ -59,7 +60,8 @@ export async function playFault(fault: Fault, request: FastifyRequest, reply: Fa
   if (fault.status === undefined && fault.rawBody === undefined) return false
   const status = fault.status ?? 200
   if (fault.retryAfterSeconds !== undefined) reply.header('retry-after', String(fault.retryAfterSeconds))
-  if (fault.rateLimitResetInSeconds !== undefined) reply.header('x-rate-limit-reset', String(Math.floor(Date.now() / 1000) + fault.rateLimitResetInSeconds))
+  if (fault.rateLimitResetInSeconds !== undefined)
+    reply.header('x-rate-limit-reset', String(Math.floor(Date.now() / 1000) + fault.rateLimitResetInSeconds))
   if (status === 429) reply.header('x-rate-limit-remaining', '0')
   if (fault.rawBody !== undefined) await reply.code(status).type('application/json; charset=utf-8').send(fault.rawBody)
   else if (status === 429) await reply.code(status).type('text/plain; charset=utf-8').send(RATE_LIMIT_MESSAGE)
@@ -92,6 +94,11 @@ export class RateLimiter {
     }
     const allowed = window.used < this.limit
     if (allowed) window.used++
-    return { limit: this.limit, remaining: this.limit - window.used, reset: Math.ceil((window.start + this.windowMs) / 1000), allowed }
+    return {
+      limit: this.limit,
+      remaining: this.limit - window.used,
+      reset: Math.ceil((window.start + this.windowMs) / 1000),
+      allowed,
+    }
   }
 }

@@ -3,7 +3,18 @@
 // with exponential backoff until it succeeds or the discard window closes.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Agent, request } from 'undici'
-import { ApiError, badRequest, bodyOf, invalid, notFound, obj, paramsOf, queryOf, str, type FieldErrors } from './http.js'
+import {
+  ApiError,
+  badRequest,
+  bodyOf,
+  invalid,
+  notFound,
+  obj,
+  paramsOf,
+  queryOf,
+  str,
+  type FieldErrors,
+} from './http.js'
 import { RawJson, toJson } from './json.js'
 import { resolveScope, type RouteContext, type Scope } from './resources.js'
 import { ulid, type Store } from './store.js'
@@ -116,7 +127,14 @@ export const WEBHOOK_RESOURCES: ReadonlyArray<{ name: string; level: ResourceLev
 ]
 
 const EVENT_TYPES: readonly EventType[] = ['create', 'update', 'delete']
-const API_VERSIONS: Record<string, 'v2.0' | 'v3.0' | 'v4.0'> = { v2: 'v2.0', 'v2.0': 'v2.0', v3: 'v3.0', 'v3.0': 'v3.0', v4: 'v4.0', 'v4.0': 'v4.0' }
+const API_VERSIONS: Record<string, 'v2.0' | 'v3.0' | 'v4.0'> = {
+  v2: 'v2.0',
+  'v2.0': 'v2.0',
+  v3: 'v3.0',
+  'v3.0': 'v3.0',
+  v4: 'v4.0',
+  'v4.0': 'v4.0',
+}
 const NAMESPACE = /^[a-z0-9-]+$/
 export const MAX_BULK_TRIGGERS = 500
 
@@ -238,7 +256,10 @@ export class Webhooks {
   }
 
   private matches(hook: Hook, event: WebhookEvent): boolean {
-    const inScope = hook.owned_by_project_id === null ? this.hooksById.get(hook.id)?.companyId === event.company_id : hook.owned_by_project_id === event.project_id
+    const inScope =
+      hook.owned_by_project_id === null
+        ? this.hooksById.get(hook.id)?.companyId === event.company_id
+        : hook.owned_by_project_id === event.project_id
     if (!inScope) return false
     const version = API_VERSIONS[hook.api_version]
     return [...this.triggersById.values()].some(
@@ -321,8 +342,23 @@ export class Webhooks {
     const hook = this.hooksById.get(hookId)?.hook
     for (const event of queue.items.splice(0)) {
       const now = new Date().toISOString()
-      const delivery = { body: hook ? payloadFor(event, hook.api_version) : '', started_at: now, completed_at: now, response_status: null, response_headers: null, response_error: null, response_body: null }
-      this.log.push({ id: this.store.nextId(), webhook_hook_id: hookId, event_id: event.id, event, outcome: 'discarded', ...delivery })
+      const delivery = {
+        body: hook ? payloadFor(event, hook.api_version) : '',
+        started_at: now,
+        completed_at: now,
+        response_status: null,
+        response_headers: null,
+        response_error: null,
+        response_body: null,
+      }
+      this.log.push({
+        id: this.store.nextId(),
+        webhook_hook_id: hookId,
+        event_id: event.id,
+        event,
+        outcome: 'discarded',
+        ...delivery,
+      })
     }
     this.queues.delete(hookId)
     this.settle()
@@ -336,7 +372,9 @@ export class Webhooks {
     const body = payloadFor(event, hook.api_version)
     const started_at = new Date().toISOString()
     const headers: Record<string, string> = { 'content-type': 'application/json' }
-    const authorization = Object.entries(hook.destination_headers).find(([k]) => k.toLowerCase() === 'authorization')?.[1]
+    const authorization = Object.entries(hook.destination_headers).find(
+      ([k]) => k.toLowerCase() === 'authorization',
+    )?.[1]
     if (authorization !== undefined) headers.authorization = authorization
     try {
       const res = await request(hook.destination_url, {
@@ -348,16 +386,34 @@ export class Webhooks {
         bodyTimeout: this.timeoutMs,
       })
       const text = await res.body.text()
-      const responseHeaders = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]))
+      const responseHeaders = Object.fromEntries(
+        Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]),
+      )
       return {
         ok: res.statusCode >= 200 && res.statusCode < 300,
-        delivery: { body, started_at, completed_at: new Date().toISOString(), response_status: res.statusCode, response_headers: responseHeaders, response_error: null, response_body: text.slice(0, 10_000) },
+        delivery: {
+          body,
+          started_at,
+          completed_at: new Date().toISOString(),
+          response_status: res.statusCode,
+          response_headers: responseHeaders,
+          response_error: null,
+          response_body: text.slice(0, 10_000),
+        },
       }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error)
       return {
         ok: false,
-        delivery: { body, started_at, completed_at: new Date().toISOString(), response_status: null, response_headers: null, response_error: message, response_body: null },
+        delivery: {
+          body,
+          started_at,
+          completed_at: new Date().toISOString(),
+          response_status: null,
+          response_headers: null,
+          response_error: message,
+          response_body: null,
+        },
       }
     }
   }
@@ -423,10 +479,13 @@ export class Webhooks {
     const version = str(apiVersion) ?? hook.api_version
     const resource = WEBHOOK_RESOURCES.find((r) => r.name === resourceName)
     const errors: FieldErrors = {}
-    if (!resource || (hook.owned_by_project_id !== null && resource.level === 'company')) errors.resource_name = ['is not a valid webhooks resource for this scope']
-    if (!EVENT_TYPES.includes(eventType as EventType) || resource?.except.includes(eventType as EventType)) errors.event_type = ['is not supported for this resource']
+    if (!resource || (hook.owned_by_project_id !== null && resource.level === 'company'))
+      errors.resource_name = ['is not a valid webhooks resource for this scope']
+    if (!EVENT_TYPES.includes(eventType as EventType) || resource?.except.includes(eventType as EventType))
+      errors.event_type = ['is not supported for this resource']
     if (API_VERSIONS[version] === undefined) errors.api_version = ['is not a valid api version']
-    if (this.triggersOf(hook).some((t) => t.resource_name === resourceName && t.event_type === eventType)) errors.event_type = ['has already been taken']
+    if (this.triggersOf(hook).some((t) => t.resource_name === resourceName && t.event_type === eventType))
+      errors.event_type = ['has already been taken']
     if (Object.keys(errors).length > 0) throw invalid(errors)
     const trigger: Trigger = {
       id: this.store.nextId(),
@@ -452,17 +511,30 @@ export class Webhooks {
 
   /** Deliveries of one hook, oldest first, cursor-paged by id (§1.6). */
   deliveriesOf(hook: Hook, status: string | undefined, pageSize: number, pageStart: string | undefined): Delivery[] {
-    const outcomes: Record<string, readonly Outcome[]> = { successful: ['ok'], failing: ['retried', 'failed'], discarded: ['discarded'] }
+    const outcomes: Record<string, readonly Outcome[]> = {
+      successful: ['ok'],
+      failing: ['retried', 'failed'],
+      discarded: ['discarded'],
+    }
     const wanted = status === undefined || status === 'any' ? undefined : (outcomes[status] ?? [])
     const after = pageStart === undefined ? undefined : BigInt(pageStart)
     return this.log
-      .filter((d) => d.webhook_hook_id === hook.id && (wanted === undefined || wanted.includes(d.outcome)) && (after === undefined || BigInt(d.id) > after))
+      .filter(
+        (d) =>
+          d.webhook_hook_id === hook.id &&
+          (wanted === undefined || wanted.includes(d.outcome)) &&
+          (after === undefined || BigInt(d.id) > after),
+      )
       .slice(0, pageSize)
   }
 
   private inScope(scope: Scope): Hook[] {
     return [...this.hooksById.values()]
-      .filter(({ hook, companyId }) => (scope.projectId === undefined ? companyId === scope.companyId && hook.owned_by_project_id === null : hook.owned_by_project_id === scope.projectId))
+      .filter(({ hook, companyId }) =>
+        scope.projectId === undefined
+          ? companyId === scope.companyId && hook.owned_by_project_id === null
+          : hook.owned_by_project_id === scope.projectId,
+      )
       .map(({ hook }) => hook)
   }
 
@@ -473,16 +545,22 @@ export class Webhooks {
     if (input.namespace !== undefined) hook.namespace = input.namespace === null ? null : (str(input.namespace) ?? '')
     if (input.destination_headers !== undefined) {
       const headers = obj(input.destination_headers) ?? {}
-      hook.destination_headers = Object.fromEntries(Object.entries(headers).filter(([, v]) => typeof v === 'string')) as Record<string, string>
+      hook.destination_headers = Object.fromEntries(
+        Object.entries(headers).filter(([, v]) => typeof v === 'string'),
+      ) as Record<string, string>
     }
     if (API_VERSIONS[hook.api_version] === undefined) errors.api_version = ['is not a valid api version']
     if (!isHttpUrl(hook.destination_url)) errors.destination_url = ['is invalid']
-    if (hook.namespace !== null && !NAMESPACE.test(hook.namespace)) errors.namespace = ['may only contain lowercase letters, digits and dashes']
+    if (hook.namespace !== null && !NAMESPACE.test(hook.namespace))
+      errors.namespace = ['may only contain lowercase letters, digits and dashes']
     if (Object.keys(errors).length > 0) throw invalid(errors)
   }
 }
 
-type AttemptRecord = Pick<Delivery, 'body' | 'started_at' | 'completed_at' | 'response_status' | 'response_headers' | 'response_error' | 'response_body'>
+type AttemptRecord = Pick<
+  Delivery,
+  'body' | 'started_at' | 'completed_at' | 'response_status' | 'response_headers' | 'response_error' | 'response_body'
+>
 
 function isHttpUrl(value: string): boolean {
   try {
@@ -501,7 +579,8 @@ export function webhookRoutes(app: FastifyInstance, ctx: RouteContext & { webhoo
     const given = paramsOf(request).project_id ?? str(queryOf(request).project_id) ?? str(bodyOf(request).project_id)
     return resolveScope(ctx.store, request, given !== undefined)
   }
-  const hookOf = (request: FastifyRequest): Hook => webhooks.hook(scopeOf(request), paramsOf(request).hook_id ?? paramsOf(request).id ?? '')
+  const hookOf = (request: FastifyRequest): Hook =>
+    webhooks.hook(scopeOf(request), paramsOf(request).hook_id ?? paramsOf(request).id ?? '')
   const userOf = (request: FastifyRequest): string | null => ctx.actorOf(request).userId
   const section = (request: FastifyRequest, key: string): Record<string, unknown> => {
     const value = obj(bodyOf(request)[key])
@@ -513,9 +592,13 @@ export function webhookRoutes(app: FastifyInstance, ctx: RouteContext & { webhoo
     const query = queryOf(request)
     return webhooks.listHooks(scopeOf(request), str(query.namespace), str(query.api_version))
   })
-  app.post(`${base}/hooks`, (request, reply) => reply.code(201).send(webhooks.createHook(scopeOf(request), section(request, 'hook'), userOf(request))))
+  app.post(`${base}/hooks`, (request, reply) =>
+    reply.code(201).send(webhooks.createHook(scopeOf(request), section(request, 'hook'), userOf(request))),
+  )
   app.get(`${base}/hooks/:id`, (request) => hookOf(request))
-  app.patch(`${base}/hooks/:id`, (request) => webhooks.updateHook(scopeOf(request), paramsOf(request).id ?? '', section(request, 'hook')))
+  app.patch(`${base}/hooks/:id`, (request) =>
+    webhooks.updateHook(scopeOf(request), paramsOf(request).id ?? '', section(request, 'hook')),
+  )
   app.delete(`${base}/hooks/:id`, (request, reply) => {
     webhooks.deleteHook(scopeOf(request), paramsOf(request).id ?? '')
     return reply.code(204).send()
@@ -523,7 +606,12 @@ export function webhookRoutes(app: FastifyInstance, ctx: RouteContext & { webhoo
 
   app.get(`${base}/hooks/:hook_id/triggers`, (request) => webhooks.triggersOf(hookOf(request)))
   app.post(`${base}/hooks/:hook_id/triggers`, (request, reply) => {
-    const trigger = webhooks.createTrigger(hookOf(request), section(request, 'trigger'), bodyOf(request).api_version, userOf(request))
+    const trigger = webhooks.createTrigger(
+      hookOf(request),
+      section(request, 'trigger'),
+      bodyOf(request).api_version,
+      userOf(request),
+    )
     return reply.code(201).send(trigger)
   })
   app.delete(`${base}/hooks/:hook_id/triggers/:id`, (request, reply) => {
@@ -534,10 +622,14 @@ export function webhookRoutes(app: FastifyInstance, ctx: RouteContext & { webhoo
   const bulk = (request: FastifyRequest): unknown[] => {
     const items = bodyOf(request).triggers
     if (!Array.isArray(items)) throw badRequest('triggers must be an array')
-    if (items.length > MAX_BULK_TRIGGERS) throw new ApiError(413, { errors: `triggers is limited to ${MAX_BULK_TRIGGERS} per request` })
+    if (items.length > MAX_BULK_TRIGGERS)
+      throw new ApiError(413, { errors: `triggers is limited to ${MAX_BULK_TRIGGERS} per request` })
     return items
   }
-  const outcome = (success: unknown[], failed: unknown[]) => ({ status: failed.length > 0 ? 207 : 200, body: { success, failed } })
+  const outcome = (success: unknown[], failed: unknown[]) => ({
+    status: failed.length > 0 ? 207 : 200,
+    body: { success, failed },
+  })
   app.post(`${base}/hooks/:hook_id/triggers/bulk`, (request, reply) => {
     const hook = hookOf(request)
     const success: Trigger[] = []
@@ -548,7 +640,12 @@ export function webhookRoutes(app: FastifyInstance, ctx: RouteContext & { webhoo
         success.push(webhooks.createTrigger(hook, input, bodyOf(request).api_version, userOf(request)))
       } catch (error) {
         if (!(error instanceof ApiError)) throw error
-        failed.push({ code: error.statusCode, message: 'Trigger could not be created', trigger: input, errors: error.body.errors })
+        failed.push({
+          code: error.statusCode,
+          message: 'Trigger could not be created',
+          trigger: input,
+          errors: error.body.errors,
+        })
       }
     }
     const { status, body } = outcome(success, failed)
@@ -561,12 +658,22 @@ export function webhookRoutes(app: FastifyInstance, ctx: RouteContext & { webhoo
     for (const item of bulk(request)) {
       // The spec sends trigger ids; resource_name + event_type pairs are accepted too.
       const input = obj(item)
-      const id = str(item) ?? str(input?.id) ?? webhooks.triggersOf(hook).find((t) => t.resource_name === input?.resource_name && t.event_type === input.event_type)?.id
+      const id =
+        str(item) ??
+        str(input?.id) ??
+        webhooks
+          .triggersOf(hook)
+          .find((t) => t.resource_name === input?.resource_name && t.event_type === input.event_type)?.id
       try {
         success.push(webhooks.deleteTrigger(hook, id ?? ''))
       } catch (error) {
         if (!(error instanceof ApiError)) throw error
-        failed.push({ code: error.statusCode, message: 'Trigger could not be deleted', trigger: item, errors: error.body.errors })
+        failed.push({
+          code: error.statusCode,
+          message: 'Trigger could not be deleted',
+          trigger: item,
+          errors: error.body.errors,
+        })
       }
     }
     const { status, body } = outcome(success, failed)
@@ -579,10 +686,12 @@ export function webhookRoutes(app: FastifyInstance, ctx: RouteContext & { webhoo
     const pageSize = Math.min(Math.max(Number(str(query.page_size) ?? 100) || 100, 1), 1000)
     const pageStart = str(query.page_start)
     if (pageStart !== undefined && !/^\d+$/.test(pageStart)) throw badRequest('page_start must be a delivery id')
-    return webhooks.deliveriesOf(hookOf(request), status, pageSize, pageStart).map(({ body, webhook_hook_id: _hook, event: _event, ...rest }) => ({
-      ...rest,
-      event: new RawJson(body || 'null'),
-    }))
+    return webhooks
+      .deliveriesOf(hookOf(request), status, pageSize, pageStart)
+      .map(({ body, webhook_hook_id: _hook, event: _event, ...rest }) => ({
+        ...rest,
+        event: new RawJson(body || 'null'),
+      }))
   })
 
   app.get(`${base}/resources`, (request) => {
