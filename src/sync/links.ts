@@ -127,19 +127,17 @@ export async function insertLinks(
     const rows = await tx
       .insertInto('record_links')
       .values(
-        pairs
-          .slice(i, i + 2000)
-          .map((p) => ({
-            company_id: companyId,
-            type,
-            procore_id: p.procoreId,
-            erp_id: p.erpId,
-            origin_state: p.originSet ? ('set' as const) : ('pending' as const),
-            origin_error: null,
-            created_by: actor.id,
-            unlinked_by: null,
-            unlinked_at: null,
-          })),
+        pairs.slice(i, i + 2000).map((p) => ({
+          company_id: companyId,
+          type,
+          procore_id: p.procoreId,
+          erp_id: p.erpId,
+          origin_state: p.originSet ? ('set' as const) : ('pending' as const),
+          origin_error: null,
+          created_by: actor.id,
+          unlinked_by: null,
+          unlinked_at: null,
+        })),
       )
       .onConflict((oc) => oc.doNothing())
       .returning(['id', 'procore_id', 'erp_id'])

@@ -133,14 +133,12 @@ export async function putSettings(
       .insertInto('sync_settings')
       .values({ company_id: companyId, settings: JSON.stringify(after), updated_by: actor.id })
       .onConflict((oc) =>
-        oc
-          .column('company_id')
-          .doUpdateSet({
-            settings: JSON.stringify(after),
-            updated_by: actor.id,
-            updated_at: new Date(),
-            version: sql<number>`sync_settings.version + 1`,
-          }),
+        oc.column('company_id').doUpdateSet({
+          settings: JSON.stringify(after),
+          updated_by: actor.id,
+          updated_at: new Date(),
+          version: sql<number>`sync_settings.version + 1`,
+        }),
       )
       .returning('version')
       .executeTakeFirstOrThrow()
