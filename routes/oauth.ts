@@ -18,7 +18,9 @@ const oauth: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['procore'],
         summary: 'OAuth callback from Procore',
         description:
-          'Procore redirects here with `code` and `state` after a person approves the app (see POST /v1/companies/{companyId}/procore/connect). The code is exchanged for tokens, which are stored encrypted. 400 when the state is invalid, expired or used, or the person denied access.',
+          'Procore redirects here with `code` and `state` after a person approves the app ' +
+          '(see POST /v1/companies/{companyId}/procore/connect). The code is exchanged for tokens, which are stored ' +
+          'encrypted. 400 when the state is invalid, expired or used, or the person denied access.',
         querystring: Type.Object({
           code: Type.Optional(Type.String({ maxLength: 512 })),
           state: Type.Optional(Type.String({ maxLength: 512 })),

@@ -138,7 +138,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     { prefix: '/v1' },
   )
 
-  // Before the runner's hook, so it runs after it (onClose hooks run last-registered first): jobs stop using ERP sockets first.
+  // Before the runner's hook, so it runs after it (onClose hooks run last-registered first): jobs stop using ERP
+  // sockets first.
   app.addHook('onClose', () => closeErpConnector(ctx))
   app.addHook('onClose', () => closeProcoreHttp(ctx))
 

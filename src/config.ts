@@ -71,7 +71,8 @@ export const EnvSchema = Type.Object({
     Type.String({
       pattern: '^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=(,[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=)*$',
       description:
-        'AES-256 keys for secrets at rest: id:base64(32 bytes)[,id:key…], current first. Unset: a key is generated in DATA_DIR/encryption.key.',
+        'AES-256 keys for secrets at rest: id:base64(32 bytes)[,id:key…], current first. Unset: a key ' +
+        'is generated in DATA_DIR/encryption.key.',
     }),
   ),
   WORKER_ENABLED: Type.Boolean({
@@ -94,7 +95,8 @@ export const EnvSchema = Type.Object({
     maximum: 60000,
     default: 500,
     description:
-      'How often an idle worker looks for jobs that became due (coalesced webhook processing, retries); new jobs wake workers at once.',
+      'How often an idle worker looks for jobs that became due (coalesced webhook processing, ' +
+      'retries); new jobs wake workers at once.',
   }),
   PROCORE_API_URL: Type.String({
     format: 'uri',
@@ -132,7 +134,8 @@ export const EnvSchema = Type.Object({
   ERP_ALLOW_HTTP: Type.Boolean({
     default: false,
     description:
-      'Accept plain-http ERP agent URLs on hosts other than loopback (tokens then travel unencrypted; only for private test networks).',
+      'Accept plain-http ERP agent URLs on hosts other than loopback (tokens then travel unencrypted; ' +
+      'only for private test networks).',
   }),
 })
 export type Env = Static<typeof EnvSchema>

@@ -50,7 +50,8 @@ export const preconditionFailed = (current: string) =>
     412,
     'precondition_failed',
     'Precondition failed',
-    `The resource changed since you read it (current ETag ${current}). GET it again, review, and retry with the new ETag in If-Match.`,
+    `The resource changed since you read it (current ETag ${current}). ` +
+      'GET it again, review, and retry with the new ETag in If-Match.',
     { headers: { etag: current } },
   )
 
@@ -59,7 +60,8 @@ export const preconditionRequired = () =>
     428,
     'precondition_required',
     'Precondition required',
-    'This change needs an If-Match header carrying the ETag from your last GET of the resource, so that concurrent edits are not lost.',
+    'This change needs an If-Match header carrying the ETag from your last GET of the resource, so ' +
+      'that concurrent edits are not lost.',
   )
 
 export const unprocessable = (code: string, detail: string, errors?: FieldError[]) =>

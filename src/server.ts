@@ -71,7 +71,8 @@ async function main() {
       )
     }
     const encryptionKeys = config.encryptionKeys ?? (await localKeyRing(config.dataDir))
-    if (config.migrateOnStart) await migrate(databaseUrl, config, log) // before buildApp: its routes and job runner expect the schema
+    // before buildApp: its routes and job runner expect the schema
+    if (config.migrateOnStart) await migrate(databaseUrl, config, log)
 
     app = await buildApp({ ...config, databaseUrl, encryptionKeys })
     const firstKey = config.bootstrapAdminKey ? await ensureFirstAdminKey(app.db) : undefined

@@ -1,7 +1,8 @@
 // npm run demo: the service with the Procore and ERP stand-ins and sample data for one company,
 // then a short curl walkthrough of linking, creating and resolving a discrepancy.
 //
-//   npm run demo               # runs until Ctrl-C (PORT, default 3000; a fresh database on the DATABASE_URL server, else an embedded PostgreSQL)
+//   npm run demo               # runs until Ctrl-C (PORT, default 3000; a fresh database on the DATABASE_URL server,
+//                              # else an embedded PostgreSQL)
 //   npm run demo -- --check    # also walks through the steps itself and exits (0 when every step worked)
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -94,14 +95,16 @@ async function main() {
 
     const H = `-H "Authorization: Bearer $KEY"`
     const J = `-H 'Content-Type: application/json' -H "Idempotency-Key: $(uuidgen || date +%s%N)"`
-    process.stdout.write(`
+    process.stdout.write(
+      `
 Procore ⇄ ERP sync demo is running: ${api}/docs (Swagger UI; Authorize with the key below)
 Procore stand-in ${procore.url}, ERP stand-in (Foundation) ${erp.url}
 
   export API=${api} C=${COMPANY} KEY=${key}
 
 1. Vendors on both sides, with their status and counts:
-  curl -s ${H} "$API/v1/companies/$C/records/vendor" | jq '.counts, [.items[] | {status, procore: .procore.fields.name, erp: .erp.fields.name}]'
+  curl -s ${H} "$API/v1/companies/$C/records/vendor" | jq '.counts, ` +
+        `[.items[] | {status, procore: .procore.fields.name, erp: .erp.fields.name}]'
 
 2. Suggestions for the Procore vendor "Acme Concrete" (${pAcme}), with score and reasons:
   curl -s ${H} "$API/v1/companies/$C/records/vendor/procore/${pAcme}/suggestions" | jq '.items[] | {id, score, reasons}'
@@ -109,22 +112,26 @@ Procore stand-in ${procore.url}, ERP stand-in (Foundation) ${erp.url}
 3. Link it to the ERP vendor ${eAcme}; the ERP id lands in Procore's origin_id, the code in origin_code:
   curl -s ${H} ${J} -d '{"type":"vendor","procoreId":"${pAcme}","erpId":"${eAcme}"}' "$API/v1/companies/$C/links" | jq
 
-4. Create the ERP-only vendor "Harbor Steel" in Procore, and the Procore-only "Bright Electric LLC" in the ERP (each a run to poll):
+4. Create the ERP-only vendor "Harbor Steel" in Procore, ` +
+        `and the Procore-only "Bright Electric LLC" in the ERP (each a run to poll):
   curl -s ${H} ${J} -d '{"erpIds":["${eHarbor}"]}' "$API/v1/companies/$C/records/vendor/create-in-procore" | jq .id
   curl -s ${H} ${J} -d '{"procoreIds":["${pBright}"]}' "$API/v1/companies/$C/records/vendor/create-in-erp" | jq .id
   curl -s ${H} "$API/v1/companies/$C/runs/<run id>" | jq '.status, .result.items'
-  (Before step 3, create-in-erp for Acme is refused by the duplicate guard: the result names the ERP vendor that already matches.)
+  (Before step 3, create-in-erp for Acme is refused by the duplicate guard: ` +
+        `the result names the ERP vendor that already matches.)
 
 5. The department "Accounting" was renamed in Procore after it was linked: resolve it field by field.
   curl -s ${H} "$API/v1/companies/$C/discrepancies" | jq '.items[] | {id, fields}'
   curl -si ${H} "$API/v1/companies/$C/discrepancies/${discrepancyId || '<id>'}" | grep -i etag
-  curl -s ${H} ${J} -H 'If-Match: "<etag>"' -d '{"fields":{"name":"procore"}}' "$API/v1/companies/$C/discrepancies/${discrepancyId || '<id>'}/apply" | jq '.status, .applied'
+  curl -s ${H} ${J} -H 'If-Match: "<etag>"' -d '{"fields":{"name":"procore"}}' ` +
+        `"$API/v1/companies/$C/discrepancies/${discrepancyId || '<id>'}/apply" | jq '.status, .applied'
 
 6. Who did what, with before and after values:
   curl -s ${H} "$API/v1/companies/$C/audit" | jq '.items[] | {at, actor, action, type, before, after}'
 
 Sync settings (direction, field owners, auto-import): GET/PUT $API/v1/companies/$C/sync-settings
-${check ? '' : 'Ctrl-C stops everything.\n'}`)
+${check ? '' : 'Ctrl-C stops everything.\n'}`,
+    )
 
     if (check) {
       const link = await must(
@@ -188,7 +195,8 @@ ${check ? '' : 'Ctrl-C stops everything.\n'}`)
         applied.body.status === 'resolved' &&
         erp.get('departments', eAccounting)?.name === 'Accounting & Finance'
       process.stdout.write(
-        `check: link ${link.body.origin}, create-in-procore ${JSON.stringify(toProcore.result.counts)}, create-in-erp ${JSON.stringify(toErp.result.counts)}, ` +
+        `check: link ${link.body.origin}, create-in-procore ${JSON.stringify(toProcore.result.counts)}, ` +
+          `create-in-erp ${JSON.stringify(toErp.result.counts)}, ` +
           `apply ${applied.body.status}, audit entries ${audit.body.items.length}: ${ok ? 'OK' : 'FAILED'}\n`,
       )
       await stop()

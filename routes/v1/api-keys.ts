@@ -23,7 +23,8 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Create an API key',
         description:
-          'Creates a key with a role and a company scope. The key itself is in the response once and never again: store it now.',
+          'Creates a key with a role and a company scope. The key itself is in the response once ' +
+          'and never again: store it now.',
         headers: IdempotencyHeaders,
         body: NewApiKey,
         response: { 201: CreatedApiKey, ...problems(400, 401, 403, 409, 422) },
@@ -73,7 +74,8 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Revoke an API key',
         description:
-          'Revokes the key at once; requests with it get 401 from now on. Revoking twice is harmless. The record is kept for history.',
+          'Revokes the key at once; requests with it get 401 from now on. Revoking twice is harmless. ' +
+          'The record is kept for history.',
         params: KeyParams,
         response: { 200: ApiKey, ...problems(400, 401, 403, 404) },
       },

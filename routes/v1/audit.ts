@@ -13,8 +13,8 @@ const audit: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['audit'],
         summary: 'History of changes',
         description:
-          'Every link, unlink, create, apply, automatic propagation, ignore and settings change, newest first, with before and after values. ' +
-          '`recordId` matches a Procore id, an ERP id or a link id.',
+          'Every link, unlink, create, apply, automatic propagation, ignore and settings change, newest first, with ' +
+          'before and after values. `recordId` matches a Procore id, an ERP id or a link id.',
         params: CompanyParams,
         querystring: Type.Object(
           {

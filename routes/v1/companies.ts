@@ -30,7 +30,8 @@ const companies: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Register a company',
         description:
-          'Registers a Procore company (by its Procore company id) and its ERP system. Needs an admin key scoped to all companies.',
+          'Registers a Procore company (by its Procore company id) and its ERP system. Needs an ' +
+          'admin key scoped to all companies.',
         headers: IdempotencyHeaders,
         body: NewCompany,
         response: { 201: Company, ...problems(400, 401, 403, 409, 422) },
@@ -112,7 +113,8 @@ const companies: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Delete an empty company',
         description:
-          'Deletes a company that has no data yet (no API keys scoped to it, no records, no history). Otherwise 409: companies with data are kept.',
+          'Deletes a company that has no data yet (no API keys scoped to it, no records, no history). ' +
+          'Otherwise 409: companies with data are kept.',
         params: CompanyParams,
         headers: IfMatchHeaders,
         response: { 204: Type.Null({ description: 'Deleted.' }), ...problems(401, 403, 404, 409, 412, 428) },

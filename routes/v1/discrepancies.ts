@@ -72,11 +72,13 @@ const discrepancies: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Resolve a discrepancy field by field',
         description:
-          'For each field: "procore", "erp" or {"value": …}. Writes the chosen value to whichever side differs (the ERP\'s rules are checked first), ' +
-          're-reads both sides and closes the discrepancy only when they agree; fields left out stay open. Send If-Match with the ETag of your GET: a stale one is 412 ' +
-          '(of two applies with one ETag, one wins). A field that changed again in Procore or the ERP since you read it is not overwritten: the discrepancy is ' +
-          'updated and the answer is 409 with the new ETag. When Procore or the ERP agent cannot be reached or is busy the answer is 503 with ' +
-          'Retry-After, and 502 when it gives an answer this service cannot use; either names the side and what is left as it was.',
+          'For each field: "procore", "erp" or {"value": …}. Writes the chosen value to whichever side differs (the ' +
+          "ERP's rules are checked first), re-reads both sides and closes the discrepancy only when they agree; " +
+          'fields left out stay open. Send If-Match with the ETag of your GET: a stale one is 412 (of two applies ' +
+          'with one ETag, one wins). A field that changed again in Procore or the ERP since you read it is not ' +
+          'overwritten: the discrepancy is updated and the answer is 409 with the new ETag. When Procore or the ERP ' +
+          'agent cannot be reached or is busy the answer is 503 with Retry-After, and 502 when it gives an answer ' +
+          'this service cannot use; either names the side and what is left as it was.',
         params: Params,
         headers: Type.Object({ ...IdempotencyHeaders.properties, ...IfMatchHeaders.properties }),
         body: Type.Object(

@@ -19,7 +19,8 @@ const erp: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: "Get the company's ERP connection",
         description:
-          "The agent's URL, what it said about itself at the last test, where it must send notifications, and the last test's outcome. Never the token or secrets.",
+          "The agent's URL, what it said about itself at the last test, where it must send notifications, and the " +
+          "last test's outcome. Never the token or secrets.",
         params: CompanyParams,
         response: { 200: ErpConnection, ...problems(401, 404) },
       },
@@ -38,11 +39,12 @@ const erp: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Connect the company to its ERP agent',
         description:
-          'Creates or replaces the connection to the agent that speaks the ERP Connector Protocol for this company (see openapi/erp-connector.json). ' +
-          "The agent is tested first (GET /v1/info): it must be reachable, accept the token, speak protocol 1.x and serve the company's erpSystem; " +
-          'otherwise 422 with `check` saying what failed, and nothing is saved. ' +
-          'A new connection answers 201 with `notificationSecret`, shown only then: enter it and `notifications.url` in the agent. ' +
-          'Replacing an existing connection needs If-Match with its ETag and keeps the notification secret. The token is stored encrypted and never shown.',
+          'Creates or replaces the connection to the agent that speaks the ERP Connector Protocol for this company ' +
+          '(see openapi/erp-connector.json). The agent is tested first (GET /v1/info): it must be reachable, accept ' +
+          "the token, speak protocol 1.x and serve the company's erpSystem; otherwise 422 with `check` saying what " +
+          'failed, and nothing is saved. A new connection answers 201 with `notificationSecret`, shown only then: ' +
+          'enter it and `notifications.url` in the agent. Replacing an existing connection needs If-Match with its ' +
+          'ETag and keeps the notification secret. The token is stored encrypted and never shown.',
         params: CompanyParams,
         headers: IfMatchHeaders,
         body: ErpConnectionInput,
@@ -79,7 +81,8 @@ const erp: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Test the ERP connection',
         description:
-          "Calls the agent's GET /v1/info with the stored token and reports what works and what failed; the outcome is also kept as `lastCheck`. Always 200 when a connection exists: read `ok`.",
+          "Calls the agent's GET /v1/info with the stored token and reports what works and what failed; the outcome " +
+          'is also kept as `lastCheck`. Always 200 when a connection exists: read `ok`.',
         params: CompanyParams,
         headers: IdempotencyHeaders,
         response: { 200: ErpCheckReport, ...problems(400, 401, 403, 404, 409, 422) },
@@ -96,9 +99,10 @@ const erp: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Rotate the ERP notification secret',
         description:
-          'Creates a new secret for signing ERP change notifications and returns it (only here). The previous secret stays valid for ' +
-          'WEBHOOK_SECRET_GRACE_HOURS (see `previousSecretValidUntil`), so the agent can switch without losing notifications. ' +
-          'Requires an Idempotency-Key: a retry with the same key returns the same secret instead of rotating twice.',
+          'Creates a new secret for signing ERP change notifications and returns it (only here). The previous ' +
+          'secret stays valid for WEBHOOK_SECRET_GRACE_HOURS (see `previousSecretValidUntil`), so the agent can ' +
+          'switch without losing notifications. Requires an Idempotency-Key: a retry with the same key returns ' +
+          'the same secret instead of rotating twice.',
         params: CompanyParams,
         headers: IdempotencyHeaders,
         response: {
@@ -125,9 +129,11 @@ const erp: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Refresh ERP-side records',
         description:
-          "Starts a run that pages through the agent's lists (every record type, or `type`) into ERP-side snapshots and marks records no longer listed as deleted. " +
-          'Job cost codes are read for every ERP job. Answers 202 with the run; poll it at the Location (GET /v1/companies/{companyId}/runs/{runId}). ' +
-          'Runs of one company execute one after another. 409 when the company has no ERP connection.',
+          "Starts a run that pages through the agent's lists (every record type, or `type`) into ERP-side snapshots " +
+          'and marks deleted a record it no longer lists once a re-read answers 404. Job cost codes are read for ' +
+          'every ERP job. Answers 202 with the run; poll it at the Location (GET /v1/companies/{companyId}/runs/' +
+          '{runId}). A run already queued for the company is returned (widened to this request) instead of a ' +
+          'second one; runs of one company execute one after another. 409 when the company has no ERP connection.',
         params: CompanyParams,
         headers: IdempotencyHeaders,
         body: Type.Object(

@@ -30,8 +30,10 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Link a Procore record to its ERP twin',
         description:
-          "Both records must be known, live, of the type and unlinked (409 names the existing link). Writes the ERP id into the Procore record's origin_id " +
-          '(and the ERP code into origin_code where the type has one), then compares the pair: `discrepancyId` is set when fields differ. Project cost codes link only within linked projects.',
+          'Both records must be known, live, of the type and unlinked (409 names the existing link). Writes ' +
+          "the ERP id into the Procore record's origin_id (and the ERP code into origin_code where the " +
+          'type has one), then compares the pair: `discrepancyId` is set when fields differ. Project cost ' +
+          'codes link only within linked projects.',
         params: CompanyParams,
         headers: IdempotencyHeaders,
         body: Type.Object(
@@ -64,9 +66,11 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Link every unambiguous suggestion',
         description:
-          'Starts a run that scores every unlinked Procore record against every unlinked ERP record of the type and links each pair whose score is at least ' +
-          "`minScore` and that is unambiguous: the best candidate of both records, with no tie. The run's result lists each pair: linked, ambiguous (with why) or skipped. " +
-          'When the unpaired names are too alike to compare in bounded time, `result.nameMatchingSkipped` says so and only exact keys were used. Answers 202.',
+          'Starts a run that scores every unlinked Procore record against every unlinked ERP record of the type ' +
+          'and links each pair whose score is at least `minScore` and that is unambiguous: the best candidate of ' +
+          "both records, with no tie. The run's result lists each pair: linked, ambiguous (with why) or skipped. " +
+          'When the unpaired names are too alike to compare in bounded time, `result.nameMatchingSkipped` says ' +
+          'so and only exact keys were used. Answers 202.',
         params: CompanyParams,
         headers: IdempotencyHeaders,
         body: Type.Object(
@@ -145,8 +149,9 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Unlink',
         description:
-          "Ends the link: syncing of the pair stops, Procore's origin_id/origin_code are cleared, an open discrepancy is dismissed; history stays. " +
-          "Send If-Match with the link's ETag. Repeating it on an ended link answers the same ended link (safe to retry).",
+          "Ends the link: syncing of the pair stops, Procore's origin_id/origin_code are cleared, an open " +
+          "discrepancy is dismissed; history stays. Send If-Match with the link's ETag. Repeating it on an ended " +
+          'link answers the same ended link (safe to retry).',
         params: LinkParams,
         headers: IfMatchHeaders,
         response: { 200: Link, ...problems(400, 401, 403, 404, 412, 428) },

@@ -46,10 +46,11 @@ const procore: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Connect the company to Procore',
         description:
-          '`client_credentials`: checks the service account against Procore right away (a token, then access to this company) and stores it encrypted. ' +
-          '`authorization_code`: returns `authorizeUrl`; open it as a Procore user who may authorize the app. Procore sends the browser back to ' +
-          '`/oauth/procore/callback`, which completes the connection. The `state` in the URL is signed, single use, and expires after 10 minutes. ' +
-          'Connecting again replaces the stored credentials (and clears `needs_reauth`).',
+          '`client_credentials`: checks the service account against Procore right away (a token, then access to this ' +
+          'company) and stores it encrypted. `authorization_code`: returns `authorizeUrl`; open it as a Procore user ' +
+          'who may authorize the app. Procore sends the browser back to `/oauth/procore/callback`, which completes ' +
+          'the connection. The `state` in the URL is signed, single use, and expires after 10 minutes. Connecting ' +
+          'again replaces the stored credentials (and clears `needs_reauth`).',
         params: CompanyParams,
         headers: IdempotencyHeaders,
         body: ProcoreConnectBody,
@@ -74,7 +75,8 @@ const procore: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Disconnect from Procore',
         description:
-          'Deletes our webhook in Procore, revokes the token (best effort) and forgets every stored secret. Send If-Match with the ETag of GET …/procore.',
+          'Deletes our webhook in Procore, revokes the token (best effort) and forgets every stored secret. ' +
+          'Send If-Match with the ETag of GET …/procore.',
         params: CompanyParams,
         headers: IfMatchHeaders,
         response: { 204: Type.Null({ description: 'Disconnected.' }), ...problems(401, 403, 404, 412, 428) },
@@ -95,10 +97,11 @@ const procore: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Install or update the Procore webhook',
         description:
-          'Creates or updates our hook in Procore (namespace PROCORE_WEBHOOK_NAMESPACE, destination PUBLIC_URL/webhooks/procore, a generated secret as ' +
-          'its Authorization header) and its triggers: create, update and delete of every resource this service consumes, through the bulk endpoint. ' +
-          'Idempotent. `rotateSecret` issues a new secret; the previous one stays valid for WEBHOOK_SECRET_GRACE_HOURS. Triggers Procore does not ' +
-          'offer (e.g. delete of Projects) are listed as unsupported.',
+          'Creates or updates our hook in Procore (namespace PROCORE_WEBHOOK_NAMESPACE, destination ' +
+          'PUBLIC_URL/webhooks/procore, a generated secret as its Authorization header) and its triggers: create, ' +
+          'update and delete of every resource this service consumes, through the bulk endpoint. Idempotent. ' +
+          '`rotateSecret` issues a new secret; the previous one stays valid for WEBHOOK_SECRET_GRACE_HOURS. Triggers ' +
+          'Procore does not offer (e.g. delete of Projects) are listed as unsupported.',
         params: CompanyParams,
         body: Type.Object(
           {
@@ -106,7 +109,8 @@ const procore: FastifyPluginAsyncTypebox = async (app) => {
             payloadVersion: Type.Optional(
               Type.Enum([...PayloadVersions], {
                 description:
-                  "Default: v4.0 for a new hook (Procore's advice), else unchanged. v2.0/v3.0 carry metadata.source_application_id, which lets our own changes be skipped without a read.",
+                  "Default: v4.0 for a new hook (Procore's advice), else unchanged. v2.0/v3.0 carry " +
+                  'metadata.source_application_id, which lets our own changes be skipped without a read.',
               }),
             ),
           },
@@ -150,10 +154,12 @@ const procore: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Reconcile snapshots with Procore',
         description:
-          'Queues a run that re-lists records from Procore and updates the snapshots, catching changes whose webhooks were lost. ' +
-          'Vendors, users and projects are listed with filters[updated_at] since the last successful run (all of them with `full`); departments and ' +
-          'cost codes have no such filter and are always listed in full, which also finds deletions. Answers 202 with the run; poll it at the ' +
-          'Location. A run already queued for the company is returned (widened to this request) instead of a second one. Also runs hourly.',
+          'Queues a run that re-lists records from Procore and updates the snapshots, catching changes whose ' +
+          'webhooks were lost. Vendors, users and projects are listed with filters[updated_at] since the ' +
+          'last successful run (all of them with `full`); departments and cost codes have no such filter ' +
+          'and are always listed in full, which also finds deletions. Answers 202 with the run; poll it ' +
+          'at the Location. A run already queued for the company is returned (widened to this request) ' +
+          'instead of a second one. Also runs hourly.',
         params: CompanyParams,
         headers: IdempotencyHeaders,
         body: Type.Object(

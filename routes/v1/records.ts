@@ -41,9 +41,10 @@ const records: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'List records with their sync status',
         description:
-          'Records of one type from both sides, each with its status: a linked pair is one row, a record on one side only is one row. ' +
-          'Filter by `status`, search names and codes with `q` (substring, case-insensitive). `counts` gives the number per status for everything `q` matches. ' +
-          "Ordered by the type's display field (name, e-mail, number or code).",
+          'Records of one type from both sides, each with its status: a linked pair is one row, a record ' +
+          'on one side only is one row. Filter by `status`, search names and codes with `q` (substring, ' +
+          'case-insensitive). `counts` gives the number per status for everything `q` matches. Ordered by the ' +
+          "type's display field (name, e-mail, number or code).",
         params: TypeParams,
         querystring: Type.Object(
           {
@@ -87,8 +88,8 @@ const records: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Match suggestions for a record',
         description:
-          'Ranked candidates on the other side that are free to link, each with a score (0–1) and the reasons ("same e-mail", "name 0.92 similar", "same tax id"). ' +
-          'Link one with POST /v1/companies/{companyId}/links.',
+          'Ranked candidates on the other side that are free to link, each with a score (0–1) and the reasons ("same ' +
+          'e-mail", "name 0.92 similar", "same tax id"). Link one with POST /v1/companies/{companyId}/links.',
         params: RecordParams,
         querystring: Type.Object(
           { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, default: 10 })) },
@@ -116,7 +117,8 @@ const records: FastifyPluginAsyncTypebox = async (app) => {
           tags,
           summary: ignored ? 'Ignore a record' : 'Stop ignoring a record',
           description: ignored
-            ? 'Sets an unlinked record aside: status `ignored`, no suggestions for or to it, never auto-imported. Safe to repeat.'
+            ? 'Sets an unlinked record aside: status `ignored`, no suggestions for or to it, never ' +
+              'auto-imported. Safe to repeat.'
             : 'Undoes ignore: the record is matched and auto-imported again. Safe to repeat.',
           params: RecordParams,
           headers: IdempotencyHeaders,
@@ -145,18 +147,21 @@ const records: FastifyPluginAsyncTypebox = async (app) => {
       ids: 'erpIds' as const,
       summary: 'Create ERP records in Procore and link them',
       description:
-        'Starts a run that creates each ERP record in Procore (through the batch sync endpoint, keyed by origin_id = the ERP id, so a retry never duplicates) ' +
-        'and links it. Refused per record, with the reason: unknown or already linked, a strong match already in Procore (named; pass force to create anyway), ' +
-        'a field Procore requires is empty. Answers 202 with the run; GET its Location for a result per record.',
+        'Starts a run that creates each ERP record in Procore (through the batch sync endpoint, keyed by origin_id ' +
+        '= the ERP id, so a retry never duplicates) and links it. Refused per record, with the reason: unknown or ' +
+        'already linked, a strong match already in Procore (named; pass force to create anyway), a field Procore ' +
+        'requires is empty. Answers 202 with the run; GET its Location for a result per record.',
     },
     {
       target: 'erp' as const,
       ids: 'procoreIds' as const,
       summary: 'Create Procore records in the ERP and link them',
       description:
-        'Starts a run that creates each Procore record in the ERP (with an Idempotency-Key derived from company, type and Procore id, so a retried or ' +
-        "rerun job never duplicates), links it and writes the new ERP id into Procore's origin_id. The ERP's rules (name length per ERP, required fields, code format) " +
-        'are checked first and refusals say what to fix; a strong match already in the ERP is refused unless force. Answers 202 with the run; GET its Location for a result per record.',
+        'Starts a run that creates each Procore record in the ERP (with an Idempotency-Key derived from company, ' +
+        'type and Procore id, so a retried or rerun job never duplicates), links it and writes the new ERP id into ' +
+        "Procore's origin_id. The ERP's rules (name length per ERP, required fields, code format) are checked first " +
+        'and refusals say what to fix; a strong match already in the ERP is refused unless force. Answers 202 with ' +
+        'the run; GET its Location for a result per record.',
     },
   ]
   for (const c of creates) {

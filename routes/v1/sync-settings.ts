@@ -35,8 +35,9 @@ const syncSettings: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Change sync settings',
         description:
-          'Replaces the settings of each type given (types left out keep theirs). Contradictions are refused with the field to fix, e.g. an ERP-owned field ' +
-          'under direction procore_to_erp. Every record of a changed type is evaluated again (owners propagate, auto-import runs). Send If-Match with the ETag of your GET.',
+          'Replaces the settings of each type given (types left out keep theirs). Contradictions are refused with ' +
+          'the field to fix, e.g. an ERP-owned field under direction procore_to_erp. Every record of a changed type ' +
+          'is evaluated again (owners propagate, auto-import runs). Send If-Match with the ETag of your GET.',
         params: CompanyParams,
         headers: IfMatchHeaders,
         body: SyncSettingsInput,

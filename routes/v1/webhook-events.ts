@@ -15,7 +15,8 @@ const webhookEvents: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'List received webhook events',
         description:
-          'Every Procore webhook and ERP notification received for the company, newest first, with its processing state. Filter by `status` to find failures.',
+          'Every Procore webhook and ERP notification received for the company, newest first, with its processing ' +
+          'state. Filter by `status` to find failures.',
         params: CompanyParams,
         querystring: Type.Object(
           {
@@ -43,7 +44,8 @@ const webhookEvents: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Re-queue a webhook event',
         description:
-          'Puts a failed event back in the queue; the record it names is re-read and its snapshot updated. Safe to repeat.',
+          'Puts a failed event back in the queue; the record it names is re-read and its ' +
+          'snapshot updated. Safe to repeat.',
         params: Type.Object({
           companyId: CompanyParams.properties.companyId,
           eventId: Type.String({ pattern: '^[0-9]{1,19}$' }),

@@ -26,12 +26,13 @@ const erpWebhooks: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Receive an ERP change notification',
         description:
           'Where the ERP agent POSTs `recordChanged` notifications (see `webhooks` in openapi/erp-connector.json): ' +
-          '`{"type": "record.updated", "resource": "vendors", "id": "V000123", "occurred_at": "…"}`, signed per Standard Webhooks 1.0 ' +
-          'with the company\'s notification secret: `webhook-signature: v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{raw body}">`, ' +
-          'timestamps within 5 minutes, several space-separated signatures allowed while a secret is rotated. ' +
-          '204 once stored (a repeated webhook-id is stored once); the record is then re-read from the agent. An authentic body that is not ' +
-          'a notification is kept as quarantined (see GET /v1/companies/{companyId}/webhook-events) and still answered 204. ' +
-          '401 when the signature or timestamp is wrong (nothing stored), 503 + Retry-After when storing failed.',
+          '`{"type": "record.updated", "resource": "vendors", "id": "V000123", "occurred_at": "…"}`, signed per ' +
+          "Standard Webhooks 1.0 with the company's notification secret: `webhook-signature: v1,<base64 HMAC-SHA256 " +
+          'of "{webhook-id}.{webhook-timestamp}.{raw body}">`, timestamps within 5 minutes, several space-separated ' +
+          'signatures allowed while a secret is rotated. 204 once stored (a repeated webhook-id is stored once); ' +
+          'the record is then re-read from the agent. An authentic body that is not a notification is kept as ' +
+          'quarantined (see GET /v1/companies/{companyId}/webhook-events) and still answered 204. 401 when the ' +
+          'signature or timestamp is wrong (nothing stored), 503 + Retry-After when storing failed.',
         params: CompanyParams,
         headers: Type.Object({
           'webhook-id': Type.Optional(

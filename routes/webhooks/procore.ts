@@ -33,12 +33,14 @@ const procoreWebhooks: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['webhooks'],
         summary: 'Receive a Procore webhook',
         description:
-          'The destination of the hook installed by PUT /v1/companies/{companyId}/procore/webhook. Procore sends one event per request ' +
-          '(payload v2.0, v3.0 or v4.0, e.g. `{"id": "01J…", "reason": "update", "company_id": "8", "resource_type": "Company Vendors", "resource_id": "379913", …}`) ' +
-          'with the Authorization header we gave it. 200 once the event and its processing job are committed (a repeated event is stored once); ' +
-          'the record is then re-read from Procore. An authenticated event that is malformed or names a resource this service does not consume ' +
-          "is kept as quarantined and still answered 200, so it never blocks Procore's delivery queue. " +
-          '401 when the Authorization header is not a current secret (nothing is read or stored), 503 + Retry-After when storing failed.',
+          'The destination of the hook installed by PUT /v1/companies/{companyId}/procore/webhook. Procore sends ' +
+          'one event per request (payload v2.0, v3.0 or v4.0, e.g. `{"id": "01J…", "reason": "update", "company_id": ' +
+          '"8", "resource_type": "Company Vendors", "resource_id": "379913", …}`) with the Authorization header ' +
+          'we gave it. 200 once the event and its processing job are committed (a repeated event is stored once); ' +
+          'the record is then re-read from Procore. An authenticated event that is malformed or names a resource ' +
+          'this service does not consume is kept as quarantined and still answered 200, so it never blocks ' +
+          "Procore's delivery queue. 401 when the Authorization header is not a current secret (nothing is read " +
+          'or stored), 503 + Retry-After when storing failed.',
         headers: Type.Object({
           authorization: Type.Optional(Type.String({ description: '`Bearer <company id>.<secret>`, as installed.' })),
         }),

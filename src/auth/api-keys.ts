@@ -127,11 +127,8 @@ function selectKeys(db: Db) {
     .selectFrom('api_keys')
     .select(['id', 'name', 'lookup', 'role', 'all_companies', 'created_at', 'last_used_at', 'revoked_at'])
     .select(
-      sql<
-        string[]
-      >`coalesce((select array_agg(company_id::text order by company_id) from api_key_companies k where k.api_key_id = api_keys.id), '{}')`.as(
-        'company_ids',
-      ),
+      sql<string[]>`coalesce((select array_agg(company_id::text order by company_id) from api_key_companies k
+        where k.api_key_id = api_keys.id), '{}')`.as('company_ids'),
     )
 }
 

@@ -24,7 +24,8 @@ switch (command) {
       createApiKey(db, { name: values.name ?? `${role} key (cli)`, role, companyIds }),
     )
     console.error(
-      `created ${apiKey.role} key ${apiKey.id} for ${apiKey.companyIds ? `companies ${apiKey.companyIds.join(', ')}` : 'all companies'}; it is shown once:`,
+      `created ${apiKey.role} key ${apiKey.id} for ` +
+        `${apiKey.companyIds ? `companies ${apiKey.companyIds.join(', ')}` : 'all companies'}; it is shown once:`,
     )
     console.log(key)
     break

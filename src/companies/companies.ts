@@ -8,7 +8,10 @@ import type { Company, CompanyPatch, NewCompany } from '../schemas/companies.js'
 
 type Row = Pick<Selectable<CompaniesTable>, (typeof columns)[number]> & { procore_status?: string | null }
 
-/** A company id (Procore's company id) that fits the int8 column; a longer one names no company and must not reach PostgreSQL. */
+/**
+ * A company id (Procore's company id) that fits the int8 column; a longer one names no company and must not reach
+ * PostgreSQL.
+ */
 export const isCompanyId = (value: string): boolean =>
   /^\d{1,19}$/.test(value) && BigInt(value) <= 9_223_372_036_854_775_807n
 
@@ -123,7 +126,8 @@ export async function deleteCompany(db: Db, id: string, expectedVersion: number)
         if (code === '23503' || code === '23001') {
           throw conflict(
             'company_has_data',
-            `Company ${id} still has data (API keys, links, records or history) and is kept. Revoke or remove what refers to it first.`,
+            `Company ${id} still has data (API keys, links, records or history) and is kept. ` +
+              'Revoke or remove what refers to it first.',
           )
         }
         throw error

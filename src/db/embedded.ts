@@ -78,7 +78,8 @@ export async function startEmbeddedPostgres(
     await epg.initialise().catch((error: unknown) => {
       throw new Error(
         `Could not create the embedded PostgreSQL in ${databaseDir}: ${describe(error, recent)}. ` +
-          'Its parent folders must be readable by the `postgres` OS user, or set DATABASE_URL to use another PostgreSQL.',
+          'Its parent folders must be readable by the `postgres` OS user, ' +
+          'or set DATABASE_URL to use another PostgreSQL.',
       )
     })
   } else if (!saved) {

@@ -7,7 +7,10 @@ export function migrator(db: Db): Migrator {
   return new Migrator({ db, provider: { getMigrations: () => Promise.resolve(migrations) } })
 }
 
-/** Throws when any migration failed. Kysely reports earlier steps as Success even when the batch rolled back, so check `error`. */
+/**
+ * Throws when any migration failed. Kysely reports earlier steps as Success even when the batch rolled back, so check
+ * `error`.
+ */
 function unwrap(result: MigrationResultSet): string[] {
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName

@@ -24,7 +24,8 @@ export function createDb(options: DbOptions, log: Pick<Logger, 'error'>): { db: 
     idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs * 2, 10_000),
     application_name: 'procore-erp-sync',
   })
-  // An unhandled 'error' from an idle client (or one a library holds, like the job queue's LISTEN connection) would crash the process.
+  // An unhandled 'error' from an idle client (or one a library holds, like the job queue's LISTEN connection) would
+  // crash the process.
   pool.on('error', (error) =>
     log.error({ component: 'db', err: { message: error.message } }, 'idle database client failed'),
   )

@@ -101,7 +101,8 @@ const notConnected = (companyId: string) =>
     404,
     'erp_not_connected',
     'No ERP connection',
-    `Company ${companyId} has no ERP connection. Create one with PUT /v1/companies/${companyId}/erp/connection ({"baseUrl", "token"}).`,
+    `Company ${companyId} has no ERP connection. ` +
+      `Create one with PUT /v1/companies/${companyId}/erp/connection ({"baseUrl", "token"}).`,
   )
 
 /** The ERP system the company is registered with; 404 when there is no such company. */
@@ -314,7 +315,10 @@ export async function loadConnection(ctx: AppContext, companyId: string): Promis
   }
 }
 
-/** The notification secrets valid now: current, and the previous one during its grace period. None without a connection. */
+/**
+ * The notification secrets valid now: current, and the previous one during its grace period. None without a
+ * connection.
+ */
 export async function notificationSecrets(ctx: AppContext, companyId: string): Promise<string[]> {
   const row = await ctx.db
     .selectFrom('erp_connections')
@@ -378,8 +382,10 @@ export async function checkAgent(
   if (info.system !== expected) {
     return fail(
       'system_mismatch',
-      `The agent serves ${label(info.system)} (company "${info.company_name}"), but company ${companyId} is registered with ${label(expected)}. ` +
-        `Point baseUrl at the agent for ${label(expected)}, or change the company's erpSystem (PATCH /v1/companies/${companyId}) if the registration is wrong.`,
+      `The agent serves ${label(info.system)} (company "${info.company_name}"), ` +
+        `but company ${companyId} is registered with ${label(expected)}. ` +
+        `Point baseUrl at the agent for ${label(expected)}, or change the company's erpSystem ` +
+        `(PATCH /v1/companies/${companyId}) if the registration is wrong.`,
       agent,
     )
   }
@@ -407,7 +413,10 @@ function describeFailure(error: UpstreamError, baseUrl: string): { code: CheckFa
     case 'connection':
       return {
         code: 'unreachable',
-        message: `Could not reach the agent at ${baseUrl} (${error.reason === 'timeout' ? 'timed out' : 'connection failed'}). Check the URL, that the agent is running, and that this service can reach it through firewalls or VPNs.`,
+        message:
+          `Could not reach the agent at ${baseUrl} ` +
+          `(${error.reason === 'timeout' ? 'timed out' : 'connection failed'}). ` +
+          'Check the URL, that the agent is running, and that this service can reach it through firewalls or VPNs.',
       }
     case 'unauthorized':
     case 'forbidden':
@@ -420,7 +429,9 @@ function describeFailure(error: UpstreamError, baseUrl: string): { code: CheckFa
     case 'server_error':
       return {
         code: 'agent_unavailable',
-        message: `The agent answered but is not available now${status}: the ERP may be offline, locked or in maintenance. Retry later.`,
+        message:
+          `The agent answered but is not available now${status}: ` +
+          'the ERP may be offline, locked or in maintenance. Retry later.',
       }
     default: {
       if (error.cause instanceof ProtocolVersionError) {
@@ -439,7 +450,9 @@ function describeFailure(error: UpstreamError, baseUrl: string): { code: CheckFa
             : `GET /v1/info answered${status || ` ${error.reason}`}`
       return {
         code: 'not_an_agent',
-        message: `The URL does not answer as an ERP Connector Protocol 1.x agent: ${why}. Check baseUrl: it is the agent's root, without /v1.`,
+        message:
+          `The URL does not answer as an ERP Connector Protocol 1.x agent: ${why}. ` +
+          "Check baseUrl: it is the agent's root, without /v1.",
       }
     }
   }

@@ -69,7 +69,8 @@ export class ErpStaleVersionError extends AppError {
       'erp_version_conflict',
       'The ERP record changed',
       `ERP record ${init.id} changed since version ${init.expectedVersion}` +
-        `${init.currentVersion === null ? '' : ` (it is now at version ${init.currentVersion})`}. Re-read it, review the differences, and retry.`,
+        `${init.currentVersion === null ? '' : ` (it is now at version ${init.currentVersion})`}. ` +
+        'Re-read it, review the differences, and retry.',
       { currentVersion: init.currentVersion },
     )
     this.currentVersion = init.currentVersion
@@ -84,7 +85,8 @@ export class ErpNotConnectedError extends NotConnectedError {
       'erp',
       'erp_not_connected',
       'No ERP connection',
-      `Company ${companyId} is not connected to an ERP agent. Connect it first: PUT /v1/companies/${companyId}/erp/connection with the agent's base URL and token.`,
+      `Company ${companyId} is not connected to an ERP agent. ` +
+        `Connect it first: PUT /v1/companies/${companyId}/erp/connection with the agent's base URL and token.`,
     )
   }
 }

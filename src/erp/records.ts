@@ -108,7 +108,9 @@ function checkLengths(connection: StoredConnection, resource: ErpResource, body:
       erpCode: 'validation_failed',
       fieldErrors: errors,
       what,
-      erpDetail: `${errors.length === 1 ? '1 field is' : `${errors.length} fields are`} longer than this ERP accepts (checked before sending).`,
+      erpDetail:
+        `${errors.length === 1 ? '1 field is' : `${errors.length} fields are`} ` +
+        'longer than this ERP accepts (checked before sending).',
     })
   }
 }

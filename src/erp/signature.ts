@@ -73,14 +73,17 @@ export function verify(input: VerifyInput): VerifyResult {
     return {
       ok: false,
       failure: 'timestamp_too_old',
-      message: `webhook-timestamp is more than ${TIMESTAMP_TOLERANCE_SECONDS} s in the past: sign each attempt afresh with the current time, and check the agent's clock.`,
+      message:
+        `webhook-timestamp is more than ${TIMESTAMP_TOLERANCE_SECONDS} s in the past: ` +
+        "sign each attempt afresh with the current time, and check the agent's clock.",
     }
   }
   if (skew > TIMESTAMP_TOLERANCE_SECONDS) {
     return {
       ok: false,
       failure: 'timestamp_too_new',
-      message: `webhook-timestamp is more than ${TIMESTAMP_TOLERANCE_SECONDS} s in the future: check the agent's clock.`,
+      message:
+        `webhook-timestamp is more than ${TIMESTAMP_TOLERANCE_SECONDS} s in the future: ` + "check the agent's clock.",
     }
   }
   const given = signature.split(' ').flatMap((entry) => {
@@ -99,6 +102,7 @@ export function verify(input: VerifyInput): VerifyResult {
     ok: false,
     failure: 'signature_invalid',
     message:
-      'No webhook-signature matches: sign "{webhook-id}.{webhook-timestamp}.{body}" over the exact bytes sent, with the secret the service gave (see openapi/README.md).',
+      'No webhook-signature matches: sign "{webhook-id}.{webhook-timestamp}.{body}" over the exact bytes sent, with ' +
+      'the secret the service gave (see openapi/README.md).',
   }
 }

@@ -35,7 +35,8 @@ export function validateBaseUrl(raw: string, allowHttp: boolean): string {
   if (url.hostname === '') throw refuse('has no host')
   if (url.protocol === 'http:' && !allowHttp && !isLoopback(url.hostname)) {
     throw refuse(
-      'must use https: plain http is accepted only for loopback addresses (set ERP_ALLOW_HTTP=true for private test networks)',
+      'must use https: plain http is accepted only for loopback addresses (set ERP_ALLOW_HTTP=true ' +
+        'for private test networks)',
     )
   }
   const path = url.pathname.replace(/\/+$/, '')

@@ -53,7 +53,10 @@ export interface HttpRequest<T = unknown> {
   headers?: Record<string, string>
   /** JSON-encoded; bigint is written as a bare integer */
   body?: unknown
-  /** Default true for GET/PUT/DELETE, false for POST/PATCH. Set true for writes keyed by origin_id or an Idempotency-Key. */
+  /**
+   * Default true for GET/PUT/DELETE, false for POST/PATCH. Set true for writes keyed by origin_id or an
+   * Idempotency-Key.
+   */
   idempotent?: boolean
   /** e.g. the company id: bounded concurrency and a rate-limit budget per key */
   concurrencyKey?: string
@@ -407,7 +410,10 @@ function parseBody<T>(
   }
 }
 
-/** Maps a network-level error to a failure decideRetry can judge; anything else (a caller's abort, a bug) is rethrown. */
+/**
+ * Maps a network-level error to a failure decideRetry can judge; anything else (a caller's abort, a bug) is
+ * rethrown.
+ */
 function transportFailure(err: unknown, prepared: Prepared): Attempt {
   // Some socket errors arrive wrapped, with the system error as the cause.
   const cause = typeof err === 'object' && err !== null && 'cause' in err ? err.cause : undefined

@@ -202,7 +202,8 @@ export async function retryEvent(db: Db, companyId: string, eventId: string): Pr
     if (!row.record_type || !row.resource_id) {
       throw conflict(
         'event_not_processable',
-        'This event names no record type or id that this service consumes; retrying cannot help. Its body is kept for inspection.',
+        'This event names no record type or id that this service consumes; retrying cannot help. ' +
+          'Its body is kept for inspection.',
       )
     }
     const updated = await tx

@@ -98,7 +98,8 @@ export async function releaseJobsOfDeadWorkers(ctx: AppContext, staleMs: number)
     select distinct j.locked_by from graphile_worker._private_jobs j
     where j.locked_by is not null
       and j.locked_at < now() - make_interval(secs => ${staleMs / 1000})
-      and not exists (select 1 from worker_heartbeats h where h.worker_id = j.locked_by and h.beat_at > now() - make_interval(secs => ${staleMs / 1000}))
+      and not exists (select 1 from worker_heartbeats h
+        where h.worker_id = j.locked_by and h.beat_at > now() - make_interval(secs => ${staleMs / 1000}))
   `.execute(ctx.db)
   const dead = rows.map((r) => r.locked_by)
   if (dead.length > 0) {

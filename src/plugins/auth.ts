@@ -40,14 +40,16 @@ export default fp(
       const permission = request.routeOptions.config.permission ?? 'read'
       if (!can(principal, permission)) {
         throw forbidden(
-          `This needs the ${permission} permission, which the ${principal.role} role does not have. Use a key with a role that does.`,
+          `This needs the ${permission} permission, which the ${principal.role} role does not have. ` +
+            'Use a key with a role that does.',
         )
       }
     })
 
     app.addHook('preValidation', async (request) => {
       const companyId = (request.params as { companyId?: string } | undefined)?.companyId
-      // 19 digits past the int8 range name no company either (and must not reach PostgreSQL); other malformed ids fail validation.
+      // 19 digits past the int8 range name no company either (and must not reach PostgreSQL); other malformed ids
+      // fail validation.
       const outOfRange = companyId !== undefined && /^\d{19}$/.test(companyId) && !isCompanyId(companyId)
       if (companyId !== undefined && (outOfRange || !inScope(request.principal, companyId)))
         throw notFound('company', companyId)

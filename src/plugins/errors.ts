@@ -161,6 +161,7 @@ function toAppError(error: FastifyError | AppError): AppError {
     500,
     'internal_error',
     'Internal server error',
-    'Something went wrong on our side. Nothing was changed unless the response said so; retry, and quote the requestId if it persists.',
+    'Something went wrong on our side. Nothing was changed unless the response said so; retry, and ' +
+      'quote the requestId if it persists.',
   )
 }

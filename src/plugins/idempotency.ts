@@ -34,7 +34,8 @@ export default fp(
         if (mode === 'required') {
           throw badRequest(
             'idempotency_key_required',
-            'This operation must be safe to retry: send an Idempotency-Key header (any unique string up to 255 characters, e.g. a UUID).',
+            'This operation must be safe to retry: send an Idempotency-Key header (any unique string ' +
+              'up to 255 characters, e.g. a UUID).',
             [{ pointer: '/headers/idempotency-key', message: 'is required' }],
           )
         }
@@ -69,7 +70,8 @@ export default fp(
             422,
             'idempotency_key_reused',
             'Idempotency-Key reused',
-            'This Idempotency-Key was already used for a different request. Use a new key for a new request; reuse a key only to retry the identical request.',
+            'This Idempotency-Key was already used for a different request. Use a new key for a new request; ' +
+              'reuse a key only to retry the identical request.',
           )
         case 'in_flight':
           throw new AppError(

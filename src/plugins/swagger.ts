@@ -8,10 +8,11 @@ export const openApiInfo = {
   title: 'Procore ⇄ ERP sync',
   version: '0.1.0',
   description:
-    'Keeps Procore and an accounting ERP in step for many companies: links records that exist in both, creates missing ones, ' +
-    'resolves drift field by field, runs send-to-ERP approvals and sync schedules.\n\n' +
-    'Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457 `application/problem+json`. ' +
-    'Lists are cursor-paginated (`limit`, `cursor` → `next`). POSTs accept `Idempotency-Key`; changes to existing resources need `If-Match` with the ETag from your last GET.',
+    'Keeps Procore and an accounting ERP in step for many companies: links records that exist in both, creates ' +
+    'missing ones, resolves drift field by field, runs send-to-ERP approvals and sync schedules.\n\n' +
+    'Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457 `application/problem+json`. Lists are ' +
+    'cursor-paginated (`limit`, `cursor` → `next`). POSTs accept `Idempotency-Key`; changes to existing resources ' +
+    'need `If-Match` with the ETag from your last GET.',
 }
 
 /** OpenAPI 3.1 generated from the route schemas; Swagger UI at /docs, the document at /openapi.json. */
@@ -35,7 +36,8 @@ export default fp(
           {
             name: 'erp',
             description:
-              "Each company's ERP agent (ERP Connector Protocol, openapi/erp-connector.json): connection, notification secret, refresh, and the notification endpoint.",
+              "Each company's ERP agent (ERP Connector Protocol, openapi/erp-connector.json): connection, " +
+              'notification secret, refresh, and the notification endpoint.',
           },
           { name: 'runs', description: 'Background work to poll: refreshes and other long-running sync actions.' },
           {
@@ -50,7 +52,8 @@ export default fp(
           {
             name: 'records',
             description:
-              'Records of each type from both sides with their sync status, match suggestions, ignore, and create-on-the-other-side.',
+              'Records of each type from both sides with their sync status, match suggestions, ignore, ' +
+              'and create-on-the-other-side.',
           },
           { name: 'links', description: 'Pairs of a Procore record and its ERP twin: link, bulk link, unlink.' },
           {

@@ -35,7 +35,8 @@ export function conform<S extends TSchema>(schema: S, value: unknown): Static<S>
   if (check.Check(value)) return value as Static<S>
   const first = [...check.Errors(value)][0]
   throw new Error(
-    `unexpected Procore response: ${first ? `${first.instancePath || '/'} ${first.message}` : 'does not match the expected shape'}`,
+    'unexpected Procore response: ' +
+      `${first ? `${first.instancePath || '/'} ${first.message}` : 'does not match the expected shape'}`,
   )
 }
 

@@ -60,7 +60,8 @@ async function checkAccess(ctx: AppContext, companyId: string, tokens: TokenSet)
         422,
         'procore_company_not_accessible',
         'Procore company not accessible',
-        `These credentials cannot act for Procore company ${companyId} (Procore answered ${error.status}). Install the app for this company in Procore's App Management, or check the company id.`,
+        `These credentials cannot act for Procore company ${companyId} (Procore answered ${error.status}). ` +
+          "Install the app for this company in Procore's App Management, or check the company id.",
       )
     }
     throw error
@@ -131,7 +132,9 @@ export async function completeAuthorization(
   if (query.error !== undefined || !query.code) {
     throw badRequest(
       'oauth_denied',
-      `Procore did not authorize the connection (${(query.error ?? 'no code').slice(0, 100)}${query.error_description ? `: ${query.error_description.slice(0, 200)}` : ''}). Start again and approve access.`,
+      `Procore did not authorize the connection (${(query.error ?? 'no code').slice(0, 100)}` +
+        `${query.error_description ? `: ${query.error_description.slice(0, 200)}` : ''}). ` +
+        'Start again and approve access.',
     )
   }
   const code = query.code
@@ -225,7 +228,8 @@ export async function connectedCompany(ctx: AppContext, companyId: string): Prom
       'procore',
       'procore_not_connected',
       'Procore not connected',
-      `Company ${companyId} has no working Procore connection (${connection?.status ?? 'not connected'}). Connect it first: POST /v1/companies/${companyId}/procore/connect.`,
+      `Company ${companyId} has no working Procore connection (${connection?.status ?? 'not connected'}). ` +
+        `Connect it first: POST /v1/companies/${companyId}/procore/connect.`,
     )
   }
 }

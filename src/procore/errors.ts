@@ -6,7 +6,8 @@ export const notConnected = (companyId: string) =>
     'procore',
     'procore_not_connected',
     'Procore not connected',
-    `Company ${companyId} is not connected to Procore. POST /v1/companies/${companyId}/procore/connect with a service account, or start the OAuth flow there.`,
+    `Company ${companyId} is not connected to Procore. ` +
+      `POST /v1/companies/${companyId}/procore/connect with a service account, or start the OAuth flow there.`,
   )
 
 /** Procore refused our credentials (refresh token reused or revoked, client secret changed). */
@@ -15,10 +16,14 @@ export const needsReauth = (companyId: string, reason: string | null) =>
     409,
     'procore_needs_reauth',
     'Procore connection needs re-authorisation',
-    `Procore no longer accepts this company's credentials${reason ? ` (${reason})` : ''}. Connect again: POST /v1/companies/${companyId}/procore/connect.`,
+    `Procore no longer accepts this company's credentials${reason ? ` (${reason})` : ''}. ` +
+      `Connect again: POST /v1/companies/${companyId}/procore/connect.`,
   )
 
-/** The human part of a Procore v1 error body: `{errors: "…"}`, `{errors: {field: [..]}}`, `{message}`, `{error_description}`. */
+/**
+ * The human part of a Procore v1 error body: `{errors: "…"}`, `{errors: {field: [..]}}`, `{message}`,
+ * `{error_description}`.
+ */
 export function procoreMessage(body: unknown): string | undefined {
   if (typeof body === 'string') return body.slice(0, 300)
   if (body === null || typeof body !== 'object') return undefined

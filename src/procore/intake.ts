@@ -16,7 +16,8 @@ export const unauthorizedWebhook = () =>
     401,
     'webhook_unauthorized',
     'Unauthorized',
-    'The Authorization header does not carry a current webhook secret for any company. Reinstall the webhook (PUT /v1/companies/{id}/procore/webhook) so Procore sends the current one.',
+    'The Authorization header does not carry a current webhook secret for any company. Reinstall the webhook ' +
+      '(PUT /v1/companies/{id}/procore/webhook) so Procore sends the current one.',
   )
 
 /**

@@ -33,7 +33,8 @@ export class TokenRejectedError extends Error {
     description: string | undefined,
   ) {
     super(
-      `Procore rejected the ${oauthError === 'invalid_client' ? 'client credentials' : 'grant'}: ${oauthError}${description ? ` (${description})` : ''}`,
+      `Procore rejected the ${oauthError === 'invalid_client' ? 'client credentials' : 'grant'}: ` +
+        `${oauthError}${description ? ` (${description})` : ''}`,
     )
   }
 }
@@ -113,7 +114,8 @@ export function appClient(ctx: AppContext): { id: string; secret: string } {
       409,
       'procore_oauth_not_configured',
       'OAuth not configured',
-      "Authorization-code connections need this service's Procore app credentials: set PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET, or connect with a service account (mode client_credentials).",
+      "Authorization-code connections need this service's Procore app credentials: set PROCORE_CLIENT_ID and " +
+        'PROCORE_CLIENT_SECRET, or connect with a service account (mode client_credentials).',
     )
   }
   return { id: clientId, secret: clientSecret }
@@ -155,7 +157,9 @@ export async function startAuthorization(
 const invalidState = () =>
   badRequest(
     'oauth_state_invalid',
-    'This authorization link is invalid, expired or already used. Start again: POST /v1/companies/{id}/procore/connect with mode authorization_code, and open the new authorizeUrl within 10 minutes.',
+    'This authorization link is invalid, expired or already used. Start again: ' +
+      'POST /v1/companies/{id}/procore/connect with mode authorization_code, and open the new ' +
+      'authorizeUrl within 10 minutes.',
   )
 
 /** Verifies and consumes a `state`; returns the company it was issued for and who asked. */

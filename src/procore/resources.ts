@@ -267,7 +267,9 @@ export class ProcoreApi {
       409,
       'procore_no_erp_cost_code_list',
       'No ERP cost code list',
-      `Procore company ${this.companyId} has no ERP standard cost code list. Procore creates it when ERP Integrations is activated for the company (a Procore super user does this); activate it, then retry.`,
+      `Procore company ${this.companyId} has no ERP standard cost code list. ` +
+        'Procore creates it when ERP Integrations is activated for the company (a Procore super user does this); ' +
+        'activate it, then retry.',
     )
   }
 

@@ -169,7 +169,8 @@ export class ProcoreTokens {
           .where('status', '=', 'connected')
           .returning('token_version')
           .executeTakeFirst()
-        if (!stored) throw notConnected(companyId) // reconnected or disconnected meanwhile; the caller retries on the new row
+        // reconnected or disconnected meanwhile; the caller retries on the new row
+        if (!stored) throw notConnected(companyId)
         return { token: tokens.accessToken, version: stored.token_version, expiresAt: tokens.expiresAt.getTime() }
       } catch (error) {
         if (attempt >= PERSIST_ATTEMPTS || !isTransientDbError(error)) {

@@ -205,7 +205,10 @@ export async function webhookView(ctx: AppContext, companyId: string) {
   return view
 }
 
-/** Deletes our hook in Procore (best effort when Procore is unreachable) and forgets its secrets: later deliveries get 401. */
+/**
+ * Deletes our hook in Procore (best effort when Procore is unreachable) and forgets its secrets: later deliveries
+ * get 401.
+ */
 export async function removeWebhook(
   ctx: AppContext,
   companyId: string,

@@ -1,10 +1,9 @@
 import { Type, type Static } from 'typebox'
 import { Sides } from '../db/tables/records.js'
 import { RecordTypes } from '../sync/registry.js'
+import { RecordStatuses, type RecordStatus } from '../sync/status.js'
 
-/** A record's status as a person sees it (one row per linked pair or per unlinked record). */
-export const RecordStatuses = ['linked', 'discrepancy', 'only_in_procore', 'only_in_erp', 'ignored', 'failed'] as const
-export type RecordStatus = (typeof RecordStatuses)[number]
+export { RecordStatuses, type RecordStatus }
 
 export const RecordTypeParam = Type.Enum([...RecordTypes], {
   description: 'Record type: department, user, project, cost_code or vendor.',

@@ -112,7 +112,8 @@ async function performCreate(ctx: AppContext, run: CreateRun): Promise<RunResult
   // Entries are written in the name of whoever asked for the run: an API key (with its request id), or auto-import.
   const actor: Actor = { id: run.requestedBy, requestId: params.requestId }
   await createAll(ctx, run, results, actor)
-  // Every live, unlinked record this run could not create shows as failed, with the reason, until an action on it succeeds.
+  // Every live, unlinked record this run could not create shows as failed, with the reason, until an action on it
+  // succeeds.
   const source = otherSide(params.target)
   const notCreated = [...results.values()].filter((r) => r.status !== 'created')
   if (notCreated.length > 0) {
@@ -226,7 +227,9 @@ async function createAll(
       results.set(id, {
         sourceId: id,
         status: 'refused',
-        reason: `No live ${source === 'procore' ? 'Procore' : 'ERP'} ${def.noun} ${id} is known; check the id or refresh the records and retry.`,
+        reason:
+          `No live ${source === 'procore' ? 'Procore' : 'ERP'} ${def.noun} ${id} is known; ` +
+          'check the id or refresh the records and retry.',
       })
     } else if (link) {
       const partner = target === 'procore' ? link.procore_id : link.erp_id
@@ -278,7 +281,9 @@ async function createAll(
         results.set(id, {
           sourceId: id,
           status: 'refused',
-          reason: `Its ${Registry[def.parent!.type].noun} ${p} is not linked yet; link or create it in ${targetName} first.`,
+          reason:
+            `Its ${Registry[def.parent!.type].noun} ${p} is not linked yet; ` +
+            `link or create it in ${targetName} first.`,
         })
         return false
       }
@@ -311,7 +316,11 @@ async function createAll(
         sourceId: s.sourceId,
         status: 'refused',
         match: { id: s.candidateId, score: s.score, reasons: s.reasons },
-        reason: `${targetName === 'Procore' ? 'Procore' : 'The ERP'} already has ${def.noun} ${s.candidateId}${names.get(s.candidateId) ? ` "${names.get(s.candidateId)}"` : ''} (${s.reasons.join(', ')}; score ${s.score}). Link it instead (POST /v1/companies/${companyId}/links), or pass force: true to create another.`,
+        reason:
+          `${targetName === 'Procore' ? 'Procore' : 'The ERP'} already has ${def.noun} ${s.candidateId}` +
+          `${names.get(s.candidateId) ? ` "${names.get(s.candidateId)}"` : ''} ` +
+          `(${s.reasons.join(', ')}; score ${s.score}). ` +
+          `Link it instead (POST /v1/companies/${companyId}/links), or pass force: true to create another.`,
       })
     }
     candidates = candidates.filter((id) => !results.has(id))
@@ -470,8 +479,11 @@ async function createInErp(
             free: true,
             status: 'refused',
             reason: error.existingId
-              ? `The ERP already has this ${entity(type).noun}: ${error.existingId} (${error.erpDetail}). Link it instead (POST /v1/companies/${companyId}/links).`
-              : `The ERP refused it: ${error.erpDetail}${error.fieldErrors.length > 0 ? ` (${error.fieldErrors.map((e) => e.message).join('; ')})` : ''}. Correct it in Procore and retry.`,
+              ? `The ERP already has this ${entity(type).noun}: ${error.existingId} (${error.erpDetail}). ` +
+                `Link it instead (POST /v1/companies/${companyId}/links).`
+              : `The ERP refused it: ${error.erpDetail}` +
+                `${error.fieldErrors.length > 0 ? ` (${error.fieldErrors.map((e) => e.message).join('; ')})` : ''}. ` +
+                'Correct it in Procore and retry.',
           })
         } else if (isRetryable(error)) {
           transient ??= error instanceof Error ? error : new Error(failureMessage(error))
@@ -642,15 +654,17 @@ async function settle(
                 sourceId: c.sourceId,
                 status: 'failed',
                 targetId: c.record.externalId,
-                reason: `Created as ${c.record.externalId}, but one of the two records got linked elsewhere meanwhile; link them by hand.`,
+                reason:
+                  `Created as ${c.record.externalId}, but one of the two records got linked elsewhere meanwhile; ` +
+                  'link them by hand.',
               },
         )
       }
       await sql`update sync_creates s set status = 'created', target_id = v.target_id, updated_at = now()
-        from (values ${sql.join(created.map((c) => sql`(${c.sourceId}::text, ${c.record.externalId}::text)`))}) as v(source_id, target_id)
-        where s.company_id = ${companyId} and s.type = ${type} and s.target = ${target} and s.source_id = v.source_id`.execute(
-        tx,
-      )
+        from (values ${sql.join(created.map((c) => sql`(${c.sourceId}::text, ${c.record.externalId}::text)`))})
+          as v(source_id, target_id)
+        where s.company_id = ${companyId} and s.type = ${type} and s.target = ${target}
+          and s.source_id = v.source_id`.execute(tx)
       await audit(
         tx,
         companyId,

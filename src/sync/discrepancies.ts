@@ -125,15 +125,14 @@ export async function evaluateLinks(
     .execute()
   if (links.length === 0) return []
   const snaps = await sql<{ side: string; external_id: string; fields: Fields; deleted_at: Date | null }>`
-    select side, external_id, fields, deleted_at from record_snapshots where company_id = ${companyId} and type = ${type}
-      and ((side = 'procore' and external_id = any(${links.map((l) => l.procore_id)}::text[])) or (side = 'erp' and external_id = any(${links.map((l) => l.erp_id)}::text[])))`.execute(
-    tx,
-  )
+    select side, external_id, fields, deleted_at from record_snapshots
+    where company_id = ${companyId} and type = ${type}
+      and ((side = 'procore' and external_id = any(${links.map((l) => l.procore_id)}::text[]))
+        or (side = 'erp' and external_id = any(${links.map((l) => l.erp_id)}::text[])))`.execute(tx)
   const snap = new Map(snaps.rows.map((r) => [`${r.side}:${r.external_id}`, r]))
   const discs = await sql<{ id: string; link_id: string; fields: DiscrepancyField[] }>`
-    select id, link_id, fields from discrepancies where link_id = any(${links.map((l) => l.id)}::uuid[]) and status = 'open'`.execute(
-    tx,
-  )
+    select id, link_id, fields from discrepancies
+    where link_id = any(${links.map((l) => l.id)}::uuid[]) and status = 'open'`.execute(tx)
   const disc = new Map(discs.rows.map((d) => [d.link_id, d]))
   const rows = links.map((l) => {
     const p = snap.get(`procore:${l.procore_id}`)
@@ -346,7 +345,8 @@ export async function applyDiscrepancy(
   if (d.status !== 'open')
     throw conflict(
       'discrepancy_closed',
-      `Discrepancy ${id} is ${d.status}; there is nothing to apply. GET /v1/companies/${companyId}/records/${type} shows the records' current status.`,
+      `Discrepancy ${id} is ${d.status}; there is nothing to apply. ` +
+        `GET /v1/companies/${companyId}/records/${type} shows the records' current status.`,
     )
   if (current.version !== expectedVersion) throw preconditionFailed(current.etag)
 
@@ -385,7 +385,8 @@ export async function applyDiscrepancy(
     await markDeleted(ctx.db, companyId, gone, type, [gone === 'procore' ? link.procoreId : link.erpId])
     throw conflict(
       'record_deleted',
-      `The ${gone === 'procore' ? 'Procore' : 'ERP'} record of this link no longer exists; the link ends and the discrepancy with it.`,
+      `The ${gone === 'procore' ? 'Procore' : 'ERP'} record of this link no longer exists; ` +
+        'the link ends and the discrepancy with it.',
     )
   }
   const stale = d.fields.filter(
@@ -529,7 +530,8 @@ async function changedMeanwhile(
     'Changed meanwhile',
     `${fields.join(', ')} changed in Procore or the ERP since you read this discrepancy; nothing was written. ` +
       (open
-        ? `The discrepancy now shows the current values: GET it again (ETag ${etagOf(open.version)}), review, and apply again.`
+        ? `The discrepancy now shows the current values: GET it again (ETag ${etagOf(open.version)}), ` +
+          'review, and apply again.'
         : 'The two sides agree now; the discrepancy is closed.'),
     { fields, ...(open ? { headers: { etag: etagOf(open.version) } } : {}) },
   )

@@ -85,7 +85,8 @@ export async function ingestRecord(
     const snapshot = await getSnapshot(ctx.db, companyId, side, type, id)
     if (!snapshot && reader.readsByParent) {
       throw new Error(
-        `${entity(type).noun} ${id}: nothing names its ${entity(type).parent?.type} and no snapshot remembers one; it cannot be read`,
+        `${entity(type).noun} ${id}: nothing names its ${entity(type).parent?.type} ` +
+          'and no snapshot remembers one; it cannot be read',
       )
     }
     parent = snapshot?.parent_id ?? null

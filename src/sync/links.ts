@@ -216,7 +216,9 @@ export async function createLink(
     if (missing.length > 0) {
       throw unprocessable(
         'record_not_found',
-        `Both records must exist as ${def.label}: ${missing.map((m) => m.message).join('; ')}. Check the ids and the type, or refresh the records (POST …/procore/reconcile, POST …/erp/refresh) and retry.`,
+        `Both records must exist as ${def.label}: ${missing.map((m) => m.message).join('; ')}. ` +
+          'Check the ids and the type, or refresh the records ' +
+          '(POST …/procore/reconcile, POST …/erp/refresh) and retry.',
         missing,
       )
     }
@@ -245,7 +247,10 @@ export async function createLink(
       if (!parentLink) {
         throw unprocessable(
           'parents_not_linked',
-          `These ${def.label} belong to different ${Registry[def.parent.type].label} (Procore ${p!.parent_id ?? 'none'}, ERP ${e!.parent_id ?? 'none'}) that are not linked to each other. Link the ${Registry[def.parent.type].noun} first, or pick records of linked ${Registry[def.parent.type].label}.`,
+          `These ${def.label} belong to different ${Registry[def.parent.type].label} ` +
+            `(Procore ${p!.parent_id ?? 'none'}, ERP ${e!.parent_id ?? 'none'}) that are not linked to each other. ` +
+            `Link the ${Registry[def.parent.type].noun} first, ` +
+            `or pick records of linked ${Registry[def.parent.type].label}.`,
         )
       }
     }
@@ -282,7 +287,8 @@ function alreadyLinked(companyId: string, links: Array<{ id: string; procore_id:
   const what = links.map((x) => `link ${x.id} (Procore ${x.procore_id} ↔ ERP ${x.erp_id})`).join(' and ')
   return conflict(
     'already_linked',
-    `A record is already linked: ${what}. Unlink it first (DELETE /v1/companies/${companyId}/links/${l?.id ?? '…'}) if this pairing is wrong.`,
+    `A record is already linked: ${what}. ` +
+      `Unlink it first (DELETE /v1/companies/${companyId}/links/${l?.id ?? '…'}) if this pairing is wrong.`,
     {
       existingLinkId: l?.id,
       existingLinks: links.map((x) => ({ id: x.id, procoreId: x.procore_id, erpId: x.erp_id })),
@@ -338,7 +344,10 @@ async function writeOriginNow(
   }
 }
 
-/** Ends links in the caller's transaction (by hand, or because a record was deleted): audited, discrepancies dismissed, origins to clear. */
+/**
+ * Ends links in the caller's transaction (by hand, or because a record was deleted): audited, discrepancies dismissed,
+ * origins to clear.
+ */
 export async function endLinks(
   tx: Tx,
   companyId: string,
@@ -501,7 +510,8 @@ export async function processOrigins(
       const settled = rows.filter((r) => done.has(r.procore_id))
       if (settled.length > 0) {
         // Only rows still at the version read: a link changed meanwhile is picked up again.
-        await sql`update record_links l set origin_state = case when l.unlinked_at is null then 'set' else 'cleared' end, origin_error = null
+        await sql`update record_links l
+          set origin_state = case when l.unlinked_at is null then 'set' else 'cleared' end, origin_error = null
           from (values ${sql.join(settled.map((r) => sql`(${r.id}::uuid, ${r.version}::int)`))}) as v(id, version)
           where l.id = v.id and l.version = v.version`.execute(tx)
         await clearFailed(
@@ -527,7 +537,9 @@ export async function processOrigins(
       // What Procore refuses is not retried by itself: the link shows origin `failed` with the reason.
       if (refused.length > 0) {
         await sql`update record_links l set origin_state = 'failed', origin_error = v.error
-          from (values ${sql.join(refused.map((r) => sql`(${r.id}::uuid, ${failed.get(r.procore_id)!.slice(0, 2000)}::text)`))}) as v(id, error)
+          from (values ${sql.join(
+            refused.map((r) => sql`(${r.id}::uuid, ${failed.get(r.procore_id)!.slice(0, 2000)}::text)`),
+          )}) as v(id, error)
           where l.id = v.id`.execute(tx)
       }
     })

@@ -651,7 +651,10 @@ export function matchName(value: string): string | null {
   return kept.length > 0 ? kept.join(' ') : words.filter((w) => w !== '').join(' ') || null
 }
 
-/** The normalised match keys of one record, as stored in record_keys. `origin` pairs Procore's origin_id with the ERP id. */
+/**
+ * The normalised match keys of one record, as stored in record_keys. `origin` pairs Procore's origin_id with the ERP
+ * id.
+ */
 export function matchKeys(
   type: RecordType,
   side: 'procore' | 'erp',
@@ -739,7 +742,9 @@ export function erpProblems(
       if (v === null || v === undefined || (typeof v === 'string' && v.trim() === '')) {
         problems.push({
           field: name,
-          message: `${def.fields[name]?.label ?? name} is required to create a ${def.noun} in ${erp}; fill it in Procore first`,
+          message:
+            `${def.fields[name]?.label ?? name} is required to create a ${def.noun} in ${erp}; ` +
+            'fill it in Procore first',
         })
       }
     }
@@ -751,13 +756,17 @@ export function erpProblems(
     if (length > max) {
       problems.push({
         field: name,
-        message: `${def.fields[name]?.label ?? name} must be at most ${max} characters in ${erp} (it has ${length}); shorten it and retry`,
+        message:
+          `${def.fields[name]?.label ?? name} must be at most ${max} characters in ${erp} (it has ${length}); ` +
+          'shorten it and retry',
       })
     }
     if (def.codeFields.includes(name) && (/\p{Cc}/u.test(value) || value !== value.trim())) {
       problems.push({
         field: name,
-        message: `${def.fields[name]?.label ?? name} "${value}" has leading or trailing spaces or control characters, which ${erp} codes cannot hold; correct it and retry`,
+        message:
+          `${def.fields[name]?.label ?? name} "${value}" has leading or trailing spaces or control characters, ` +
+          `which ${erp} codes cannot hold; correct it and retry`,
       })
     }
   }
@@ -774,7 +783,9 @@ export function procoreProblems(type: RecordType, fields: Fields): FieldProblem[
     })
     .map((name) => ({
       field: name,
-      message: `${def.fields[name]?.label ?? name} is required to create a ${def.noun} in Procore; fill it in the ERP first`,
+      message:
+        `${def.fields[name]?.label ?? name} is required to create a ${def.noun} in Procore; ` +
+        'fill it in the ERP first',
     }))
 }
 

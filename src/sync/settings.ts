@@ -65,12 +65,16 @@ export function validateTypeSettings(type: RecordType, input: TypeSettingsInput,
     } else if (owner === 'procore' && input.direction === 'erp_to_procore') {
       errors.push({
         pointer: `${pointer}/fieldOwners/${field}`,
-        message: `owner procore needs direction procore_to_erp or both (it is erp_to_procore): change the direction, or make the field erp or manual`,
+        message:
+          'owner procore needs direction procore_to_erp or both (it is erp_to_procore): ' +
+          'change the direction, or make the field erp or manual',
       })
     } else if (owner === 'erp' && input.direction === 'procore_to_erp') {
       errors.push({
         pointer: `${pointer}/fieldOwners/${field}`,
-        message: `owner erp needs direction erp_to_procore or both (it is procore_to_erp): change the direction, or make the field procore or manual`,
+        message:
+          'owner erp needs direction erp_to_procore or both (it is procore_to_erp): ' +
+          'change the direction, or make the field procore or manual',
       })
     }
   }

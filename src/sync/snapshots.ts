@@ -68,10 +68,10 @@ async function writeKeys(
     .execute()
   const gone = existing.filter((k) => !wanted.has(`${k.external_id}\u0000${k.key}`))
   if (gone.length > 0) {
-    await sql`delete from record_keys k using (values ${sql.join(gone.map((g) => sql`(${g.external_id}::text, ${g.key}::text)`))}) as v(external_id, key)
-      where k.company_id = ${companyId} and k.type = ${type} and k.side = ${side} and k.external_id = v.external_id and k.key = v.key`.execute(
-      tx,
-    )
+    await sql`delete from record_keys k
+      using (values ${sql.join(gone.map((g) => sql`(${g.external_id}::text, ${g.key}::text)`))}) as v(external_id, key)
+      where k.company_id = ${companyId} and k.type = ${type} and k.side = ${side}
+        and k.external_id = v.external_id and k.key = v.key`.execute(tx)
   }
   const have = new Map(existing.map((k) => [`${k.external_id}\u0000${k.key}`, `${k.value}\u0000${k.parent_id ?? ''}`]))
   const changed = rows.filter(
@@ -86,7 +86,8 @@ async function writeKeys(
           .columns(['company_id', 'type', 'side', 'external_id', 'key'])
           .doUpdateSet((eb) => ({ value: eb.ref('excluded.value'), parent_id: eb.ref('excluded.parent_id') }))
           .where(
-            sql<boolean>`(record_keys.value, record_keys.parent_id) is distinct from (excluded.value, excluded.parent_id)`,
+            sql<boolean>`(record_keys.value, record_keys.parent_id)
+              is distinct from (excluded.value, excluded.parent_id)`,
           ),
       )
       .execute()
@@ -185,11 +186,14 @@ async function writeSnapshots(
           content_hash: eb.ref('excluded.content_hash'),
           source_updated_at: eb.ref('excluded.source_updated_at'),
           seen_at: sql<Date>`now()`,
-          changed_at: sql<Date>`case when record_snapshots.content_hash <> excluded.content_hash or record_snapshots.deleted_at is not null then now() else record_snapshots.changed_at end`,
+          changed_at: sql<Date>`case
+            when record_snapshots.content_hash <> excluded.content_hash or record_snapshots.deleted_at is not null
+            then now() else record_snapshots.changed_at end`,
           deleted_at: null,
         }))
         .where(
-          sql<boolean>`record_snapshots.source_updated_at is null or excluded.source_updated_at is null or excluded.source_updated_at >= record_snapshots.source_updated_at`,
+          sql<boolean>`record_snapshots.source_updated_at is null or excluded.source_updated_at is null
+            or excluded.source_updated_at >= record_snapshots.source_updated_at`,
         ),
     )
     .returning(['external_id', sql<boolean>`xmax = 0`.as('inserted'), sql<boolean>`changed_at = now()`.as('changed')])

@@ -3,16 +3,14 @@ import { keyset, type PageRequest } from '../api/pagination.js'
 import { transaction, type Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { notFound } from '../errors.js'
-import {
-  RecordStatuses,
-  type RecordItem,
-  type RecordPage,
-  type RecordStatus,
-  type SideRecord,
-} from '../schemas/records.js'
+import type { RecordItem, RecordPage, SideRecord } from '../schemas/records.js'
 import { audit, type Actor } from './audit.js'
 import { Registry, type Fields, type RecordType } from './registry.js'
 import { markDirty } from './snapshots.js'
+
+/** Where a record stands: with its counterpart (in step or not), alone on one side, set aside, or stuck. */
+export const RecordStatuses = ['linked', 'discrepancy', 'only_in_procore', 'only_in_erp', 'ignored', 'failed'] as const
+export type RecordStatus = (typeof RecordStatuses)[number]
 
 type Row = {
   k: string
@@ -45,27 +43,32 @@ function itemsQuery(companyId: string, type: RecordType) {
   // Snapshots are joined by their primary key rather than through a CTE: a CTE scanned four
   // times is materialised without an index, and on 10k records a side the planner then walked
   // nested loops for minutes.
-  const snapshots = (
-    alias: string,
-    side: Side,
-  ) => sql`record_snapshots ${sql.raw(alias)} on ${sql.raw(alias)}.company_id = ${companyId} and ${sql.raw(alias)}.side = ${side}
-      and ${sql.raw(alias)}.type = ${type} and ${sql.raw(alias)}.external_id = i.${sql.raw(side === 'procore' ? 'procore_id' : 'erp_id')}`
+  const snapshots = (alias: string, side: Side) => sql`record_snapshots ${sql.raw(alias)}
+      on ${sql.raw(alias)}.company_id = ${companyId} and ${sql.raw(alias)}.side = ${side}
+      and ${sql.raw(alias)}.type = ${type}
+      and ${sql.raw(alias)}.external_id = i.${sql.raw(side === 'procore' ? 'procore_id' : 'erp_id')}`
   const unlinked = (side: Side) => sql`
-      select ${`${side}:`} || s.external_id, null::uuid, ${side === 'procore' ? sql`s.external_id` : sql`null`}, ${side === 'erp' ? sql`s.external_id` : sql`null`}
+      select ${`${side}:`} || s.external_id, null::uuid,
+        ${side === 'procore' ? sql`s.external_id` : sql`null`}, ${side === 'erp' ? sql`s.external_id` : sql`null`}
       from record_snapshots s
       where s.company_id = ${companyId} and s.side = ${side} and s.type = ${type} and s.deleted_at is null
-        and not exists (select 1 from record_links x where x.company_id = ${companyId} and x.type = ${type} and x.unlinked_at is null
+        and not exists (select 1 from record_links x
+          where x.company_id = ${companyId} and x.type = ${type} and x.unlinked_at is null
           and x.${sql.raw(side === 'procore' ? 'procore_id' : 'erp_id')} = s.external_id)`
   return sql`
     with items (k, link_id, procore_id, erp_id) as (
-      select 'link:' || l.id::text, l.id, l.procore_id, l.erp_id from record_links l where l.company_id = ${companyId} and l.type = ${type} and l.unlinked_at is null
+      select 'link:' || l.id::text, l.id, l.procore_id, l.erp_id from record_links l
+      where l.company_id = ${companyId} and l.type = ${type} and l.unlinked_at is null
       union all ${unlinked('procore')}
       union all ${unlinked('erp')}
     )
     select i.k, i.link_id, d.id as discrepancy_id,
-      i.procore_id, ps.parent_id as p_parent, ps.fields as p_fields, ps.source_updated_at as p_updated, ps.deleted_at as p_deleted,
-      i.erp_id, es.parent_id as e_parent, es.fields as e_fields, es.source_updated_at as e_updated, es.deleted_at as e_deleted,
-      coalesce(fp.failed_action, fe.failed_action) as failed_action, coalesce(fp.failure, fe.failure) as failure, coalesce(fp.failed_at, fe.failed_at) as failed_at,
+      i.procore_id, ps.parent_id as p_parent, ps.fields as p_fields,
+      ps.source_updated_at as p_updated, ps.deleted_at as p_deleted,
+      i.erp_id, es.parent_id as e_parent, es.fields as e_fields,
+      es.source_updated_at as e_updated, es.deleted_at as e_deleted,
+      coalesce(fp.failed_action, fe.failed_action) as failed_action, coalesce(fp.failure, fe.failure) as failure,
+      coalesce(fp.failed_at, fe.failed_at) as failed_at,
       case
         when fp.failed_at is not null or fe.failed_at is not null then 'failed'
         when i.link_id is null and (fp.ignored_at is not null or fe.ignored_at is not null) then 'ignored'
@@ -79,8 +82,10 @@ function itemsQuery(companyId: string, type: RecordType) {
     left join ${snapshots('ps', 'procore')}
     left join ${snapshots('es', 'erp')}
     left join discrepancies d on d.link_id = i.link_id and d.status = 'open'
-    left join record_flags fp on fp.company_id = ${companyId} and fp.type = ${type} and fp.side = 'procore' and fp.external_id = i.procore_id
-    left join record_flags fe on fe.company_id = ${companyId} and fe.type = ${type} and fe.side = 'erp' and fe.external_id = i.erp_id`
+    left join record_flags fp on fp.company_id = ${companyId} and fp.type = ${type}
+      and fp.side = 'procore' and fp.external_id = i.procore_id
+    left join record_flags fe on fe.company_id = ${companyId} and fe.type = ${type}
+      and fe.side = 'erp' and fe.external_id = i.erp_id`
 }
 
 function searchFilter(type: RecordType, q: string | undefined) {
@@ -164,10 +169,10 @@ export async function listRecords(
       order by ${recordsKeyset.orderBy()} limit ${page.limit + 1}
     )
     select
-      (select coalesce(json_object_agg(status, n), '{}'::json) from (select status, count(*)::int as n from f group by status) c) as counts,
-      (select coalesce(json_agg(pg order by sort_key collate "C", k collate "C"), '[]'::json) from pg) as items`.execute(
-    db,
-  )
+      (select coalesce(json_object_agg(status, n), '{}'::json)
+        from (select status, count(*)::int as n from f group by status) c) as counts,
+      (select coalesce(json_agg(pg order by sort_key collate "C", k collate "C"), '[]'::json)
+        from pg) as items`.execute(db)
   const row = rows[0]!
   const { items, next } = recordsKeyset.toPage(row.items, page.limit, (r) => [r.sort_key, r.k], toItem)
   return { items, next, counts: { ...emptyCounts(), ...row.counts } }
@@ -183,9 +188,8 @@ export async function getRecord(
 ): Promise<RecordItem> {
   const idCol = side === 'procore' ? sql.ref('procore_id') : sql.ref('erp_id')
   const { rows } = await sql<{ item: JsonRow }>`
-    with x as (${itemsQuery(companyId, type)}) select row_to_json(x) as item from x where ${idCol} = ${externalId} limit 1`.execute(
-    db,
-  )
+    with x as (${itemsQuery(companyId, type)})
+    select row_to_json(x) as item from x where ${idCol} = ${externalId} limit 1`.execute(db)
   const row = rows[0]
   if (!row) throw notFound(`${side === 'procore' ? 'Procore' : 'ERP'} ${Registry[type].noun}`, externalId)
   return toItem(row.item)

@@ -121,18 +121,27 @@ async function scoreInTx(tx: Tx, companyId: string, type: RecordType, o: ScoreOp
   const sourceFilter =
     o.sourceIds !== undefined
       ? sql`k.external_id = any(${[...o.sourceIds]}::text[])`
-      : sql`not exists (select 1 from record_links l where l.company_id = k.company_id and l.type = k.type and l.unlinked_at is null and l.${sideCol(ss)} = k.external_id)
-          and not exists (select 1 from record_flags f where f.company_id = k.company_id and f.type = k.type and f.side = k.side and f.external_id = k.external_id and f.ignored_at is not null)`
+      : sql`not exists (select 1 from record_links l
+            where l.company_id = k.company_id and l.type = k.type and l.unlinked_at is null
+            and l.${sideCol(ss)} = k.external_id)
+          and not exists (select 1 from record_flags f
+            where f.company_id = k.company_id and f.type = k.type and f.side = k.side
+            and f.external_id = k.external_id and f.ignored_at is not null)`
   const candidateFilter =
     o.candidates === 'unlinked'
-      ? sql`and not exists (select 1 from record_links l where l.company_id = ${companyId} and l.type = ${type} and l.unlinked_at is null and l.${sideCol(os)} = p.cid)
-          and not exists (select 1 from record_flags f where f.company_id = ${companyId} and f.type = ${type} and f.side = ${os} and f.external_id = p.cid and f.ignored_at is not null)`
+      ? sql`and not exists (select 1 from record_links l
+            where l.company_id = ${companyId} and l.type = ${type} and l.unlinked_at is null
+            and l.${sideCol(os)} = p.cid)
+          and not exists (select 1 from record_flags f
+            where f.company_id = ${companyId} and f.type = ${type} and f.side = ${os}
+            and f.external_id = p.cid and f.ignored_at is not null)`
       : sql``
   // Children (project cost codes) pair only within linked parents; top-level records with top-level ones.
   const procoreParent = ss === 'procore' ? sql.ref('p.sp') : sql.ref('p.cp')
   const erpParent = ss === 'procore' ? sql.ref('p.cp') : sql.ref('p.sp')
   const parentFilter = def.parent
-    ? sql`and ((p.sp is null and p.cp is null) or exists (select 1 from record_links pl where pl.company_id = ${companyId} and pl.type = ${def.parent.type}
+    ? sql`and ((p.sp is null and p.cp is null) or exists (select 1 from record_links pl
+          where pl.company_id = ${companyId} and pl.type = ${def.parent.type}
           and pl.unlinked_at is null and pl.procore_id = ${procoreParent} and pl.erp_id = ${erpParent}))`
     : sql``
 
@@ -145,9 +154,8 @@ async function scoreInTx(tx: Tx, companyId: string, type: RecordType, o: ScoreOp
   // Exact keys (the normalised name included): one hash join.
   await sql`create temp table sugg_pairs on commit drop as
     select s.external_id as sid, o.external_id as cid, s.key, 1.0::float8 as sim, s.parent_id as sp, o.parent_id as cp
-    from sugg_src s join record_keys o on o.company_id = ${companyId} and o.type = ${type} and o.side = ${os} and o.key = s.key and o.value = s.value`.execute(
-    tx,
-  )
+    from sugg_src s join record_keys o on o.company_id = ${companyId} and o.type = ${type} and o.side = ${os}
+      and o.key = s.key and o.value = s.value`.execute(tx)
 
   if (def.match.name) {
     // Name similarity of pairs already found by another key: it adds to their score.
@@ -155,13 +163,15 @@ async function scoreInTx(tx: Tx, companyId: string, type: RecordType, o: ScoreOp
       select p.sid, p.cid, 'name', similarity(sn.value, cn.value), p.sp, p.cp
       from (select distinct sid, cid, sp, cp from sugg_pairs where key <> 'name') p
       join sugg_src sn on sn.external_id = p.sid and sn.key = 'name'
-      join record_keys cn on cn.company_id = ${companyId} and cn.type = ${type} and cn.side = ${os} and cn.external_id = p.cid and cn.key = 'name'
+      join record_keys cn on cn.company_id = ${companyId} and cn.type = ${type} and cn.side = ${os}
+        and cn.external_id = p.cid and cn.key = 'name'
       where sn.value <> cn.value and similarity(sn.value, cn.value) >= least(${threshold}::float8, 0.3)`.execute(tx)
 
     if (o.fuzzy?.mode === 'probe' && threshold < 1) {
       await sql`insert into sugg_pairs
         select s.external_id, o.external_id, 'name', similarity(s.value, o.value), s.parent_id, o.parent_id
-        from sugg_src s join record_keys o on o.company_id = ${companyId} and o.type = ${type} and o.side = ${os} and o.key = 'name' and o.value % s.value
+        from sugg_src s join record_keys o on o.company_id = ${companyId} and o.type = ${type} and o.side = ${os}
+          and o.key = 'name' and o.value % s.value
         where s.key = 'name' and o.value <> s.value`.execute(tx)
     } else if (o.fuzzy?.mode === 'prefix' && threshold < 1) {
       const skipped = await prefixJoin(tx, companyId, type, os, threshold, o.maxNameJoinRows ?? MAX_NAME_JOIN_ROWS)
@@ -178,13 +188,15 @@ async function scoreInTx(tx: Tx, companyId: string, type: RecordType, o: ScoreOp
       select ok.sid, ok.cid,
         1 - exp(sum(ln(1 - least(w.weight * ok.sim, 0.999999)))) as score,
         bool_or(w.strong and ok.sim >= 0.9999) as strong_key,
-        json_agg(json_build_object('key', ok.key, 'sim', round(ok.sim::numeric, 2)) order by w.weight * ok.sim desc) as evidence
+        json_agg(json_build_object('key', ok.key, 'sim', round(ok.sim::numeric, 2)) order by w.weight * ok.sim desc)
+          as evidence
       from ok join ${weights(type)} on w.key = ok.key
       group by ok.sid, ok.cid
     ), ranked as (
       select *, row_number() over (partition by sid order by score desc, cid) as rn from scored
     )
-    select sid, cid, score, (strong_key or score >= ${STRONG_SCORE}) as strong, evidence from ranked where rn <= ${o.perSource}
+    select sid, cid, score, (strong_key or score >= ${STRONG_SCORE}) as strong, evidence from ranked
+    where rn <= ${o.perSource}
     order by sid, score desc, cid`.execute(tx)
   await sql`drop table if exists sugg_src, sugg_pairs`.execute(tx)
   return rows.map((r) => ({
@@ -223,28 +235,29 @@ async function prefixJoin(
     select 1, row_number() over ()::int, o.external_id, o.value, o.parent_id from record_keys o
       where o.company_id = ${companyId} and o.type = ${type} and o.side = ${os} and o.key = 'name'
         and o.external_id not in (select cid from sugg_pairs)`.execute(tx)
-  await sql`create temp table pj_tokens on commit drop as select s, rid, unnest(show_trgm(value)) as tg from pj_names`.execute(
-    tx,
-  )
-  await sql`create temp table pj_df on commit drop as select tg, row_number() over (order by count(*), tg)::int as tid from pj_tokens group by tg`.execute(
-    tx,
-  )
+  await sql`create temp table pj_tokens on commit drop as
+    select s, rid, unnest(show_trgm(value)) as tg from pj_names`.execute(tx)
+  await sql`create temp table pj_df on commit drop as
+    select tg, row_number() over (order by count(*), tg)::int as tid from pj_tokens group by tg`.execute(tx)
   // lo and hi: the lengths a partner may have (the length filter), as integers for the join.
   await sql`create temp table pj_prefix on commit drop as
-    select s, rid, tid, pos, len, ceil(${t}::float8 * len - 1e-9)::int as lo, floor(len / ${t}::float8 + 1e-9)::int as hi from (
-      select k.s, k.rid, d.tid, row_number() over (partition by k.s, k.rid order by d.tid)::int as pos, count(*) over (partition by k.s, k.rid)::int as len
+    select s, rid, tid, pos, len, ceil(${t}::float8 * len - 1e-9)::int as lo,
+      floor(len / ${t}::float8 + 1e-9)::int as hi from (
+      select k.s, k.rid, d.tid, row_number() over (partition by k.s, k.rid order by d.tid)::int as pos,
+        count(*) over (partition by k.s, k.rid)::int as len
       from pj_tokens k join pj_df d using (tg)
     ) x where pos <= len - ceil(${t}::float8 * len - 1e-9)::int + 2`.execute(tx)
   const { rows } = await sql<{ n: string }>`select coalesce(sum(c0::bigint * c1), 0)::text as n from (
-    select count(*) filter (where s = 0) as c0, count(*) filter (where s = 1) as c1 from pj_prefix group by tid) z`.execute(
-    tx,
-  )
+    select count(*) filter (where s = 0) as c0, count(*) filter (where s = 1) as c1
+    from pj_prefix group by tid) z`.execute(tx)
   const joinRows = Number(rows[0]?.n ?? 0)
   if (joinRows > maxJoinRows) {
     await sql`drop table pj_names, pj_tokens, pj_df, pj_prefix`.execute(tx)
     return (
-      `name similarity was left out: the unpaired names share so many trigrams that comparing them would take ${joinRows.toLocaleString('en-US')} candidate rows ` +
-      `(the limit is ${maxJoinRows.toLocaleString('en-US')}); pairs were linked by exact keys only. Use a higher minScore, or review suggestions record by record.`
+      'name similarity was left out: the unpaired names share so many trigrams that comparing them would take ' +
+      `${joinRows.toLocaleString('en-US')} candidate rows ` +
+      `(the limit is ${maxJoinRows.toLocaleString('en-US')}); pairs were linked by exact keys only. ` +
+      'Use a higher minScore, or review suggestions record by record.'
     )
   }
   // Statistics, or the planner takes the candidate pairs for a handful and verifies them by nested loops.
@@ -257,7 +270,8 @@ async function prefixJoin(
       select x.rid as arid, y.rid as brid from pj_prefix x join pj_prefix y on y.tid = x.tid and y.s = 1
       where x.s = 0
         and y.len between x.lo and x.hi
-        and least(x.pos, y.pos) + least(x.len - x.pos, y.len - y.pos) >= ceil(${t / (1 + t)}::float8 * (x.len + y.len) - 1e-9)
+        and least(x.pos, y.pos) + least(x.len - x.pos, y.len - y.pos)
+          >= ceil(${t / (1 + t)}::float8 * (x.len + y.len) - 1e-9)
       group by x.rid, y.rid having count(*) >= 2
     ) c
     join pj_names a on a.s = 0 and a.rid = c.arid

@@ -97,15 +97,19 @@ for (let i = 0; i < 3; i++) {
       duration: 10,
     })
     console.log(
-      `GET /v1/companies (50 companies, 1 page, API key auth), autocannon -c 10 -d 10: ${Math.round(result.requests.average)} req/s mean, latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}`,
+      `GET /v1/companies (50 companies, 1 page, API key auth), autocannon -c 10 -d 10: ` +
+        `${Math.round(result.requests.average)} req/s mean, latency p50 ${result.latency.p50} ms, ` +
+        `p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}`,
     )
     await s.stop()
   }
 }
 console.log(`cold start to ready, embedded PostgreSQL, first start (initdb): ${Math.round(embeddedFirst.ms)} ms`)
 console.log(
-  `cold start to ready, embedded PostgreSQL, existing data: median ${Math.round(median(embeddedAgain))} ms of ${embeddedAgain.map(Math.round).join(', ')}`,
+  `cold start to ready, embedded PostgreSQL, existing data: median ${Math.round(median(embeddedAgain))} ms of ` +
+    `${embeddedAgain.map(Math.round).join(', ')}`,
 )
 console.log(
-  `cold start to ready, server PostgreSQL: median ${Math.round(median(serverRuns))} ms of ${serverRuns.map(Math.round).join(', ')}`,
+  `cold start to ready, server PostgreSQL: median ${Math.round(median(serverRuns))} ms of ` +
+    `${serverRuns.map(Math.round).join(', ')}`,
 )

@@ -135,8 +135,11 @@ const event = () => {
   n++
   const ulid = `01J${randomBytes(12).toString('hex').toUpperCase()}`.slice(0, 26)
   return (
-    `{"id":${n},"ulid":"${ulid}","timestamp":"${new Date().toISOString()}","metadata":{"source_user_id":1,"source_project_id":null,"source_operation_id":null,"source_company_id":${COMPANY},"source_application_id":null},` +
-    `"user_id":1,"company_id":${COMPANY},"project_id":null,"api_version":"v2.0","event_type":"update","resource_name":"Company Vendors","resource_id":${vendors[n % VENDORS]}}`
+    `{"id":${n},"ulid":"${ulid}","timestamp":"${new Date().toISOString()}",` +
+    `"metadata":{"source_user_id":1,"source_project_id":null,"source_operation_id":null,` +
+    `"source_company_id":${COMPANY},"source_application_id":null},` +
+    `"user_id":1,"company_id":${COMPANY},"project_id":null,"api_version":"v2.0","event_type":"update",` +
+    `"resource_name":"Company Vendors","resource_id":${vendors[n % VENDORS]}}`
   )
 }
 /** Inbox ids of every delivery answered 2xx: each must be a committed row. */
@@ -178,8 +181,10 @@ const a = await load({ duration: SECONDS })
 const stored = await count()
 console.log(
   `A. intake, POST /webhooks/procore, autocannon -c ${CONNECTIONS} -d ${SECONDS} (API process only, worker off): ` +
-    `${Math.round(a.requests.average)} req/s mean, latency p50 ${a.latency.p50} ms, p99 ${a.latency.p99} ms, max ${a.latency.max} ms; ` +
-    `2xx ${a['2xx']}, non-2xx ${a.non2xx}, errors ${a.errors}; ${stored} rows stored, acknowledged but not stored: ${await ackedButMissing()}`,
+    `${Math.round(a.requests.average)} req/s mean, latency p50 ${a.latency.p50} ms, p99 ${a.latency.p99} ms, ` +
+    `max ${a.latency.max} ms; ` +
+    `2xx ${a['2xx']}, non-2xx ${a.non2xx}, errors ${a.errors}; ${stored} rows stored, ` +
+    `acknowledged but not stored: ${await ackedButMissing()}`,
 )
 
 // B. drain the backlog with a worker process
@@ -193,8 +198,10 @@ const span = (
   )
 ).rows[0]!.s
 console.log(
-  `B. backlog of ${stored} events on ${VENDORS} records drained by one worker process (WORKER_CONCURRENCY 4), first to last processed: ` +
-    `${span.toFixed(1)} s = ${Math.round(stored / span)} events/s; ${reads() - readsBefore} Procore reads = ${Math.round((reads() - readsBefore) / span)} records re-read/s`,
+  `B. backlog of ${stored} events on ${VENDORS} records drained by one worker process (WORKER_CONCURRENCY 4), ` +
+    `first to last processed: ` +
+    `${span.toFixed(1)} s = ${Math.round(stored / span)} events/s; ${reads() - readsBefore} Procore reads = ` +
+    `${Math.round((reads() - readsBefore) / span)} records re-read/s`,
 )
 
 // C. end to end, worker running
@@ -211,9 +218,13 @@ const { rows } = await db.query<{ received_at: Date; processed_at: Date }>(
 const lastProcessed = Math.max(...rows.map((r) => r.processed_at.getTime()))
 const lag = rows.map((r) => r.processed_at.getTime() - r.received_at.getTime())
 console.log(
-  `C. end to end, ${EVENTS} events at -c ${CONNECTIONS} with the worker running: intake ${Math.round(c.requests.average)} req/s (p99 ${c.latency.p99} ms, non-2xx ${c.non2xx}, acknowledged but not stored ${missingC}); ` +
-    `first request → last processed ${((lastProcessed - started) / 1000).toFixed(1)} s = ${Math.round(EVENTS / ((lastProcessed - started) / 1000))} events/s; ` +
-    `received → processed p50 ${percentile(lag, 50)} ms, p99 ${percentile(lag, 99)} ms; ${reads() - readsC} Procore reads (coalescing)`,
+  `C. end to end, ${EVENTS} events at -c ${CONNECTIONS} with the worker running: ` +
+    `intake ${Math.round(c.requests.average)} req/s ` +
+    `(p99 ${c.latency.p99} ms, non-2xx ${c.non2xx}, acknowledged but not stored ${missingC}); ` +
+    `first request → last processed ${((lastProcessed - started) / 1000).toFixed(1)} s = ` +
+    `${Math.round(EVENTS / ((lastProcessed - started) / 1000))} events/s; ` +
+    `received → processed p50 ${percentile(lag, 50)} ms, p99 ${percentile(lag, 99)} ms; ` +
+    `${reads() - readsC} Procore reads (coalescing)`,
 )
 
 await stop(worker.child)

@@ -1,6 +1,7 @@
 // Benchmark of the sync core. Prints figures; asserts nothing about time.
 //
-//   npx tsx test/bench/sync.ts                       # everything, on TEST_DATABASE_URL / DATABASE_URL or an embedded PostgreSQL
+//   npx tsx test/bench/sync.ts                       # everything, on TEST_DATABASE_URL / DATABASE_URL
+//                                                    # or an embedded PostgreSQL
 //   npx tsx test/bench/sync.ts --sizes=10000 --skip=e2e
 //
 // 1. Suggestions: N Procore × N ERP vendors (synthetic, see `vendors()`), set-based in PostgreSQL:
@@ -134,7 +135,9 @@ function vendors(n: number) {
       email_address: kind < 4 ? `ap${i}@v${i}.example` : null,
       updated_at: '2024-01-01T00:00:00Z',
     })
-    const typo = `${cap(first.slice(0, 2) + (first[2] === 'a' ? 'e' : 'a') + first.slice(3))}${second} ${base.split(' ').at(-1)}`
+    const typo =
+      `${cap(first.slice(0, 2) + (first[2] === 'a' ? 'e' : 'a') + first.slice(3))}${second} ` +
+      `${base.split(' ').at(-1)}`
     const name =
       kind < 4
         ? `${base} ${forms[(i + 1) % 5]}`.trim()
@@ -198,7 +201,8 @@ async function suggestions(n: number) {
       t = process.hrtime.bigint()
       const plan = await planBulkLink(db, COMPANY, 'vendor', minScore, { statementTimeoutMs: 900_000 })
       console.log(
-        `  bulk plan, minScore ${minScore}: ${fmt(since(t))}, ${plan.unambiguous.length} unambiguous pairs, ${plan.ambiguous.length} ambiguous; peak RSS ${mb(peakRss)}`,
+        `  bulk plan, minScore ${minScore}: ${fmt(since(t))}, ${plan.unambiguous.length} unambiguous pairs, ` +
+          `${plan.ambiguous.length} ambiguous; peak RSS ${mb(peakRss)}`,
       )
       if (plan.nameMatchingSkipped) console.log(`    ${plan.nameMatchingSkipped}`)
     }
@@ -285,7 +289,8 @@ async function evaluation(n: number) {
       .where('status', '=', 'open')
       .executeTakeFirstOrThrow()
     console.log(
-      `  ${evaluated} changed records evaluated in ${fmt(ms)}: ${(ms / evaluated).toFixed(3)} ms per changed record; ${open.n} discrepancies opened`,
+      `  ${evaluated} changed records evaluated in ${fmt(ms)}: ${(ms / evaluated).toFixed(3)} ms per changed record; ` +
+        `${open.n} discrepancies opened`,
     )
   })
 }
@@ -327,7 +332,8 @@ async function createInProcore(n: number) {
         (byPath.get(`${c.method} ${c.path.replace(/\d{6,}/g, ':id')}`) ?? 0) + 1,
       )
     console.log(
-      `  ${JSON.stringify(run.result.counts)} in ${fmt(ms)}; HTTP calls to the Procore stand-in: ${calls.length} (${[...byPath].map(([k, v]) => `${v}× ${k}`).join(', ')})`,
+      `  ${JSON.stringify(run.result.counts)} in ${fmt(ms)}; HTTP calls to the Procore stand-in: ${calls.length} ` +
+        `(${[...byPath].map(([k, v]) => `${v}× ${k}`).join(', ')})`,
     )
   } finally {
     await env.stop()
@@ -394,13 +400,16 @@ async function endToEnd(changes: number) {
     }
     const ours = times.map((x, i) => x - toSnapshot[i]!)
     console.log(
-      `  ${times.length} changes (${links.length} linked pairs): median ${fmt(pct(times, 0.5))}, p95 ${fmt(pct(times, 0.95))}, max ${fmt(Math.max(...times))}`,
+      `  ${times.length} changes (${links.length} linked pairs): median ${fmt(pct(times, 0.5))}, ` +
+        `p95 ${fmt(pct(times, 0.95))}, max ${fmt(Math.max(...times))}`,
     )
     console.log(
-      `    of which webhook → inbox → re-read → snapshot: median ${fmt(pct(toSnapshot, 0.5))}, p95 ${fmt(pct(toSnapshot, 0.95))}`,
+      `    of which webhook → inbox → re-read → snapshot: median ${fmt(pct(toSnapshot, 0.5))}, ` +
+        `p95 ${fmt(pct(toSnapshot, 0.95))}`,
     )
     console.log(
-      `    and snapshot → evaluate → propagate → ERP written: median ${fmt(pct(ours, 0.5))}, p95 ${fmt(pct(ours, 0.95))}`,
+      `    and snapshot → evaluate → propagate → ERP written: median ${fmt(pct(ours, 0.5))}, ` +
+        `p95 ${fmt(pct(ours, 0.95))}`,
     )
   } finally {
     await env.stop()

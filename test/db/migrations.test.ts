@@ -14,11 +14,8 @@ function connect(url: string) {
 }
 
 async function tables(db: Kysely<Database>) {
-  const { rows } = await sql<{
-    t: string
-  }>`select table_name as t from information_schema.tables where table_schema = 'public' and table_name not like 'kysely_%' order by 1`.execute(
-    db,
-  )
+  const { rows } = await sql<{ t: string }>`select table_name as t from information_schema.tables
+    where table_schema = 'public' and table_name not like 'kysely_%' order by 1`.execute(db)
   return rows.map((r) => r.t)
 }
 

@@ -97,10 +97,10 @@ t.test(
     // A sealed value copied to another company does not open (AAD binds it to company and column).
     const other = newCompanyId()
     await createCompany(app, adminKey, other, 'foundation')
-    await sql`insert into erp_connections (company_id, base_url, token_sealed, system, company_name, protocol_version, info, notification_secret_sealed)
-    select ${other}, base_url, token_sealed, system, company_name, protocol_version, info, notification_secret_sealed from erp_connections where company_id = ${companyId}`.execute(
-      app.db,
-    )
+    await sql`insert into erp_connections (company_id, base_url, token_sealed, system, company_name, protocol_version,
+      info, notification_secret_sealed)
+    select ${other}, base_url, token_sealed, system, company_name, protocol_version, info, notification_secret_sealed
+    from erp_connections where company_id = ${companyId}`.execute(app.db)
     const swapped = await app.inject({
       method: 'POST',
       url: `/v1/companies/${other}/erp/connection/test`,

@@ -163,7 +163,9 @@ t.test('rotation: both secrets work during the grace period, only the new one af
   t.equal((await send(signed(c.secret))).statusCode, 204, 'previous secret accepted during the grace period')
   t.equal((await send(signed(next))).statusCode, 204, 'new secret accepted')
   const both = signed(next)
-  both.signature = `${signStandardWebhook('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', both.id, both.timestamp, both.body)} ${both.signature}`
+  both.signature =
+    `${signStandardWebhook('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', both.id, both.timestamp, both.body)} ` +
+    `${both.signature}`
   t.equal((await send(both)).statusCode, 204, 'several signatures, one valid')
 
   await c.app.db

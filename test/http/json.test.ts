@@ -193,7 +193,8 @@ void t.test('stringifyJson writes what JSON.stringify writes, for plain JSON val
 })
 
 void t.test('stringifyJson follows JSON.stringify for toJSON, undefined, holes and cycles', (t) => {
-  const value = { at: new Date(0), skip: undefined, fn: () => 1, list: [undefined, 1, , NaN] } // eslint-disable-line no-sparse-arrays
+  // eslint-disable-next-line no-sparse-arrays
+  const value = { at: new Date(0), skip: undefined, fn: () => 1, list: [undefined, 1, , NaN] }
   t.equal(stringifyJson(value), JSON.stringify(value))
   const cyclic: Record<string, unknown> = {}
   cyclic.self = cyclic

@@ -17,7 +17,9 @@ void t.test('follows Link rel="next" (absolute or relative) over three pages, th
     .reply(200, '[{"id":1},{"id":2}]', {
       headers: {
         ...json,
-        link: `<${ORIGIN}/rest/v1.0/projects?company_id=7&page=2&per_page=2>; rel="next", <${ORIGIN}/rest/v1.0/projects?company_id=7&page=3&per_page=2>; rel="last"`,
+        link:
+          `<${ORIGIN}/rest/v1.0/projects?company_id=7&page=2&per_page=2>; rel="next", ` +
+          `<${ORIGIN}/rest/v1.0/projects?company_id=7&page=3&per_page=2>; rel="last"`,
       },
     })
   pool

@@ -116,7 +116,9 @@ t.test('OAuth: authorize URL with a signed, single-use, expiring state; the call
   const again = await connect(h, { mode: 'authorization_code' })
   const denied = await h.app.inject({
     method: 'GET',
-    url: `/oauth/procore/callback?error=access_denied&state=${encodeURIComponent(new URL(again.json().authorizeUrl).searchParams.get('state')!)}`,
+    url:
+      `/oauth/procore/callback?error=access_denied&state=` +
+      `${encodeURIComponent(new URL(again.json().authorizeUrl).searchParams.get('state')!)}`,
   })
   t.equal(denied.statusCode, 400)
   t.equal(denied.json().code, 'oauth_denied')
@@ -173,11 +175,9 @@ t.test('disconnect: If-Match, hook deleted, secrets forgotten, deliveries refuse
 
 /** Every row of every table, as text: what a database dump would show. */
 async function dump(db: Db): Promise<string> {
-  const { rows: tables } = await sql<{
-    name: string
-  }>`select quote_ident(schemaname) || '.' || quote_ident(tablename) as name from pg_tables where schemaname in ('public', 'graphile_worker')`.execute(
-    db,
-  )
+  const { rows: tables } = await sql<{ name: string }>`
+    select quote_ident(schemaname) || '.' || quote_ident(tablename) as name
+    from pg_tables where schemaname in ('public', 'graphile_worker')`.execute(db)
   let out = ''
   for (const { name } of tables) {
     const { rows } = await sql<{ row: string }>`select row_to_json(t)::text as row from ${sql.raw(name)} t`.execute(db)

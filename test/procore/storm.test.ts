@@ -128,7 +128,8 @@ t.test('T3: duplicate and reorder storm', async (t) => {
           run_at: Date
         }>`select attempts, last_error, run_at from graphile_worker.jobs`.execute(h.app.db)
         t.comment(
-          `still waiting: ${jobs.length} jobs; errors: ${[...new Set(jobs.map((j) => j.last_error).filter(Boolean))].join(' | ').slice(0, 500)}`,
+          `still waiting: ${jobs.length} jobs; errors: ` +
+            `${[...new Set(jobs.map((j) => j.last_error).filter(Boolean))].join(' | ').slice(0, 500)}`,
         )
       }
       return inboxSettled(h)

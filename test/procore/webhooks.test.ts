@@ -21,9 +21,8 @@ const OTHER = '7100200300'
 /** Rows in the inbox and jobs in the queue: what a rejected request must leave untouched. */
 async function written(db: Db): Promise<{ events: number; jobs: number }> {
   const { rows } = await sql<{ events: string; jobs: string }>`
-    select (select count(*) from inbox_events) as events, (select count(*) from graphile_worker._private_jobs) as jobs`.execute(
-    db,
-  )
+    select (select count(*) from inbox_events) as events,
+      (select count(*) from graphile_worker._private_jobs) as jobs`.execute(db)
   return { events: Number(rows[0]!.events), jobs: Number(rows[0]!.jobs) }
 }
 
@@ -343,9 +342,8 @@ t.test('a failing insert is answered 503 with Retry-After, never 2xx', async (t)
   await installWebhook(h)
   const auth = { authorization: authorizationOf(h) }
   // The inbox refuses writes (as when the database is read-only or the table locked out).
-  await sql`create function refuse() returns trigger language plpgsql as $$ begin raise exception 'inbox offline'; end $$`.execute(
-    h.app.db,
-  )
+  await sql`create function refuse() returns trigger language plpgsql
+    as $$ begin raise exception 'inbox offline'; end $$`.execute(h.app.db)
   await sql`create trigger refuse before insert on inbox_events for each row execute function refuse()`.execute(
     h.app.db,
   )
@@ -415,13 +413,11 @@ t.test('an event whose job add was dropped (graphile add_job race) still gets a 
   // The outcome of the race: add_job inserts nothing (here: the first insert is discarded).
   await sql`create table drop_once (n int)`.execute(h.app.db)
   await sql`insert into drop_once values (1)`.execute(h.app.db)
-  await sql`create function drop_first_job() returns trigger language plpgsql as $$
-    begin if exists (select 1 from drop_once) then delete from drop_once; return null; end if; return new; end $$`.execute(
-    h.app.db,
-  )
-  await sql`create trigger drop_first_job before insert on graphile_worker._private_jobs for each row execute function drop_first_job()`.execute(
-    h.app.db,
-  )
+  const dropFirstJob = sql`create function drop_first_job() returns trigger language plpgsql as $$
+    begin if exists (select 1 from drop_once) then delete from drop_once; return null; end if; return new; end $$`
+  await dropFirstJob.execute(h.app.db)
+  await sql`create trigger drop_first_job before insert on graphile_worker._private_jobs
+    for each row execute function drop_first_job()`.execute(h.app.db)
   const res = await post(
     h,
     { authorization: authorizationOf(h) },

@@ -83,7 +83,8 @@ function conform(method: string, path: string, status: number, headers: Incoming
     const v = validatorFor(media.schema.$ref)
     if (!v(body))
       throw new Error(
-        `${op.key} ${status}: body does not match ${media.schema.$ref}: ${ajv.errorsText(v.errors)}\n${JSON.stringify(body)}`,
+        `${op.key} ${status}: body does not match ${media.schema.$ref}: ${ajv.errorsText(v.errors)}\n` +
+          `${JSON.stringify(body)}`,
       )
   }
   exercised.add(op.key)
@@ -521,7 +522,8 @@ void t.test('a cursor walk returns each of 3,000 records exactly once', async (t
     const page = await api(
       erp,
       'GET',
-      `/v1/vendors?limit=500&updated_since=${encodeURIComponent(String(from?.updated_at))}&cursor=${encodeURIComponent(cursor)}`,
+      `/v1/vendors?limit=500&updated_since=${encodeURIComponent(String(from?.updated_at))}` +
+        `&cursor=${encodeURIComponent(cursor)}`,
     )
     total += page.body.data.length
     cursor = page.body.next_cursor

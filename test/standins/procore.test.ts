@@ -165,7 +165,8 @@ void t.test('authorization code, refresh rotation, reused refresh token rejected
   const authorize = await call(
     s,
     'GET',
-    `/oauth/authorize?response_type=code&client_id=standin-client&redirect_uri=${encodeURIComponent(redirectUri)}&state=xyz`,
+    `/oauth/authorize?response_type=code&client_id=standin-client` +
+      `&redirect_uri=${encodeURIComponent(redirectUri)}&state=xyz`,
     {
       company: null,
     },
@@ -531,7 +532,8 @@ void t.test('webhooks: v2 and v4 payloads with the stored Authorization header',
   const nextPage = await call(
     s,
     'GET',
-    `/rest/v1.0/webhooks/hooks/${v2.id}/deliveries?company_id=${COMPANY}&page_size=100&page_start=${deliveries.json[0].id}`,
+    `/rest/v1.0/webhooks/hooks/${v2.id}/deliveries?company_id=${COMPANY}&page_size=100` +
+      `&page_start=${deliveries.json[0].id}`,
     { token },
   )
   t.equal(nextPage.json.length, 1, 'cursor paging continues after page_start')

@@ -33,7 +33,8 @@ t.test('a crash during create-in-procore: the rerun creates nothing twice', asyn
   await until('Procore answered', async () => syncCalls() === 1)
   const waiting = await until('commit blocked', async () => {
     const { rows } = await blocker.query<{ pid: number }>(
-      "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and wait_event_type = 'Lock'",
+      'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() ' +
+        "and wait_event_type = 'Lock'",
     )
     return rows[0]?.pid
   })

@@ -205,9 +205,8 @@ t.test('a full refresh reads every record type, job cost codes under their jobs'
 
   // An agent that (at its last connection test) stopped serving employees and job cost codes:
   // those lists are not read, and nothing of theirs is marked deleted.
-  await sql`update erp_connections set info = jsonb_set(info, '{capabilities,resources}', '["departments","jobs","cost-codes","vendors"]')`.execute(
-    c.app.db,
-  )
+  await sql`update erp_connections set info = jsonb_set(info, '{capabilities,resources}',
+    '["departments","jobs","cost-codes","vendors"]')`.execute(c.app.db)
   const partial = await refresh(c)
   t.equal(partial.status, 'succeeded', partial.error ?? '')
   t.match(partial.result?.types, {

@@ -324,12 +324,15 @@ t.test('name matching for whole companies finds exactly the pairs a brute-force 
   for (const threshold of [0.5, 0.7, 0.85]) {
     // Sources and candidates that an exact key (the same normalised name) pairs are left to that key.
     const { rows } = await sql<{ p: string; e: string; exact: boolean }>`
-      with p as (select external_id, value from record_keys where company_id = ${COMPANY} and side = 'procore' and key = 'name'),
-           e as (select external_id, value from record_keys where company_id = ${COMPANY} and side = 'erp' and key = 'name'),
+      with p as (select external_id, value from record_keys
+                 where company_id = ${COMPANY} and side = 'procore' and key = 'name'),
+           e as (select external_id, value from record_keys
+                 where company_id = ${COMPANY} and side = 'erp' and key = 'name'),
            exact as (select p.external_id as p, e.external_id as e from p join e using (value))
       select p.external_id as p, e.external_id as e, p.value = e.value as exact from p, e
       where similarity(p.value, e.value) >= ${threshold}
-        and (p.value = e.value or (p.external_id not in (select p from exact) and e.external_id not in (select e from exact)))`.execute(
+        and (p.value = e.value
+             or (p.external_id not in (select p from exact) and e.external_id not in (select e from exact)))`.execute(
       db,
     )
     const exact = new Set(rows.filter((r) => r.exact).map((r) => `${r.p}|${r.e}`))

@@ -324,7 +324,8 @@ export class ErpStore {
         throw new ProblemError(
           422,
           'idempotency_key_reused',
-          `Idempotency-Key "${key}" was already used for a different request (another body or path). Use a new key for a new record.`,
+          `Idempotency-Key "${key}" was already used for a different request (another body or path). ` +
+            `Use a new key for a new record.`,
         )
       }
       const existing = this.records.get(bound.resource)?.get(bound.id)
@@ -348,7 +349,8 @@ export class ErpStore {
       throw new ProblemError(
         409,
         'already_exists',
-        `The ${NOUN[resource]} was not created: ${conflict.message}. Link that record instead, or use another ${conflict.field}.`,
+        `The ${NOUN[resource]} was not created: ${conflict.message}. ` +
+          `Link that record instead, or use another ${conflict.field}.`,
         {
           errors: [{ field: conflict.field, message: conflict.message }],
           existing_id: conflict.existingId,
@@ -375,7 +377,8 @@ export class ErpStore {
       throw new ProblemError(
         428,
         'if_match_required',
-        `Send If-Match with the ETag of the version you are changing, e.g. If-Match: "${stored.value.version}". Read the ${NOUN[resource]} first to get it.`,
+        `Send If-Match with the ETag of the version you are changing, e.g. If-Match: "${stored.value.version}". ` +
+          `Read the ${NOUN[resource]} first to get it.`,
       )
     }
     if (!isObject(body))
@@ -391,7 +394,8 @@ export class ErpStore {
       throw new ProblemError(
         412,
         'version_mismatch',
-        `The ${NOUN[resource]} changed since version ${m[1]}; it is now at version ${stored.value.version}. Read it again, re-apply your change and retry with the new ETag.`,
+        `The ${NOUN[resource]} changed since version ${m[1]}; it is now at version ${stored.value.version}. ` +
+          `Read it again, re-apply your change and retry with the new ETag.`,
         {
           current_version: stored.value.version,
         },
@@ -507,7 +511,8 @@ export class ErpStore {
     return new ProblemError(
       422,
       'validation_failed',
-      `The ${NOUN[resource]} was not ${what}: ${n} not accepted by ${SYSTEM_LABEL[this.system]}. Correct them and retry.`,
+      `The ${NOUN[resource]} was not ${what}: ${n} not accepted by ${SYSTEM_LABEL[this.system]}. ` +
+        `Correct them and retry.`,
       { errors },
     )
   }
@@ -596,7 +601,8 @@ export function notFound(resource: ErpResource, id: string): ProblemError {
   return new ProblemError(
     404,
     'not_found',
-    `No ${NOUN[resource]} has id "${id}". It may never have existed in this ERP company; records are deactivated, not deleted.`,
+    `No ${NOUN[resource]} has id "${id}". ` +
+      `It may never have existed in this ERP company; records are deactivated, not deleted.`,
   )
 }
 

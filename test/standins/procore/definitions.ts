@@ -192,7 +192,8 @@ export const DEFINITIONS: readonly ResourceDef[] = [
       origin_id: null,
       origin_data: null,
     },
-    ignored: ['origin_code', 'name', 'vendor', 'last_login_at', 'welcome_email_sent_at'], // users have no origin_code (§2.5)
+    // users have no origin_code (§2.5)
+    ignored: ['origin_code', 'name', 'vendor', 'last_login_at', 'welcome_email_sent_at'],
     hidden: ['vendor_id'],
     resourceName: 'Company Users',
     validate: (rec, store) =>

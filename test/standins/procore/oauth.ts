@@ -47,7 +47,8 @@ const invalidGrant = (): ApiError =>
   oauthError(
     400,
     'invalid_grant',
-    'The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.',
+    'The provided authorization grant is invalid, expired, revoked, does not match the redirection URI ' +
+      'used in the authorization request, or was issued to another client.',
   )
 
 export class OAuthServer {
@@ -95,7 +96,8 @@ export class OAuthServer {
       throw oauthError(
         401,
         'invalid_client',
-        'Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.',
+        'Client authentication failed due to unknown client, no client authentication included, ' +
+          'or unsupported authentication method.',
       )
     }
     switch (str(body.grant_type)) {

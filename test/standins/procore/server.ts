@@ -98,7 +98,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (typeof principal === 'string') {
       reply.header(
         'www-authenticate',
-        `Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token ${principal === 'expired' ? 'expired' : 'is invalid'}"`,
+        `Bearer realm="Doorkeeper", error="invalid_token", ` +
+          `error_description="The access token ${principal === 'expired' ? 'expired' : 'is invalid'}"`,
       )
       throw new ApiError(401, { errors: 'The access token is invalid' })
     }
