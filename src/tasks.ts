@@ -6,7 +6,7 @@ import { bulkLinkTask } from './sync/bulk.js'
 import { createTask } from './sync/create.js'
 import { propagateTask } from './sync/discrepancies.js'
 import { evaluateTask } from './sync/evaluate.js'
-import { ingestTasks, processInboxRecord, reconcileAllTask } from './sync/ingest.js'
+import { ingestTasks, reconcileAllTask } from './sync/ingest.js'
 import { originsTask } from './sync/links.js'
 
 /** Hourly: a key past its retention is never replayed again, so the table keeps only live ones. */
@@ -26,7 +26,7 @@ export const purgeIdempotencyKeysTask = defineTask({
  * recurring ones carry their schedule.
  */
 export const tasks: readonly TaskDefinition[] = [
-  processRecordTask(processInboxRecord),
+  processRecordTask,
   ingestTasks.procore,
   ingestTasks.erp,
   reconcileAllTask,

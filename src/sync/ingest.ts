@@ -11,13 +11,10 @@ import { hasConnection } from '../erp/connections.js'
 import { erpRecordApi } from '../erp/records.js'
 import { ErpNotConnectedError } from '../erp/errors.js'
 import { AppError, isRetryable } from '../errors.js'
-import type { RecordProcessor } from '../inbox/tasks.js'
 import { enqueue } from '../jobs/queue.js'
 import { createRun, RunPayload, runJob, type JobRun, type RunParams, type RunResult } from '../jobs/runs.js'
 import { defineTask } from '../jobs/task.js'
-import { applicationId, loadConnection } from '../procore/connection.js'
 import { connectedCompany } from '../procore/connect.js'
-import { parseEvent, type ProcoreEvent } from '../procore/events.js'
 import { ProcoreApi } from '../procore/resources.js'
 import { failureMessage } from './connectors.js'
 import { entity, procoreResource, RecordTypes, type Mapped, type RecordType } from './registry.js'
@@ -100,36 +97,6 @@ export async function ingestRecord(
     { ...entity(type)[side].from(json), raw: json },
   ])
   return change?.change === 'created' || change?.change === 'changed' ? 'processed' : 'skipped'
-}
-
-/**
- * The inbox processor for both sides: the events of one record (a coalesced burst) lead to one
- * re-read, whatever they said and in whatever order they came. Procore events caused by our own
- * writes (our OAuth client id as `metadata.source_application_id`) are skipped without a read.
- */
-export const processInboxRecord: RecordProcessor = async (ctx, record, events) => {
-  const { companyId, source: side, recordType: type, resourceId: id } = record
-  if (side === 'erp') return ingestRecord(ctx, side, companyId, type, id)
-  const parsed = events.map((e) => parseEvent(e.body)).flatMap((p) => (p.ok ? [p.event] : []))
-  const ours = applicationId(ctx, await loadConnection(ctx.db, companyId))
-  if (ours !== null && parsed.length > 0 && parsed.every((e) => e.sourceApplicationId === ours)) return 'skipped'
-  return ingestRecord(ctx, side, companyId, type, id, procoreParentOf(type, parsed))
-}
-
-/**
- * The parent a Procore event names for a record of a type that may have one: the latest event's
- * resource says whether the record lives in a project, the events name the project. Undefined:
- * the snapshot must tell.
- */
-function procoreParentOf(type: RecordType, events: ProcoreEvent[]): string | null | undefined {
-  const parent = entity(type).parent
-  if (!parent) return null
-  const latest = events.at(-1)
-  if (latest && latest.resourceName !== parent.procoreWebhookResource) return null
-  return (
-    [...events].reverse().find((e) => e.resourceName === parent.procoreWebhookResource && e.projectId !== null)
-      ?.projectId ?? undefined
-  )
 }
 
 // ---- listings ----------------------------------------------------------------------------------
