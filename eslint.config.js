@@ -7,7 +7,8 @@ const DOMAIN = ['sync', 'inbox', 'companies', 'auth', 'jobs']
 const APP = ['plugins', 'cli']
 const CONNECTOR =
   'Connectors (src/procore, src/erp) know HTTP, auth, paging and payload formats, not the domain nor each other: ' +
-  'the domain calls them through src/sync/sides.ts. Move what needs snapshots, runs, links, the inbox or record types into the domain.'
+  'the domain calls them through src/sync/sides.ts. ' +
+  'Move what needs snapshots, runs, links, the inbox or record types into the domain.'
 
 /**
  * Files matching `files` may not import the top-level folders `folders` of src/ (nor routes/, the app or the
@@ -97,14 +98,16 @@ export default tseslint.config(
             {
               regex: '^\\.\\.?/(?!\\.\\./)(?!.*\\bsrc/)',
               message:
-                'A route file never imports another route file: shared schemas live in src/schemas, shared logic in the domain.',
+                'A route file never imports another route file: ' +
+                'shared schemas live in src/schemas, shared logic in the domain.',
             },
           ],
         },
       ],
     },
   },
-  // Migrations are frozen in time (layout included) and typed Kysely<any> on purpose: they must not follow the app's types.
+  // Migrations are frozen in time (layout included) and typed Kysely<any> on purpose:
+  // they must not follow the app's types.
   { files: ['migrations/**/*.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off', 'max-len': 'off' } },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
