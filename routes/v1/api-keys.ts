@@ -1,3 +1,4 @@
+import { pageOf } from '../../src/api/pagination.js'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { createApiKey, getApiKey, listApiKeys, revokeApiKey } from '../../src/auth/api-keys.js'
@@ -48,7 +49,7 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Page(ApiKey), ...problems(400, 401, 403) },
       },
     },
-    async (request) => listApiKeys(app.db, { limit: request.query.limit ?? 50, cursor: request.query.cursor }),
+    async (request) => listApiKeys(app.db, pageOf(request.query)),
   )
 
   app.get(

@@ -1,3 +1,4 @@
+import { pageOf } from '../../src/api/pagination.js'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { AuditEntry } from '../../src/schemas/audit.js'
@@ -28,11 +29,7 @@ const audit: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Page(AuditEntry), ...problems(400, 401, 404) },
       },
     },
-    async (request) =>
-      listAudit(app.db, request.params.companyId, request.query, {
-        limit: request.query.limit ?? 50,
-        cursor: request.query.cursor,
-      }),
+    async (request) => listAudit(app.db, request.params.companyId, request.query, pageOf(request.query)),
   )
 }
 

@@ -1,3 +1,4 @@
+import { pageOf } from '../../src/api/pagination.js'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { expectedVersion } from '../../src/api/etag.js'
@@ -56,11 +57,7 @@ const companies: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Page(Company), ...problems(400, 401) },
       },
     },
-    async (request) =>
-      listCompanies(app.db, request.principal.companyIds, {
-        limit: request.query.limit ?? 50,
-        cursor: request.query.cursor,
-      }),
+    async (request) => listCompanies(app.db, request.principal.companyIds, pageOf(request.query)),
   )
 
   app.get(

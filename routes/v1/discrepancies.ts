@@ -1,3 +1,4 @@
+import { pageOf } from '../../src/api/pagination.js'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { expectedVersion } from '../../src/api/etag.js'
@@ -40,11 +41,7 @@ const discrepancies: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Page(Discrepancy), ...problems(400, 401, 404) },
       },
     },
-    async (request) =>
-      listDiscrepancies(app.db, request.params.companyId, request.query, {
-        limit: request.query.limit ?? 50,
-        cursor: request.query.cursor,
-      }),
+    async (request) => listDiscrepancies(app.db, request.params.companyId, request.query, pageOf(request.query)),
   )
 
   app.get(

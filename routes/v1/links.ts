@@ -1,3 +1,4 @@
+import { pageOf } from '../../src/api/pagination.js'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { expectedVersion } from '../../src/api/etag.js'
@@ -117,11 +118,7 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Page(Link), ...problems(400, 401, 404) },
       },
     },
-    async (request) =>
-      listLinks(app.db, request.params.companyId, request.query, {
-        limit: request.query.limit ?? 50,
-        cursor: request.query.cursor,
-      }),
+    async (request) => listLinks(app.db, request.params.companyId, request.query, pageOf(request.query)),
   )
 
   app.get(

@@ -1,3 +1,4 @@
+import { pageOf } from '../../src/api/pagination.js'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { CompanyIdString, IdempotencyHeaders, PageQuery, problems } from '../../src/schemas/common.js'
@@ -60,10 +61,7 @@ const records: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) =>
-      listRecords(app.db, request.params.companyId, request.params.type, request.query, {
-        limit: request.query.limit ?? 50,
-        cursor: request.query.cursor,
-      }),
+      listRecords(app.db, request.params.companyId, request.params.type, request.query, pageOf(request.query)),
   )
 
   app.get(

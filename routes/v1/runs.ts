@@ -1,3 +1,4 @@
+import { pageOf } from '../../src/api/pagination.js'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { CompanyIdString, CompanyParams, Page, PageQuery, problems } from '../../src/schemas/common.js'
@@ -22,13 +23,7 @@ const runs: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Page(Run), ...problems(400, 401, 404) },
       },
     },
-    async (request) =>
-      listRuns(
-        app.db,
-        request.params.companyId,
-        { kind: request.query.kind },
-        { limit: request.query.limit ?? 50, cursor: request.query.cursor },
-      ),
+    async (request) => listRuns(app.db, request.params.companyId, { kind: request.query.kind }, pageOf(request.query)),
   )
 
   app.get(

@@ -1,3 +1,4 @@
+import { pageOf } from '../../src/api/pagination.js'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { InboxStatuses, Sides } from '../../src/db/tables/records.js'
@@ -29,11 +30,7 @@ const webhookEvents: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Page(InboxEvent), ...problems(400, 401, 404) },
       },
     },
-    async (request) =>
-      listEvents(app.db, request.params.companyId, request.query, {
-        limit: request.query.limit ?? 50,
-        cursor: request.query.cursor,
-      }),
+    async (request) => listEvents(app.db, request.params.companyId, request.query, pageOf(request.query)),
   )
 
   app.post(

@@ -15,6 +15,12 @@ export interface PageRequest {
   cursor?: string | undefined
 }
 
+/** The page a list route's query asks for (its schema defaults `limit` to 50). */
+export const pageOf = (query: { limit?: number | undefined; cursor?: string | undefined }): PageRequest => ({
+  limit: query.limit ?? 50,
+  cursor: query.cursor,
+})
+
 export interface Page<Item> {
   items: Item[]
   next: string | null

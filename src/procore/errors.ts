@@ -20,22 +20,6 @@ export const needsReauth = (companyId: string, reason: string | null) =>
       `Connect again: POST /v1/companies/${companyId}/procore/connect.`,
   )
 
-/**
- * The human part of a Procore v1 error body: `{errors: "…"}`, `{errors: {field: [..]}}`, `{message}`,
- * `{error_description}`.
- */
-export function procoreMessage(body: unknown): string | undefined {
-  if (typeof body === 'string') return body.slice(0, 300)
-  if (body === null || typeof body !== 'object') return undefined
-  const b = body as Record<string, unknown>
-  if (typeof b.error_description === 'string') return b.error_description
-  if (typeof b.message === 'string') return b.message
-  if (typeof b.errors === 'string') return b.errors
-  if (b.errors && typeof b.errors === 'object')
-    return fieldMessages(b.errors as Record<string, unknown>).join('; ') || undefined
-  return undefined
-}
-
 /** `{name: ["can't be blank"]}` → `["name can't be blank"]`. */
 export function fieldMessages(errors: Record<string, unknown>): string[] {
   return Object.entries(errors).flatMap(([field, messages]) =>

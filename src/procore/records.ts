@@ -1,8 +1,8 @@
 import type { AppContext } from '../context.js'
 import { AppError } from '../errors.js'
-import { UpstreamError } from '../http/errors.js'
+import { UpstreamError, upstreamMessage } from '../http/errors.js'
 import { usableConnection } from './connection.js'
-import { fieldMessages, procoreMessage } from './errors.js'
+import { fieldMessages } from './errors.js'
 import { inProject, ProcoreApi, SYNC_BATCH, type ProcoreResource } from './resources.js'
 import type { Json } from './types.js'
 
@@ -240,7 +240,7 @@ async function upsertOneByOne(
       const body = error.body as { errors?: unknown } | undefined
       const refused =
         body && typeof body.errors === 'object' && body.errors !== null ? itemError(body.errors) : undefined
-      results[i] = refused ?? { ok: false, error: procoreMessage(error.body) ?? `Procore answered ${error.status}` }
+      results[i] = refused ?? { ok: false, error: upstreamMessage(error.body) ?? `Procore answered ${error.status}` }
     }
   }
 }

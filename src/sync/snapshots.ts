@@ -208,7 +208,7 @@ async function writeSnapshots(
   })
 }
 
-/** The database's clock: the time `seen_at` is compared with (see markUnseenDeleted). */
+/** The database's clock: the time `seen_at` is compared with when a listing looks for what it did not see. */
 export async function dbNow(db: Db): Promise<Date> {
   const { rows } = await sql<{ now: Date }>`select now() as now`.execute(db)
   return rows[0]!.now
@@ -240,39 +240,6 @@ export async function markDeleted(
       side,
       type,
       rows.map((r) => r.external_id),
-    )
-  })
-}
-
-/**
- * After a complete listing: every record of the type (within `parentId`, when given) not seen
- * since `listingStartedAt` no longer exists on that side.
- */
-export async function markUnseenDeleted(
-  db: Db,
-  companyId: string,
-  side: Side,
-  type: RecordType,
-  listingStartedAt: Date,
-  parentId?: string | null,
-): Promise<string[]> {
-  return transaction(db, async (tx) => {
-    let query = tx
-      .updateTable('record_snapshots')
-      .set({ deleted_at: sql<Date>`now()`, changed_at: sql<Date>`now()` })
-      .where('company_id', '=', companyId)
-      .where('side', '=', side)
-      .where('type', '=', type)
-      .where('seen_at', '<', listingStartedAt)
-      .where('deleted_at', 'is', null)
-    if (parentId !== undefined)
-      query = parentId === null ? query.where('parent_id', 'is', null) : query.where('parent_id', '=', parentId)
-    return afterDeletion(
-      tx,
-      companyId,
-      side,
-      type,
-      (await query.returning('external_id').execute()).map((r) => r.external_id),
     )
   })
 }
