@@ -8,7 +8,6 @@ import type { AppContext } from '../context.js'
 import { transaction, type Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { hasConnection } from '../erp/connections.js'
-import { erpRecordApi } from '../erp/records.js'
 import { ErpNotConnectedError } from '../erp/errors.js'
 import { AppError, isRetryable } from '../errors.js'
 import { enqueue } from '../jobs/queue.js'
@@ -19,7 +18,7 @@ import { ProcoreApi } from '../procore/resources.js'
 import { failureMessage } from './connectors.js'
 import { entity, procoreResource, RecordTypes, type Mapped, type RecordType } from './registry.js'
 import { getRun, RunKinds, toRun, type Run, type TypeTally } from './runs.js'
-import { procoreRecords, type Json } from './sides.js'
+import { erpRecords, procoreRecords, type Json } from './sides.js'
 import { dbNow, getSnapshot, markDeleted, upsertSnapshots } from './snapshots.js'
 
 /** What the engine needs of a side. */
@@ -45,17 +44,16 @@ async function readerFor(ctx: AppContext, side: Side, companyId: string): Promis
       readsByParent: true,
     }
   }
-  const api = await erpRecordApi(ctx, companyId)
-  const resource = (type: RecordType) => entity(type).erp.resource
+  const records = await erpRecords(ctx, companyId)
   return {
-    get: (type, id) => api.get(resource(type), id),
+    get: (type, id) => records.get(type, id),
     list: (type, { parentId, updatedSince }) =>
-      api.list(resource(type), { updatedSince, ...(parentId === null ? {} : { jobId: parentId }) }),
+      records.list(type, { updatedSince, ...(parentId === null ? {} : { jobId: parentId }) }),
     incremental: () => true,
     // Records under a parent are listed per parent (job cost codes per job): the agent must serve both lists.
     unserved: (type, underParent) => {
-      const needed = underParent ? ['job-cost-codes', 'jobs'] : [resource(type)]
-      const missing = needed.find((r) => !api.serves(r))
+      const needed = underParent ? ['job-cost-codes', 'jobs'] : [entity(type).erp.resource]
+      const missing = needed.find((r) => !records.serves(r))
       return missing === undefined ? undefined : `the agent does not serve ${missing}`
     },
     readsByParent: false,

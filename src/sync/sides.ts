@@ -41,6 +41,8 @@ export interface ErpRecords {
   create(type: RecordType, body: Json, idempotencyKey: string, jobId?: string | null): Promise<Json>
   /** Updates if the record is still at `version` (If-Match); a stale version throws `ErpStaleVersionError`. */
   update(type: RecordType, id: string, body: Json, version: number): Promise<Json>
+  /** Whether the agent serves this protocol list (its capabilities at the last connection test). */
+  serves(resource: string): boolean
 }
 
 const noun = (type: RecordType): string => entity(type).noun
@@ -71,5 +73,6 @@ export async function erpRecords(ctx: AppContext, companyId: string): Promise<Er
       api.create(resource(type), body, idempotencyKey, { jobId: jobId ?? null, what: `create a ${noun(type)}` }),
     update: async (type, id, body, version) =>
       api.update(resource(type), id, body, version, `update ${noun(type)} ${id}`),
+    serves: (name) => api.serves(name),
   }
 }
