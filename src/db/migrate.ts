@@ -14,6 +14,8 @@ export function migrator(db: Db): Migrator {
 function unwrap(result: MigrationResultSet): string[] {
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName
+    // No migration ran (no connection, an unknown target): the cause alone says what to fix.
+    if (!failed && result.error instanceof Error) throw result.error
     const cause = result.error instanceof Error ? result.error.message : JSON.stringify(result.error)
     throw new Error(`Migration ${failed ?? '(unknown)'} failed, nothing was applied: ${cause}`)
   }

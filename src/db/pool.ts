@@ -29,11 +29,21 @@ export function createDb(options: DbOptions, log: Pick<Logger, 'error'>): { db: 
   pool.on('error', (error) =>
     log.error({ component: 'db', err: { message: error.message } }, 'idle database client failed'),
   )
+  const open = new Set<pg.Client>()
   pool.on('connect', (client) => {
+    open.add(client)
+    client.once('end', () => open.delete(client))
     client.on('error', (error) =>
       log.error({ component: 'db', err: { message: error.message } }, 'database client failed'),
     )
   })
+  // pg's pool.end() resolves before its connections have closed; an embedded PostgreSQL stopped right after
+  // would still find them open and terminate them with errors. Kysely's destroy() calls this, so it waits too.
+  const end = pool.end.bind(pool)
+  pool.end = async () => {
+    await end()
+    await Promise.all([...open].map((client) => new Promise((resolve) => client.once('end', resolve))))
+  }
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   return { db, pool }
 }

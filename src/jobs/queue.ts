@@ -1,5 +1,6 @@
 import { Logger, runMigrations } from 'graphile-worker'
 import { sql } from 'kysely'
+import pg from 'pg'
 import type { Static, TSchema } from 'typebox'
 import type { Db } from '../db/database.js'
 import { payloadProblem, type JobKeyMode, type TaskSpec } from './task.js'
@@ -96,7 +97,16 @@ function lastPerKey(specs: Spec[]): Spec[] {
 
 /** graphile-worker's own schema (versioned by the library). Run with the app's migrations. */
 export async function installQueueSchema(connectionString: string): Promise<void> {
-  await runMigrations({ connectionString, logger: silentLogger })
+  // Our own pool, ended and awaited here: the library's own is ended without waiting, so a database stopped right
+  // after (a command-line run) could reach a still-open connection that has no error handler.
+  const pgPool = new pg.Pool({ connectionString, max: 1 })
+  pgPool.on('error', () => {})
+  pgPool.on('connect', (client) => client.on('error', () => {}))
+  try {
+    await runMigrations({ pgPool, logger: silentLogger })
+  } finally {
+    await pgPool.end()
+  }
 }
 
 const silentLogger = new Logger(() => () => {})
