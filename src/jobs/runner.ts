@@ -42,7 +42,11 @@ export async function startJobRunner(
   // graphile's LogLevel is an ambient const enum; its values are these strings.
   const logger = new WorkerLogger((scope) => (level, message) => {
     const name: string = level
-    if (name === 'error') log.error({ scope }, message)
+    // The database stopping under us (Ctrl-C reaches an embedded PostgreSQL too) is reported once by the pool; an
+    // UNLISTEN on a connection that is already gone changes nothing.
+    if (name === 'error' && /terminating connection due to administrator command|attempting to UNLISTEN/.test(message))
+      log.debug({ scope }, message)
+    else if (name === 'error') log.error({ scope }, message)
     else if (name === 'warning') log.warn({ scope }, message)
     else log.debug({ scope }, message)
   })
