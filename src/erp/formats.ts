@@ -17,9 +17,9 @@ export type CodeFormats = Record<string, Record<string, CodeFormat>>
 
 const MASK_CLASSES: Record<string, string> = { '9': '[0-9]', A: '[A-Za-z]', X: '[A-Za-z0-9]' }
 
-/** The mask as an anchored regular expression: `99-999` → /^[0-9][0-9]\-[0-9][0-9][0-9]$/. */
+/** The mask as an anchored regular expression: `99-999` → /^[0-9][0-9]-[0-9][0-9][0-9]$/. */
 export function maskRegExp(mask: string): RegExp {
-  const body = [...mask].map((c) => MASK_CLASSES[c] ?? c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')).join('')
+  const body = [...mask].map((c) => MASK_CLASSES[c] ?? c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('')
   return new RegExp(`^${body}$`, 'u')
 }
 

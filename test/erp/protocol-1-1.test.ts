@@ -2,6 +2,8 @@
 // are ignored (not quarantined), and Idempotency-Keys outlive a token rotation.
 import t from 'tap'
 import { ErpClient } from '../../src/erp/client.js'
+import { describeFormat, fitCode, fitsFormat } from '../../src/erp/formats.js'
+import { erpProblems } from '../../src/sync/registry.js'
 import { signStandardWebhook } from '../standins/erp/index.js'
 import { connected, standin } from './fixtures/harness.js'
 
@@ -93,4 +95,50 @@ t.test('a create retried with the next token after a rotation replays instead of
       t.equal(erp.stats().records.vendors, 1)
     }
   }
+})
+
+t.test('lengths count code points; formats read masks, patterns and examples alike', async (t) => {
+  const crane = '\u{1F3D7}'
+  t.equal(crane.length, 2, 'two UTF-16 units')
+  t.same(erpProblems('vendor', 'sage300', { name: crane.repeat(30) }, 'update'), [], '30 code points fit 30')
+  t.match(erpProblems('vendor', 'sage300', { name: crane.repeat(31) }, 'update'), [
+    { field: 'name', message: /at most 30 characters in Sage 300 CRE \(it has 31\)/ },
+  ])
+  const agent = { formats: { departments: { code: { mask: '9999', example: '0420' } } } }
+  t.match(erpProblems('department', 'generic', { code: 'OPS' }, 'update', agent), [
+    { field: 'code', message: /Code "OPS" does not fit the ERP's format: the mask 9999, e.g. "0420"; correct it/ },
+  ])
+  t.same(erpProblems('department', 'generic', { code: '0042' }, 'update', agent), [])
+  t.same(
+    erpProblems('department', 'generic', { code: 'OPS' }, 'update', { max_lengths: { departments: { code: 2 } } }),
+    [
+      {
+        field: 'code',
+        message: 'Code must be at most 2 characters in the ERP (it has 3); shorten it and retry',
+      },
+    ],
+    "the agent's own max_lengths count too",
+  )
+
+  const segment = { mask: '99-999', example: '01-100' }
+  t.ok(fitsFormat('01-100', segment))
+  t.notOk(fitsFormat('01100', segment))
+  t.equal(
+    fitCode('Concrete', segment, () => false),
+    '00-001',
+  )
+  t.equal(
+    fitCode('Operations', { mask: 'AAA99', example: 'OPS01' }, (c) => c === 'OPE01'),
+    'OPE02',
+  )
+  t.equal(
+    fitCode('Operations', { pattern: '[A-Z]{3}', example: 'OPS' }, () => false),
+    'OPE',
+  )
+  t.equal(
+    fitCode('', { pattern: '[A-Z]{3}', example: 'OPS' }, () => false),
+    null,
+    'nothing fits: the caller gives it',
+  )
+  t.equal(describeFormat({ pattern: '[0-9]{4}', example: '0420', description: '4 digits' }), '4 digits, e.g. "0420"')
 })

@@ -14,7 +14,19 @@ t.test('department codes follow the format the agent declares in /v1/info', asyn
   const estimating = h.procore.seed(c, 'departments', { name: 'Estimating' })
   const safety = h.procore.seed(c, 'departments', { name: 'Safety' })
   const fleet = h.procore.seed(c, 'departments', { name: 'Fleet' })
+  // A CHAR(30) column read without trimming: the protocol says trimmed, the service compares trimmed anyway.
+  const padded = h.erp.seed('departments', { code: '0900', name: 'Accounting                    ' })
+  const accounting = h.procore.seed(c, 'departments', { name: 'Accounting' })
   await h.refresh(['department'])
+
+  const link = await h.api(
+    'POST',
+    `/v1/companies/${c}/links`,
+    { type: 'department', procoreId: accounting.id, erpId: padded.id },
+    { 'idempotency-key': 'link-padded' },
+  )
+  t.equal(link.status, 201, JSON.stringify(link.body))
+  t.match(link.body, { discrepancyId: null }, 'trailing spaces are no discrepancy')
 
   const create = async (procoreIds: string[], key: string, codes?: Record<string, string>) => {
     const start = await h.api(
