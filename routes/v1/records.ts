@@ -26,6 +26,14 @@ const RecordParams = Type.Object({
 })
 const Ids = (what: string) =>
   Type.Array(ExternalId, { minItems: 1, maxItems: MAX_CREATE_IDS, description: `${what} (1–${MAX_CREATE_IDS}).` })
+const Codes = Type.Optional(
+  Type.Record(Type.String({ minLength: 1, maxLength: 255 }), Type.String({ minLength: 1, maxLength: 255 }), {
+    description:
+      'The ERP code to use per Procore id (department code, employee number, job number, cost code, vendor code), ' +
+      "checked against the agent's declared length and format; records not named get a derived code that fits.",
+    examples: [{ '5512': '0420' }],
+  }),
+)
 const Force = Type.Optional(
   Type.Boolean({
     default: false,
@@ -179,6 +187,7 @@ const records: FastifyPluginAsyncTypebox = async (app) => {
                 c.target === 'procore' ? 'ERP ids to create in Procore' : 'Procore ids to create in the ERP',
               ),
               force: Force,
+              ...(c.target === 'erp' && { codes: Codes }),
             },
             { additionalProperties: false },
           ),
@@ -196,6 +205,7 @@ const records: FastifyPluginAsyncTypebox = async (app) => {
           body[c.ids] as string[],
           body.force === true,
           apiActor(request.principal.keyId, request.id),
+          (request.body as { codes?: Record<string, string> }).codes,
         )
         return reply.code(202).header('location', `/v1/companies/${companyId}/runs/${run.id}`).send(run)
       },

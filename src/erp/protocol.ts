@@ -7,6 +7,8 @@ import { ErpSystems } from '../db/tables/companies.js'
 
 /** The protocol major version this client speaks; agents answer `protocol_version: "1.<minor>"`. */
 export const PROTOCOL_MAJOR = 1
+/** The newest minor version this client knows (1.1: code formats, unknown members ignored). */
+export const PROTOCOL_VERSION = '1.1'
 
 export const ErpResources = ['departments', 'employees', 'jobs', 'cost-codes', 'vendors'] as const
 export type ErpResource = (typeof ErpResources)[number]
@@ -87,6 +89,15 @@ export const NonNullableText: Record<ErpResource, readonly string[]> = {
   vendors: ['code', 'name', 'address', 'city', 'state', 'zip', 'country'],
 }
 
+/** A code format (protocol 1.1 `limits.formats`): a mask and/or a pattern, with an example that fits. */
+export const CodeFormatSchema = Type.Object({
+  mask: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  pattern: Type.Optional(Type.String({ minLength: 1, maxLength: 1000 })),
+  example: Type.String({ minLength: 1, maxLength: 255 }),
+  description: Type.Optional(Type.String()),
+})
+
+/** Unknown members are allowed everywhere the service reads an agent: minor versions add fields. */
 export const InfoSchema = Type.Object({
   protocol_version: Type.String({ pattern: '^1\\.[0-9]+$' }),
   system: Type.Enum([...ErpSystemsReported]),
@@ -100,6 +111,7 @@ export const InfoSchema = Type.Object({
     max_page_size: Type.Integer({ minimum: 1, maximum: 500 }),
     idempotency_key_ttl_seconds: Type.Integer({ minimum: 86_400 }),
     max_lengths: Type.Record(Type.String(), Type.Record(Type.String(), Type.Integer({ minimum: 1 }))),
+    formats: Type.Optional(Type.Record(Type.String(), Type.Record(Type.String(), CodeFormatSchema))),
   }),
 })
 export type ErpInfo = Static<typeof InfoSchema>
@@ -121,17 +133,17 @@ export const ProblemSchema = Type.Object({
 })
 export type ErpProblem = Static<typeof ProblemSchema>
 
-/** The thin notification body (`webhooks.recordChanged`). */
-export const RecordChangedSchema = Type.Object(
-  {
-    type: Type.Enum(['record.created', 'record.updated', 'record.deactivated']),
-    resource: Type.Enum(['departments', 'employees', 'jobs', 'cost-codes', 'vendors']),
-    id: Type.String({ minLength: 1, maxLength: 255 }),
-    job_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-    occurred_at: Type.String({ format: 'date-time' }),
-  },
-  { additionalProperties: false },
-)
+/**
+ * The thin notification body (`webhooks.recordChanged`). Members it does not know are ignored
+ * (protocol 1.1): a newer agent may add fields, and refusing them would quarantine every notification.
+ */
+export const RecordChangedSchema = Type.Object({
+  type: Type.Enum(['record.created', 'record.updated', 'record.deactivated']),
+  resource: Type.Enum(['departments', 'employees', 'jobs', 'cost-codes', 'vendors']),
+  id: Type.String({ minLength: 1, maxLength: 255 }),
+  job_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  occurred_at: Type.String({ format: 'date-time' }),
+})
 export type RecordChanged = Static<typeof RecordChangedSchema>
 
 export type ErpRecordJson = { id: string; version: number; updated_at: string } & Record<string, unknown>
@@ -201,7 +213,13 @@ export function asProblem(body: unknown): ErpProblem {
 }
 
 export function parseRecordChanged(body: unknown): { ok: true; event: RecordChanged } | { ok: false; reason: string } {
-  if (compiled.recordChanged.Check(body)) return { ok: true, event: body }
+  if (compiled.recordChanged.Check(body)) {
+    const { type, resource, id, job_id: jobId, occurred_at: occurredAt } = body
+    return {
+      ok: true,
+      event: { type, resource, id, ...(jobId !== undefined && { job_id: jobId }), occurred_at: occurredAt },
+    }
+  }
   return { ok: false, reason: `not a recordChanged notification: ${describe(compiled.recordChanged.Errors(body))}` }
 }
 

@@ -3,7 +3,8 @@ import type { ErpClient } from './client.js'
 import { loadConnection, type StoredConnection } from './connections.js'
 import { CLIENTS, newErpClient } from './connector.js'
 import { ErpRefusedError, type ErpFieldError } from './errors.js'
-import { NonNullableText, type ErpRecordJson, type ErpResource } from './protocol.js'
+import { formatProblem } from './formats.js'
+import { NonNullableText, type ErpInfo, type ErpRecordJson, type ErpResource } from './protocol.js'
 
 type Json = Record<string, unknown>
 
@@ -29,6 +30,8 @@ export interface ErpRecordApi {
   update(resource: ErpResource, id: string, body: Json, version: number, what: string): Promise<ErpRecordJson>
   /** Whether the agent serves this list (`capabilities.resources` at its last connection test). */
   serves(resource: string): boolean
+  /** The agent's declared limits at its last connection test (lengths in code points, formats from 1.1). */
+  limits(): ErpInfo['limits']
 }
 
 /**
@@ -49,16 +52,19 @@ export async function erpRecordApi(ctx: AppContext, companyId: string): Promise<
     create: async (resource, body, idempotencyKey, { jobId, what }) => {
       if (jobId !== undefined && jobId !== null && resource !== 'cost-codes')
         throw new TypeError(`jobId applies to cost codes only, not ${resource}`)
+      checkWritable(connection, jobId !== undefined && jobId !== null ? 'job-cost-codes' : resource, what)
       const sent = protocolBody(resource, body)
       checkLengths(connection, resource, sent, what)
       return (await client.create(resource, jobId, sent, idempotencyKey)).record
     },
     update: async (resource, id, body, version, what) => {
+      checkWritable(connection, resource, what)
       const sent = protocolBody(resource, body)
       checkLengths(connection, resource, sent, what)
       return client.update(resource, id, sent, version)
     },
     serves: (resource) => connection.info.capabilities.resources.includes(resource),
+    limits: () => connection.info.limits,
   }
 }
 
@@ -91,8 +97,25 @@ function protocolBody(resource: ErpResource, body: Json): Json {
 }
 
 /**
- * The protocol's text limits of this ERP (`limits.max_lengths`, e.g. vendor names of 30 on
- * Sage 300 CRE): refused here, in the agent's words, rather than sent to be refused or truncated.
+ * Writes only to resources in `capabilities.writable` (every listed one when it is absent): the
+ * protocol (1.1) has agents answer 405 `not_writable` otherwise, so it is not sent at all.
+ */
+function checkWritable(connection: StoredConnection, resource: string, what: string): void {
+  const writable = connection.info.capabilities.writable
+  if (writable === undefined || writable.includes(resource)) return
+  throw new ErpRefusedError({
+    erpStatus: 405,
+    erpCode: 'not_writable',
+    fieldErrors: [],
+    what,
+    erpDetail: `the agent does not accept writes to ${resource} (capabilities.writable); enable them in the agent.`,
+  })
+}
+
+/**
+ * The protocol's text limits of this ERP (`limits.max_lengths` in code points, e.g. vendor names
+ * of 30 on Sage 300 CRE) and its code formats (`limits.formats`, 1.1): refused here, in the
+ * agent's words, rather than sent to be refused or truncated.
  */
 function checkLengths(connection: StoredConnection, resource: ErpResource, body: Json, what: string): void {
   const limits = connection.info.limits.max_lengths[resource] ?? {}
@@ -102,6 +125,11 @@ function checkLengths(connection: StoredConnection, resource: ErpResource, body:
     if (typeof value === 'string' && [...value].length > max)
       errors.push({ field, message: `${field} must be at most ${max} characters` })
   }
+  for (const [field, format] of Object.entries(connection.info.limits.formats?.[resource] ?? {})) {
+    const value = body[field]
+    const message = typeof value === 'string' && value !== '' ? formatProblem(field, value, format) : undefined
+    if (message !== undefined) errors.push({ field, message })
+  }
   if (errors.length > 0) {
     throw new ErpRefusedError({
       erpStatus: 422,
@@ -110,7 +138,7 @@ function checkLengths(connection: StoredConnection, resource: ErpResource, body:
       what,
       erpDetail:
         `${errors.length === 1 ? '1 field is' : `${errors.length} fields are`} ` +
-        'longer than this ERP accepts (checked before sending).',
+        'not accepted by this ERP (length or format, checked before sending).',
     })
   }
 }

@@ -45,7 +45,7 @@ export const ErpConnection = Type.Object(
             'The ERP the agent reported (foundation, sage300, vista, spectrum, quickbooks_desktop, generic).',
         }),
         companyName: Type.String({ description: 'The ERP company (company file, database) the agent serves.' }),
-        protocolVersion: Type.String({ examples: ['1.0'] }),
+        protocolVersion: Type.String({ examples: ['1.1'] }),
         resources: Type.Array(Type.String(), { description: 'Resources the agent serves.' }),
         writable: Type.Union([Type.Array(Type.String()), Type.Null()], {
           description: 'Resources that accept creates and updates; null: every resource served.',

@@ -18,11 +18,14 @@ import {
   comparedFields,
   entity,
   erpBody,
+  erpDerived,
+  erpFormat,
   erpProblems,
   otherSide,
   procoreBody,
   procoreProblems,
   Registry,
+  type AgentLimits,
   type Fields,
   type RecordType,
 } from './registry.js'
@@ -73,8 +76,9 @@ export async function requestCreate(
   ids: readonly string[],
   force: boolean,
   actor: Actor,
+  codes?: Record<string, string>,
 ): Promise<Run> {
-  return transaction(db, (tx) => requestCreateInTx(tx, companyId, type, target, ids, force, actor))
+  return transaction(db, (tx) => requestCreateInTx(tx, companyId, type, target, ids, force, actor, codes))
 }
 
 /** `requestCreate` in the caller's transaction. */
@@ -86,6 +90,7 @@ export async function requestCreateInTx(
   ids: readonly string[],
   force: boolean,
   actor: Actor,
+  codes?: Record<string, string>,
 ): Promise<Run> {
   const unique = [...new Set(ids)]
   const params: Params = {
@@ -93,6 +98,7 @@ export async function requestCreateInTx(
     target,
     ids: unique,
     force,
+    ...(codes !== undefined && target === 'erp' && Object.keys(codes).length > 0 && { codes }),
     ...(actor.requestId ? { requestId: actor.requestId } : {}),
   }
   const run = await createRun(tx, CreateRunKinds[target], companyId, params, actor.id)
@@ -326,12 +332,31 @@ async function createAll(
     candidates = candidates.filter((id) => !results.has(id))
   }
 
-  // The target's rules, before anything is sent.
+  // The target's rules, before anything is sent: codes the caller gave, or derived to fit the agent's formats.
+  const agent = connector.erp?.limits()
+  const taken = target === 'erp' && candidates.length > 0 ? await erpCodesInUse(ctx.db, companyId, type, agent) : null
   const bodies = new Map<string, { body: Record<string, unknown>; fields: Fields }>()
   for (const id of candidates) {
     const fields = snapById.get(id)!.fields as Fields
-    const full: Fields = target === 'erp' ? { ...fields, ...(def.create.erp.derive?.(fields, kind) ?? {}) } : fields
-    const problems = target === 'erp' ? erpProblems(type, kind, full, 'create') : procoreProblems(type, full)
+    const given = params.codes?.[id]
+    const codeField = def.codeFields[0]
+    const full: Fields =
+      target === 'erp'
+        ? {
+            ...fields,
+            ...erpDerived(
+              type,
+              kind,
+              fields,
+              agent,
+              (field, code) => taken?.has(`${field}:${code.toUpperCase()}`) === true,
+            ),
+            ...(given !== undefined && codeField !== undefined && { [codeField]: given }),
+          }
+        : fields
+    if (target === 'erp')
+      for (const f of def.codeFields) if (typeof full[f] === 'string') taken?.add(`${f}:${full[f].toUpperCase()}`)
+    const problems = target === 'erp' ? erpProblems(type, kind, full, 'create', agent) : procoreProblems(type, full)
     if (problems.length > 0) {
       results.set(id, {
         sourceId: id,
@@ -397,6 +422,36 @@ async function createAll(
     await createInProcore(ctx, companyId, type, frozen, snapById, results, connector.procore, actor)
   else if (connector.erp) await createInErp(ctx, companyId, type, frozen, results, connector.erp, lastAttempt, actor)
   await run.progress(summary(params, results))
+}
+
+/**
+ * Codes the ERP already holds for a type (`field:CODE`, upper case), so a code derived to fit the
+ * agent's format is a free one; read only when the agent declares a format for the type.
+ */
+async function erpCodesInUse(
+  db: Db,
+  companyId: string,
+  type: RecordType,
+  agent: AgentLimits | undefined,
+): Promise<Set<string> | null> {
+  const fields = Registry[type].codeFields.filter((f) => erpFormat(type, f, agent) !== undefined)
+  if (fields.length === 0) return null
+  const rows = await db
+    .selectFrom('record_snapshots')
+    .select('fields')
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where('side', '=', 'erp')
+    .execute()
+  const inUse = new Set<string>()
+  for (const row of rows) {
+    const values = row.fields as Fields
+    for (const f of fields) {
+      const v = values[f]
+      if (typeof v === 'string') inUse.add(`${f}:${v.trim().toUpperCase()}`)
+    }
+  }
+  return inUse
 }
 
 type Frozen = { source_id: string; idempotency_key: string; body: Record<string, unknown>; parent_id: string | null }

@@ -7,7 +7,8 @@
  * canonical (it is stored, searched and shown) but is compared only when both sides have it.
  */
 import type { ErpSystem } from '../db/tables/companies.js'
-import type { ErpResource } from '../erp/protocol.js'
+import { describeFormat, fitCode, fitsFormat, type CodeFormat } from '../erp/formats.js'
+import type { ErpInfo, ErpResource } from '../erp/protocol.js'
 import type { ProcoreResource } from '../procore/resources.js'
 
 export const RecordTypes = ['department', 'user', 'project', 'cost_code', 'vendor'] as const
@@ -718,9 +719,61 @@ export interface FieldProblem {
   message: string
 }
 
-/** Longest text the ERP accepts in a field (the protocol's 255 unless this ERP says less). */
-export function erpMaxLength(type: RecordType, kind: ErpKind, field: string): number {
-  return Registry[type].erpLimits[kind]?.[field] ?? 255
+/**
+ * What the company's agent itself declares in `/v1/info` `limits` (its last connection test):
+ * `max_lengths` in code points and, from protocol 1.1, code `formats`, by resource and protocol field.
+ */
+export type AgentLimits = Partial<Pick<ErpInfo['limits'], 'max_lengths' | 'formats'>>
+
+/** The protocol's name of a canonical field (`employeeNumber` → `employee_number`), if the ERP carries it. */
+export function erpFieldName(type: RecordType, field: string): string | undefined {
+  return Object.keys(Registry[type].erp.to({ [field]: 'x' }))[0]
+}
+
+function agentRule<T>(
+  type: RecordType,
+  field: string,
+  table: Record<string, Record<string, T>> | undefined,
+): T | undefined {
+  const name = erpFieldName(type, field)
+  return name === undefined ? undefined : table?.[Registry[type].erp.resource]?.[name]
+}
+
+/** The format the agent declares for a canonical field, if any. */
+export function erpFormat(type: RecordType, field: string, agent?: AgentLimits): CodeFormat | undefined {
+  return agentRule(type, field, agent?.formats)
+}
+
+/**
+ * Longest text the ERP accepts in a field: the protocol's 255 unless this ERP kind or the agent's
+ * own `max_lengths` says less.
+ */
+export function erpMaxLength(type: RecordType, kind: ErpKind, field: string, agent?: AgentLimits): number {
+  const declared = agentRule(type, field, agent?.max_lengths) ?? 255
+  return Math.min(Registry[type].erpLimits[kind]?.[field] ?? 255, declared)
+}
+
+/**
+ * Values the ERP needs that the source record does not carry (a department code), made to fit the
+ * agent's declared format: a derived code that breaks it is made again from the record's display
+ * name (`fitCode`), skipping codes `taken` says are in use. A field the caller gave is kept as is.
+ */
+export function erpDerived(
+  type: RecordType,
+  kind: ErpKind,
+  fields: Fields,
+  agent?: AgentLimits,
+  taken: (field: string, code: string) => boolean = () => false,
+): Fields {
+  const def = Registry[type]
+  const derived = { ...(def.create.erp.derive?.(fields, kind) ?? {}) }
+  for (const [field, value] of Object.entries(derived)) {
+    const format = erpFormat(type, field, agent)
+    if (format === undefined || (typeof value === 'string' && fitsFormat(value, format))) continue
+    const name = fields[def.displayField]
+    derived[field] = fitCode(typeof name === 'string' ? name : '', format, (code) => taken(field, code))
+  }
+  return derived
 }
 
 /**
@@ -732,6 +785,7 @@ export function erpProblems(
   kind: ErpKind,
   fields: Fields,
   mode: 'create' | 'update',
+  agent?: AgentLimits,
 ): FieldProblem[] {
   const def = Registry[type]
   const problems: FieldProblem[] = []
@@ -751,7 +805,7 @@ export function erpProblems(
   }
   for (const [name, value] of Object.entries(fields)) {
     if (typeof value !== 'string' || !def.fields[name]?.sides.includes('erp')) continue
-    const max = erpMaxLength(type, kind, name)
+    const max = erpMaxLength(type, kind, name, agent)
     const length = [...value].length
     if (length > max) {
       problems.push({
@@ -767,6 +821,17 @@ export function erpProblems(
         message:
           `${def.fields[name]?.label ?? name} "${value}" has leading or trailing spaces or control characters, ` +
           `which ${erp} codes cannot hold; correct it and retry`,
+      })
+    }
+    const format = value === '' ? undefined : erpFormat(type, name, agent)
+    if (format !== undefined && !fitsFormat(value, format)) {
+      problems.push({
+        field: name,
+        message:
+          `${def.fields[name]?.label ?? name} "${value}" does not fit ${erp}'s format: ${describeFormat(format)}; ` +
+          (mode === 'create' && def.codeFields.includes(name)
+            ? 'give the code to use in `codes` and retry'
+            : 'correct it and retry'),
       })
     }
   }

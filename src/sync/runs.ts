@@ -50,6 +50,8 @@ export const CreateParams = Type.Object({
   target: Type.Enum([...Sides]),
   ids: Type.Array(Type.String()),
   force: Type.Boolean(),
+  /** ERP codes to use by source id (a department code, job number…), instead of deriving them. */
+  codes: Type.Optional(Type.Record(Type.String(), Type.String())),
   /** The API request that asked for the run (for the audit). */
   requestId: Type.Optional(Type.String()),
 })

@@ -1,7 +1,7 @@
 import type { AppContext } from '../context.js'
 import { erpRecordApi } from '../erp/records.js'
 import { procoreRecordApi, type UpsertItem, type UpsertResult } from '../procore/records.js'
-import { entity, procoreResource, type RecordType } from './registry.js'
+import { entity, procoreResource, type AgentLimits, type RecordType } from './registry.js'
 
 /**
  * What the sync domain needs from each side, by record type, in the side's own JSON. The
@@ -43,6 +43,8 @@ export interface ErpRecords {
   update(type: RecordType, id: string, body: Json, version: number): Promise<Json>
   /** Whether the agent serves this protocol list (its capabilities at the last connection test). */
   serves(resource: string): boolean
+  /** The agent's declared lengths and code formats (its last connection test), for erpProblems. */
+  limits(): AgentLimits
 }
 
 const noun = (type: RecordType): string => entity(type).noun
@@ -74,5 +76,6 @@ export async function erpRecords(ctx: AppContext, companyId: string): Promise<Er
     update: async (type, id, body, version) =>
       api.update(resource(type), id, body, version, `update ${noun(type)} ${id}`),
     serves: (name) => api.serves(name),
+    limits: () => api.limits(),
   }
 }

@@ -68,7 +68,7 @@ t.test(
     t.equal(created.baseUrl, erp.url, 'trailing slash removed')
     t.match(created.agent, {
       system: 'foundation',
-      protocolVersion: '1.0',
+      protocolVersion: '1.1',
       maxPageSize: 500,
       maxLengths: { vendors: { name: 30, code: 10 } },
     })

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { compileErrors, validate } from '@readme/openapi-parser'
 import t from 'tap'
 import {
+  CodeFormatSchema,
   ErpResources,
   InfoSchema,
   NonNullableText,
@@ -60,6 +61,11 @@ t.test('info and the notification body match the document', async (t) => {
   t.same([...info.required].sort(), [...schemas['Info'].required].sort())
   t.same(shape(info.properties.system).enum, [...schemas['Info'].properties.system.enum].sort())
   t.same([...info.properties.limits.required].sort(), [...schemas['Info'].properties.limits.required].sort())
+  const theirFormat = schemas['CodeFormat']
+  const ourFormat = CodeFormatSchema as Json
+  t.same(Object.keys(ourFormat.properties).sort(), Object.keys(theirFormat.properties).sort(), 'code formats')
+  t.same([...ourFormat.required].sort(), [...theirFormat.required].sort())
+  t.notOk('additionalProperties' in schemas['RecordChangedEvent'], 'notifications may carry fields we do not know')
   const served = schemas['Info'].properties.capabilities.properties.resources.items.enum as string[]
   t.ok(ErpResources.every((r) => served.includes(r)))
 

@@ -137,7 +137,7 @@ void t.test('the protocol document is valid OpenAPI 3.1 and says what an impleme
   t.ok(result.valid, result.valid ? 'valid' : compileErrors(result))
   t.equal(doc.openapi, '3.1.0')
   t.equal(doc.info.title, 'ERP Connector Protocol')
-  t.equal(doc.info.version, '1.0.0')
+  t.equal(doc.info.version, '1.1.0')
   t.ok(
     Object.keys(doc.paths).every((p) => p.startsWith('/v1/')),
     'every path is under /v1',
@@ -150,6 +150,7 @@ void t.test('the protocol document is valid OpenAPI 3.1 and says what an impleme
     '## Errors',
     '## Versioning',
     '## Change notifications',
+    '## Changes in 1.1',
   ]) {
     t.ok(doc.info.description.includes(section), `the description has "${section}"`)
   }
@@ -161,7 +162,7 @@ void t.test('every operation answers as the document says', async (t) => {
   const info = await api(erp, 'GET', '/v1/info')
   t.equal(info.status, 200)
   t.match(info.body, {
-    protocol_version: '1.0',
+    protocol_version: '1.1',
     system: 'sage300',
     company_name: 'Riverside Builders',
     limits: { max_lengths: { vendors: { name: 30 } } },

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { request as undiciRequest } from 'undici'
 import { ERP_RESOURCES, NOUN, SYSTEM_LABEL, inactiveField, type ErpResource, type ErpSystem } from './rules.js'
+import type { CodeFormats } from '../../../src/erp/formats.js'
 import { signStandardWebhook } from './signing.js'
 import {
   ErpStore,
@@ -28,6 +29,22 @@ export interface ErpStandinOptions {
   token?: string
   companyName?: string
   logger?: false
+  /** Code formats (protocol 1.1 `limits.formats`), reported in /v1/info and enforced on create and update. */
+  formats?: CodeFormats
+  /** Ways to break the protocol on purpose, for tests of clients and of the conformance kit. */
+  quirks?: ErpQuirks
+}
+
+/** Each one breaks a rule of the protocol; none is on by default. */
+export interface ErpQuirks {
+  /** Idempotency keys remembered per token instead of per connection (a retry after a rotation creates again). */
+  tokenScopedKeys?: boolean
+  /** PATCH ignores If-Match (no 428, no 412). */
+  ignoreIfMatch?: boolean
+  /** Lists come newest first. */
+  newestFirst?: boolean
+  /** /v1/info reports this protocol version instead of 1.1. */
+  protocolVersion?: string
 }
 
 export interface ErpFault {
@@ -74,6 +91,12 @@ export interface ErpStandin {
   url: string
   token: string
   system: ErpSystem
+  /**
+   * Rotation: accept `next` beside the current token (both work, as the protocol asks of agents
+   * while a token is rotated); `retire` then drops the old one. Idempotency keys stay bound to the
+   * connection, so a retry sent with the next token replays.
+   */
+  tokens: { accept(next: string): void; retire(old: string): void }
   close(): Promise<void>
   /** Adds a record as if it had always been there: defaults filled in, no rules, no notification. */
   seed(resource: ErpResource, fields: Record<string, unknown>): ErpRecord
@@ -149,8 +172,10 @@ function header(request: FastifyRequest, name: string): string | undefined {
 export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<ErpStandin> {
   const system = opts.system ?? 'generic'
   const token = opts.token ?? `erp_test_${randomBytes(16).toString('hex')}`
+  const tokens = new Set([token])
+  const quirks = opts.quirks ?? {}
   const companyName = opts.companyName ?? `Stand-in Builders (${SYSTEM_LABEL[system]})`
-  const store = new ErpStore(system)
+  const store = new ErpStore(system, opts.formats ?? {}, { newestFirst: quirks.newestFirst === true })
   const calls: ErpCall[] = []
   const faults: Array<ErpFault & { left: number }> = []
   const perRequest = new WeakMap<IncomingMessage, { call: ErpCall; drop: boolean }>()
@@ -197,7 +222,7 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
       new ProblemError(
         404,
         'not_found',
-        `There is no ${request.method} ${request.url.split('?')[0] ?? ''} in ERP Connector Protocol 1.0.`,
+        `There is no ${request.method} ${request.url.split('?')[0] ?? ''} in ERP Connector Protocol 1.1.`,
       ),
     ),
   )
@@ -233,7 +258,7 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
       if (fault.dropResponseAfterCommit === true) state.drop = true
     }
 
-    if (!tokenMatches(header(request, 'authorization'), token)) {
+    if (![...tokens].some((t) => tokenMatches(header(request, 'authorization'), t))) {
       void reply.header('www-authenticate', 'Bearer')
       return sendProblem(
         reply,
@@ -303,7 +328,9 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
       )
     }
     const path = request.url.split('?')[0] ?? request.url
-    const { record, replayed } = store.create(resource, jobId, path, key, request.body)
+    // Keys belong to the connection (every token of it); the quirk binds them to the token sent.
+    const scoped = quirks.tokenScopedKeys === true ? `${header(request, 'authorization') ?? ''}\n${key}` : key
+    const { record, replayed } = store.create(resource, jobId, path, scoped, request.body)
     if (!replayed) notify('record.created', resource, record)
     void reply
       .code(replayed ? 200 : 201)
@@ -314,7 +341,7 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
   }
 
   app.get('/v1/info', () => ({
-    protocol_version: '1.0',
+    protocol_version: quirks.protocolVersion ?? '1.1',
     system,
     company_name: companyName,
     capabilities: {
@@ -331,7 +358,12 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
       writable: ['departments', 'employees', 'jobs', 'cost-codes', 'job-cost-codes', 'vendors'],
       notifications: true,
     },
-    limits: { max_page_size: 500, idempotency_key_ttl_seconds: 86_400, max_lengths: store.maxLengths() },
+    limits: {
+      max_page_size: 500,
+      idempotency_key_ttl_seconds: 86_400,
+      max_lengths: store.maxLengths(),
+      ...(opts.formats !== undefined && { formats: structuredClone(opts.formats) }),
+    },
   }))
 
   for (const resource of ERP_RESOURCES) {
@@ -346,7 +378,11 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
       return record
     })
     app.patch<{ Params: { id: string } }>(`/v1/${resource}/:id`, (request, reply) => {
-      const { record, type } = store.update(resource, request.params.id, header(request, 'if-match'), request.body)
+      const ifMatch =
+        quirks.ignoreIfMatch === true
+          ? `"${store.get(resource, request.params.id)?.version ?? 0}"`
+          : header(request, 'if-match')
+      const { record, type } = store.update(resource, request.params.id, ifMatch, request.body)
       if (type) notify(type, resource, record)
       void reply.header('etag', `"${record.version}"`)
       return record
@@ -385,6 +421,14 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
     url: `http://127.0.0.1:${port}`,
     token,
     system,
+    tokens: {
+      accept: (next) => {
+        tokens.add(next)
+      },
+      retire: (old) => {
+        tokens.delete(old)
+      },
+    },
     async close() {
       await notifier.idle()
       await app.close()

@@ -19,6 +19,7 @@ import {
   type ErpSystem,
   type FieldSpec,
 } from './rules.js'
+import { formatProblem, type CodeFormats } from '../../../src/erp/formats.js'
 
 export type ErpRecord = { id: string; version: number; updated_at: string } & Record<string, unknown>
 
@@ -153,7 +154,11 @@ export class ErpStore {
   private readonly payments = new Map<string, Stored<ErpPayment>>()
   private readonly costTotals = new Map<string, ErpCostTotal[]>()
 
-  constructor(system: ErpSystem) {
+  constructor(
+    system: ErpSystem,
+    readonly formats: CodeFormats = {},
+    private readonly quirks: { newestFirst?: boolean } = {},
+  ) {
     this.system = system
   }
 
@@ -219,7 +224,8 @@ export class ErpStore {
 
   page(resource: ErpResource, jobId: string | null | undefined, query: PageQuery): Page<ErpRecord> {
     const scope = resource === 'cost-codes' ? `${resource}:${jobId ?? ''}` : resource
-    return paginate(this.sorted(resource, jobId), scope, query)
+    const page = paginate(this.sorted(resource, jobId), scope, query)
+    return this.quirks.newestFirst === true ? { ...page, data: page.data.reverse() } : page
   }
 
   paymentsPage(query: PageQuery): Page<ErpPayment> {
@@ -582,6 +588,11 @@ export class ErpStore {
         if ((fs.required === true || fs.assigned === true) && value.trim() === '') return `${field} must not be empty`
         const max = maxLength(this.system, resource, field)
         if ([...value].length > max) return `${field} must be at most ${max} characters`
+        const format = this.formats[resource]?.[field]
+        if (format !== undefined && value !== '') {
+          const problem = formatProblem(field, value, format)
+          if (problem !== undefined) return problem
+        }
         if (fs.email === true && value !== '' && !EMAIL.test(value))
           return `${field} must be an e-mail address such as ap@example.com`
         if (fs.ref !== undefined && !this.records.get(fs.ref)?.has(value))
@@ -613,6 +624,8 @@ interface CursorPosition {
   s: string
   u: number
   i: string
+  /** The updated_since the walk started with (1.1: a cursor carries its filter; a different one is ignored). */
+  f?: number | null
 }
 
 function encodeCursor(position: CursorPosition): string {
@@ -651,7 +664,7 @@ function decodeCursor(cursor: string, scope: string): CursorPosition {
       },
     )
   }
-  return { s: parsed['s'], u: parsed['u'], i: parsed['i'] }
+  return { s: parsed['s'], u: parsed['u'], i: parsed['i'], f: typeof parsed['f'] === 'number' ? parsed['f'] : null }
 }
 
 export function parsePageQuery(query: PageQuery): {
@@ -675,7 +688,11 @@ export function parsePageQuery(query: PageQuery): {
   }
   let since: number | undefined
   if (query.updated_since !== undefined) {
-    since = typeof query.updated_since === 'string' ? parseRfc3339(query.updated_since) : undefined
+    // A `+` offset sent unencoded arrives as a space (1.1: agents read it as `+`).
+    since =
+      typeof query.updated_since === 'string'
+        ? parseRfc3339(query.updated_since.replace(/ (\d{2}:\d{2})$/, '+$1'))
+        : undefined
     if (since === undefined)
       errors.push({
         field: 'updated_since',
@@ -693,8 +710,10 @@ export function parsePageQuery(query: PageQuery): {
 }
 
 function paginate<T extends { id: string }>(items: Array<Stored<T>>, scope: string, query: PageQuery): Page<T> {
-  const { limit, since, cursor } = parsePageQuery(query)
+  const parsed = parsePageQuery(query)
+  const { limit, cursor } = parsed
   const after = cursor === undefined ? undefined : decodeCursor(cursor, scope)
+  const since = after === undefined ? parsed.since : (after.f ?? undefined)
   const selected = items.filter(
     (s) =>
       (since === undefined || s.micros >= since) &&
@@ -703,6 +722,8 @@ function paginate<T extends { id: string }>(items: Array<Stored<T>>, scope: stri
   const data = selected.slice(0, limit)
   const last = data.at(-1)
   const next_cursor =
-    selected.length > limit && last !== undefined ? encodeCursor({ s: scope, u: last.micros, i: last.value.id }) : null
+    selected.length > limit && last !== undefined
+      ? encodeCursor({ s: scope, u: last.micros, i: last.value.id, f: since ?? null })
+      : null
   return { data: data.map((s) => structuredClone(s.value)), next_cursor }
 }
