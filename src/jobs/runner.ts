@@ -103,6 +103,21 @@ export async function releaseJobsOfDeadWorkers(ctx: AppContext, staleMs: number)
   `.execute(ctx.db)
   const dead = rows.map((r) => r.locked_by)
   if (dead.length > 0) {
+    // A scheduled sync run held by a dead worker ends `interrupted` rather than being resumed: its next due time
+    // (or an on-demand run) lists again from the watermark, and the released job finds the run over.
+    const interrupted = await sql<{ id: string }>`
+      update sync_runs set status = 'interrupted', finished_at = now(),
+        error = 'The instance performing this run stopped before it finished; the next due time runs as scheduled.'
+      where status = 'running' and sync_type is not null
+        and id::text in (select j.payload->>'runId' from graphile_worker._private_jobs j
+          where j.locked_by = any(${dead}::text[]))
+      returning id`.execute(ctx.db)
+    if (interrupted.rows.length > 0) {
+      ctx.log.warn(
+        { component: 'jobs', runs: interrupted.rows.map((r) => r.id) },
+        'runs of stopped workers interrupted',
+      )
+    }
     await sql`select graphile_worker.force_unlock_workers(${dead}::text[])`.execute(ctx.db)
     await ctx.db.deleteFrom('worker_heartbeats').where('worker_id', 'in', dead).execute()
     ctx.log.warn({ component: 'jobs', workers: dead }, 'released the jobs of workers that stopped beating')

@@ -3,7 +3,8 @@
 // cost codes); one queued run per company; the hourly schedule fans out per company.
 import { sql } from 'kysely'
 import t from 'tap'
-import { IngestKinds, reconcileAllTask } from '../../src/sync/ingest.js'
+import { IngestKinds } from '../../src/sync/ingest.js'
+import { runDueSchedules } from '../../src/sync/schedule.js'
 
 const RECONCILE_KIND = IngestKinds.procore
 import { getSnapshot } from '../../src/sync/snapshots.js'
@@ -133,14 +134,6 @@ t.test('one queued run per company; the schedule fans out to connected companies
     task_identifier: 'procore-reconcile',
   })
 
-  await reconcileAllTask.run(h.app.ctx, {}, { id: '1', attempt: 1, maxAttempts: 1, lastAttempt: true })
-  const runs = await h.app.db
-    .selectFrom('sync_runs')
-    .select(['id', 'requested_by'])
-    .where('kind', '=', RECONCILE_KIND)
-    .execute()
-  t.equal(runs.length, 1, 'the schedule joins the queued run instead of piling up')
-
   const unconnected = await h.app.inject({
     method: 'POST',
     url: '/v1/companies',
@@ -156,6 +149,24 @@ t.test('one queued run per company; the schedule fans out to connected companies
   })
   t.equal(refused.statusCode, 409)
   t.equal(refused.json().code, 'procore_not_connected')
+
+  // The schedule starts the Procore sync types of connected companies only, each as a run of its own.
+  t.same(await runDueSchedules(h.app.ctx, new Date()), [], 'the first tick writes the default schedules')
+  const later = new Date(Date.now() + 3 * 3600_000)
+  const fired = await runDueSchedules(h.app.ctx, later)
+  const started = fired.filter((f) => f.outcome === 'started')
+  t.same(started.map((f) => f.syncType).sort(), ['procore_company_reconcile', 'procore_project_reconcile'])
+  t.ok(
+    started.every((f) => f.companyId === COMPANY),
+    'nothing for the company without Procore',
+  )
+  t.equal((await runDueSchedules(h.app.ctx, later)).length, 0, 'a due time fires once')
+  const runs = await h.app.db
+    .selectFrom('sync_runs')
+    .select(['id', 'trigger', 'sync_type'])
+    .where('kind', '=', RECONCILE_KIND)
+    .execute()
+  t.equal(runs.length, 3, 'the queued manual run and one per scheduled sync type')
   const viewer = await h.key('viewer')
   t.equal(
     (
