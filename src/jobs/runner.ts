@@ -26,6 +26,10 @@ export async function startJobRunner(
   const events: WorkerEvents = new EventEmitter() as WorkerEvents
   events.on('worker:create', ({ worker }) => workerIds.add(worker.workerId))
   events.on('worker:release', ({ worker }) => workerIds.delete(worker.workerId))
+  // graphile-worker 0.17 locks jobs in the name of the pool (locked_by = the pool's id), not of one worker:
+  // the pool beats too, or a job running longer than three beats would be taken for a dead worker's.
+  events.on('pool:create', ({ workerPool }) => workerIds.add(workerPool.id))
+  events.on('pool:release', ({ workerPool }) => workerIds.delete(workerPool.id))
   events.on('job:error', ({ job, error }) => {
     // A refused payload was logged when refused, and is not retried.
     if (error instanceof PermanentJobError) return
