@@ -180,3 +180,56 @@ t.test('one queued run per company; the schedule fans out to connected companies
     403,
   )
 })
+
+t.test('a Procore listing stores the rate-limit headroom it saw; the schedule defers while it is low', async (t) => {
+  // Procore allows this company 60 requests an hour: a reconcile leaves fewer than the 100 the schedule keeps.
+  const h = await harness(t, { worker: true, standin: { rateLimit: { limit: 60, windowMs: 3_600_000 } } })
+  await connectServiceAccount(h)
+  h.standin.seed(COMPANY, 'vendors', { name: 'Acme Supply' })
+  const res = await h.app.inject({
+    method: 'POST',
+    url: `/v1/companies/${COMPANY}/sync-schedule/procore_company_reconcile/run`,
+    headers: h.admin,
+  })
+  t.equal(res.statusCode, 202, res.body)
+  const runUrl = `/v1/companies/${COMPANY}/runs/${res.json().id}`
+  const get = async () => (await h.app.inject({ method: 'GET', url: runUrl, headers: h.admin })).json()
+  await until('the reconcile to finish', async () => ['succeeded', 'failed'].includes((await get()).status))
+  const run = await get()
+  t.equal(run.status, 'succeeded', run.error ?? '')
+  t.ok(run.apiCalls.procore > 0 && run.apiCalls.erp === 0, 'Procore calls counted')
+  const seen = await h.app.db
+    .selectFrom('procore_rate_observations')
+    .selectAll()
+    .where('company_id', '=', COMPANY)
+    .executeTakeFirstOrThrow()
+  t.ok(seen.remaining < 100, `stored what X-Rate-Limit-Remaining said (${seen.remaining})`)
+  t.ok(seen.reset_at.getTime() > Date.now(), 'and when the window resets')
+
+  // Its next due time arrives while the window is still nearly spent.
+  const now = new Date()
+  await h.app.db
+    .updateTable('sync_schedules')
+    .set({ next_due_at: now })
+    .where('company_id', '=', COMPANY)
+    .where('sync_type', '=', 'procore_company_reconcile')
+    .execute()
+  const fired = await runDueSchedules(h.app.ctx, now)
+  t.match(fired, [{ syncType: 'procore_company_reconcile', outcome: 'deferred', runId: null }])
+  const schedule = await h.app.inject({
+    method: 'GET',
+    url: `/v1/companies/${COMPANY}/sync-schedule`,
+    headers: h.admin,
+  })
+  const entry = schedule
+    .json<{ entries: Array<{ syncType: string; nextDueAt: string; deferredReason: string | null }> }>()
+    .entries.find((e) => e.syncType === 'procore_company_reconcile')!
+  t.equal(entry.nextDueAt, seen.reset_at.toISOString(), 'deferred to the reset of the window')
+  t.match(entry.deferredReason, /rate-limit headroom/)
+  const atReset = await runDueSchedules(h.app.ctx, seen.reset_at)
+  t.match(
+    atReset.find((f) => f.syncType === 'procore_company_reconcile'),
+    { outcome: 'started' },
+    'and runs once it resets',
+  )
+})
