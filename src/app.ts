@@ -37,6 +37,7 @@ import recordRoutes from '../routes/v1/records.js'
 import linkRoutes from '../routes/v1/links.js'
 import discrepancyRoutes from '../routes/v1/discrepancies.js'
 import syncSettingsRoutes from '../routes/v1/sync-settings.js'
+import syncScheduleRoutes from '../routes/v1/sync-schedule.js'
 import auditRoutes from '../routes/v1/audit.js'
 
 /** Paths pino must never write, wherever they appear in a log object. */
@@ -164,6 +165,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       await v1.register(linkRoutes)
       await v1.register(discrepancyRoutes)
       await v1.register(syncSettingsRoutes)
+      await v1.register(syncScheduleRoutes)
       await v1.register(auditRoutes)
     },
     { prefix: '/v1' },

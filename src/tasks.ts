@@ -6,8 +6,9 @@ import { bulkLinkTask } from './sync/bulk.js'
 import { createTask } from './sync/create.js'
 import { propagateTask } from './sync/discrepancies.js'
 import { evaluateTask } from './sync/evaluate.js'
-import { ingestTasks, reconcileAllTask } from './sync/ingest.js'
+import { ingestTasks } from './sync/ingest.js'
 import { originsTask } from './sync/links.js'
+import { scheduleTickTask } from './sync/schedule.js'
 
 /** Hourly: a key past its retention is never replayed again, so the table keeps only live ones. */
 export const purgeIdempotencyKeysTask = defineTask({
@@ -29,7 +30,7 @@ export const tasks: readonly TaskDefinition[] = [
   processRecordTask,
   ingestTasks.procore,
   ingestTasks.erp,
-  reconcileAllTask,
+  scheduleTickTask,
   evaluateTask,
   propagateTask,
   originsTask,

@@ -4,6 +4,7 @@ import type { CompaniesTable } from './tables/companies.js'
 import type { ErpConnectionsTable } from './tables/erp.js'
 import type { IdempotencyKeysTable } from './tables/idempotency-keys.js'
 import type { ProcoreConnectionsTable, ProcoreOauthStatesTable, ProcoreWebhooksTable } from './tables/procore.js'
+import type { ProcoreRateObservationsTable, SyncScheduleSettingsTable, SyncSchedulesTable } from './tables/schedules.js'
 import type { InboxEventsTable, RecordSnapshotsTable, SyncRunsTable, WorkerHeartbeatsTable } from './tables/records.js'
 import type {
   AuditEntriesTable,
@@ -38,6 +39,9 @@ export interface Database {
   audit_entries: AuditEntriesTable
   sync_creates: SyncCreatesTable
   sync_dirty: SyncDirtyTable
+  sync_schedule_settings: SyncScheduleSettingsTable
+  sync_schedules: SyncSchedulesTable
+  procore_rate_observations: ProcoreRateObservationsTable
 }
 
 export type Db = Kysely<Database>

@@ -282,6 +282,11 @@ export class HttpClient {
     }
   }
 
+  /** The rate-limit budget this client last saw for a key (X-Rate-Limit-Remaining and -Reset), if still current. */
+  rateBudget(key: string): { remaining: number; resetAt: number } | undefined {
+    return this.#budgets.peek(key, this.#now())
+  }
+
   /** Waits while this key's rate-limit budget is spent; no request goes out before the reset. */
   async #waitForBudget(prepared: Prepared, sent: number): Promise<void> {
     for (;;) {

@@ -57,7 +57,7 @@ export class ConcurrencyLimiter {
   }
 }
 
-interface Budget {
+export interface Budget {
   remaining: number
   /** epoch ms */
   resetAt: number
@@ -79,6 +79,12 @@ export class RateBudgets {
     // Another window (Procore reports the hourly or the 10-second one, whichever is closer): take it.
     if (known?.resetAt === resetAt) known.remaining = Math.min(known.remaining, remaining)
     else this.#byKey.set(key, { remaining, resetAt })
+  }
+
+  /** The budget last observed for this key, if its window has not reset yet. */
+  peek(key: string, now: number): Readonly<Budget> | undefined {
+    const budget = this.#byKey.get(key)
+    return budget !== undefined && now < budget.resetAt ? { ...budget } : undefined
   }
 
   /** Takes one request from the budget, or returns how long (ms) to wait before trying again. */

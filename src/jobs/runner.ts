@@ -26,6 +26,10 @@ export async function startJobRunner(
   const events: WorkerEvents = new EventEmitter() as WorkerEvents
   events.on('worker:create', ({ worker }) => workerIds.add(worker.workerId))
   events.on('worker:release', ({ worker }) => workerIds.delete(worker.workerId))
+  // graphile-worker 0.17 locks jobs in the name of the pool (locked_by = the pool's id), not of one worker:
+  // the pool beats too, or a job running longer than three beats would be taken for a dead worker's.
+  events.on('pool:create', ({ workerPool }) => workerIds.add(workerPool.id))
+  events.on('pool:release', ({ workerPool }) => workerIds.delete(workerPool.id))
   events.on('job:error', ({ job, error }) => {
     // A refused payload was logged when refused, and is not retried.
     if (error instanceof PermanentJobError) return
@@ -107,6 +111,21 @@ export async function releaseJobsOfDeadWorkers(ctx: AppContext, staleMs: number)
   `.execute(ctx.db)
   const dead = rows.map((r) => r.locked_by)
   if (dead.length > 0) {
+    // A scheduled sync run held by a dead worker ends `interrupted` rather than being resumed: its next due time
+    // (or an on-demand run) lists again from the watermark, and the released job finds the run over.
+    const interrupted = await sql<{ id: string }>`
+      update sync_runs set status = 'interrupted', finished_at = now(),
+        error = 'The instance performing this run stopped before it finished; the next due time runs as scheduled.'
+      where status = 'running' and sync_type is not null
+        and id::text in (select j.payload->>'runId' from graphile_worker._private_jobs j
+          where j.locked_by = any(${dead}::text[]))
+      returning id`.execute(ctx.db)
+    if (interrupted.rows.length > 0) {
+      ctx.log.warn(
+        { component: 'jobs', runs: interrupted.rows.map((r) => r.id) },
+        'runs of stopped workers interrupted',
+      )
+    }
     await sql`select graphile_worker.force_unlock_workers(${dead}::text[])`.execute(ctx.db)
     await ctx.db.deleteFrom('worker_heartbeats').where('worker_id', 'in', dead).execute()
     ctx.log.warn({ component: 'jobs', workers: dead }, 'released the jobs of workers that stopped beating')

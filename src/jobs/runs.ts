@@ -5,8 +5,8 @@ import { Type, type Static, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
 import type { AppContext } from '../context.js'
 import type { Db, Tx } from '../db/database.js'
-import type { SyncRunsTable } from '../db/tables/records.js'
-import { isRetryable } from '../errors.js'
+import { FinishedRunStatuses, type SyncRunsTable } from '../db/tables/records.js'
+import { conflict, isRetryable, notFound } from '../errors.js'
 import type { JobInfo } from './task.js'
 
 /**
@@ -66,6 +66,7 @@ export async function createRun<K extends RunKind>(
   companyId: string,
   params: RunParams<K>,
   requestedBy: string,
+  origin: { syncType?: string | null; trigger?: string } = {},
 ): Promise<RunRow> {
   if (!Value.Check(kind.params, params)) {
     const errors = Value.Errors(kind.params, params)
@@ -85,6 +86,8 @@ export async function createRun<K extends RunKind>(
       requested_by: requestedBy,
       started_at: null,
       finished_at: null,
+      sync_type: origin.syncType ?? null,
+      trigger: origin.trigger ?? 'manual',
     })
     .returningAll()
     .executeTakeFirstOrThrow()
@@ -103,7 +106,16 @@ export interface RunHandle<P, R> {
   progress(partial: Partial<R>): Promise<void>
   /** What the result says if the run stops on an error (final: no retry follows); by default the last progress. */
   onFailure(describe: (message: string, final: boolean) => Partial<R>): void
+  /** A safe point: throws RunCancelled when someone asked to cancel the run (it then ends `cancelled`). */
+  checkCancelled(): Promise<void>
 }
+
+/** Thrown at a safe point of a run someone asked to cancel. */
+export class RunCancelled extends Error {
+  override readonly name = 'RunCancelled'
+}
+
+const finished = (status: string) => (FinishedRunStatuses as readonly string[]).includes(status)
 
 /** The run handed to the work of a job of kind K. */
 export type JobRun<K extends RunKind> = RunHandle<RunParams<K>, RunResult<K>>
@@ -129,7 +141,8 @@ export async function runJob<K extends RunKind>(
     log.warn('the run of this job no longer exists; nothing to do')
     return
   }
-  if (row.status === 'succeeded' || row.status === 'failed') return
+  // Over already: a re-run after a crash, or a run cancelled or interrupted before its job got here.
+  if (finished(row.status)) return
   const kind = ([] as readonly K[]).concat(kinds).find((k) => k.name === row.kind)
   if (!kind || !Value.Check(kind.params, row.params)) {
     const error = kind
@@ -158,11 +171,24 @@ export async function runJob<K extends RunKind>(
     onFailure(fn) {
       describe = fn
     },
+    async checkCancelled() {
+      const now = await ctx.db
+        .selectFrom('sync_runs')
+        .select(['status', 'cancel_requested_at'])
+        .where('id', '=', runId)
+        .executeTakeFirst()
+      if (now?.cancel_requested_at || (now && finished(now.status))) throw new RunCancelled('cancelled on request')
+    },
   }
   let result: RunResult<K>
   try {
     result = await work(run)
   } catch (error) {
+    if (error instanceof RunCancelled) {
+      await finishRun(ctx.db, runId, { status: 'cancelled', result: describe?.('cancelled', true) ?? partial })
+      log.info('run cancelled')
+      return
+    }
     const message = kind.describe(error).slice(0, 2000)
     const final = job.lastAttempt || !(options.transient ?? kind.transient)(error)
     const stopped = describe?.(message, final) ?? partial
@@ -184,6 +210,7 @@ async function startRun(db: Db, runId: string): Promise<void> {
     .updateTable('sync_runs')
     .set({ status: 'running', started_at: sql<Date>`coalesce(started_at, now())` })
     .where('id', '=', runId)
+    .where('status', 'in', ['queued', 'running'])
     .execute()
 }
 
@@ -199,7 +226,7 @@ async function updateRunResult(db: Db, runId: string, result: object): Promise<v
 async function finishRun(
   db: Db,
   runId: string,
-  outcome: { status: 'succeeded' | 'failed'; result?: object | undefined; error?: string },
+  outcome: { status: 'succeeded' | 'failed' | 'cancelled'; result?: object | undefined; error?: string },
 ): Promise<void> {
   await db
     .updateTable('sync_runs')
@@ -210,5 +237,41 @@ async function finishRun(
       finished_at: new Date(),
     })
     .where('id', '=', runId)
+    // A run already declared interrupted (its worker was presumed dead) keeps that verdict.
+    .where('status', 'in', ['queued', 'running'])
     .execute()
+}
+
+/**
+ * `POST …/runs/{runId}/cancel`: a queued run ends `cancelled` at once (its job then does nothing);
+ * a running one is asked to stop and ends `cancelled` at its next safe point. 409 when it is over.
+ */
+export async function cancelRun(db: Db, companyId: string, runId: string): Promise<RunRow> {
+  const row = await db
+    .updateTable('sync_runs')
+    .set({
+      status: sql`case when status = 'queued' then 'cancelled' else status end`,
+      finished_at: sql`case when status = 'queued' then now() else finished_at end`,
+      cancel_requested_at: sql`coalesce(cancel_requested_at, now())`,
+    })
+    .where('company_id', '=', companyId)
+    .where('id', '=', runId)
+    .where('status', 'in', ['queued', 'running'])
+    .returningAll()
+    .executeTakeFirst()
+  if (row) return row
+  const existing = await db
+    .selectFrom('sync_runs')
+    .select('status')
+    .where('company_id', '=', companyId)
+    .where('id', '=', runId)
+    .executeTakeFirst()
+  if (!existing) throw notFound('run', runId)
+  throw conflict(
+    'run_finished',
+    `Run ${runId} is already ${existing.status}; only a queued or running run can be cancelled.`,
+    {
+      status: existing.status,
+    },
+  )
 }

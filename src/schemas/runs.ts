@@ -2,25 +2,80 @@ import { Type, type Static } from 'typebox'
 import { RunStatuses } from '../db/tables/records.js'
 import { CompanyIdString } from './common.js'
 
-/** Background work a caller can poll: refreshes, reconciliations, bulk creates. */
-export const Run = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  companyId: CompanyIdString,
-  kind: Type.String({ description: 'What the run does, e.g. erp_refresh.' }),
-  status: Type.String({
-    description:
-      `One of ${RunStatuses.join(', ')}: queued → running → succeeded | failed. ` +
-      'A running run that hit a transient failure says so in result.lastError and is retried.',
-    examples: ['succeeded'],
-  }),
-  params: Type.Record(Type.String(), Type.Unknown(), { description: 'What was asked for.' }),
-  result: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
-    description: 'Progress while running, the outcome when finished (counts per record type).',
-  }),
-  error: Type.Union([Type.String(), Type.Null()], { description: 'Why the run failed.' }),
-  requestedBy: Type.String(),
-  createdAt: Type.String({ format: 'date-time' }),
-  startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-})
+const Count = Type.Integer({ minimum: 0 })
+
+/** Background work a caller can poll: scheduled and on-demand syncs, refreshes, reconciliations, bulk creates. */
+export const Run = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    companyId: CompanyIdString,
+    kind: Type.String({ description: 'What the run does, e.g. erp_refresh.' }),
+    syncType: Type.Union([Type.String(), Type.Null()], {
+      description: 'The sync type of the schedule it serves (see sync-schedule); null for other runs.',
+    }),
+    trigger: Type.String({
+      description: 'What started it: schedule, manual, webhook, accept…',
+      examples: ['schedule'],
+    }),
+    status: Type.String({
+      description:
+        `One of ${RunStatuses.join(', ')}: queued → running → succeeded | failed | cancelled, or interrupted ` +
+        'when the instance performing it stopped. A running run that hit a transient failure says so in ' +
+        'result.lastError and is retried.',
+      examples: ['succeeded'],
+    }),
+    params: Type.Record(Type.String(), Type.Unknown(), { description: 'What was asked for.' }),
+    result: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
+      description: 'Progress while running, the outcome when finished (counts per record type).',
+    }),
+    error: Type.Union([Type.String(), Type.Null()], { description: 'Why the run failed.' }),
+    progress: Type.Object({ done: Count, total: Count }, { description: 'Steps done of the total (record types).' }),
+    counts: Type.Object(
+      { listed: Count, changed: Count, created: Count, linked: Count, failed: Count },
+      { description: 'Records listed, changed (or found deleted), created, linked; failed steps or records.' },
+    ),
+    errors: Type.Array(
+      Type.Object({
+        type: Type.Union([Type.String(), Type.Null()]),
+        recordId: Type.Union([Type.String(), Type.Null()], { description: 'The record it concerns, when one.' }),
+        message: Type.String(),
+      }),
+    ),
+    apiCalls: Type.Object(
+      { procore: Count, erp: Count },
+      { description: 'Requests spent per side: pages listed plus records re-read one by one.' },
+    ),
+    durationMs: Type.Union([Count, Type.Null()], { description: 'From start to finish (or to now while running).' }),
+    cancelRequestedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    requestedBy: Type.String(),
+    createdAt: Type.String({ format: 'date-time' }),
+    startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  },
+  {
+    examples: [
+      {
+        id: '0b6f3c1e-8f1e-4a53-9d1c-3f2a4b5c6d7e',
+        companyId: '562949953421312',
+        kind: 'erp_refresh',
+        syncType: 'erp_vendor_list',
+        trigger: 'schedule',
+        status: 'succeeded',
+        params: { full: false, types: ['vendor'] },
+        result: null,
+        error: null,
+        progress: { done: 1, total: 1 },
+        counts: { listed: 21, changed: 20, created: 1, linked: 0, failed: 0 },
+        errors: [],
+        apiCalls: { procore: 0, erp: 1 },
+        durationMs: 840,
+        cancelRequestedAt: null,
+        requestedBy: 'schedule',
+        createdAt: '2026-12-04T14:07:00.000Z',
+        startedAt: '2026-12-04T14:07:00.120Z',
+        finishedAt: '2026-12-04T14:07:00.960Z',
+      },
+    ],
+  },
+)
 export type Run = Static<typeof Run>

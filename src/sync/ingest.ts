@@ -3,21 +3,29 @@
 // (a Procore webhook, an ERP notification) says one record changed, and it is re-read. Both sides
 // go through the same code; what differs between them is what their reader can do.
 import { sql } from 'kysely'
-import { Type } from 'typebox'
 import type { AppContext } from '../context.js'
-import { transaction, type Db } from '../db/database.js'
+import { transaction, type Db, type Tx } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { hasConnection } from '../erp/connections.js'
 import { ErpNotConnectedError } from '../erp/errors.js'
 import { AppError, isRetryable } from '../errors.js'
 import { enqueue } from '../jobs/queue.js'
-import { createRun, RunPayload, runJob, type JobRun, type RunParams, type RunResult } from '../jobs/runs.js'
+import {
+  createRun,
+  RunCancelled,
+  RunPayload,
+  runJob,
+  type JobRun,
+  type RunParams,
+  type RunResult,
+} from '../jobs/runs.js'
 import { defineTask } from '../jobs/task.js'
 import { connectedCompany } from '../procore/connect.js'
+import { procoreHttp } from '../procore/http.js'
 import { ProcoreApi } from '../procore/resources.js'
 import { failureMessage } from './connectors.js'
 import { entity, procoreResource, RecordTypes, type Mapped, type RecordType } from './registry.js'
-import { getRun, RunKinds, toRun, type Run, type TypeTally } from './runs.js'
+import { getRun, RunKinds, toRun, type IngestScope, type Run, type TypeTally } from './runs.js'
 import { erpRecords, procoreRecords, type Json } from './sides.js'
 import { dbNow, getSnapshot, markDeleted, upsertSnapshots } from './snapshots.js'
 
@@ -127,13 +135,16 @@ async function ingestType(
   since: Date | undefined,
   full: boolean,
   progress: () => Promise<void>,
+  scope: IngestScope | undefined,
 ): Promise<TypeTally> {
-  const unserved = reader.unserved(type, false)
+  const unserved = scope === 'project' ? undefined : reader.unserved(type, false)
   if (unserved !== undefined) return { ...emptyTally('full'), status: 'skipped', reason: unserved }
   const tally = emptyTally(since !== undefined && reader.incremental(type, null) ? 'incremental' : 'full')
-  const parents = await followedParents(ctx.db, reader, side, companyId, type, full)
+  const parents = scope === 'company' ? undefined : await followedParents(ctx.db, reader, side, companyId, type, full)
   if (parents !== undefined) tally.parents = 0
-  for (const parentId of [null, ...(parents ?? [])]) {
+  // A project-level run lists only under parents; a company-level one only the company's own list.
+  const scopes = scope === 'project' ? (parents ?? []) : [null, ...(parents ?? [])]
+  for (const parentId of scopes) {
     await ingestScope(ctx, reader, side, companyId, type, parentId, since, tally, progress)
     if (parentId !== null) tally.parents = (tally.parents ?? 0) + 1
   }
@@ -260,34 +271,74 @@ export async function requestIngest(
   params: IngestParams,
   requestedBy: string,
 ): Promise<Run> {
+  return transaction(db, async (tx) => (await requestIngestInTx(tx, side, companyId, params, requestedBy)).run)
+}
+
+/** Who asked for a listing: the sync type of the schedule it serves (one unfinished run each) and the trigger. */
+export interface IngestOrigin {
+  syncType?: string
+  trigger?: string
+}
+
+/**
+ * requestIngest in the caller's transaction. A run for a sync type is never merged: while one is queued or
+ * running, that one is returned with `created: false`.
+ */
+export async function requestIngestInTx(
+  tx: Tx,
+  side: Side,
+  companyId: string,
+  params: IngestParams,
+  requestedBy: string,
+  origin: IngestOrigin = {},
+): Promise<{ run: Run; created: boolean }> {
   const kind = IngestKinds[side]
-  return transaction(db, async (tx) => {
-    await sql`select pg_advisory_xact_lock(hashtext(${`${kind}:${companyId}`}))`.execute(tx)
-    const queued = await tx
+  await sql`select pg_advisory_xact_lock(hashtext(${`${kind}:${companyId}`}))`.execute(tx)
+  if (origin.syncType !== undefined) {
+    const active = await tx
       .selectFrom('sync_runs')
-      .select(['id', 'params'])
+      .selectAll()
       .where('company_id', '=', companyId)
-      .where('kind', '=', kind)
-      .where('status', '=', 'queued')
-      .orderBy('created_at', 'desc')
+      .where('sync_type', '=', origin.syncType)
+      .where('status', 'in', ['queued', 'running'])
       .executeTakeFirst()
-    if (queued) {
-      const before = queued.params as Partial<IngestParams>
-      const merged: IngestParams = {
-        full: before.full === true || params.full,
-        types: RecordTypes.filter((t) => params.types.includes(t) || before.types?.includes(t)),
-      }
-      await tx
-        .updateTable('sync_runs')
-        .set({ params: JSON.stringify(merged) })
-        .where('id', '=', queued.id)
-        .execute()
-      return getRun(tx, companyId, queued.id)
+    if (active) return { run: toRun(active), created: false }
+    const run = await createRun(tx, RunKinds[kind], companyId, { ...params }, requestedBy, origin)
+    await enqueue(
+      tx,
+      ingestTasks[side],
+      { companyId, runId: run.id },
+      { jobKey: `${IngestTasks[side]}:${companyId}:${origin.syncType}` },
+    )
+    return { run: toRun(run), created: true }
+  }
+  const queued = await tx
+    .selectFrom('sync_runs')
+    .select(['id', 'params'])
+    .where('company_id', '=', companyId)
+    .where('kind', '=', kind)
+    .where('sync_type', 'is', null)
+    .where('status', '=', 'queued')
+    .orderBy('created_at', 'desc')
+    .executeTakeFirst()
+  if (queued) {
+    const before = queued.params as Partial<IngestParams>
+    const merged: IngestParams = {
+      full: before.full === true || params.full,
+      types: RecordTypes.filter((t) => params.types.includes(t) || before.types?.includes(t)),
+      // Two scopes merged cover both: no scope.
+      ...(before.scope !== undefined && before.scope === params.scope ? { scope: params.scope } : {}),
     }
-    const run = await createRun(tx, RunKinds[kind], companyId, { ...params }, requestedBy)
-    await enqueue(tx, ingestTasks[side], { companyId, runId: run.id })
-    return toRun(run)
-  })
+    await tx
+      .updateTable('sync_runs')
+      .set({ params: JSON.stringify(merged) })
+      .where('id', '=', queued.id)
+      .execute()
+    return { run: await getRun(tx, companyId, queued.id), created: false }
+  }
+  const run = await createRun(tx, RunKinds[kind], companyId, { ...params }, requestedBy, origin)
+  await enqueue(tx, ingestTasks[side], { companyId, runId: run.id })
+  return { run: toRun(run), created: true }
 }
 
 /** `POST …/procore/reconcile`: 404 without the company, 409 without a working Procore connection. */
@@ -330,19 +381,28 @@ async function ingest(ctx: AppContext, side: Side, run: JobRun<IngestKind>): Pro
   const { companyId, params } = run
   const types = RecordTypes.filter((t) => params.types.includes(t))
   const tallies: Partial<Record<RecordType, TypeTally>> = {}
-  run.onFailure(() => ({ types: tallies }))
+  const counted = () => ({
+    types: tallies,
+    progress: { done: Object.keys(tallies).length, total: types.length },
+    apiCalls: apiCalls(side, tallies),
+  })
+  run.onFailure(() => counted())
   let reported = 0
   const progress = async (force = false) => {
+    // Every page is a safe point: a cancelled run stops here, with what it stored so far.
+    await run.checkCancelled()
     if (!force && Date.now() - reported < 1000) return
     reported = Date.now()
-    await run.progress({ types: tallies })
+    await run.progress(counted())
+    if (side === 'procore') await observeProcoreBudget(ctx, companyId)
   }
   const reader = await readerFor(ctx, side, companyId)
   const since = params.full ? undefined : await watermark(ctx.db, side, companyId, run.id)
   for (const type of types) {
     try {
-      tallies[type] = await ingestType(ctx, reader, side, companyId, type, since, params.full, progress)
+      tallies[type] = await ingestType(ctx, reader, side, companyId, type, since, params.full, progress, params.scope)
     } catch (error) {
+      if (error instanceof RunCancelled) throw error
       if (isRetryable(error) && !run.job.lastAttempt) throw error
       const skipped = error instanceof AppError && error.code === 'procore_no_erp_cost_code_list'
       const status = skipped ? 'skipped' : 'failed'
@@ -354,11 +414,36 @@ async function ingest(ctx: AppContext, side: Side, run: JobRun<IngestKind>): Pro
   const failed = Object.entries(tallies).filter(([, o]) => o.status === 'failed')
   // A type that failed fails the run, with what every type did.
   if (failed.length > 0) throw new Error(failed.map(([t, o]) => `${t}: ${o.reason ?? 'failed'}`).join('; '))
+  if (side === 'procore') await observeProcoreBudget(ctx, companyId)
   run.log.info({ types: tallies }, 'listing done')
-  return { types: tallies, since: since?.toISOString() ?? null }
+  return { ...counted(), since: since?.toISOString() ?? null }
 }
 
-/** Where the last successful run of this side started, minus the overlap; none means a full listing. */
+/** Requests a listing made, from its own tallies: one per page listed and one per record re-read alone. */
+function apiCalls(side: Side, tallies: Partial<Record<RecordType, TypeTally>>): Record<Side, number> {
+  const calls = Object.values(tallies).reduce((n, t) => n + t.pages + t.checked, 0)
+  return { procore: side === 'procore' ? calls : 0, erp: side === 'erp' ? calls : 0 }
+}
+
+/**
+ * Stores the Procore rate-limit budget this process last saw for the company (X-Rate-Limit-Remaining and
+ * X-Rate-Limit-Reset of its latest response), so the scheduler of any instance can defer a Procore listing.
+ */
+async function observeProcoreBudget(ctx: AppContext, companyId: string): Promise<void> {
+  const budget = procoreHttp(ctx).api.rateBudget(companyId)
+  if (budget === undefined) return
+  const values = { remaining: budget.remaining, reset_at: new Date(budget.resetAt), observed_at: new Date() }
+  await ctx.db
+    .insertInto('procore_rate_observations')
+    .values({ company_id: companyId, ...values })
+    .onConflict((oc) => oc.column('company_id').doUpdateSet(values))
+    .execute()
+}
+
+/**
+ * Where the last successful run of this side and sync type started, minus the overlap; none means a full
+ * listing. Per sync type: the vendor list's watermark is not moved by a run that listed other types.
+ */
 async function watermark(db: Db, side: Side, companyId: string, runId: string): Promise<Date | undefined> {
   const last = await db
     .selectFrom('sync_runs')
@@ -366,6 +451,7 @@ async function watermark(db: Db, side: Side, companyId: string, runId: string): 
     .where('company_id', '=', companyId)
     .where('kind', '=', IngestKinds[side])
     .where('status', '=', 'succeeded')
+    .where(sql<boolean>`sync_type is not distinct from (select r.sync_type from sync_runs r where r.id = ${runId})`)
     .where('id', '!=', runId)
     .where('started_at', 'is not', null)
     .orderBy('started_at', 'desc')
@@ -387,20 +473,3 @@ const ingestTask = (side: Side) =>
   })
 
 export const ingestTasks = { procore: ingestTask('procore'), erp: ingestTask('erp') } as const
-
-/** Hourly, once per tick across all instances: one reconciliation run per connected company. */
-export const reconcileAllTask = defineTask({
-  name: 'procore-reconcile-all',
-  payload: Type.Object({}),
-  schedule: { cron: '0 * * * *', maxAttempts: 1 },
-  async run(ctx) {
-    const companies = await ctx.db
-      .selectFrom('procore_connections')
-      .select('company_id')
-      .where('status', '=', 'connected')
-      .execute()
-    for (const { company_id: companyId } of companies) {
-      await requestIngest(ctx.db, 'procore', companyId, { full: false, types: [...RecordTypes] }, 'schedule')
-    }
-  },
-})

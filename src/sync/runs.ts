@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely'
 import { Type, type Static } from 'typebox'
 import type { Database, Db } from '../db/database.js'
-import { Sides } from '../db/tables/records.js'
+import { FinishedRunStatuses, Sides, type RunStatus } from '../db/tables/records.js'
 import { notFound } from '../errors.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import { defineRunKinds } from '../jobs/runs.js'
@@ -33,14 +33,25 @@ export const TypeTally = Type.Object({
 })
 export type TypeTally = Static<typeof TypeTally>
 
+export const IngestScopes = ['company', 'project'] as const
+export type IngestScope = (typeof IngestScopes)[number]
+
 const IngestParams = Type.Object({
   /** Re-list everything (and find deletions) instead of what changed since the last successful run. */
   full: Type.Boolean(),
   types: Type.Array(RecordType),
+  /** company: only the company-level lists; project: only the lists under each parent; absent: both. */
+  scope: Type.Optional(Type.Enum([...IngestScopes])),
 })
+
+const Sided = Type.Object({ procore: Count, erp: Count })
 
 const IngestResult = Type.Object({
   types: Type.Record(Type.String(), TypeTally),
+  /** Record types done of those asked. */
+  progress: Type.Optional(Type.Object({ done: Count, total: Count })),
+  /** Requests made per side: one per page listed and one per record re-read alone (retries not counted). */
+  apiCalls: Type.Optional(Sided),
   /** Where an incremental listing started; null for a full one. */
   since: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 })
@@ -112,15 +123,65 @@ export const RunKinds = defineRunKinds(
 
 type RunRow = Selectable<Database['sync_runs']>
 
-export function toRun(row: RunRow): Run {
+type Tallies = Record<string, Partial<Record<keyof TypeTally, unknown>>>
+const num = (v: unknown): number => (typeof v === 'number' ? v : 0)
+
+/**
+ * The summary every run reports, whatever its kind, read from its result: listings add up their
+ * per-type tallies; creates and bulk links carry their own counts and per-record items.
+ */
+function summary(row: RunRow): Pick<Run, 'progress' | 'counts' | 'errors' | 'apiCalls'> {
+  const result = row.result ?? {}
+  const counts = { listed: 0, changed: 0, created: 0, linked: 0, failed: 0 }
+  const errors: Run['errors'] = []
+  const types = (result['types'] ?? {}) as Tallies
+  for (const [type, t] of Object.entries(types)) {
+    counts.listed += num(t.listed)
+    counts.changed += num(t.changed) + num(t.deleted)
+    counts.created += num(t.created)
+    if (t.status === 'failed') {
+      counts.failed++
+      errors.push({ type, recordId: null, message: typeof t.reason === 'string' ? t.reason : 'failed' })
+    }
+  }
+  const own = (result['counts'] ?? {}) as Record<string, unknown>
+  counts.created += num(own['created'])
+  counts.linked += num(own['linked'])
+  counts.failed += num(own['failed'])
+  const items = Array.isArray(result['items']) ? (result['items'] as Array<Record<string, unknown>>) : []
+  for (const item of items) {
+    if (item['status'] !== 'failed' && item['status'] !== 'refused') continue
+    const recordId = item['sourceId'] ?? item['procoreId']
+    errors.push({
+      type: typeof result['type'] === 'string' ? result['type'] : null,
+      recordId: typeof recordId === 'string' ? recordId : null,
+      message: typeof item['reason'] === 'string' ? item['reason'] : String(item['status']),
+    })
+  }
+  const declared = result['progress'] as { done?: unknown; total?: unknown } | undefined
+  const finished = (FinishedRunStatuses as readonly string[]).includes(row.status)
+  const progress = declared
+    ? { done: num(declared.done), total: num(declared.total) }
+    : { done: finished ? 1 : 0, total: 1 }
+  const calls = (result['apiCalls'] ?? {}) as Record<string, unknown>
+  return { progress, counts, errors, apiCalls: { procore: num(calls['procore']), erp: num(calls['erp']) } }
+}
+
+export function toRun(row: RunRow, now = new Date()): Run {
+  const end = row.finished_at ?? (row.started_at ? now : null)
   return {
     id: row.id,
     companyId: row.company_id,
     kind: row.kind,
+    syncType: row.sync_type,
+    trigger: row.trigger,
     status: row.status,
     params: row.params,
     result: row.result,
     error: row.error,
+    ...summary(row),
+    durationMs: row.started_at && end ? Math.max(0, end.getTime() - row.started_at.getTime()) : null,
+    cancelRequestedAt: row.cancel_requested_at?.toISOString() ?? null,
     requestedBy: row.requested_by,
     createdAt: row.created_at.toISOString(),
     startedAt: row.started_at?.toISOString() ?? null,
@@ -148,10 +209,18 @@ const runsKeyset = keyset('runs', 'desc', [
 export async function listRuns(
   db: Db,
   companyId: string,
-  filter: { kind?: string | undefined },
+  filter: {
+    kind?: string | undefined
+    syncType?: string | undefined
+    status?: string | undefined
+    trigger?: string | undefined
+  },
   page: PageRequest,
 ): Promise<Page<Run>> {
   let query = db.selectFrom('sync_runs').selectAll().where('company_id', '=', companyId)
   if (filter.kind) query = query.where('kind', '=', filter.kind)
-  return runsKeyset.page(query, page, toRun)
+  if (filter.syncType) query = query.where('sync_type', '=', filter.syncType)
+  if (filter.status) query = query.where('status', '=', filter.status as RunStatus)
+  if (filter.trigger) query = query.where('trigger', '=', filter.trigger)
+  return runsKeyset.page(query, page, (row) => toRun(row))
 }

@@ -3,7 +3,8 @@
 // cost codes); one queued run per company; the hourly schedule fans out per company.
 import { sql } from 'kysely'
 import t from 'tap'
-import { IngestKinds, reconcileAllTask } from '../../src/sync/ingest.js'
+import { IngestKinds } from '../../src/sync/ingest.js'
+import { runDueSchedules } from '../../src/sync/schedule.js'
 
 const RECONCILE_KIND = IngestKinds.procore
 import { getSnapshot } from '../../src/sync/snapshots.js'
@@ -133,14 +134,6 @@ t.test('one queued run per company; the schedule fans out to connected companies
     task_identifier: 'procore-reconcile',
   })
 
-  await reconcileAllTask.run(h.app.ctx, {}, { id: '1', attempt: 1, maxAttempts: 1, lastAttempt: true })
-  const runs = await h.app.db
-    .selectFrom('sync_runs')
-    .select(['id', 'requested_by'])
-    .where('kind', '=', RECONCILE_KIND)
-    .execute()
-  t.equal(runs.length, 1, 'the schedule joins the queued run instead of piling up')
-
   const unconnected = await h.app.inject({
     method: 'POST',
     url: '/v1/companies',
@@ -156,6 +149,24 @@ t.test('one queued run per company; the schedule fans out to connected companies
   })
   t.equal(refused.statusCode, 409)
   t.equal(refused.json().code, 'procore_not_connected')
+
+  // The schedule starts the Procore sync types of connected companies only, each as a run of its own.
+  t.same(await runDueSchedules(h.app.ctx, new Date()), [], 'the first tick writes the default schedules')
+  const later = new Date(Date.now() + 3 * 3600_000)
+  const fired = await runDueSchedules(h.app.ctx, later)
+  const started = fired.filter((f) => f.outcome === 'started')
+  t.same(started.map((f) => f.syncType).sort(), ['procore_company_reconcile', 'procore_project_reconcile'])
+  t.ok(
+    started.every((f) => f.companyId === COMPANY),
+    'nothing for the company without Procore',
+  )
+  t.equal((await runDueSchedules(h.app.ctx, later)).length, 0, 'a due time fires once')
+  const runs = await h.app.db
+    .selectFrom('sync_runs')
+    .select(['id', 'trigger', 'sync_type'])
+    .where('kind', '=', RECONCILE_KIND)
+    .execute()
+  t.equal(runs.length, 3, 'the queued manual run and one per scheduled sync type')
   const viewer = await h.key('viewer')
   t.equal(
     (
@@ -167,5 +178,58 @@ t.test('one queued run per company; the schedule fans out to connected companies
       })
     ).statusCode,
     403,
+  )
+})
+
+t.test('a Procore listing stores the rate-limit headroom it saw; the schedule defers while it is low', async (t) => {
+  // Procore allows this company 60 requests an hour: a reconcile leaves fewer than the 100 the schedule keeps.
+  const h = await harness(t, { worker: true, standin: { rateLimit: { limit: 60, windowMs: 3_600_000 } } })
+  await connectServiceAccount(h)
+  h.standin.seed(COMPANY, 'vendors', { name: 'Acme Supply' })
+  const res = await h.app.inject({
+    method: 'POST',
+    url: `/v1/companies/${COMPANY}/sync-schedule/procore_company_reconcile/run`,
+    headers: h.admin,
+  })
+  t.equal(res.statusCode, 202, res.body)
+  const runUrl = `/v1/companies/${COMPANY}/runs/${res.json().id}`
+  const get = async () => (await h.app.inject({ method: 'GET', url: runUrl, headers: h.admin })).json()
+  await until('the reconcile to finish', async () => ['succeeded', 'failed'].includes((await get()).status))
+  const run = await get()
+  t.equal(run.status, 'succeeded', run.error ?? '')
+  t.ok(run.apiCalls.procore > 0 && run.apiCalls.erp === 0, 'Procore calls counted')
+  const seen = await h.app.db
+    .selectFrom('procore_rate_observations')
+    .selectAll()
+    .where('company_id', '=', COMPANY)
+    .executeTakeFirstOrThrow()
+  t.ok(seen.remaining < 100, `stored what X-Rate-Limit-Remaining said (${seen.remaining})`)
+  t.ok(seen.reset_at.getTime() > Date.now(), 'and when the window resets')
+
+  // Its next due time arrives while the window is still nearly spent.
+  const now = new Date()
+  await h.app.db
+    .updateTable('sync_schedules')
+    .set({ next_due_at: now })
+    .where('company_id', '=', COMPANY)
+    .where('sync_type', '=', 'procore_company_reconcile')
+    .execute()
+  const fired = await runDueSchedules(h.app.ctx, now)
+  t.match(fired, [{ syncType: 'procore_company_reconcile', outcome: 'deferred', runId: null }])
+  const schedule = await h.app.inject({
+    method: 'GET',
+    url: `/v1/companies/${COMPANY}/sync-schedule`,
+    headers: h.admin,
+  })
+  const entry = schedule
+    .json<{ entries: Array<{ syncType: string; nextDueAt: string; deferredReason: string | null }> }>()
+    .entries.find((e) => e.syncType === 'procore_company_reconcile')!
+  t.equal(entry.nextDueAt, seen.reset_at.toISOString(), 'deferred to the reset of the window')
+  t.match(entry.deferredReason, /rate-limit headroom/)
+  const atReset = await runDueSchedules(h.app.ctx, seen.reset_at)
+  t.match(
+    atReset.find((f) => f.syncType === 'procore_company_reconcile'),
+    { outcome: 'started' },
+    'and runs once it resets',
   )
 })

@@ -45,7 +45,9 @@ export interface InboxEventsTable {
   processed_at: Date | null
 }
 
-export const RunStatuses = ['queued', 'running', 'succeeded', 'failed'] as const
+export const RunStatuses = ['queued', 'running', 'succeeded', 'failed', 'interrupted', 'cancelled'] as const
+/** A run in one of these states is over: its job, if it runs again, does nothing. */
+export const FinishedRunStatuses = ['succeeded', 'failed', 'interrupted', 'cancelled'] as const
 export type RunStatus = (typeof RunStatuses)[number]
 
 export interface SyncRunsTable {
@@ -60,6 +62,11 @@ export interface SyncRunsTable {
   created_at: ColumnType<Date, never, never>
   started_at: Date | null
   finished_at: Date | null
+  /** The sync type of the schedule it serves (scheduled or on demand); null for other runs. */
+  sync_type: ColumnType<string | null, string | null | undefined, never>
+  /** What started it: schedule, manual, webhook, accept… */
+  trigger: ColumnType<string, string | undefined, never>
+  cancel_requested_at: ColumnType<Date | null, never, Date | null>
 }
 
 export interface WorkerHeartbeatsTable {

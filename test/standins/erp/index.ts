@@ -70,6 +70,8 @@ export interface ErpCall {
   method: string
   /** Path without the query string. */
   path: string
+  /** The query string as sent (without `?`), empty when none. */
+  query: string
   idempotencyKey?: string
   /** Status decided by the stand-in; for a dropped response, the one that was lost; 0 for a reset. */
   status: number
@@ -233,6 +235,7 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
     const call: ErpCall = {
       method: request.method,
       path,
+      query: request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '',
       status: 0,
       requestId: request.id,
       ...(key !== undefined ? { idempotencyKey: key } : {}),
