@@ -17,7 +17,8 @@ import { startJobRunner } from './jobs/runner.js'
 import { tasks } from './tasks.js'
 import auth from './plugins/auth.js'
 import context from './plugins/context.js'
-import errors from './plugins/errors.js'
+import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.js'
+import { parseJsonBody, requestValidatorCompiler } from './api/json.js'
 import idempotency from './plugins/idempotency.js'
 import metrics from './plugins/metrics.js'
 import openapi from './plugins/swagger.js'
@@ -122,14 +123,25 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     keepAliveTimeout: 5000,
     return503OnClosing: true,
     logController: new OneLinePerRequest(),
-    ajv: { customOptions: { removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: true } },
+    // Router refusals (a malformed escape, an over-long path segment) and broken HTTP are problems too.
+    frameworkErrors,
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>()
+  app.setValidatorCompiler(requestValidatorCompiler())
 
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id)
   })
   // JSON only: any other body type is answered 415 rather than parsed as a string.
   app.removeContentTypeParser('text/plain')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string))
+    } catch (error) {
+      done(error as Error, undefined)
+    }
+  })
 
   const { db, pool } = createDb({ url: config.databaseUrl, ...config.db }, app.log)
   const ctx: AppContext = {

@@ -12,13 +12,13 @@ import {
   problems,
 } from '../../src/schemas/common.js'
 import { Link } from '../../src/schemas/links.js'
-import { RecordTypeParam } from '../../src/schemas/records.js'
+import { ExternalId, RecordTypeParam } from '../../src/schemas/records.js'
 import { Run } from '../../src/schemas/runs.js'
 import { apiActor } from '../../src/sync/audit.js'
 import { requestBulkLink } from '../../src/sync/bulk.js'
 import { createLink, getLink, listLinks, unlink } from '../../src/sync/links.js'
 
-const RecordId = Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' })
+const RecordId = ExternalId
 const LinkParams = Type.Object({ companyId: CompanyIdString, linkId: Type.String({ format: 'uuid' }) })
 const tags = ['links']
 

@@ -57,6 +57,7 @@ export async function storeEvent(
   db: Db,
   event: IncomingEvent,
 ): Promise<{ id: string | null; duplicate: boolean; status: InboxStatus }> {
+  event = storable(event)
   const status: InboxStatus =
     event.quarantineReason || !event.recordType || !event.resourceId ? 'quarantined' : 'queued'
   return transaction(db, async (tx) => {
@@ -83,6 +84,32 @@ export async function storeEvent(
       await scheduleProcessing(tx, event.companyId, event.source, event.recordType!, event.resourceId!)
     return { id: row.id, duplicate: false, status }
   })
+}
+
+const NUL_ESCAPE = '\\u0000'
+
+/**
+ * PostgreSQL text and jsonb cannot hold U+0000. An authentic event carrying it (in its body, id or
+ * any field we keep) is still stored, so the sender is not told to retry what can never succeed:
+ * with every NUL written as the six characters `\u0000`, quarantined, never processed.
+ */
+function storable(event: IncomingEvent): IncomingEvent {
+  const texts = [event.dedupeKey, event.body, event.eventType, event.resourceId, event.quarantineReason]
+  const hasNul =
+    texts.some((v) => v?.includes('\u0000')) || Object.values(event.headers).some((v) => v.includes('\u0000'))
+  if (!hasNul) return event
+  const clean = (v: string) => v.replaceAll('\u0000', NUL_ESCAPE)
+  return {
+    ...event,
+    dedupeKey: clean(event.dedupeKey),
+    body: clean(event.body),
+    eventType: event.eventType === null ? null : clean(event.eventType),
+    resourceId: event.resourceId === null ? null : clean(event.resourceId),
+    headers: Object.fromEntries(Object.entries(event.headers).map(([k, v]) => [k, clean(v)])),
+    quarantineReason:
+      'the event contains the NUL character (U+0000), which cannot be stored as text; kept with each NUL written ' +
+      `as \\u0000${event.quarantineReason ? ` (also: ${clean(event.quarantineReason)})` : ''}`,
+  }
 }
 
 export async function scheduleProcessing(

@@ -54,7 +54,7 @@ export async function startJobRunner(
     else if (name === 'warning') log.warn({ scope }, message)
     else log.debug({ scope }, message)
   })
-  const runner: Runner = await run({
+  const options = {
     pgPool,
     taskList: taskList(ctx, tasks),
     parsedCronItems: cronItems(tasks),
@@ -63,7 +63,48 @@ export async function startJobRunner(
     pollInterval: pollIntervalMs,
     events,
     logger,
-  })
+    // Unbatched, graphile-worker 0.17 leaves a failed completion as an unhandled rejection (the
+    // process exits); batched (even with no delay) it retries, then stops the pool, which we restart.
+    preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+  }
+  // graphile-worker stops for good when it cannot record a job's outcome (PostgreSQL restarted, a
+  // backend was terminated): jobs silently stop, or its promise rejects and the process ends. Instead the
+  // runner is started again, with backoff while the database stays away; the job it held is
+  // unlocked by the heartbeat below and runs again.
+  let runner: Runner = await run(options)
+  let stopping = false
+  let restarts = 0
+  let restarting: Promise<void> | undefined
+  let wake: (() => void) | undefined
+  const supervise = (current: Runner) => {
+    // It resolves when it stopped itself after a pool error (0.17), and rejects on others: either way, unless we
+    // are stopping it, it must run again.
+    const settled = (error?: unknown) => {
+      if (stopping) return
+      log.error({ err: { message: (error as Error)?.message } }, 'job runner stopped by itself; restarting it')
+      restarting = restart()
+    }
+    current.promise.then(() => settled(), settled)
+  }
+  const restart = async () => {
+    for (let attempt = 0; !stopping; attempt++) {
+      await new Promise<void>((resolve) => {
+        wake = resolve
+        setTimeout(resolve, Math.min(250 * 2 ** attempt, 15_000)).unref()
+      })
+      if (stopping) return
+      try {
+        runner = await run(options)
+        restarts++
+        log.warn({ restarts }, 'job runner restarted')
+        supervise(runner)
+        return
+      } catch (error) {
+        log.warn({ err: { message: (error as Error)?.message }, attempt }, 'job runner could not start; will retry')
+      }
+    }
+  }
+  supervise(runner)
 
   const beat = async () => {
     const ids = [...workerIds]
@@ -87,9 +128,15 @@ export async function startJobRunner(
 
   return {
     async stop() {
+      stopping = true
       clearInterval(timer)
+      wake?.()
+      await restarting
       await beating
-      await runner.stop() // waits for running jobs to finish
+      await runner.stop().catch((error: unknown) => {
+        // It had already stopped on an error (logged above).
+        log.debug({ err: { message: (error as Error)?.message } }, 'job runner was already stopped')
+      }) // waits for running jobs to finish
       if (workerIds.size > 0) {
         await ctx.db
           .deleteFrom('worker_heartbeats')

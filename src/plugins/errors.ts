@@ -1,5 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import { AppError, upstreamProblem, type FieldError } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
@@ -72,6 +75,46 @@ export default fp(
   { name: 'errors' },
 )
 
+/**
+ * Fastify's `frameworkErrors`: refusals by the router before any route or hook runs (a path
+ * segment longer than 100 characters, a malformed percent-escape), rendered like every other error.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  void reply.header('x-request-id', request.id)
+  void sendProblem(request, reply, toAppError(error))
+}
+
+/**
+ * Node's HTTP parser refused the request before Fastify saw it (headers too large, malformed
+ * HTTP, a client too slow to send its request). Answered with a problem body over the raw socket.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Duplex) {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, code, title, detail] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large', 'Request header fields too large', 'Send fewer or shorter headers (16 KiB in all).']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', 'Request timeout', 'The request was not received in time. Send it again.']
+        : [400, 'bad_request', 'Bad request', 'The request is not well-formed HTTP/1.1.']
+  const requestId = randomUUID()
+  const body = JSON.stringify({
+    type: `${PROBLEM_TYPE_BASE}${code}`,
+    title,
+    status,
+    detail,
+    instance: '/',
+    code,
+    requestId,
+  })
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\n\r\n${body}`,
+    )
+  }
+  socket.destroy(error)
+}
+
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError) {
   const { headers, errors, ...extras } = error.extras
   for (const [name, value] of Object.entries(headers ?? {})) void reply.header(name, value)
@@ -115,6 +158,20 @@ function toAppError(error: FastifyError | AppError): AppError {
     })
   }
   switch (error.code) {
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new AppError(
+        414,
+        'uri_too_long',
+        'URI too long',
+        'A path segment is longer than 100 characters; no id this API issues is that long. Check the URL.',
+      )
+    case 'FST_ERR_BAD_URL':
+      return new AppError(
+        400,
+        'bad_url',
+        'Bad request',
+        'The URL has a malformed percent-escape (like %zz). Percent-encode path segments with encodeURIComponent.',
+      )
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new AppError(
         413,

@@ -22,6 +22,20 @@ const REPLAYED_HEADERS = ['content-type', 'etag', 'location'] as const
  * stored and replayed byte for byte; the same key with a different request → 422; while the
  * first is still running → 409. 5xx responses are not stored, so a retry runs again.
  */
+/** Retries releasing a key with backoff for up to its lease (after which a retry takes it over anyway). */
+function releaseLater(app: FastifyInstance, ref: KeyRef, attempt = 0) {
+  if (attempt >= 12) return
+  const timer = setTimeout(
+    () =>
+      void release(app.db, ref).then(
+        () => app.log.info({ component: 'idempotency' }, 'released an idempotency key after a database failure'),
+        () => releaseLater(app, ref, attempt + 1),
+      ),
+    Math.min(100 * 2 ** attempt, 30_000),
+  )
+  timer.unref()
+}
+
 export default fp(
   async function idempotency(app: FastifyInstance, options: { ttlHours: number }) {
     app.decorateRequest('idempotency', null)
@@ -95,28 +109,38 @@ export default fp(
       const ref = request.idempotency
       if (!ref || ref.done) return payload
       ref.done = true
-      if (reply.statusCode >= 500 || typeof payload !== 'string') {
-        await release(app.db, ref)
-        return payload
+      try {
+        if (reply.statusCode >= 500 || typeof payload !== 'string') {
+          await release(app.db, ref)
+          return payload
+        }
+        const headers: Record<string, string> = {}
+        for (const name of REPLAYED_HEADERS) {
+          const value = reply.getHeader(name)
+          if (value !== undefined) headers[name] = String(value)
+        }
+        // Responses may carry secrets shown once (a new API key, a notification secret): stored sealed.
+        await complete(app.db, ref, {
+          status: reply.statusCode,
+          headers,
+          body: app.ctx.secrets.seal(payload, storedBodyBinding(ref)),
+        })
+      } catch (error) {
+        // The database went away mid-request. The response is sent as it is (it tells the truth about the
+        // work); the key is released once the database answers again, so a retry is not refused for a lease.
+        request.log.warn({ err: { message: (error as Error).message } }, 'could not record the idempotency key')
+        releaseLater(app, ref)
       }
-      const headers: Record<string, string> = {}
-      for (const name of REPLAYED_HEADERS) {
-        const value = reply.getHeader(name)
-        if (value !== undefined) headers[name] = String(value)
-      }
-      // Responses may carry secrets shown once (a new API key, a notification secret): stored sealed.
-      await complete(app.db, ref, {
-        status: reply.statusCode,
-        headers,
-        body: app.ctx.secrets.seal(payload, storedBodyBinding(ref)),
-      })
       return payload
     })
 
     // A request that never reached onSend (client gone, crash in a hook) must not pin its key.
     app.addHook('onResponse', async (request) => {
       const ref = request.idempotency
-      if (ref && !ref.done) await release(app.db, ref)
+      if (ref && !ref.done) {
+        ref.done = true
+        await release(app.db, ref).catch(() => releaseLater(app, ref))
+      }
     })
   },
   { name: 'idempotency', dependencies: ['context', 'auth'] },

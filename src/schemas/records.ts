@@ -9,11 +9,15 @@ export const RecordTypeParam = Type.Enum([...RecordTypes], {
   description: 'Record type: department, user, project, cost_code or vendor.',
 })
 export const FieldValue = Type.Union([Type.String(), Type.Boolean(), Type.Null()])
+/** Ids are opaque to us (the ERP Connector Protocol allows any non-empty text): only control characters are refused. */
+export const EXTERNAL_ID_PATTERN = '^[^\\u0000-\\u001f\\u007f]+$'
 export const ExternalId = Type.String({
   minLength: 1,
   maxLength: 255,
-  pattern: '^[\\x21-\\x7e]+$',
-  description: "The record's id on its side (Procore id, or the ERP's own id).",
+  pattern: EXTERNAL_ID_PATTERN,
+  description:
+    "The record's id on its side (Procore id, or the ERP's own id, which may contain spaces: percent-encode it " +
+    'in paths, e.g. `D%2060`).',
 })
 export const SideParam = Type.Enum([...Sides], { description: 'procore or erp.' })
 

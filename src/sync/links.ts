@@ -316,8 +316,10 @@ export async function unlink(
       .forUpdate()
       .executeTakeFirst()
     if (!row) throw notFound('link', linkId)
-    if (row.unlinked_at !== null) return
+    // The version first: of racing unlinks sent with one ETag only the first wins; the rest see the
+    // ended link's new version (412), and a retry with that ETag answers the ended link.
     if (row.version !== expectedVersion) throw preconditionFailed(etagOf(row.version))
+    if (row.unlinked_at !== null) return
     const type = row.type as RecordType
     await endLinks(tx, companyId, type, [{ id: linkId }], actor, 'unlinked by hand')
     const procoreId = row.procore_id
