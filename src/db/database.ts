@@ -8,6 +8,7 @@ import type { InboxEventsTable, RecordSnapshotsTable, SyncRunsTable, WorkerHeart
 import type {
   AuditEntriesTable,
   DiscrepanciesTable,
+  ProcoreErpListsTable,
   RecordFlagsTable,
   RecordKeysTable,
   RecordLinksTable,
@@ -38,6 +39,7 @@ export interface Database {
   audit_entries: AuditEntriesTable
   sync_creates: SyncCreatesTable
   sync_dirty: SyncDirtyTable
+  procore_erp_lists: ProcoreErpListsTable
 }
 
 export type Db = Kysely<Database>
