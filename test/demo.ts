@@ -30,7 +30,8 @@ async function main() {
         name: 'Bright Electric LLC',
         email_address: 'office@bright.example',
       }).id
-      procore.seed(c, 'projects', { name: 'Riverside Tower', project_number: 'J-2024-001' })
+      // Not ERP-integrated, no cost code list: linking it needs fix: true (step 7).
+      ids.pTower = procore.seed(c, 'projects', { name: 'Riverside Tower', project_number: 'J-2024-001' }).id
       procore.seed(c, 'users', {
         first_name: 'Ann',
         last_name: 'Lee',
@@ -48,7 +49,13 @@ async function main() {
         tax_id: '12-3456789',
       }).id
       ids.eHarbor = erp.seed('vendors', { code: 'HARBOR01', name: 'Harbor Steel', email: 'sales@harbor.example' }).id
-      erp.seed('jobs', { number: 'J-2024-001', name: 'Riverside Tower' })
+      ids.eTower = erp.seed('jobs', { number: 'J-2024-001', name: 'Riverside Tower', status: 'active' }).id
+      for (const [code, name] of [
+        ['01-100', 'General Conditions'],
+        ['03-300', 'Cast-in-place Concrete'],
+        ['26-100', 'Electrical'],
+      ] as const)
+        erp.seed('cost-codes', { job_id: ids.eTower, code, name, parent_code: code.slice(0, 2) })
       erp.seed('jobs', { number: 'J-2024-002', name: 'Harbor Bridge' })
       erp.seed('employees', {
         first_name: 'Ann',
@@ -64,8 +71,8 @@ async function main() {
 
   try {
     const { api, key, procore, erp, call, waitRun, companyId: COMPANY } = env
-    const { pAccounting, pAcme, pBright, eAccounting, eAcme, eHarbor } = ids as Record<
-      'pAccounting' | 'pAcme' | 'pBright' | 'eAccounting' | 'eAcme' | 'eHarbor',
+    const { pAccounting, pAcme, pBright, eAccounting, eAcme, eHarbor, pTower, eTower } = ids as Record<
+      'pAccounting' | 'pAcme' | 'pBright' | 'eAccounting' | 'eAcme' | 'eHarbor' | 'pTower' | 'eTower',
       string
     >
     const must = async (what: string, status: number, p: ReturnType<typeof call>) => {
@@ -129,6 +136,16 @@ Procore stand-in ${procore.url}, ERP stand-in (Foundation) ${erp.url}
 6. Who did what, with before and after values:
   curl -s ${H} "$API/v1/companies/$C/audit" | jq '.items[] | {at, actor, action, type, before, after}'
 
+7. Link the ERP job "Riverside Tower" (${eTower}) to its Procore project (${pTower}), which is not ERP-integrated:
+  curl -s ${H} "$API/v1/companies/$C/records/project/erp/${eTower}/link-candidates" ` +
+        `| jq '.items[] | {id, eligible, unmet}'
+  curl -s ${H} ${J} -d '{"type":"project","procoreId":"${pTower}","erpId":"${eTower}"}' ` +
+        `"$API/v1/companies/$C/links" | jq '.unmet'
+  curl -s ${H} ${J} -d '{"type":"project","procoreId":"${pTower}","erpId":"${eTower}","fix":true}' ` +
+        `"$API/v1/companies/$C/links" | jq '.fixed, .dependents'
+  (the job's 3 cost codes then appear in the Procore project: ` +
+        `curl -s ${H} "$API/v1/companies/$C/records/cost_code?status=linked" | jq .counts)
+
 Sync settings (direction, field owners, auto-import): GET/PUT $API/v1/companies/$C/sync-settings
 ${check ? '' : 'Ctrl-C stops everything.\n'}`,
     )
@@ -188,16 +205,34 @@ ${check ? '' : 'Ctrl-C stops everything.\n'}`,
         ),
       )
       const audit = await must('step 6: audit', 200, call('GET', `/v1/companies/${COMPANY}/audit`))
+      const projectLink = await must(
+        'step 7: link the project with fix',
+        201,
+        call(
+          'POST',
+          `/v1/companies/${COMPANY}/links`,
+          { type: 'project', procoreId: pTower, erpId: eTower, fix: true },
+          { 'idempotency-key': randomUUID() },
+        ),
+      )
+      let followed = 0
+      for (let i = 0; i < 200 && followed < 3; i++) {
+        followed = procore.list(COMPANY, 'cost_codes').filter((x) => String(x.project_id) === pTower).length
+        if (followed < 3) await sleep(100)
+      }
       const ok =
         link.body.origin === 'set' &&
         toProcore.result.counts.created === 1 &&
         toErp.result.counts.created === 1 &&
         applied.body.status === 'resolved' &&
-        erp.get('departments', eAccounting)?.name === 'Accounting & Finance'
+        erp.get('departments', eAccounting)?.name === 'Accounting & Finance' &&
+        projectLink.body.fixed.length === 2 &&
+        followed === 3
       process.stdout.write(
         `check: link ${link.body.origin}, create-in-procore ${JSON.stringify(toProcore.result.counts)}, ` +
           `create-in-erp ${JSON.stringify(toErp.result.counts)}, ` +
-          `apply ${applied.body.status}, audit entries ${audit.body.items.length}: ${ok ? 'OK' : 'FAILED'}\n`,
+          `apply ${applied.body.status}, audit entries ${audit.body.items.length}: ${ok ? 'OK' : 'FAILED'} ` +
+          `(project linked with ${projectLink.body.fixed.length} fixes, ${followed} cost codes followed)\n`,
       )
       await stop()
       process.exit(ok ? 0 : 1)

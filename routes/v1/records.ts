@@ -223,7 +223,9 @@ const records: FastifyPluginAsyncTypebox = async (app) => {
         'Starts a run that creates each ERP record in Procore (through the batch sync endpoint, keyed by origin_id ' +
         '= the ERP id, so a retry never duplicates) and links it. Refused per record, with the reason: unknown or ' +
         'already linked, a strong match already in Procore (named; pass force to create anyway), a field Procore ' +
-        'requires is empty. Answers 202 with the run; GET its Location for a result per record.',
+        "requires is empty. Projects are created ERP-integrated on the company's ERP standard cost code list and " +
+        'need name, address, city, state, ZIP and country: a request naming a job without them is refused whole ' +
+        '(422, each missing field named). Answers 202 with the run; GET its Location for a result per record.',
     },
     {
       target: 'erp' as const,
