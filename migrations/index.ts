@@ -5,6 +5,7 @@ import * as m0003 from './0003_procore.js'
 import * as m0004 from './0004_erp.js'
 import * as m0005 from './0005_sync.js'
 import * as m0006 from './0006_schedules.js'
+import * as m0008 from './0008_project_links.js'
 
 /**
  * Every migration, in order. A static list (not a folder scan) so that the same code runs from
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '0004_erp': m0004,
   '0005_sync': m0005,
   '0006_schedules': m0006,
+  '0008_project_links': m0008,
 }

@@ -119,7 +119,8 @@ async function main() {
           name: 'Bright Electric LLC',
           email_address: 'office@bright.example',
         }).id
-        procore.seed(c, 'projects', { name: 'Riverside Tower', project_number: 'J-2024-001' })
+        // Not ERP-integrated, no cost code list: linking it needs fix: true (step 7).
+        ids.pTower = procore.seed(c, 'projects', { name: 'Riverside Tower', project_number: 'J-2024-001' }).id
         procore.seed(c, 'users', {
           first_name: 'Ann',
           last_name: 'Lee',
@@ -137,7 +138,13 @@ async function main() {
           tax_id: '12-3456789',
         }).id
         ids.eHarbor = erp.seed('vendors', { code: 'HARBOR01', name: 'Harbor Steel', email: 'sales@harbor.example' }).id
-        erp.seed('jobs', { number: 'J-2024-001', name: 'Riverside Tower' })
+        ids.eTower = erp.seed('jobs', { number: 'J-2024-001', name: 'Riverside Tower', status: 'active' }).id
+        for (const [code, name] of [
+          ['01-100', 'General Conditions'],
+          ['03-300', 'Cast-in-place Concrete'],
+          ['26-100', 'Electrical'],
+        ] as const)
+          erp.seed('cost-codes', { job_id: ids.eTower, code, name, parent_code: code.slice(0, 2) })
         erp.seed('jobs', { number: 'J-2024-002', name: 'Harbor Bridge' })
         erp.seed('employees', {
           first_name: 'Ann',
@@ -165,8 +172,8 @@ async function main() {
     const started = await startEditor(env)
     editor = started
     const EDIT = started.url
-    const { pAccounting, pAcme, pBright, eAccounting, eAcme, eHarbor } = ids as Record<
-      'pAccounting' | 'pAcme' | 'pBright' | 'eAccounting' | 'eAcme' | 'eHarbor',
+    const { pAccounting, pAcme, pBright, eAccounting, eAcme, eHarbor, pTower, eTower } = ids as Record<
+      'pAccounting' | 'pAcme' | 'pBright' | 'eAccounting' | 'eAcme' | 'eHarbor' | 'pTower' | 'eTower',
       string
     >
     const must = async (what: string, status: number, p: ReturnType<typeof call>) => {
@@ -228,6 +235,13 @@ PV2: "Bright Electric LLC", only in Procore. Requires curl and jq.
 6. Who did what, with before and after values:
   curl -s -H "$H" "$API/v1/companies/$C/audit" | jq '.items[] | {at, actor, action, type, before, after}'
 
+7. Link the ERP job "Riverside Tower" (${eTower}) to its Procore project (${pTower}), which is not ERP-integrated:
+  curl -s -H "$H" "$API/v1/companies/$C/records/project/erp/${eTower}/link-candidates" | jq '.items[] | {id, eligible, unmet}'
+  curl -s -H "$H" -H 'Content-Type: application/json' -H "Idempotency-Key: $(node -p 'crypto.randomUUID()')" \\
+    -d '{"type":"project","procoreId":"${pTower}","erpId":"${eTower}","fix":true}' "$API/v1/companies/$C/links" | jq '.fixed, .dependents'
+  (the job's 3 cost codes then appear in the Procore project:
+  curl -s -H "$H" "$API/v1/companies/$C/records/cost_code?status=linked" | jq .counts)
+
 Also waiting: the department "Accounting", renamed in Procore after it was linked (discrepancy ${discrepancyId || '?'}).
 ${check ? '' : 'Ctrl-C stops everything.'}`)
 
@@ -286,16 +300,34 @@ ${check ? '' : 'Ctrl-C stops everything.'}`)
         ),
       )
       const audit = await must('step 6: audit', 200, call('GET', `/v1/companies/${COMPANY}/audit`))
+      const projectLink = await must(
+        'step 7: link the project with fix',
+        201,
+        call(
+          'POST',
+          `/v1/companies/${COMPANY}/links`,
+          { type: 'project', procoreId: pTower, erpId: eTower, fix: true },
+          { 'idempotency-key': randomUUID() },
+        ),
+      )
+      let followed = 0
+      for (let i = 0; i < 200 && followed < 3; i++) {
+        followed = procore.list(COMPANY, 'cost_codes').filter((x) => String(x.project_id) === pTower).length
+        if (followed < 3) await sleep(100)
+      }
       const ok =
         link.body.origin === 'set' &&
         toProcore.result.counts.created === 1 &&
         toErp.result.counts.created === 1 &&
         applied.body.status === 'resolved' &&
-        erp.get('departments', eAccounting)?.name === 'Accounting & Finance'
+        erp.get('departments', eAccounting)?.name === 'Accounting & Finance' &&
+        projectLink.body.fixed.length === 2 &&
+        followed === 3
       say(
         `check: link ${link.body.origin}, create-in-procore ${JSON.stringify(toProcore.result.counts)}, ` +
           `create-in-erp ${JSON.stringify(toErp.result.counts)}, ` +
-          `apply ${applied.body.status}, audit entries ${audit.body.items.length}: ${ok ? 'OK' : 'FAILED'}`,
+          `apply ${applied.body.status}, audit entries ${audit.body.items.length}: ${ok ? 'OK' : 'FAILED'} ` +
+          `(project linked with ${projectLink.body.fixed.length} fixes, ${followed} cost codes followed)`,
       )
       await stop()
       process.exit(ok ? 0 : 1)

@@ -11,7 +11,7 @@ import {
   PageQuery,
   problems,
 } from '../../src/schemas/common.js'
-import { Link } from '../../src/schemas/links.js'
+import { Link, LinkCreated } from '../../src/schemas/links.js'
 import { ExternalId, RecordTypeParam } from '../../src/schemas/records.js'
 import { Run } from '../../src/schemas/runs.js'
 import { apiActor } from '../../src/sync/audit.js'
@@ -34,18 +34,37 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
           'Both records must be known, live, of the type and unlinked (409 names the existing link). Writes ' +
           "the ERP id into the Procore record's origin_id (and the ERP code into origin_code where the " +
           'type has one), then compares the pair: `discrepancyId` is set when fields differ. Project cost ' +
-          'codes link only within linked projects.',
+          "codes link only within linked projects. The type's link prerequisites must hold (a project: not synced " +
+          'to another job, the job active, the project ERP-integrated on the ERP standard cost code list): a ' +
+          'refusal is a 422 whose `unmet` lists each with its code, detail and fix; `fix: true` meets the fixable ' +
+          "ones through Procore. After a project link the job's cost codes follow (`dependents`).",
         params: CompanyParams,
         headers: IdempotencyHeaders,
         body: Type.Object(
-          { type: RecordTypeParam, procoreId: RecordId, erpId: RecordId },
-          { additionalProperties: false },
+          {
+            type: RecordTypeParam,
+            procoreId: RecordId,
+            erpId: RecordId,
+            fix: Type.Optional(
+              Type.Boolean({
+                default: false,
+                description:
+                  'Meet the fixable link prerequisites through Procore first (a project: turn on ERP-integrated, ' +
+                  "switch to the company's ERP standard cost code list); `fixed` says what changed. Prerequisites " +
+                  'that cannot be fixed still refuse, and then nothing is changed.',
+              }),
+            ),
+          },
+          {
+            additionalProperties: false,
+            examples: [{ type: 'project', procoreId: '562949953421312', erpId: 'J-2024-001', fix: true }],
+          },
         ),
-        response: { 201: Link, ...problems(400, 401, 403, 404, 409, 422) },
+        response: { 201: LinkCreated, ...problems(400, 401, 403, 404, 409, 422) },
       },
     },
     async (request, reply) => {
-      const { link, etag } = await createLink(
+      const { link, etag, fixed, dependents } = await createLink(
         app.ctx,
         request.params.companyId,
         request.body,
@@ -55,7 +74,7 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
         .code(201)
         .header('etag', etag)
         .header('location', `/v1/companies/${request.params.companyId}/links/${link.id}`)
-        .send(link)
+        .send({ ...link, fixed, dependents })
     },
   )
 
@@ -148,10 +167,19 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
         description:
           "Ends the link: syncing of the pair stops, Procore's origin_id/origin_code are cleared, an open " +
           "discrepancy is dismissed; history stays. Send If-Match with the link's ETag. Repeating it on an ended " +
-          'link answers the same ended link (safe to retry).',
+          'link answers the same ended link (safe to retry). A link with linked records inside it (a project ' +
+          'with linked cost codes) answers 409 listing them, unless `cascade=true`, which unlinks them too.',
         params: LinkParams,
         headers: IfMatchHeaders,
-        response: { 200: Link, ...problems(400, 401, 403, 404, 412, 428) },
+        querystring: Type.Object(
+          {
+            cascade: Type.Optional(
+              Type.Boolean({ default: false, description: 'Unlink the linked records inside this one too.' }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Link, ...problems(400, 401, 403, 404, 409, 412, 428) },
       },
     },
     async (request, reply) => {
@@ -161,6 +189,7 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
         request.params.linkId,
         expectedVersion(request),
         apiActor(request.principal.keyId, request.id),
+        { cascade: request.query.cascade },
       )
       return reply.header('etag', etag).send(link)
     },

@@ -8,13 +8,16 @@ import {
   RecordPage,
   RecordStatuses,
   RecordTypeParam,
+  RecordViews,
   SideParam,
   Suggestion,
 } from '../../src/schemas/records.js'
 import { Run } from '../../src/schemas/runs.js'
 import { apiActor } from '../../src/sync/audit.js'
 import { MAX_CREATE_IDS, requestCreate } from '../../src/sync/create.js'
-import { getRecord, listRecords, setIgnored } from '../../src/sync/status.js'
+import { getRecord, listRecords, setArchived, setIgnored } from '../../src/sync/status.js'
+import { linkCandidates } from '../../src/sync/links.js'
+import { LinkCandidate } from '../../src/schemas/links.js'
 import { suggestionsFor } from '../../src/sync/suggestions.js'
 
 const TypeParams = Type.Object({ companyId: CompanyIdString, type: RecordTypeParam })
@@ -58,7 +61,13 @@ const records: FastifyPluginAsyncTypebox = async (app) => {
         querystring: Type.Object(
           {
             ...PageQuery,
-            status: Type.Optional(Type.Enum([...RecordStatuses])),
+            status: Type.Optional(
+              Type.Enum([...new Set([...RecordStatuses, ...RecordViews])], {
+                description:
+                  "A status, or one of the filters of Procore's ERP Integrations tool (ready_to_import, " +
+                  'ready_to_export, ready_to_update, failed, synced, archived); `views` counts the latter.',
+              }),
+            ),
             q: Type.Optional(
               Type.String({ minLength: 1, maxLength: 200, description: 'Search text (name, code, e-mail, number).' }),
             ),
@@ -146,6 +155,72 @@ const records: FastifyPluginAsyncTypebox = async (app) => {
     )
   }
 
+  for (const [action, archived] of [
+    ['archive', true],
+    ['unarchive', false],
+  ] as const) {
+    app.post(
+      `/companies/:companyId/records/:type/:side/:externalId/${action}`,
+      {
+        config: { permission: 'sync' },
+        schema: {
+          tags,
+          summary: archived ? 'Archive an inactive ERP job' : 'Unarchive an ERP job',
+          description: archived
+            ? 'Archives an unlinked record of a type that has archiving (ERP jobs: POST …/records/project/erp/' +
+              "{jobId}/archive), as Procore's ERP Integrations tool archives inactive jobs: status `ignored`, " +
+              'listed under the `archived` filter, off ready-to-import, never suggested or auto-imported. Archived ' +
+              'and ignored are one state. Safe to repeat; 422 for a type or side without archiving.'
+            : 'Undoes archive: the job is listed, matched and auto-imported again. Safe to repeat.',
+          params: RecordParams,
+          headers: IdempotencyHeaders,
+          response: { 200: RecordItem, ...problems(400, 401, 403, 404, 409, 422) },
+        },
+      },
+      async (request) => {
+        const { companyId, type, side, externalId } = request.params
+        return setArchived(
+          app.db,
+          companyId,
+          type,
+          side,
+          externalId,
+          archived,
+          apiActor(request.principal.keyId, request.id),
+        )
+      },
+    )
+  }
+
+  app.get(
+    '/companies/:companyId/records/:type/:side/:externalId/link-candidates',
+    {
+      schema: {
+        tags,
+        summary: 'Records this one could be linked to, with eligibility',
+        description:
+          'The ranked match suggestions on the other side, plus with `q` the unlinked records whose names or codes ' +
+          'contain it: each with `eligible` and every unmet link prerequisite (code, detail, fix, fixable). For an ' +
+          'ERP job: GET …/records/project/erp/{jobId}/link-candidates?q=tower. Link one with POST …/links.',
+        params: RecordParams,
+        querystring: Type.Object(
+          {
+            q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Search text (name, number).' })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, default: 20 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ items: Type.Array(LinkCandidate) }), ...problems(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const { companyId, type, side, externalId } = request.params
+      await getRecord(app.db, companyId, type, side, externalId) // 404 for an unknown record
+      const { q, limit } = request.query
+      return { items: await linkCandidates(app.ctx, companyId, type, side, externalId, q, limit ?? 20) }
+    },
+  )
+
   // One route per target side; the body names the ids of the other side.
   const creates = [
     {
@@ -156,7 +231,9 @@ const records: FastifyPluginAsyncTypebox = async (app) => {
         'Starts a run that creates each ERP record in Procore (through the batch sync endpoint, keyed by origin_id ' +
         '= the ERP id, so a retry never duplicates) and links it. Refused per record, with the reason: unknown or ' +
         'already linked, a strong match already in Procore (named; pass force to create anyway), a field Procore ' +
-        'requires is empty. Answers 202 with the run; GET its Location for a result per record.',
+        "requires is empty. Projects are created ERP-integrated on the company's ERP standard cost code list and " +
+        'need name, address, city, state, ZIP and country: a request naming a job without them is refused whole ' +
+        '(422, each missing field named). Answers 202 with the run; GET its Location for a result per record.',
     },
     {
       target: 'erp' as const,

@@ -9,6 +9,7 @@ import type { InboxEventsTable, RecordSnapshotsTable, SyncRunsTable, WorkerHeart
 import type {
   AuditEntriesTable,
   DiscrepanciesTable,
+  ProcoreErpListsTable,
   RecordFlagsTable,
   RecordKeysTable,
   RecordLinksTable,
@@ -42,6 +43,7 @@ export interface Database {
   sync_schedule_settings: SyncScheduleSettingsTable
   sync_schedules: SyncSchedulesTable
   procore_rate_observations: ProcoreRateObservationsTable
+  procore_erp_lists: ProcoreErpListsTable
 }
 
 export type Db = Kysely<Database>

@@ -43,6 +43,8 @@ export interface ProcoreRecordApi {
   ): Promise<UpsertResult[]>
   /** A partial update of one record by id. */
   update(resource: ProcoreResource, id: string, body: Json, parentId?: string | null): Promise<Json>
+  /** The id of the company's ERP standard cost code list (409 problem when the company has none). */
+  erpCostCodeListId(): Promise<string>
 }
 
 export async function procoreRecordApi(ctx: AppContext, companyId: string): Promise<ProcoreRecordApi> {
@@ -53,6 +55,7 @@ export async function procoreRecordApi(ctx: AppContext, companyId: string): Prom
     list: (resource, options = {}) => api.list(resource, options),
     upsertByOrigin: (resource, items, parentId) => upsertByOrigin(api, resource, items, parentId ?? null),
     update: (resource, id, body, parentId) => updateOne(api, resource, id, body, parentId ?? null),
+    erpCostCodeListId: () => api.erpCostCodeListId(),
   }
 }
 

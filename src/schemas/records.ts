@@ -1,9 +1,9 @@
 import { Type, type Static } from 'typebox'
 import { Sides } from '../db/tables/records.js'
 import { RecordTypes } from '../sync/registry.js'
-import { RecordStatuses, type RecordStatus } from '../sync/status.js'
+import { RecordStatuses, RecordViews, type RecordStatus, type RecordView } from '../sync/status.js'
 
-export { RecordStatuses, type RecordStatus }
+export { RecordStatuses, RecordViews, type RecordStatus }
 
 export const RecordTypeParam = Type.Enum([...RecordTypes], {
   description: 'Record type: department, user, project, cost_code or vendor.',
@@ -61,11 +61,25 @@ export const RecordCounts = Type.Object(
   { description: 'Records per status among those `q` matches.' },
 )
 
+export const RecordViewCounts = Type.Object(
+  Object.fromEntries(RecordViews.map((s) => [s, Type.Integer({ minimum: 0 })])) as Record<
+    RecordView,
+    ReturnType<typeof Type.Integer>
+  >,
+  {
+    description:
+      "Records per filter of Procore's ERP Integrations tool among those `q` matches: ready_to_import (ERP only, " +
+      'active), ready_to_export (Procore only), ready_to_update (linked, with a discrepancy), failed, synced, ' +
+      'archived (archived or ignored).',
+  },
+)
+
 /** One page of records, and the count per status of everything the search matches. */
 export const RecordPage = Type.Object({
   items: Type.Array(RecordItem),
   next: Type.Union([Type.String(), Type.Null()]),
   counts: RecordCounts,
+  views: RecordViewCounts,
 })
 export type RecordPage = Static<typeof RecordPage>
 

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from 'typebox'
-import { comparedFields, RecordTypes, type RecordType } from '../sync/registry.js'
+import { comparedFields, RecordTypes, Registry, type RecordType } from '../sync/registry.js'
 import { Directions, Owners } from '../sync/settings.js'
 
 export const Direction = Type.Enum([...Directions], {
@@ -27,6 +27,16 @@ const optionalOwners = (type: RecordType) => {
   return Type.Object(fields, { additionalProperties: false, description: `Owner per compared field of ${type}.` })
 }
 
+// Only types whose registry entry is archivable (ERP jobs) take it; for the others it must be false.
+const AutoArchive = (type: RecordType) =>
+  Type.Boolean({
+    description: Registry[type].archivable
+      ? `Archive inactive ${Registry[type].label} of the ` +
+        `${Registry[type].archivable.side === 'erp' ? 'ERP' : 'Procore'} ` +
+        'automatically when a refresh or notification brings them: they leave the ready-to-import list.'
+      : `Not available for ${Registry[type].label} (always false).`,
+  })
+
 /** How one record type syncs in one company. */
 export const TypeSettings = (type: RecordType) =>
   Type.Object({
@@ -37,6 +47,7 @@ export const TypeSettings = (type: RecordType) =>
       description:
         'Create records missing on the side the direction points to, ' + 'automatically (with the duplicate guard).',
     }),
+    autoArchive: Type.Optional(AutoArchive(type)),
   })
 export type TypeSettings = Static<ReturnType<typeof TypeSettings>>
 
@@ -47,6 +58,7 @@ export const TypeSettingsInput = (type: RecordType) =>
       fieldOwners: Type.Optional(optionalOwners(type)),
       autoLink: Type.Optional(Type.Boolean({ default: false })),
       autoCreate: Type.Optional(Type.Boolean({ default: false })),
+      autoArchive: Type.Optional(AutoArchive(type)),
     },
     {
       additionalProperties: false,

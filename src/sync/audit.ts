@@ -26,6 +26,8 @@ export const AuditActions = [
   'settings',
   'ignore',
   'unignore',
+  'archive',
+  'unarchive',
 ] as const
 export type AuditAction = (typeof AuditActions)[number]
 

@@ -6,8 +6,8 @@ import { defineTask } from '../jobs/task.js'
 import type { Actor } from './audit.js'
 import { createLane } from './create.js'
 import { evaluateLinks } from './discrepancies.js'
-import { insertLinks } from './links.js'
-import type { RecordType } from './registry.js'
+import { insertLinks, refreshLinkFacts } from './links.js'
+import { Registry, type RecordType } from './registry.js'
 import { RunKinds, toRun, type Run } from './runs.js'
 import { planBulkLink } from './suggestions.js'
 
@@ -51,9 +51,10 @@ async function bulkLink(ctx: AppContext, run: JobRun<BulkKind>): Promise<RunResu
     params: { type, minScore },
   } = run
   const actor = { id: run.requestedBy }
+  if (Registry[type].linkPrerequisites) await refreshLinkFacts(ctx, companyId)
   const plan = await planBulkLink(ctx.db, companyId, type, minScore, { statementTimeoutMs: 600_000 })
   const linked = await transaction(ctx.db, async (tx) => {
-    const { inserted, skipped } = await insertLinks(
+    const { inserted, skipped, refused } = await insertLinks(
       tx,
       companyId,
       type,
@@ -73,16 +74,25 @@ async function bulkLink(ctx: AppContext, run: JobRun<BulkKind>): Promise<RunResu
         actor,
       )
     }
-    return { inserted, skipped }
+    return { inserted, skipped, refused }
   })
   const linkOf = new Map(linked.inserted.map((l) => [l.procoreId, l.id]))
+  const unmetOf = new Map(linked.refused.map((r) => [r.procoreId, r.unmet]))
   const items: RunResult<BulkKind>['items'] = [
     ...plan.unambiguous.map((p) => {
       const linkId = linkOf.get(p.sourceId)
       const pair = { procoreId: p.sourceId, erpId: p.candidateId, score: p.score, reasons: p.reasons }
+      const unmet = unmetOf.get(p.sourceId)
       return linkId !== undefined
         ? { ...pair, status: 'linked' as const, linkId }
-        : { ...pair, status: 'skipped' as const, reason: 'one of the two records got linked meanwhile' }
+        : unmet
+          ? {
+              ...pair,
+              status: 'skipped' as const,
+              reason: `link prerequisites not met: ${unmet.map((u) => `${u.code} (${u.detail} ${u.fix})`).join('; ')}`,
+              unmet: unmet.map((u) => ({ code: u.code, detail: u.detail, fix: u.fix, fixable: u.fixable })),
+            }
+          : { ...pair, status: 'skipped' as const, reason: 'one of the two records got linked meanwhile' }
     }),
     ...plan.ambiguous.map((a) => ({
       procoreId: a.procoreId,
@@ -93,7 +103,11 @@ async function bulkLink(ctx: AppContext, run: JobRun<BulkKind>): Promise<RunResu
       reason: a.why,
     })),
   ]
-  const counts = { linked: linked.inserted.length, skipped: linked.skipped.length, ambiguous: plan.ambiguous.length }
+  const counts = {
+    linked: linked.inserted.length,
+    skipped: linked.skipped.length + linked.refused.length,
+    ambiguous: plan.ambiguous.length,
+  }
   const listed = { items: items.slice(0, MAX_LISTED), truncated: items.length > MAX_LISTED }
   return { type, minScore, counts, ...listed, nameMatchingSkipped: plan.nameMatchingSkipped }
 }

@@ -5,7 +5,7 @@ import { transaction, type Db, type Tx } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { erpRecords, procoreRecords } from './sides.js'
 import { ErpRefusedError } from '../erp/errors.js'
-import { isRefusal, isRetryable } from '../errors.js'
+import { isRefusal, isRetryable, unprocessable } from '../errors.js'
 import { collectUpstreamIds } from '../http/upstream-ids.js'
 import { enqueue } from '../jobs/queue.js'
 import { createRun, RunPayload, runJob, type JobRun, type RunParams, type RunResult } from '../jobs/runs.js'
@@ -13,7 +13,7 @@ import { defineTask } from '../jobs/task.js'
 import { audit, type Actor } from './audit.js'
 import { companyErpKind, failureMessage, mapRecord, type LiveRecord } from './connectors.js'
 import { evaluateLinks } from './discrepancies.js'
-import { insertLinks, processOrigins } from './links.js'
+import { insertLinks, processOrigins, refreshLinkFacts } from './links.js'
 import {
   comparedFields,
   entity,
@@ -78,7 +78,43 @@ export async function requestCreate(
   actor: Actor,
   codes?: Record<string, string>,
 ): Promise<Run> {
+  if (target === 'procore') await refuseMissingProcoreFields(db, companyId, type, ids)
   return transaction(db, (tx) => requestCreateInTx(tx, companyId, type, target, ids, force, actor, codes))
+}
+
+/**
+ * A request to create records in Procore whose ERP records lack what Procore needs (a project's
+ * address) is refused whole, with each missing field of each record, before any run starts.
+ */
+async function refuseMissingProcoreFields(db: Db, companyId: string, type: RecordType, ids: readonly string[]) {
+  const rows = await db
+    .selectFrom('record_snapshots')
+    .select(['external_id', 'fields'])
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where('side', '=', 'erp')
+    .where('deleted_at', 'is', null)
+    .where('external_id', 'in', [...ids])
+    .execute()
+  const fieldsOf = new Map(rows.map((r) => [r.external_id, r.fields as Fields]))
+  const errors = ids.flatMap((id, i) => {
+    const fields = fieldsOf.get(id)
+    return fields
+      ? procoreProblems(type, fields).map((p) => ({
+          pointer: `/body/erpIds/${i}`,
+          message: `ERP ${Registry[type].noun} ${id}: ${p.message}`,
+          field: p.field,
+        }))
+      : []
+  })
+  if (errors.length > 0) {
+    throw unprocessable(
+      'procore_required_fields_missing',
+      `Procore needs these fields to create the ${Registry[type].label}: ` +
+        `${errors.map((e) => e.message).join('; ')}. Fill them in the ERP, refresh it, and retry.`,
+      errors.map(({ pointer, message }) => ({ pointer, message })),
+    )
+  }
 }
 
 /** `requestCreate` in the caller's transaction. */
@@ -332,6 +368,11 @@ async function createAll(
     candidates = candidates.filter((id) => !results.has(id))
   }
 
+  // Settings every record created in Procore gets (a project: ERP-integrated on the company's ERP list).
+  const settings =
+    target === 'procore' && def.create.procore.settings
+      ? def.create.procore.settings(await refreshLinkFacts(ctx, companyId))
+      : {}
   // The target's rules, before anything is sent: codes the caller gave, or derived to fit the agent's formats.
   const agent = connector.erp?.limits()
   const taken = target === 'erp' && candidates.length > 0 ? await erpCodesInUse(ctx.db, companyId, type, agent) : null
@@ -366,7 +407,7 @@ async function createAll(
       continue
     }
     bodies.set(id, {
-      body: target === 'erp' ? erpBody(type, full, 'create') : procoreBody(type, full, 'create'),
+      body: target === 'erp' ? erpBody(type, full, 'create') : { ...procoreBody(type, full, 'create'), ...settings },
       fields: full,
     })
   }
@@ -683,7 +724,8 @@ async function settle(
           ? { procoreId: c.record.externalId, erpId: c.sourceId, detail: 'created in Procore', originSet: true }
           : { procoreId: c.sourceId, erpId: c.record.externalId, detail: 'created in the ERP' },
       )
-      const { inserted } = await insertLinks(tx, companyId, type, pairs, actor)
+      const { inserted, refused: unlinkable } = await insertLinks(tx, companyId, type, pairs, actor)
+      const unmetOf = new Map(unlinkable.map((r) => [target === 'procore' ? r.erpId : r.procoreId, r.unmet]))
       const existing = await tx
         .selectFrom('record_links')
         .select(['id', 'procore_id', 'erp_id'])
@@ -701,18 +743,28 @@ async function settle(
         const key =
           target === 'procore' ? `${c.record.externalId}|${c.sourceId}` : `${c.sourceId}|${c.record.externalId}`
         const linkId = linkOf.get(key)
+        const unmet = unmetOf.get(c.sourceId)
         results.set(
           c.sourceId,
           linkId
             ? { sourceId: c.sourceId, status: 'created', targetId: c.record.externalId, linkId }
-            : {
-                sourceId: c.sourceId,
-                status: 'failed',
-                targetId: c.record.externalId,
-                reason:
-                  `Created as ${c.record.externalId}, but one of the two records got linked elsewhere meanwhile; ` +
-                  'link them by hand.',
-              },
+            : unmet
+              ? {
+                  sourceId: c.sourceId,
+                  status: 'failed',
+                  targetId: c.record.externalId,
+                  reason:
+                    `Created as ${c.record.externalId}, but not linked: ${unmet.map((u) => u.detail).join(' ')} ` +
+                    'Meet these and link them (POST …/links, fix: true meets the fixable ones).',
+                }
+              : {
+                  sourceId: c.sourceId,
+                  status: 'failed',
+                  targetId: c.record.externalId,
+                  reason:
+                    `Created as ${c.record.externalId}, but one of the two records got linked elsewhere meanwhile; ` +
+                    'link them by hand.',
+                },
         )
       }
       await sql`update sync_creates s set status = 'created', target_id = v.target_id, updated_at = now()

@@ -4,17 +4,19 @@ import type { AppContext } from '../context.js'
 import { transaction, type Tx } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { defineTask } from '../jobs/task.js'
-import { system } from './audit.js'
+import { audit, system, type Actor } from './audit.js'
 import { requestCreateInTx } from './create.js'
 import { evaluateLinks } from './discrepancies.js'
 import { endLinks, insertLinks } from './links.js'
-import { RecordTypes, type RecordType } from './registry.js'
+import { RecordTypes, Registry, type RecordType } from './registry.js'
 import { getSettings, type TypeSettings } from './settings.js'
 import { planBulkLinkInTx } from './suggestions.js'
 
 const BATCH = 1000
 const actor = system('evaluate')
 const importer = system('auto-import')
+const follower = system('follow-parent')
+const archiver = system('auto-archive')
 
 /**
  * Drains sync_dirty for one company and type: compares linked pairs, auto-imports, ends links of
@@ -128,10 +130,93 @@ async function evaluateRecords(
 
   const linkedProcore = new Set(links.map((l) => l.procore_id))
   const linkedErp = new Set(links.map((l) => l.erp_id))
-  const unlinked = records.filter((r) => !(r.side === 'procore' ? linkedProcore : linkedErp).has(r.externalId))
+  let unlinked = records.filter((r) => !(r.side === 'procore' ? linkedProcore : linkedErp).has(r.externalId))
   const { settings } = await getSettings(tx, companyId)
+  const archivable = Registry[type].archivable
+  if (archivable && settings[type].autoArchive && unlinked.length > 0)
+    await autoArchive(tx, companyId, type, archivable, unlinked)
+  // Records inside a linked parent follow it whatever the type's settings (a job's cost codes).
+  const follows = Registry[type].parent?.follows
+  if (follows && unlinked.length > 0) {
+    const following = await insideLinkedParents(tx, companyId, type, follows, unlinked)
+    if (following.length > 0) {
+      const direction = follows === 'erp' ? 'erp_to_procore' : 'procore_to_erp'
+      const rule = { ...settings[type], direction, autoLink: true, autoCreate: true } as const
+      await autoImport(tx, companyId, type, rule, following, follower)
+      const taken = new Set(following.map((r) => r.externalId))
+      unlinked = unlinked.filter((r) => r.side !== follows || !taken.has(r.externalId))
+    }
+  }
   if (unlinked.length > 0 && (settings[type].autoLink || settings[type].autoCreate))
-    await autoImport(tx, companyId, type, settings[type], unlinked)
+    await autoImport(tx, companyId, type, settings[type], unlinked, importer)
+}
+
+/** The records of `side` among these whose parent is linked (they follow it: registry parent.follows). */
+async function insideLinkedParents(
+  tx: Tx,
+  companyId: string,
+  type: RecordType,
+  side: Side,
+  records: ReadonlyArray<{ side: Side; externalId: string }>,
+): Promise<Array<{ side: Side; externalId: string }>> {
+  const ids = records.filter((r) => r.side === side).map((r) => r.externalId)
+  const parent = Registry[type].parent
+  if (ids.length === 0 || !parent) return []
+  const rows = await tx
+    .selectFrom('record_snapshots as s')
+    .innerJoin('record_links as l', (j) =>
+      j
+        .on('l.company_id', '=', companyId)
+        .on('l.type', '=', parent.type)
+        .on('l.unlinked_at', 'is', null)
+        .onRef(side === 'erp' ? 'l.erp_id' : 'l.procore_id', '=', 's.parent_id'),
+    )
+    .select('s.external_id')
+    .where('s.company_id', '=', companyId)
+    .where('s.type', '=', type)
+    .where('s.side', '=', side)
+    .where('s.deleted_at', 'is', null)
+    .where('s.external_id', 'in', ids)
+    .execute()
+  return rows.map((r) => ({ side, externalId: r.external_id }))
+}
+
+/**
+ * Archives inactive, unlinked records of the archivable side as they arrive (company setting
+ * autoArchive): they leave the ready-to-import list. A record archived once and later made
+ * active again stays archived until someone unarchives it.
+ */
+async function autoArchive(
+  tx: Tx,
+  companyId: string,
+  type: RecordType,
+  archivable: { side: Side; activeField: string },
+  records: ReadonlyArray<{ side: Side; externalId: string }>,
+): Promise<void> {
+  const ids = records.filter((r) => r.side === archivable.side).map((r) => r.externalId)
+  if (ids.length === 0) return
+  const archived = await sql<{ external_id: string }>`
+    insert into record_flags (company_id, type, side, external_id, ignored_at, ignored_by)
+    select s.company_id, s.type, s.side, s.external_id, now(), ${archiver.id}
+    from record_snapshots s
+    where s.company_id = ${companyId} and s.type = ${type} and s.side = ${archivable.side}
+      and s.deleted_at is null and s.external_id = any(${ids}::text[])
+      and s.fields->>${archivable.activeField} = 'false'
+    on conflict (company_id, type, side, external_id)
+      do update set ignored_at = excluded.ignored_at, ignored_by = excluded.ignored_by
+      where record_flags.ignored_at is null
+    returning external_id`.execute(tx)
+  await audit(
+    tx,
+    companyId,
+    archiver,
+    archived.rows.map((r) => ({
+      action: 'archive' as const,
+      type,
+      [archivable.side === 'procore' ? 'procoreId' : 'erpId']: r.external_id,
+      detail: 'archived automatically: inactive',
+    })),
+  )
 }
 
 /**
@@ -146,6 +231,7 @@ async function autoImport(
   type: RecordType,
   settings: TypeSettings,
   records: ReadonlyArray<{ side: Side; externalId: string }>,
+  importer: Actor,
 ): Promise<void> {
   const eligible = new Map<Side, string[]>()
   for (const side of ['procore', 'erp'] as const) {

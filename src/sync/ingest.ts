@@ -148,7 +148,45 @@ async function ingestType(
     await ingestScope(ctx, reader, side, companyId, type, parentId, since, tally, progress)
     if (parentId !== null) tally.parents = (tally.parents ?? 0) + 1
   }
+  if (parents !== undefined) tally.deleted += await orphansDeleted(ctx.db, side, companyId, type)
   return tally
+}
+
+/**
+ * Records inside a deleted parent (a deleted job's cost codes) are deleted with it: the parent's
+ * list is no longer read, so nothing else would ever notice.
+ */
+async function orphansDeleted(db: Db, side: Side, companyId: string, type: RecordType): Promise<number> {
+  const parent = entity(type).parent
+  if (!parent) return 0
+  const orphans = await db
+    .selectFrom('record_snapshots as c')
+    .innerJoin('record_snapshots as p', (j) =>
+      j
+        .onRef('p.company_id', '=', 'c.company_id')
+        .onRef('p.side', '=', 'c.side')
+        .on('p.type', '=', parent.type)
+        .onRef('p.external_id', '=', 'c.parent_id'),
+    )
+    .select('c.external_id')
+    .where('c.company_id', '=', companyId)
+    .where('c.side', '=', side)
+    .where('c.type', '=', type)
+    .where('c.deleted_at', 'is', null)
+    .where('p.deleted_at', 'is not', null)
+    .execute()
+  let deleted = 0
+  for (let i = 0; i < orphans.length; i += 500)
+    deleted += (
+      await markDeleted(
+        db,
+        companyId,
+        side,
+        type,
+        orphans.slice(i, i + 500).map((o) => o.external_id),
+      )
+    ).length
+  return deleted
 }
 
 async function ingestScope(

@@ -8,14 +8,25 @@ import type { RecordLinksTable } from '../db/tables/sync.js'
 import { AppError, conflict, notFound, preconditionFailed, unprocessable } from '../errors.js'
 import { enqueue } from '../jobs/queue.js'
 import { defineTask } from '../jobs/task.js'
-import type { Link } from '../schemas/links.js'
+import type { Side } from '../db/tables/records.js'
+import type { Link, LinkCandidate } from '../schemas/links.js'
 import { procoreRecords } from './sides.js'
 import { audit, type Actor } from './audit.js'
 import { failureMessage, mapRecord } from './connectors.js'
 import { evaluateLinks } from './discrepancies.js'
-import { RecordTypes, Registry, type RecordType } from './registry.js'
+import {
+  dependentTypes,
+  otherSide,
+  RecordTypes,
+  Registry,
+  type Fields,
+  type LinkFacts,
+  type LinkPair,
+  type RecordType,
+} from './registry.js'
 import { clearFailed, flagFailed } from './status.js'
-import { upsertSnapshots } from './snapshots.js'
+import { markDirty, upsertSnapshots } from './snapshots.js'
+import { suggestionsFor } from './suggestions.js'
 
 /**
  * Links pair a Procore record with its ERP twin. A link is what allows any syncing: it is
@@ -101,6 +112,161 @@ export async function listLinks(
   return linksKeyset.page(query, page, (r) => toLink(r, r.discrepancy_id))
 }
 
+/** One link prerequisite a pair does not meet (registry: linkPrerequisites). */
+export interface UnmetPrerequisite {
+  code: string
+  detail: string
+  fix: string
+  /** Procore's API can meet it: POST …/links with fix: true does. */
+  fixable: boolean
+}
+
+/** The link facts as last read from Procore (the company's ERP cost code list). */
+export async function linkFacts(db: Db, companyId: string): Promise<LinkFacts> {
+  const row = await db
+    .selectFrom('procore_erp_lists')
+    .select('list_id')
+    .where('company_id', '=', companyId)
+    .executeTakeFirst()
+  return { erpCostCodeListId: row?.list_id ?? null }
+}
+
+/**
+ * Reads the company's ERP cost code list from Procore and keeps it for the prerequisite checks,
+ * which run inside transactions. Without a usable Procore connection the last known list stands.
+ */
+export async function refreshLinkFacts(ctx: AppContext, companyId: string): Promise<LinkFacts> {
+  try {
+    const listId = await (await procoreRecords(ctx, companyId)).erpCostCodeListId()
+    await ctx.db
+      .insertInto('procore_erp_lists')
+      .values({ company_id: companyId, list_id: listId })
+      .onConflict((oc) => oc.column('company_id').doUpdateSet({ list_id: listId, seen_at: new Date() }))
+      .execute()
+    return { erpCostCodeListId: listId }
+  } catch (error) {
+    ctx.log.warn(
+      { component: 'sync', companyId, err: { message: failureMessage(error) } },
+      'the ERP cost code list could not be read from Procore; the last known one is used',
+    )
+    return linkFacts(ctx.db, companyId)
+  }
+}
+
+/**
+ * The registry's link prerequisites checked for each pair, from the snapshots and the stored link
+ * facts: every unmet one per Procore id. Pairs whose records are unknown are left to the caller.
+ */
+export async function unmetPrerequisites(
+  db: Db,
+  companyId: string,
+  type: RecordType,
+  pairs: ReadonlyArray<{ procoreId: string; erpId: string }>,
+): Promise<Map<string, UnmetPrerequisite[]>> {
+  const prerequisites = Registry[type].linkPrerequisites ?? []
+  const out = new Map<string, UnmetPrerequisite[]>()
+  if (prerequisites.length === 0 || pairs.length === 0) return out
+  const facts = await linkFacts(db, companyId)
+  const snaps = new Map<string, { raw: Record<string, unknown>; fields: Fields }>()
+  for (const side of ['procore', 'erp'] as const) {
+    const ids = [...new Set(pairs.map((p) => (side === 'procore' ? p.procoreId : p.erpId)))]
+    for (let i = 0; i < ids.length; i += 5000) {
+      const rows = await db
+        .selectFrom('record_snapshots')
+        .select(['external_id', 'raw', 'fields'])
+        .where('company_id', '=', companyId)
+        .where('type', '=', type)
+        .where('side', '=', side)
+        .where('external_id', 'in', ids.slice(i, i + 5000))
+        .execute()
+      for (const r of rows)
+        snaps.set(`${side}:${r.external_id}`, {
+          raw: (r.raw ?? {}) as Record<string, unknown>,
+          fields: r.fields as Fields,
+        })
+    }
+  }
+  for (const p of pairs) {
+    const procore = snaps.get(`procore:${p.procoreId}`)
+    const erp = snaps.get(`erp:${p.erpId}`)
+    if (!procore || !erp) continue
+    const pair: LinkPair = { procore: { id: p.procoreId, ...procore }, erp: { id: p.erpId, ...erp } }
+    const unmet = prerequisites.flatMap((pre) => {
+      const detail = pre.unmet(pair, facts)
+      return detail === null ? [] : [{ code: pre.code, detail, fix: pre.fix, fixable: pre.procoreFix?.(facts) != null }]
+    })
+    if (unmet.length > 0) out.set(p.procoreId, unmet)
+  }
+  return out
+}
+
+/** The 422 for a link whose prerequisites are not met: every one, with its code, detail and fix. */
+export function prerequisitesUnmet(type: RecordType, unmet: readonly UnmetPrerequisite[]): AppError {
+  const fixable = unmet.every((u) => u.fixable)
+  return new AppError(
+    422,
+    'link_prerequisites_unmet',
+    'Link prerequisites not met',
+    `This ${Registry[type].noun} pair cannot be linked yet: ${unmet.map((u) => u.detail).join(' ')} ` +
+      (fixable
+        ? 'Each of these can be fixed through Procore: retry with fix: true, or fix them in Procore.'
+        : 'Fix what `unmet` lists (see each `fix`) and retry.'),
+    { unmet: unmet.map(({ code, detail, fix, fixable: f }) => ({ code, detail, fix, fixable: f })) },
+  )
+}
+
+/** A Procore change made so that a link's prerequisites hold (fix: true). */
+export interface PrerequisiteFix {
+  code: string
+  /** The Procore fields written, with the values before and after. */
+  changed: Record<string, { before: unknown; after: unknown }>
+}
+
+/**
+ * Meets the fixable prerequisites of one pair through Procore's API (one partial update of the
+ * Procore record), refreshing its snapshot. When any unmet prerequisite is not fixable nothing is
+ * changed and the 422 lists them all: a link that will be refused anyway leaves Procore as it was.
+ */
+export async function fixPrerequisites(
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType,
+  pair: { procoreId: string; erpId: string },
+): Promise<PrerequisiteFix[]> {
+  const prerequisites = Registry[type].linkPrerequisites ?? []
+  if (prerequisites.length === 0) return []
+  const facts = await refreshLinkFacts(ctx, companyId)
+  const unmet = (await unmetPrerequisites(ctx.db, companyId, type, [pair])).get(pair.procoreId) ?? []
+  if (unmet.length === 0) return []
+  if (unmet.some((u) => !u.fixable)) throw prerequisitesUnmet(type, unmet)
+  const procore = await procoreRecords(ctx, companyId)
+  const snap = await ctx.db
+    .selectFrom('record_snapshots')
+    .select(['raw', 'parent_id'])
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where('side', '=', 'procore')
+    .where('external_id', '=', pair.procoreId)
+    .executeTakeFirstOrThrow()
+  const before = (snap.raw ?? {}) as Record<string, unknown>
+  const fixes = unmet.map((u) => ({
+    code: u.code,
+    body: prerequisites.find((p) => p.code === u.code)!.procoreFix!(facts)!,
+  }))
+  const body = Object.assign({}, ...fixes.map((f) => f.body)) as Record<string, unknown>
+  const after = await procore.update(type, pair.procoreId, body, snap.parent_id)
+  await upsertSnapshots(ctx.db, companyId, 'procore', type, [mapRecord(type, 'procore', after)])
+  // Procore reads back some fields under another name (erp_integrated → is_erp_integrated).
+  const readBack = (field: string) => (field in after ? after[field] : after[`is_${field}`])
+  const readBefore = (field: string) => (field in before ? before[field] : before[`is_${field}`])
+  return fixes.map((f) => ({
+    code: f.code,
+    changed: Object.fromEntries(
+      Object.keys(f.body).map((k) => [k, { before: readBefore(k) ?? null, after: readBack(k) ?? null }]),
+    ),
+  }))
+}
+
 export interface NewLink {
   procoreId: string
   erpId: string
@@ -120,8 +286,18 @@ export async function insertLinks(
   type: RecordType,
   pairs: readonly NewLink[],
   actor: Actor,
-): Promise<{ inserted: Array<{ id: string; procoreId: string; erpId: string }>; skipped: NewLink[] }> {
-  if (pairs.length === 0) return { inserted: [], skipped: [] }
+): Promise<{
+  inserted: Array<{ id: string; procoreId: string; erpId: string }>
+  skipped: NewLink[]
+  refused: Array<NewLink & { unmet: UnmetPrerequisite[] }>
+  /** Records inside the newly linked ones that now follow them (a job's cost codes), per type. */
+  dependents: Partial<Record<RecordType, number>>
+}> {
+  if (pairs.length === 0) return { inserted: [], skipped: [], refused: [], dependents: {} }
+  // The one place every link is made: the registry's prerequisites hold, or the pair is refused.
+  const unmet = await unmetPrerequisites(tx, companyId, type, pairs)
+  const refused = pairs.filter((p) => unmet.has(p.procoreId)).map((p) => ({ ...p, unmet: unmet.get(p.procoreId)! }))
+  pairs = pairs.filter((p) => !unmet.has(p.procoreId))
   const inserted: Array<{ id: string; procoreId: string; erpId: string }> = []
   for (let i = 0; i < pairs.length; i += 2000) {
     const rows = await tx
@@ -178,7 +354,43 @@ export async function insertLinks(
         .execute()
   }
   if (inserted.some((r) => !byProcore.get(r.procoreId)?.originSet)) await enqueue(tx, originsTask, { companyId, type })
-  return { inserted, skipped: pairs.filter((p) => !done.has(p.procoreId)) }
+  const dependents = await followDependents(tx, companyId, type, inserted)
+  return { inserted, skipped: pairs.filter((p) => !done.has(p.procoreId)), refused, dependents }
+}
+
+/**
+ * Records inside newly linked ones that follow them (registry: parent.follows) are marked for
+ * evaluation, which links each to its twin in the other parent or creates it there (evaluate.ts).
+ */
+async function followDependents(
+  tx: Tx,
+  companyId: string,
+  type: RecordType,
+  links: ReadonlyArray<{ procoreId: string; erpId: string }>,
+): Promise<Partial<Record<RecordType, number>>> {
+  const out: Partial<Record<RecordType, number>> = {}
+  for (const child of dependentTypes(type)) {
+    const side = Registry[child].parent?.follows
+    if (!side || links.length === 0) continue
+    const parents = links.map((l) => (side === 'erp' ? l.erpId : l.procoreId))
+    const rows = await tx
+      .selectFrom('record_snapshots')
+      .select('external_id')
+      .where('company_id', '=', companyId)
+      .where('type', '=', child)
+      .where('side', '=', side)
+      .where('deleted_at', 'is', null)
+      .where('parent_id', 'in', parents)
+      .execute()
+    await markDirty(
+      tx,
+      companyId,
+      child,
+      rows.map((r) => ({ side, externalId: r.external_id })),
+    )
+    out[child] = rows.length
+  }
+  return out
 }
 
 /**
@@ -189,11 +401,17 @@ export async function insertLinks(
 export async function createLink(
   ctx: AppContext,
   companyId: string,
-  input: { type: RecordType; procoreId: string; erpId: string },
+  input: { type: RecordType; procoreId: string; erpId: string; fix?: boolean | undefined },
   actor: Actor,
 ) {
   const { type, procoreId, erpId } = input
   const def = Registry[type]
+  let fixed: PrerequisiteFix[] = []
+  if (def.linkPrerequisites) {
+    if (input.fix) fixed = await fixPrerequisites(ctx, companyId, type, { procoreId, erpId })
+    else await refreshLinkFacts(ctx, companyId)
+  }
+  let dependents: Partial<Record<RecordType, number>> = {}
   const linkId = await transaction(ctx.db, async (tx) => {
     const snaps = await tx
       .selectFrom('record_snapshots')
@@ -254,13 +472,22 @@ export async function createLink(
         )
       }
     }
-    const { inserted, skipped } = await insertLinks(
+    const result = await insertLinks(
       tx,
       companyId,
       type,
-      [{ procoreId, erpId, detail: 'linked by hand' }],
+      [
+        {
+          procoreId,
+          erpId,
+          detail: fixed.length > 0 ? 'linked by hand, prerequisites fixed in Procore' : 'linked by hand',
+        },
+      ],
       actor,
     )
+    const { inserted, skipped, refused } = result
+    if (refused[0]) throw prerequisitesUnmet(type, refused[0].unmet)
+    dependents = result.dependents
     if (skipped.length > 0 || !inserted[0]) {
       throw alreadyLinked(
         companyId,
@@ -279,7 +506,7 @@ export async function createLink(
     return linkId
   })
   await transaction(ctx.db, (tx) => evaluateLinks(tx, companyId, type, [linkId], actor))
-  return getLink(ctx.db, companyId, linkId)
+  return { ...(await getLink(ctx.db, companyId, linkId)), fixed, dependents }
 }
 
 function alreadyLinked(companyId: string, links: Array<{ id: string; procore_id: string; erp_id: string }>): AppError {
@@ -306,6 +533,7 @@ export async function unlink(
   linkId: string,
   expectedVersion: number,
   actor: Actor,
+  options: { cascade?: boolean | undefined } = {},
 ) {
   await transaction(ctx.db, async (tx) => {
     const row = await tx
@@ -321,6 +549,12 @@ export async function unlink(
     if (row.version !== expectedVersion) throw preconditionFailed(etagOf(row.version))
     if (row.unlinked_at !== null) return
     const type = row.type as RecordType
+    for (const child of dependentTypes(type)) {
+      const dependents = await linkedDependents(tx, companyId, child, row)
+      if (dependents.length === 0) continue
+      if (!options.cascade) throw hasDependents(companyId, type, child, linkId, dependents)
+      await endLinks(tx, companyId, child, dependents, actor, `unlinked with its ${Registry[type].noun} (cascade)`)
+    }
     await endLinks(tx, companyId, type, [{ id: linkId }], actor, 'unlinked by hand')
     const procoreId = row.procore_id
     afterCommit(tx, () =>
@@ -328,6 +562,65 @@ export async function unlink(
     )
   })
   return getLink(ctx.db, companyId, linkId)
+}
+
+/** Active links of `child` records inside either record of a parent link (a project's cost codes). */
+async function linkedDependents(
+  tx: Tx,
+  companyId: string,
+  child: RecordType,
+  parent: { procore_id: string; erp_id: string },
+): Promise<Array<{ id: string; procoreId: string; erpId: string }>> {
+  const rows = await tx
+    .selectFrom('record_links as l')
+    .select(['l.id', 'l.procore_id', 'l.erp_id'])
+    .where('l.company_id', '=', companyId)
+    .where('l.type', '=', child)
+    .where('l.unlinked_at', 'is', null)
+    .where((eb) =>
+      eb.or([
+        eb.exists(
+          eb
+            .selectFrom('record_snapshots as s')
+            .select('s.external_id')
+            .where('s.company_id', '=', companyId)
+            .where('s.type', '=', child)
+            .where('s.side', '=', 'procore')
+            .whereRef('s.external_id', '=', 'l.procore_id')
+            .where('s.parent_id', '=', parent.procore_id),
+        ),
+        eb.exists(
+          eb
+            .selectFrom('record_snapshots as s')
+            .select('s.external_id')
+            .where('s.company_id', '=', companyId)
+            .where('s.type', '=', child)
+            .where('s.side', '=', 'erp')
+            .whereRef('s.external_id', '=', 'l.erp_id')
+            .where('s.parent_id', '=', parent.erp_id),
+        ),
+      ]),
+    )
+    .orderBy('l.created_at')
+    .execute()
+  return rows.map((r) => ({ id: r.id, procoreId: r.procore_id, erpId: r.erp_id }))
+}
+
+function hasDependents(
+  companyId: string,
+  type: RecordType,
+  child: RecordType,
+  linkId: string,
+  dependents: ReadonlyArray<{ id: string; procoreId: string; erpId: string }>,
+): AppError {
+  const listed = dependents.slice(0, 1000)
+  return conflict(
+    'has_dependents',
+    `This ${Registry[type].noun} has ${dependents.length} linked ${Registry[child].label}. ` +
+      `Unlink with cascade (DELETE /v1/companies/${companyId}/links/${linkId}?cascade=true) to unlink them too ` +
+      '(their origin is cleared, their history kept), or unlink them first.',
+    { dependents: listed.map((d) => ({ type: child, linkId: d.id, procoreId: d.procoreId, erpId: d.erpId })) },
+  )
 }
 
 /** The Procore origin write, tried at once after a commit; a failure leaves it to the origins job. */
@@ -576,4 +869,91 @@ async function runOrigins(ctx: AppContext, companyId: string, type: RecordType):
     }
     throw error
   }
+}
+
+/**
+ * The records of the other side one record could be linked to: its ranked match suggestions, plus
+ * (with `q`) unlinked records whose names or codes contain `q`; each with whether the link's
+ * prerequisites hold and, where not, every unmet one. The searchable list a person picks from.
+ */
+export async function linkCandidates(
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType,
+  side: Side,
+  externalId: string,
+  q: string | undefined,
+  limit: number,
+): Promise<LinkCandidate[]> {
+  if (Registry[type].linkPrerequisites) await refreshLinkFacts(ctx, companyId)
+  const suggested = await suggestionsFor(ctx.db, companyId, type, side, externalId, limit)
+  const other = otherSide(side)
+  const pattern = q ? `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null
+  const matches = (fields: Fields) =>
+    pattern === null ||
+    Registry[type].searchFields.some((f) => {
+      const v = fields[f]
+      return typeof v === 'string' && v.toLowerCase().includes(q!.toLowerCase())
+    })
+  const ranked: Array<Omit<LinkCandidate, 'eligible' | 'unmet'>> = suggested
+    .filter((s) => matches(s.record.fields))
+    .map((s) => ({ id: s.id, score: s.score, strong: s.strong, reasons: s.reasons, record: s.record }))
+  if (pattern !== null && ranked.length < limit) {
+    const col = other === 'procore' ? 'procore_id' : 'erp_id'
+    const searched = await ctx.db
+      .selectFrom('record_snapshots as s')
+      .select(['s.external_id', 's.parent_id', 's.fields', 's.source_updated_at'])
+      .where('s.company_id', '=', companyId)
+      .where('s.type', '=', type)
+      .where('s.side', '=', other)
+      .where('s.deleted_at', 'is', null)
+      .where((eb) =>
+        eb.or(Registry[type].searchFields.map((f) => eb(sql<string>`lower(s.fields->>${f})`, 'like', pattern))),
+      )
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('record_links as l')
+              .select('l.id')
+              .where('l.company_id', '=', companyId)
+              .where('l.type', '=', type)
+              .where('l.unlinked_at', 'is', null)
+              .whereRef(`l.${col}`, '=', 's.external_id'),
+          ),
+        ),
+      )
+      .orderBy('s.external_id')
+      .limit(limit)
+      .execute()
+    const seen = new Set(ranked.map((r) => r.id))
+    for (const r of searched) {
+      if (seen.has(r.external_id) || ranked.length >= limit) continue
+      ranked.push({
+        id: r.external_id,
+        score: 0,
+        strong: false,
+        reasons: [`contains "${q}"`],
+        record: {
+          id: r.external_id,
+          parentId: r.parent_id,
+          fields: r.fields as Fields,
+          updatedAt: r.source_updated_at?.toISOString() ?? null,
+          deleted: false,
+        },
+      })
+    }
+  }
+  const pairs = ranked.map((r) =>
+    side === 'procore' ? { procoreId: externalId, erpId: r.id } : { procoreId: r.id, erpId: externalId },
+  )
+  const unmet = new Map<string, UnmetPrerequisite[]>()
+  for (const p of pairs) {
+    const found = (await unmetPrerequisites(ctx.db, companyId, type, [p])).get(p.procoreId)
+    if (found) unmet.set(side === 'procore' ? p.erpId : p.procoreId, found)
+  }
+  return ranked.map((r) => {
+    const u = unmet.get(r.id) ?? []
+    return { ...r, eligible: u.length === 0, unmet: u }
+  })
 }

@@ -90,6 +90,30 @@ export interface Mapped {
   updatedAt: string | null
 }
 
+/** Facts about the company that link prerequisites read (kept in the database, so checks need no API call). */
+export interface LinkFacts {
+  /** The company's ERP standard cost code list in Procore; null while it has not been read. */
+  erpCostCodeListId: string | null
+}
+
+/** The two records a link would pair, as their snapshots hold them. */
+export interface LinkPair {
+  procore: { id: string; raw: Record<string, unknown>; fields: Fields }
+  erp: { id: string; raw: Record<string, unknown>; fields: Fields }
+}
+
+/**
+ * One condition a link must meet. `unmet` answers null when it holds, else the detail; `procoreFix`,
+ * where Procore's API can meet it, is the partial Procore update that does (applied on request).
+ */
+export interface LinkPrerequisite {
+  code: string
+  unmet(pair: LinkPair, facts: LinkFacts): string | null
+  /** What a person does to meet it. */
+  fix: string
+  procoreFix?: (facts: LinkFacts) => Record<string, unknown> | null
+}
+
 export interface EntityDef {
   type: RecordType
   /** Plural, for messages: "departments". */
@@ -116,11 +140,27 @@ export interface EntityDef {
      * between full listings: Procore's project cost codes follow the ERP only on ERP-integrated projects.
      */
     followedIf?: Partial<Record<'procore' | 'erp', string>>
+    /**
+     * Records of this side inside a linked parent follow to the other side by themselves (linked
+     * where a twin exists, created where not): a job's cost codes follow it to its Procore project.
+     */
+    follows?: 'procore' | 'erp'
   }
+  /**
+   * What must hold before records of this type are linked, checked by every path that creates a
+   * link (links.ts insertLinks); a refused link lists every unmet one.
+   */
+  linkPrerequisites?: readonly LinkPrerequisite[]
+  /** Inactive records of this side (`activeField` false) may be archived: set aside, never imported. */
+  archivable?: { side: 'procore' | 'erp'; activeField: string }
   match: MatchDef
   /** Canonical fields that must have a value before a record is created on that side. */
   create: {
-    procore: { required: readonly string[] }
+    procore: {
+      required: readonly string[]
+      /** Procore settings every record created there gets (a project: ERP-integrated on the ERP list). */
+      settings?: (facts: LinkFacts) => Record<string, unknown>
+    }
     erp: {
       required: readonly string[]
       /** Values the ERP needs that Procore does not carry, derived from the record (e.g. a department code). */
@@ -200,6 +240,12 @@ const toErpAddress = (f: Fields) => ({
   state: has(f, 'state'),
   zip: has(f, 'zip'),
   country: has(f, 'country'),
+})
+
+/** Projects made in Procore by the integration are ERP-integrated and use the company's ERP cost code list. */
+const projectErpSettings = (facts: LinkFacts): Record<string, unknown> => ({
+  erp_integrated: true,
+  ...(facts.erpCostCodeListId === null ? {} : { standard_cost_code_list_id: facts.erpCostCodeListId }),
 })
 
 export const Registry: Record<RecordType, EntityDef> = {
@@ -344,7 +390,56 @@ export const Registry: Record<RecordType, EntityDef> = {
       exact: [{ field: 'number', weight: 0.97, strong: true, reason: 'same project / job number' }],
       name: { fields: ['name'], weight: 0.8, strongWhenSame: false },
     },
-    create: { procore: { required: ['name'] }, erp: { required: ['number', 'name'] } },
+    // Procore's ERP Integrations tool creates projects ERP-integrated on the ERP list, with their address.
+    create: {
+      procore: { required: ['name', 'address', 'city', 'state', 'zip', 'country'], settings: projectErpSettings },
+      erp: { required: ['number', 'name'] },
+    },
+    linkPrerequisites: [
+      {
+        code: 'procore_project_synced_elsewhere',
+        unmet: ({ procore, erp }) => {
+          const origin = scalar(procore.raw.origin_id)
+          return origin !== null && origin !== erp.id
+            ? `Procore project ${procore.id} is already synced to ERP job ${origin} (its origin_id).`
+            : null
+        },
+        fix: 'Pick an unsynced project, or unlink the project from the other job first.',
+      },
+      {
+        code: 'erp_job_inactive',
+        unmet: ({ erp }) =>
+          erp.fields.active === false ? `ERP job ${erp.id} is inactive; only active jobs are linked.` : null,
+        fix:
+          'Archive the inactive job instead (POST …/records/project/erp/{jobId}/archive), ' +
+          'or reactivate it in the ERP.',
+      },
+      {
+        code: 'procore_project_not_erp_integrated',
+        unmet: ({ procore }) =>
+          procore.raw.is_erp_integrated === true
+            ? null
+            : `Procore project ${procore.id} does not have the ERP-integrated setting on.`,
+        fix: 'Turn on the ERP-integrated setting of the project, or send fix: true to let the service do it.',
+        procoreFix: () => ({ erp_integrated: true }),
+      },
+      {
+        code: 'procore_project_not_on_erp_cost_code_list',
+        unmet: ({ procore }, facts) => {
+          const list = scalar(procore.raw.standard_cost_code_list_id)
+          if (facts.erpCostCodeListId === null)
+            return "The company's ERP standard cost code list in Procore is not known yet."
+          return list === facts.erpCostCodeListId
+            ? null
+            : `Procore project ${procore.id} uses cost code list ${list ?? 'none'}, ` +
+                `not the company's ERP standard cost code list ${facts.erpCostCodeListId}.`
+        },
+        fix: 'Switch the project to the ERP standard cost code list, or send fix: true to let the service do it.',
+        procoreFix: (facts) =>
+          facts.erpCostCodeListId === null ? null : { standard_cost_code_list_id: facts.erpCostCodeListId },
+      },
+    ],
+    archivable: { side: 'erp', activeField: 'active' },
     erpLimits: {},
     codeFields: ['number'],
     fields: {
@@ -422,6 +517,7 @@ export const Registry: Record<RecordType, EntityDef> = {
       procoreResource: 'project_cost_codes',
       procoreWebhookResource: 'Cost Codes',
       followedIf: { procore: 'is_erp_integrated' },
+      follows: 'erp',
     },
     match: {
       exact: [{ field: 'code', weight: 0.97, strong: true, reason: 'same full code' }],
@@ -884,4 +980,9 @@ export function procoreBody(type: RecordType, fields: Fields, mode: 'create' | '
     out[name] = value
   }
   return def.procore.to(out)
+}
+
+/** The record types whose records live inside a record of this type, and follow it from `follows`' side. */
+export function dependentTypes(type: RecordType): RecordType[] {
+  return RecordTypes.filter((t) => Registry[t].parent?.type === type)
 }

@@ -84,6 +84,26 @@ const CreateResult = Type.Object({
   items: Type.Array(CreateItem),
 })
 
+/** A link prerequisite a pair does not meet (registry: linkPrerequisites). */
+export const UnmetPrerequisite = Type.Object(
+  {
+    code: Type.String({ description: 'Stable code, e.g. procore_project_not_erp_integrated.' }),
+    detail: Type.String(),
+    fix: Type.String({ description: 'What to do to meet it.' }),
+    fixable: Type.Boolean({ description: "Procore's API can meet it: POST …/links with fix: true does." }),
+  },
+  {
+    examples: [
+      {
+        code: 'procore_project_not_erp_integrated',
+        detail: 'Procore project 562949953421312 does not have the ERP-integrated setting on.',
+        fix: 'Turn on the ERP-integrated setting of the project, or send fix: true to let the service do it.',
+        fixable: true,
+      },
+    ],
+  },
+)
+
 const BulkLinkItem = Type.Object({
   procoreId: Type.String(),
   erpId: Type.String(),
@@ -92,6 +112,7 @@ const BulkLinkItem = Type.Object({
   status: Type.Enum(['linked', 'skipped', 'ambiguous']),
   linkId: Type.Optional(Type.String()),
   reason: Type.Optional(Type.String()),
+  unmet: Type.Optional(Type.Array(UnmetPrerequisite, { description: 'Skipped: the link prerequisites not met.' })),
 })
 
 /**

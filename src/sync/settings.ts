@@ -4,7 +4,7 @@ import { transaction, type Db } from '../db/database.js'
 import { badRequest, preconditionFailed, type FieldError } from '../errors.js'
 import type { TypeSettings, TypeSettingsInput } from '../schemas/sync-settings.js'
 import { audit, type Actor } from './audit.js'
-import { comparedFields, RecordTypes, type RecordType } from './registry.js'
+import { comparedFields, RecordTypes, Registry, type RecordType } from './registry.js'
 import { scheduleEvaluation } from './snapshots.js'
 
 export const Directions = ['procore_to_erp', 'erp_to_procore', 'both', 'off'] as const
@@ -38,6 +38,7 @@ function complete(stored: Record<string, unknown> | undefined): SyncSettings {
       fieldOwners: owners,
       autoLink: s.autoLink === true,
       autoCreate: s.autoCreate === true,
+      ...(Registry[type].archivable ? { autoArchive: s.autoArchive === true } : {}),
     }
   }
   return out
@@ -77,6 +78,16 @@ export function validateTypeSettings(type: RecordType, input: TypeSettingsInput,
           'change the direction, or make the field procore or manual',
       })
     }
+  }
+  if (input.autoArchive === true && !Registry[type].archivable) {
+    errors.push({
+      pointer: `${pointer}/autoArchive`,
+      message: `${Registry[type].label} cannot be archived; autoArchive is for ${RecordTypes.filter(
+        (t) => Registry[t].archivable,
+      )
+        .map((t) => Registry[t].label)
+        .join(', ')}`,
+    })
   }
   if (input.autoCreate === true && input.direction === 'off') {
     errors.push({
@@ -130,6 +141,7 @@ export async function putSettings(
         fieldOwners: { ...d.fieldOwners, ...given.fieldOwners },
         autoLink: given.autoLink ?? false,
         autoCreate: given.autoCreate ?? false,
+        ...(Registry[type].archivable ? { autoArchive: given.autoArchive ?? false } : {}),
       }
     }
     const changed = RecordTypes.filter((t) => JSON.stringify(before[t]) !== JSON.stringify(after[t]))

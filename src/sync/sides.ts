@@ -28,6 +28,8 @@ export interface ProcoreRecords {
   upsertByOrigin(type: RecordType, items: readonly UpsertItem[], parentId?: string | null): Promise<UpsertResult[]>
   /** A partial update of one record by id. */
   update(type: RecordType, id: string, body: Json, parentId?: string | null): Promise<Json>
+  /** The id of the company's ERP standard cost code list in Procore. */
+  erpCostCodeListId(): Promise<string>
 }
 
 export interface ErpRecords {
@@ -61,6 +63,7 @@ export async function procoreRecords(ctx: AppContext, companyId: string): Promis
       return api.upsertByOrigin(procoreResource(type, parentId), sent, parentId)
     },
     update: (type, id, body, parentId) => api.update(procoreResource(type, parentId), id, body, parentId),
+    erpCostCodeListId: () => api.erpCostCodeListId(),
   }
 }
 

@@ -2,7 +2,7 @@ import { sql } from 'kysely'
 import { keyset, type PageRequest } from '../api/pagination.js'
 import { transaction, type Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
-import { notFound } from '../errors.js'
+import { notFound, unprocessable } from '../errors.js'
 import type { RecordItem, RecordPage, SideRecord } from '../schemas/records.js'
 import { audit, type Actor } from './audit.js'
 import { Registry, type Fields, type RecordType } from './registry.js'
@@ -11,6 +11,40 @@ import { markDirty } from './snapshots.js'
 /** Where a record stands: with its counterpart (in step or not), alone on one side, set aside, or stuck. */
 export const RecordStatuses = ['linked', 'discrepancy', 'only_in_procore', 'only_in_erp', 'ignored', 'failed'] as const
 export type RecordStatus = (typeof RecordStatuses)[number]
+
+/**
+ * The filters of Procore's ERP Integrations tool, over the statuses: ready_to_import is ERP only and
+ * active (inactive jobs are archived, not imported), archived is `ignored` (one flag, see setArchived).
+ */
+export const RecordViews = [
+  'ready_to_import',
+  'ready_to_export',
+  'ready_to_update',
+  'failed',
+  'synced',
+  'archived',
+] as const
+export type RecordView = (typeof RecordViews)[number]
+
+function viewFilter(type: RecordType, view: RecordView) {
+  const active = Registry[type].archivable?.activeField
+  switch (view) {
+    case 'ready_to_import':
+      return active
+        ? sql`(status = 'only_in_erp' and coalesce(e_fields->>${active}, '') <> 'false')`
+        : sql`status = 'only_in_erp'`
+    case 'ready_to_export':
+      return sql`status = 'only_in_procore'`
+    case 'ready_to_update':
+      return sql`status = 'discrepancy'`
+    case 'failed':
+      return sql`status = 'failed'`
+    case 'synced':
+      return sql`status = 'linked'`
+    case 'archived':
+      return sql`status = 'ignored'`
+  }
+}
 
 type Row = {
   k: string
@@ -155,13 +189,19 @@ export async function listRecords(
   db: Db,
   companyId: string,
   type: RecordType,
-  filter: { status?: RecordStatus | undefined; q?: string | undefined },
+  filter: { status?: RecordStatus | RecordView | undefined; q?: string | undefined },
   page: PageRequest,
 ): Promise<RecordPage> {
   const after = recordsKeyset.decode(page.cursor)
-  const statusFilter = filter.status ? sql`status = ${filter.status}` : sql`true`
+  const status = filter.status
+  const statusFilter = !status
+    ? sql`true`
+    : (RecordViews as readonly string[]).includes(status)
+      ? viewFilter(type, status as RecordView)
+      : sql`status = ${status}`
   const cursorFilter = after ? recordsKeyset.after(after) : sql`true`
-  const { rows } = await sql<{ counts: Record<string, number>; items: JsonRow[] }>`
+  const views = sql.join(RecordViews.map((v) => sql`${v}::text, count(*) filter (where ${viewFilter(type, v)})`))
+  const { rows } = await sql<{ counts: Record<string, number>; views: Record<RecordView, number>; items: JsonRow[] }>`
     with x as (${itemsQuery(companyId, type)}),
     f as materialized (select * from x where ${searchFilter(type, filter.q)}),
     pg as (
@@ -171,11 +211,12 @@ export async function listRecords(
     select
       (select coalesce(json_object_agg(status, n), '{}'::json)
         from (select status, count(*)::int as n from f group by status) c) as counts,
+      (select json_build_object(${views}) from f) as views,
       (select coalesce(json_agg(pg order by sort_key collate "C", k collate "C"), '[]'::json)
         from pg) as items`.execute(db)
   const row = rows[0]!
   const { items, next } = recordsKeyset.toPage(row.items, page.limit, (r) => [r.sort_key, r.k], toItem)
-  return { items, next, counts: { ...emptyCounts(), ...row.counts } }
+  return { items, next, counts: { ...emptyCounts(), ...row.counts }, views: row.views }
 }
 
 /** One record (by side and id) with its status; 404 when neither side knows it. */
@@ -195,6 +236,34 @@ export async function getRecord(
   return toItem(row.item)
 }
 
+/**
+ * Archives (or unarchives) an inactive record of a type whose registry entry is archivable (ERP
+ * jobs). Archived is ignored under Procore's name: one flag, the same effect (no suggestions, no
+ * auto-import, off the ready-to-import list), audited as archive/unarchive.
+ */
+export async function setArchived(
+  db: Db,
+  companyId: string,
+  type: RecordType,
+  side: Side,
+  externalId: string,
+  archived: boolean,
+  actor: Actor,
+): Promise<RecordItem> {
+  const archivable = Registry[type].archivable
+  if (!archivable || archivable.side !== side) {
+    throw unprocessable(
+      'not_archivable',
+      `${side === 'procore' ? 'Procore' : 'ERP'} ${Registry[type].label} cannot be archived` +
+        (archivable
+          ? `; archive ${archivable.side === 'erp' ? 'ERP' : 'Procore'} ones ` +
+            `(…/records/${type}/${archivable.side}/{id}/archive).`
+          : '; use …/ignore to set one aside.'),
+    )
+  }
+  return setIgnored(db, companyId, type, side, externalId, archived, actor, archived ? 'archive' : 'unarchive')
+}
+
 /** Hides a record from matching and auto-import until it is un-ignored. */
 export async function setIgnored(
   db: Db,
@@ -204,6 +273,7 @@ export async function setIgnored(
   externalId: string,
   ignored: boolean,
   actor: Actor,
+  action: 'ignore' | 'unignore' | 'archive' | 'unarchive' = ignored ? 'ignore' : 'unignore',
 ): Promise<RecordItem> {
   await transaction(db, async (tx) => {
     const snap = await tx
@@ -240,9 +310,7 @@ export async function setIgnored(
       .returning('external_id')
       .executeTakeFirst()
     if (changed) {
-      await audit(tx, companyId, actor, [
-        { action: ignored ? 'ignore' : 'unignore', type, [side === 'procore' ? 'procoreId' : 'erpId']: externalId },
-      ])
+      await audit(tx, companyId, actor, [{ action, type, [side === 'procore' ? 'procoreId' : 'erpId']: externalId }])
       // Un-ignored: auto-import may now act on it.
       if (!ignored) await markDirty(tx, companyId, type, [{ side, externalId }])
     }

@@ -121,3 +121,10 @@ export interface SyncDirtyTable {
   side: Side
   external_id: string
 }
+
+/** The company's ERP standard cost code list in Procore, as last read (link prerequisites read it). */
+export interface ProcoreErpListsTable {
+  company_id: string
+  list_id: string
+  seen_at: ColumnType<Date, Date | undefined, Date>
+}

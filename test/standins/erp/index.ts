@@ -106,6 +106,8 @@ export interface ErpStandin {
   change(resource: ErpResource, id: string, patch: Record<string, unknown>, opts?: { notify?: boolean }): ErpRecord
   deactivate(resource: ErpResource, id: string, opts?: { notify?: boolean }): ErpRecord
   get(resource: ErpResource, id: string): ErpRecord | undefined
+  /** Deletes a record "in the ERP" without a notification (a job takes its cost codes with it). */
+  remove(resource: ErpResource, id: string): void
   /** In (updated_at, id) order. Cost codes: the standard list, or the codes of `jobId`. */
   list(resource: ErpResource, opts?: { jobId?: string }): ErpRecord[]
   seedPayment(fields: Partial<ErpPayment> & { vendor_id: string }): ErpPayment
@@ -443,6 +445,7 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
       return changeAndNotify(resource, id, { [field]: value }, o?.notify)
     },
     get: (resource, id) => store.get(resource, id),
+    remove: (resource, id) => store.remove(resource, id),
     list: (resource, o) => store.list(resource, resource === 'cost-codes' ? (o?.jobId ?? null) : undefined),
     seedPayment: (fields) => store.seedPayment(fields),
     setCostTotals: (jobId, rows) => store.setCostTotals(jobId, rows),

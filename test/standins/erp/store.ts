@@ -286,6 +286,15 @@ export class ErpStore {
     return { record: structuredClone(stored.value), type }
   }
 
+  /** Deletes a record as someone would in the ERP; a job takes its cost codes with it. */
+  remove(resource: ErpResource, id: string): void {
+    if (!this.records.get(resource)?.delete(id))
+      throw new Error(`remove(${resource}): no ${NOUN[resource]} has id ${id}`)
+    if (resource !== 'jobs') return
+    const codes = this.records.get('cost-codes')
+    for (const [codeId, stored] of codes ?? []) if (stored.value['job_id'] === id) codes?.delete(codeId)
+  }
+
   seedPayment(fields: Partial<ErpPayment>): ErpPayment {
     if (fields.vendor_id === undefined) throw new Error('seedPayment: vendor_id is required')
     const n = this.next('seed:payments')
