@@ -4,6 +4,7 @@ import * as m0002 from './0002_records_inbox_runs.js'
 import * as m0003 from './0003_procore.js'
 import * as m0004 from './0004_erp.js'
 import * as m0005 from './0005_sync.js'
+import * as m0007 from './0007_exports.js'
 
 /**
  * Every migration, in order. A static list (not a folder scan) so that the same code runs from
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '0003_procore': m0003,
   '0004_erp': m0004,
   '0005_sync': m0005,
+  '0007_exports': m0007,
 }

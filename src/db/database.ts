@@ -2,6 +2,13 @@ import type { Kysely, Transaction } from 'kysely'
 import type { ApiKeyCompaniesTable, ApiKeysTable } from './tables/api-keys.js'
 import type { CompaniesTable } from './tables/companies.js'
 import type { ErpConnectionsTable } from './tables/erp.js'
+import type {
+  ExportRequestsTable,
+  ExportSettingsTable,
+  ExportTransitionsTable,
+  WebhookDeliveriesTable,
+  WebhookSubscriptionsTable,
+} from './tables/exports.js'
 import type { IdempotencyKeysTable } from './tables/idempotency-keys.js'
 import type { ProcoreConnectionsTable, ProcoreOauthStatesTable, ProcoreWebhooksTable } from './tables/procore.js'
 import type { InboxEventsTable, RecordSnapshotsTable, SyncRunsTable, WorkerHeartbeatsTable } from './tables/records.js'
@@ -38,6 +45,11 @@ export interface Database {
   audit_entries: AuditEntriesTable
   sync_creates: SyncCreatesTable
   sync_dirty: SyncDirtyTable
+  export_requests: ExportRequestsTable
+  export_transitions: ExportTransitionsTable
+  export_settings: ExportSettingsTable
+  webhook_subscriptions: WebhookSubscriptionsTable
+  webhook_deliveries: WebhookDeliveriesTable
 }
 
 export type Db = Kysely<Database>

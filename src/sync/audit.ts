@@ -26,6 +26,7 @@ export const AuditActions = [
   'settings',
   'ignore',
   'unignore',
+  'export',
 ] as const
 export type AuditAction = (typeof AuditActions)[number]
 
