@@ -32,6 +32,7 @@ import {
 } from '../../src/schemas/exports.js'
 import { FieldValue, RecordTypeParam } from '../../src/schemas/records.js'
 import { apiActor } from '../../src/sync/audit.js'
+import { exportableTypes } from '../../src/sync/registry.js'
 
 const RecordId = Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$', examples: ['5621'] })
 const ExportParams = Type.Object({ companyId: CompanyIdString, exportId: Type.String({ format: 'uuid' }) })
@@ -193,10 +194,17 @@ const exports: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Change export settings',
         description: 'Per exportable type: `requireApproval`. Admin.',
         params: CompanyParams,
-        body: Type.Record(
-          RecordTypeParam,
-          Type.Object({ requireApproval: Type.Boolean() }, { additionalProperties: false }),
-          { examples: [{ vendor: { requireApproval: true }, project: { requireApproval: false } }] },
+        body: Type.Object(
+          Object.fromEntries(
+            exportableTypes().map((type) => [
+              type,
+              Type.Optional(Type.Object({ requireApproval: Type.Boolean() }, { additionalProperties: false })),
+            ]),
+          ),
+          {
+            additionalProperties: false,
+            examples: [{ vendor: { requireApproval: true }, project: { requireApproval: false } }],
+          },
         ),
         response: {
           200: Type.Record(Type.String(), Type.Object({ requireApproval: Type.Boolean() })),

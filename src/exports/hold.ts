@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import type { Db, Tx } from '../db/database.js'
-import { OpenExportStatuses } from '../db/tables/exports.js'
+import { OpenExportStatuses, type ExportStatus } from '../db/tables/exports.js'
+import type { ExportSummary } from '../schemas/exports.js'
 import { system } from '../sync/audit.js'
 import { recordTransition } from './transitions.js'
 
@@ -81,3 +82,23 @@ export async function withdrawGone(tx: Tx, companyId: string, type: string, proc
     })
   }
 }
+
+/** Procore's ERP icons: blue waiting, green synced, yellow retrieved or rejected; red failed, grey withdrawn. */
+export const ExportColors: Record<ExportStatus, ExportSummary['color']> = {
+  pending_acceptance: 'blue',
+  exporting: 'blue',
+  exported: 'green',
+  rejected: 'yellow',
+  retrieved: 'yellow',
+  failed_to_export: 'red',
+  withdrawn: 'grey',
+}
+
+/** A record view's open or last export request. */
+export const exportSummary = (r: { id: string; status: ExportStatus; updatedAt: Date; reason: string | null }) => ({
+  id: r.id,
+  status: r.status,
+  color: ExportColors[r.status],
+  updatedAt: r.updatedAt.toISOString(),
+  reason: r.reason,
+})

@@ -27,6 +27,7 @@ import {
   type Fields,
   type RecordType,
 } from '../sync/registry.js'
+import { exportSummary } from './hold.js'
 import { recordTransition } from './transitions.js'
 
 /**
@@ -827,16 +828,6 @@ async function finish(
   })
 }
 
-const Colors: Record<ExportStatus, ExportSummary['color']> = {
-  pending_acceptance: 'blue',
-  exporting: 'blue',
-  exported: 'green',
-  rejected: 'yellow',
-  retrieved: 'yellow',
-  failed_to_export: 'red',
-  withdrawn: 'grey',
-}
-
 /** The open or last export request of each record, for record views. */
 export async function exportSummaries(
   db: Db,
@@ -858,7 +849,7 @@ export async function exportSummaries(
   return new Map(
     rows.map((r) => [
       r.procore_id,
-      { id: r.id, status: r.status, color: Colors[r.status], updatedAt: r.updated_at.toISOString(), reason: r.reason },
+      exportSummary({ id: r.id, status: r.status, updatedAt: r.updated_at, reason: r.reason }),
     ]),
   )
 }

@@ -1,8 +1,9 @@
 import { Type, type Static } from 'typebox'
 import { ExportStatuses } from '../db/tables/exports.js'
 import { DateTime, Nullable } from './common.js'
-import { FieldValue } from './records.js'
 
+// A field value, as in records.ts (which imports this file, so it is not imported from there).
+const FieldValue = Type.Union([Type.String(), Type.Boolean(), Type.Null()])
 const Fields = Type.Record(Type.String(), FieldValue)
 
 export const ExportStatusParam = Type.Enum([...ExportStatuses], {

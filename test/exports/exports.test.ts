@@ -416,3 +416,61 @@ t.test('a project exported through the same mechanism', async (t) => {
   t.equal(String(p.origin_id), done.body.erpId)
   t.equal(p.origin_code, 'J-2040')
 })
+
+t.test('withdrawn when made inactive or deleted in Procore; status on the record; direct export', async (t) => {
+  const h = await syncHarness(t)
+  const c = h.companyId
+  const { operator } = await roles(h)
+  const a = h.procore.seed(c, 'vendors', { name: 'Theta Paving' })
+  const b = h.procore.seed(c, 'vendors', { name: 'Iota Roofing' })
+  const d = h.procore.seed(c, 'vendors', { name: 'Kappa Glass' })
+  await h.refresh(['vendor'])
+  const sa = await h.api(
+    'POST',
+    `/v1/companies/${c}/exports`,
+    { type: 'vendor', procoreId: String(a.id), sentBy },
+    operator,
+  )
+  const sb = await h.api(
+    'POST',
+    `/v1/companies/${c}/exports`,
+    { type: 'vendor', procoreId: String(b.id), sentBy },
+    operator,
+  )
+
+  const view = await h.api('GET', `/v1/companies/${c}/records/vendor/procore/${a.id}`)
+  t.match(view.body.export, { id: sa.body.id, status: 'pending_acceptance', color: 'blue' }, 'the sender sees blue')
+  const list = await h.api('GET', `/v1/companies/${c}/records/vendor?q=theta`)
+  t.equal(list.body.items[0].export.status, 'pending_acceptance')
+
+  h.procore.change(c, 'vendors', String(a.id), { is_active: false })
+  h.procore.remove(c, 'vendors', String(b.id))
+  await h.quiet()
+  await h.refresh(['vendor'])
+  await h.quiet()
+  const wa = await h.api('GET', `/v1/companies/${c}/exports/${sa.body.id}`)
+  t.equal(wa.body.status, 'withdrawn')
+  t.match(wa.body.reason, /inactive/)
+  const wb = await h.api('GET', `/v1/companies/${c}/exports/${sb.body.id}`)
+  t.equal(wb.body.status, 'withdrawn')
+  t.match(wb.body.reason, /deleted/)
+
+  // requireApproval false: exported at once, with the same trail.
+  const settings = await h.api('PUT', `/v1/companies/${c}/exports/settings`, { vendor: { requireApproval: false } })
+  t.same(settings.body.vendor, { requireApproval: false })
+  const direct = await h.api(
+    'POST',
+    `/v1/companies/${c}/exports`,
+    { type: 'vendor', procoreId: String(d.id), sentBy, erpId: 'KAPPA' },
+    operator,
+  )
+  t.equal(direct.status, 201, JSON.stringify(direct.body))
+  const done = await settled(h, direct.body.id)
+  t.equal(done.body.status, 'exported')
+  t.same(
+    done.body.history.map((x: any) => x.to),
+    ['pending_acceptance', 'exporting', 'exported'],
+  )
+  const green = await h.api('GET', `/v1/companies/${c}/records/vendor/procore/${d.id}`)
+  t.match(green.body.export, { status: 'exported', color: 'green' })
+})
