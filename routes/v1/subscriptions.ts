@@ -54,6 +54,7 @@ const subscriptions: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         summary: 'List subscriptions',
+        description: 'Newest first; secrets are never shown again. Admin.',
         params: CompanyParams,
         querystring: Type.Object(PageQuery, { additionalProperties: false }),
         response: { 200: Page(Subscription), ...problems(400, 401, 403, 404) },
@@ -69,6 +70,7 @@ const subscriptions: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         summary: 'Get a subscription',
+        description: 'Its URL and events (not its secret). Admin.',
         params: SubscriptionParams,
         response: { 200: Subscription, ...problems(400, 401, 403, 404) },
       },
