@@ -5,6 +5,7 @@ import * as m0003 from './0003_procore.js'
 import * as m0004 from './0004_erp.js'
 import * as m0005 from './0005_sync.js'
 import * as m0006 from './0006_schedules.js'
+import * as m0007 from './0007_exports.js'
 import * as m0008 from './0008_project_links.js'
 
 /**
@@ -18,5 +19,6 @@ export const migrations: Record<string, Migration> = {
   '0004_erp': m0004,
   '0005_sync': m0005,
   '0006_schedules': m0006,
+  '0007_exports': m0007,
   '0008_project_links': m0008,
 }

@@ -40,6 +40,8 @@ import discrepancyRoutes from '../routes/v1/discrepancies.js'
 import syncSettingsRoutes from '../routes/v1/sync-settings.js'
 import syncScheduleRoutes from '../routes/v1/sync-schedule.js'
 import auditRoutes from '../routes/v1/audit.js'
+import exportRoutes from '../routes/v1/exports.js'
+import subscriptionRoutes from '../routes/v1/subscriptions.js'
 
 /** Paths pino must never write, wherever they appear in a log object. */
 export const redactPaths = [
@@ -179,6 +181,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       await v1.register(syncSettingsRoutes)
       await v1.register(syncScheduleRoutes)
       await v1.register(auditRoutes)
+      await v1.register(exportRoutes)
+      await v1.register(subscriptionRoutes)
     },
     { prefix: '/v1' },
   )

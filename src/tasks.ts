@@ -1,5 +1,6 @@
 import { Type } from 'typebox'
 import { purgeExpiredKeys } from './api/idempotency.js'
+import { digestTask, exportTask } from './exports/requests.js'
 import { processRecordTask } from './inbox/tasks.js'
 import { defineTask, type TaskDefinition } from './jobs/task.js'
 import { bulkLinkTask } from './sync/bulk.js'
@@ -7,6 +8,7 @@ import { createTask } from './sync/create.js'
 import { propagateTask } from './sync/discrepancies.js'
 import { evaluateTask } from './sync/evaluate.js'
 import { ingestTasks } from './sync/ingest.js'
+import { deliverTask } from './notify/webhooks.js'
 import { originsTask } from './sync/links.js'
 import { scheduleTickTask } from './sync/schedule.js'
 
@@ -37,4 +39,7 @@ export const tasks: readonly TaskDefinition[] = [
   createTask,
   bulkLinkTask,
   purgeIdempotencyKeysTask,
+  exportTask,
+  digestTask,
+  deliverTask,
 ]

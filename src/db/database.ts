@@ -2,6 +2,13 @@ import type { Kysely, Transaction } from 'kysely'
 import type { ApiKeyCompaniesTable, ApiKeysTable } from './tables/api-keys.js'
 import type { CompaniesTable } from './tables/companies.js'
 import type { ErpConnectionsTable } from './tables/erp.js'
+import type {
+  ExportRequestsTable,
+  ExportSettingsTable,
+  ExportTransitionsTable,
+  WebhookDeliveriesTable,
+  WebhookSubscriptionsTable,
+} from './tables/exports.js'
 import type { IdempotencyKeysTable } from './tables/idempotency-keys.js'
 import type { ProcoreConnectionsTable, ProcoreOauthStatesTable, ProcoreWebhooksTable } from './tables/procore.js'
 import type { ProcoreRateObservationsTable, SyncScheduleSettingsTable, SyncSchedulesTable } from './tables/schedules.js'
@@ -44,6 +51,11 @@ export interface Database {
   sync_schedules: SyncSchedulesTable
   procore_rate_observations: ProcoreRateObservationsTable
   procore_erp_lists: ProcoreErpListsTable
+  export_requests: ExportRequestsTable
+  export_transitions: ExportTransitionsTable
+  export_settings: ExportSettingsTable
+  webhook_subscriptions: WebhookSubscriptionsTable
+  webhook_deliveries: WebhookDeliveriesTable
 }
 
 export type Db = Kysely<Database>

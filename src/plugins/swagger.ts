@@ -55,6 +55,16 @@ export default fp(
               'Records of each type from both sides with their sync status, match suggestions, ignore, ' +
               'and create-on-the-other-side.',
           },
+          {
+            name: 'exports',
+            description:
+              'Send to ERP with accounting acceptance: eligibility, send, the approver queue, accept, reject, ' +
+              'retrieve, re-send.',
+          },
+          {
+            name: 'subscriptions',
+            description: 'Outbound webhooks to your own systems (Standard Webhooks signatures), with delivery logs.',
+          },
           { name: 'links', description: 'Pairs of a Procore record and its ERP twin: link, bulk link, unlink.' },
           {
             name: 'discrepancies',

@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox'
 import { Sides } from '../db/tables/records.js'
+import { ExportSummary } from './exports.js'
 import { RecordTypes } from '../sync/registry.js'
 import { RecordStatuses, RecordViews, type RecordStatus, type RecordView } from '../sync/status.js'
 
@@ -50,6 +51,9 @@ export const RecordItem = Type.Object({
     Type.Object({ action: Type.String(), reason: Type.String(), at: Type.String({ format: 'date-time' }) }),
     Type.Null(),
   ]),
+  export: Type.Union([ExportSummary, Type.Null()], {
+    description: "The Procore record's open or last export request (…/exports), with its icon colour.",
+  }),
 })
 export type RecordItem = Static<typeof RecordItem>
 

@@ -28,6 +28,7 @@ export const AuditActions = [
   'unignore',
   'archive',
   'unarchive',
+  'export',
 ] as const
 export type AuditAction = (typeof AuditActions)[number]
 

@@ -10,6 +10,7 @@ import { collectUpstreamIds } from '../http/upstream-ids.js'
 import { enqueue } from '../jobs/queue.js'
 import { createRun, RunPayload, runJob, type JobRun, type RunParams, type RunResult } from '../jobs/runs.js'
 import { defineTask } from '../jobs/task.js'
+import { heldRecords } from '../exports/hold.js'
 import { audit, type Actor } from './audit.js'
 import { companyErpKind, failureMessage, mapRecord, type LiveRecord } from './connectors.js'
 import { evaluateLinks } from './discrepancies.js'
@@ -146,7 +147,7 @@ export async function requestCreateInTx(
  * The job's work. Throws on transient failures (network, 429, 5xx) so that it is retried; the last
  * attempt reports them per record.
  */
-async function performCreate(ctx: AppContext, run: CreateRun): Promise<RunResult<CreateKind>> {
+export async function performCreate(ctx: AppContext, run: CreateRun): Promise<RunResult<CreateKind>> {
   const { companyId, params } = run
   const results = new Map<string, CreateItemResult>()
   // Records never attempted say why the run stopped, once it has stopped for good.
@@ -259,13 +260,24 @@ async function createAll(
     .execute()
   const outboxBySource = new Map(outbox.map((o) => [o.source_id, o]))
 
+  // A record sent to the ERP for acceptance is held: only the run of its accepted request creates it.
+  const held =
+    source === 'procore' ? await heldRecords(ctx.db, companyId, type, params.ids, params.export?.requestId) : new Map()
   let candidates: string[] = []
   const retired: string[] = []
   for (const id of params.ids) {
     const snap = snapById.get(id)
     const link = linkBySource.get(id)
     const row = outboxBySource.get(id)
-    if (!snap) {
+    if (held.has(id)) {
+      results.set(id, {
+        sourceId: id,
+        status: 'refused',
+        reason:
+          `It waits for an accounting approver (export request ${held.get(id)}); ` +
+          'it is created when the request is accepted, or retrieve the request first.',
+      })
+    } else if (!snap) {
       results.set(id, {
         sourceId: id,
         status: 'refused',
@@ -378,7 +390,7 @@ async function createAll(
   const taken = target === 'erp' && candidates.length > 0 ? await erpCodesInUse(ctx.db, companyId, type, agent) : null
   const bodies = new Map<string, { body: Record<string, unknown>; fields: Fields }>()
   for (const id of candidates) {
-    const fields = snapById.get(id)!.fields as Fields
+    const fields = { ...(snapById.get(id)!.fields as Fields), ...(params.export?.fields ?? {}) }
     const given = params.codes?.[id]
     const codeField = def.codeFields[0]
     const full: Fields =
@@ -403,6 +415,7 @@ async function createAll(
         sourceId: id,
         status: 'refused',
         reason: `Not sent to ${targetName}: ${problems.map((p) => p.message).join('; ')}.`,
+        messages: problems.map((p) => ({ field: p.field, message: p.message })),
       })
       continue
     }
@@ -437,7 +450,9 @@ async function createAll(
             type,
             target,
             source_id: id,
-            idempotency_key: `erp-sync:create:${companyId}:${type}:${id}:${generation(id)}`,
+            idempotency_key: params.export
+              ? `erp-sync:export:${params.export.requestId}:${params.export.attempt}`
+              : `erp-sync:create:${companyId}:${type}:${id}:${generation(id)}`,
             body: JSON.stringify(bodies.get(id)!.body),
             parent_id: parentOf.get(id) ?? null,
             status: 'pending' as const,
@@ -560,7 +575,13 @@ async function createInErp(
   let transient: Error | undefined
   const queue = [...frozen]
   const created: Created[] = []
-  const refused: Array<{ sourceId: string; reason: string; free: boolean; status: 'refused' | 'failed' }> = []
+  const refused: Array<{
+    sourceId: string
+    reason: string
+    free: boolean
+    status: 'refused' | 'failed'
+    messages?: Array<{ field: string; message: string }>
+  }> = []
   const worker = async () => {
     for (let f = queue.shift(); f; f = queue.shift()) {
       try {
@@ -574,6 +595,7 @@ async function createInErp(
             sourceId: f.source_id,
             free: true,
             status: 'refused',
+            messages: error.fieldErrors,
             reason: error.existingId
               ? `The ERP already has this ${entity(type).noun}: ${error.existingId} (${error.erpDetail}). ` +
                 `Link it instead (POST /v1/companies/${companyId}/links).`
@@ -705,7 +727,12 @@ async function settle(
   type: RecordType,
   target: Side,
   created: readonly Created[],
-  refused: ReadonlyArray<{ sourceId: string; reason: string; status?: 'refused' | 'failed' }>,
+  refused: ReadonlyArray<{
+    sourceId: string
+    reason: string
+    status?: 'refused' | 'failed'
+    messages?: Array<{ field: string; message: string }>
+  }>,
   results: Map<string, CreateItemResult>,
   actor: Actor,
 ) {
@@ -807,7 +834,12 @@ async function settle(
       )
     }
     for (const r of refused)
-      results.set(r.sourceId, { sourceId: r.sourceId, status: r.status ?? 'refused', reason: r.reason })
+      results.set(r.sourceId, {
+        sourceId: r.sourceId,
+        status: r.status ?? 'refused',
+        reason: r.reason,
+        ...(r.messages && r.messages.length > 0 ? { messages: r.messages } : {}),
+      })
     await flagFailed(
       tx,
       companyId,

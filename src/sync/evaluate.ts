@@ -5,6 +5,7 @@ import { transaction, type Tx } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { defineTask } from '../jobs/task.js'
 import { audit, system, type Actor } from './audit.js'
+import { heldRecords, withdrawGone } from '../exports/hold.js'
 import { requestCreateInTx } from './create.js'
 import { evaluateLinks } from './discrepancies.js'
 import { endLinks, insertLinks } from './links.js'
@@ -130,7 +131,12 @@ async function evaluateRecords(
 
   const linkedProcore = new Set(links.map((l) => l.procore_id))
   const linkedErp = new Set(links.map((l) => l.erp_id))
-  let unlinked = records.filter((r) => !(r.side === 'procore' ? linkedProcore : linkedErp).has(r.externalId))
+  const unlinkedAll = records.filter((r) => !(r.side === 'procore' ? linkedProcore : linkedErp).has(r.externalId))
+  // A record sent for acceptance is held (no auto-import); one deleted or made inactive meanwhile is withdrawn.
+  const unlinkedProcore = unlinkedAll.filter((r) => r.side === 'procore').map((r) => r.externalId)
+  await withdrawGone(tx, companyId, type, unlinkedProcore)
+  const held = await heldRecords(tx, companyId, type, unlinkedProcore)
+  let unlinked = unlinkedAll.filter((r) => r.side !== 'procore' || !held.has(r.externalId))
   const { settings } = await getSettings(tx, companyId)
   const archivable = Registry[type].archivable
   if (archivable && settings[type].autoArchive && unlinked.length > 0)

@@ -167,6 +167,12 @@ export interface EntityDef {
       derive?: (fields: Fields, kind: ErpKind) => Fields
     }
   }
+  /**
+   * Records of this type can be sent to the ERP for an accounting approver's acceptance
+   * (…/exports): the approver's ERP id goes into `erpIdField` (a vendor's code, a job's number);
+   * `companyTypes`, when given, are the choices offered on accept.
+   */
+  export?: { erpIdField: string; companyTypes?: readonly string[] }
   /** The ERP's text limits: field → maximum length, per ERP kind (255 where not listed). */
   erpLimits: Partial<Record<ErpKind, Record<string, number>>>
   /** Fields that hold a code people type (checked for format before they are sent to the ERP). */
@@ -440,6 +446,7 @@ export const Registry: Record<RecordType, EntityDef> = {
       },
     ],
     archivable: { side: 'erp', activeField: 'active' },
+    export: { erpIdField: 'number' },
     erpLimits: {},
     codeFields: ['number'],
     fields: {
@@ -572,6 +579,7 @@ export const Registry: Record<RecordType, EntityDef> = {
       name: { fields: ['name'], weight: 0.9, strongWhenSame: true },
     },
     create: { procore: { required: ['name'] }, erp: { required: ['name'] } },
+    export: { erpIdField: 'code', companyTypes: ['sub', 'supplier', 'vendor', 'consultant', 'owner', 'other'] },
     // Procore's own "send to ERP" limits; Foundation codes are at most 10 characters.
     erpLimits: {
       foundation: { name: 30, code: 10 },
@@ -650,6 +658,9 @@ export const Registry: Record<RecordType, EntityDef> = {
     },
   },
 }
+
+/** The record types that can be sent to the ERP for acceptance. */
+export const exportableTypes = (): RecordType[] => RecordTypes.filter((t) => Registry[t].export !== undefined)
 
 export function entity(type: RecordType): EntityDef {
   return Registry[type]

@@ -65,6 +65,17 @@ export const CreateParams = Type.Object({
   codes: Type.Optional(Type.Record(Type.String(), Type.String())),
   /** The API request that asked for the run (for the audit). */
   requestId: Type.Optional(Type.String()),
+  /**
+   * An accepted export request (…/exports): the fields the approver set (the ERP id, corrections)
+   * on top of the Procore record, and the attempt that keys the ERP create.
+   */
+  export: Type.Optional(
+    Type.Object({
+      requestId: Type.String(),
+      attempt: Type.Integer({ minimum: 1 }),
+      fields: Type.Record(Type.String(), Type.Union([Type.String(), Type.Boolean(), Type.Null()])),
+    }),
+  ),
 })
 
 export const CreateItem = Type.Object({
@@ -73,6 +84,8 @@ export const CreateItem = Type.Object({
   targetId: Type.Optional(Type.String()),
   linkId: Type.Optional(Type.String()),
   reason: Type.Optional(Type.String()),
+  /** With a refusal by the ERP: its messages, field by field. */
+  messages: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
   /** With a refusal for a strong match: the record on the target side that already matches. */
   match: Type.Optional(Type.Object({ id: Type.String(), score: Type.Number(), reasons: Type.Array(Type.String()) })),
 })

@@ -1,7 +1,9 @@
 import { sql } from 'kysely'
 import { keyset, type PageRequest } from '../api/pagination.js'
 import { transaction, type Db } from '../db/database.js'
+import type { ExportStatus } from '../db/tables/exports.js'
 import type { Side } from '../db/tables/records.js'
+import { exportSummary } from '../exports/hold.js'
 import { notFound, unprocessable } from '../errors.js'
 import type { RecordItem, RecordPage, SideRecord } from '../schemas/records.js'
 import { audit, type Actor } from './audit.js'
@@ -65,6 +67,10 @@ type Row = {
   failed_action: string | null
   failure: string | null
   failed_at: Date | null
+  x_id: string | null
+  x_status: ExportStatus | null
+  x_updated: Date | null
+  x_reason: string | null
 }
 
 /**
@@ -103,6 +109,7 @@ function itemsQuery(companyId: string, type: RecordType) {
       es.source_updated_at as e_updated, es.deleted_at as e_deleted,
       coalesce(fp.failed_action, fe.failed_action) as failed_action, coalesce(fp.failure, fe.failure) as failure,
       coalesce(fp.failed_at, fe.failed_at) as failed_at,
+      xr.id as x_id, xr.status as x_status, xr.updated_at as x_updated, xr.reason as x_reason,
       case
         when fp.failed_at is not null or fe.failed_at is not null then 'failed'
         when i.link_id is null and (fp.ignored_at is not null or fe.ignored_at is not null) then 'ignored'
@@ -119,7 +126,10 @@ function itemsQuery(companyId: string, type: RecordType) {
     left join record_flags fp on fp.company_id = ${companyId} and fp.type = ${type}
       and fp.side = 'procore' and fp.external_id = i.procore_id
     left join record_flags fe on fe.company_id = ${companyId} and fe.type = ${type}
-      and fe.side = 'erp' and fe.external_id = i.erp_id`
+      and fe.side = 'erp' and fe.external_id = i.erp_id
+    left join lateral (select xr.id, xr.status, xr.updated_at, xr.reason from export_requests xr
+      where xr.company_id = ${companyId} and xr.type = ${type} and xr.procore_id = i.procore_id
+      order by xr.created_at desc limit 1) xr on true`
 }
 
 function searchFilter(type: RecordType, q: string | undefined) {
@@ -129,7 +139,8 @@ function searchFilter(type: RecordType, q: string | undefined) {
   return sql`exists (select 1 from unnest(array[${sql.join(values)}]::text[]) v where lower(v) like ${pattern})`
 }
 
-type JsonRow = Omit<Row, 'p_updated' | 'p_deleted' | 'e_updated' | 'e_deleted' | 'failed_at'> & {
+type JsonRow = Omit<Row, 'p_updated' | 'p_deleted' | 'e_updated' | 'e_deleted' | 'failed_at' | 'x_updated'> & {
+  x_updated: string | null
   p_updated: string | null
   p_deleted: string | null
   e_updated: string | null
@@ -157,6 +168,7 @@ function toItem(j: JsonRow): RecordItem {
     e_updated: date(j.e_updated),
     e_deleted: date(j.e_deleted),
     failed_at: date(j.failed_at),
+    x_updated: date(j.x_updated),
   }
   return {
     key: r.k,
@@ -168,6 +180,10 @@ function toItem(j: JsonRow): RecordItem {
     failure:
       r.status === 'failed' && r.failed_at
         ? { action: r.failed_action ?? 'sync', reason: r.failure ?? '', at: r.failed_at.toISOString() }
+        : null,
+    export:
+      r.x_id && r.x_status && r.x_updated
+        ? exportSummary({ id: r.x_id, status: r.x_status, updatedAt: r.x_updated, reason: r.x_reason })
         : null,
   }
 }
