@@ -56,3 +56,61 @@ t.test('department codes follow the format the agent declares in /v1/info', asyn
   })
   t.equal(h.erp.calls.filter((x) => x.method === 'POST').length, postsBefore, 'nothing was sent to the agent')
 })
+
+t.test('a create whose answer was lost is retried after a token rotation and replays: one department', async (t) => {
+  const h = await syncHarness(t)
+  const c = h.companyId
+  const estimating = h.procore.seed(c, 'departments', { name: 'Estimating' })
+  await h.refresh(['department'])
+
+  // The agent commits the create, the answer is lost, and the agent stays unreachable for now.
+  h.erp.faults.push({ match: { method: 'POST', pathPrefix: '/v1/departments' }, dropResponseAfterCommit: true })
+  h.erp.faults.push({
+    match: { method: 'POST', pathPrefix: '/v1/departments' },
+    resetConnection: true,
+    times: Infinity,
+  })
+  const start = await h.api(
+    'POST',
+    `/v1/companies/${c}/records/department/create-in-erp`,
+    { procoreIds: [estimating.id] },
+    { 'idempotency-key': 'create-across-rotation' },
+  )
+  t.equal(start.status, 202)
+  const posts = () => h.erp.calls.filter((x) => x.method === 'POST' && x.path === '/v1/departments')
+  // Wait until this attempt of the run has given up; the job framework retries it later.
+  for (;;) {
+    const run = await h.api('GET', `/v1/companies/${c}/runs/${start.body.id}`)
+    if (run.body.result?.lastError !== undefined || ['succeeded', 'failed'].includes(run.body.status)) break
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+
+  // Meanwhile the agent's token is rotated: next accepted, then saved in the service. (The old one is
+  // retired once nothing is in flight with it: an attempt already under way still carries it.)
+  const next = 'erp_rotated_token_0123456789abcdef'
+  h.erp.tokens.accept(next)
+  const current = await h.api('GET', `/v1/companies/${c}/erp/connection`)
+  const saved = await h.api(
+    'PUT',
+    `/v1/companies/${c}/erp/connection`,
+    { baseUrl: h.erp.url, token: next },
+    { 'if-match': current.headers.etag as string },
+  )
+  t.equal(saved.status, 200, JSON.stringify(saved.body))
+  // The attempt under way still carries the old token; the agent stays unreachable until the next one starts.
+  while (!posts().some((x) => x.token === next)) await new Promise((resolve) => setTimeout(resolve, 50))
+  h.erp.faults.clear()
+
+  const run = await h.waitRun(start.body.id)
+  t.match(run, { status: 'succeeded', result: { counts: { created: 1, failed: 0 } } }, JSON.stringify(run.result))
+  t.equal(h.erp.stats().creates, 1, 'one department in the ERP')
+  t.equal(h.erp.list('departments').length, 1)
+  const keys = new Set(posts().map((x) => x.idempotencyKey))
+  t.equal(keys.size, 1, 'every attempt, before and after the rotation, sent the same Idempotency-Key')
+  t.match(
+    posts().map((x) => x.status),
+    [201, 0],
+    'the lost 201, then resets while the agent was unreachable',
+  )
+  t.match(posts().at(-1), { status: 200, token: next }, 'the retry with the next token replayed')
+})

@@ -77,6 +77,8 @@ export interface ErpCall {
   status: number
   /** The X-Request-Id of the answer. */
   requestId: string
+  /** Which of the agent's tokens authenticated the call (rotation tests); absent when none did. */
+  token?: string
 }
 
 export interface SentNotification {
@@ -242,6 +244,8 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
       requestId: request.id,
       ...(key !== undefined ? { idempotencyKey: key } : {}),
     }
+    const used = [...tokens].find((t) => tokenMatches(header(request, 'authorization'), t))
+    if (used !== undefined) call.token = used
     calls.push(call)
     const state = { call, drop: false }
     perRequest.set(request.raw, state)
@@ -263,7 +267,7 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
       if (fault.dropResponseAfterCommit === true) state.drop = true
     }
 
-    if (![...tokens].some((t) => tokenMatches(header(request, 'authorization'), t))) {
+    if (used === undefined) {
       void reply.header('www-authenticate', 'Bearer')
       return sendProblem(
         reply,
