@@ -193,7 +193,9 @@ export async function unmetPrerequisites(
     const pair: LinkPair = { procore: { id: p.procoreId, ...procore }, erp: { id: p.erpId, ...erp } }
     const unmet = prerequisites.flatMap((pre) => {
       const detail = pre.unmet(pair, facts)
-      return detail === null ? [] : [{ code: pre.code, detail, fix: pre.fix, fixable: pre.procoreFix?.(facts) != null }]
+      return detail === null
+        ? []
+        : [{ code: pre.code, detail, fix: pre.fix, fixable: pre.procoreFix?.(pair, facts) != null }]
     })
     if (unmet.length > 0) out.set(p.procoreId, unmet)
   }
@@ -249,21 +251,26 @@ export async function fixPrerequisites(
     .where('external_id', '=', pair.procoreId)
     .executeTakeFirstOrThrow()
   const before = (snap.raw ?? {}) as Record<string, unknown>
-  const fixes = unmet.map((u) => ({
-    code: u.code,
-    body: prerequisites.find((p) => p.code === u.code)!.procoreFix!(facts)!,
-  }))
-  const body = Object.assign({}, ...fixes.map((f) => f.body)) as Record<string, unknown>
+  const erp = await ctx.db
+    .selectFrom('record_snapshots')
+    .select(['raw', 'fields'])
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where('side', '=', 'erp')
+    .where('external_id', '=', pair.erpId)
+    .executeTakeFirstOrThrow()
+  const linkPair: LinkPair = {
+    procore: { id: pair.procoreId, raw: before, fields: {} },
+    erp: { id: pair.erpId, raw: (erp.raw ?? {}) as Record<string, unknown>, fields: erp.fields as Fields },
+  }
+  const fixes = unmet.map((u) => prerequisites.find((p) => p.code === u.code)!)
+  const body = Object.assign({}, ...fixes.map((p) => p.procoreFix!(linkPair, facts))) as Record<string, unknown>
   const after = await procore.update(type, pair.procoreId, body, snap.parent_id)
   await upsertSnapshots(ctx.db, companyId, 'procore', type, [mapRecord(type, 'procore', after)])
-  // Procore reads back some fields under another name (erp_integrated → is_erp_integrated).
-  const readBack = (field: string) => (field in after ? after[field] : after[`is_${field}`])
-  const readBefore = (field: string) => (field in before ? before[field] : before[`is_${field}`])
-  return fixes.map((f) => ({
-    code: f.code,
-    changed: Object.fromEntries(
-      Object.keys(f.body).map((k) => [k, { before: readBefore(k) ?? null, after: readBack(k) ?? null }]),
-    ),
+  // What each fix changed, as Procore answers the fields the prerequisite reads.
+  return fixes.map((p) => ({
+    code: p.code,
+    changed: Object.fromEntries(p.reads.map((f) => [f, { before: before[f] ?? null, after: after[f] ?? null }])),
   }))
 }
 

@@ -67,7 +67,13 @@ t.test('ERP jobs link to Procore projects with prerequisites; cost codes follow'
     t.equal(h.procore.get(c, 'projects', elsewhere.id)?.origin_id, 'someone-else', 'Procore left as it was')
 
     const list = await link({ procoreId: wrongList.id, erpId: job2.id }, 'wrong-list')
-    t.match(list.body.unmet, [{ code: 'procore_project_not_on_erp_cost_code_list', detail: new RegExp(otherList) }])
+    t.match(list.body.unmet, [
+      { code: 'procore_project_not_on_erp_cost_code_list', detail: new RegExp(otherList), fixable: false },
+    ])
+    t.equal(list.body.unmet.length, 1)
+    const listFix = await link({ procoreId: wrongList.id, erpId: job2.id, fix: true }, 'wrong-list-fix')
+    t.equal(listFix.status, 422, "Procore's API cannot move a project to another list")
+    t.equal(h.procore.get(c, 'projects', wrongList.id)?.standard_cost_code_list_id, otherList)
   })
 
   await t.test('link candidates show eligibility and reasons', async (t) => {
@@ -85,12 +91,16 @@ t.test('ERP jobs link to Procore projects with prerequisites; cost codes follow'
     "fix: true makes the project integrated on the ERP list, links it, and the job's cost codes follow",
     async (t) => {
       const syncCallsBefore = h.procore.calls.filter((x) => x.path === '/rest/v1.0/cost_codes/sync').length
+      const patchesBefore = h.procore.calls.length
       const res = await link({ procoreId: plain.id, erpId: job.id, fix: true }, 'fix')
       t.equal(res.status, 201, JSON.stringify(res.body))
       t.match(res.body, {
         active: true,
         fixed: [
-          { code: 'procore_project_not_erp_integrated', changed: { erp_integrated: { before: false, after: true } } },
+          {
+            code: 'procore_project_not_erp_integrated',
+            changed: { is_erp_integrated: { before: false, after: true } },
+          },
           {
             code: 'procore_project_not_on_erp_cost_code_list',
             changed: { standard_cost_code_list_id: { before: null, after: erpList } },
@@ -99,6 +109,8 @@ t.test('ERP jobs link to Procore projects with prerequisites; cost codes follow'
         dependents: { cost_code: 30 },
       })
       linkId = res.body.id
+      const fixCalls = h.procore.calls.slice(patchesBefore).filter((x) => x.path === `/rest/v1.0/projects/${plain.id}`)
+      t.match(fixCalls, [{ method: 'PATCH' }], 'one PATCH of the project')
       t.match(h.procore.get(c, 'projects', plain.id), {
         is_erp_integrated: true,
         standard_cost_code_list_id: erpList,
