@@ -418,6 +418,7 @@ export async function createLink(
     if (input.fix) fixed = await fixPrerequisites(ctx, companyId, type, { procoreId, erpId })
     else await refreshLinkFacts(ctx, companyId)
   }
+  await readFollowedChildren(ctx, companyId, type, procoreId)
   let dependents: Partial<Record<RecordType, number>> = {}
   const linkId = await transaction(ctx.db, async (tx) => {
     const snaps = await tx
@@ -567,6 +568,28 @@ export async function unlink(
     )
   })
   return getLink(ctx.db, companyId, linkId)
+}
+
+/**
+ * Before a link whose children follow from the ERP, the Procore record's own children are read
+ * (a project's cost codes): Procore lists them only for ERP-integrated projects, so a project just
+ * made integrated has none in its snapshots yet, and a job's cost code must be linked to the
+ * project's code of the same number rather than created a second time.
+ */
+async function readFollowedChildren(ctx: AppContext, companyId: string, type: RecordType, procoreId: string) {
+  const children = dependentTypes(type).filter((t) => Registry[t].parent?.follows === 'erp')
+  if (children.length === 0) return
+  const procore = await procoreRecords(ctx, companyId)
+  for (const child of children) {
+    for await (const page of procore.list(child, { parentId: procoreId }))
+      await upsertSnapshots(
+        ctx.db,
+        companyId,
+        'procore',
+        child,
+        page.map((json) => mapRecord(child, 'procore', json)),
+      )
+  }
 }
 
 /** Active links of `child` records inside either record of a parent link (a project's cost codes). */

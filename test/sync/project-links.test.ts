@@ -116,9 +116,9 @@ t.test('ERP jobs link to Procore projects with prerequisites; cost codes follow'
         standard_cost_code_list_id: erpList,
         origin_id: job.id,
       })
-      const inProject = await until('30 cost codes in Procore', async () => {
+      const inProject = await until('30 cost codes in Procore, each with its origin', async () => {
         const list = h.procore.list(c, 'cost_codes').filter((x) => String(x.project_id) === plain.id)
-        return list.length === 30 ? list : undefined
+        return list.length === 30 && list.every((x) => x.origin_id != null) ? list : undefined
       })
       t.same(
         inProject.map((x) => x.origin_id).sort(),
@@ -174,11 +174,17 @@ t.test('archive, auto-archive, the jobs view, bulk link and import as new', asyn
   const ready = h.procore.seed(c, 'projects', { name: 'Harbor Bridge', project_number: 'J-200', erp_integrated: true })
   const notReady = h.procore.seed(c, 'projects', { name: 'Pier Nine', project_number: 'J-201' })
   const jobA = h.erp.seed('jobs', { number: 'J-200', name: 'Harbor Bridge', status: 'active' })
+  // The project already has one of the job's cost codes: it is linked, the other created.
+  const existing = h.procore.seed(c, 'cost_codes', { code: '01-100', name: 'General' }, { projectId: ready.id })
+  const [eGeneral, eSite] = [
+    h.erp.seed('cost-codes', { job_id: jobA.id, code: '01-100', name: 'General', parent_code: '01' }),
+    h.erp.seed('cost-codes', { job_id: jobA.id, code: '02-100', name: 'Sitework', parent_code: '02' }),
+  ]
   const jobB = h.erp.seed('jobs', { number: 'J-201', name: 'Pier Nine', status: 'active' })
   const old = h.erp.seed('jobs', { number: 'J-190', name: 'Old Depot', status: 'inactive' })
   const bare = h.erp.seed('jobs', { number: 'J-300', name: 'No Address', status: 'active' })
   const full = h.erp.seed('jobs', { number: 'J-301', name: 'Canal Works', status: 'active', ...ADDRESS })
-  await h.refresh(['project'])
+  await h.refresh(['project', 'cost_code'])
 
   await t.test('bulk link skips the ineligible with reasons', async (t) => {
     const run = await h.waitRun(
@@ -194,6 +200,18 @@ t.test('archive, auto-archive, the jobs view, bulk link and import as new', asyn
     t.equal(run.status, 'succeeded', JSON.stringify(run))
     const byProcore = new Map(run.result.items.map((i: { procoreId: string }) => [i.procoreId, i]))
     t.match(byProcore.get(ready.id), { status: 'linked', erpId: jobA.id })
+    await until('cost codes followed', async () =>
+      h.procore.get(c, 'cost_codes', existing.id)?.origin_id === eGeneral.id &&
+      h.procore.list(c, 'cost_codes').some((x) => x.origin_id === eSite.id)
+        ? true
+        : undefined,
+    )
+    t.equal(
+      h.procore.list(c, 'cost_codes').filter((x) => String(x.project_id) === ready.id).length,
+      2,
+      'the existing cost code was linked, not made twice',
+    )
+    await h.quiet()
     t.match(byProcore.get(notReady.id), {
       status: 'skipped',
       erpId: jobB.id,
