@@ -256,11 +256,18 @@ t.test('archive, auto-archive, the jobs view, bulk link and import as new', asyn
     const put = await h.api(
       'PUT',
       `/v1/companies/${c}/sync-settings`,
-      { types: { project: { direction: 'both', autoArchive: true } } },
+      { types: { project: { direction: 'both', autoArchive: true, autoLink: true } } },
       { 'if-match': String(st.headers.etag) },
     )
     t.equal(put.status, 200, JSON.stringify(put.body))
     t.equal(put.body.types.project.autoArchive, true)
+    await h.quiet()
+    const links = await h.api('GET', `/v1/companies/${c}/links?type=project&active=true`)
+    t.same(
+      links.body.items.map((l: { procoreId: string }) => l.procoreId),
+      [ready.id],
+      'auto-link refuses the pair whose project is not ERP-integrated',
+    )
     h.erp.change('jobs', jobB.id, { status: 'inactive' })
     await h.refresh(['project'])
     await h.quiet()
