@@ -50,8 +50,8 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
                 default: false,
                 description:
                   'Meet the fixable link prerequisites through Procore first (a project: turn on ERP-integrated, ' +
-                  "switch to the company's ERP standard cost code list); `fixed` says what changed. Prerequisites " +
-                  'that cannot be fixed still refuse, and then nothing is changed.',
+                  "which puts a project without a cost code list on the company's ERP list); `fixed` says what " +
+                  'changed. Prerequisites that cannot be fixed still refuse, and then nothing is changed.',
               }),
             ),
           },

@@ -38,12 +38,23 @@ export const LinkCandidate = Type.Object({
 })
 export type LinkCandidate = Static<typeof LinkCandidate>
 
-export const PrerequisiteFix = Type.Object({
-  code: Type.String(),
-  changed: Type.Record(Type.String(), Type.Object({ before: Type.Unknown(), after: Type.Unknown() }), {
-    description: 'The Procore fields written, before and after.',
-  }),
-})
+export const PrerequisiteFix = Type.Object(
+  {
+    code: Type.String(),
+    changed: Type.Record(Type.String(), Type.Object({ before: Type.Unknown(), after: Type.Unknown() }), {
+      description: 'The Procore fields written, before and after.',
+    }),
+  },
+  {
+    examples: [
+      { code: 'procore_project_not_erp_integrated', changed: { is_erp_integrated: { before: false, after: true } } },
+      {
+        code: 'procore_project_not_on_erp_cost_code_list',
+        changed: { standard_cost_code_list_id: { before: null, after: '4300000001' } },
+      },
+    ],
+  },
+)
 
 export const LinkCreated = Type.Intersect([
   Link,
@@ -52,6 +63,7 @@ export const LinkCreated = Type.Intersect([
       description: 'What fix: true changed in Procore so that the prerequisites hold (empty: nothing needed).',
     }),
     dependents: Type.Record(Type.String(), Type.Integer({ minimum: 0 }), {
+      examples: [{ cost_code: 30 }],
       description:
         "Records inside the linked pair that now follow it, per type: the job's cost codes are linked to the " +
         "project's or created there through Procore's cost_codes/sync (see the create_in_procore run).",

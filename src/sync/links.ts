@@ -193,7 +193,9 @@ export async function unmetPrerequisites(
     const pair: LinkPair = { procore: { id: p.procoreId, ...procore }, erp: { id: p.erpId, ...erp } }
     const unmet = prerequisites.flatMap((pre) => {
       const detail = pre.unmet(pair, facts)
-      return detail === null ? [] : [{ code: pre.code, detail, fix: pre.fix, fixable: pre.procoreFix?.(facts) != null }]
+      return detail === null
+        ? []
+        : [{ code: pre.code, detail, fix: pre.fix, fixable: pre.procoreFix?.(pair, facts) != null }]
     })
     if (unmet.length > 0) out.set(p.procoreId, unmet)
   }
@@ -249,21 +251,26 @@ export async function fixPrerequisites(
     .where('external_id', '=', pair.procoreId)
     .executeTakeFirstOrThrow()
   const before = (snap.raw ?? {}) as Record<string, unknown>
-  const fixes = unmet.map((u) => ({
-    code: u.code,
-    body: prerequisites.find((p) => p.code === u.code)!.procoreFix!(facts)!,
-  }))
-  const body = Object.assign({}, ...fixes.map((f) => f.body)) as Record<string, unknown>
+  const erp = await ctx.db
+    .selectFrom('record_snapshots')
+    .select(['raw', 'fields'])
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where('side', '=', 'erp')
+    .where('external_id', '=', pair.erpId)
+    .executeTakeFirstOrThrow()
+  const linkPair: LinkPair = {
+    procore: { id: pair.procoreId, raw: before, fields: {} },
+    erp: { id: pair.erpId, raw: (erp.raw ?? {}) as Record<string, unknown>, fields: erp.fields as Fields },
+  }
+  const fixes = unmet.map((u) => prerequisites.find((p) => p.code === u.code)!)
+  const body = Object.assign({}, ...fixes.map((p) => p.procoreFix!(linkPair, facts))) as Record<string, unknown>
   const after = await procore.update(type, pair.procoreId, body, snap.parent_id)
   await upsertSnapshots(ctx.db, companyId, 'procore', type, [mapRecord(type, 'procore', after)])
-  // Procore reads back some fields under another name (erp_integrated → is_erp_integrated).
-  const readBack = (field: string) => (field in after ? after[field] : after[`is_${field}`])
-  const readBefore = (field: string) => (field in before ? before[field] : before[`is_${field}`])
-  return fixes.map((f) => ({
-    code: f.code,
-    changed: Object.fromEntries(
-      Object.keys(f.body).map((k) => [k, { before: readBefore(k) ?? null, after: readBack(k) ?? null }]),
-    ),
+  // What each fix changed, as Procore answers the fields the prerequisite reads.
+  return fixes.map((p) => ({
+    code: p.code,
+    changed: Object.fromEntries(p.reads.map((f) => [f, { before: before[f] ?? null, after: after[f] ?? null }])),
   }))
 }
 
@@ -411,6 +418,7 @@ export async function createLink(
     if (input.fix) fixed = await fixPrerequisites(ctx, companyId, type, { procoreId, erpId })
     else await refreshLinkFacts(ctx, companyId)
   }
+  await readFollowedChildren(ctx, companyId, type, procoreId)
   let dependents: Partial<Record<RecordType, number>> = {}
   const linkId = await transaction(ctx.db, async (tx) => {
     const snaps = await tx
@@ -562,6 +570,28 @@ export async function unlink(
     )
   })
   return getLink(ctx.db, companyId, linkId)
+}
+
+/**
+ * Before a link whose children follow from the ERP, the Procore record's own children are read
+ * (a project's cost codes): Procore lists them only for ERP-integrated projects, so a project just
+ * made integrated has none in its snapshots yet, and a job's cost code must be linked to the
+ * project's code of the same number rather than created a second time.
+ */
+async function readFollowedChildren(ctx: AppContext, companyId: string, type: RecordType, procoreId: string) {
+  const children = dependentTypes(type).filter((t) => Registry[t].parent?.follows === 'erp')
+  if (children.length === 0) return
+  const procore = await procoreRecords(ctx, companyId)
+  for (const child of children) {
+    for await (const page of procore.list(child, { parentId: procoreId }))
+      await upsertSnapshots(
+        ctx.db,
+        companyId,
+        'procore',
+        child,
+        page.map((json) => mapRecord(child, 'procore', json)),
+      )
+  }
 }
 
 /** Active links of `child` records inside either record of a parent link (a project's cost codes). */

@@ -104,14 +104,16 @@ export interface LinkPair {
 
 /**
  * One condition a link must meet. `unmet` answers null when it holds, else the detail; `procoreFix`,
- * where Procore's API can meet it, is the partial Procore update that does (applied on request).
+ * where Procore's API can meet it for this pair, is the partial Procore update that does (applied on
+ * request), and `reads` the fields of the Procore record (as Procore answers them) it looks at.
  */
 export interface LinkPrerequisite {
   code: string
   unmet(pair: LinkPair, facts: LinkFacts): string | null
   /** What a person does to meet it. */
   fix: string
-  procoreFix?: (facts: LinkFacts) => Record<string, unknown> | null
+  reads: readonly string[]
+  procoreFix?: (pair: LinkPair, facts: LinkFacts) => Record<string, unknown> | null
 }
 
 export interface EntityDef {
@@ -248,11 +250,11 @@ const toErpAddress = (f: Fields) => ({
   country: has(f, 'country'),
 })
 
-/** Projects made in Procore by the integration are ERP-integrated and use the company's ERP cost code list. */
-const projectErpSettings = (facts: LinkFacts): Record<string, unknown> => ({
-  erp_integrated: true,
-  ...(facts.erpCostCodeListId === null ? {} : { standard_cost_code_list_id: facts.erpCostCodeListId }),
-})
+/**
+ * Projects made in Procore by the integration are ERP-integrated, and so on the company's ERP cost code
+ * list (Procore's create takes erp_integrated, not the list: PROCORE.md §2.3).
+ */
+const projectErpSettings = (): Record<string, unknown> => ({ erp_integrated: true })
 
 export const Registry: Record<RecordType, EntityDef> = {
   department: {
@@ -411,6 +413,7 @@ export const Registry: Record<RecordType, EntityDef> = {
             : null
         },
         fix: 'Pick an unsynced project, or unlink the project from the other job first.',
+        reads: ['origin_id'],
       },
       {
         code: 'erp_job_inactive',
@@ -419,6 +422,7 @@ export const Registry: Record<RecordType, EntityDef> = {
         fix:
           'Archive the inactive job instead (POST …/records/project/erp/{jobId}/archive), ' +
           'or reactivate it in the ERP.',
+        reads: [],
       },
       {
         code: 'procore_project_not_erp_integrated',
@@ -427,6 +431,8 @@ export const Registry: Record<RecordType, EntityDef> = {
             ? null
             : `Procore project ${procore.id} does not have the ERP-integrated setting on.`,
         fix: 'Turn on the ERP-integrated setting of the project, or send fix: true to let the service do it.',
+        reads: ['is_erp_integrated'],
+        // Written as erp_integrated, read back as is_erp_integrated (PROCORE.md §2.3).
         procoreFix: () => ({ erp_integrated: true }),
       },
       {
@@ -440,9 +446,17 @@ export const Registry: Record<RecordType, EntityDef> = {
             : `Procore project ${procore.id} uses cost code list ${list ?? 'none'}, ` +
                 `not the company's ERP standard cost code list ${facts.erpCostCodeListId}.`
         },
-        fix: 'Switch the project to the ERP standard cost code list, or send fix: true to let the service do it.',
-        procoreFix: (facts) =>
-          facts.erpCostCodeListId === null ? null : { standard_cost_code_list_id: facts.erpCostCodeListId },
+        fix:
+          'A project without a list gets the ERP list when it becomes ERP-integrated (fix: true does that); ' +
+          "Procore's API cannot move a project from another list, so switch it to the ERP standard cost code list " +
+          'in Procore.',
+        reads: ['standard_cost_code_list_id'],
+        // Procore's project writes take erp_integrated, not the list (§2.3): a project on no list joins the ERP list
+        // when it becomes ERP-integrated; one on another list is moved in Procore by a person.
+        procoreFix: ({ procore }, facts) =>
+          facts.erpCostCodeListId !== null && scalar(procore.raw.standard_cost_code_list_id) === null
+            ? { erp_integrated: true }
+            : null,
       },
     ],
     archivable: { side: 'erp', activeField: 'active' },

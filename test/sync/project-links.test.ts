@@ -67,7 +67,13 @@ t.test('ERP jobs link to Procore projects with prerequisites; cost codes follow'
     t.equal(h.procore.get(c, 'projects', elsewhere.id)?.origin_id, 'someone-else', 'Procore left as it was')
 
     const list = await link({ procoreId: wrongList.id, erpId: job2.id }, 'wrong-list')
-    t.match(list.body.unmet, [{ code: 'procore_project_not_on_erp_cost_code_list', detail: new RegExp(otherList) }])
+    t.match(list.body.unmet, [
+      { code: 'procore_project_not_on_erp_cost_code_list', detail: new RegExp(otherList), fixable: false },
+    ])
+    t.equal(list.body.unmet.length, 1)
+    const listFix = await link({ procoreId: wrongList.id, erpId: job2.id, fix: true }, 'wrong-list-fix')
+    t.equal(listFix.status, 422, "Procore's API cannot move a project to another list")
+    t.equal(h.procore.get(c, 'projects', wrongList.id)?.standard_cost_code_list_id, otherList)
   })
 
   await t.test('link candidates show eligibility and reasons', async (t) => {
@@ -85,12 +91,16 @@ t.test('ERP jobs link to Procore projects with prerequisites; cost codes follow'
     "fix: true makes the project integrated on the ERP list, links it, and the job's cost codes follow",
     async (t) => {
       const syncCallsBefore = h.procore.calls.filter((x) => x.path === '/rest/v1.0/cost_codes/sync').length
+      const patchesBefore = h.procore.calls.length
       const res = await link({ procoreId: plain.id, erpId: job.id, fix: true }, 'fix')
       t.equal(res.status, 201, JSON.stringify(res.body))
       t.match(res.body, {
         active: true,
         fixed: [
-          { code: 'procore_project_not_erp_integrated', changed: { erp_integrated: { before: false, after: true } } },
+          {
+            code: 'procore_project_not_erp_integrated',
+            changed: { is_erp_integrated: { before: false, after: true } },
+          },
           {
             code: 'procore_project_not_on_erp_cost_code_list',
             changed: { standard_cost_code_list_id: { before: null, after: erpList } },
@@ -99,14 +109,16 @@ t.test('ERP jobs link to Procore projects with prerequisites; cost codes follow'
         dependents: { cost_code: 30 },
       })
       linkId = res.body.id
+      const fixCalls = h.procore.calls.slice(patchesBefore).filter((x) => x.path === `/rest/v1.0/projects/${plain.id}`)
+      t.match(fixCalls, [{ method: 'PATCH' }], 'one PATCH of the project')
       t.match(h.procore.get(c, 'projects', plain.id), {
         is_erp_integrated: true,
         standard_cost_code_list_id: erpList,
         origin_id: job.id,
       })
-      const inProject = await until('30 cost codes in Procore', async () => {
+      const inProject = await until('30 cost codes in Procore, each with its origin', async () => {
         const list = h.procore.list(c, 'cost_codes').filter((x) => String(x.project_id) === plain.id)
-        return list.length === 30 ? list : undefined
+        return list.length === 30 && list.every((x) => x.origin_id != null) ? list : undefined
       })
       t.same(
         inProject.map((x) => x.origin_id).sort(),
@@ -162,11 +174,17 @@ t.test('archive, auto-archive, the jobs view, bulk link and import as new', asyn
   const ready = h.procore.seed(c, 'projects', { name: 'Harbor Bridge', project_number: 'J-200', erp_integrated: true })
   const notReady = h.procore.seed(c, 'projects', { name: 'Pier Nine', project_number: 'J-201' })
   const jobA = h.erp.seed('jobs', { number: 'J-200', name: 'Harbor Bridge', status: 'active' })
+  // The project already has one of the job's cost codes: it is linked, the other created.
+  const existing = h.procore.seed(c, 'cost_codes', { code: '01-100', name: 'General' }, { projectId: ready.id })
+  const [eGeneral, eSite] = [
+    h.erp.seed('cost-codes', { job_id: jobA.id, code: '01-100', name: 'General', parent_code: '01' }),
+    h.erp.seed('cost-codes', { job_id: jobA.id, code: '02-100', name: 'Sitework', parent_code: '02' }),
+  ]
   const jobB = h.erp.seed('jobs', { number: 'J-201', name: 'Pier Nine', status: 'active' })
   const old = h.erp.seed('jobs', { number: 'J-190', name: 'Old Depot', status: 'inactive' })
   const bare = h.erp.seed('jobs', { number: 'J-300', name: 'No Address', status: 'active' })
   const full = h.erp.seed('jobs', { number: 'J-301', name: 'Canal Works', status: 'active', ...ADDRESS })
-  await h.refresh(['project'])
+  await h.refresh(['project', 'cost_code'])
 
   await t.test('bulk link skips the ineligible with reasons', async (t) => {
     const run = await h.waitRun(
@@ -182,6 +200,18 @@ t.test('archive, auto-archive, the jobs view, bulk link and import as new', asyn
     t.equal(run.status, 'succeeded', JSON.stringify(run))
     const byProcore = new Map(run.result.items.map((i: { procoreId: string }) => [i.procoreId, i]))
     t.match(byProcore.get(ready.id), { status: 'linked', erpId: jobA.id })
+    await until('cost codes followed', async () =>
+      h.procore.get(c, 'cost_codes', existing.id)?.origin_id === eGeneral.id &&
+      h.procore.list(c, 'cost_codes').some((x) => x.origin_id === eSite.id)
+        ? true
+        : undefined,
+    )
+    t.equal(
+      h.procore.list(c, 'cost_codes').filter((x) => String(x.project_id) === ready.id).length,
+      2,
+      'the existing cost code was linked, not made twice',
+    )
+    await h.quiet()
     t.match(byProcore.get(notReady.id), {
       status: 'skipped',
       erpId: jobB.id,
@@ -226,11 +256,18 @@ t.test('archive, auto-archive, the jobs view, bulk link and import as new', asyn
     const put = await h.api(
       'PUT',
       `/v1/companies/${c}/sync-settings`,
-      { types: { project: { direction: 'both', autoArchive: true } } },
+      { types: { project: { direction: 'both', autoArchive: true, autoLink: true } } },
       { 'if-match': String(st.headers.etag) },
     )
     t.equal(put.status, 200, JSON.stringify(put.body))
     t.equal(put.body.types.project.autoArchive, true)
+    await h.quiet()
+    const links = await h.api('GET', `/v1/companies/${c}/links?type=project&active=true`)
+    t.same(
+      links.body.items.map((l: { procoreId: string }) => l.procoreId),
+      [ready.id],
+      'auto-link refuses the pair whose project is not ERP-integrated',
+    )
     h.erp.change('jobs', jobB.id, { status: 'inactive' })
     await h.refresh(['project'])
     await h.quiet()
