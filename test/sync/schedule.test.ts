@@ -422,6 +422,14 @@ t.test('a change the ERP never notified is picked up by the next incremental ref
   )
   const snapshot = await getSnapshot(c.app.db, c.companyId, 'erp', 'vendor', vendors[1]!.id)
   t.equal(snapshot?.fields.name, 'Renamed Vendor', 'the lost change arrived')
+
+  // A day after the last full sweep, the run is a full sweep again: no updated_since, vanished records found.
+  const sweepFrom = c.erp.calls.length
+  const tomorrow = await runDueSchedules(c.app.ctx, new Date(Date.now() + 25 * 3600_000))
+  const sweep = await finished(tomorrow.find((f) => f.syncType === 'erp_vendor_list')!.runId!)
+  t.match(sweep, { status: 'succeeded', params: { full: true }, counts: { listed: 3 } })
+  const sweepLists = c.erp.calls.slice(sweepFrom).filter((x) => x.method === 'GET' && x.path === '/v1/vendors')
+  t.ok(sweepLists.length >= 1 && sweepLists.every((x) => !x.query.includes('updated_since')), 'a full listing')
 })
 
 t.test('cancel stops a running run at its next safe point', async (t) => {
