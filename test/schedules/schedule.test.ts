@@ -7,7 +7,7 @@ import t from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { getSnapshot } from '../../src/sync/snapshots.js'
-import { nextDue, runDueSchedules, type Fired } from '../../src/sync/schedule.js'
+import { nextDue, runDueSchedules, type Fired } from '../../src/schedules/schedule.js'
 import { createCompany, testEnv } from '../helpers/app.js'
 import { connected, eventually, newCompanyId, type Connected } from '../erp/fixtures/harness.js'
 

@@ -11,10 +11,10 @@ import { Intervals, type Interval, type SyncSchedulesTable } from '../db/tables/
 import { badRequest, conflict, notFound, preconditionFailed, type FieldError } from '../errors.js'
 import { defineTask } from '../jobs/task.js'
 import type { ScheduleEntry, ScheduleEntryInput, SyncSchedule } from '../schemas/sync-schedule.js'
-import { audit, type Actor } from './audit.js'
-import { requestIngestInTx } from './ingest.js'
-import { entity, type RecordType } from './registry.js'
-import type { IngestScope, Run } from './runs.js'
+import { audit, type Actor } from '../sync/audit.js'
+import { requestIngestInTx } from '../sync/ingest.js'
+import { entity, type RecordType } from '../sync/registry.js'
+import type { IngestScope, Run } from '../sync/runs.js'
 
 interface SyncTypeDef {
   description: string
