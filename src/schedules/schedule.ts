@@ -125,12 +125,15 @@ function zoneOffsetMs(at: number, timeZone: string): number {
   return local - Math.floor(at / 1000) * 1000
 }
 
-/** The instant of a wall-clock time in a time zone (the later instant when a DST change makes it twice). */
+/**
+ * The instant of a wall-clock time in a time zone: the first of the two when a DST change repeats it, and
+ * the same time under the old offset (an hour later on the wall) when the change skips it.
+ */
 function zonedInstant(y: number, m: number, d: number, minutes: number, timeZone: string): number {
   const wall = Date.UTC(y, m, d, 0, minutes)
-  let at = wall - zoneOffsetMs(wall, timeZone)
-  at = wall - zoneOffsetMs(at, timeZone)
-  return at
+  const first = wall - zoneOffsetMs(wall, timeZone)
+  const second = wall - zoneOffsetMs(first, timeZone)
+  return second + zoneOffsetMs(second, timeZone) === wall ? second : first
 }
 
 export interface DueRule {

@@ -454,3 +454,28 @@ t.test('cancel stops a running run at its next safe point', async (t) => {
   const pages = c.erp.calls.filter((x) => x.method === 'GET' && x.path === '/v1/vendors').length
   t.ok(pages < 3, `stopped after the page it was reading (${pages} of 3 pages read)`)
 })
+
+t.test('daily due times follow the wall clock across daylight-saving changes, once a day', async (t) => {
+  const rule = (timeOfDay: string) =>
+    ({ companyId: '1', syncType: 'erp_job_list', interval: 'daily', timeOfDay, timeZone: 'America/Chicago' }) as const
+  const walk = (timeOfDay: string, from: string, days: number) => {
+    const out: string[] = []
+    let d: Date | null = new Date(from)
+    for (let i = 0; i < days; i++) {
+      d = nextDue(rule(timeOfDay), d!)
+      out.push(d!.toISOString())
+    }
+    return out
+  }
+  t.same(
+    walk('02:30', '2026-03-06T12:00:00Z', 3),
+    ['2026-03-07T08:30:00.000Z', '2026-03-08T08:30:00.000Z', '2026-03-09T07:30:00.000Z'],
+    'spring forward: 02:30 does not exist that night, so it runs at 03:30 CDT, once',
+  )
+  t.same(
+    walk('01:30', '2026-10-31T12:00:00Z', 2),
+    ['2026-11-01T06:30:00.000Z', '2026-11-02T07:30:00.000Z'],
+    'fall back: 01:30 happens twice that night; it runs at the first, once',
+  )
+  t.equal(nextDue({ ...rule('02:30'), interval: 'never' }, new Date()), null, 'never has no due time')
+})
