@@ -3,7 +3,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 /** Top-level folders of src/ by layer (src/jobs is the job framework, below the domain that declares tasks). */
-const DOMAIN = ['sync', 'inbox', 'companies', 'auth', 'exports', 'notify', 'jobs']
+const DOMAIN = ['sync', 'schedules', 'inbox', 'companies', 'auth', 'exports', 'notify', 'jobs']
 const APP = ['plugins', 'cli']
 const CONNECTOR =
   'Connectors (src/procore, src/erp) know HTTP, auth, paging and payload formats, not the domain nor each other: ' +
@@ -82,7 +82,15 @@ export default tseslint.config(
     'The job framework (src/jobs) sits below the domain that declares tasks and run kinds: it knows only the base.',
   ),
   ...layer(
-    ['src/sync/**', 'src/inbox/**', 'src/companies/**', 'src/auth/**', 'src/exports/**', 'src/notify/**'],
+    [
+      'src/sync/**',
+      'src/schedules/**',
+      'src/inbox/**',
+      'src/companies/**',
+      'src/auth/**',
+      'src/exports/**',
+      'src/notify/**',
+    ],
     ['schemas', ...APP],
     'The domain is called by routes, plugins and jobs; it never reaches up to them. Its mappers return the API ' +
       'types of src/schemas, which build on the domain, not the other way round.',

@@ -25,7 +25,6 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('next_due_at', 'timestamptz')
     .addColumn('last_due_at', 'timestamptz')
     .addColumn('last_run_id', 'uuid')
-    .addColumn('last_full_at', 'timestamptz')
     .addColumn('deferred_reason', 'text')
     .addPrimaryKeyConstraint('sync_schedules_pk', ['company_id', 'sync_type'])
     .execute()

@@ -10,7 +10,7 @@ import { evaluateTask } from './sync/evaluate.js'
 import { ingestTasks } from './sync/ingest.js'
 import { deliverTask } from './notify/webhooks.js'
 import { originsTask } from './sync/links.js'
-import { scheduleTickTask } from './sync/schedule.js'
+import { scheduleTickTask } from './schedules/schedule.js'
 
 /** Hourly: a key past its retention is never replayed again, so the table keeps only live ones. */
 export const purgeIdempotencyKeysTask = defineTask({

@@ -12,7 +12,7 @@ import {
 import { Run } from '../../src/schemas/runs.js'
 import { RunNowInput, SyncSchedule, SyncScheduleInput } from '../../src/schemas/sync-schedule.js'
 import { apiActor } from '../../src/sync/audit.js'
-import { getSchedule, putSchedule, runNow, SyncTypeNames } from '../../src/sync/schedule.js'
+import { getSchedule, putSchedule, runNow, SyncTypeNames } from '../../src/schedules/schedule.js'
 
 const tags = ['sync-schedule']
 

@@ -4,7 +4,7 @@
 // a measurement: `npx tsx test/bench/schedule-calls.ts`.
 import { ProcoreApi } from '../../src/procore/resources.js'
 import { procoreResource, type RecordType } from '../../src/sync/registry.js'
-import { FULL_SWEEP_MS, nextDue, SyncTypes, SyncTypeNames } from '../../src/sync/schedule.js'
+import { FULL_SWEEP_MS, nextDue, SyncTypes, SyncTypeNames } from '../../src/schedules/schedule.js'
 
 const COMPANY = '562949953421312'
 const PAGE = { procore: 1000, erp: 500 } // PER_PAGE in src/procore/client.ts; the ERP client's pageSize

@@ -4,7 +4,7 @@
 import { sql } from 'kysely'
 import t from 'tap'
 import { IngestKinds } from '../../src/sync/ingest.js'
-import { runDueSchedules } from '../../src/sync/schedule.js'
+import { runDueSchedules } from '../../src/schedules/schedule.js'
 
 const RECONCILE_KIND = IngestKinds.procore
 import { getSnapshot } from '../../src/sync/snapshots.js'

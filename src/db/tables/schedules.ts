@@ -23,8 +23,6 @@ export interface SyncSchedulesTable {
   /** The due time last fired. */
   last_due_at: Date | null
   last_run_id: string | null
-  /** When the last full sweep of this sync type was started. */
-  last_full_at: Date | null
   /** Why the last due time was put off (rate-limit headroom), when it was. */
   deferred_reason: string | null
 }

@@ -1,13 +1,15 @@
 // The sync schedule: the resource (ETag, validation, company scoping), the scheduler on a fake
-// clock (each interval at its due times, never never, one catch-up), three instances on one
+// clock (each interval at its due times, never never, one catch-up), three service processes on one
 // database firing each due time once, on-demand runs, cancel, and the incremental refresh that
 // picks up a change the ERP never notified.
+import { spawn } from 'node:child_process'
+import path from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
-import t from 'tap'
-import { buildApp } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
+import t, { type Test } from 'tap'
 import { getSnapshot } from '../../src/sync/snapshots.js'
-import { nextDue, runDueSchedules, type Fired } from '../../src/sync/schedule.js'
+import { nextDue, runDueSchedules, type Fired } from '../../src/schedules/schedule.js'
 import { createCompany, testEnv } from '../helpers/app.js'
 import { connected, eventually, newCompanyId, type Connected } from '../erp/fixtures/harness.js'
 
@@ -62,6 +64,7 @@ async function finishRuns(app: FastifyInstance) {
     .execute()
 }
 
+const here = path.dirname(fileURLToPath(import.meta.url))
 const MINUTE = 60_000
 /** Runs stay queued: the test plays the workers (finishRuns) or looks at the queued run itself. */
 const NO_WORKER = { WORKER_ENABLED: 'false' }
@@ -271,7 +274,7 @@ t.test(
   },
 )
 
-t.test('three instances on one database over a simulated day fire each due time exactly once', async (t) => {
+t.test('three service processes on one database over a simulated day fire each due time exactly once', async (t) => {
   const c = await connected(t, { env: NO_WORKER })
   const companies = [c.companyId]
   for (let i = 0; i < 4; i++) {
@@ -286,24 +289,26 @@ t.test('three instances on one database over a simulated day fire each due time 
     t.equal(res.statusCode, 201)
     companies.push(id)
   }
-  const others = await Promise.all([1, 2].map(() => buildApp(loadConfig({ ...testEnv(c.databaseUrl), ...NO_WORKER }))))
-  t.teardown(() => Promise.all(others.map((a) => a.close())))
-  const instances = [c.app, ...others]
+  const processes = await Promise.all([1, 2, 3].map(() => ticker(t, c.databaseUrl)))
 
   const start = floorMinute(Date.now()) + MINUTE
   const end = start + 24 * 3600_000
   // The first tick writes every company's default schedule, due from then.
-  await Promise.all(instances.map((a) => runDueSchedules(a.ctx, new Date(start))))
+  await Promise.all(processes.map((p) => p.tick(start)))
   const rows = await c.app.db.selectFrom('sync_schedules').selectAll().execute()
   t.equal(rows.length, companies.length * 8)
 
-  const fired: Fired[] = []
+  const fired: Array<{ companyId: string; syncType: string; dueAt: string }> = []
+  const byProcess = [0, 0, 0]
   for (let now = start + MINUTE; now <= end; now += MINUTE) {
-    const batches = await Promise.all(instances.map((a) => runDueSchedules(a.ctx, new Date(now))))
-    for (const b of batches) fired.push(...b.filter((f) => f.outcome === 'started'))
+    const batches = await Promise.all(processes.map((p) => p.tick(now)))
+    batches.forEach((b, i) => {
+      fired.push(...b)
+      byProcess[i]! += b.length
+    })
     await finishRuns(c.app)
   }
-  const keys = fired.map((f) => `${f.companyId}:${f.syncType}:${f.dueAt.toISOString()}`)
+  const keys = fired.map((f) => `${f.companyId}:${f.syncType}:${f.dueAt}`)
   t.equal(new Set(keys).size, keys.length, 'no due time fired twice')
 
   let expected = 0
@@ -317,18 +322,39 @@ t.test('three instances on one database over a simulated day fire each due time 
     }
     expected += dues.length
     const got = fired.filter((f) => f.companyId === row.company_id && f.syncType === row.sync_type)
-    t.same(
-      got.map((f) => f.dueAt.toISOString()),
-      dues,
-      `${row.company_id} ${row.sync_type}: every due time, once`,
-    )
+    t.same(got.map((f) => f.dueAt).sort(), dues, `${row.company_id} ${row.sync_type}: every due time, once`)
   }
   t.equal(fired.length, expected)
   const runs = await c.app.db.selectFrom('sync_runs').select('id').where('trigger', '=', 'schedule').execute()
-  t.equal(runs.length, expected, 'one run per due time, across all instances')
-  const starts = new Set(fired.map((f) => `${f.dueAt.getUTCMinutes()}`))
-  t.ok(starts.size > 3, 'companies spread over the hour (jitter), not all on the hour')
+  t.equal(runs.length, expected, 'one run per due time, across all processes')
+  t.ok(byProcess.filter((n) => n > 0).length >= 2, `the processes shared the work (${byProcess.join(', ')})`)
+  const minutes = new Set(fired.map((f) => new Date(f.dueAt).getUTCMinutes()))
+  t.ok(minutes.size > 3, 'companies spread over the hour (jitter), not all on the hour')
 })
+
+/** A service process (test/schedules/fixtures/ticker.ts) whose scheduler ticks when told, at the time told. */
+async function ticker(t: Test, databaseUrl: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'fixtures', 'ticker.ts')], {
+    env: { ...process.env, ...testEnv(databaseUrl), ...NO_WORKER },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  const next = async () => {
+    const { value, done } = await lines.next()
+    if (done) throw new Error('the ticker process ended')
+    return value
+  }
+  if ((await next()) !== 'ready') throw new Error('the ticker process did not start')
+  return {
+    async tick(at: number): Promise<Array<{ companyId: string; syncType: string; dueAt: string }>> {
+      child.stdin.write(`tick ${at}\n`)
+      return JSON.parse(await next())
+    },
+  }
+}
 
 t.test('on demand: 409 naming the run while one is queued; cancel; filters', async (t) => {
   const c = await connected(t, { env: NO_WORKER })
@@ -422,6 +448,14 @@ t.test('a change the ERP never notified is picked up by the next incremental ref
   )
   const snapshot = await getSnapshot(c.app.db, c.companyId, 'erp', 'vendor', vendors[1]!.id)
   t.equal(snapshot?.fields.name, 'Renamed Vendor', 'the lost change arrived')
+
+  // A day after the last full sweep, the run is a full sweep again: no updated_since, vanished records found.
+  const sweepFrom = c.erp.calls.length
+  const tomorrow = await runDueSchedules(c.app.ctx, new Date(Date.now() + 25 * 3600_000))
+  const sweep = await finished(tomorrow.find((f) => f.syncType === 'erp_vendor_list')!.runId!)
+  t.match(sweep, { status: 'succeeded', params: { full: true }, counts: { listed: 3 } })
+  const sweepLists = c.erp.calls.slice(sweepFrom).filter((x) => x.method === 'GET' && x.path === '/v1/vendors')
+  t.ok(sweepLists.length >= 1 && sweepLists.every((x) => !x.query.includes('updated_since')), 'a full listing')
 })
 
 t.test('cancel stops a running run at its next safe point', async (t) => {
@@ -445,4 +479,29 @@ t.test('cancel stops a running run at its next safe point', async (t) => {
   t.equal(run.status, 'cancelled')
   const pages = c.erp.calls.filter((x) => x.method === 'GET' && x.path === '/v1/vendors').length
   t.ok(pages < 3, `stopped after the page it was reading (${pages} of 3 pages read)`)
+})
+
+t.test('daily due times follow the wall clock across daylight-saving changes, once a day', async (t) => {
+  const rule = (timeOfDay: string) =>
+    ({ companyId: '1', syncType: 'erp_job_list', interval: 'daily', timeOfDay, timeZone: 'America/Chicago' }) as const
+  const walk = (timeOfDay: string, from: string, days: number) => {
+    const out: string[] = []
+    let d: Date | null = new Date(from)
+    for (let i = 0; i < days; i++) {
+      d = nextDue(rule(timeOfDay), d!)
+      out.push(d!.toISOString())
+    }
+    return out
+  }
+  t.same(
+    walk('02:30', '2026-03-06T12:00:00Z', 3),
+    ['2026-03-07T08:30:00.000Z', '2026-03-08T08:30:00.000Z', '2026-03-09T07:30:00.000Z'],
+    'spring forward: 02:30 does not exist that night, so it runs at 03:30 CDT, once',
+  )
+  t.same(
+    walk('01:30', '2026-10-31T12:00:00Z', 2),
+    ['2026-11-01T06:30:00.000Z', '2026-11-02T07:30:00.000Z'],
+    'fall back: 01:30 happens twice that night; it runs at the first, once',
+  )
+  t.equal(nextDue({ ...rule('02:30'), interval: 'never' }, new Date()), null, 'never has no due time')
 })

@@ -11,10 +11,10 @@ import { Intervals, type Interval, type SyncSchedulesTable } from '../db/tables/
 import { badRequest, conflict, notFound, preconditionFailed, type FieldError } from '../errors.js'
 import { defineTask } from '../jobs/task.js'
 import type { ScheduleEntry, ScheduleEntryInput, SyncSchedule } from '../schemas/sync-schedule.js'
-import { audit, type Actor } from './audit.js'
-import { requestIngestInTx } from './ingest.js'
-import { entity, type RecordType } from './registry.js'
-import type { IngestScope, Run } from './runs.js'
+import { audit, type Actor } from '../sync/audit.js'
+import { requestIngestInTx } from '../sync/ingest.js'
+import { entity, type RecordType } from '../sync/registry.js'
+import type { IngestScope, Run } from '../sync/runs.js'
 
 interface SyncTypeDef {
   description: string
@@ -125,12 +125,15 @@ function zoneOffsetMs(at: number, timeZone: string): number {
   return local - Math.floor(at / 1000) * 1000
 }
 
-/** The instant of a wall-clock time in a time zone (the later instant when a DST change makes it twice). */
+/**
+ * The instant of a wall-clock time in a time zone: the first of the two when a DST change repeats it, and
+ * the same time under the old offset (an hour later on the wall) when the change skips it.
+ */
 function zonedInstant(y: number, m: number, d: number, minutes: number, timeZone: string): number {
   const wall = Date.UTC(y, m, d, 0, minutes)
-  let at = wall - zoneOffsetMs(wall, timeZone)
-  at = wall - zoneOffsetMs(at, timeZone)
-  return at
+  const first = wall - zoneOffsetMs(wall, timeZone)
+  const second = wall - zoneOffsetMs(first, timeZone)
+  return second + zoneOffsetMs(second, timeZone) === wall ? second : first
 }
 
 export interface DueRule {
@@ -250,7 +253,6 @@ async function ensureEntries(db: Db, companyId: string, now: Date): Promise<void
           next_due_at: nextDue({ companyId, syncType, interval, timeOfDay: null, timeZone }, now),
           last_due_at: null,
           last_run_id: null,
-          last_full_at: null,
           deferred_reason: null,
         }
       }),
@@ -428,16 +430,25 @@ async function startRun(
   tx: Tx,
   companyId: string,
   syncType: SyncTypeName,
-  row: Pick<Row, 'last_full_at'>,
   trigger: string,
   now: Date,
   full?: boolean,
-): Promise<{ run: Run; created: boolean; full: boolean }> {
+): Promise<{ run: Run; created: boolean }> {
   const work = def(syncType).work!
-  const isFull = full ?? (row.last_full_at === null || now.getTime() - row.last_full_at.getTime() >= FULL_SWEEP_MS)
+  // The last full sweep that succeeded: a failed or interrupted one does not count, so the next run sweeps.
+  const swept = await tx
+    .selectFrom('sync_runs')
+    .select((eb) => eb.fn.max('started_at').as('at'))
+    .where('company_id', '=', companyId)
+    .where('sync_type', '=', syncType)
+    .where('status', '=', 'succeeded')
+    .where(sql<boolean>`(params->>'full')::boolean`)
+    .executeTakeFirst()
+  const lastFull = swept?.at ?? null
+  const isFull = full ?? (lastFull === null || now.getTime() - lastFull.getTime() >= FULL_SWEEP_MS)
   const params = { full: isFull, types: [...work.types], ...(work.scope ? { scope: work.scope } : {}) }
   const { run, created } = await requestIngestInTx(tx, work.side, companyId, params, trigger, { syncType, trigger })
-  return { run, created, full: isFull }
+  return { run, created }
 }
 
 /** `POST …/sync-schedule/{syncType}/run`: runs it now; 409 naming the run while one is queued or running. */
@@ -457,14 +468,7 @@ export async function runNow(
   if (!available) throw conflict('sync_type_unavailable', `${syncType} cannot run for this company: ${reason}.`)
   await ensureEntries(db, companyId, now)
   return transaction(db, async (tx) => {
-    const row = await tx
-      .selectFrom('sync_schedules')
-      .select('last_full_at')
-      .where('company_id', '=', companyId)
-      .where('sync_type', '=', name)
-      .forUpdate()
-      .executeTakeFirstOrThrow()
-    const { run, created, full } = await startRun(tx, companyId, name, row, 'manual', now, options.full)
+    const { run, created } = await startRun(tx, companyId, name, 'manual', now, options.full)
     if (!created) {
       throw conflict(
         'run_in_progress',
@@ -476,7 +480,7 @@ export async function runNow(
     }
     await tx
       .updateTable('sync_schedules')
-      .set({ last_run_id: run.id, ...(full ? { last_full_at: now } : {}) })
+      .set({ last_run_id: run.id })
       .where('company_id', '=', companyId)
       .where('sync_type', '=', name)
       .execute()
@@ -538,7 +542,7 @@ async function fire(tx: Tx, row: DueRow, now: Date): Promise<Fired> {
   }
   const dueAt = row.next_due_at!
   const base = { companyId: row.company_id, syncType: name, dueAt }
-  const move = (set: Partial<Pick<Row, 'last_run_id' | 'last_full_at' | 'next_due_at' | 'deferred_reason'>>) =>
+  const move = (set: Partial<Pick<Row, 'last_run_id' | 'next_due_at' | 'deferred_reason'>>) =>
     tx
       .updateTable('sync_schedules')
       .set({ next_due_at: nextDue(rule, now), last_due_at: dueAt, deferred_reason: null, ...set })
@@ -574,13 +578,13 @@ async function fire(tx: Tx, row: DueRow, now: Date): Promise<Fired> {
       .execute()
     return { ...base, outcome: 'deferred', runId: null }
   }
-  const { run, created, full } = await startRun(tx, row.company_id, name, row, 'schedule', now)
+  const { run, created } = await startRun(tx, row.company_id, name, 'schedule', now)
   if (!created) {
     // One run per company and sync type: the one under way serves this due time.
     await move({})
     return { ...base, outcome: 'already_running', runId: run.id }
   }
-  await move({ last_run_id: run.id, ...(full ? { last_full_at: now } : {}) })
+  await move({ last_run_id: run.id })
   return { ...base, outcome: 'started', runId: run.id }
 }
 

@@ -7,7 +7,7 @@ import t from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { releaseJobsOfDeadWorkers } from '../../src/jobs/runner.js'
-import { runDueSchedules } from '../../src/sync/schedule.js'
+import { runDueSchedules } from '../../src/schedules/schedule.js'
 import { testEnv } from '../helpers/app.js'
 import { connected, eventually } from '../erp/fixtures/harness.js'
 
