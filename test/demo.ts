@@ -30,6 +30,7 @@ async function main() {
         name: 'Bright Electric LLC',
         email_address: 'office@bright.example',
       }).id
+      ids.pDelta = procore.seed(c, 'vendors', { name: 'Delta Drywall', email_address: 'ap@delta.example' }).id
       procore.seed(c, 'projects', { name: 'Riverside Tower', project_number: 'J-2024-001' })
       procore.seed(c, 'users', {
         first_name: 'Ann',
@@ -64,8 +65,8 @@ async function main() {
 
   try {
     const { api, key, procore, erp, call, waitRun, companyId: COMPANY } = env
-    const { pAccounting, pAcme, pBright, eAccounting, eAcme, eHarbor } = ids as Record<
-      'pAccounting' | 'pAcme' | 'pBright' | 'eAccounting' | 'eAcme' | 'eHarbor',
+    const { pAccounting, pAcme, pBright, pDelta, eAccounting, eAcme, eHarbor } = ids as Record<
+      'pAccounting' | 'pAcme' | 'pBright' | 'pDelta' | 'eAccounting' | 'eAcme' | 'eHarbor',
       string
     >
     const must = async (what: string, status: number, p: ReturnType<typeof call>) => {
@@ -129,6 +130,15 @@ Procore stand-in ${procore.url}, ERP stand-in (Foundation) ${erp.url}
 6. Who did what, with before and after values:
   curl -s ${H} "$API/v1/companies/$C/audit" | jq '.items[] | {at, actor, action, type, before, after}'
 
+7. Send the Procore-only vendor "Delta Drywall" (${pDelta}) to the ERP; an approver accepts it as DELTADRY:
+  curl -s ${H} "$API/v1/companies/$C/exports/eligibility?type=vendor&procoreId=${pDelta}" | jq
+  curl -si ${H} ${J} -d '{"type":"vendor","procoreId":"${pDelta}","sentBy":{"name":"Pat"}}' ` +
+        `"$API/v1/companies/$C/exports" | grep -iE 'etag|location'
+  curl -s ${H} "$API/v1/companies/$C/exports?status=pending_acceptance" | jq '.items[] | {id, status, sentFields}'
+  curl -s ${H} ${J} -H 'If-Match: "<etag>"' -d '{"erpId":"DELTADRY","companyType":"sub"}' ` +
+        `"$API/v1/companies/$C/exports/<id>/accept" | jq .status
+  curl -s ${H} "$API/v1/companies/$C/exports/<id>" | jq '.status, .erpId, [.history[].to]'
+
 Sync settings (direction, field owners, auto-import): GET/PUT $API/v1/companies/$C/sync-settings
 ${check ? '' : 'Ctrl-C stops everything.\n'}`,
     )
@@ -188,16 +198,42 @@ ${check ? '' : 'Ctrl-C stops everything.\n'}`,
         ),
       )
       const audit = await must('step 6: audit', 200, call('GET', `/v1/companies/${COMPANY}/audit`))
+      const sent = await must(
+        'step 7: send',
+        201,
+        call('POST', `/v1/companies/${COMPANY}/exports`, {
+          type: 'vendor',
+          procoreId: pDelta,
+          sentBy: { name: 'Pat' },
+        }),
+      )
+      await must(
+        'step 7: accept',
+        200,
+        call(
+          'POST',
+          `/v1/companies/${COMPANY}/exports/${sent.body.id}/accept`,
+          { erpId: 'DELTADRY', companyType: 'sub' },
+          { 'if-match': sent.etag ?? '' },
+        ),
+      )
+      let exported = sent
+      for (let i = 0; i < 200 && exported.body.status !== 'exported'; i++) {
+        await sleep(50)
+        exported = await call('GET', `/v1/companies/${COMPANY}/exports/${sent.body.id}`)
+      }
       const ok =
         link.body.origin === 'set' &&
         toProcore.result.counts.created === 1 &&
         toErp.result.counts.created === 1 &&
         applied.body.status === 'resolved' &&
-        erp.get('departments', eAccounting)?.name === 'Accounting & Finance'
+        erp.get('departments', eAccounting)?.name === 'Accounting & Finance' &&
+        exported.body.status === 'exported'
       process.stdout.write(
         `check: link ${link.body.origin}, create-in-procore ${JSON.stringify(toProcore.result.counts)}, ` +
           `create-in-erp ${JSON.stringify(toErp.result.counts)}, ` +
-          `apply ${applied.body.status}, audit entries ${audit.body.items.length}: ${ok ? 'OK' : 'FAILED'}\n`,
+          `apply ${applied.body.status}, audit entries ${audit.body.items.length}, ` +
+          `send to ERP ${exported.body.status}: ${ok ? 'OK' : 'FAILED'}\n`,
       )
       await stop()
       process.exit(ok ? 0 : 1)
