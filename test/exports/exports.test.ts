@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { verify } from '../../src/crypto/standard-webhooks.js'
+import { digestTask } from '../../src/exports/requests.js'
 import { createCompany } from '../helpers/app.js'
 import { syncHarness, until, type SyncHarness } from '../sync/fixtures/harness.js'
 
@@ -473,4 +474,21 @@ t.test('withdrawn when made inactive or deleted in Procore; status on the record
   )
   const green = await h.api('GET', `/v1/companies/${c}/records/vendor/procore/${d.id}`)
   t.match(green.body.export, { status: 'exported', color: 'green' })
+})
+
+t.test('the daily digest tells subscribers how many requests wait and since when', async (t) => {
+  const h = await syncHarness(t)
+  const c = h.companyId
+  const { operator } = await roles(h)
+  const hook = await subscriber(t)
+  await h.api('POST', `/v1/companies/${c}/subscriptions`, { url: hook.url, events: ['exports.digest'] })
+  const v = h.procore.seed(c, 'vendors', { name: 'Lambda Steel' })
+  await h.refresh(['vendor'])
+  await h.api('POST', `/v1/companies/${c}/exports`, { type: 'vendor', procoreId: String(v.id), sentBy }, operator)
+  await digestTask.run(h.app.ctx, {}, { id: 'digest', attempt: 1, maxAttempts: 1, lastAttempt: true })
+  const msg = await until('digest delivered', async () => hook.received[0])
+  const payload = JSON.parse(msg.body.toString())
+  t.equal(payload.type, 'exports.digest')
+  t.equal(payload.data.companyId, c)
+  t.equal(payload.data.pending, 1)
 })
