@@ -172,6 +172,24 @@ t.test('eligibility names every reason at once, and send answers 422 with all of
     operator,
   )
   t.equal(first.status, 201)
+  const twin = h.erp.seed('vendors', { name: 'Beta Formwork Ltd', code: 'BETA' })
+  await h.refresh(['vendor'])
+  const link = await h.api(
+    'POST',
+    `/v1/companies/${c}/links`,
+    { type: 'vendor', procoreId: String(fine.id), erpId: twin.id },
+    { 'idempotency-key': 'held-link' },
+  )
+  t.equal(link.status, 409, 'a held record is not linked by hand')
+  t.equal(link.body.code, 'held_by_export')
+  const bulk = await h.api(
+    'POST',
+    `/v1/companies/${c}/links/bulk`,
+    { type: 'vendor', minScore: 0.5 },
+    { 'idempotency-key': 'held-bulk' },
+  )
+  const bulkRun = await h.waitRun(bulk.body.id)
+  t.equal(bulkRun.result.counts.linked, 0, 'nor by bulk link')
   const pending = await h.api('GET', `/v1/companies/${c}/exports/eligibility?type=vendor&procoreId=${fine.id}`)
   t.same(
     pending.body.reasons.map((r: any) => r.code),
