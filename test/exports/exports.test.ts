@@ -72,6 +72,11 @@ t.test('seed 002 end to end: send → pending → accept → created once → li
     [sent.body.id],
   )
 
+  const none = await h.api('GET', `/v1/companies/${c}/exports?q=name`, undefined, approver)
+  t.equal(none.body.items.length, 0, 'q searches values, not field names')
+  const badStatus = await h.api('GET', `/v1/companies/${c}/exports?status=waiting`, undefined, approver)
+  t.equal(badStatus.status, 400)
+
   // The record is held: a manual create in the ERP does not touch it.
   const create = await h.api(
     'POST',
