@@ -119,6 +119,7 @@ async function main() {
           name: 'Bright Electric LLC',
           email_address: 'office@bright.example',
         }).id
+        ids.pDelta = procore.seed(c, 'vendors', { name: 'Delta Drywall', email_address: 'ap@delta.example' }).id
         // Not ERP-integrated, no cost code list: linking it needs fix: true (step 7).
         ids.pTower = procore.seed(c, 'projects', { name: 'Riverside Tower', project_number: 'J-2024-001' }).id
         procore.seed(c, 'users', {
@@ -172,8 +173,8 @@ async function main() {
     const started = await startEditor(env)
     editor = started
     const EDIT = started.url
-    const { pAccounting, pAcme, pBright, eAccounting, eAcme, eHarbor, pTower, eTower } = ids as Record<
-      'pAccounting' | 'pAcme' | 'pBright' | 'eAccounting' | 'eAcme' | 'eHarbor' | 'pTower' | 'eTower',
+    const { pAccounting, pAcme, pBright, pDelta, eAccounting, eAcme, eHarbor, pTower, eTower } = ids as Record<
+      'pAccounting' | 'pAcme' | 'pBright' | 'pDelta' | 'eAccounting' | 'eAcme' | 'eHarbor' | 'pTower' | 'eTower',
       string
     >
     const must = async (what: string, status: number, p: ReturnType<typeof call>) => {
@@ -241,6 +242,16 @@ PV2: "Bright Electric LLC", only in Procore. Requires curl and jq.
     -d '{"type":"project","procoreId":"${pTower}","erpId":"${eTower}","fix":true}' "$API/v1/companies/$C/links" | jq '.fixed, .dependents'
   (the job's 3 cost codes then appear in the Procore project:
   curl -s -H "$H" "$API/v1/companies/$C/records/cost_code?status=linked" | jq .counts)
+
+8. Send the Procore-only vendor "Delta Drywall" (${pDelta}) to the ERP; an approver accepts it as DELTADRY:
+  curl -s -H "$H" "$API/v1/companies/$C/exports/eligibility?type=vendor&procoreId=${pDelta}" | jq
+  EX=$(curl -s -H "$H" -H 'Content-Type: application/json' \\
+    -d '{"type":"vendor","procoreId":"${pDelta}","sentBy":{"name":"Pat"}}' "$API/v1/companies/$C/exports" | jq -r .id)
+  curl -s -H "$H" "$API/v1/companies/$C/exports?status=pending_acceptance" | jq '.items[] | {id, status, sentFields}'
+  ETAG=$(curl -s -o /dev/null -D - -H "$H" "$API/v1/companies/$C/exports/$EX" | tr -d '\\r' | sed -n 's/^etag: //Ip')
+  curl -s -H "$H" -H 'Content-Type: application/json' -H "If-Match: $ETAG" \\
+    -d '{"erpId":"DELTADRY","companyType":"sub"}' "$API/v1/companies/$C/exports/$EX/accept" | jq .status
+  curl -s -H "$H" "$API/v1/companies/$C/exports/$EX" | jq '.status, .erpId, [.history[].to]'
 
 Also waiting: the department "Accounting", renamed in Procore after it was linked (discrepancy ${discrepancyId || '?'}).
 ${check ? '' : 'Ctrl-C stops everything.'}`)
@@ -315,6 +326,30 @@ ${check ? '' : 'Ctrl-C stops everything.'}`)
         followed = procore.list(COMPANY, 'cost_codes').filter((x) => String(x.project_id) === pTower).length
         if (followed < 3) await sleep(100)
       }
+      const sent = await must(
+        'step 8: send',
+        201,
+        call('POST', `/v1/companies/${COMPANY}/exports`, {
+          type: 'vendor',
+          procoreId: pDelta,
+          sentBy: { name: 'Pat' },
+        }),
+      )
+      await must(
+        'step 8: accept',
+        200,
+        call(
+          'POST',
+          `/v1/companies/${COMPANY}/exports/${sent.body.id}/accept`,
+          { erpId: 'DELTADRY', companyType: 'sub' },
+          { 'if-match': sent.etag ?? '' },
+        ),
+      )
+      let exported = sent
+      for (let i = 0; i < 200 && exported.body.status !== 'exported'; i++) {
+        await sleep(50)
+        exported = await call('GET', `/v1/companies/${COMPANY}/exports/${sent.body.id}`)
+      }
       const ok =
         link.body.origin === 'set' &&
         toProcore.result.counts.created === 1 &&
@@ -322,11 +357,13 @@ ${check ? '' : 'Ctrl-C stops everything.'}`)
         applied.body.status === 'resolved' &&
         erp.get('departments', eAccounting)?.name === 'Accounting & Finance' &&
         projectLink.body.fixed.length === 2 &&
-        followed === 3
+        followed === 3 &&
+        exported.body.status === 'exported'
       say(
         `check: link ${link.body.origin}, create-in-procore ${JSON.stringify(toProcore.result.counts)}, ` +
           `create-in-erp ${JSON.stringify(toErp.result.counts)}, ` +
-          `apply ${applied.body.status}, audit entries ${audit.body.items.length}: ${ok ? 'OK' : 'FAILED'} ` +
+          `apply ${applied.body.status}, audit entries ${audit.body.items.length}, ` +
+          `send to ERP ${exported.body.status}: ${ok ? 'OK' : 'FAILED'} ` +
           `(project linked with ${projectLink.body.fixed.length} fixes, ${followed} cost codes followed)`,
       )
       await stop()

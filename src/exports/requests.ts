@@ -385,8 +385,8 @@ export async function listExports(
   if (filter.q) {
     const like = `%${filter.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
     query = query.where(
-      sql<boolean>`(sent_fields::text ilike ${like} or procore_id = ${filter.q}
-        or coalesce(erp_code, '') ilike ${like})`,
+      sql<boolean>`(exists (select 1 from jsonb_each_text(sent_fields) f where f.value ilike ${like})
+        or procore_id = ${filter.q} or coalesce(erp_code, '') ilike ${like})`,
     )
   }
   return exportsKeyset.page(query, page, toRequest)

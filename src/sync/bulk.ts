@@ -5,6 +5,7 @@ import { createRun, RunPayload, runJob, type JobRun, type RunResult } from '../j
 import { defineTask } from '../jobs/task.js'
 import type { Actor } from './audit.js'
 import { createLane } from './create.js'
+import { heldRecords } from '../exports/hold.js'
 import { evaluateLinks } from './discrepancies.js'
 import { insertLinks, refreshLinkFacts } from './links.js'
 import { Registry, type RecordType } from './registry.js'
@@ -53,16 +54,25 @@ async function bulkLink(ctx: AppContext, run: JobRun<BulkKind>): Promise<RunResu
   const actor = { id: run.requestedBy }
   if (Registry[type].linkPrerequisites) await refreshLinkFacts(ctx, companyId)
   const plan = await planBulkLink(ctx.db, companyId, type, minScore, { statementTimeoutMs: 600_000 })
+  // Records waiting for an accounting approver are held: their export request links them.
+  const held = await heldRecords(
+    ctx.db,
+    companyId,
+    type,
+    plan.unambiguous.map((p) => p.sourceId),
+  )
   const linked = await transaction(ctx.db, async (tx) => {
     const { inserted, skipped, refused } = await insertLinks(
       tx,
       companyId,
       type,
-      plan.unambiguous.map((p) => ({
-        procoreId: p.sourceId,
-        erpId: p.candidateId,
-        detail: `bulk link (run ${run.id}): score ${p.score} (${p.reasons.join(', ')})`,
-      })),
+      plan.unambiguous
+        .filter((p) => !held.has(p.sourceId))
+        .map((p) => ({
+          procoreId: p.sourceId,
+          erpId: p.candidateId,
+          detail: `bulk link (run ${run.id}): score ${p.score} (${p.reasons.join(', ')})`,
+        })),
       actor,
     )
     for (let i = 0; i < inserted.length; i += 1000) {
@@ -92,7 +102,13 @@ async function bulkLink(ctx: AppContext, run: JobRun<BulkKind>): Promise<RunResu
               reason: `link prerequisites not met: ${unmet.map((u) => `${u.code} (${u.detail} ${u.fix})`).join('; ')}`,
               unmet: unmet.map((u) => ({ code: u.code, detail: u.detail, fix: u.fix, fixable: u.fixable })),
             }
-          : { ...pair, status: 'skipped' as const, reason: 'one of the two records got linked meanwhile' }
+          : {
+              ...pair,
+              status: 'skipped' as const,
+              reason: held.has(p.sourceId)
+                ? `the Procore record waits for an accounting approver (export request ${held.get(p.sourceId)})`
+                : 'one of the two records got linked meanwhile',
+            }
     }),
     ...plan.ambiguous.map((a) => ({
       procoreId: a.procoreId,
@@ -105,7 +121,7 @@ async function bulkLink(ctx: AppContext, run: JobRun<BulkKind>): Promise<RunResu
   ]
   const counts = {
     linked: linked.inserted.length,
-    skipped: linked.skipped.length + linked.refused.length,
+    skipped: linked.skipped.length + linked.refused.length + held.size,
     ambiguous: plan.ambiguous.length,
   }
   const listed = { items: items.slice(0, MAX_LISTED), truncated: items.length > MAX_LISTED }

@@ -20,6 +20,7 @@ import type { Discrepancy, DiscrepancyChoice } from '../schemas/discrepancies.js
 import { audit, type Actor } from './audit.js'
 import { companyErpKind, readBoth, writeSide } from './connectors.js'
 import { originsTask } from './links.js'
+import { heldRecords } from '../exports/hold.js'
 import { propagateLink } from './propagate.js'
 import {
   comparedFields,
@@ -349,6 +350,13 @@ export async function applyDiscrepancy(
         `GET /v1/companies/${companyId}/records/${type} shows the records' current status.`,
     )
   if (current.version !== expectedVersion) throw preconditionFailed(current.etag)
+  const held = await heldRecords(ctx.db, companyId, type, [d.procoreId])
+  if (held.size > 0)
+    throw conflict(
+      'held_by_export',
+      `The Procore record is held by export request ${[...held.values()].join(', ')} until an approver decides; ` +
+        'apply once it is exported, rejected or retrieved.',
+    )
 
   const targets = chosenValues(type, d.fields, choices)
   const kind = await companyErpKind(ctx.db, companyId)

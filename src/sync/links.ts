@@ -9,6 +9,7 @@ import { AppError, conflict, notFound, preconditionFailed, unprocessable } from 
 import { enqueue } from '../jobs/queue.js'
 import { defineTask } from '../jobs/task.js'
 import type { Side } from '../db/tables/records.js'
+import { heldRecords } from '../exports/hold.js'
 import type { Link, LinkCandidate } from '../schemas/links.js'
 import { procoreRecords } from './sides.js'
 import { audit, type Actor } from './audit.js'
@@ -457,6 +458,13 @@ export async function createLink(
       .where((eb) => eb.or([eb('procore_id', '=', procoreId), eb('erp_id', '=', erpId)]))
       .execute()
     if (existing.length > 0) throw alreadyLinked(companyId, existing)
+    const held = await heldRecords(tx, companyId, type, [procoreId])
+    if (held.size > 0)
+      throw conflict(
+        'held_by_export',
+        `Procore ${def.noun} ${procoreId} waits for an accounting approver (export request ${held.get(procoreId)}); ` +
+          'the request links it when accepted, or retrieve or reject it first.',
+      )
     if (def.parent && (p!.parent_id !== null || e!.parent_id !== null)) {
       const parentLink =
         p!.parent_id && e!.parent_id

@@ -4,6 +4,7 @@ import type { Side } from '../db/tables/records.js'
 import { ErpRefusedError } from '../erp/errors.js'
 import { AppError, isRefusal, NotConnectedError } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
+import { heldRecords } from '../exports/hold.js'
 import { audit, system } from './audit.js'
 import { companyErpKind, failureMessage, readBoth, writeSide } from './connectors.js'
 import { differingFields, routeField } from './discrepancies.js'
@@ -40,6 +41,10 @@ export async function propagateLink(
     .where('unlinked_at', 'is', null)
     .executeTakeFirst()
   if (!link) return 'gone'
+  // Held by an open export request (being exported right now): written once the request settles.
+  const held = await heldRecords(ctx.db, companyId, type, [link.procoreId])
+  if (held.size > 0)
+    throw new Error(`held by export request ${[...held.values()].join(', ')}; retried after it settles`)
   const { settings } = await getSettings(ctx.db, companyId)
   const kind = await companyErpKind(ctx.db, companyId)
   const records = [

@@ -109,7 +109,6 @@ function itemsQuery(companyId: string, type: RecordType) {
       es.source_updated_at as e_updated, es.deleted_at as e_deleted,
       coalesce(fp.failed_action, fe.failed_action) as failed_action, coalesce(fp.failure, fe.failure) as failure,
       coalesce(fp.failed_at, fe.failed_at) as failed_at,
-      xr.id as x_id, xr.status as x_status, xr.updated_at as x_updated, xr.reason as x_reason,
       case
         when fp.failed_at is not null or fe.failed_at is not null then 'failed'
         when i.link_id is null and (fp.ignored_at is not null or fe.ignored_at is not null) then 'ignored'
@@ -126,9 +125,18 @@ function itemsQuery(companyId: string, type: RecordType) {
     left join record_flags fp on fp.company_id = ${companyId} and fp.type = ${type}
       and fp.side = 'procore' and fp.external_id = i.procore_id
     left join record_flags fe on fe.company_id = ${companyId} and fe.type = ${type}
-      and fe.side = 'erp' and fe.external_id = i.erp_id
-    left join lateral (select xr.id, xr.status, xr.updated_at, xr.reason from export_requests xr
-      where xr.company_id = ${companyId} and xr.type = ${type} and xr.procore_id = i.procore_id
+      and fe.side = 'erp' and fe.external_id = i.erp_id`
+}
+
+/**
+ * Rows of `rel` (items) with the Procore record's open or last export request; joined to the rows
+ * shown only, not to every record the counts go over.
+ */
+function withExport(rel: string, companyId: string, type: RecordType) {
+  return sql`select ${sql.raw(rel)}.*, xr.id as x_id, xr.status as x_status, xr.updated_at as x_updated,
+      xr.reason as x_reason
+    from ${sql.raw(rel)} left join lateral (select xr.id, xr.status, xr.updated_at, xr.reason from export_requests xr
+      where xr.company_id = ${companyId} and xr.type = ${type} and xr.procore_id = ${sql.raw(rel)}.procore_id
       order by xr.created_at desc limit 1) xr on true`
 }
 
@@ -220,10 +228,11 @@ export async function listRecords(
   const { rows } = await sql<{ counts: Record<string, number>; views: Record<RecordView, number>; items: JsonRow[] }>`
     with x as (${itemsQuery(companyId, type)}),
     f as materialized (select * from x where ${searchFilter(type, filter.q)}),
-    pg as (
+    pg0 as (
       select * from f where ${statusFilter} and ${cursorFilter}
       order by ${recordsKeyset.orderBy()} limit ${page.limit + 1}
-    )
+    ),
+    pg as (${withExport('pg0', companyId, type)})
     select
       (select coalesce(json_object_agg(status, n), '{}'::json)
         from (select status, count(*)::int as n from f group by status) c) as counts,
@@ -245,8 +254,10 @@ export async function getRecord(
 ): Promise<RecordItem> {
   const idCol = side === 'procore' ? sql.ref('procore_id') : sql.ref('erp_id')
   const { rows } = await sql<{ item: JsonRow }>`
-    with x as (${itemsQuery(companyId, type)})
-    select row_to_json(x) as item from x where ${idCol} = ${externalId} limit 1`.execute(db)
+    with x0 as (${itemsQuery(companyId, type)}),
+    x1 as (select * from x0 where ${idCol} = ${externalId} limit 1),
+    x as (${withExport('x1', companyId, type)})
+    select row_to_json(x) as item from x`.execute(db)
   const row = rows[0]
   if (!row) throw notFound(`${side === 'procore' ? 'Procore' : 'ERP'} ${Registry[type].noun}`, externalId)
   return toItem(row.item)

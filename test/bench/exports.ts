@@ -70,6 +70,12 @@ try {
     `of which, medians: waiting for a worker ${pct(queued, 0.5)} ms, the create run ${pct(running, 0.5)} ms, ` +
       `settling the request ${pct(settling, 0.5)} ms`,
   )
+  const kinds = new Map<string, number>()
+  for (const x of calls) {
+    const k = `${x.method} ${x.path.replace(/\/[A-Z]\d+$/, '/{id}')}`
+    kinds.set(k, (kinds.get(k) ?? 0) + 1)
+  }
+  console.log(`ERP calls by kind: ${[...kinds].map(([k, v]) => `${k} ×${v}`).join(', ')}`)
   console.log(
     `ERP calls per accepted request: ${(calls.length / ids.length).toFixed(2)} in all, ` +
       `${(creates / ids.length).toFixed(2)} creates; ERP records created: ${env.erp.stats().records.vendors}`,

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { verify } from '../../src/crypto/standard-webhooks.js'
+import { digestTask } from '../../src/exports/requests.js'
 import { createCompany } from '../helpers/app.js'
 import { syncHarness, until, type SyncHarness } from '../sync/fixtures/harness.js'
 
@@ -70,6 +71,11 @@ t.test('seed 002 end to end: send → pending → accept → created once → li
     queue.body.items.map((i: any) => i.id),
     [sent.body.id],
   )
+
+  const none = await h.api('GET', `/v1/companies/${c}/exports?q=name`, undefined, approver)
+  t.equal(none.body.items.length, 0, 'q searches values, not field names')
+  const badStatus = await h.api('GET', `/v1/companies/${c}/exports?status=waiting`, undefined, approver)
+  t.equal(badStatus.status, 400)
 
   // The record is held: a manual create in the ERP does not touch it.
   const create = await h.api(
@@ -171,6 +177,24 @@ t.test('eligibility names every reason at once, and send answers 422 with all of
     operator,
   )
   t.equal(first.status, 201)
+  const twin = h.erp.seed('vendors', { name: 'Beta Formwork Ltd', code: 'BETA' })
+  await h.refresh(['vendor'])
+  const link = await h.api(
+    'POST',
+    `/v1/companies/${c}/links`,
+    { type: 'vendor', procoreId: String(fine.id), erpId: twin.id },
+    { 'idempotency-key': 'held-link' },
+  )
+  t.equal(link.status, 409, 'a held record is not linked by hand')
+  t.equal(link.body.code, 'held_by_export')
+  const bulk = await h.api(
+    'POST',
+    `/v1/companies/${c}/links/bulk`,
+    { type: 'vendor', minScore: 0.5 },
+    { 'idempotency-key': 'held-bulk' },
+  )
+  const bulkRun = await h.waitRun(bulk.body.id)
+  t.equal(bulkRun.result.counts.linked, 0, 'nor by bulk link')
   const pending = await h.api('GET', `/v1/companies/${c}/exports/eligibility?type=vendor&procoreId=${fine.id}`)
   t.same(
     pending.body.reasons.map((r: any) => r.code),
@@ -473,4 +497,21 @@ t.test('withdrawn when made inactive or deleted in Procore; status on the record
   )
   const green = await h.api('GET', `/v1/companies/${c}/records/vendor/procore/${d.id}`)
   t.match(green.body.export, { status: 'exported', color: 'green' })
+})
+
+t.test('the daily digest tells subscribers how many requests wait and since when', async (t) => {
+  const h = await syncHarness(t)
+  const c = h.companyId
+  const { operator } = await roles(h)
+  const hook = await subscriber(t)
+  await h.api('POST', `/v1/companies/${c}/subscriptions`, { url: hook.url, events: ['exports.digest'] })
+  const v = h.procore.seed(c, 'vendors', { name: 'Lambda Steel' })
+  await h.refresh(['vendor'])
+  await h.api('POST', `/v1/companies/${c}/exports`, { type: 'vendor', procoreId: String(v.id), sentBy }, operator)
+  await digestTask.run(h.app.ctx, {}, { id: 'digest', attempt: 1, maxAttempts: 1, lastAttempt: true })
+  const msg = await until('digest delivered', async () => hook.received[0])
+  const payload = JSON.parse(msg.body.toString())
+  t.equal(payload.type, 'exports.digest')
+  t.equal(payload.data.companyId, c)
+  t.equal(payload.data.pending, 1)
 })
