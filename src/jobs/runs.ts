@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import { Type, type Static, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
 import type { AppContext } from '../context.js'
-import type { Db, Tx } from '../db/database.js'
+import { transaction, type Db, type Tx } from '../db/database.js'
 import { FinishedRunStatuses, type SyncRunsTable } from '../db/tables/records.js'
 import { conflict, isRetryable, notFound } from '../errors.js'
 import type { JobInfo } from './task.js'
@@ -30,6 +30,8 @@ export interface RunKind<P extends TSchema = TSchema, R extends TSchema = TSchem
   readonly transient: (error: unknown) => boolean
   /** A failure in words for a person (never a stack). */
   readonly describe: (error: unknown) => string
+  /** Told of a final failure in the transaction that records it (e.g. to notify subscribers). */
+  readonly failed?: (tx: Tx, run: RunRow, error: string) => Promise<void>
 }
 
 export interface FailureRules {
@@ -37,6 +39,8 @@ export interface FailureRules {
   transient?: (error: unknown) => boolean
   /** Default: the error's message. */
   describe?: (error: unknown) => string
+  /** Called in the transaction that records a run's final failure. */
+  failed?: (tx: Tx, run: RunRow, error: string) => Promise<void>
 }
 
 type KindSchemas = { params: TSchema; result: TSchema }
@@ -52,7 +56,7 @@ export function defineRunKinds<const T extends Record<string, KindSchemas>>(
   const transient = rules.transient ?? isRetryable
   const describe = rules.describe ?? ((error: unknown) => (error instanceof Error ? error.message : String(error)))
   return Object.fromEntries(
-    Object.entries(kinds).map(([name, k]) => [name, { ...k, name, transient, describe }]),
+    Object.entries(kinds).map(([name, k]) => [name, { ...k, name, transient, describe, failed: rules.failed }]),
   ) as RunKinds<T>
 }
 
@@ -197,7 +201,10 @@ export async function runJob<K extends RunKind>(
       log.warn({ err: { message }, attempt: job.attempt }, 'run interrupted; it will be retried')
       throw error
     }
-    await finishRun(ctx.db, runId, { status: 'failed', result: stopped, error: message })
+    await transaction(ctx.db, async (tx) => {
+      const ended = await finishRun(tx, runId, { status: 'failed', result: stopped, error: message })
+      if (ended) await kind.failed?.(tx, row, message)
+    })
     log.warn({ err: { message }, attempt: job.attempt }, 'run failed')
     return
   }
@@ -227,8 +234,8 @@ async function finishRun(
   db: Db,
   runId: string,
   outcome: { status: 'succeeded' | 'failed' | 'cancelled'; result?: object | undefined; error?: string },
-): Promise<void> {
-  await db
+): Promise<boolean> {
+  const ended = await db
     .updateTable('sync_runs')
     .set({
       status: outcome.status,
@@ -239,7 +246,8 @@ async function finishRun(
     .where('id', '=', runId)
     // A run already declared interrupted (its worker was presumed dead) keeps that verdict.
     .where('status', 'in', ['queued', 'running'])
-    .execute()
+    .executeTakeFirst()
+  return ended.numUpdatedRows > 0n
 }
 
 /**

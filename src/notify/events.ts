@@ -11,6 +11,7 @@ export const NotifyEvents = {
   'export.rejected': 'An approver rejected the request, with a reason for the sender.',
   'export.retrieved': 'The sender took the request back before a decision.',
   'export.withdrawn': 'The record was deleted or made inactive in Procore, or re-sent, while open.',
+  'run.failed': 'A run (scheduled, on demand or a create, link or export) failed; the run shows why.',
   'exports.digest': 'Daily: how many requests wait for an approver, and the oldest.',
   'webhook.test': 'A test message sent on request (POST …/subscriptions/{id}/test).',
 } as const

@@ -6,6 +6,7 @@ import { notFound } from '../errors.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import { defineRunKinds } from '../jobs/runs.js'
 import type { Run } from '../schemas/runs.js'
+import { emit } from '../notify/webhooks.js'
 import { failureMessage } from './connectors.js'
 import { RecordTypes } from './registry.js'
 
@@ -152,7 +153,11 @@ export const RunKinds = defineRunKinds(
       }),
     },
   },
-  { describe: failureMessage },
+  {
+    describe: failureMessage,
+    failed: (tx, run, error) =>
+      emit(tx, run.company_id, 'run.failed', { runId: run.id, kind: run.kind, syncType: run.sync_type, error }),
+  },
 )
 
 type RunRow = Selectable<Database['sync_runs']>

@@ -515,3 +515,34 @@ t.test('the daily digest tells subscribers how many requests wait and since when
   t.equal(payload.data.companyId, c)
   t.equal(payload.data.pending, 1)
 })
+
+t.test('a run that fails for good is told to subscribers of run.failed, signed, once', async (t) => {
+  const h = await syncHarness(t)
+  const c = h.companyId
+  const hook = await subscriber(t)
+  const sub = await h.api('POST', `/v1/companies/${c}/subscriptions`, { url: hook.url, events: ['run.failed'] })
+  t.equal(sub.status, 201, JSON.stringify(sub.body))
+
+  h.erp.faults.push({ match: { method: 'GET', pathPrefix: '/v1/vendors' }, status: 401, times: Infinity })
+  const started = await h.api('POST', `/v1/companies/${c}/erp/refresh`, { type: 'vendor' })
+  t.equal(started.status, 202)
+  const run = await h.waitRun(started.body.id)
+  t.equal(run.status, 'failed')
+
+  const msg = await until('delivered', async () => hook.received[0])
+  const check = verify({
+    id: msg.headers['webhook-id'] as string,
+    timestamp: msg.headers['webhook-timestamp'] as string,
+    signature: msg.headers['webhook-signature'] as string,
+    body: msg.body,
+    secrets: [sub.body.secret],
+    now: Date.now(),
+  })
+  t.ok(check.ok, 'signed per Standard Webhooks')
+  const payload = JSON.parse(msg.body.toString())
+  t.equal(payload.type, 'run.failed')
+  t.match(payload.data, { companyId: c, runId: started.body.id, kind: 'erp_refresh' })
+  t.match(payload.data.error, /refused this service's credentials/)
+  await h.quiet()
+  t.equal(hook.received.length, 1, 'one run, one message')
+})
