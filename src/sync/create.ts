@@ -14,7 +14,7 @@ import { heldRecords } from '../exports/hold.js'
 import { audit, type Actor } from './audit.js'
 import { companyErpKind, failureMessage, mapRecord, type LiveRecord } from './connectors.js'
 import { evaluateLinks } from './discrepancies.js'
-import { insertLinks, processOrigins, refreshLinkFacts } from './links.js'
+import { insertLinks, meetPrerequisitesBeforeCreate, processOrigins, refreshLinkFacts } from './links.js'
 import {
   comparedFields,
   entity,
@@ -423,6 +423,14 @@ async function createAll(
       body: target === 'erp' ? erpBody(type, full, 'create') : { ...procoreBody(type, full, 'create'), ...settings },
       fields: full,
     })
+  }
+  // Records created in the ERP are then linked to their source: its link prerequisites first.
+  if (target === 'erp') {
+    const twins = new Map([...bodies].map(([id, b]) => [id, b.fields]))
+    for (const [id, why] of await meetPrerequisitesBeforeCreate(ctx, companyId, type, twins)) {
+      bodies.delete(id)
+      results.set(id, { sourceId: id, status: 'refused', reason: `Not sent to ${targetName}: ${why}` })
+    }
   }
   candidates = candidates.filter((id) => bodies.has(id))
   if (candidates.length === 0) return

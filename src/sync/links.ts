@@ -191,16 +191,65 @@ export async function unmetPrerequisites(
     const procore = snaps.get(`procore:${p.procoreId}`)
     const erp = snaps.get(`erp:${p.erpId}`)
     if (!procore || !erp) continue
-    const pair: LinkPair = { procore: { id: p.procoreId, ...procore }, erp: { id: p.erpId, ...erp } }
-    const unmet = prerequisites.flatMap((pre) => {
-      const detail = pre.unmet(pair, facts)
-      return detail === null
-        ? []
-        : [{ code: pre.code, detail, fix: pre.fix, fixable: pre.procoreFix?.(pair, facts) != null }]
-    })
+    const unmet = unmetFor(type, { procore: { id: p.procoreId, ...procore }, erp: { id: p.erpId, ...erp } }, facts)
     if (unmet.length > 0) out.set(p.procoreId, unmet)
   }
   return out
+}
+
+function unmetFor(type: RecordType, pair: LinkPair, facts: LinkFacts): UnmetPrerequisite[] {
+  return (Registry[type].linkPrerequisites ?? []).flatMap((pre) => {
+    const detail = pre.unmet(pair, facts)
+    return detail === null
+      ? []
+      : [{ code: pre.code, detail, fix: pre.fix, fixable: pre.procoreFix?.(pair, facts) != null }]
+  })
+}
+
+/**
+ * Before Procore records are created in the ERP (each then linked to its new twin), as Procore's
+ * own tool does when it exports a project: the fixable link prerequisites are met on the Procore
+ * record now (one partial update each), and a record whose link could never be made is refused
+ * before anything is sent. `twins` are the fields each will be created with. Answers the refused,
+ * Procore id → why.
+ */
+export async function meetPrerequisitesBeforeCreate(
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType,
+  twins: ReadonlyMap<string, Fields>,
+): Promise<Map<string, string>> {
+  const refused = new Map<string, string>()
+  if (!Registry[type].linkPrerequisites || twins.size === 0) return refused
+  const facts = await refreshLinkFacts(ctx, companyId)
+  const snaps = await ctx.db
+    .selectFrom('record_snapshots')
+    .select(['external_id', 'raw', 'fields', 'parent_id'])
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where('side', '=', 'procore')
+    .where('external_id', 'in', [...twins.keys()])
+    .execute()
+  let procore: Awaited<ReturnType<typeof procoreRecords>> | undefined
+  for (const snap of snaps) {
+    const raw = (snap.raw ?? {}) as Record<string, unknown>
+    const pair: LinkPair = {
+      procore: { id: snap.external_id, raw, fields: snap.fields as Fields },
+      erp: { id: '(new)', raw: {}, fields: { ...twins.get(snap.external_id)!, active: true } },
+    }
+    const unmet = unmetFor(type, pair, facts)
+    if (unmet.length === 0) continue
+    if (unmet.some((u) => !u.fixable)) {
+      refused.set(snap.external_id, unmet.map((u) => `${u.detail} ${u.fix}`).join(' '))
+      continue
+    }
+    const fixes = unmet.map((u) => Registry[type].linkPrerequisites!.find((p) => p.code === u.code)!)
+    const body = Object.assign({}, ...fixes.map((p) => p.procoreFix!(pair, facts))) as Record<string, unknown>
+    procore ??= await procoreRecords(ctx, companyId)
+    const after = await procore.update(type, snap.external_id, body, snap.parent_id)
+    await upsertSnapshots(ctx.db, companyId, 'procore', type, [mapRecord(type, 'procore', after)])
+  }
+  return refused
 }
 
 /** The 422 for a link whose prerequisites are not met: every one, with its code, detail and fix. */
