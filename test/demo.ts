@@ -237,9 +237,11 @@ PV2: "Bright Electric LLC", only in Procore. Requires curl and jq.
   curl -s -H "$H" "$API/v1/companies/$C/audit" | jq '.items[] | {at, actor, action, type, before, after}'
 
 7. Link the ERP job "Riverside Tower" (${eTower}) to its Procore project (${pTower}), which is not ERP-integrated:
-  curl -s -H "$H" "$API/v1/companies/$C/records/project/erp/${eTower}/link-candidates" | jq '.items[] | {id, eligible, unmet}'
+  curl -s -H "$H" "$API/v1/companies/$C/records/project/erp/${eTower}/link-candidates" \\
+    | jq '.items[] | {id, eligible, unmet}'
   curl -s -H "$H" -H 'Content-Type: application/json' -H "Idempotency-Key: $(node -p 'crypto.randomUUID()')" \\
-    -d '{"type":"project","procoreId":"${pTower}","erpId":"${eTower}","fix":true}' "$API/v1/companies/$C/links" | jq '.fixed, .dependents'
+    -d '{"type":"project","procoreId":"${pTower}","erpId":"${eTower}","fix":true}' "$API/v1/companies/$C/links" \\
+    | jq '.fixed, .dependents'
   (the job's 3 cost codes then appear in the Procore project:
   curl -s -H "$H" "$API/v1/companies/$C/records/cost_code?status=linked" | jq .counts)
 
