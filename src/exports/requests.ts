@@ -27,8 +27,8 @@ import {
   type Fields,
   type RecordType,
 } from '../sync/registry.js'
-import { exportSummary } from './hold.js'
-import { recordTransition } from './transitions.js'
+import { exportSummary } from '../sync/hold.js'
+import { recordTransition } from '../sync/export-transitions.js'
 
 /**
  * Send to ERP with accounting acceptance, for every record type the registry marks exportable:

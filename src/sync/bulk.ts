@@ -5,7 +5,7 @@ import { createRun, RunPayload, runJob, type JobRun, type RunResult } from '../j
 import { defineTask } from '../jobs/task.js'
 import type { Actor } from './audit.js'
 import { createLane } from './create.js'
-import { heldRecords } from '../exports/hold.js'
+import { heldRecords } from './hold.js'
 import { evaluateLinks } from './discrepancies.js'
 import { insertLinks, refreshLinkFacts } from './links.js'
 import { Registry, type RecordType } from './registry.js'

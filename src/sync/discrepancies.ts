@@ -20,7 +20,7 @@ import type { Discrepancy, DiscrepancyChoice } from '../schemas/discrepancies.js
 import { audit, type Actor } from './audit.js'
 import { companyErpKind, readBoth, writeSide } from './connectors.js'
 import { originsTask } from './links.js'
-import { heldRecords } from '../exports/hold.js'
+import { heldRecords } from './hold.js'
 import { propagateLink } from './propagate.js'
 import {
   comparedFields,

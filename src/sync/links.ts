@@ -9,7 +9,7 @@ import { AppError, conflict, notFound, preconditionFailed, unprocessable } from 
 import { enqueue } from '../jobs/queue.js'
 import { defineTask } from '../jobs/task.js'
 import type { Side } from '../db/tables/records.js'
-import { heldRecords } from '../exports/hold.js'
+import { heldRecords } from './hold.js'
 import type { Link, LinkCandidate } from '../schemas/links.js'
 import { procoreRecords } from './sides.js'
 import { audit, type Actor } from './audit.js'

@@ -2,7 +2,7 @@ import type { Tx } from '../db/database.js'
 import type { ExportStatus } from '../db/tables/exports.js'
 import type { NotifyEvent } from '../notify/events.js'
 import { emit } from '../notify/webhooks.js'
-import { audit, type Actor } from '../sync/audit.js'
+import { audit, type Actor } from './audit.js'
 
 /** The event each status reports to subscriptions (`exporting` is reported as accepted). */
 const EventOf: Record<ExportStatus, NotifyEvent> = {

@@ -2,8 +2,8 @@ import { sql } from 'kysely'
 import type { Db, Tx } from '../db/database.js'
 import { OpenExportStatuses, type ExportStatus } from '../db/tables/exports.js'
 import type { ExportSummary } from '../schemas/exports.js'
-import { system } from '../sync/audit.js'
-import { recordTransition } from './transitions.js'
+import { system } from './audit.js'
+import { recordTransition } from './export-transitions.js'
 
 /**
  * The hold: a Procore record with an open export request (waiting, exporting, failed to export)
