@@ -17,7 +17,7 @@ import { startJobRunner } from './jobs/runner.js'
 import { tasks } from './tasks.js'
 import auth from './plugins/auth.js'
 import context from './plugins/context.js'
-import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.js'
+import errors, { clientErrorHandler, frameworkErrors, refusals } from './plugins/errors.js'
 import { parseJsonBody, requestValidatorCompiler } from './api/json.js'
 import idempotency from './plugins/idempotency.js'
 import metrics from './plugins/metrics.js'
@@ -86,8 +86,9 @@ class OneLinePerRequest extends LogController {
     // The path only: query strings can carry one-time codes (the OAuth callback's).
     const path = request.url.split('?')[0]
     const ms = Math.round(reply.elapsedTime)
-    const line = { method: request.method, path, statusCode: reply.statusCode, ms }
-    const message = `${request.method} ${path} ${reply.statusCode} ${ms} ms`
+    const code = refusals.get(request)
+    const line = { method: request.method, path, statusCode: reply.statusCode, ms, ...(code ? { code } : {}) }
+    const message = `${request.method} ${path} ${reply.statusCode}${code ? ` ${code}` : ''} ${ms} ms`
     if (error) request.log.error({ ...line, err: error }, message)
     else request.log.info(line, message)
   }

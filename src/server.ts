@@ -89,6 +89,8 @@ async function main() {
       const base = config.publicUrl
       app.log.info({ readyMs: Math.round(performance.now() - started) }, `ready: Swagger UI at ${base}/docs`)
       if (firstKey) {
+        // After the lines above: on a terminal they are written by a worker thread, which could fall behind.
+        await new Promise((resolve) => log.flush(resolve))
         // Printed once, on stdout only; it is stored as a hash and cannot be shown again.
         process.stdout.write(
           `\nFirst start: an admin API key was created. Store it now, it is not shown again:\n\n  ${firstKey}\n\n` +
@@ -100,6 +102,8 @@ async function main() {
       const code = (error as { code?: string }).code
       if (code === 'EADDRINUSE' || code === 'EACCES')
         log.fatal(`could not listen on ${config.host}:${config.port} (${code}): stop what uses it, or set PORT`)
+      else if ((error as Error).name === 'EmbeddedPostgresError')
+        log.fatal(`could not start: ${(error as Error).message}`)
       else log.fatal({ err: error }, 'could not start')
       await app?.close().catch(() => {})
       await embedded?.stop().catch(() => {})

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createNetServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { startEnvironment, type Environment } from './sync/fixtures/environment.js'
+import { CLIENT, startEnvironment, type Environment } from './sync/fixtures/environment.js'
 import type { Kind } from './standins/procore/store.js'
 import type { ErpResource } from './standins/erp/rules.js'
 
@@ -210,10 +210,12 @@ Paste these exports into a shell; the README's commands (section "Keeping record
 
   export API=${api} C=${COMPANY} KEY=${key} EDIT=${EDIT}
   export PV=${pAcme} EV=${eAcme} EV2=${eHarbor} PV2=${pBright}
+  export CLIENT_ID=${CLIENT.id} CLIENT_SECRET=${CLIENT.secret} AGENT_URL=${erp.url} AGENT_TOKEN=${erp.token}
   H="Authorization: Bearer $KEY"
 
 PV/EV: the vendor "Acme Concrete" in Procore and the ERP (not linked yet); EV2: "Harbor Steel", only in the ERP;
-PV2: "Bright Electric LLC", only in Procore. Requires curl and jq.
+PV2: "Bright Electric LLC", only in Procore; CLIENT_*: the Procore stand-in's service account; AGENT_*: the ERP
+stand-in's agent address and token. The commands need curl and jq.
 
 1. Vendors on both sides, with their status and counts:
   curl -s -H "$H" "$API/v1/companies/$C/records/vendor" |

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { TEST_ENCRYPTION_KEYS } from './helpers/app.js'
+import { testDatabase } from './helpers/db.js'
 
 async function freePort(): Promise<number> {
   const server = createServer()
@@ -123,4 +124,29 @@ t.test('npm run demo: SIGTERM stops it and removes its temporary database; a bus
     [],
     'the temporary folder is gone',
   )
+})
+
+t.test('npm start on a busy port: one line naming the fix, no stack', async (t) => {
+  const busy = createServer()
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => busy.close(() => resolve())))
+  const port = (busy.address() as AddressInfo).port
+  const run = npmRun(
+    'start',
+    {
+      DATABASE_URL: await testDatabase(t, { migrate: false }),
+      PORT: String(port),
+      ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+    },
+    /$^/,
+  )
+  run.started.catch(() => {}) // it is not meant to start
+  t.equal(await run.exited, 1)
+  const fatal = run
+    .output()
+    .split('\n')
+    .filter((l) => /"level":(50|60)/.test(l))
+  t.equal(fatal.length, 1, run.output())
+  t.match(fatal[0], /could not listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\): stop what uses it, or set PORT/)
+  t.notMatch(run.output(), /"stack"|^\s+at /m)
 })

@@ -6,6 +6,11 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 
+/** A problem with the embedded PostgreSQL that its message fully explains, with what to do. */
+export class EmbeddedPostgresError extends Error {
+  override name = 'EmbeddedPostgresError'
+}
+
 export interface EmbeddedDatabase {
   url: string
   stop(): Promise<void>
@@ -45,7 +50,7 @@ export async function startEmbeddedPostgres(
         stop: () => Promise.resolve(),
       }
     }
-    throw new Error(
+    throw new EmbeddedPostgresError(
       `Another running process (pid ${running.parent}) is using the embedded PostgreSQL in ${databaseDir}. ` +
         'Stop it first, or give this one its own DATA_DIR.',
     )
@@ -76,14 +81,14 @@ export async function startEmbeddedPostgres(
   if (!initialised) {
     log.info({ component: 'db', databaseDir }, 'creating the embedded PostgreSQL cluster (first start)')
     await epg.initialise().catch((error: unknown) => {
-      throw new Error(
+      throw new EmbeddedPostgresError(
         `Could not create the embedded PostgreSQL in ${databaseDir}: ${describe(error, recent)}. ` +
           'Its parent folders must be readable by the `postgres` OS user, ' +
           'or set DATABASE_URL to use another PostgreSQL.',
       )
     })
   } else if (!saved) {
-    throw new Error(
+    throw new EmbeddedPostgresError(
       `${databaseDir} holds a PostgreSQL cluster but ${connectionFile} is missing, so its password is unknown. ` +
         'Restore that file, or move the folder away to start with an empty database.',
     )
@@ -92,7 +97,7 @@ export async function startEmbeddedPostgres(
   await writeFile(connectionFile, JSON.stringify(connection), { mode: 0o600 })
 
   await epg.start().catch((error: unknown) => {
-    throw new Error(`The embedded PostgreSQL did not start: ${describe(error, recent)}`)
+    throw new EmbeddedPostgresError(`The embedded PostgreSQL did not start: ${describe(error, recent)}`)
   })
   log.info({ component: 'db', port: connection.port }, 'embedded PostgreSQL is running')
   return {
@@ -158,7 +163,7 @@ async function stopLeftover(pid: number, databaseDir: string, log: Logger): Prom
   process.kill(pid, 'SIGINT')
   for (let waited = 0; waited < 30_000 && isAlive(pid); waited += 100) await sleep(100)
   if (isAlive(pid))
-    throw new Error(
+    throw new EmbeddedPostgresError(
       `An earlier embedded PostgreSQL (pid ${pid}) holds ${databaseDir} and did not stop; stop it and retry.`,
     )
 }

@@ -8,6 +8,9 @@ import { AppError, upstreamProblem, type FieldError } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
 
 const PROBLEM_TYPE_BASE = 'urn:procore-erp-sync:problem:'
+
+/** The problem code a request was refused with (4xx), for its log line. */
+export const refusals = new WeakMap<FastifyRequest, string>()
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
 
 /**
@@ -67,7 +70,8 @@ export default fp(
       if (problem.status >= 500) {
         request.log.error({ err: error }, 'request failed')
       } else {
-        request.log.info({ code: problem.code, status: problem.status }, 'request refused')
+        // Said once, in the request's own log line (app.ts).
+        refusals.set(request, problem.code)
       }
       return sendProblem(request, reply, problem)
     })

@@ -38,13 +38,54 @@ const problemDescriptions: Record<number, string> = {
   503: 'Temporarily unavailable; retry after Retry-After seconds.',
 }
 
+/** What a caller sees, per status: shown in Swagger UI instead of a body generated from the open-ended schema. */
+const problemExamples: Record<number, [code: string, title: string, detail: string]> = {
+  400: ['validation_failed', 'Invalid request', 'Fix these fields and retry: /body/erpId must not be empty.'],
+  401: ['unauthorized', 'Unauthorized', 'Send a valid, unrevoked API key as `Authorization: Bearer <key>`.'],
+  403: ['forbidden', 'Forbidden', 'This needs the operator or admin role; your API key is a viewer key.'],
+  404: ['not_found', 'Not found', 'No company with id 5358233 exists, or your API key is not scoped to it.'],
+  409: ['conflict', 'Conflict', 'The ERP vendor V000001 is already linked to Procore vendor 4300000009.'],
+  412: [
+    'precondition_failed',
+    'Precondition failed',
+    'The resource changed since you read it (current ETag "4"). GET it again, review, and retry with the new ETag.',
+  ],
+  413: ['body_too_large', 'Payload too large', 'The body is larger than 1048576 bytes.'],
+  415: ['unsupported_media_type', 'Unsupported media type', 'Send the body as application/json.'],
+  422: [
+    'idempotency_key_reused',
+    'Idempotency-Key reused',
+    'This Idempotency-Key was already used for a different request. Use a new key for a new request.',
+  ],
+  428: [
+    'precondition_required',
+    'Precondition required',
+    'This change needs an If-Match header carrying the ETag from your last GET of the resource.',
+  ],
+  503: ['unavailable', 'Service unavailable', 'The database is not answering; retry after Retry-After seconds.'],
+}
+
 /** Response entries for the given problem statuses, as application/problem+json. */
 export function problems(...statuses: number[]): Record<number, TSchema> {
   const out: Record<number, TSchema> = {}
   for (const status of statuses) {
+    const [code, title, detail] = problemExamples[status] ?? ['problem', 'Problem', 'What went wrong and what to do.']
     out[status] = {
       description: problemDescriptions[status] ?? 'Problem',
-      content: { 'application/problem+json': { schema: Type.Ref('Problem') } },
+      content: {
+        'application/problem+json': {
+          schema: Type.Ref('Problem'),
+          example: {
+            type: `urn:procore-erp-sync:problem:${code}`,
+            title,
+            status,
+            detail,
+            instance: '/v1/companies/5358233/links',
+            code,
+            requestId: '0b6f4a1e-3c2d-4e5f-8a9b-1c2d3e4f5a6b',
+          },
+        },
+      },
     }
   }
   return out
@@ -83,7 +124,9 @@ export const IdempotencyHeaders = Type.Object({
     Type.String({
       minLength: 1,
       maxLength: 255,
-      description: 'Makes the POST safe to retry: the same key and body replay the first response (kept ≥ 24 h).',
+      description:
+        'Makes the POST safe to retry: the same key and body replay the first response (kept ≥ 24 h). ' +
+        'Required where the operation says so.',
     }),
   ),
 })

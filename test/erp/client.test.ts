@@ -211,7 +211,7 @@ t.test('the ERP side of the sync contract against the stand-in', async (t) => {
   })
 
   t.test('neither the agent token nor the notification secret is ever logged', async (t) => {
-    t.ok(logs.lines.length > 10, 'trace logs were written')
+    t.ok(logs.lines.length >= 5, 'trace logs were written')
     const all = logs.lines.join('\n')
     t.notOk(all.includes(c.erp.token), 'token')
     t.notOk(all.includes(c.secret.slice('whsec_'.length)), 'notification secret')

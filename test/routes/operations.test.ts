@@ -81,11 +81,18 @@ t.test('request ids are accepted or generated, echoed, and in every log line; se
   })
   t.equal(failed.statusCode, 400)
 
-  const ofRequest = lines.filter((l) => l.reqId === 'caller-trace-42')
-  t.ok(ofRequest.length >= 2, 'incoming and completed lines carry the id')
-  t.ok(
-    lines.some((l) => l.reqId === 'req-bad' && l.msg === 'request refused'),
-    'refusals are logged with the id',
+  const ofRequest = lines.filter((l) => l.reqId === 'caller-trace-42' && l.level === 30)
+  t.equal(ofRequest.length, 1, 'one line per request at info, carrying the id')
+  t.match(ofRequest[0], {
+    method: 'GET',
+    path: '/v1/companies',
+    statusCode: 200,
+    msg: /^GET \/v1\/companies 200 \d+ ms$/,
+  })
+  t.match(
+    lines.filter((l) => l.reqId === 'req-bad' && l.level === 30),
+    [{ statusCode: 400, code: 'validation_failed', msg: /^POST \/v1\/companies 400 validation_failed \d+ ms$/ }],
+    'a refusal is that one line, with its code',
   )
   const all = JSON.stringify(lines)
   t.notOk(all.includes(key.slice(21)), 'the API key never reaches the log')
