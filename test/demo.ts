@@ -109,7 +109,7 @@ async function main() {
       onProgress: (step) => say(`  ${seconds().padStart(7)}  ${step}`),
       seed: (procore, erp, c) => {
         ids.pAccounting = procore.seed(c, 'departments', { name: 'Accounting' }).id
-        procore.seed(c, 'departments', { name: 'Estimating' })
+        ids.pEstimating = procore.seed(c, 'departments', { name: 'Estimating' }).id
         ids.pAcme = procore.seed(c, 'vendors', {
           name: 'Acme Concrete',
           email_address: 'ap@acme.example',
@@ -173,10 +173,20 @@ async function main() {
     const started = await startEditor(env)
     editor = started
     const EDIT = started.url
-    const { pAccounting, pAcme, pBright, pDelta, eAccounting, eAcme, eHarbor, pTower, eTower } = ids as Record<
-      'pAccounting' | 'pAcme' | 'pBright' | 'pDelta' | 'eAccounting' | 'eAcme' | 'eHarbor' | 'pTower' | 'eTower',
-      string
-    >
+    const { pAccounting, pAcme, pBright, pDelta, pEstimating, eAccounting, eAcme, eHarbor, pTower, eTower } =
+      ids as Record<
+        | 'pAccounting'
+        | 'pAcme'
+        | 'pBright'
+        | 'pDelta'
+        | 'pEstimating'
+        | 'eAccounting'
+        | 'eAcme'
+        | 'eHarbor'
+        | 'pTower'
+        | 'eTower',
+        string
+      >
     const must = async (what: string, status: number, p: ReturnType<typeof call>) => {
       const res = await p
       if (res.status !== status) throw new Error(`${what}: ${res.status} ${JSON.stringify(res.body)}`)
@@ -210,11 +220,14 @@ Paste these exports into a shell; the README's commands (section "Keeping record
 
   export API=${api} C=${COMPANY} KEY=${key} EDIT=${EDIT}
   export PV=${pAcme} EV=${eAcme} EV2=${eHarbor} PV2=${pBright}
+  export PD=${pDelta} PJ=${pTower} EJ=${eTower} PDEP=${pEstimating}
   export CLIENT_ID=${CLIENT.id} CLIENT_SECRET=${CLIENT.secret} AGENT_URL=${erp.url} AGENT_TOKEN=${erp.token}
   H="Authorization: Bearer $KEY"
 
 PV/EV: the vendor "Acme Concrete" in Procore and the ERP (not linked yet); EV2: "Harbor Steel", only in the ERP;
-PV2: "Bright Electric LLC", only in Procore; CLIENT_*: the Procore stand-in's service account; AGENT_*: the ERP
+PV2: "Bright Electric LLC", only in Procore; PD: "Delta Drywall", only in Procore (to send to the ERP);
+PJ/EJ: the project "Riverside Tower" in Procore (not ERP-integrated) and its ERP job with 3 cost codes;
+PDEP: the department "Estimating", only in Procore; CLIENT_*: the Procore stand-in's service account; AGENT_*: the ERP
 stand-in's agent address and token. The commands need curl and jq.
 
 1. Vendors on both sides, with their status and counts:
@@ -238,19 +251,19 @@ stand-in's agent address and token. The commands need curl and jq.
 6. Who did what, with before and after values:
   curl -s -H "$H" "$API/v1/companies/$C/audit" | jq '.items[] | {at, actor, action, type, before, after}'
 
-7. Link the ERP job "Riverside Tower" (${eTower}) to its Procore project (${pTower}), which is not ERP-integrated:
-  curl -s -H "$H" "$API/v1/companies/$C/records/project/erp/${eTower}/link-candidates" \\
+7. Link the ERP job "Riverside Tower" ($EJ) to its Procore project ($PJ), which is not ERP-integrated:
+  curl -s -H "$H" "$API/v1/companies/$C/records/project/erp/$EJ/link-candidates" \\
     | jq '.items[] | {id, eligible, unmet}'
   curl -s -H "$H" -H 'Content-Type: application/json' -H "Idempotency-Key: $(node -p 'crypto.randomUUID()')" \\
-    -d '{"type":"project","procoreId":"${pTower}","erpId":"${eTower}","fix":true}' "$API/v1/companies/$C/links" \\
+    -d '{"type":"project","procoreId":"'"$PJ"'","erpId":"'"$EJ"'","fix":true}' "$API/v1/companies/$C/links" \\
     | jq '.fixed, .dependents'
   (the job's 3 cost codes then appear in the Procore project:
   curl -s -H "$H" "$API/v1/companies/$C/records/cost_code?status=linked" | jq .counts)
 
-8. Send the Procore-only vendor "Delta Drywall" (${pDelta}) to the ERP; an approver accepts it as DELTADRY:
-  curl -s -H "$H" "$API/v1/companies/$C/exports/eligibility?type=vendor&procoreId=${pDelta}" | jq
+8. Send the Procore-only vendor "Delta Drywall" ($PD) to the ERP; an approver accepts it as DELTADRY:
+  curl -s -H "$H" "$API/v1/companies/$C/exports/eligibility?type=vendor&procoreId=$PD" | jq
   EX=$(curl -s -H "$H" -H 'Content-Type: application/json' \\
-    -d '{"type":"vendor","procoreId":"${pDelta}","sentBy":{"name":"Pat"}}' "$API/v1/companies/$C/exports" | jq -r .id)
+    -d '{"type":"vendor","procoreId":"'"$PD"'","sentBy":{"name":"Pat"}}' "$API/v1/companies/$C/exports" | jq -r .id)
   curl -s -H "$H" "$API/v1/companies/$C/exports?status=pending_acceptance" | jq '.items[] | {id, status, sentFields}'
   ETAG=$(curl -s -o /dev/null -D - -H "$H" "$API/v1/companies/$C/exports/$EX" | tr -d '\\r' | sed -n 's/^etag: //Ip')
   curl -s -H "$H" -H 'Content-Type: application/json' -H "If-Match: $ETAG" \\
