@@ -2,6 +2,7 @@
 // answers with problems, releases what it holds and keeps running.
 import { randomBytes } from 'node:crypto'
 import { sql } from 'kysely'
+import pg from 'pg'
 import t from 'tap'
 import { hashHeader, webhookHeader } from '../../src/procore/intake.js'
 import { signStandardWebhook } from '../standins/erp/index.js'
@@ -141,3 +142,42 @@ t.test('the job runner survives a failed job completion and runs jobs again', as
     from graphile_worker._private_jobs`.execute(app.db)
   t.equal(left, 0, `both jobs ran to completion after the failure: ${JSON.stringify(jobs.rows)}`)
 })
+
+t.test(
+  'a webhook whose secret lookup is stuck is answered 503 within the ack budget, not when it unblocks',
+  async (t) => {
+    // A statement timeout far beyond Procore's 5 s: only the ack budget can answer in time.
+    const { app, adminKey, databaseUrl } = await build(t, { WORKER_ENABLED: 'false', DB_STATEMENT_TIMEOUT_MS: '60000' })
+    await createCompany(app, adminKey, COMPANY)
+    const authorization = webhookHeader(COMPANY, randomBytes(24).toString('base64url'))
+    await sql`insert into procore_webhooks (company_id, namespace, api_version, destination_url, secret_hash,
+    secret_rotated_at) values (${COMPANY}, 'erp-sync', 'v4.0', 'http://x', ${hashHeader(authorization)}, now())`.execute(
+      app.db,
+    )
+    const blocker = new pg.Client(databaseUrl)
+    await blocker.connect()
+    await blocker.query('begin')
+    await blocker.query('lock table procore_webhooks in access exclusive mode')
+    let released = false
+    // Bounded: the lock goes after 20 s whatever happens.
+    const release = setTimeout(() => {
+      released = true
+      void blocker.query('rollback')
+    }, 20_000)
+    const res = await app.inject({
+      method: 'POST',
+      url: '/webhooks/procore',
+      headers: { authorization, 'content-type': 'application/json' },
+      payload:
+        `{"id":1,"ulid":"01J0000000000000000000LCK1","company_id":${COMPANY},"resource_name":"Company Vendors",` +
+        `"resource_id":1,"event_type":"update"}`,
+    })
+    const answeredWhileLocked = !released
+    clearTimeout(release)
+    if (!released) await blocker.query('rollback')
+    await blocker.end()
+    t.ok(answeredWhileLocked, 'answered while the lookup was still blocked')
+    t.equal(res.statusCode, 503, res.body)
+    t.ok(res.headers['retry-after'], 'with Retry-After')
+  },
+)
