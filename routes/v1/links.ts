@@ -147,8 +147,9 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Unlink',
         description:
           "Ends the link: syncing of the pair stops, Procore's origin_id/origin_code are cleared, an open " +
-          "discrepancy is dismissed; history stays. Send If-Match with the link's ETag. Repeating it on an ended " +
-          'link answers the same ended link (safe to retry).',
+          "discrepancy is dismissed; history stays. Send If-Match with the link's ETag; of racing unlinks one wins " +
+          'and the others get 412. Repeating it with the ETag of the ended link answers the ended link (safe to ' +
+          'retry).',
         params: LinkParams,
         headers: IfMatchHeaders,
         response: { 200: Link, ...problems(400, 401, 403, 404, 412, 428) },

@@ -47,6 +47,7 @@ interface Service {
   child: ChildProcess
   log: string[]
   exits: number
+  port: number
 }
 
 async function startService(name: string, port: number, migrate: boolean): Promise<Service> {
@@ -64,7 +65,7 @@ async function startService(name: string, port: number, migrate: boolean): Promi
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  const service: Service = { name, base: `http://127.0.0.1:${port}`, child, log: [], exits: 0 }
+  const service: Service = { name, base: `http://127.0.0.1:${port}`, child, log: [], exits: 0, port }
   started.push(service)
   child.stdout.on('data', (c: Buffer) => service.log.push(c.toString()))
   child.stderr.on('data', (c: Buffer) => service.log.push(c.toString()))
@@ -405,6 +406,20 @@ const readyAgain = await Promise.all(
     return Infinity
   }),
 )
+const exitsUnderTermination = services.reduce((n, s) => n + s.exits, 0)
+
+// kill -9 of either process while the deliveries go on; each is restarted at once.
+const restartMs: number[] = []
+for (let k = 0; k < 6; k++) {
+  await sleep(1000 + Math.floor(rnd() * 1500))
+  const i = k % 2
+  const victim = services[i]!
+  victim.child.kill('SIGKILL')
+  await new Promise((r) => (victim.exits > 0 ? r(null) : victim.child.once('exit', r)))
+  const t0 = performance.now()
+  services[i] = await startService(victim.name, victim.port, false)
+  restartMs.push(performance.now() - t0)
+}
 await sleep(3000)
 sending = false
 await Promise.all(senders)
@@ -415,27 +430,33 @@ const stored = new Set(
     )
   ).rows.map((r) => r.ulid),
 )
+const duplicated = Number(
+  (
+    await sql<{ n: string }>`select count(*) - count(distinct body::json->>'ulid') as n from inbox_events
+      where company_id = ${A}`.execute(db)
+  ).rows[0]!.n,
+)
 latencies.sort((x, y) => x - y)
 const pct = (p: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0)
 figure('backend termination', 'backends terminated (every 500 ms for 15 s)', terminations)
-figure('backend termination', 'webhooks acknowledged', acked.size)
-figure(
-  'backend termination',
-  'acknowledged but lost (2xx without commit)',
-  [...acked].filter((id) => !stored.has(id)).length,
-)
-figure('backend termination', 'non-2xx answers (retried by the sender)', non2xx)
-figure('backend termination', 'ack latency p50 / p99 / max ms', `${pct(0.5)} / ${pct(0.99)} / ${pct(1)}`)
+figure('both phases', 'webhooks acknowledged', acked.size)
+figure('both phases', 'acknowledged but lost (2xx without commit)', [...acked].filter((id) => !stored.has(id)).length)
+figure('both phases', 'non-2xx answers (retried by the sender)', non2xx)
+figure('both phases', 'ack latency p50 / p99 / max ms', `${pct(0.5)} / ${pct(0.99)} / ${pct(1)}`)
 figure(
   'backend termination',
   'ms from fault end to /health/ready 200',
   readyAgain.map((ms) => Math.round(ms)).join(' / '),
 )
+figure('backend termination', 'service process exits', exitsUnderTermination)
+figure('kill -9', 'SIGKILLs of a service during deliveries (each restarted)', restartMs.length)
+figure('kill -9', 'max ms from restart to ready', Math.round(Math.max(...restartMs)))
 figure(
-  'backend termination',
-  'service process exits',
+  'kill -9',
+  'other process exits',
   services.reduce((n, s) => n + s.exits, 0),
 )
+figure('both phases', 'events stored twice (duplicated)', duplicated)
 if (firstRefusal) console.log(`#   first refusal: ${firstRefusal}`)
 
 // --- 5. canary secrets --------------------------------------------------------------------------
@@ -456,7 +477,7 @@ await db.destroy()
 await admin.query(`drop database if exists "${dbName}" with (force)`)
 await admin.end()
 
-const width = [16, 52, 24]
+const width = [20, 56, 22]
 const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(width[i]!)).join(' | ') + ' |'
 console.log('\n' + line(['area', 'figure', 'value']))
 console.log('|' + width.map((w) => '-'.repeat(w + 2)).join('|') + '|')
