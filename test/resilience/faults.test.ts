@@ -5,6 +5,7 @@ import { sql } from 'kysely'
 import pg from 'pg'
 import t from 'tap'
 import { hashHeader, webhookHeader } from '../../src/procore/intake.js'
+import { releaseJobsOfDeadWorkers } from '../../src/jobs/runner.js'
 import { signStandardWebhook } from '../standins/erp/index.js'
 import { connected } from '../erp/fixtures/harness.js'
 import { build, createCompany } from '../helpers/app.js'
@@ -179,5 +180,22 @@ t.test(
     t.ok(answeredWhileLocked, 'answered while the lookup was still blocked')
     t.equal(res.statusCode, 503, res.body)
     t.ok(res.headers['retry-after'], 'with Retry-After')
+  },
+)
+
+t.test(
+  'a job whose process was killed on its last attempt runs again instead of sitting at max attempts',
+  async (t) => {
+    const { app } = await build(t, { WORKER_ENABLED: 'false' })
+    await sql`select graphile_worker.add_job('purge-idempotency-keys', '{}'::json, max_attempts := 3)`.execute(app.db)
+    // As a SIGKILLed process leaves it: fetched for its last attempt (counted), locked by a worker that beats no more.
+    await sql`update graphile_worker._private_jobs set attempts = 3, locked_by = 'worker-killed',
+    locked_at = now() - interval '1 hour'`.execute(app.db)
+    const released = await releaseJobsOfDeadWorkers(app.ctx, 60_000)
+    t.same(released, ['worker-killed'])
+    const { rows } = await sql<{ attempts: number; max_attempts: number; locked_by: string | null }>`
+    select attempts, max_attempts, locked_by from graphile_worker._private_jobs`.execute(app.db)
+    t.equal(rows[0]!.locked_by, null, 'unlocked')
+    t.ok(rows[0]!.attempts < rows[0]!.max_attempts, `it has an attempt left: ${JSON.stringify(rows[0])}`)
   },
 )
