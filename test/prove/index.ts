@@ -2,22 +2,58 @@
  * `npm run prove`: the service's promises demonstrated against real processes. Two service
  * processes (`src/server.ts`, exactly as deployed) share one fresh PostgreSQL database; this
  * script attacks them over HTTP and from inside PostgreSQL, then prints one table of figures.
- * Bounded: every phase has a fixed request count or duration (about 2 minutes in all).
+ * Bounded: every phase has a fixed request count or duration (about 3 minutes in all).
  *
- *   PROVE_DATABASE_URL (or TEST_DATABASE_URL): the PostgreSQL server to use (a database is
- *   created on it and dropped afterwards). Default postgres://postgres@127.0.0.1:5432/postgres.
+ * With PostgreSQL binaries under /usr/lib/postgresql (run as root: the cluster runs as user
+ * postgres), a throwaway cluster on port 55432 is used, so PostgreSQL itself can be restarted
+ * under load. Else PROVE_DATABASE_URL (or TEST_DATABASE_URL) names the server to use (a database
+ * is created on it and dropped afterwards) and the restart phase is skipped.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { createApiKey } from '../../src/auth/api-keys.js'
 import type { Database } from '../../src/db/database.js'
 import { hashHeader, webhookHeader } from '../../src/procore/intake.js'
 
-const SERVER =
-  process.env.PROVE_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+// A PostgreSQL cluster of our own when the binaries are here (so it can be restarted under load), else the given one.
+const PG_BIN = existsSync('/usr/lib/postgresql')
+  ? readdirSync('/usr/lib/postgresql')
+      .map((v) => `/usr/lib/postgresql/${v}/bin`)
+      .find((d) => existsSync(`${d}/pg_ctl`))
+  : undefined
+const cluster = PG_BIN && !process.env.PROVE_DATABASE_URL ? mkdtempSync(path.join(tmpdir(), 'prove-pg-')) : undefined
+const CLUSTER_PORT = 55432
+const pgCtl = (...args: string[]) =>
+  execFileSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', cluster!, ...args], { stdio: 'ignore' })
+const startCluster = () =>
+  pgCtl('-o', `-p ${CLUSTER_PORT} -k ${cluster} -c listen_addresses=127.0.0.1`, '-l', `${cluster}/log`, '-w', 'start')
+if (cluster) {
+  execFileSync('chown', ['postgres', cluster])
+  execFileSync(
+    'runuser',
+    ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', cluster, '-A', 'trust', '-U', 'postgres'],
+    {
+      stdio: 'ignore',
+    },
+  )
+  startCluster()
+  process.on('exit', () => {
+    try {
+      pgCtl('-m', 'immediate', 'stop')
+    } catch {
+      // already stopped
+    }
+    rmSync(cluster, { recursive: true, force: true })
+  })
+}
+const SERVER = cluster
+  ? `postgres://postgres@127.0.0.1:${CLUSTER_PORT}/postgres`
+  : (process.env.PROVE_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres')
 const FUZZ_REQUESTS = Number(process.env.PROVE_FUZZ_REQUESTS ?? 4200)
 const A = '7001'
 const B = '7002'
@@ -408,6 +444,41 @@ const readyAgain = await Promise.all(
 )
 const exitsUnderTermination = services.reduce((n, s) => n + s.exits, 0)
 
+// PostgreSQL itself stops (immediate: crash recovery on start) for 5 s while the deliveries go on.
+if (cluster) {
+  admin.on('error', () => {})
+  terminator.on('error', () => {})
+  pgCtl('-m', 'immediate', 'stop')
+  const readyWhileDown: number[] = []
+  const downUntil = Date.now() + 5000
+  while (Date.now() < downUntil) {
+    readyWhileDown.push(...(await Promise.all(services.map((s) => get(`${s.base}/health/ready`)))))
+    await sleep(250)
+  }
+  startCluster()
+  const back = performance.now()
+  const readyAfter = await Promise.all(
+    services.map(async (s) => {
+      for (let i = 0; i < 600; i++) {
+        if ((await get(`${s.base}/health/ready`)) === 200) return performance.now() - back
+        await sleep(100)
+      }
+      return Infinity
+    }),
+  )
+  figure(
+    'PostgreSQL restart',
+    '/health/ready while down: 503 / other',
+    `${readyWhileDown.filter((c) => c === 503).length} / ${readyWhileDown.filter((c) => c !== 503).length}`,
+  )
+  figure('PostgreSQL restart', 'ms from database back to ready 200', readyAfter.map((ms) => Math.round(ms)).join(' / '))
+  figure(
+    'PostgreSQL restart',
+    'service process exits',
+    services.reduce((n, s) => n + s.exits, 0),
+  )
+}
+
 // kill -9 of either process while the deliveries go on; each is restarted at once.
 const restartMs: number[] = []
 for (let k = 0; k < 6; k++) {
@@ -439,10 +510,14 @@ const duplicated = Number(
 latencies.sort((x, y) => x - y)
 const pct = (p: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0)
 figure('backend termination', 'backends terminated (every 500 ms for 15 s)', terminations)
-figure('both phases', 'webhooks acknowledged', acked.size)
-figure('both phases', 'acknowledged but lost (2xx without commit)', [...acked].filter((id) => !stored.has(id)).length)
-figure('both phases', 'non-2xx answers (retried by the sender)', non2xx)
-figure('both phases', 'ack latency p50 / p99 / max ms', `${pct(0.5)} / ${pct(0.99)} / ${pct(1)}`)
+figure('all fault phases', 'webhooks acknowledged', acked.size)
+figure(
+  'all fault phases',
+  'acknowledged but lost (2xx without commit)',
+  [...acked].filter((id) => !stored.has(id)).length,
+)
+figure('all fault phases', 'non-2xx answers (retried by the sender)', non2xx)
+figure('all fault phases', 'ack latency p50 / p99 / max ms', `${pct(0.5)} / ${pct(0.99)} / ${pct(1)}`)
 figure(
   'backend termination',
   'ms from fault end to /health/ready 200',
@@ -456,7 +531,7 @@ figure(
   'other process exits',
   services.reduce((n, s) => n + s.exits, 0),
 )
-figure('both phases', 'events stored twice (duplicated)', duplicated)
+figure('all fault phases', 'events stored twice (duplicated)', duplicated)
 if (firstRefusal) console.log(`#   first refusal: ${firstRefusal}`)
 
 // --- 5. canary secrets --------------------------------------------------------------------------
@@ -472,10 +547,13 @@ figure(
 
 for (const s of services) s.child.kill('SIGTERM')
 await Promise.all(services.map((s) => new Promise((r) => (s.exits > 0 ? r(null) : s.child.once('exit', r)))))
-await terminator.end()
+await terminator.end().catch(() => {})
 await db.destroy()
-await admin.query(`drop database if exists "${dbName}" with (force)`)
-await admin.end()
+const cleanup = new pg.Client(SERVER)
+await cleanup.connect()
+await cleanup.query(`drop database if exists "${dbName}" with (force)`)
+await cleanup.end()
+await admin.end().catch(() => {})
 
 const width = [20, 56, 22]
 const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(width[i]!)).join(' | ') + ' |'
