@@ -15,6 +15,7 @@ import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.js
 import { parseJsonBody, requestValidatorCompiler } from './api/json.js'
 import idempotency from './plugins/idempotency.js'
 import metrics from './plugins/metrics.js'
+import rateLimit from './plugins/rate-limit.js'
 import openapi from './plugins/swagger.js'
 import operations from '../routes/operations.js'
 import apiKeyRoutes from '../routes/v1/api-keys.js'
@@ -134,6 +135,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(
     async (v1) => {
       await v1.register(auth)
+      await v1.register(rateLimit, { perMinute: config.rateLimitPerMinute })
       await v1.register(idempotency, { ttlHours: config.idempotencyTtlHours })
       await v1.register(companyRoutes)
       await v1.register(apiKeyRoutes)
