@@ -2,7 +2,7 @@
  * `npm run prove`: the service's promises demonstrated against real processes. Two service
  * processes (`src/server.ts`, exactly as deployed) share one fresh PostgreSQL database; this
  * script attacks them over HTTP and from inside PostgreSQL, then prints one table of figures.
- * Bounded: every phase has a fixed request count or duration (about 3 minutes in all).
+ * Bounded: every phase has a fixed request count or duration (about 2 minutes in all).
  *
  * With PostgreSQL binaries under /usr/lib/postgresql (run as root: the cluster runs as user
  * postgres), a throwaway cluster on port 55432 is used, so PostgreSQL itself can be restarted
