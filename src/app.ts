@@ -15,6 +15,7 @@ import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.js
 import { parseJsonBody, requestValidatorCompiler } from './api/json.js'
 import idempotency from './plugins/idempotency.js'
 import metrics from './plugins/metrics.js'
+import pressure from './plugins/pressure.js'
 import rateLimit from './plugins/rate-limit.js'
 import openapi from './plugins/swagger.js'
 import operations from '../routes/operations.js'
@@ -124,6 +125,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(context, { ctx })
   await app.register(errors)
   await app.register(metrics)
+  await app.register(pressure, { pool, ...config.pressure })
   await app.register(openapi)
 
   await app.register(operations)

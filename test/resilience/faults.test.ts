@@ -199,3 +199,32 @@ t.test(
     t.ok(rows[0]!.attempts < rows[0]!.max_attempts, `it has an attempt left: ${JSON.stringify(rows[0])}`)
   },
 )
+
+t.test('a long queue for database connections is answered 503 at once, health still answers', async (t) => {
+  const { app, adminKey, auth, databaseUrl } = await build(t, {
+    WORKER_ENABLED: 'false',
+    DB_POOL_MAX: '1',
+    PRESSURE_MAX_POOL_WAITING: '1',
+  })
+  const blocker = new pg.Client(databaseUrl)
+  await blocker.connect()
+  await blocker.query('begin')
+  await blocker.query('lock table companies in access exclusive mode')
+  const list = () => app.inject({ method: 'GET', url: '/v1/companies', headers: auth(adminKey) })
+  // The first holds the only connection (blocked by the lock); the next ones queue for it.
+  const held = [list(), list(), list()]
+  let refused: Awaited<ReturnType<typeof list>> | undefined
+  for (let i = 0; i < 50 && !refused; i++) {
+    await new Promise((r) => setTimeout(r, 50))
+    const res = await Promise.race([list(), new Promise<undefined>((r) => setTimeout(() => r(undefined), 100))])
+    if (res?.statusCode === 503) refused = res
+  }
+  const live = await app.inject({ method: 'GET', url: '/health/live' })
+  await blocker.query('rollback')
+  await blocker.end()
+  await Promise.all(held)
+  t.ok(refused, 'a request was refused while the queue was long')
+  t.equal(refused?.json().code, 'overloaded')
+  t.equal(refused?.headers['retry-after'], '2')
+  t.equal(live.statusCode, 200, 'liveness is always answered')
+})
