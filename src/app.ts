@@ -21,6 +21,8 @@ import errors, { clientErrorHandler, frameworkErrors, refusals } from './plugins
 import { parseJsonBody, requestValidatorCompiler } from './api/json.js'
 import idempotency from './plugins/idempotency.js'
 import metrics from './plugins/metrics.js'
+import pressure from './plugins/pressure.js'
+import rateLimit from './plugins/rate-limit.js'
 import openapi from './plugins/swagger.js'
 import operations from '../routes/operations.js'
 import apiKeyRoutes from '../routes/v1/api-keys.js'
@@ -158,6 +160,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(context, { ctx })
   await app.register(errors)
   await app.register(metrics)
+  await app.register(pressure, { pool, ...config.pressure })
   await app.register(openapi)
 
   await app.register(operations)
@@ -169,6 +172,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(
     async (v1) => {
       await v1.register(auth)
+      await v1.register(rateLimit, { perMinute: config.rateLimitPerMinute })
       await v1.register(idempotency, { ttlHours: config.idempotencyTtlHours })
       await v1.register(companyRoutes)
       await v1.register(apiKeyRoutes)

@@ -63,6 +63,21 @@ export const EnvSchema = Type.Object({
     default: 24,
     description: 'How long Idempotency-Key results are kept (at least 24 h).',
   }),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({
+    minimum: 0,
+    default: 1200,
+    description: 'Requests per API key per minute on /v1, per process (0: no limit). Over it: 429 + Retry-After.',
+  }),
+  PRESSURE_MAX_POOL_WAITING: Type.Integer({
+    minimum: 0,
+    default: 50,
+    description: 'Requests queued for a database connection beyond which new requests get 503 at once (0: off).',
+  }),
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({
+    minimum: 0,
+    default: 1000,
+    description: 'Event-loop delay (p99, ms) beyond which new requests get 503 at once (0: off).',
+  }),
   BOOTSTRAP_ADMIN_KEY: Type.Boolean({
     default: true,
     description: 'On first start with no API keys, create an admin key and print it once.',
@@ -162,6 +177,8 @@ export const ConfigSchema = Type.Decode(EnvSchema, (e) => ({
   },
   http: { bodyLimit: e.BODY_LIMIT_BYTES, requestTimeoutMs: e.REQUEST_TIMEOUT_MS },
   idempotencyTtlHours: e.IDEMPOTENCY_TTL_HOURS,
+  rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+  pressure: { maxPoolWaiting: e.PRESSURE_MAX_POOL_WAITING, maxEventLoopDelayMs: e.PRESSURE_MAX_EVENT_LOOP_DELAY_MS },
   bootstrapAdminKey: e.BOOTSTRAP_ADMIN_KEY,
   /** Secret. Undefined means: server.ts reads or creates DATA_DIR/encryption.key. */
   encryptionKeys: e.ENCRYPTION_KEYS,

@@ -166,9 +166,10 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Unlink',
         description:
           "Ends the link: syncing of the pair stops, Procore's origin_id/origin_code are cleared, an open " +
-          "discrepancy is dismissed; history stays. Send If-Match with the link's ETag. Repeating it on an ended " +
-          'link answers the same ended link (safe to retry). A link with linked records inside it (a project ' +
-          'with linked cost codes) answers 409 listing them, unless `cascade=true`, which unlinks them too.',
+          "discrepancy is dismissed; history stays. Send If-Match with the link's ETag; of racing unlinks one wins " +
+          'and the others get 412. Repeating it with the ETag of the ended link answers the ended link (safe to ' +
+          'retry). A link with linked records inside it (a project with linked cost codes) answers 409 listing ' +
+          'them, unless `cascade=true`, which unlinks them too.',
         params: LinkParams,
         headers: IfMatchHeaders,
         querystring: Type.Object(

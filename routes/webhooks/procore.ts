@@ -26,8 +26,9 @@ const procoreWebhooks: FastifyPluginAsyncTypebox = async (app) => {
     '/webhooks/procore',
     {
       bodyLimit: BODY_LIMIT,
-      onRequest: async (request) => {
-        companies.set(request, await authenticateWebhook(app.ctx, request.headers.authorization))
+      onRequest: async (request, reply) => {
+        const startedAt = Date.now() - reply.elapsedTime
+        companies.set(request, await authenticateWebhook(app.ctx, request.headers.authorization, startedAt))
       },
       schema: {
         tags: ['webhooks'],
@@ -47,9 +48,10 @@ const procoreWebhooks: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: ReceivedWebhook, ...problems(401, 413, 503) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const body = typeof request.body === 'string' ? request.body : ''
-      return receiveWebhook(app.ctx, companies.get(request)!, body, request.headers)
+      const startedAt = Date.now() - reply.elapsedTime
+      return receiveWebhook(app.ctx, companies.get(request)!, body, request.headers, startedAt)
     },
   )
 }

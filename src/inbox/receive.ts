@@ -10,15 +10,12 @@ import { verify } from '../erp/signature.js'
 import { AppError } from '../errors.js'
 import { parseEvent } from '../procore/events.js'
 import type { ReceivedWebhook } from '../schemas/webhook-events.js'
-import { unauthorizedWebhook, webhookUnavailable } from '../procore/intake.js'
+import { unauthorizedWebhook, webhookUnavailable, withinAckBudget } from '../procore/intake.js'
 import { typeForErpResource, typeForProcoreResource } from '../sync/registry.js'
 import { storeEvent } from './inbox.js'
 
 /** Headers worth keeping with an event (never Authorization). */
 const KEPT_HEADERS = ['content-type', 'user-agent', 'x-request-id'] as const
-
-/** Longest we wait for the inbox insert before telling Procore to retry (its own timeout is 5 s). */
-const STORE_DEADLINE_MS = 3000
 
 export type Received = ReceivedWebhook
 
@@ -33,6 +30,7 @@ export async function receiveWebhook(
   companyId: string,
   body: string,
   headers: Record<string, string | string[] | undefined>,
+  startedAt = Date.now(),
 ): Promise<Received> {
   const parsed = parseEvent(body)
   const claimed = parsed.ok ? parsed.event.companyId : parsed.companyId
@@ -51,9 +49,8 @@ export async function receiveWebhook(
       ? `resource "${parsed.event.resourceName.slice(0, 100)}" is not one this service consumes`
       : undefined
 
-  let timer: NodeJS.Timeout | undefined
   try {
-    const stored = await Promise.race([
+    const stored = await withinAckBudget(
       storeEvent(ctx.db, {
         companyId,
         source: 'procore',
@@ -65,18 +62,12 @@ export async function receiveWebhook(
         resourceId: parsed.ok ? parsed.event.resourceId : null,
         ...(quarantineReason === undefined ? {} : { quarantineReason }),
       }),
-      new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`inbox insert took longer than ${STORE_DEADLINE_MS} ms`)),
-          STORE_DEADLINE_MS,
-        )
-      }),
-    ])
+      startedAt,
+      'the inbox insert',
+    )
     return { id: stored.id, status: stored.duplicate ? 'duplicate' : stored.status }
   } catch (error) {
     throw webhookUnavailable(ctx, companyId, error)
-  } finally {
-    clearTimeout(timer)
   }
 }
 

@@ -173,6 +173,12 @@ export async function releaseJobsOfDeadWorkers(ctx: AppContext, staleMs: number)
         'runs of stopped workers interrupted',
       )
     }
+    // Fetching a job counts an attempt before it runs; a process killed meanwhile did not fail it. Without
+    // giving that attempt back, a few kills leave a job at max attempts with no error, never to run again.
+    await sql`update graphile_worker._private_jobs
+      set attempts = greatest(attempts - 1, 0),
+        last_error = coalesce(last_error, 'the process running it stopped; the attempt was not counted')
+      where locked_by = any(${dead}::text[])`.execute(ctx.db)
     await sql`select graphile_worker.force_unlock_workers(${dead}::text[])`.execute(ctx.db)
     await ctx.db.deleteFrom('worker_heartbeats').where('worker_id', 'in', dead).execute()
     ctx.log.warn({ component: 'jobs', workers: dead }, 'released the jobs of workers that stopped beating')

@@ -25,18 +25,25 @@ export const unauthorizedWebhook = () =>
  * the header's hash is compared in constant time with the company's current secret and, within
  * the grace period after a rotation, the previous one.
  */
-export async function authenticateWebhook(ctx: AppContext, authorization: string | undefined): Promise<string> {
+export async function authenticateWebhook(
+  ctx: AppContext,
+  authorization: string | undefined,
+  startedAt = Date.now(),
+): Promise<string> {
   const match = authorization === undefined ? null : HEADER.exec(authorization)
   const companyId = match?.[1]
   if (!authorization || !companyId) throw unauthorizedWebhook()
-  const row = await ctx.db
-    .selectFrom('procore_webhooks')
-    .select(['secret_hash', 'previous_secret_hash', 'previous_valid_until'])
-    .where('company_id', '=', companyId)
-    .executeTakeFirst()
-    .catch((error: unknown) => {
-      throw webhookUnavailable(ctx, companyId, error)
-    })
+  const row = await withinAckBudget(
+    ctx.db
+      .selectFrom('procore_webhooks')
+      .select(['secret_hash', 'previous_secret_hash', 'previous_valid_until'])
+      .where('company_id', '=', companyId)
+      .executeTakeFirst(),
+    startedAt,
+    'the secret lookup',
+  ).catch((error: unknown) => {
+    throw webhookUnavailable(ctx, companyId, error)
+  })
   if (!row) throw unauthorizedWebhook()
   const presented = Buffer.from(hashHeader(authorization), 'hex')
   const current = timingSafeEqual(presented, Buffer.from(row.secret_hash, 'hex'))
@@ -48,6 +55,28 @@ export async function authenticateWebhook(ctx: AppContext, authorization: string
     previousValid
   if (!current && !previous) throw unauthorizedWebhook()
   return companyId
+}
+
+/**
+ * Procore gives up on a delivery after 5 s. Everything before our answer (waiting for a pool
+ * connection, the secret lookup, the insert) shares this budget, counted from the request's
+ * arrival; past it we answer 503 and Procore delivers again, rather than answering too late.
+ */
+export const ACK_BUDGET_MS = 3000
+
+export async function withinAckBudget<T>(work: Promise<T>, startedAt: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const left = Math.max(ACK_BUDGET_MS - (Date.now() - startedAt), 0)
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ACK_BUDGET_MS} ms`)), left)
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /** The database did not answer: Procore must deliver again (it pauses and retries this endpoint). */

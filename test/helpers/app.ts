@@ -27,6 +27,10 @@ export const testEnv = (databaseUrl: string): Record<string, string> => ({
   DATABASE_URL: databaseUrl,
   ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
   WORKER_HEARTBEAT_MS: '500',
+  // Tests send bursts with one key; the limit itself is tested with a value of its own.
+  RATE_LIMIT_PER_MINUTE: '0',
+  // Many test files share two cores: a lagging event loop there is not an overload to refuse.
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
 })
 
 export async function build(t: Test, env: Record<string, string> = {}, options: BuildOptions = {}): Promise<TestApp> {

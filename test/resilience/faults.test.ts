@@ -2,8 +2,10 @@
 // answers with problems, releases what it holds and keeps running.
 import { randomBytes } from 'node:crypto'
 import { sql } from 'kysely'
+import pg from 'pg'
 import t from 'tap'
 import { hashHeader, webhookHeader } from '../../src/procore/intake.js'
+import { releaseJobsOfDeadWorkers } from '../../src/jobs/runner.js'
 import { signStandardWebhook } from '../standins/erp/index.js'
 import { connected } from '../erp/fixtures/harness.js'
 import { build, createCompany } from '../helpers/app.js'
@@ -140,4 +142,89 @@ t.test('the job runner survives a failed job completion and runs jobs again', as
   const jobs = await sql`select task_id, attempts, last_error, locked_by, locked_at, run_at
     from graphile_worker._private_jobs`.execute(app.db)
   t.equal(left, 0, `both jobs ran to completion after the failure: ${JSON.stringify(jobs.rows)}`)
+})
+
+t.test(
+  'a webhook whose secret lookup is stuck is answered 503 within the ack budget, not when it unblocks',
+  async (t) => {
+    // A statement timeout far beyond Procore's 5 s: only the ack budget can answer in time.
+    const { app, adminKey, databaseUrl } = await build(t, { WORKER_ENABLED: 'false', DB_STATEMENT_TIMEOUT_MS: '60000' })
+    await createCompany(app, adminKey, COMPANY)
+    const authorization = webhookHeader(COMPANY, randomBytes(24).toString('base64url'))
+    await sql`insert into procore_webhooks (company_id, namespace, api_version, destination_url, secret_hash,
+    secret_rotated_at) values (${COMPANY}, 'erp-sync', 'v4.0', 'http://x', ${hashHeader(authorization)}, now())`.execute(
+      app.db,
+    )
+    const blocker = new pg.Client(databaseUrl)
+    await blocker.connect()
+    await blocker.query('begin')
+    await blocker.query('lock table procore_webhooks in access exclusive mode')
+    let released = false
+    // Bounded: the lock goes after 20 s whatever happens.
+    const release = setTimeout(() => {
+      released = true
+      void blocker.query('rollback')
+    }, 20_000)
+    const res = await app.inject({
+      method: 'POST',
+      url: '/webhooks/procore',
+      headers: { authorization, 'content-type': 'application/json' },
+      payload:
+        `{"id":1,"ulid":"01J0000000000000000000LCK1","company_id":${COMPANY},"resource_name":"Company Vendors",` +
+        `"resource_id":1,"event_type":"update"}`,
+    })
+    const answeredWhileLocked = !released
+    clearTimeout(release)
+    if (!released) await blocker.query('rollback')
+    await blocker.end()
+    t.ok(answeredWhileLocked, 'answered while the lookup was still blocked')
+    t.equal(res.statusCode, 503, res.body)
+    t.ok(res.headers['retry-after'], 'with Retry-After')
+  },
+)
+
+t.test(
+  'a job whose process was killed on its last attempt runs again instead of sitting at max attempts',
+  async (t) => {
+    const { app } = await build(t, { WORKER_ENABLED: 'false' })
+    await sql`select graphile_worker.add_job('purge-idempotency-keys', '{}'::json, max_attempts := 3)`.execute(app.db)
+    // As a SIGKILLed process leaves it: fetched for its last attempt (counted), locked by a worker that beats no more.
+    await sql`update graphile_worker._private_jobs set attempts = 3, locked_by = 'worker-killed',
+    locked_at = now() - interval '1 hour'`.execute(app.db)
+    const released = await releaseJobsOfDeadWorkers(app.ctx, 60_000)
+    t.same(released, ['worker-killed'])
+    const { rows } = await sql<{ attempts: number; max_attempts: number; locked_by: string | null }>`
+    select attempts, max_attempts, locked_by from graphile_worker._private_jobs`.execute(app.db)
+    t.equal(rows[0]!.locked_by, null, 'unlocked')
+    t.ok(rows[0]!.attempts < rows[0]!.max_attempts, `it has an attempt left: ${JSON.stringify(rows[0])}`)
+  },
+)
+
+t.test('a long queue for database connections is answered 503 at once, health still answers', async (t) => {
+  const { app, adminKey, auth, databaseUrl } = await build(t, {
+    WORKER_ENABLED: 'false',
+    DB_POOL_MAX: '1',
+    PRESSURE_MAX_POOL_WAITING: '1',
+  })
+  const blocker = new pg.Client(databaseUrl)
+  await blocker.connect()
+  await blocker.query('begin')
+  await blocker.query('lock table companies in access exclusive mode')
+  const list = () => app.inject({ method: 'GET', url: '/v1/companies', headers: auth(adminKey) })
+  // The first holds the only connection (blocked by the lock); the next ones queue for it.
+  const held = [list(), list(), list()]
+  let refused: Awaited<ReturnType<typeof list>> | undefined
+  for (let i = 0; i < 50 && !refused; i++) {
+    await new Promise((r) => setTimeout(r, 50))
+    const res = await Promise.race([list(), new Promise<undefined>((r) => setTimeout(() => r(undefined), 100))])
+    if (res?.statusCode === 503) refused = res
+  }
+  const live = await app.inject({ method: 'GET', url: '/health/live' })
+  await blocker.query('rollback')
+  await blocker.end()
+  await Promise.all(held)
+  t.ok(refused, 'a request was refused while the queue was long')
+  t.equal(refused?.json().code, 'overloaded')
+  t.equal(refused?.headers['retry-after'], '2')
+  t.equal(live.statusCode, 200, 'liveness is always answered')
 })

@@ -135,3 +135,24 @@ t.test('of racing unlinks carrying one ETag, exactly one wins', async (t) => {
   const again = await app.inject({ method: 'DELETE', url, headers: { ...auth(adminKey), 'if-match': current } })
   t.equal(again.statusCode, 200, 'repeating with the current ETag answers the ended link')
 })
+
+t.test('each API key has a per-minute limit: 429 problem+json with Retry-After, other keys unaffected', async (t) => {
+  const { app, adminKey, key, auth } = await build(t, { RATE_LIMIT_PER_MINUTE: '5' })
+  const other = await key('admin')
+  const answers = []
+  for (let i = 0; i < 6; i++)
+    answers.push(await app.inject({ method: 'GET', url: '/v1/companies', headers: auth(adminKey) }))
+  t.same(
+    answers.map((a) => a.statusCode),
+    [200, 200, 200, 200, 200, 429],
+  )
+  t.equal(answers[0]!.headers['ratelimit-limit'], '5')
+  t.equal(answers[4]!.headers['ratelimit-remaining'], '0')
+  const refused = answers[5]!
+  t.ok(isProblem(refused))
+  t.equal(refused.json().code, 'rate_limited')
+  t.ok(Number(refused.headers['retry-after']) >= 1, 'Retry-After in seconds')
+  t.equal((await app.inject({ method: 'GET', url: '/v1/companies', headers: auth(other) })).statusCode, 200)
+  const metrics = await app.inject({ method: 'GET', url: '/metrics' })
+  t.match(metrics.body, /http_rate_limited_total 1/)
+})

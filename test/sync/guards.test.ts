@@ -190,8 +190,14 @@ t.test('guards', async (t) => {
     t.equal(h.procore.get(c, 'vendors', p.delta.id)?.origin_code, null)
     t.equal(
       (await h.api('DELETE', `/v1/companies/${c}/links/${l.id}`, undefined, { 'if-match': etag })).status,
+      412,
+      'the ETag from before the unlink is stale: of racing unlinks only one wins',
+    )
+    t.equal(
+      (await h.api('DELETE', `/v1/companies/${c}/links/${l.id}`, undefined, { 'if-match': String(res.headers.etag) }))
+        .status,
       200,
-      'repeat answers the ended link',
+      'a repeat with the ended link’s ETag answers the ended link',
     )
     t.equal(
       (await h.api('GET', `/v1/companies/${c}/records/vendor/procore/${p.delta.id}`)).body.status,
