@@ -13,8 +13,8 @@ export const openApiInfo = {
     'webhooks and signed ERP notifications. Procore records are sent to the ERP through an accounting approver, ' +
     'and each sync type runs on its own schedule.\n\n' +
     'Work through the groups in order: register a company, connect Procore and the ERP, then records, links, ' +
-    'discrepancies, exports and the sync schedule. Examples use the ids of `npm run demo` (company 5358233, the vendor "Acme Concrete": ' +
-    '4300000006 in Procore, V000001 in the ERP).\n\n' +
+    'discrepancies, exports and the sync schedule. Examples use the ids of `npm run demo` (company 5358233, ' +
+    'the vendor "Acme Concrete": 4300000006 in Procore, V000001 in the ERP).\n\n' +
     'Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457 `application/problem+json`. Lists are ' +
     'cursor-paginated (`limit`, `cursor` → `next`). POSTs accept `Idempotency-Key` (required where marked; Swagger ' +
     'UI sends a fresh one for the example value); changes to existing resources need `If-Match` with the ETag from ' +
