@@ -194,7 +194,11 @@ t.test('the hourly purge removes expired idempotency keys and keeps live ones', 
   const scheduled = cronItems(tasks)
     .map((item) => item.identifier)
     .sort()
-  t.same(scheduled, ['purge-idempotency-keys', 'sync-schedule-tick'], 'the recurring tasks, by their own declaration')
+  t.same(
+    scheduled,
+    ['exports:digest', 'purge-idempotency-keys', 'sync-schedule-tick'],
+    'the recurring tasks, by their own declaration',
+  )
   t.equal(new Set(tasks.map((task) => task.name)).size, tasks.length, 'task names are unique')
 
   const apiKey = await app.db.selectFrom('api_keys').select('id').executeTakeFirstOrThrow()
