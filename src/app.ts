@@ -21,6 +21,7 @@ import errors, { clientErrorHandler, frameworkErrors, refusals } from './plugins
 import { parseJsonBody, requestValidatorCompiler } from './api/json.js'
 import idempotency from './plugins/idempotency.js'
 import metrics from './plugins/metrics.js'
+import { registerCircuitMetrics, upstreamBreakers } from './http/breaker.js'
 import pressure from './plugins/pressure.js'
 import rateLimit from './plugins/rate-limit.js'
 import openapi from './plugins/swagger.js'
@@ -160,6 +161,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(context, { ctx })
   await app.register(errors)
   await app.register(metrics)
+  registerCircuitMetrics(app.metrics, upstreamBreakers(ctx))
   await app.register(pressure, { pool, ...config.pressure })
   await app.register(openapi)
 

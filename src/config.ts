@@ -78,6 +78,17 @@ export const EnvSchema = Type.Object({
     default: 1000,
     description: 'Event-loop delay (p99, ms) beyond which new requests get 503 at once (0: off).',
   }),
+  UPSTREAM_CIRCUIT_FAILURES: Type.Integer({
+    minimum: 1,
+    default: 5,
+    description:
+      "Consecutive failures (no answer, timeout, 5xx) of one company's Procore or ERP agent that open its circuit.",
+  }),
+  UPSTREAM_CIRCUIT_OPEN_MS: Type.Integer({
+    minimum: 1000,
+    default: 30_000,
+    description: 'How long an open circuit fails calls fast before one probe call is let through (ms).',
+  }),
   BOOTSTRAP_ADMIN_KEY: Type.Boolean({
     default: true,
     description: 'On first start with no API keys, create an admin key and print it once.',
@@ -179,6 +190,7 @@ export const ConfigSchema = Type.Decode(EnvSchema, (e) => ({
   idempotencyTtlHours: e.IDEMPOTENCY_TTL_HOURS,
   rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
   pressure: { maxPoolWaiting: e.PRESSURE_MAX_POOL_WAITING, maxEventLoopDelayMs: e.PRESSURE_MAX_EVENT_LOOP_DELAY_MS },
+  circuit: { failureThreshold: e.UPSTREAM_CIRCUIT_FAILURES, openMs: e.UPSTREAM_CIRCUIT_OPEN_MS },
   bootstrapAdminKey: e.BOOTSTRAP_ADMIN_KEY,
   /** Secret. Undefined means: server.ts reads or creates DATA_DIR/encryption.key. */
   encryptionKeys: e.ENCRYPTION_KEYS,

@@ -155,6 +155,7 @@ export function upstreamProblem(error: UpstreamError, now = Date.now()): AppErro
       timeout: `did not answer ${call} in time`,
       connection: `could not be reached for ${call}`,
       rate_limited: `is limiting this service's requests (${call})`,
+      circuit_open: `is failing, so ${call} was not sent until the next probe`,
     }
     const what = unanswered[error.reason] ?? `answered ${call} with ${answered}`
     return new AppError(

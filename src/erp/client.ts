@@ -6,6 +6,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { Dispatcher } from 'undici'
+import type { CircuitBreakers } from '../http/breaker.js'
 import { HttpClient, type HttpClientOptions } from '../http/client.js'
 import { UpstreamError } from '../http/errors.js'
 import { ErpRefusedError, ErpStaleVersionError } from './errors.js'
@@ -33,6 +34,8 @@ export interface ErpClientOptions {
   pageSize?: number
   /** How long to wait between tries while the agent reports the Idempotency-Key still in use. */
   sleep?: (ms: number) => Promise<void>
+  /** The app's circuit breakers: this agent's circuit is 'erp:<concurrencyKey>'. None: every call is sent. */
+  breakers?: CircuitBreakers | undefined
 }
 
 /** What a create answered: the record, and whether the agent replayed an earlier create of this key. */
@@ -70,6 +73,7 @@ export class ErpClient {
       defaultHeaders: { authorization: `Bearer ${opts.token}` },
       traceAs: 'erp',
       side: 'erp',
+      ...(opts.breakers !== undefined && { breakers: opts.breakers }),
       ...(opts.logger !== undefined && { logger: opts.logger }),
       ...(opts.retry !== undefined && { retry: opts.retry }),
       ...(opts.timeouts !== undefined && { timeouts: opts.timeouts }),

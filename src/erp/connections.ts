@@ -362,6 +362,8 @@ export async function checkAgent(
   const client = newErpClient(ctx, `check:${companyId}`, target, {
     retry: { maxAttempts: 2, baseDelayMs: 250, maxDelayMs: 1000, maxWaitMs: 2000 },
     timeouts: { headersMs: 10_000, bodyMs: 10_000 },
+    // An explicit check of (maybe new) settings always reaches the agent, whatever its circuit says.
+    breakers: undefined,
   })
   const checkedAt = new Date().toISOString()
   const fail = (code: CheckFailureCode, message: string, agent: CheckReport['agent'] = null) => ({

@@ -3,6 +3,7 @@
 // when the company's connection changes.
 import { Agent, type Dispatcher } from 'undici'
 import { component, type AppContext } from '../context.js'
+import { upstreamBreakers } from '../http/breaker.js'
 import { ErpClient, type ErpClientOptions } from './client.js'
 
 const AGENT = 'erp.dispatcher'
@@ -28,6 +29,7 @@ export function newErpClient(
     concurrencyKey: companyId,
     dispatcher: erpDispatcher(ctx),
     logger: ctx.log.child({ component: 'erp', companyId }),
+    breakers: upstreamBreakers(ctx),
     ...extra,
   })
 }

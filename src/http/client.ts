@@ -8,6 +8,7 @@ import {
   type UpstreamErrorInit,
   type UpstreamSide,
 } from './errors.js'
+import type { CircuitBreakers } from './breaker.js'
 import { flattenHeaders, lowerCaseNames, nextLink, wholeNumber } from './headers.js'
 import { parseJson, stringifyJson } from './json.js'
 import { ConcurrencyLimiter, RateBudgets } from './limits.js'
@@ -42,6 +43,11 @@ export interface HttpClientOptions {
   traceAs?: string
   /** Set on every UpstreamError this client throws, so whoever reports it can name the upstream. */
   side?: UpstreamSide
+  /**
+   * Circuit breakers shared across clients: requests with a concurrencyKey go through the circuit
+   * `<side>:<concurrencyKey>` (e.g. 'erp:<companyId>'), which fails them fast while that upstream is failing.
+   */
+  breakers?: CircuitBreakers | undefined
 }
 
 export interface HttpRequest<T = unknown> {
@@ -128,6 +134,7 @@ export class HttpClient {
   readonly #budgets = new RateBudgets()
   readonly #traceAs: string | undefined
   readonly #side: UpstreamSide | undefined
+  readonly #breakers: CircuitBreakers | undefined
 
   constructor(opts: HttpClientOptions) {
     this.#base = new URL(opts.baseUrl)
@@ -161,6 +168,7 @@ export class HttpClient {
     this.#random = opts.random ?? Math.random
     this.#traceAs = opts.traceAs
     this.#side = opts.side
+    this.#breakers = opts.breakers
   }
 
   async request<T>(req: HttpRequest<T>): Promise<HttpResponse<T>> {
@@ -177,13 +185,27 @@ export class HttpClient {
     const idempotent = req.idempotent ?? IDEMPOTENT_METHODS.has(req.method)
     const logFields = { component: 'http', method: req.method, url: prepared.target.pathname }
 
+    const circuit =
+      this.#breakers !== undefined && req.concurrencyKey !== undefined
+        ? `${this.#side ?? 'http'}:${req.concurrencyKey}`
+        : undefined
+
     for (let attempt = 1; ; attempt++) {
-      const result = await this.#limiter.run(prepared.key, async () => {
-        // The signal may have fired while this request queued for a slot.
-        req.signal?.throwIfAborted()
-        await this.#waitForBudget(prepared, attempt - 1)
-        return this.#attempt(prepared, attempt)
-      })
+      if (circuit !== undefined) this.#admit(circuit, prepared, attempt - 1)
+      let result: Attempt
+      try {
+        result = await this.#limiter.run(prepared.key, async () => {
+          // The signal may have fired while this request queued for a slot.
+          req.signal?.throwIfAborted()
+          await this.#waitForBudget(prepared, attempt - 1)
+          return this.#attempt(prepared, attempt)
+        })
+      } catch (error) {
+        // Aborted, refused before sending, or an answer we could not use: nothing said about the upstream's health.
+        if (circuit !== undefined) this.#breakers?.release(circuit)
+        throw error
+      }
+      if (circuit !== undefined) this.#judge(circuit, result, logFields)
       if (result.ok) {
         if (this.#traceAs !== undefined) noteUpstreamId(this.#traceAs, result.requestId)
         const { ok: _ok, ...response } = result
@@ -279,6 +301,36 @@ export class HttpClient {
       path: url.pathname + (search === '' ? '' : `?${search}`),
       safeUrl,
       pathname: url.pathname,
+    }
+  }
+
+  /** Fails fast, without sending, while the circuit is open (or its one probe is out). */
+  #admit(circuit: string, prepared: Prepared, sent: number): void {
+    const admission = this.#breakers!.admit(circuit)
+    if (admission.allowed) return
+    throw new UpstreamError({
+      reason: 'circuit_open',
+      side: this.#side,
+      method: prepared.method,
+      url: prepared.target.safeUrl,
+      attempts: sent,
+      retryAt: admission.retryAt,
+    })
+  }
+
+  /** No answer, a timeout or a 5xx counts against the circuit; any other answer (4xx, 429 included) closes it. */
+  #judge(circuit: string, result: Attempt, logFields: Record<string, string>): void {
+    const breakers = this.#breakers!
+    const failed = !result.ok && (result.status === undefined || result.status === 408 || (result.status ?? 0) >= 500)
+    if (!failed) {
+      breakers.success(circuit)
+      return
+    }
+    if (breakers.failure(circuit)) {
+      this.#logger?.warn(
+        { ...logFields, side: this.#side, openMs: breakers.openMs },
+        'upstream failing: circuit open, calls fail fast until the next probe',
+      )
     }
   }
 

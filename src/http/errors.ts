@@ -15,6 +15,7 @@ export const UPSTREAM_REASONS = [
   'too_large',
   'redirect_blocked',
   'host_not_allowed',
+  'circuit_open',
 ] as const
 export type UpstreamReason = (typeof UPSTREAM_REASONS)[number]
 
@@ -29,6 +30,7 @@ const RETRYABLE: ReadonlySet<UpstreamReason> = new Set([
   'rate_limited',
   'unavailable',
   'server_error',
+  'circuit_open',
 ])
 
 export function reasonForStatus(status: number): UpstreamReason {
@@ -119,7 +121,10 @@ export class UpstreamError extends Error {
   constructor(init: UpstreamErrorInit) {
     const status = init.status === undefined ? '' : ` ${init.status}`
     super(
-      `${init.method} ${init.url} failed:${status} ${init.reason} after ${init.attempts} attempt(s)`,
+      init.reason === 'circuit_open'
+        ? `${init.method} ${init.url} not sent: ${init.side ?? 'the upstream'} is failing (circuit open), ` +
+            `next probe at ${new Date(init.retryAt ?? 0).toISOString()}`
+        : `${init.method} ${init.url} failed:${status} ${init.reason} after ${init.attempts} attempt(s)`,
       init.cause === undefined ? undefined : { cause: init.cause },
     )
     this.reason = init.reason

@@ -1,4 +1,5 @@
 import { component, type AppContext } from '../context.js'
+import { upstreamBreakers } from '../http/breaker.js'
 import { HttpClient } from '../http/client.js'
 
 /** Requests in flight per company (Procore's spike limit is per 10 s; four at a time stays well inside it). */
@@ -21,6 +22,8 @@ export function procoreHttp(ctx: AppContext): ProcoreHttp {
         baseUrl: ctx.config.procore.apiUrl,
         maxConcurrency: MAX_IN_FLIGHT,
         traceAs: 'procore',
+        // Circuit 'procore:<companyId>': every API request names its company as concurrencyKey.
+        breakers: upstreamBreakers(ctx),
         ...common,
       }),
       login: new HttpClient({ baseUrl: ctx.config.procore.loginUrl, ...common, retry: { maxAttempts: 3 } }),

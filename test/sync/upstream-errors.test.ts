@@ -3,7 +3,7 @@
 // answer is unusable; never 500. Unlinking leaves the Procore write to its job and still answers.
 import { Agent, type Dispatcher } from 'undici'
 import t, { type Test } from 'tap'
-import { syncHarness, until, type Reply } from './fixtures/harness.js'
+import { syncHarness, until, type Reply, type SyncHarness } from './fixtures/harness.js'
 
 /** ERP agent requests (paths under /v1/) get a short header timeout while `slow` is on. */
 let slow = false
@@ -12,9 +12,8 @@ const agent = new Agent().compose(
     dispatch(slow && options.path.startsWith('/v1/') ? { ...options, headersTimeout: 500 } : options, handler),
 )
 
-t.test('upstream failures during apply and unlink', async (t) => {
-  t.teardown(() => agent.close())
-  const h = await syncHarness(t, { options: { dispatcher: agent } })
+/** A vendor linked on both sides, renamed in Procore: `apply` takes the Procore name (GET on both sides first). */
+async function openDiscrepancy(h: SyncHarness) {
   const c = h.companyId
   const p = h.procore.seed(c, 'vendors', { name: 'Delta Paving', email_address: 'ap@delta.example' })
   const e = h.erp.seed('vendors', { code: 'DELTA01', name: 'Delta Paving', email: 'ap@delta.example' })
@@ -39,6 +38,15 @@ t.test('upstream failures during apply and unlink', async (t) => {
       { 'if-match': etag, 'idempotency-key': `apply-${++attempt}` },
     )
   }
+  return { p, e, link, apply }
+}
+
+t.test('upstream failures during apply and unlink', async (t) => {
+  t.teardown(() => agent.close())
+  // Each case here reaches the failing upstream; the circuit breakers have a test of their own below.
+  const h = await syncHarness(t, { options: { dispatcher: agent }, env: { UPSTREAM_CIRCUIT_FAILURES: '1000' } })
+  const c = h.companyId
+  const { p, e, link, apply } = await openDiscrepancy(h)
   const problem = (t: Test, res: Reply, status: number, code: string) => {
     t.equal(res.status, status, JSON.stringify(res.body))
     t.match(res.headers['content-type'], /^application\/problem\+json/)
@@ -108,3 +116,42 @@ t.test('upstream failures during apply and unlink', async (t) => {
     t.match(res.body, { active: false, origin: 'clearing' })
   })
 })
+
+t.test(
+  'a failing ERP agent opens its circuit: calls fail fast until the next probe, counted in /metrics',
+  async (t) => {
+    const h = await syncHarness(t, { env: { UPSTREAM_CIRCUIT_FAILURES: '2' } })
+    const { e, apply } = await openDiscrepancy(h)
+    await h.quiet()
+    const path = `/v1/vendors/${e.id}`
+    const sent = () => h.erp.calls.filter((call) => call.method === 'GET' && call.path === path).length
+    h.erp.faults.push({ match: { method: 'GET', pathPrefix: path }, status: 500, times: Infinity })
+    t.teardown(() => h.erp.faults.clear())
+    const before = sent()
+
+    const first = await apply()
+    t.equal(first.status, 503, JSON.stringify(first.body))
+    t.equal(sent() - before, 2, 'two failures opened the circuit; the third try was not sent')
+    const wait = Number(first.headers['retry-after'])
+    t.ok(wait > 25 && wait <= 30, `Retry-After ${wait} is the time to the next probe`)
+    t.match(first.body, { code: 'erp_unavailable' })
+    t.match(
+      first.body.detail,
+      new RegExp(`^The ERP agent is failing, so GET ${path} was not sent until the next probe`),
+    )
+
+    const second = await apply()
+    t.equal(second.status, 503)
+    t.equal(sent() - before, 2, 'while open, nothing reaches the agent')
+
+    const metrics = await h.app.inject({ method: 'GET', url: '/metrics' })
+    t.match(metrics.body, /^upstream_circuit_state\{side="erp",state="open"\} 1$/m)
+    t.match(metrics.body, /^upstream_circuit_rejected_total\{side="erp"\} [1-9]\d*$/m)
+    t.match(metrics.body, /^upstream_circuit_state\{side="procore",state="open"\} 0$/m)
+    const circuitLines = metrics.body.split('\n').filter((line) => line.startsWith('upstream_circuit'))
+    t.notOk(
+      circuitLines.some((line) => line.includes(h.companyId)),
+      'no company id in a label',
+    )
+  },
+)
