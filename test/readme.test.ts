@@ -1,9 +1,9 @@
 // Every command in the README runs as pasted after the exports `npm run demo` prints: the README's shell blocks that
 // talk to the API are run, in order, in one bash session against a running demo, and each call must succeed.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
+import { startDemo } from './helpers/demo.js'
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
 
@@ -26,30 +26,7 @@ t.test('the README has no placeholders a shell cannot run', async (t) => {
 
 t.test("the README's API commands run as pasted against the demo", async (t) => {
   t.setTimeout(240_000)
-  const probe = createServer()
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
-  const port = (probe.address() as AddressInfo).port
-  await new Promise<void>((resolve) => probe.close(() => resolve()))
-
-  const demo = spawn(process.execPath, ['--import', 'tsx', 'test/demo.ts'], {
-    env: { ...process.env, PORT: String(port), DATABASE_URL: process.env.TEST_DATABASE_URL ?? '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let printed = ''
-  const exited = new Promise<number | null>((resolve) => demo.on('exit', resolve))
-  await new Promise<void>((resolve, reject) => {
-    const look = (d: Buffer) => {
-      printed += d.toString()
-      if (printed.includes('Ctrl-C stops everything')) resolve()
-    }
-    demo.stdout.on('data', look)
-    demo.stderr.on('data', look)
-    void exited.then((code) => reject(new Error(`the demo exited with ${code}: ${printed}`)))
-  })
-  t.teardown(async () => {
-    demo.kill('SIGTERM')
-    await exited
-  })
+  const printed = await startDemo(t)
 
   const exports = printed
     .split('\n')

@@ -1,8 +1,7 @@
 // Swagger UI's "Try it out" with the pre-filled examples works against `npm run demo` as it is: the examples are the
 // demo's ids, and Swagger UI's request interceptor gives each request a fresh Idempotency-Key.
-import { spawn } from 'node:child_process'
-import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
+import { startDemo } from './helpers/demo.js'
 import { generateOpenApi } from '../src/cli/openapi.js'
 import { freshIdempotencyKey } from '../src/plugins/swagger.js'
 
@@ -24,29 +23,7 @@ function sample(schema: Schema): unknown {
 t.test('Try it out: link, create, apply and sync-settings succeed with the examples', async (t) => {
   t.setTimeout(180_000)
   const doc = JSON.parse(await generateOpenApi())
-  const probe = createServer()
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
-  const port = (probe.address() as AddressInfo).port
-  await new Promise<void>((resolve) => probe.close(() => resolve()))
-  const demo = spawn(process.execPath, ['--import', 'tsx', 'test/demo.ts'], {
-    env: { ...process.env, PORT: String(port), DATABASE_URL: process.env.TEST_DATABASE_URL ?? '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let printed = ''
-  const exited = new Promise<number | null>((resolve) => demo.on('exit', resolve))
-  await new Promise<void>((resolve, reject) => {
-    const look = (d: Buffer) => {
-      printed += d.toString()
-      if (printed.includes('Ctrl-C stops everything')) resolve()
-    }
-    demo.stdout.on('data', look)
-    demo.stderr.on('data', look)
-    void exited.then((code) => reject(new Error(`the demo exited with ${code}: ${printed}`)))
-  })
-  t.teardown(async () => {
-    demo.kill('SIGTERM')
-    await exited
-  })
+  const printed = await startDemo(t)
   const env = Object.fromEntries([...printed.matchAll(/\b(API|KEY|EDIT)=(\S+)/g)].map((m) => [m[1]!, m[2]!]))
   const auth = { authorization: `Bearer ${env.KEY}` }
   const get = (path: string) => fetch(`${env.API}${path}`, { headers: auth })

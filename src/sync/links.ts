@@ -665,28 +665,20 @@ async function linkedDependents(
     .where('l.type', '=', child)
     .where('l.unlinked_at', 'is', null)
     .where((eb) =>
-      eb.or([
-        eb.exists(
-          eb
-            .selectFrom('record_snapshots as s')
-            .select('s.external_id')
-            .where('s.company_id', '=', companyId)
-            .where('s.type', '=', child)
-            .where('s.side', '=', 'procore')
-            .whereRef('s.external_id', '=', 'l.procore_id')
-            .where('s.parent_id', '=', parent.procore_id),
+      eb.or(
+        (['procore', 'erp'] as const).map((side) =>
+          eb.exists(
+            eb
+              .selectFrom('record_snapshots as s')
+              .select('s.external_id')
+              .where('s.company_id', '=', companyId)
+              .where('s.type', '=', child)
+              .where('s.side', '=', side)
+              .whereRef('s.external_id', '=', side === 'procore' ? 'l.procore_id' : 'l.erp_id')
+              .where('s.parent_id', '=', side === 'procore' ? parent.procore_id : parent.erp_id),
+          ),
         ),
-        eb.exists(
-          eb
-            .selectFrom('record_snapshots as s')
-            .select('s.external_id')
-            .where('s.company_id', '=', companyId)
-            .where('s.type', '=', child)
-            .where('s.side', '=', 'erp')
-            .whereRef('s.external_id', '=', 'l.erp_id')
-            .where('s.parent_id', '=', parent.erp_id),
-        ),
-      ]),
+      ),
     )
     .orderBy('l.created_at')
     .execute()
