@@ -381,8 +381,16 @@ t.test(
       'back in the queue with the reason, to be retried with backoff',
     )
 
-    // The backoff is graphile-worker's (exp(attempt) s): skip ahead to the last attempt instead of waiting.
-    await sql`update graphile_worker._private_jobs set attempts = max_attempts - 1, run_at = now()`.execute(h.app.db)
+    // The backoff is graphile-worker's (exp(attempt) s): skip ahead to the last attempt instead of waiting, once
+    // the worker has recorded the failed attempt (unlocked, with its error); moving the job before that would let
+    // the failure's own backoff, counted from the skipped-ahead attempts, push it out of reach.
+    await until('the failed attempt is recorded', async () => {
+      const { rows } = await sql<{ n: string }>`select count(*) as n from graphile_worker._private_jobs
+        where locked_at is null and last_error is not null`.execute(h.app.db)
+      return rows[0]?.n === '1'
+    })
+    await sql`update graphile_worker._private_jobs set attempts = max_attempts - 1, run_at = now()
+      where locked_at is null`.execute(h.app.db)
     await until('last attempt failed', async () => (await event()).status === 'failed')
     t.match(await event(), { status: 'failed', last_error: /403 forbidden/ })
     const failed = await h.app.inject({
