@@ -45,6 +45,7 @@ export interface Created {
 }
 
 const IN_USE_WAITS_MS = [1000, 2000, 4000]
+const MAX_IN_USE_WAIT_MS = 10_000
 /** An agent answering endless empty pages with fresh cursors is broken, not slow. */
 const MAX_EMPTY_PAGES = 100
 
@@ -175,10 +176,12 @@ export class ErpClient {
         })
         return { record: res.body, replayed: res.headers['idempotent-replayed'] === 'true' }
       } catch (error) {
-        // The first request with this key is still being handled by the agent (ours, whose answer was lost).
-        const wait = IN_USE_WAITS_MS[attempt]
-        if (problemCode(error) === 'idempotency_key_in_use' && wait !== undefined) {
-          await this.#sleep(wait)
+        // The first request with this key is still being handled by the agent (ours, whose answer was lost):
+        // wait as long as its Retry-After asks (at most MAX_IN_USE_WAIT_MS), else 1, 2, 4 s.
+        const fallback = IN_USE_WAITS_MS[attempt]
+        if (problemCode(error) === 'idempotency_key_in_use' && fallback !== undefined) {
+          const asked = error instanceof UpstreamError ? error.retryAfterMs : undefined
+          await this.#sleep(Math.min(asked ?? fallback, MAX_IN_USE_WAIT_MS))
           continue
         }
         throw mapWriteError(error, `create a ${noun(resource)}`)

@@ -12,7 +12,7 @@ import type { CircuitBreakers } from './breaker.js'
 import { flattenHeaders, lowerCaseNames, nextLink, wholeNumber } from './headers.js'
 import { parseJson, stringifyJson } from './json.js'
 import { ConcurrencyLimiter, RateBudgets } from './limits.js'
-import { decideRetry } from './retry.js'
+import { decideRetry, retryAfterMs } from './retry.js'
 import { noteUpstreamId } from './upstream-ids.js'
 
 export interface HttpClientOptions {
@@ -229,6 +229,7 @@ export class HttpClient {
           side: this.#side,
           attempts: attempt,
           retryAt: decision.retryAt,
+          retryAfterMs: result.headers === undefined ? undefined : retryAfterMs(result.headers, this.#now()),
         })
         // Final statuses (404, 422, …) are the caller's to report; giving up on a transient failure is ours.
         if (error.retryable) this.#logger?.warn({ ...logFields, attempt, reason: decision.reason }, 'giving up')

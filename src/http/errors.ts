@@ -96,6 +96,7 @@ export interface UpstreamErrorInit {
   status?: number | undefined
   requestId?: string | undefined
   retryAt?: number | undefined
+  retryAfterMs?: number | undefined
   body?: unknown
   cause?: unknown
 }
@@ -115,6 +116,8 @@ export class UpstreamError extends Error {
   readonly requestId?: string
   /** epoch ms: the upstream asked us to wait longer than maxWaitMs; reschedule at this time */
   readonly retryAt?: number
+  /** The wait the upstream's Retry-After asked for with this answer, whatever its status (e.g. a 409 in progress). */
+  readonly retryAfterMs?: number
   /** parsed error body (first 4 KiB) */
   readonly body?: unknown
 
@@ -136,6 +139,7 @@ export class UpstreamError extends Error {
     if (init.status !== undefined) this.status = init.status
     if (init.requestId !== undefined) this.requestId = init.requestId
     if (init.retryAt !== undefined) this.retryAt = init.retryAt
+    if (init.retryAfterMs !== undefined) this.retryAfterMs = init.retryAfterMs
     if (init.body !== undefined) this.body = init.body
   }
 }

@@ -91,15 +91,18 @@ function upstreamWait(input: RetryInput): { delayMs: number; reason: string } | 
     }
   }
 
+  const delayMs = retryAfterMs(headers, now)
+  if (delayMs === undefined) return undefined
+  const asked = headers['retry-after']!
+  const inSeconds = wholeNumber(asked) !== undefined
+  return { delayMs, reason: `${status} Retry-After ${inSeconds ? `${asked}s` : `${asked} (${delayMs}ms)`}` }
+}
+
+/** The wait a `Retry-After` header asks for (seconds or an HTTP date), in ms; undefined when absent or past. */
+export function retryAfterMs(headers: Record<string, string>, now: number): number | undefined {
   const retryAfter = headers['retry-after']
-  if (retryAfter !== undefined) {
-    const seconds = wholeNumber(retryAfter)
-    if (seconds !== undefined) {
-      if (seconds > 0) return { delayMs: seconds * 1000, reason: `${status} Retry-After ${seconds}s` }
-    } else {
-      const delayMs = Date.parse(retryAfter) - now
-      if (delayMs > 0) return { delayMs, reason: `${status} Retry-After ${retryAfter} (${delayMs}ms)` }
-    }
-  }
-  return undefined
+  if (retryAfter === undefined) return undefined
+  const seconds = wholeNumber(retryAfter)
+  const delayMs = seconds !== undefined ? seconds * 1000 : Date.parse(retryAfter) - now
+  return delayMs > 0 ? delayMs : undefined
 }

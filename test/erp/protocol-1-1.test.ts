@@ -97,6 +97,25 @@ t.test('a create retried with the next token after a rotation replays instead of
   }
 })
 
+t.test("a create whose key is still in progress waits as long as the agent's Retry-After asks", async (t) => {
+  const erp = await standin(t)
+  erp.faults.push({ match: { method: 'POST', pathPrefix: '/v1/vendors' }, status: 409, retryAfterSeconds: 3 })
+  erp.faults.push({ match: { method: 'POST', pathPrefix: '/v1/vendors' }, status: 409, retryAfterSeconds: 60 })
+  erp.faults.push({ match: { method: 'POST', pathPrefix: '/v1/vendors' }, status: 409 })
+  const waits: number[] = []
+  const client = new ErpClient({
+    baseUrl: erp.url,
+    token: erp.token,
+    concurrencyKey: 'c1',
+    sleep: async (ms) => void waits.push(ms),
+  })
+  t.teardown(() => client.close())
+  const created = await client.create('vendors', null, { name: 'Harbor Steel' }, 'erp-sync:create:1:vendor:7:1')
+  t.equal(created.record.name, 'Harbor Steel')
+  t.same(waits, [3000, 10_000, 4000], 'Retry-After 3 s; 60 s capped at 10 s; none given: the third default wait')
+  t.equal(erp.stats().creates, 1, 'one vendor')
+})
+
 t.test('lengths count code points; formats read masks, patterns and examples alike', async (t) => {
   const crane = '\u{1F3D7}'
   t.equal(crane.length, 2, 'two UTF-16 units')

@@ -150,6 +150,7 @@ const FAULT_CODES: Record<number, string> = {
   400: 'bad_request',
   401: 'unauthorized',
   404: 'not_found',
+  409: 'idempotency_key_in_use',
   429: 'rate_limited',
   500: 'internal',
   503: 'unavailable',
