@@ -9,6 +9,26 @@ export interface JobRunner {
   stop(): Promise<void>
 }
 
+/** The database went away under a connection: a restart, a terminated backend, Ctrl-C reaching an embedded one. */
+const CONNECTION_LOST = /ECONNRESET|ECONNREFUSED|EPIPE|Connection terminated|terminating connection|57P0[123]/
+
+let tracesQuieted = false
+/**
+ * graphile-worker prints a worker that stopped on an error with console.trace besides logging it. For a lost
+ * connection the runner recovers (it restarts, below) and the log says so at warn; the stack on stderr says
+ * nothing more, so it is left out for that error only. Installed once per process.
+ */
+export function quietConnectionLossTraces(): void {
+  if (tracesQuieted) return
+  tracesQuieted = true
+  const trace = console.trace.bind(console)
+  console.trace = (...args: unknown[]) => {
+    const [first] = args
+    const text = first instanceof Error ? `${first.message} ${(first as { code?: string }).code ?? ''}` : String(first)
+    if (!CONNECTION_LOST.test(text)) trace(...args)
+  }
+}
+
 /**
  * Runs background jobs with graphile-worker, plus the one thing it lacks for us: a job held by
  * a process that was killed with SIGKILL would stay locked for 4 hours. Every process beats for
@@ -21,6 +41,7 @@ export async function startJobRunner(
   tasks: readonly TaskDefinition[],
 ): Promise<JobRunner> {
   const log = ctx.log.child({ component: 'jobs' })
+  quietConnectionLossTraces()
   const { concurrency, heartbeatMs, pollIntervalMs } = ctx.config.worker
   const workerIds = new Set<string>()
   const events: WorkerEvents = new EventEmitter() as WorkerEvents
@@ -50,6 +71,8 @@ export async function startJobRunner(
     // UNLISTEN on a connection that is already gone changes nothing.
     if (name === 'error' && /terminating connection due to administrator command|attempting to UNLISTEN/.test(message))
       log.debug({ scope }, message)
+    else if (name === 'error' && /^Worker exited with error/.test(message) && CONNECTION_LOST.test(message))
+      log.warn({ scope }, `${message} (the database connection was lost)`)
     else if (name === 'error') log.error({ scope }, message)
     else if (name === 'warning') log.warn({ scope }, message)
     else log.debug({ scope }, message)
