@@ -23,6 +23,7 @@ import {
   type Fields,
   type LinkFacts,
   type LinkPair,
+  type LinkPrerequisite,
   type RecordType,
 } from './registry.js'
 import { clearFailed, flagFailed } from './status.js'
@@ -230,7 +231,6 @@ export async function meetPrerequisitesBeforeCreate(
     .where('side', '=', 'procore')
     .where('external_id', 'in', [...twins.keys()])
     .execute()
-  let procore: Awaited<ReturnType<typeof procoreRecords>> | undefined
   for (const snap of snaps) {
     const raw = (snap.raw ?? {}) as Record<string, unknown>
     const pair: LinkPair = {
@@ -243,13 +243,30 @@ export async function meetPrerequisitesBeforeCreate(
       refused.set(snap.external_id, unmet.map((u) => `${u.detail} ${u.fix}`).join(' '))
       continue
     }
-    const fixes = unmet.map((u) => Registry[type].linkPrerequisites!.find((p) => p.code === u.code)!)
-    const body = Object.assign({}, ...fixes.map((p) => p.procoreFix!(pair, facts))) as Record<string, unknown>
-    procore ??= await procoreRecords(ctx, companyId)
-    const after = await procore.update(type, snap.external_id, body, snap.parent_id)
-    await upsertSnapshots(ctx.db, companyId, 'procore', type, [mapRecord(type, 'procore', after)])
+    await meetOnProcore(ctx, companyId, type, pair, snap.parent_id, unmet, facts)
   }
   return refused
+}
+
+/**
+ * Meets a pair's unmet, fixable prerequisites with one partial update of the Procore record (each
+ * prerequisite's `procoreFix`), and keeps its snapshot: what Procore answered, and the fixes applied.
+ */
+async function meetOnProcore(
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType,
+  pair: LinkPair,
+  parentId: string | null,
+  unmet: readonly UnmetPrerequisite[],
+  facts: LinkFacts,
+): Promise<{ after: Record<string, unknown>; fixes: LinkPrerequisite[] }> {
+  const fixes = unmet.map((u) => Registry[type].linkPrerequisites!.find((p) => p.code === u.code)!)
+  const body = Object.assign({}, ...fixes.map((p) => p.procoreFix!(pair, facts))) as Record<string, unknown>
+  const procore = await procoreRecords(ctx, companyId)
+  const after = await procore.update(type, pair.procore.id, body, parentId)
+  await upsertSnapshots(ctx.db, companyId, 'procore', type, [mapRecord(type, 'procore', after)])
+  return { after, fixes }
 }
 
 /** The 422 for a link whose prerequisites are not met: every one, with its code, detail and fix. */
@@ -285,13 +302,11 @@ export async function fixPrerequisites(
   type: RecordType,
   pair: { procoreId: string; erpId: string },
 ): Promise<PrerequisiteFix[]> {
-  const prerequisites = Registry[type].linkPrerequisites ?? []
-  if (prerequisites.length === 0) return []
+  if (!Registry[type].linkPrerequisites) return []
   const facts = await refreshLinkFacts(ctx, companyId)
   const unmet = (await unmetPrerequisites(ctx.db, companyId, type, [pair])).get(pair.procoreId) ?? []
   if (unmet.length === 0) return []
   if (unmet.some((u) => !u.fixable)) throw prerequisitesUnmet(type, unmet)
-  const procore = await procoreRecords(ctx, companyId)
   const snap = await ctx.db
     .selectFrom('record_snapshots')
     .select(['raw', 'parent_id'])
@@ -313,10 +328,7 @@ export async function fixPrerequisites(
     procore: { id: pair.procoreId, raw: before, fields: {} },
     erp: { id: pair.erpId, raw: (erp.raw ?? {}) as Record<string, unknown>, fields: erp.fields as Fields },
   }
-  const fixes = unmet.map((u) => prerequisites.find((p) => p.code === u.code)!)
-  const body = Object.assign({}, ...fixes.map((p) => p.procoreFix!(linkPair, facts))) as Record<string, unknown>
-  const after = await procore.update(type, pair.procoreId, body, snap.parent_id)
-  await upsertSnapshots(ctx.db, companyId, 'procore', type, [mapRecord(type, 'procore', after)])
+  const { after, fixes } = await meetOnProcore(ctx, companyId, type, linkPair, snap.parent_id, unmet, facts)
   // What each fix changed, as Procore answers the fields the prerequisite reads.
   return fixes.map((p) => ({
     code: p.code,
