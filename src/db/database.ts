@@ -18,6 +18,9 @@ import type {
   DiscrepanciesTable,
   ProcoreErpListsTable,
   RecordFlagsTable,
+  RecordItemCountsTable,
+  RecordItemDirtyTable,
+  RecordItemsTable,
   RecordKeysTable,
   RecordLinksTable,
   SyncCreatesTable,
@@ -42,6 +45,9 @@ export interface Database {
   record_links: RecordLinksTable
   record_keys: RecordKeysTable
   record_flags: RecordFlagsTable
+  record_items: RecordItemsTable
+  record_item_counts: RecordItemCountsTable
+  record_item_dirty: RecordItemDirtyTable
   discrepancies: DiscrepanciesTable
   sync_settings: SyncSettingsTable
   audit_entries: AuditEntriesTable

@@ -84,6 +84,11 @@ export const RecordPage = Type.Object({
   next: Type.Union([Type.String(), Type.Null()]),
   counts: RecordCounts,
   views: RecordViewCounts,
+  countsEstimated: Type.Boolean({
+    description:
+      'True when `q` matches more than 10,000 records: `counts` and `views` then cover the first 10,000 ' +
+      'matches in display order only (a lower bound). Without `q` the counts are exact.',
+  }),
 })
 export type RecordPage = Static<typeof RecordPage>
 

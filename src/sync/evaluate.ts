@@ -10,6 +10,7 @@ import { requestCreateInTx } from './create.js'
 import { evaluateLinks } from './discrepancies.js'
 import { endLinks, insertLinks } from './links.js'
 import { RecordTypes, Registry, type RecordType } from './registry.js'
+import { refreshRecordItems } from './items.js'
 import { getSettings, type TypeSettings } from './settings.js'
 import { planBulkLinkInTx } from './suggestions.js'
 
@@ -85,8 +86,11 @@ export async function runEvaluation(
       return dirty.length
     })
     evaluated += n
-    if (n < BATCH) return { evaluated }
+    if (n < BATCH) break
   }
+  // The list's items follow: folded here, so a bulk change costs the job, not the next list read.
+  await refreshRecordItems(ctx.db, companyId, type)
+  return { evaluated }
 }
 
 async function evaluateRecords(

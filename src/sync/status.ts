@@ -1,4 +1,4 @@
-import { sql } from 'kysely'
+import { sql, type RawBuilder } from 'kysely'
 import { keyset, type PageRequest } from '../api/pagination.js'
 import { transaction, type Db } from '../db/database.js'
 import type { ExportStatus } from '../db/tables/exports.js'
@@ -8,6 +8,7 @@ import { notFound, unprocessable } from '../errors.js'
 import type { RecordItem, RecordPage, SideRecord } from '../schemas/records.js'
 import { audit, type Actor } from './audit.js'
 import { Registry, type Fields, type RecordType } from './registry.js'
+import { refreshRecordItems } from './items.js'
 import { markDirty } from './snapshots.js'
 
 /** Where a record stands: with its counterpart (in step or not), alone on one side, set aside, or stuck. */
@@ -28,24 +29,18 @@ export const RecordViews = [
 ] as const
 export type RecordView = (typeof RecordViews)[number]
 
-function viewFilter(type: RecordType, view: RecordView) {
-  const active = Registry[type].archivable?.activeField
-  switch (view) {
-    case 'ready_to_import':
-      return active
-        ? sql`(status = 'only_in_erp' and coalesce(e_fields->>${active}, '') <> 'false')`
-        : sql`status = 'only_in_erp'`
-    case 'ready_to_export':
-      return sql`status = 'only_in_procore'`
-    case 'ready_to_update':
-      return sql`status = 'discrepancy'`
-    case 'failed':
-      return sql`status = 'failed'`
-    case 'synced':
-      return sql`status = 'linked'`
-    case 'archived':
-      return sql`status = 'ignored'`
-  }
+/** The status each filter of Procore's tool shows; ready_to_import also wants the ERP record active. */
+const ViewStatus: Record<RecordView, RecordStatus> = {
+  ready_to_import: 'only_in_erp',
+  ready_to_export: 'only_in_procore',
+  ready_to_update: 'discrepancy',
+  failed: 'failed',
+  synced: 'linked',
+  archived: 'ignored',
+}
+
+function viewFilter(view: RecordView) {
+  return view === 'ready_to_import' ? sql`(i.status = 'only_in_erp' and i.active)` : sql`i.status = ${ViewStatus[view]}`
 }
 
 type Row = {
@@ -74,34 +69,16 @@ type Row = {
 }
 
 /**
- * Every record of a type as a person sees it: a linked pair is one row, a record on one side
- * only is one row, each with its status. Precedence: failed, ignored, discrepancy, linked,
- * only_in_*. Computed in one statement from snapshots, links, discrepancies and flags.
+ * Listed items (record_items, kept by items.ts) with what a page shows of them: both snapshots,
+ * the open discrepancy and the failure. `where` filters the items (alias i), `tail` orders and
+ * limits; the joins are made for the rows that pass only, walking the items index in order.
  */
-function itemsQuery(companyId: string, type: RecordType) {
-  const display = Registry[type].displayField
-  // Snapshots are joined by their primary key rather than through a CTE: a CTE scanned four
-  // times is materialised without an index, and on 10k records a side the planner then walked
-  // nested loops for minutes.
+function itemsQuery(companyId: string, type: RecordType, where: RawBuilder<unknown>, tail: RawBuilder<unknown>) {
   const snapshots = (alias: string, side: Side) => sql`record_snapshots ${sql.raw(alias)}
       on ${sql.raw(alias)}.company_id = ${companyId} and ${sql.raw(alias)}.side = ${side}
       and ${sql.raw(alias)}.type = ${type}
       and ${sql.raw(alias)}.external_id = i.${sql.raw(side === 'procore' ? 'procore_id' : 'erp_id')}`
-  const unlinked = (side: Side) => sql`
-      select ${`${side}:`} || s.external_id, null::uuid,
-        ${side === 'procore' ? sql`s.external_id` : sql`null`}, ${side === 'erp' ? sql`s.external_id` : sql`null`}
-      from record_snapshots s
-      where s.company_id = ${companyId} and s.side = ${side} and s.type = ${type} and s.deleted_at is null
-        and not exists (select 1 from record_links x
-          where x.company_id = ${companyId} and x.type = ${type} and x.unlinked_at is null
-          and x.${sql.raw(side === 'procore' ? 'procore_id' : 'erp_id')} = s.external_id)`
   return sql`
-    with items (k, link_id, procore_id, erp_id) as (
-      select 'link:' || l.id::text, l.id, l.procore_id, l.erp_id from record_links l
-      where l.company_id = ${companyId} and l.type = ${type} and l.unlinked_at is null
-      union all ${unlinked('procore')}
-      union all ${unlinked('erp')}
-    )
     select i.k, i.link_id, d.id as discrepancy_id,
       i.procore_id, ps.parent_id as p_parent, ps.fields as p_fields,
       ps.source_updated_at as p_updated, ps.deleted_at as p_deleted,
@@ -109,23 +86,17 @@ function itemsQuery(companyId: string, type: RecordType) {
       es.source_updated_at as e_updated, es.deleted_at as e_deleted,
       coalesce(fp.failed_action, fe.failed_action) as failed_action, coalesce(fp.failure, fe.failure) as failure,
       coalesce(fp.failed_at, fe.failed_at) as failed_at,
-      case
-        when fp.failed_at is not null or fe.failed_at is not null then 'failed'
-        when i.link_id is null and (fp.ignored_at is not null or fe.ignored_at is not null) then 'ignored'
-        when d.id is not null then 'discrepancy'
-        when i.link_id is not null then 'linked'
-        when i.procore_id is not null then 'only_in_procore'
-        else 'only_in_erp'
-      end as status,
-      lower(coalesce(ps.fields->>${display}, es.fields->>${display}, '')) as sort_key
-    from items i
+      i.status, i.active, i.sort_key
+    from record_items i
     left join ${snapshots('ps', 'procore')}
     left join ${snapshots('es', 'erp')}
     left join discrepancies d on d.link_id = i.link_id and d.status = 'open'
     left join record_flags fp on fp.company_id = ${companyId} and fp.type = ${type}
       and fp.side = 'procore' and fp.external_id = i.procore_id
     left join record_flags fe on fe.company_id = ${companyId} and fe.type = ${type}
-      and fe.side = 'erp' and fe.external_id = i.erp_id`
+      and fe.side = 'erp' and fe.external_id = i.erp_id
+    where i.company_id = ${companyId} and i.type = ${type} and ${where}
+    ${tail}`
 }
 
 /**
@@ -143,7 +114,7 @@ function withExport(rel: string, companyId: string, type: RecordType) {
 function searchFilter(type: RecordType, q: string | undefined) {
   if (!q) return sql`true`
   const pattern = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
-  const values = Registry[type].searchFields.flatMap((f) => [sql`p_fields->>${f}`, sql`e_fields->>${f}`])
+  const values = Registry[type].searchFields.flatMap((f) => [sql`ps.fields->>${f}`, sql`es.fields->>${f}`])
   return sql`exists (select 1 from unnest(array[${sql.join(values)}]::text[]) v where lower(v) like ${pattern})`
 }
 
@@ -199,15 +170,20 @@ function toItem(j: JsonRow): RecordItem {
 export const emptyCounts = (): Record<RecordStatus, number> =>
   Object.fromEntries(RecordStatuses.map((s) => [s, 0])) as Record<RecordStatus, number>
 
-// Byte order ("C"): the same in every database, whatever its collation.
+// Byte order: the columns are collated "C", the same in every database, whatever its collation.
 const recordsKeyset = keyset('records', 'asc', [
-  { column: sql`sort_key collate "C"`, type: 'text' },
-  { column: sql`k collate "C"`, type: 'text' },
+  { column: 'i.sort_key', type: 'text' },
+  { column: 'i.k', type: 'text' },
 ])
+
+/** Above this many matches of `q`, counts cover the first ones only and say so (`countsEstimated`). */
+export const SEARCH_COUNT_CAP = 10_000
 
 /**
  * One page of records with their statuses, in display order (the type's display field), plus
- * counts per status over everything `q` matches — one statement, so page and counts agree.
+ * counts per status. The page is a keyset walk over the items index carrying the status (the cost
+ * of a page, whatever the number of records); the counts are kept with the items. With `q` the
+ * counts are over the matches, counted up to SEARCH_COUNT_CAP (then `countsEstimated`).
  */
 export async function listRecords(
   db: Db,
@@ -217,31 +193,47 @@ export async function listRecords(
   page: PageRequest,
 ): Promise<RecordPage> {
   const after = recordsKeyset.decode(page.cursor)
+  await refreshRecordItems(db, companyId, type)
   const status = filter.status
   const statusFilter = !status
     ? sql`true`
     : (RecordViews as readonly string[]).includes(status)
-      ? viewFilter(type, status as RecordView)
-      : sql`status = ${status}`
+      ? viewFilter(status as RecordView)
+      : sql`i.status = ${status}`
   const cursorFilter = after ? recordsKeyset.after(after) : sql`true`
-  const views = sql.join(RecordViews.map((v) => sql`${v}::text, count(*) filter (where ${viewFilter(type, v)})`))
-  const { rows } = await sql<{ counts: Record<string, number>; views: Record<RecordView, number>; items: JsonRow[] }>`
-    with x as (${itemsQuery(companyId, type)}),
-    f as materialized (select * from x where ${searchFilter(type, filter.q)}),
-    pg0 as (
-      select * from f where ${statusFilter} and ${cursorFilter}
-      order by ${recordsKeyset.orderBy()} limit ${page.limit + 1}
-    ),
+  const search = searchFilter(type, filter.q)
+  const { rows } = await sql<{ items: JsonRow[] }>`
+    with pg0 as (${itemsQuery(
+      companyId,
+      type,
+      sql`${statusFilter} and ${cursorFilter} and ${search}`,
+      sql`order by ${recordsKeyset.orderBy()} limit ${page.limit + 1}`,
+    )}),
     pg as (${withExport('pg0', companyId, type)})
-    select
-      (select coalesce(json_object_agg(status, n), '{}'::json)
-        from (select status, count(*)::int as n from f group by status) c) as counts,
-      (select json_build_object(${views}) from f) as views,
-      (select coalesce(json_agg(pg order by sort_key collate "C", k collate "C"), '[]'::json)
-        from pg) as items`.execute(db)
-  const row = rows[0]!
-  const { items, next } = recordsKeyset.toPage(row.items, page.limit, (r) => [r.sort_key, r.k], toItem)
-  return { items, next, counts: { ...emptyCounts(), ...row.counts }, views: row.views }
+    select coalesce(json_agg(pg order by sort_key collate "C", k collate "C"), '[]'::json) as items from pg`.execute(db)
+  const { items, next } = recordsKeyset.toPage(rows[0]!.items, page.limit, (r) => [r.sort_key, r.k], toItem)
+  const counted = filter.q
+    ? (
+        await sql<{ status: RecordStatus; active: boolean; n: number }>`
+          with m as (${itemsQuery(companyId, type, search, sql`limit ${SEARCH_COUNT_CAP + 1}`)})
+          select status, active, count(*)::int as n from m group by status, active`.execute(db)
+      ).rows
+    : await db
+        .selectFrom('record_item_counts')
+        .select(['status', 'active', sql<number>`n::int`.as('n')])
+        .where('company_id', '=', companyId)
+        .where('type', '=', type)
+        .where('n', '>', 0 as never)
+        .execute()
+  const counts = emptyCounts()
+  const views = Object.fromEntries(RecordViews.map((v) => [v, 0])) as Record<RecordView, number>
+  for (const c of counted) {
+    const st = c.status as RecordStatus
+    counts[st] += c.n
+    for (const v of RecordViews) if (ViewStatus[v] === st && (v !== 'ready_to_import' || c.active)) views[v] += c.n
+  }
+  const total = counted.reduce((n, c) => n + c.n, 0)
+  return { items, next, counts, views, countsEstimated: filter.q !== undefined && total > SEARCH_COUNT_CAP }
 }
 
 /** One record (by side and id) with its status; 404 when neither side knows it. */
@@ -252,10 +244,10 @@ export async function getRecord(
   side: Side,
   externalId: string,
 ): Promise<RecordItem> {
-  const idCol = side === 'procore' ? sql.ref('procore_id') : sql.ref('erp_id')
+  await refreshRecordItems(db, companyId, type)
+  const idCol = side === 'procore' ? sql`i.procore_id` : sql`i.erp_id`
   const { rows } = await sql<{ item: JsonRow }>`
-    with x0 as (${itemsQuery(companyId, type)}),
-    x1 as (select * from x0 where ${idCol} = ${externalId} limit 1),
+    with x1 as (${itemsQuery(companyId, type, sql`${idCol} = ${externalId}`, sql`limit 1`)}),
     x as (${withExport('x1', companyId, type)})
     select row_to_json(x) as item from x`.execute(db)
   const row = rows[0]

@@ -128,3 +128,36 @@ export interface ProcoreErpListsTable {
   list_id: string
   seen_at: ColumnType<Date, Date | undefined, Date>
 }
+
+/** One listed item (a linked pair, or a record on one side only) with its status: the record list's index. */
+export interface RecordItemsTable {
+  company_id: string
+  type: string
+  /** `link:<id>`, `procore:<id>` or `erp:<id>`. */
+  k: string
+  sort_key: string
+  status: string
+  /** False for an inactive ERP record of an archivable type (not ready to import). */
+  active: boolean
+  link_id: string | null
+  procore_id: string | null
+  erp_id: string | null
+}
+
+/** Listed items per status, kept with the items. */
+export interface RecordItemCountsTable {
+  company_id: string
+  type: string
+  status: string
+  active: boolean
+  n: ColumnType<string, number, number>
+}
+
+/** Append-only marks of records whose listed item may have changed (written by triggers). */
+export interface RecordItemDirtyTable {
+  seq: ColumnType<string, never, never>
+  company_id: string
+  type: string
+  side: Side
+  external_id: string
+}
