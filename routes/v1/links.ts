@@ -31,9 +31,11 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Link a Procore record to its ERP twin',
         description:
-          'Both records must be known, live, of the type and unlinked (409 names the existing link). Writes ' +
-          "the ERP id into the Procore record's origin_id (and the ERP code into origin_code where the " +
-          'type has one), then compares the pair: `discrepancyId` is set when fields differ. Project cost ' +
+          'Both records must be known, live, of the type and unlinked (409 names the existing link). Answers 201 ' +
+          'once the link is committed and the pair compared: `discrepancyId` is set when fields differ. Writing ' +
+          "the ERP id into the Procore record's origin_id (and the ERP code into origin_code where the type has " +
+          'one) follows in a job, one Procore call: `origin` is `pending` until it is `set` (or `failed`, with ' +
+          '`originError`); follow it at the `Location` of the link. Project cost ' +
           "codes link only within linked projects. The type's link prerequisites must hold (a project: not synced " +
           'to another job, the job active, the project ERP-integrated on the ERP standard cost code list): a ' +
           'refusal is a 422 whose `unmet` lists each with its code, detail and fix; `fix: true` meets the fixable ' +
@@ -165,8 +167,9 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Unlink',
         description:
-          "Ends the link: syncing of the pair stops, Procore's origin_id/origin_code are cleared, an open " +
-          "discrepancy is dismissed; history stays. Send If-Match with the link's ETag; of racing unlinks one wins " +
+          'Ends the link: syncing of the pair stops, an open discrepancy is dismissed; history stays. ' +
+          "Procore's origin_id/origin_code are cleared by a job that follows: `origin` is `clearing` until it is " +
+          "`cleared` (GET the link). Send If-Match with the link's ETag; of racing unlinks one wins " +
           'and the others get 412. Repeating it with the ETag of the ended link answers the ended link (safe to ' +
           'retry). A link with linked records inside it (a project with linked cost codes) answers 409 listing ' +
           'them, unless `cascade=true`, which unlinks them too.',

@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 import { etagOf } from '../api/etag.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import type { AppContext } from '../context.js'
-import { afterCommit, transaction, type Db, type Tx } from '../db/database.js'
+import { transaction, type Db, type Tx } from '../db/database.js'
 import type { RecordLinksTable } from '../db/tables/sync.js'
 import { AppError, conflict, notFound, preconditionFailed, unprocessable } from '../errors.js'
 import { enqueue } from '../jobs/queue.js'
@@ -12,7 +12,7 @@ import type { Side } from '../db/tables/records.js'
 import { heldRecords } from './hold.js'
 import type { Link, LinkCandidate } from '../schemas/links.js'
 import { procoreRecords } from './sides.js'
-import { audit, type Actor } from './audit.js'
+import { audit, system, type Actor } from './audit.js'
 import { failureMessage, mapRecord } from './connectors.js'
 import { evaluateLinks } from './discrepancies.js'
 import {
@@ -35,6 +35,8 @@ import { suggestionsFor } from './suggestions.js'
  * evaluated for discrepancies, its owned fields propagate, and Procore's origin_id (plus
  * origin_code where the type has one) carries the ERP id. Unlinking keeps the row as history.
  */
+
+const originsActor = system('origins')
 
 type Row = Pick<Selectable<RecordLinksTable>, (typeof columns)[number]>
 
@@ -464,8 +466,10 @@ async function followDependents(
 
 /**
  * Links a Procore record and an ERP record: both must be known, live, of the type and unlinked
- * (409 names the existing link). Then writes the ERP id into Procore's origin fields and
- * evaluates the pair, so the answer says whether the link is in sync or has a discrepancy.
+ * (409 names the existing link). The link commits, then the pair is evaluated (database only), so
+ * the answer says whether the link is in sync or has a discrepancy. Writing the ERP id into
+ * Procore's origin fields is the origins job's (origin `pending` until it is `set`): the request
+ * makes no Procore call for it.
  */
 export async function createLink(
   ctx: AppContext,
@@ -578,11 +582,9 @@ export async function createLink(
           .execute(),
       )
     }
-    const linkId = inserted[0].id
-    afterCommit(tx, () => writeOriginNow(ctx, companyId, type, procoreId, linkId, 'origin write deferred to the job'))
-    return linkId
+    // Procore's origin is written by the origins job insertLinks queued (one call, not one here too).
+    return inserted[0].id
   })
-  await transaction(ctx.db, (tx) => evaluateLinks(tx, companyId, type, [linkId], actor))
   return { ...(await getLink(ctx.db, companyId, linkId)), fixed, dependents }
 }
 
@@ -601,8 +603,9 @@ function alreadyLinked(companyId: string, links: Array<{ id: string; procore_id:
 }
 
 /**
- * Ends a link (If-Match with its ETag): Procore's origin is cleared, open discrepancies are
- * dismissed, history stays. Repeating it on an ended link answers the same ended link.
+ * Ends a link (If-Match with its ETag): open discrepancies are dismissed, history stays, and the
+ * origins job clears Procore's origin (origin `clearing` until it is `cleared`). Repeating it on an
+ * ended link answers the same ended link.
  */
 export async function unlink(
   ctx: AppContext,
@@ -632,11 +635,8 @@ export async function unlink(
       if (!options.cascade) throw hasDependents(companyId, type, child, linkId, dependents)
       await endLinks(tx, companyId, child, dependents, actor, `unlinked with its ${Registry[type].noun} (cascade)`)
     }
+    // Procore's origin is cleared by the origins job endLinks queued.
     await endLinks(tx, companyId, type, [{ id: linkId }], actor, 'unlinked by hand')
-    const procoreId = row.procore_id
-    afterCommit(tx, () =>
-      writeOriginNow(ctx, companyId, type, procoreId, linkId, 'origin clearing deferred to the job'),
-    )
   })
   return getLink(ctx.db, companyId, linkId)
 }
@@ -712,22 +712,6 @@ function hasDependents(
       '(their origin is cleared, their history kept), or unlink them first.',
     { dependents: listed.map((d) => ({ type: child, linkId: d.id, procoreId: d.procoreId, erpId: d.erpId })) },
   )
-}
-
-/** The Procore origin write, tried at once after a commit; a failure leaves it to the origins job. */
-async function writeOriginNow(
-  ctx: AppContext,
-  companyId: string,
-  type: RecordType,
-  procoreId: string,
-  linkId: string,
-  deferred: string,
-): Promise<void> {
-  try {
-    await processOrigins(ctx, companyId, type, [procoreId])
-  } catch (error) {
-    ctx.log.warn({ component: 'sync', linkId, err: { message: failureMessage(error) } }, deferred)
-  }
 }
 
 /**
@@ -928,6 +912,15 @@ export async function processOrigins(
           )}) as v(id, error)
           where l.id = v.id`.execute(tx)
       }
+      // The pairs are compared with what Procore holds now (origin_code is no discrepancy), in the
+      // transaction that settles the origin: a link whose origin is no longer pending is evaluated.
+      await evaluateLinks(
+        tx,
+        companyId,
+        type,
+        [...settled, ...refused].map((r) => r.id),
+        originsActor,
+      )
     })
     if (procoreIds || rows.length < 1000) return written
   }
@@ -951,7 +944,9 @@ async function runOrigins(ctx: AppContext, companyId: string, type: RecordType):
     await processOrigins(ctx, companyId, type)
   } catch (error) {
     if (error instanceof AppError && error.status === 409) {
-      // Not connected (yet), or to be connected again: nothing to do until it is; the next link schedules the job.
+      // Not connected (yet), or to be connected again: nothing to write until it is; the next link schedules
+      // the job. The new pairs are compared meanwhile, as they stand.
+      await evaluatePending(ctx, companyId, type)
       ctx.log.warn(
         { component: 'sync', companyId, type, err: { message: error.message } },
         'origin writes wait for a Procore connection',
@@ -960,6 +955,29 @@ async function runOrigins(ctx: AppContext, companyId: string, type: RecordType):
     }
     throw error
   }
+}
+
+/** Compares the active links still waiting for their origin write (Procore not connected). */
+async function evaluatePending(ctx: AppContext, companyId: string, type: RecordType): Promise<void> {
+  const pending = await ctx.db
+    .selectFrom('record_links')
+    .select('id')
+    .where('company_id', '=', companyId)
+    .where('type', '=', type)
+    .where('origin_state', '=', 'pending')
+    .where('unlinked_at', 'is', null)
+    .orderBy('created_at')
+    .limit(1000)
+    .execute()
+  await transaction(ctx.db, (tx) =>
+    evaluateLinks(
+      tx,
+      companyId,
+      type,
+      pending.map((r) => r.id),
+      originsActor,
+    ),
+  )
 }
 
 /**

@@ -180,6 +180,35 @@ const recordsKeyset = keyset('records', 'asc', [
 export const SEARCH_COUNT_CAP = 10_000
 
 /**
+ * The statement of one list page: the items index walked in display order from the cursor, the
+ * page's rows joined to what they show. No count, nothing over the rest of the type.
+ */
+export function recordPageQuery(
+  companyId: string,
+  type: RecordType,
+  filter: { status?: RecordStatus | RecordView | undefined; q?: string | undefined },
+  page: PageRequest,
+) {
+  const after = recordsKeyset.decode(page.cursor)
+  const status = filter.status
+  const statusFilter = !status
+    ? sql`true`
+    : (RecordViews as readonly string[]).includes(status)
+      ? viewFilter(status as RecordView)
+      : sql`i.status = ${status}`
+  const cursorFilter = after ? recordsKeyset.after(after) : sql`true`
+  return sql<{ items: JsonRow[] }>`
+    with pg0 as (${itemsQuery(
+      companyId,
+      type,
+      sql`${statusFilter} and ${cursorFilter} and ${searchFilter(type, filter.q)}`,
+      sql`order by ${recordsKeyset.orderBy()} limit ${page.limit + 1}`,
+    )}),
+    pg as (${withExport('pg0', companyId, type)})
+    select coalesce(json_agg(pg order by sort_key collate "C", k collate "C"), '[]'::json) as items from pg`
+}
+
+/**
  * One page of records with their statuses, in display order (the type's display field), plus
  * counts per status. The page is a keyset walk over the items index carrying the status (the cost
  * of a page, whatever the number of records); the counts are kept with the items. With `q` the
@@ -192,26 +221,10 @@ export async function listRecords(
   filter: { status?: RecordStatus | RecordView | undefined; q?: string | undefined },
   page: PageRequest,
 ): Promise<RecordPage> {
-  const after = recordsKeyset.decode(page.cursor)
   await refreshRecordItems(db, companyId, type)
-  const status = filter.status
-  const statusFilter = !status
-    ? sql`true`
-    : (RecordViews as readonly string[]).includes(status)
-      ? viewFilter(status as RecordView)
-      : sql`i.status = ${status}`
-  const cursorFilter = after ? recordsKeyset.after(after) : sql`true`
-  const search = searchFilter(type, filter.q)
-  const { rows } = await sql<{ items: JsonRow[] }>`
-    with pg0 as (${itemsQuery(
-      companyId,
-      type,
-      sql`${statusFilter} and ${cursorFilter} and ${search}`,
-      sql`order by ${recordsKeyset.orderBy()} limit ${page.limit + 1}`,
-    )}),
-    pg as (${withExport('pg0', companyId, type)})
-    select coalesce(json_agg(pg order by sort_key collate "C", k collate "C"), '[]'::json) as items from pg`.execute(db)
+  const { rows } = await recordPageQuery(companyId, type, filter, page).execute(db)
   const { items, next } = recordsKeyset.toPage(rows[0]!.items, page.limit, (r) => [r.sort_key, r.k], toItem)
+  const search = searchFilter(type, filter.q)
   const counted = filter.q
     ? (
         await sql<{ status: RecordStatus; active: boolean; n: number }>`
@@ -223,7 +236,7 @@ export async function listRecords(
         .select(['status', 'active', sql<number>`n::int`.as('n')])
         .where('company_id', '=', companyId)
         .where('type', '=', type)
-        .where('n', '>', 0 as never)
+        .where(sql<boolean>`n > 0`)
         .execute()
   const counts = emptyCounts()
   const views = Object.fromEntries(RecordViews.map((v) => [v, 0])) as Record<RecordView, number>

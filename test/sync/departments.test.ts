@@ -27,7 +27,8 @@ t.test('departments: link, create both ways, resolve a discrepancy, propagate an
       { 'idempotency-key': 'link-accounting' },
     )
     t.equal(link.status, 201, JSON.stringify(link.body))
-    t.match(link.body, { active: true, origin: 'set', discrepancyId: null })
+    t.match(link.body, { active: true, discrepancyId: null })
+    t.match(await h.settled(link.body.id), { origin: 'set', discrepancyId: null }, "the link's job writes the origin")
     t.equal(h.procore.get(c, 'departments', accounting.id)?.origin_id, erpAccounting.id, 'origin_id carries the ERP id')
     const rec = await h.api('GET', `/v1/companies/${c}/records/department/procore/${accounting.id}`)
     t.equal(rec.body.status, 'linked')

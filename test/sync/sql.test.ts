@@ -6,6 +6,10 @@ import { build, createCompany } from '../helpers/app.js'
 import { entity, type RecordType } from '../../src/sync/registry.js'
 import { upsertSnapshots } from '../../src/sync/snapshots.js'
 import { runEvaluation } from '../../src/sync/evaluate.js'
+import { originsTask } from '../../src/sync/links.js'
+import type { JobInfo } from '../../src/jobs/task.js'
+
+const jobInfo: JobInfo = { id: 'test', attempt: 1, maxAttempts: 1, lastAttempt: true }
 
 const COMPANY = '7300001'
 
@@ -123,7 +127,16 @@ t.test('records, statuses, suggestions and links from snapshots', async (t) => {
   })
   t.equal(link.statusCode, 201, link.body)
   t.equal(link.json().origin, 'pending', 'not connected to Procore: the origin write waits for the job')
-  t.ok(link.json().discrepancyId, 'code differs until origin_code is written')
+  t.equal(link.json().discrepancyId, null, 'the pair is compared by the follow-up job, not in the request')
+  // The follow-up job (the worker is off here): nothing to write without Procore, the pair is compared.
+  await originsTask.run(h.app.ctx, { companyId: COMPANY, type: 'vendor' }, jobInfo)
+  const followed = await h.app.inject({
+    method: 'GET',
+    url: `/v1/companies/${COMPANY}/links/${link.json().id}`,
+    headers: admin,
+  })
+  t.equal(followed.json().origin, 'pending', 'still waiting for a Procore connection')
+  t.ok(followed.json().discrepancyId, 'code differs until origin_code is written')
 
   const again = await h.app.inject({
     method: 'POST',
@@ -157,7 +170,7 @@ t.test('records, statuses, suggestions and links from snapshots', async (t) => {
 
   const d = await h.app.inject({
     method: 'GET',
-    url: `/v1/companies/${COMPANY}/discrepancies/${link.json().discrepancyId}`,
+    url: `/v1/companies/${COMPANY}/discrepancies/${followed.json().discrepancyId}`,
     headers: admin,
   })
   t.equal(d.statusCode, 200)
@@ -178,7 +191,7 @@ t.test('records, statuses, suggestions and links from snapshots', async (t) => {
   await runEvaluation(h.app.ctx, COMPANY, 'vendor')
   const closed = await h.app.inject({
     method: 'GET',
-    url: `/v1/companies/${COMPANY}/discrepancies/${link.json().discrepancyId}`,
+    url: `/v1/companies/${COMPANY}/discrepancies/${followed.json().discrepancyId}`,
     headers: admin,
   })
   t.match(closed.json(), { status: 'resolved', resolvedBy: 'system:evaluate' })
