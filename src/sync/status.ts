@@ -68,47 +68,128 @@ type Row = {
   x_reason: string | null
 }
 
-/**
- * Listed items (record_items, kept by items.ts) with what a page shows of them: both snapshots,
- * the open discrepancy and the failure. `where` filters the items (alias i), `tail` orders and
- * limits; the joins are made for the rows that pass only, walking the items index in order.
- */
-function itemsQuery(companyId: string, type: RecordType, where: RawBuilder<unknown>, tail: RawBuilder<unknown>) {
-  const snapshots = (alias: string, side: Side) => sql`record_snapshots ${sql.raw(alias)}
-      on ${sql.raw(alias)}.company_id = ${companyId} and ${sql.raw(alias)}.side = ${side}
-      and ${sql.raw(alias)}.type = ${type}
-      and ${sql.raw(alias)}.external_id = i.${sql.raw(side === 'procore' ? 'procore_id' : 'erp_id')}`
-  return sql`
-    select i.k, i.link_id, d.id as discrepancy_id,
-      i.procore_id, ps.parent_id as p_parent, ps.fields as p_fields,
-      ps.source_updated_at as p_updated, ps.deleted_at as p_deleted,
-      i.erp_id, es.parent_id as e_parent, es.fields as e_fields,
-      es.source_updated_at as e_updated, es.deleted_at as e_deleted,
-      coalesce(fp.failed_action, fe.failed_action) as failed_action, coalesce(fp.failure, fe.failure) as failure,
-      coalesce(fp.failed_at, fe.failed_at) as failed_at,
-      i.status, i.active, i.sort_key
-    from record_items i
-    left join ${snapshots('ps', 'procore')}
-    left join ${snapshots('es', 'erp')}
-    left join discrepancies d on d.link_id = i.link_id and d.status = 'open'
-    left join record_flags fp on fp.company_id = ${companyId} and fp.type = ${type}
-      and fp.side = 'procore' and fp.external_id = i.procore_id
-    left join record_flags fe on fe.company_id = ${companyId} and fe.type = ${type}
-      and fe.side = 'erp' and fe.external_id = i.erp_id
-    where i.company_id = ${companyId} and i.type = ${type} and ${where}
-    ${tail}`
+/** A listed item as its index holds it. */
+type ItemRow = {
+  k: string
+  sort_key: string
+  status: RecordStatus
+  active: boolean
+  link_id: string | null
+  procore_id: string | null
+  erp_id: string | null
 }
 
 /**
- * Rows of `rel` (items) with the Procore record's open or last export request; joined to the rows
- * shown only, not to every record the counts go over.
+ * Walks the listed items (record_items, kept by items.ts) in display order: `where` filters the
+ * items (alias i), `tail` orders and limits. Only with a search are the snapshots joined, for the
+ * rows walked. A plain statement: planning it costs less than the page.
  */
-function withExport(rel: string, companyId: string, type: RecordType) {
-  return sql`select ${sql.raw(rel)}.*, xr.id as x_id, xr.status as x_status, xr.updated_at as x_updated,
-      xr.reason as x_reason
-    from ${sql.raw(rel)} left join lateral (select xr.id, xr.status, xr.updated_at, xr.reason from export_requests xr
-      where xr.company_id = ${companyId} and xr.type = ${type} and xr.procore_id = ${sql.raw(rel)}.procore_id
-      order by xr.created_at desc limit 1) xr on true`
+function itemsWalk(
+  companyId: string,
+  type: RecordType,
+  q: string | undefined,
+  where: RawBuilder<unknown>,
+  tail: RawBuilder<unknown>,
+) {
+  const snapshots = (alias: string, side: Side) => sql`left join record_snapshots ${sql.raw(alias)}
+      on ${sql.raw(alias)}.company_id = ${companyId} and ${sql.raw(alias)}.side = ${side}
+      and ${sql.raw(alias)}.type = ${type}
+      and ${sql.raw(alias)}.external_id = i.${sql.raw(side === 'procore' ? 'procore_id' : 'erp_id')}`
+  return sql<ItemRow>`
+    select i.k, i.sort_key, i.status, i.active, i.link_id, i.procore_id, i.erp_id
+    from record_items i
+    ${q ? sql`${snapshots('ps', 'procore')} ${snapshots('es', 'erp')}` : sql``}
+    where i.company_id = ${companyId} and i.type = ${type} and ${where} and ${searchFilter(type, q)}
+    ${tail}`
+}
+
+type Details = {
+  snaps: Array<{
+    side: Side
+    external_id: string
+    parent_id: string | null
+    fields: Fields
+    updated: string | null
+    deleted: string | null
+  }> | null
+  flags: Array<{
+    side: Side
+    external_id: string
+    failed_at: string | null
+    failed_action: string | null
+    failure: string | null
+  }> | null
+  discs: Array<{ id: string; link_id: string }> | null
+  exports: Array<{
+    id: string
+    procore_id: string
+    status: ExportStatus
+    updated_at: string
+    reason: string | null
+  }> | null
+}
+
+/**
+ * What a page shows of its items: both snapshots, the open discrepancy, the failure and the Procore
+ * record's open or last export request — by key, for the page's rows only, each part a subquery
+ * planned on its own (one join over them all cost more to plan than to run).
+ */
+async function withDetails(db: Db, companyId: string, type: RecordType, items: readonly ItemRow[]): Promise<Row[]> {
+  if (items.length === 0) return []
+  const p = items.flatMap((i) => (i.procore_id === null ? [] : [i.procore_id]))
+  const e = items.flatMap((i) => (i.erp_id === null ? [] : [i.erp_id]))
+  const links = items.flatMap((i) => (i.link_id === null ? [] : [i.link_id]))
+  const bySide = sql`company_id = ${companyId} and type = ${type}
+    and ((side = 'procore' and external_id = any(${p}::text[])) or (side = 'erp' and external_id = any(${e}::text[])))`
+  const { rows } = await sql<Details>`select
+    (select json_agg(json_build_object('side', side, 'external_id', external_id, 'parent_id', parent_id,
+        'fields', fields, 'updated', source_updated_at, 'deleted', deleted_at))
+      from record_snapshots where ${bySide}) as snaps,
+    (select json_agg(json_build_object('side', side, 'external_id', external_id, 'failed_at', failed_at,
+        'failed_action', failed_action, 'failure', failure))
+      from record_flags where ${bySide} and failed_at is not null) as flags,
+    (select json_agg(json_build_object('id', id, 'link_id', link_id))
+      from discrepancies where link_id = any(${links}::uuid[]) and status = 'open') as discs,
+    (select json_agg(x) from (select distinct on (procore_id) id, procore_id, status, updated_at, reason
+      from export_requests where company_id = ${companyId} and type = ${type} and procore_id = any(${p}::text[])
+      order by procore_id, created_at desc) x) as exports`.execute(db)
+  const d = rows[0]!
+  const snaps = new Map((d.snaps ?? []).map((r) => [`${r.side}:${r.external_id}`, r]))
+  const flags = new Map((d.flags ?? []).map((r) => [`${r.side}:${r.external_id}`, r]))
+  const discs = new Map((d.discs ?? []).map((r) => [r.link_id, r.id]))
+  const exports = new Map((d.exports ?? []).map((r) => [r.procore_id, r]))
+  return items.map((i) => {
+    const ps = i.procore_id === null ? undefined : snaps.get(`procore:${i.procore_id}`)
+    const es = i.erp_id === null ? undefined : snaps.get(`erp:${i.erp_id}`)
+    const fail =
+      (i.procore_id === null ? undefined : flags.get(`procore:${i.procore_id}`)) ??
+      (i.erp_id === null ? undefined : flags.get(`erp:${i.erp_id}`))
+    const x = i.procore_id === null ? undefined : exports.get(i.procore_id)
+    return {
+      k: i.k,
+      sort_key: i.sort_key,
+      status: i.status,
+      link_id: i.link_id,
+      discrepancy_id: i.link_id === null ? null : (discs.get(i.link_id) ?? null),
+      procore_id: i.procore_id,
+      p_parent: ps?.parent_id ?? null,
+      p_fields: ps?.fields ?? null,
+      p_updated: date(ps?.updated ?? null),
+      p_deleted: date(ps?.deleted ?? null),
+      erp_id: i.erp_id,
+      e_parent: es?.parent_id ?? null,
+      e_fields: es?.fields ?? null,
+      e_updated: date(es?.updated ?? null),
+      e_deleted: date(es?.deleted ?? null),
+      failed_action: fail?.failed_action ?? null,
+      failure: fail?.failure ?? null,
+      failed_at: date(fail?.failed_at ?? null),
+      x_id: x?.id ?? null,
+      x_status: x?.status ?? null,
+      x_updated: date(x?.updated_at ?? null),
+      x_reason: x?.reason ?? null,
+    }
+  })
 }
 
 function searchFilter(type: RecordType, q: string | undefined) {
@@ -118,14 +199,6 @@ function searchFilter(type: RecordType, q: string | undefined) {
   return sql`exists (select 1 from unnest(array[${sql.join(values)}]::text[]) v where lower(v) like ${pattern})`
 }
 
-type JsonRow = Omit<Row, 'p_updated' | 'p_deleted' | 'e_updated' | 'e_deleted' | 'failed_at' | 'x_updated'> & {
-  x_updated: string | null
-  p_updated: string | null
-  p_deleted: string | null
-  e_updated: string | null
-  e_deleted: string | null
-  failed_at: string | null
-}
 const date = (v: string | null) => (v === null ? null : new Date(v))
 
 const sideRecord = (
@@ -139,16 +212,7 @@ const sideRecord = (
     ? null
     : { id, parentId: parent, fields, updatedAt: updated?.toISOString() ?? null, deleted: deleted !== null }
 
-function toItem(j: JsonRow): RecordItem {
-  const r: Row = {
-    ...j,
-    p_updated: date(j.p_updated),
-    p_deleted: date(j.p_deleted),
-    e_updated: date(j.e_updated),
-    e_deleted: date(j.e_deleted),
-    failed_at: date(j.failed_at),
-    x_updated: date(j.x_updated),
-  }
+function toItem(r: Row): RecordItem {
   return {
     key: r.k,
     status: r.status,
@@ -197,15 +261,13 @@ export function recordPageQuery(
       ? viewFilter(status as RecordView)
       : sql`i.status = ${status}`
   const cursorFilter = after ? recordsKeyset.after(after) : sql`true`
-  return sql<{ items: JsonRow[] }>`
-    with pg0 as (${itemsQuery(
-      companyId,
-      type,
-      sql`${statusFilter} and ${cursorFilter} and ${searchFilter(type, filter.q)}`,
-      sql`order by ${recordsKeyset.orderBy()} limit ${page.limit + 1}`,
-    )}),
-    pg as (${withExport('pg0', companyId, type)})
-    select coalesce(json_agg(pg order by sort_key collate "C", k collate "C"), '[]'::json) as items from pg`
+  return itemsWalk(
+    companyId,
+    type,
+    filter.q,
+    sql`${statusFilter} and ${cursorFilter}`,
+    sql`order by ${recordsKeyset.orderBy()} limit ${page.limit + 1}`,
+  )
 }
 
 /**
@@ -223,12 +285,17 @@ export async function listRecords(
 ): Promise<RecordPage> {
   await refreshRecordItems(db, companyId, type)
   const { rows } = await recordPageQuery(companyId, type, filter, page).execute(db)
-  const { items, next } = recordsKeyset.toPage(rows[0]!.items, page.limit, (r) => [r.sort_key, r.k], toItem)
-  const search = searchFilter(type, filter.q)
+  const shown = await withDetails(db, companyId, type, rows.slice(0, page.limit))
+  const { items, next } = recordsKeyset.toPage(
+    rows.length > page.limit ? [...shown, rows[page.limit]!] : shown,
+    page.limit,
+    (r) => [r.sort_key, r.k],
+    (r) => toItem(r as Row),
+  )
   const counted = filter.q
     ? (
         await sql<{ status: RecordStatus; active: boolean; n: number }>`
-          with m as (${itemsQuery(companyId, type, search, sql`limit ${SEARCH_COUNT_CAP + 1}`)})
+          with m as (${itemsWalk(companyId, type, filter.q, sql`true`, sql`limit ${SEARCH_COUNT_CAP + 1}`)})
           select status, active, count(*)::int as n from m group by status, active`.execute(db)
       ).rows
     : await db
@@ -259,13 +326,10 @@ export async function getRecord(
 ): Promise<RecordItem> {
   await refreshRecordItems(db, companyId, type)
   const idCol = side === 'procore' ? sql`i.procore_id` : sql`i.erp_id`
-  const { rows } = await sql<{ item: JsonRow }>`
-    with x1 as (${itemsQuery(companyId, type, sql`${idCol} = ${externalId}`, sql`limit 1`)}),
-    x as (${withExport('x1', companyId, type)})
-    select row_to_json(x) as item from x`.execute(db)
-  const row = rows[0]
+  const { rows } = await itemsWalk(companyId, type, undefined, sql`${idCol} = ${externalId}`, sql`limit 1`).execute(db)
+  const [row] = await withDetails(db, companyId, type, rows)
   if (!row) throw notFound(`${side === 'procore' ? 'Procore' : 'ERP'} ${Registry[type].noun}`, externalId)
-  return toItem(row.item)
+  return toItem(row)
 }
 
 /**
