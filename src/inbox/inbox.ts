@@ -12,6 +12,8 @@ import { RecordTypes, type RecordType } from '../sync/registry.js'
 export const DrainInboxPayload = Type.Object({
   companyId: Type.String(),
   source: Type.Enum([...Sides]),
+  /** A run queued by the previous one to catch events whose intake saw that one still waiting (see storeEvent). */
+  sweep: Type.Optional(Type.Boolean()),
 })
 export type DrainInboxPayload = Static<typeof DrainInboxPayload>
 
@@ -54,10 +56,14 @@ export interface IncomingEvent {
 }
 
 /**
- * Stores an authenticated event and, in the same statement, the job that will act on it: one round
- * trip, atomic without a transaction block. A duplicate delivery (same dedupe key) stores nothing and
- * schedules nothing. The job is per company and side, run at once: events arriving while it runs
- * gather for the next run (see src/inbox/tasks.ts for the coalescing of one record's burst).
+ * Stores an authenticated event and, in the same statement, makes sure a job will act on it: one
+ * round trip, atomic without a transaction block. The job is per company and side, run at once.
+ * When one is already due and not yet started, the event joins it without touching it: under a burst
+ * most deliveries only insert (no row lock on the shared job, no NOTIFY). Such a job may start before
+ * this statement commits and so miss the event; every run therefore queues a sweep run a little
+ * after the acknowledgement budget (SWEEP_AFTER_MS), by when every acknowledged event is committed.
+ * A duplicate delivery (same dedupe key) stores nothing, and still makes sure of a job, so a
+ * redelivery of an event whose first delivery was answered 503 but committed late is acted on.
  */
 export async function storeEvent(
   db: Db,
@@ -68,19 +74,24 @@ export async function storeEvent(
     event.quarantineReason || !event.recordType || !event.resourceId ? 'quarantined' : 'queued'
   const lastError = status === 'quarantined' ? (event.quarantineReason ?? 'no record type or id we consume') : null
   const drain = job(DrainInboxTask, { companyId: event.companyId, source: event.source })
-  const { rows } = await sql<{ id: string; job_id: string | null }>`with stored as (
+  const jobKey = DrainInboxTask.jobKey!(drain.payload as DrainInboxPayload)
+  const ensureJob = sql`case when exists (select 1 from graphile_worker._private_jobs where key = ${jobKey}
+      and locked_at is null and run_at <= now() and attempts < max_attempts and payload->>'sweep' is null)
+    then null else ${addJobExpression(drain)} end`
+  const { rows } = await sql<{ id: string | null; job_id: string | null }>`with stored as (
       insert into inbox_events (company_id, source, dedupe_key, headers, body, event_type, record_type, resource_id,
         status, last_error)
       values (${event.companyId}::bigint, ${event.source}, ${event.dedupeKey}, ${JSON.stringify(event.headers)}::jsonb,
         ${event.body}, ${event.eventType}, ${event.recordType}, ${event.resourceId}, ${status}, ${lastError})
       on conflict (company_id, source, dedupe_key) do nothing
       returning id)
-    select id::text as id, ${status === 'queued' ? addJobExpression(drain) : sql`null`} as job_id
-    from stored`.execute(db)
-  const row = rows[0]
-  if (!row) return { id: null, duplicate: true, status }
-  return { id: row.id, duplicate: false, status }
+    select (select id::text from stored) as id, ${status === 'queued' ? ensureJob : sql`null`} as job_id`.execute(db)
+  const id = rows[0]?.id ?? null
+  return id === null ? { id: null, duplicate: true, status } : { id, duplicate: false, status }
 }
+
+/** Deliveries are acknowledged within ACK_BUDGET_MS (3 s): a sweep this late finds every acknowledged event. */
+export const SWEEP_AFTER_MS = 4000
 
 const NUL_ESCAPE = '\\u0000'
 
@@ -112,9 +123,15 @@ function storable(event: IncomingEvent): IncomingEvent {
  * Queues the company's inbox job: at once (the default), or at `runAt` unless one is already due
  * sooner (a job re-scheduling itself for a burst's trailing read must not delay new events).
  */
-export async function scheduleDrain(db: Db, companyId: string, source: Side, runAt?: Date): Promise<void> {
+export async function scheduleDrain(
+  db: Db,
+  companyId: string,
+  source: Side,
+  runAt?: Date,
+  sweep = false,
+): Promise<void> {
   const options = runAt === undefined ? {} : { runAt, jobKeyMode: 'preserve_run_at' as const }
-  await addKeyedJob(db, job(DrainInboxTask, { companyId, source }, options))
+  await addKeyedJob(db, job(DrainInboxTask, { companyId, source, ...(sweep ? { sweep } : {}) }, options))
 }
 
 /** A record's waiting events, oldest first: what one re-read settles. */

@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import { component, type AppContext } from '../context.js'
 import type { Side } from '../db/tables/records.js'
 import { defineTask, type JobInfo } from '../jobs/task.js'
@@ -12,6 +13,7 @@ import {
   ProcessRecordPayload,
   scheduleDrain,
   settleEvents,
+  SWEEP_AFTER_MS,
   type PendingRecord,
 } from './inbox.js'
 
@@ -48,25 +50,50 @@ const recentReads = (ctx: AppContext, companyId: string, side: Side): RecentRead
  */
 export const drainInboxTask = defineTask({
   ...DrainInboxTask,
-  async run(ctx, { companyId, source }, job) {
-    const windowMs = ctx.config.inbox.coalesceMs
-    const { records, more } = await pendingRecords(ctx.db, companyId, source, DRAIN_BATCH)
-    const reads = recentReads(ctx, companyId, source)
-    const now = Date.now()
-    for (const [key, at] of reads) if (now - at >= windowMs) reads.delete(key)
-    let wakeAt = Infinity
-    const due: PendingRecord[] = []
-    for (const record of records) {
-      const at = reads.get(recordKey(record))
-      if (at === undefined) due.push(record)
-      else wakeAt = Math.min(wakeAt, at + windowMs)
-    }
-    const failed = due.length === 0 ? 0 : await drain(ctx, companyId, source, due, job)
-    if (failed > 0) throw new Error(`${failed} of ${due.length} records could not be read; they are retried`)
-    if (more) await scheduleDrain(ctx.db, companyId, source)
-    else if (wakeAt < Infinity) await scheduleDrain(ctx.db, companyId, source, new Date(wakeAt))
+  async run(ctx, payload, job) {
+    // One run per company and side at a time, whatever happens to the queue (a job released as its worker's
+    // while that worker still runs it): a session lock on a connection of its own, gone with the process.
+    const lockKey = `inbox:${payload.companyId}:${payload.source}`
+    await ctx.db.connection().execute(async (conn) => {
+      const { rows } = await sql<{ ok: boolean }>`select pg_try_advisory_lock(hashtext(${lockKey})) as ok`.execute(conn)
+      if (!rows[0]?.ok) {
+        await scheduleDrain(ctx.db, payload.companyId, payload.source, new Date(Date.now() + 1000))
+        return
+      }
+      try {
+        await drainOnce(ctx, payload, job)
+      } finally {
+        await sql`select pg_advisory_unlock(hashtext(${lockKey}))`.execute(conn)
+      }
+    })
   },
 })
+
+async function drainOnce(
+  ctx: AppContext,
+  { companyId, source, sweep }: { companyId: string; source: Side; sweep?: boolean | undefined },
+  job: JobInfo,
+): Promise<void> {
+  const windowMs = ctx.config.inbox.coalesceMs
+  const { records, more } = await pendingRecords(ctx.db, companyId, source, DRAIN_BATCH)
+  const reads = recentReads(ctx, companyId, source)
+  const now = Date.now()
+  for (const [key, at] of reads) if (now - at >= windowMs) reads.delete(key)
+  let wakeAt = Infinity
+  const due: PendingRecord[] = []
+  for (const record of records) {
+    const at = reads.get(recordKey(record))
+    if (at === undefined) due.push(record)
+    else wakeAt = Math.min(wakeAt, at + windowMs)
+  }
+  const failed = due.length === 0 ? 0 : await drain(ctx, companyId, source, due, job)
+  if (failed > 0) throw new Error(`${failed} of ${due.length} records could not be read; they are retried`)
+  if (more) await scheduleDrain(ctx.db, companyId, source)
+  else if (wakeAt < Infinity) await scheduleDrain(ctx.db, companyId, source, new Date(wakeAt))
+  // A sweep that found nothing ends the chain; any other run is followed by one (see storeEvent).
+  else if (!sweep || records.length > 0)
+    await scheduleDrain(ctx.db, companyId, source, new Date(Date.now() + SWEEP_AFTER_MS), true)
+}
 
 const recordKey = (r: { recordType: string; resourceId: string }) => `${r.recordType}:${r.resourceId}`
 
