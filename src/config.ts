@@ -124,6 +124,15 @@ export const EnvSchema = Type.Object({
       'How often an idle worker looks for jobs that became due (coalesced webhook processing, ' +
       'retries); new jobs wake workers at once.',
   }),
+  INBOX_COALESCE_MS: Type.Integer({
+    minimum: 0,
+    maximum: 600000,
+    default: 500,
+    description:
+      'After a record is re-read because of a webhook or notification, further events of it wait this long ' +
+      'and ride on one more read (a burst costs one more read per window); the first event of a quiet record ' +
+      'is read at once.',
+  }),
   PROCORE_API_URL: Type.String({
     format: 'uri',
     default: 'https://api.procore.com',
@@ -200,6 +209,7 @@ export const ConfigSchema = Type.Decode(EnvSchema, (e) => ({
     heartbeatMs: e.WORKER_HEARTBEAT_MS,
     pollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
   },
+  inbox: { coalesceMs: e.INBOX_COALESCE_MS },
   procore: {
     apiUrl: withoutTrailingSlash(e.PROCORE_API_URL),
     loginUrl: withoutTrailingSlash(e.PROCORE_LOGIN_URL),

@@ -1,7 +1,7 @@
 import { Type } from 'typebox'
 import { purgeExpiredKeys } from './api/idempotency.js'
 import { digestTask, exportTask } from './exports/requests.js'
-import { processRecordTask } from './inbox/tasks.js'
+import { drainInboxTask, processRecordTask } from './inbox/tasks.js'
 import { defineTask, type TaskDefinition } from './jobs/task.js'
 import { bulkLinkTask } from './sync/bulk.js'
 import { createTask } from './sync/create.js'
@@ -29,6 +29,7 @@ export const purgeIdempotencyKeysTask = defineTask({
  * recurring ones carry their schedule.
  */
 export const tasks: readonly TaskDefinition[] = [
+  drainInboxTask,
   processRecordTask,
   ingestTasks.procore,
   ingestTasks.erp,

@@ -4,33 +4,40 @@ import { transaction, type Db } from '../db/database.js'
 import { Sides, type InboxEventsTable, type InboxStatus, type Side } from '../db/tables/records.js'
 import { conflict, notFound } from '../errors.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
-import { enqueue } from '../jobs/queue.js'
+import { addJobExpression, addKeyedJob, job } from '../jobs/queue.js'
 import { declareTask } from '../jobs/task.js'
 import type { InboxEvent } from '../schemas/webhook-events.js'
 import { RecordTypes, type RecordType } from '../sync/registry.js'
 
-/** How long events of one record are gathered before one job re-reads it. */
-export const COALESCE_MS = 500
+export const DrainInboxPayload = Type.Object({
+  companyId: Type.String(),
+  source: Type.Enum([...Sides]),
+  /** A run queued by the previous one to catch events whose intake saw that one still waiting (see storeEvent). */
+  sweep: Type.Optional(Type.Boolean()),
+})
+export type DrainInboxPayload = Static<typeof DrainInboxPayload>
 
+/**
+ * The job behind every stored webhook or notification: one per company and side (job key), run at
+ * once, one at a time (a queue of its own). It takes every waiting event of the company, re-reads each
+ * record they name once, many per request where the side can, and settles them. Its work is in
+ * src/inbox/tasks.ts.
+ */
+export const DrainInboxTask = declareTask({
+  name: 'drain-inbox',
+  payload: DrainInboxPayload,
+  maxAttempts: 8,
+  jobKey: (p) => `inbox:${p.companyId}:${p.source}`,
+  jobKeyMode: 'replace',
+  queueName: (p) => `inbox:${p.companyId}:${p.source}`,
+})
+
+/** The payload of jobs queued before the inbox was drained per company (one job per record). */
 export const ProcessRecordPayload = Type.Object({
   companyId: Type.String(),
   source: Type.Enum([...Sides]),
   recordType: Type.Enum([...RecordTypes]),
   resourceId: Type.String(),
-})
-export type ProcessRecordPayload = Static<typeof ProcessRecordPayload>
-
-/**
- * The job behind every stored webhook or notification: one per record (job key), run once the
- * events of a burst have gathered (the key keeps the first one's run time). Its work is in
- * src/inbox/tasks.ts, given the processor of each side.
- */
-export const ProcessRecordTask = declareTask({
-  name: 'process-record',
-  payload: ProcessRecordPayload,
-  maxAttempts: 8,
-  jobKey: (p) => `record:${p.companyId}:${p.source}:${p.recordType}:${p.resourceId}`,
-  jobKeyMode: 'preserve_run_at',
 })
 
 export interface IncomingEvent {
@@ -49,9 +56,14 @@ export interface IncomingEvent {
 }
 
 /**
- * Stores an authenticated event and, in the same transaction, the job that will act on it.
- * A duplicate delivery (same dedupe key) stores nothing and schedules nothing. Events of one
- * record arriving together share one job (job key per record), so one burst is one re-read.
+ * Stores an authenticated event and, in the same statement, makes sure a job will act on it: one
+ * round trip, atomic without a transaction block. The job is per company and side, run at once.
+ * When one is already due and not yet started, the event joins it without touching it: under a burst
+ * most deliveries only insert (no row lock on the shared job, no NOTIFY). Such a job may start before
+ * this statement commits and so miss the event; every run therefore queues a sweep run a little
+ * after the acknowledgement budget (SWEEP_AFTER_MS), by when every acknowledged event is committed.
+ * A duplicate delivery (same dedupe key) stores nothing, and still makes sure of a job, so a
+ * redelivery of an event whose first delivery was answered 503 but committed late is acted on.
  */
 export async function storeEvent(
   db: Db,
@@ -60,31 +72,26 @@ export async function storeEvent(
   event = storable(event)
   const status: InboxStatus =
     event.quarantineReason || !event.recordType || !event.resourceId ? 'quarantined' : 'queued'
-  return transaction(db, async (tx) => {
-    const row = await tx
-      .insertInto('inbox_events')
-      .values({
-        company_id: event.companyId,
-        source: event.source,
-        dedupe_key: event.dedupeKey,
-        headers: JSON.stringify(event.headers),
-        body: event.body,
-        event_type: event.eventType,
-        record_type: event.recordType,
-        resource_id: event.resourceId,
-        status,
-        last_error: status === 'quarantined' ? (event.quarantineReason ?? 'no record type or id we consume') : null,
-        processed_at: null,
-      })
-      .onConflict((oc) => oc.columns(['company_id', 'source', 'dedupe_key']).doNothing())
-      .returning('id')
-      .executeTakeFirst()
-    if (!row) return { id: null, duplicate: true, status }
-    if (status === 'queued')
-      await scheduleProcessing(tx, event.companyId, event.source, event.recordType!, event.resourceId!)
-    return { id: row.id, duplicate: false, status }
-  })
+  const lastError = status === 'quarantined' ? (event.quarantineReason ?? 'no record type or id we consume') : null
+  const drain = job(DrainInboxTask, { companyId: event.companyId, source: event.source })
+  const jobKey = DrainInboxTask.jobKey!(drain.payload as DrainInboxPayload)
+  const ensureJob = sql`case when exists (select 1 from graphile_worker._private_jobs where key = ${jobKey}
+      and locked_at is null and run_at <= now() and attempts < max_attempts and payload->>'sweep' is null)
+    then null else ${addJobExpression(drain)} end`
+  const { rows } = await sql<{ id: string | null; job_id: string | null }>`with stored as (
+      insert into inbox_events (company_id, source, dedupe_key, headers, body, event_type, record_type, resource_id,
+        status, last_error)
+      values (${event.companyId}::bigint, ${event.source}, ${event.dedupeKey}, ${JSON.stringify(event.headers)}::jsonb,
+        ${event.body}, ${event.eventType}, ${event.recordType}, ${event.resourceId}, ${status}, ${lastError})
+      on conflict (company_id, source, dedupe_key) do nothing
+      returning id)
+    select (select id::text from stored) as id, ${status === 'queued' ? ensureJob : sql`null`} as job_id`.execute(db)
+  const id = rows[0]?.id ?? null
+  return id === null ? { id: null, duplicate: true, status } : { id, duplicate: false, status }
 }
+
+/** Deliveries are acknowledged within ACK_BUDGET_MS (3 s): a sweep this late finds every acknowledged event. */
+export const SWEEP_AFTER_MS = 4000
 
 const NUL_ESCAPE = '\\u0000'
 
@@ -112,42 +119,80 @@ function storable(event: IncomingEvent): IncomingEvent {
   }
 }
 
-export async function scheduleProcessing(
+/**
+ * Queues the company's inbox job: at once (the default), or at `runAt` unless one is already due
+ * sooner (a job re-scheduling itself for a burst's trailing read must not delay new events).
+ */
+export async function scheduleDrain(
   db: Db,
   companyId: string,
   source: Side,
-  recordType: RecordType,
-  resourceId: string,
+  runAt?: Date,
+  sweep = false,
 ): Promise<void> {
-  const payload: ProcessRecordPayload = { companyId, source, recordType, resourceId }
-  const options = { runAt: new Date(Date.now() + COALESCE_MS) }
-  await enqueue(db, ProcessRecordTask, payload, options)
-  // graphile-worker's add_job silently drops the add when the record's job is locked between its
-  // two statements; that job started before this event and will not see it. Add again then: the
-  // second call finds the job locked and detaches it from the key.
-  const { rows } = await sql<{ waiting: boolean }>`select exists (select 1 from graphile_worker._private_jobs
-    where key = ${ProcessRecordTask.jobKey!(payload)} and locked_at is null) as waiting`.execute(db)
-  if (!rows[0]?.waiting) await enqueue(db, ProcessRecordTask, payload, options)
+  const options = runAt === undefined ? {} : { runAt, jobKeyMode: 'preserve_run_at' as const }
+  await addKeyedJob(db, job(DrainInboxTask, { companyId, source, ...(sweep ? { sweep } : {}) }, options))
+}
+
+/** A record's waiting events, oldest first: what one re-read settles. */
+export interface PendingRecord {
+  recordType: RecordType
+  resourceId: string
+  events: PendingEvent[]
 }
 
 export interface PendingEvent {
   id: string
   eventType: string | null
   body: string
+  attempts: number
 }
 
-/** The queued or failed events of one record, oldest first: what a processing job acts on. */
-export async function pendingEvents(db: Db, p: ProcessRecordPayload): Promise<PendingEvent[]> {
-  return db
+/**
+ * The company's queued events of one side (at most `limit`, oldest first), by record, with the
+ * failed events of the same records (a new read settles them too). `more`: others wait beyond the limit.
+ */
+export async function pendingRecords(
+  db: Db,
+  companyId: string,
+  source: Side,
+  limit: number,
+): Promise<{ records: PendingRecord[]; more: boolean }> {
+  const queued = await db
     .selectFrom('inbox_events')
-    .select(['id', 'event_type as eventType', 'body'])
-    .where('company_id', '=', p.companyId)
-    .where('source', '=', p.source)
-    .where('record_type', '=', p.recordType)
-    .where('resource_id', '=', p.resourceId)
-    .where('status', 'in', ['queued', 'failed'])
+    .select(['id', 'event_type as eventType', 'body', 'attempts', 'record_type as recordType', 'resource_id'])
+    .where('company_id', '=', companyId)
+    .where('status', '=', 'queued')
+    .where('source', '=', source)
     .orderBy('id')
+    .limit(limit + 1)
     .execute()
+  const more = queued.length > limit
+  const rows = queued.slice(0, limit)
+  const keys = [...new Set(rows.map((r) => `${r.recordType}:${r.resource_id}`))]
+  const failed =
+    keys.length === 0
+      ? []
+      : await db
+          .selectFrom('inbox_events')
+          .select(['id', 'event_type as eventType', 'body', 'attempts', 'record_type as recordType', 'resource_id'])
+          .where('company_id', '=', companyId)
+          .where('status', '=', 'failed')
+          .where('source', '=', source)
+          .where(sql<boolean>`record_type || ':' || resource_id = any(${keys}::text[])`)
+          .execute()
+  const byRecord = new Map<string, PendingRecord>()
+  for (const r of [...failed, ...rows].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))) {
+    if (r.recordType === null || r.resource_id === null) continue
+    const key = `${r.recordType}:${r.resource_id}`
+    let record = byRecord.get(key)
+    if (!record) {
+      record = { recordType: r.recordType as RecordType, resourceId: r.resource_id, events: [] }
+      byRecord.set(key, record)
+    }
+    record.events.push({ id: r.id, eventType: r.eventType, body: r.body, attempts: r.attempts })
+  }
+  return { records: [...byRecord.values()], more }
 }
 
 export async function settleEvents(
@@ -239,7 +284,7 @@ export async function retryEvent(db: Db, companyId: string, eventId: string): Pr
       .where('id', '=', eventId)
       .returning(eventColumns)
       .executeTakeFirstOrThrow()
-    await scheduleProcessing(tx, companyId, row.source, row.record_type as RecordType, row.resource_id)
+    await scheduleDrain(tx, companyId, row.source)
     return toEvent(updated)
   })
 }

@@ -1,5 +1,5 @@
 import { Logger, runMigrations } from 'graphile-worker'
-import { sql } from 'kysely'
+import { sql, type RawBuilder } from 'kysely'
 import pg from 'pg'
 import type { Static, TSchema } from 'typebox'
 import type { Db } from '../db/database.js'
@@ -63,6 +63,28 @@ export async function enqueueMany(db: Db, jobs: readonly JobRequest[]): Promise<
       await sql`select 1 from graphile_worker.add_jobs(array[${sql.join(rows)}], ${preserveRunAt}::boolean)`.execute(db)
     }
   }
+}
+
+/**
+ * An SQL expression that adds one keyed job (`replace` or `preserve_run_at`) and yields its id, for
+ * embedding in the statement that stores what the job acts on: both commit together, in one round
+ * trip. graphile-worker's add_job adds nothing when the keyed job gets locked between its two
+ * statements (a job that started before this one's data existed and will not see it); the expression
+ * then adds again, which finds the job locked and detaches it from the key, so a new job is queued.
+ */
+export function addJobExpression(request: JobRequest): RawBuilder<string | null> {
+  const s = toSpec(request)
+  if (s.jobKey === null || s.jobKeyMode === 'unsafe_dedupe') throw new Error('addJobExpression: a keyed job only')
+  const add = sql`(graphile_worker.add_job(${s.task}, ${s.payload}::json, queue_name => ${s.queueName}::text,
+    run_at => ${s.runAt}::timestamptz, max_attempts => ${s.maxAttempts}::int, job_key => ${s.jobKey}::text,
+    job_key_mode => ${s.jobKeyMode}::text)).id`
+  // COALESCE evaluates its second argument only when the first is null.
+  return sql<string | null>`coalesce(${add}, ${add})::text`
+}
+
+/** Adds one keyed job, again when graphile-worker dropped the add in a race (see addJobExpression). */
+export async function addKeyedJob(db: Db, request: JobRequest): Promise<void> {
+  await sql`select ${addJobExpression(request)}`.execute(db)
 }
 
 type Spec = {

@@ -1,6 +1,7 @@
 import { parseCronItems, type Job, type ParsedCronItem, type TaskList } from 'graphile-worker'
 import { sql } from 'kysely'
 import type { Static, TSchema } from 'typebox'
+import { Compile } from 'typebox/compile'
 import { Value } from 'typebox/value'
 import type { AppContext } from '../context.js'
 
@@ -52,9 +53,17 @@ export function defineTask<S extends TSchema>(definition: TaskDefinition<S>): Ta
   return definition
 }
 
+const checks = new WeakMap<TSchema, ReturnType<typeof Compile>>()
+
 /** Why a payload does not fit its task's schema, in a line; undefined when it fits. */
 export function payloadProblem(task: TaskSpec, payload: unknown): string | undefined {
-  if (Value.Check(task.payload, payload)) return undefined
+  // Compiled once per schema: enqueuing is on hot paths (every webhook delivery).
+  let check = checks.get(task.payload)
+  if (!check) {
+    check = Compile(task.payload)
+    checks.set(task.payload, check)
+  }
+  if (check.Check(payload)) return undefined
   const errors = Value.Errors(task.payload, payload)
     .slice(0, 5)
     .map((e) => `${e.instancePath || '/'} ${e.message}`)

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { AppContext } from '../context.js'
+import { component, type AppContext } from '../context.js'
 import { AppError } from '../errors.js'
 
 /**
@@ -20,10 +20,29 @@ export const unauthorizedWebhook = () =>
       '(PUT /v1/companies/{id}/procore/webhook) so Procore sends the current one.',
   )
 
+/** How long a company's current secret hash is trusted from memory before it is read again. */
+export const SECRET_CACHE_TTL_MS = 10_000
+const SECRET_CACHE_MAX = 10_000
+
+/**
+ * The current secret hash of each company, as last read, most recently used last. Only the current
+ * secret is served from memory; anything else (the previous secret in its grace period, a secret
+ * this process has not seen yet) is checked against the table, so a rotation made by another
+ * instance is honoured at once for the new secret, and within SECRET_CACHE_TTL_MS for the old one.
+ */
+const secretCache = (ctx: AppContext) =>
+  component(ctx, 'procore.webhookSecrets', () => new Map<string, { hash: Buffer; loadedAt: number }>())
+
+/** Forgets a company's cached secret: call after its secrets change (rotation, removal). */
+export function forgetWebhookSecret(ctx: AppContext, companyId: string): void {
+  secretCache(ctx).delete(companyId)
+}
+
 /**
  * Which company sent this, judged by the Authorization header alone, before the body is read:
  * the header's hash is compared in constant time with the company's current secret and, within
- * the grace period after a rotation, the previous one.
+ * the grace period after a rotation, the previous one. The current secret's hash is cached in
+ * memory, so an authentic delivery costs no database round trip here.
  */
 export async function authenticateWebhook(
   ctx: AppContext,
@@ -33,6 +52,15 @@ export async function authenticateWebhook(
   const match = authorization === undefined ? null : HEADER.exec(authorization)
   const companyId = match?.[1]
   if (!authorization || !companyId) throw unauthorizedWebhook()
+  const presented = Buffer.from(hashHeader(authorization), 'hex')
+  const cache = secretCache(ctx)
+  const cached = cache.get(companyId)
+  if (cached && Date.now() - cached.loadedAt < SECRET_CACHE_TTL_MS && timingSafeEqual(presented, cached.hash)) {
+    // Most recently used last: the oldest entry is the first to go.
+    cache.delete(companyId)
+    cache.set(companyId, cached)
+    return companyId
+  }
   const row = await withinAckBudget(
     ctx.db
       .selectFrom('procore_webhooks')
@@ -44,9 +72,12 @@ export async function authenticateWebhook(
   ).catch((error: unknown) => {
     throw webhookUnavailable(ctx, companyId, error)
   })
+  cache.delete(companyId)
   if (!row) throw unauthorizedWebhook()
-  const presented = Buffer.from(hashHeader(authorization), 'hex')
-  const current = timingSafeEqual(presented, Buffer.from(row.secret_hash, 'hex'))
+  const currentHash = Buffer.from(row.secret_hash, 'hex')
+  cache.set(companyId, { hash: currentHash, loadedAt: Date.now() })
+  if (cache.size > SECRET_CACHE_MAX) cache.delete(cache.keys().next().value!)
+  const current = timingSafeEqual(presented, currentHash)
   const previousValid =
     row.previous_secret_hash !== null && row.previous_valid_until !== null && row.previous_valid_until > new Date()
   // Both comparisons always run, so timing does not tell which secret matched.

@@ -25,6 +25,11 @@ export type UpsertResult =
 export interface ProcoreRecordApi {
   /** The current record, or null when Procore answers 404 (deleted or not visible). */
   get(resource: ProcoreResource, id: string, parentId?: string | null): Promise<Json | null>
+  /**
+   * Up to ID_BATCH records by id in one request, where the resource can (`ProcoreApi.readsById`);
+   * a record missing from the answer must be read with `get`.
+   */
+  getMany(resource: ProcoreResource, ids: readonly string[], parentId?: string | null): Promise<Json[]>
   /** Every record, page by page (narrowed to what changed since `updatedSince` where Procore can). */
   list(
     resource: ProcoreResource,
@@ -52,6 +57,7 @@ export async function procoreRecordApi(ctx: AppContext, companyId: string): Prom
   const api = new ProcoreApi(ctx, companyId)
   return {
     get: (resource, id, parentId) => api.get(resource, id, parentId ?? null),
+    getMany: (resource, ids, parentId) => api.getMany(resource, ids, parentId ?? null),
     list: (resource, options = {}) => api.list(resource, options),
     upsertByOrigin: (resource, items, parentId) => upsertByOrigin(api, resource, items, parentId ?? null),
     update: (resource, id, body, parentId) => updateOne(api, resource, id, body, parentId ?? null),

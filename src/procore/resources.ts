@@ -13,6 +13,8 @@ type Query = NonNullable<HttpRequest['query']>
 
 /** Procore's `PATCH …/sync` takes at most 1,000 items per call. */
 export const SYNC_BATCH = 1000
+/** Ids per `filters[id][]` request: one page of Procore's v2 size, a URL of a few kilobytes. */
+export const ID_BATCH = 100
 /** The bulk trigger endpoint takes at most 500. */
 export const TRIGGER_BATCH = 500
 
@@ -39,6 +41,11 @@ interface ResourceDef {
   sync?(p: Place): Where & { extra: Json }
   /** Whether lists honour `filters[updated_at]` (departments and cost codes do not: full scans). */
   updatedAtFilter: boolean
+  /**
+   * Whether the first listing honours `filters[id][]` (PROCORE.md §2.2, §2.3, §3.3): many records
+   * re-read in one request. Only where Procore documents it.
+   */
+  idFilter?: boolean
 }
 
 const company = (p: Place) => ({ company_id: p.companyId })
@@ -57,6 +64,7 @@ const VENDOR: ResourceDef = {
   wrapper: 'vendor',
   schema: T.Vendor,
   updatedAtFilter: true,
+  idFilter: true,
   listings: (p) => [
     { path: `${v1}/vendors`, query: company(p) },
     { path: `${v1}/companies/${p.companyId}/vendors/inactive`, query: {} },
@@ -70,6 +78,7 @@ const PROJECT: ResourceDef = {
   wrapper: 'project',
   schema: T.Project,
   updatedAtFilter: true,
+  idFilter: true,
   // Active and inactive projects alike: a project that became inactive still exists.
   listings: (p) => [{ path: `${v1}/projects`, query: { ...company(p), 'filters[by_status]': 'All' } }],
   item: (p, id) => ({ path: `${v1}/projects/${id}`, query: company(p) }),
@@ -177,6 +186,11 @@ export class ProcoreApi {
     return RESOURCES[resource].updatedAtFilter
   }
 
+  /** Whether many records of this resource can be re-read in one request (`getMany`). */
+  static readsById(resource: ProcoreResource): boolean {
+    return RESOURCES[resource].idFilter === true
+  }
+
   static hasSyncEndpoint(resource: ProcoreResource): boolean {
     return RESOURCES[resource].sync !== undefined
   }
@@ -195,6 +209,28 @@ export class ProcoreApi {
         schema: def.schema,
       }) as AsyncGenerator<Json[]>
     }
+  }
+
+  /**
+   * Up to ID_BATCH records by id in one request (`filters[id][]` on the resource's main list), for
+   * resources where `readsById`. Returns those listed; a record not listed may be deleted, hidden
+   * from that list (an inactive vendor) or out of reach: only `get` can tell. Only the first page is
+   * read and only the ids asked for are kept, so a list that ignored the filter costs one request.
+   */
+  async getMany(resource: ProcoreResource, ids: readonly string[], parentId: string | null = null): Promise<Json[]> {
+    const def: ResourceDef = RESOURCES[resource]
+    if (!def.idFilter) throw new Error(`Procore lists of ${resource} take no id filter`)
+    if (ids.length > ID_BATCH) throw new RangeError(`at most ${ID_BATCH} ids per request`)
+    if (ids.length === 0) return []
+    const [where] = def.listings(await this.#place(resource, parentId))
+    const wanted = new Set(ids)
+    for await (const page of this.client.pages(where!.path, {
+      query: { ...where!.query, 'filters[id][]': [...ids] },
+      schema: def.schema,
+    }) as AsyncGenerator<Json[]>) {
+      return page.filter((record) => wanted.has(String(record.id)))
+    }
+    return []
   }
 
   async get(resource: ProcoreResource, id: string, parentId: string | null = null): Promise<Json | null> {

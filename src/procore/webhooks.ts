@@ -3,7 +3,7 @@ import { newSecret } from '../crypto/secrets.js'
 import { notFound } from '../errors.js'
 import type { ProcoreTriggerState } from '../db/tables/procore.js'
 import { connectionView, usableConnection } from './connection.js'
-import { hashHeader, webhookHeader } from './intake.js'
+import { forgetWebhookSecret, hashHeader, webhookHeader } from './intake.js'
 import { ProcoreApi, TRIGGER_BATCH } from './resources.js'
 import type { Hook } from './types.js'
 
@@ -96,6 +96,7 @@ export async function installWebhook(ctx: AppContext, companyId: string, options
       .values({ company_id: companyId, hook_id: hook?.id ?? null, ...values })
       .onConflict((oc) => oc.column('company_id').doUpdateSet(values))
       .execute()
+    forgetWebhookSecret(ctx, companyId)
     try {
       const body = { api_version: apiVersion, destination_url: url, destination_headers: { Authorization: header } }
       hook = hook ? await api.updateHook(hook.id, body) : await api.createHook({ ...body, namespace })
@@ -111,6 +112,7 @@ export async function installWebhook(ctx: AppContext, companyId: string, options
       } else {
         await ctx.db.deleteFrom('procore_webhooks').where('company_id', '=', companyId).execute()
       }
+      forgetWebhookSecret(ctx, companyId)
       throw error
     }
   } else if (hook && (hook.destination_url !== url || normalVersion(hook.api_version) !== apiVersion)) {
@@ -231,4 +233,5 @@ export async function removeWebhook(
     }
   }
   await ctx.db.deleteFrom('procore_webhooks').where('company_id', '=', companyId).execute()
+  forgetWebhookSecret(ctx, companyId)
 }

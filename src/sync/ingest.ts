@@ -22,7 +22,7 @@ import {
 import { defineTask } from '../jobs/task.js'
 import { connectedCompany } from '../procore/connect.js'
 import { procoreHttp } from '../procore/http.js'
-import { ProcoreApi } from '../procore/resources.js'
+import { ID_BATCH, ProcoreApi } from '../procore/resources.js'
 import { failureMessage } from './connectors.js'
 import { entity, procoreResource, RecordTypes, type Mapped, type RecordType } from './registry.js'
 import { getRun, RunKinds, toRun, type IngestScope, type Run, type TypeTally } from './runs.js'
@@ -32,6 +32,8 @@ import { dbNow, getSnapshot, markDeleted, upsertSnapshots } from './snapshots.js
 /** What the engine needs of a side. */
 interface SideReader {
   get(type: RecordType, id: string, parentId: string | null): Promise<Json | null>
+  /** Many records by id in one request (at most ID_BATCH), where the side can: those it found. */
+  getMany?(type: RecordType, ids: readonly string[]): Promise<Json[]> | undefined
   list(type: RecordType, options: { parentId: string | null; updatedSince?: Date | undefined }): AsyncGenerator<Json[]>
   /** Whether a listing of this type (under a parent or not) can be narrowed to what changed since a time. */
   incremental(type: RecordType, parentId: string | null): boolean
@@ -46,6 +48,7 @@ async function readerFor(ctx: AppContext, side: Side, companyId: string): Promis
     const records = await procoreRecords(ctx, companyId)
     return {
       get: (type, id, parentId) => records.get(type, id, parentId),
+      getMany: (type, ids) => records.getMany(type, ids, null),
       list: (type, options) => records.list(type, options),
       incremental: (type, parentId) => ProcoreApi.supportsUpdatedSince(procoreResource(type, parentId)),
       unserved: () => undefined,
@@ -82,7 +85,18 @@ export async function ingestRecord(
   id: string,
   parentId?: string | null,
 ): Promise<'processed' | 'skipped'> {
-  const reader = await readerFor(ctx, side, companyId)
+  return ingestOne(ctx, await readerFor(ctx, side, companyId), side, companyId, type, id, parentId)
+}
+
+async function ingestOne(
+  ctx: AppContext,
+  reader: SideReader,
+  side: Side,
+  companyId: string,
+  type: RecordType,
+  id: string,
+  parentId?: string | null,
+): Promise<'processed' | 'skipped'> {
   let parent = parentId ?? null
   if (parentId === undefined && entity(type).parent) {
     const snapshot = await getSnapshot(ctx.db, companyId, side, type, id)
@@ -103,6 +117,114 @@ export async function ingestRecord(
     { ...entity(type)[side].from(json), raw: json },
   ])
   return change?.change === 'created' || change?.change === 'changed' ? 'processed' : 'skipped'
+}
+
+/** What re-reading one record of a batch came to: as `ingestRecord`, or the error that stopped it. */
+export type IngestOutcome = 'processed' | 'skipped' | { error: unknown }
+
+/** Requests one `ingestRecords` call made to the side: lists by id and single reads. */
+export interface IngestCalls {
+  lists: number
+  gets: number
+}
+
+/**
+ * Re-reads many records of one type of one side (the events of a drained inbox) and upserts their
+ * snapshots in one write. Where the side reads many by id in one request (Procore lists taking
+ * `filters[id][]`, records without a parent), `ID_BATCH` records cost one request; a record missing
+ * from that answer is read alone, since only a single read tells deleted (404) from inactive or out of
+ * reach. The others are read one by one, `concurrency` at a time. A failure is that record's outcome
+ * (or its batch's), never the others'.
+ */
+export async function ingestRecords(
+  ctx: AppContext,
+  side: Side,
+  companyId: string,
+  type: RecordType,
+  items: ReadonlyArray<{ id: string; parentId?: string | null | undefined }>,
+  options: { concurrency?: number; calls?: IngestCalls } = {},
+): Promise<Map<string, IngestOutcome>> {
+  const outcomes = new Map<string, IngestOutcome>()
+  const calls = options.calls ?? { lists: 0, gets: 0 }
+  let reader: SideReader
+  try {
+    reader = await readerFor(ctx, side, companyId)
+  } catch (error) {
+    for (const item of items) outcomes.set(item.id, { error })
+    return outcomes
+  }
+  const def = entity(type)[side]
+  const found: Array<Mapped & { raw: Json }> = []
+  const gone: string[] = []
+  const single: Array<{ id: string; parentId?: string | null | undefined }> = []
+  // A record read by itself is worth no batch: one request either way, and a 404 says what an absence cannot.
+  const batched = !entity(type).parent && items.length > 1 ? items : []
+  if (batched.length === 0) single.push(...items)
+  const chunks: string[][] = []
+  for (let i = 0; i < batched.length; i += ID_BATCH) chunks.push(batched.slice(i, i + ID_BATCH).map((x) => x.id))
+  await inParallel(chunks, options.concurrency ?? 1, async (ids) => {
+    let listed: Json[]
+    try {
+      const request = reader.getMany?.(type, ids)
+      if (request === undefined) {
+        single.push(...ids.map((id) => ({ id, parentId: null })))
+        return
+      }
+      calls.lists++
+      listed = await request
+    } catch (error) {
+      for (const id of ids) outcomes.set(id, { error })
+      return
+    }
+    const byId = new Map(listed.map((json) => [String(json.id), json]))
+    for (const id of ids) {
+      const json = byId.get(id)
+      if (json === undefined) single.push({ id, parentId: null })
+      else found.push({ ...def.from(json), raw: json })
+    }
+  })
+  await inParallel(single, options.concurrency ?? 1, async ({ id, parentId }) => {
+    try {
+      let parent = parentId ?? null
+      if (parentId === undefined && entity(type).parent) {
+        const snapshot = await getSnapshot(ctx.db, companyId, side, type, id)
+        if (!snapshot && reader.readsByParent) {
+          throw new Error(
+            `${entity(type).noun} ${id}: nothing names its ${entity(type).parent?.type} ` +
+              'and no snapshot remembers one; it cannot be read',
+          )
+        }
+        parent = snapshot?.parent_id ?? null
+      }
+      calls.gets++
+      const json = await reader.get(type, id, parent)
+      if (json === null) gone.push(id)
+      else found.push({ ...def.from(json), raw: json })
+    } catch (error) {
+      outcomes.set(id, { error })
+    }
+  })
+  try {
+    const deleted = new Set(await markDeleted(ctx.db, companyId, side, type, gone))
+    for (const id of gone) outcomes.set(id, deleted.has(id) ? 'processed' : 'skipped')
+    for (const change of await upsertSnapshots(ctx.db, companyId, side, type, found))
+      outcomes.set(
+        change.externalId,
+        change.change === 'created' || change.change === 'changed' ? 'processed' : 'skipped',
+      )
+  } catch (error) {
+    for (const id of [...gone, ...found.map((f) => f.externalId)]) outcomes.set(id, { error })
+  }
+  return outcomes
+}
+
+/** Runs `work` over the items, at most `limit` at a time. */
+async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const lane = async () => {
+    while (next < items.length) await work(items[next++]!)
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane))
 }
 
 // ---- listings ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import type { AppContext } from '../context.js'
 import { erpRecordApi } from '../erp/records.js'
+import { ProcoreApi } from '../procore/resources.js'
 import { procoreRecordApi, type UpsertItem, type UpsertResult } from '../procore/records.js'
 import { entity, procoreResource, type AgentLimits, type RecordType } from './registry.js'
 
@@ -14,6 +15,11 @@ export type Json = Record<string, unknown>
 export interface ProcoreRecords {
   /** The current record, or null when Procore answers 404 (deleted or not visible). */
   get(type: RecordType, id: string, parentId?: string | null): Promise<Json | null>
+  /**
+   * Many records of a type by id in one request (at most ID_BATCH), or undefined when its Procore list
+   * takes no id filter. A record missing from the answer must be read with `get` (deleted, inactive or hidden).
+   */
+  getMany(type: RecordType, ids: readonly string[], parentId?: string | null): Promise<Json[]> | undefined
   /** Every record of the type (of one project for project cost codes), page by page. */
   list(
     type: RecordType,
@@ -56,6 +62,10 @@ export async function procoreRecords(ctx: AppContext, companyId: string): Promis
   const api = await procoreRecordApi(ctx, companyId)
   return {
     get: (type, id, parentId) => api.get(procoreResource(type, parentId), id, parentId),
+    getMany: (type, ids, parentId) => {
+      const resource = procoreResource(type, parentId)
+      return ProcoreApi.readsById(resource) ? api.getMany(resource, ids, parentId) : undefined
+    },
     list: (type, options = {}) => api.list(procoreResource(type, options.parentId), options),
     upsertByOrigin: (type, items, parentId) => {
       const withCode = entity(type).procore.hasOriginCode

@@ -1,10 +1,13 @@
 /**
  * Procore webhook figures (the closing note of issue #3):
+ *   0. the bare baseline: Fastify + pg doing one INSERT per delivery (test/bench/bare-intake.ts), same load;
  *   A. intake: POST /webhooks/procore at 50 connections with autocannon (req/s, latency, non-2xx,
- *      and acknowledged − stored, which must be 0), API process only;
+ *      and acknowledged − stored, which must be 0), API process only, and its ratio to the baseline;
  *   B. draining that backlog with a separate worker process (events/s, records re-read/s);
  *   C. end to end with the worker running: a fixed number of events from the first request to the
- *      last one processed (events/s, and received → processed latency).
+ *      last one processed (events/s, and received → processed latency);
+ *   D. freshness of isolated changes: one event at a time on a quiet record, received → processed.
+ * Procore calls are counted by kind: list calls by id (filters[id][]) and single reads.
  * The service runs as child processes (API, worker), as in production; the Procore stand-in and
  * autocannon run in this process.
  *
@@ -53,7 +56,14 @@ async function freshDatabase(name: string): Promise<string> {
 
 function startService(env: Record<string, string>, port: number): Promise<{ child: ChildProcess; out: () => string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: { ...process.env, LOG_LEVEL: 'warn', PORT: String(port), ...env },
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'warn',
+      PORT: String(port),
+      // e.g. BENCH_CHILD_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the service processes.
+      ...(process.env.BENCH_CHILD_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_CHILD_NODE_OPTIONS } : {}),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   let out = ''
@@ -80,6 +90,24 @@ const stop = (child: ChildProcess) =>
     child.kill('SIGTERM')
   })
 
+async function startBare(databaseUrl: string, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/bench/bare-intake.ts'], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port) },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  for (;;) {
+    if (
+      await fetch(`http://127.0.0.1:${port}/health/ready`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return child
+    if (child.exitCode !== null) throw new Error('the bare baseline exited')
+    await sleep(50)
+  }
+}
+
 async function freePort(): Promise<number> {
   const server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -97,7 +125,7 @@ const standin = await startProcoreStandin({ clientId: 'bench-client', clientSecr
 standin.addCompany(COMPANY, 'Bench Builders')
 const vendors = Array.from({ length: VENDORS }, (_, i) => standin.seed(COMPANY, 'vendors', { name: `Vendor ${i}` }).id)
 
-const databaseUrl = await freshDatabase('bench_procore_webhooks')
+const databaseUrl = await freshDatabase(process.env.BENCH_DB ?? 'bench_procore_webhooks')
 const db = new pg.Pool({ connectionString: databaseUrl, max: 2 })
 const apiPort = await freePort()
 const common = {
@@ -144,9 +172,9 @@ const event = () => {
 }
 /** Inbox ids of every delivery answered 2xx: each must be a committed row. */
 const acknowledged = new Set<string>()
-const load = (opts: Record<string, unknown>) =>
+const load = (opts: Record<string, unknown>, port = apiPort) =>
   autocannon({
-    url: `http://127.0.0.1:${apiPort}/webhooks/procore`,
+    url: `http://127.0.0.1:${port}/webhooks/procore`,
     connections: CONNECTIONS,
     requests: [
       {
@@ -173,8 +201,30 @@ const count = async (where = 'true') =>
 const drain = async () => {
   while ((await count(`status = 'queued'`)) > 0) await sleep(100)
 }
-const reads = () =>
+const singleReads = () =>
   standin.calls.filter((c) => c.method === 'GET' && /^\/rest\/v1\.0\/vendors\/\d+$/.test(c.path)).length
+const listReads = () =>
+  standin.calls.filter(
+    (c) => c.method === 'GET' && c.path === '/rest/v1.0/vendors' && (c.query.filters as { id?: unknown })?.id,
+  ).length
+const reads = () => singleReads() + listReads()
+const readsSince = (before: { lists: number; singles: number }) => {
+  const lists = listReads() - before.lists
+  const singles = singleReads() - before.singles
+  return { lists, singles, text: `${lists + singles} Procore calls (${lists} lists by id, ${singles} single reads)` }
+}
+const readMark = () => ({ lists: listReads(), singles: singleReads() })
+
+// 0. the bare baseline, same load
+const barePort = await freePort()
+const bare = await startBare(databaseUrl, barePort)
+const base = await load({ duration: SECONDS }, barePort)
+await stop(bare)
+console.log(
+  `0. bare baseline (Fastify + pg, one INSERT per delivery), autocannon -c ${CONNECTIONS} -d ${SECONDS}: ` +
+    `${Math.round(base.requests.average)} req/s mean, latency p50 ${base.latency.p50} ms, p99 ${base.latency.p99} ms`,
+)
+acknowledged.clear()
 
 // A. intake only
 const a = await load({ duration: SECONDS })
@@ -184,29 +234,35 @@ console.log(
     `${Math.round(a.requests.average)} req/s mean, latency p50 ${a.latency.p50} ms, p99 ${a.latency.p99} ms, ` +
     `max ${a.latency.max} ms; ` +
     `2xx ${a['2xx']}, non-2xx ${a.non2xx}, errors ${a.errors}; ${stored} rows stored, ` +
-    `acknowledged but not stored: ${await ackedButMissing()}`,
+    `acknowledged but not stored: ${await ackedButMissing()}; ` +
+    `vs bare: ${(a.requests.average / base.requests.average).toFixed(2)}× req/s, ` +
+    `${(a.latency.p99 / base.latency.p99).toFixed(2)}× p99`,
 )
 
 // B. drain the backlog with a worker process
 const workerPort = await freePort()
 const readsBefore = reads()
+const markB = readMark()
+const changedB = Number(
+  (await db.query<{ n: string }>('select count(distinct resource_id) as n from inbox_events')).rows[0]!.n,
+)
 const worker = await startService({ ...common, WORKER_ENABLED: 'true', WORKER_CONCURRENCY: '4' }, workerPort)
+const readyAt = Date.now()
 await drain()
-const span = (
-  await db.query<{ s: number }>(
-    'select extract(epoch from max(processed_at) - min(processed_at))::float8 as s from inbox_events',
-  )
-).rows[0]!.s
+// From the worker's readiness to the last event settled (polled every 100 ms): events settled together share
+// one processed_at, so the spread of processed_at says nothing.
+const span = (Date.now() - readyAt) / 1000
 console.log(
   `B. backlog of ${stored} events on ${VENDORS} records drained by one worker process (WORKER_CONCURRENCY 4), ` +
-    `first to last processed: ` +
-    `${span.toFixed(1)} s = ${Math.round(stored / span)} events/s; ${reads() - readsBefore} Procore reads = ` +
-    `${Math.round((reads() - readsBefore) / span)} records re-read/s`,
+    `worker ready → all processed: ` +
+    `${span.toFixed(1)} s = ${Math.round(stored / span)} events/s; ${changedB} changed records, ` +
+    `${Math.round(changedB / span)} records re-read/s; ${readsSince(markB).text} = ` +
+    `${Math.round(((reads() - readsBefore) * 1000) / changedB)} calls per 1,000 changed records`,
 )
 
 // C. end to end, worker running
 await db.query('truncate inbox_events')
-const readsC = reads()
+const markC = readMark()
 const started = Date.now()
 acknowledged.clear()
 const c = await load({ amount: EVENTS })
@@ -224,7 +280,37 @@ console.log(
     `first request → last processed ${((lastProcessed - started) / 1000).toFixed(1)} s = ` +
     `${Math.round(EVENTS / ((lastProcessed - started) / 1000))} events/s; ` +
     `received → processed p50 ${percentile(lag, 50)} ms, p99 ${percentile(lag, 99)} ms; ` +
-    `${reads() - readsC} Procore reads (coalescing)`,
+    `${readsSince(markC).text} for ${Math.min(EVENTS, VENDORS)} changed records`,
+)
+
+// D. isolated changes, one at a time on a record not read for a while
+await db.query('truncate inbox_events')
+const lagD: number[] = []
+const markD = readMark()
+for (let i = 0; i < 50; i++) {
+  const res = await fetch(`http://127.0.0.1:${apiPort}/webhooks/procore`, {
+    method: 'POST',
+    headers: { authorization, 'content-type': 'application/json' },
+    body: event(),
+  })
+  const { id } = (await res.json()) as { id: string }
+  let row: { received_at: Date; processed_at: Date | null } | undefined
+  for (;;) {
+    row = (
+      await db.query<{ received_at: Date; processed_at: Date | null }>(
+        'select received_at, processed_at from inbox_events where id = $1',
+        [id],
+      )
+    ).rows[0]
+    if (row?.processed_at) break
+    await sleep(5)
+  }
+  lagD.push(row.processed_at.getTime() - row.received_at.getTime())
+  await sleep(100)
+}
+console.log(
+  `D. 50 isolated changes (one event, then wait): received → processed p50 ${percentile(lagD, 50)} ms, ` +
+    `p95 ${percentile(lagD, 95)} ms, max ${Math.max(...lagD)} ms; ${readsSince(markD).text}`,
 )
 
 await stop(worker.child)
