@@ -249,8 +249,21 @@ async function jobCostCodes(db: Db, companyId: string, erpJobId: string): Promis
   return out
 }
 
-async function followingJobs(db: Db, companyId: string, erpJobIds: readonly string[]): Promise<number> {
-  if (erpJobIds.length === 0) return 0
+/**
+ * Whether cost codes are still following newly linked jobs: some wait for evaluation (sync_dirty), or a
+ * create of cost codes in Procore is queued or running (evaluation hands the missing ones to it).
+ */
+async function costCodesFollowing(db: Db, companyId: string, erpJobIds: readonly string[]): Promise<boolean> {
+  if (erpJobIds.length === 0) return false
+  const creating = await db
+    .selectFrom('sync_runs')
+    .select('id')
+    .where('company_id', '=', companyId)
+    .where('kind', '=', 'create_in_procore')
+    .where('status', 'in', ['queued', 'running'])
+    .where(sql<boolean>`params->>'type' = 'cost_code'`)
+    .executeTakeFirst()
+  if (creating) return true
   const row = await db
     .selectFrom('sync_dirty as d')
     .innerJoin('record_snapshots as s', (j) =>
@@ -266,7 +279,7 @@ async function followingJobs(db: Db, companyId: string, erpJobIds: readonly stri
     .where('d.side', '=', 'erp')
     .where('s.parent_id', 'in', [...erpJobIds])
     .executeTakeFirst()
-  return Number(row?.n ?? 0)
+  return Number(row?.n ?? 0) > 0
 }
 
 /**
@@ -278,12 +291,8 @@ async function work(ctx: AppContext, run: JobRun<JobCostKind>): Promise<RunResul
   const { companyId, params } = run
   const projects = await linkedProjects(ctx.db, companyId, params.projects)
   if (params.afterLink === true && !run.job.lastAttempt) {
-    const following = await followingJobs(
-      ctx.db,
-      companyId,
-      projects.map((p) => p.erpJobId),
-    )
-    if (following > 0) throw new CostCodesFollowing(following)
+    const jobs = projects.map((p) => p.erpJobId)
+    if (await costCodesFollowing(ctx.db, companyId, jobs)) throw new CostCodesFollowing(jobs.length)
   }
   const result: JobCostResult = {
     type: 'job_cost',
