@@ -116,7 +116,7 @@ export const Run = Type.Object(
         },
         error: null,
         progress: { done: 1, total: 1 },
-        counts: { listed: 0, changed: 0, created: 0, linked: 0, failed: 0 },
+        counts: { listed: 4, changed: 1, created: 0, linked: 0, failed: 0 },
         errors: [
           {
             type: 'job_cost',

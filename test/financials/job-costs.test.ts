@@ -122,6 +122,8 @@ t.test('job costs of linked jobs reach Procore per cost code and cost type', asy
     t.equal(run.status, 'succeeded', JSON.stringify(run))
     t.match(run.params, { projects: [a.project.id], afterLink: true })
     t.match(run.result.counts, { sent: 3, unchanged: 0, refused: 1 })
+    t.match(run.counts, { listed: 4, changed: 3 }, "the run's summary: totals read, totals sent")
+    t.match(run.errors, [{ type: 'job_cost', recordId: 'J-100 09-900 L', message: /09-900/ }])
     t.match(run.result.items, [
       {
         status: 'refused',
@@ -184,5 +186,20 @@ t.test('job costs of linked jobs reach Procore per cost code and cost type', asy
     t.same(procoreTotals(h, b.project.id), await erpTotals(h, b.job.id))
     const last = await runNow()
     t.match(last.result.counts, { sent: 0, unchanged: 5 })
+  })
+
+  await t.test('a cost type without a Procore line item type is refused until one exists', async (t) => {
+    h.erp.changeCostTotal(b.job.id, '01-100', 'E', { budget: '300.00', actual: '30.00' })
+    const refused = await runNow()
+    t.match(refused.result.counts, { sent: 0, unchanged: 5, refused: 2 })
+    t.match(
+      refused.result.items.find((i: { costType: string }) => i.costType === 'E'),
+      { costCode: '01-100', reason: /no Procore cost type/, fix: /cost type with code E in Procore/ },
+    )
+    t.equal(refused.result.apiCalls.procore, 1, 'the line item types only')
+    h.procore.seed(c, 'line_item_types', { code: 'E', name: 'Equipment' })
+    const fixed = await runNow()
+    t.match(fixed.result.counts, { sent: 1, unchanged: 5, refused: 1 })
+    t.same(procoreTotals(h, b.project.id), await erpTotals(h, b.job.id))
   })
 })
