@@ -3,6 +3,7 @@
 // one row; an unlinked cost code is reported with its fix, not sent; a run stopped after Procore applied a batch
 // (before the service recorded it) and run again leaves Procore's totals equal to the ERP's, never doubled.
 import t from 'tap'
+import { runDueSchedules } from '../../src/schedules/schedule.js'
 import { syncHarness, until, type SyncHarness } from '../sync/fixtures/harness.js'
 
 interface Total {
@@ -97,7 +98,7 @@ t.test('job costs of linked jobs reach Procore per cost code and cost type', asy
         'idempotency-key': crypto.randomUUID(),
       },
     )
-    t.equal(res.status, 202, JSON.stringify(res.body))
+    t.equal(res.status, 202, res.status === 202 ? 'started' : JSON.stringify(res.body))
     return h.waitRun(res.body.id)
   }
 
@@ -113,13 +114,13 @@ t.test('job costs of linked jobs reach Procore per cost code and cost type', asy
       { type: 'project', procoreId: a.project.id, erpId: a.job.id },
       { 'idempotency-key': 'link-a' },
     )
-    t.equal(res.status, 201, JSON.stringify(res.body))
+    t.equal(res.status, 201, res.status === 201 ? 'linked' : JSON.stringify(res.body))
     const [linkRun] = await until('the link-triggered run', async () => {
       const found = await runs('link')
       return found.length > 0 ? found : undefined
     })
     const run = await h.waitRun(linkRun!.id)
-    t.equal(run.status, 'succeeded', JSON.stringify(run))
+    t.equal(run.status, 'succeeded', run.status === 'succeeded' ? 'the link run succeeded' : JSON.stringify(run))
     t.match(run.params, { projects: [a.project.id], afterLink: true })
     t.match(run.result.counts, { sent: 3, unchanged: 0, refused: 1 })
     t.match(run.counts, { listed: 4, changed: 3 }, "the run's summary: totals read, totals sent")
@@ -186,6 +187,18 @@ t.test('job costs of linked jobs reach Procore per cost code and cost type', asy
     t.same(procoreTotals(h, b.project.id), await erpTotals(h, b.job.id))
     const last = await runNow()
     t.match(last.result.counts, { sent: 0, unchanged: 5 })
+  })
+
+  await t.test('the schedule runs it at its due time', async (t) => {
+    h.erp.changeCostTotal(a.job.id, '01-200', 'S', { actual: '0.20' })
+    const schedule = await h.api('GET', `/v1/companies/${c}/sync-schedule`)
+    const entry = schedule.body.entries.find((e: { syncType: string }) => e.syncType === 'project_job_costs')
+    const fired = await runDueSchedules(h.app.ctx, new Date(entry.nextDueAt))
+    const mine = fired.find((f) => f.syncType === 'project_job_costs')
+    t.match(mine, { outcome: 'started' })
+    const run = await h.waitRun(mine!.runId!)
+    t.match(run, { status: 'succeeded', trigger: 'schedule', syncType: 'project_job_costs' })
+    t.match(run.result.counts, { sent: 1, unchanged: 4, refused: 1 })
   })
 
   await t.test('a cost type without a Procore line item type is refused until one exists', async (t) => {
