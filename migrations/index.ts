@@ -7,6 +7,7 @@ import * as m0005 from './0005_sync.js'
 import * as m0006 from './0006_schedules.js'
 import * as m0007 from './0007_exports.js'
 import * as m0008 from './0008_project_links.js'
+import * as m0009 from './0009_job_costs.js'
 import * as m0013 from './0013_record_items.js'
 
 /**
@@ -22,5 +23,6 @@ export const migrations: Record<string, Migration> = {
   '0006_schedules': m0006,
   '0007_exports': m0007,
   '0008_project_links': m0008,
+  '0009_job_costs': m0009,
   '0013_record_items': m0013,
 }

@@ -2,6 +2,7 @@ import { Type } from 'typebox'
 import { purgeExpiredKeys } from './api/idempotency.js'
 import { digestTask, exportTask } from './exports/requests.js'
 import { drainInboxTask, processRecordTask } from './inbox/tasks.js'
+import { jobCostsTask } from './financials/job-costs.js'
 import { defineTask, type TaskDefinition } from './jobs/task.js'
 import { bulkLinkTask } from './sync/bulk.js'
 import { createTask } from './sync/create.js'
@@ -43,4 +44,5 @@ export const tasks: readonly TaskDefinition[] = [
   exportTask,
   digestTask,
   deliverTask,
+  jobCostsTask,
 ]

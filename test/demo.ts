@@ -39,6 +39,7 @@ function portTaken(p: number): Promise<boolean> {
  * the ERP its signed notification, exactly as for any other change.
  *   PATCH /procore/<resource>/<id>  {fields in Procore's names}   e.g. /procore/vendors/4300000002 {"business_phone"}
  *   PATCH /erp/<resource>/<id>      {fields in the ERP's names}    e.g. /erp/vendors/V000001 {"email"}
+ *   PATCH /erp/jobs/<id>/cost-totals/<cost code>/<cost type>  {"actual", "committed", "budget"} (a posting)
  */
 async function startEditor(env: Environment): Promise<{ url: string; close(): Promise<void> }> {
   const answer = (res: ServerResponse, status: number, body: unknown) => {
@@ -48,6 +49,16 @@ async function startEditor(env: Environment): Promise<{ url: string; close(): Pr
     let text = ''
     req.on('data', (c: Buffer) => (text += c.toString()))
     req.on('end', () => {
+      const [, jobId, costCode, costType] =
+        /^\/erp\/jobs\/([\w-]+)\/cost-totals\/([\w.-]+)\/([\w-]+)$/.exec(req.url ?? '') ?? []
+      if (req.method === 'PATCH' && jobId && costCode && costType) {
+        try {
+          const patch = JSON.parse(text || '{}') as Record<string, string>
+          return answer(res, 200, env.erp.changeCostTotal(jobId, costCode, costType, patch))
+        } catch (error) {
+          return answer(res, 400, { error: (error as Error).message })
+        }
+      }
       const [, side, resource, id] = /^\/(procore|erp)\/([\w-]+)\/([\w-]+)$/.exec(req.url ?? '') ?? []
       if (req.method !== 'PATCH' || !side || !resource || !id)
         return answer(res, 404, { error: 'PATCH /procore/<resource>/<id> or /erp/<resource>/<id> with a JSON body' })
@@ -146,6 +157,21 @@ async function main() {
           ['26-100', 'Electrical'],
         ] as const)
           erp.seed('cost-codes', { job_id: ids.eTower, code, name, parent_code: code.slice(0, 2) })
+        // Job costs: the company's cost types in Procore, and the job's totals in the ERP (one on a cost code the
+        // job does not have, which the job-cost run reports with its fix).
+        for (const [code, name] of [
+          ['L', 'Labor'],
+          ['M', 'Materials'],
+          ['S', 'Subcontract'],
+        ] as const)
+          procore.seed(c, 'line_item_types', { code, name })
+        erp.setCostTotals(ids.eTower, [
+          { cost_code: '01-100', cost_type: 'L', budget: '48000.00', actual: '12650.00', committed: '0.00' },
+          { cost_code: '03-300', cost_type: 'M', budget: '210000.00', actual: '17980.25', committed: '64000.00' },
+          { cost_code: '03-300', cost_type: 'S', budget: '95000.00', actual: '0.00', committed: '95000.00' },
+          { cost_code: '26-100', cost_type: 'S', budget: '132500.00', actual: '8800.00', committed: '120000.00' },
+          { cost_code: '31-200', cost_type: 'L', budget: '5000.00', actual: '1200.00', committed: '0.00' },
+        ])
         erp.seed('jobs', { number: 'J-2024-002', name: 'Harbor Bridge' })
         erp.seed('employees', {
           first_name: 'Ann',
@@ -226,7 +252,7 @@ Paste these exports into a shell; the README's commands (section "Keeping record
 
 PV/EV: the vendor "Acme Concrete" in Procore and the ERP (not linked yet); EV2: "Harbor Steel", only in the ERP;
 PV2: "Bright Electric LLC", only in Procore; PD: "Delta Drywall", only in Procore (to send to the ERP);
-PJ/EJ: the project "Riverside Tower" in Procore (not ERP-integrated) and its ERP job with 3 cost codes;
+PJ/EJ: the project "Riverside Tower" in Procore (not ERP-integrated) and its ERP job with 3 cost codes and cost totals;
 PDEP: the department "Estimating", only in Procore; CLIENT_*: the Procore stand-in's service account; AGENT_*: the ERP
 stand-in's agent address and token. The commands need curl and jq.
 
@@ -258,7 +284,9 @@ stand-in's agent address and token. The commands need curl and jq.
     -d '{"type":"project","procoreId":"'"$PJ"'","erpId":"'"$EJ"'","fix":true}' "$API/v1/companies/$C/links" \\
     | jq '.fixed, .dependents'
   (the job's 3 cost codes then appear in the Procore project:
-  curl -s -H "$H" "$API/v1/companies/$C/records/cost_code?status=linked" | jq .counts)
+  curl -s -H "$H" "$API/v1/companies/$C/records/cost_code?status=linked" | jq .counts
+  and then its job costs, per cost code and cost type; one on a cost code the job lacks is refused with its fix:
+  curl -s -H "$H" "$API/v1/companies/$C/runs?kind=job_costs" | jq '.items[0] | {status, result}')
 
 8. Send the Procore-only vendor "Delta Drywall" ($PD) to the ERP; an approver accepts it as DELTADRY:
   curl -s -H "$H" "$API/v1/companies/$C/exports/eligibility?type=vendor&procoreId=$PD" | jq

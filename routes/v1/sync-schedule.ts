@@ -77,7 +77,10 @@ const syncSchedule: FastifyPluginAsyncTypebox = async (app) => {
         description:
           'Starts a run of this sync type now, outside its schedule (trigger `manual`); its schedule is unchanged. ' +
           'Answers 202 with the run; poll it at the Location. 409 `run_in_progress` with `runId` while a run of ' +
-          'this sync type is queued or running; 409 `sync_type_unavailable` when it cannot run for this company.',
+          'this sync type is queued or running; 409 `sync_type_unavailable` when it cannot run for this company. ' +
+          '`project_job_costs` sends the cost totals of every linked job to its Procore project (only those ' +
+          'changed since the last send); its run reports `result.counts` (sent, unchanged, refused), the refused ' +
+          'rows with reason and fix in `result.items`, and the requests spent in `result.apiCalls`.',
         params: Type.Object({
           companyId: CompanyIdString,
           syncType: Type.String({ minLength: 1, maxLength: 64, examples: [SyncTypeNames[0]] }),

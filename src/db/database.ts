@@ -10,6 +10,7 @@ import type {
   WebhookSubscriptionsTable,
 } from './tables/exports.js'
 import type { IdempotencyKeysTable } from './tables/idempotency-keys.js'
+import type { JobCostProjectsTable, JobCostRowsTable } from './tables/job-costs.js'
 import type { ProcoreConnectionsTable, ProcoreOauthStatesTable, ProcoreWebhooksTable } from './tables/procore.js'
 import type { ProcoreRateObservationsTable, SyncScheduleSettingsTable, SyncSchedulesTable } from './tables/schedules.js'
 import type { InboxEventsTable, RecordSnapshotsTable, SyncRunsTable, WorkerHeartbeatsTable } from './tables/records.js'
@@ -62,6 +63,8 @@ export interface Database {
   export_settings: ExportSettingsTable
   webhook_subscriptions: WebhookSubscriptionsTable
   webhook_deliveries: WebhookDeliveriesTable
+  job_cost_rows: JobCostRowsTable
+  job_cost_projects: JobCostProjectsTable
 }
 
 export type Db = Kysely<Database>

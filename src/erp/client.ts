@@ -9,6 +9,7 @@ import type { Dispatcher } from 'undici'
 import type { CircuitBreakers } from '../http/breaker.js'
 import { HttpClient, type HttpClientOptions } from '../http/client.js'
 import { UpstreamError } from '../http/errors.js'
+import { parseCostTotals, type CostTotal } from './cost-totals.js'
 import { ErpRefusedError, ErpStaleVersionError } from './errors.js'
 import {
   asProblem,
@@ -103,6 +104,24 @@ export class ErpClient {
         path: recordPath(resource, id),
         concurrencyKey: this.#key,
         parse: (b) => parseRecord(resource, b),
+      })
+      return res.body
+    } catch (error) {
+      if (error instanceof UpstreamError && error.status === 404) return null
+      throw error
+    }
+  }
+
+  // ---- job cost totals (read-only) ----------------------------------------------------------
+
+  /** `GET /v1/jobs/{jobId}/cost-totals`: the job's totals per cost code and cost type; null when the job is 404. */
+  async costTotals(jobId: string): Promise<CostTotal[] | null> {
+    try {
+      const res = await this.#http.request({
+        method: 'GET',
+        path: `/v1/jobs/${encodeURIComponent(jobId)}/cost-totals`,
+        concurrencyKey: this.#key,
+        parse: parseCostTotals,
       })
       return res.body
     } catch (error) {

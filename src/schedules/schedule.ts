@@ -13,18 +13,40 @@ import { defineTask } from '../jobs/task.js'
 import type { ScheduleEntry, ScheduleEntryInput, SyncSchedule } from '../schemas/sync-schedule.js'
 import { audit, type Actor } from '../sync/audit.js'
 import { requestIngestInTx } from '../sync/ingest.js'
+import { requestJobCostsInTx } from '../financials/job-costs.js'
 import { entity, type RecordType } from '../sync/registry.js'
 import type { IngestScope, Run } from '../sync/runs.js'
+
+/** A listing of record types (Procore reconcile, ERP refresh). */
+interface ListingWork {
+  side: Side
+  types: RecordType[]
+  scope?: IngestScope
+}
+
+/** Work of its own kind, started by its domain; it needs Procore connected and these agent resources. */
+interface OwnWork {
+  /** The side it spends requests of (Procore: the scheduler defers it while headroom is low). */
+  side: Side
+  erpResources: readonly string[]
+  start(
+    tx: Tx,
+    companyId: string,
+    origin: { syncType: string; trigger: string; full: boolean },
+  ): Promise<{ run: Run; created: boolean }>
+}
 
 interface SyncTypeDef {
   description: string
   level: 'company' | 'project'
   defaultInterval: Interval
-  /** The listing it runs; null while the work of this type is not built. */
-  work: { side: Side; types: RecordType[]; scope?: IngestScope } | null
+  /** What it runs; null while the work of this type is not built. */
+  work: ListingWork | OwnWork | null
   /** Why it cannot run anywhere yet, when work is null. */
   notBuilt?: string
 }
+
+const isOwn = (work: ListingWork | OwnWork): work is OwnWork => 'start' in work
 
 /**
  * Every sync type, as data: a new one is an entry here. The first four are the ones Procore's
@@ -45,11 +67,15 @@ export const SyncTypes = {
     work: { side: 'erp', types: ['project'] },
   },
   project_job_costs: {
-    description: "Sync project job costs (the ERP's cost totals per job)",
+    description: "Sync project job costs (the ERP's cost totals per linked job to the Procore project)",
     level: 'project',
     defaultInterval: 'every_2_hours',
-    work: null,
-    notBuilt: 'syncing job costs is not built in this version of the service',
+    work: {
+      side: 'procore',
+      erpResources: ['jobs', 'cost-totals'],
+      start: (tx, companyId, { syncType, trigger, full }) =>
+        requestJobCostsInTx(tx, companyId, { full }, trigger, { syncType, trigger }),
+    },
   },
   payments_for_synced_invoices: {
     description: 'Sync payments for synced invoices',
@@ -208,6 +234,14 @@ async function connections(db: Db, companyId: string): Promise<Connections> {
 export function availability(name: string, c: Connections): { available: boolean; reason: string | null } {
   const d = def(name)
   if (d.work === null) return { available: false, reason: d.notBuilt ?? 'not built' }
+  if (isOwn(d.work)) {
+    if (!c.procore) return { available: false, reason: 'the company has no working Procore connection' }
+    if (c.erp === null) return { available: false, reason: 'the company has no ERP connection' }
+    const missing = d.work.erpResources.filter((r) => !c.erp!.includes(r))
+    return missing.length === 0
+      ? { available: true, reason: null }
+      : { available: false, reason: `the ERP agent does not serve ${missing.join(', ')} (its capabilities)` }
+  }
   if (d.work.side === 'procore') {
     return c.procore
       ? { available: true, reason: null }
@@ -435,6 +469,7 @@ async function startRun(
   full?: boolean,
 ): Promise<{ run: Run; created: boolean }> {
   const work = def(syncType).work!
+  if (isOwn(work)) return work.start(tx, companyId, { syncType, trigger, full: full ?? false })
   // The last full sweep that succeeded: a failed or interrupted one does not count, so the next run sweeps.
   const swept = await tx
     .selectFrom('sync_runs')

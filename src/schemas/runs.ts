@@ -75,6 +75,63 @@ export const Run = Type.Object(
         startedAt: '2026-12-04T14:07:00.120Z',
         finishedAt: '2026-12-04T14:07:00.960Z',
       },
+      {
+        id: '7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f',
+        companyId: '562949953421312',
+        kind: 'job_costs',
+        syncType: 'project_job_costs',
+        trigger: 'manual',
+        status: 'succeeded',
+        params: { full: false },
+        result: {
+          type: 'job_cost',
+          counts: { sent: 1, unchanged: 2, refused: 1 },
+          progress: { done: 1, total: 1 },
+          apiCalls: { procore: 2, erp: 1 },
+          projects: [
+            {
+              procoreProjectId: '562949953425001',
+              erpJobId: 'J000001',
+              jobNumber: 'J-100',
+              sent: 1,
+              unchanged: 2,
+              refused: 1,
+            },
+          ],
+          items: [
+            {
+              status: 'refused',
+              sourceId: 'J-100 09-900 L',
+              procoreProjectId: '562949953425001',
+              erpJobId: 'J000001',
+              costCode: '09-900',
+              costType: 'L',
+              reason: 'Cost code 09-900 of job J-100 is not linked to a Procore cost code.',
+              fix:
+                'Link cost code 09-900 first (POST /v1/companies/562949953421312/links, type cost_code), ' +
+                'then run project_job_costs again.',
+            },
+          ],
+          truncated: false,
+        },
+        error: null,
+        progress: { done: 1, total: 1 },
+        counts: { listed: 4, changed: 1, created: 0, linked: 0, failed: 0 },
+        errors: [
+          {
+            type: 'job_cost',
+            recordId: 'J-100 09-900 L',
+            message: 'Cost code 09-900 of job J-100 is not linked to a Procore cost code.',
+          },
+        ],
+        apiCalls: { procore: 2, erp: 1 },
+        durationMs: 412,
+        cancelRequestedAt: null,
+        requestedBy: 'manual',
+        createdAt: '2026-12-04T14:43:00.000Z',
+        startedAt: '2026-12-04T14:43:00.080Z',
+        finishedAt: '2026-12-04T14:43:00.492Z',
+      },
     ],
   },
 )

@@ -53,6 +53,22 @@ export const SyncSchedule = Type.Object(
             },
           },
           {
+            syncType: 'project_job_costs',
+            description: "Sync project job costs (the ERP's cost totals per linked job to the Procore project)",
+            level: 'project',
+            interval: 'every_2_hours',
+            timeOfDay: null,
+            available: true,
+            unavailableReason: null,
+            nextDueAt: '2026-12-04T16:43:00.000Z',
+            deferredReason: null,
+            lastRun: {
+              id: '7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f',
+              status: 'succeeded',
+              createdAt: '2026-12-04T14:43:00Z',
+            },
+          },
+          {
             syncType: 'payments_for_synced_invoices',
             description: 'Sync payments for synced invoices',
             level: 'project',
@@ -109,8 +125,13 @@ export const SyncScheduleInput = Type.Object(
 export const RunNowInput = Type.Object(
   {
     full: Type.Optional(
-      Type.Boolean({ description: 'List everything and find vanished records (default: since the last run).' }),
+      Type.Boolean({
+        description:
+          'Listings: list everything and find vanished records (default: since the last run). ' +
+          'project_job_costs: send every cost total, changed or not (default: only those changed since Procore ' +
+          'last accepted them).',
+      }),
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{}, { full: true }] },
 )

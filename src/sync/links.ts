@@ -6,6 +6,7 @@ import type { AppContext } from '../context.js'
 import { transaction, type Db, type Tx } from '../db/database.js'
 import type { RecordLinksTable } from '../db/tables/sync.js'
 import { AppError, conflict, notFound, preconditionFailed, unprocessable } from '../errors.js'
+import { requestJobCostsAfterLink } from '../financials/job-costs.js'
 import { enqueue } from '../jobs/queue.js'
 import { defineTask } from '../jobs/task.js'
 import type { Side } from '../db/tables/records.js'
@@ -426,6 +427,8 @@ export async function insertLinks(
   }
   if (inserted.some((r) => !byProcore.get(r.procoreId)?.originSet)) await enqueue(tx, originsTask, { companyId, type })
   const dependents = await followDependents(tx, companyId, type, inserted)
+  // A newly linked project gets its job costs (src/financials/job-costs.ts) once its cost codes have followed.
+  if (type === 'project') await requestJobCostsAfterLink(tx, companyId, inserted)
   return { inserted, skipped: pairs.filter((p) => !done.has(p.procoreId)), refused, dependents }
 }
 

@@ -184,6 +184,11 @@ function summary(row: RunRow): Pick<Run, 'progress' | 'counts' | 'errors' | 'api
     }
   }
   const own = (result['counts'] ?? {}) as Record<string, unknown>
+  if (result['type'] === 'job_cost') {
+    // Job costs (src/financials/job-costs.ts): the totals read, and those sent to Procore.
+    counts.listed += num(own['sent']) + num(own['unchanged']) + num(own['refused'])
+    counts.changed += num(own['sent'])
+  }
   counts.created += num(own['created'])
   counts.linked += num(own['linked'])
   counts.failed += num(own['failed'])

@@ -20,7 +20,8 @@ const pages = (n: number, size: number) => Math.max(1, Math.ceil(n / size))
 /** Calls of one run of a sync type: changed = the share of records changed since its previous run. */
 function callsOfRun(name: (typeof SyncTypeNames)[number], full: boolean, changed: number) {
   const def = SyncTypes[name]
-  if (def.work === null) return 0
+  // Job costs (work of their own, not a listing) are counted by test/bench/job-costs.ts.
+  if (def.work === null || !('types' in def.work)) return 0
   const { side, types } = def.work
   const scope = 'scope' in def.work ? def.work.scope : undefined
   let calls = 0

@@ -94,7 +94,11 @@ t.test('the schedule round-trips with its ETag; validation names the field and t
   t.match(first.entry('erp_vendor_list'), { interval: 'hourly', available: true, unavailableReason: null })
   t.match(first.entry('erp_project_refresh'), { interval: 'every_2_hours', available: true })
   t.ok(first.entry('erp_vendor_list').nextDueAt, 'an available entry has a next due time')
-  t.match(first.entry('project_job_costs'), { available: false, unavailableReason: /not built/, nextDueAt: null })
+  t.match(first.entry('project_job_costs'), {
+    available: false,
+    unavailableReason: /Procore connection/,
+    nextDueAt: null,
+  })
   t.match(first.entry('payments_for_synced_invoices'), { available: false, unavailableReason: /not built/ })
   t.match(first.entry('procore_company_reconcile'), { available: false, unavailableReason: /Procore connection/ })
 
@@ -251,7 +255,7 @@ t.test(
       of('procore_company_reconcile').every((f) => f.outcome === 'unavailable'),
       'no Procore: nothing started',
     )
-    t.equal(of('project_job_costs').filter((f) => f.outcome === 'started').length, 0, 'not built: never started')
+    t.equal(of('project_job_costs').filter((f) => f.outcome === 'started').length, 0, 'no Procore: never started')
     const scheduled = await c.app.db
       .selectFrom('sync_runs')
       .select(['sync_type', 'trigger'])
@@ -374,7 +378,7 @@ t.test('on demand: 409 naming the run while one is queued; cancel; filters', asy
     headers: c.admin,
   })
   t.equal(unavailable.statusCode, 409)
-  t.match(unavailable.json(), { code: 'sync_type_unavailable', detail: /not built/ })
+  t.match(unavailable.json(), { code: 'sync_type_unavailable', detail: /Procore connection/ })
   const unknown = await c.app.inject({ method: 'POST', url: `${scheduleUrl(c)}/invoices/run`, headers: c.admin })
   t.equal(unknown.statusCode, 404)
 

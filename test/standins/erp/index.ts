@@ -114,6 +114,8 @@ export interface ErpStandin {
   list(resource: ErpResource, opts?: { jobId?: string }): ErpRecord[]
   seedPayment(fields: Partial<ErpPayment> & { vendor_id: string }): ErpPayment
   setCostTotals(jobId: string, rows: ErpCostTotal[]): void
+  /** Edits one cost total of a job (adds it when missing); amounts are decimal strings. */
+  changeCostTotal(jobId: string, costCode: string, costType: string, patch: Partial<ErpCostTotal>): ErpCostTotal
   notifications: {
     configure(url: string, secret: string): void
     sent(): SentNotification[]
@@ -454,6 +456,7 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
     list: (resource, o) => store.list(resource, resource === 'cost-codes' ? (o?.jobId ?? null) : undefined),
     seedPayment: (fields) => store.seedPayment(fields),
     setCostTotals: (jobId, rows) => store.setCostTotals(jobId, rows),
+    changeCostTotal: (jobId, costCode, costType, patch) => store.changeCostTotal(jobId, costCode, costType, patch),
     notifications: {
       configure: (url, secret) => notifier.configure(url, secret),
       sent: () => notifier.sent.map((s) => ({ ...s })),

@@ -318,6 +318,20 @@ export class ErpStore {
     this.costTotals.set(jobId, structuredClone(rows))
   }
 
+  /** Edits one total "in the ERP" (a posting moved it), or adds it when the job has none of this code and type. */
+  changeCostTotal(jobId: string, costCode: string, costType: string, patch: Partial<ErpCostTotal>): ErpCostTotal {
+    if (!this.records.get('jobs')?.has(jobId)) throw new Error(`changeCostTotal: no job has id ${jobId}`)
+    const rows = this.costTotals.get(jobId) ?? []
+    this.costTotals.set(jobId, rows)
+    let row = rows.find((r) => r.cost_code === costCode && r.cost_type === costType)
+    if (!row) {
+      row = { cost_code: costCode, cost_type: costType, budget: '0.00', actual: '0.00', committed: '0.00' }
+      rows.push(row)
+    }
+    Object.assign(row, patch, { cost_code: costCode, cost_type: costType })
+    return structuredClone(row)
+  }
+
   // -------------------------------------------------------------------------------------------
   // API writes
 

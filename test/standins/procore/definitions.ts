@@ -342,6 +342,23 @@ export const DEFINITIONS: readonly ResourceDef[] = [
       approval_status: 'pending',
     }),
   },
+  // Company cost types (§2.4): job costs name theirs by id.
+  {
+    kind: 'line_item_types',
+    wrapper: 'line_item_type',
+    scope: 'company',
+    paths: ['/rest/v1.0/line_item_types'],
+    syncPaths: ['/rest/v1.0/line_item_types/sync'],
+    inactivePaths: [],
+    filters: ['origin_id'],
+    listParams: [],
+    required: ['name', 'code'],
+    unique: ['code'],
+    defaults: { base_type: null, origin_id: null, origin_data: null },
+    ignored: [],
+    hidden: [],
+    resourceName: 'Line Item Types',
+  },
 ]
 
 export function definition(kind: Kind): ResourceDef {

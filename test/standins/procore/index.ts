@@ -1,6 +1,7 @@
 // A Procore stand-in on loopback: REST API, OAuth server and webhook sender (src/procore/README.md), plus
 // the handles tests use to seed data, change it "in Procore", script faults and inspect traffic.
 import { definition } from './definitions.js'
+import { JobCosts, type JobCostRow } from './job-costs.js'
 import { str } from './http.js'
 import { normalizeIds } from './json.js'
 import { OAuthServer } from './oauth.js'
@@ -18,6 +19,7 @@ import {
   type Trigger,
 } from './webhooks.js'
 
+export type { JobCostRow }
 export type { Call, Delivery, EventType, Fault, Hook, Kind, Rec, RetryPolicy, Trigger }
 export { KINDS } from './store.js'
 export { WEBHOOK_RESOURCES } from './webhooks.js'
@@ -84,6 +86,16 @@ export interface ProcoreStandin {
     /** Average extra copies per event (1 → every event twice, 0.5 → every other event twice). */
     setDuplicateRate(rate: number): void
   }
+  /** ERP job costs received (src/procore/job-costs.ts): what each project holds, per origin. */
+  jobCosts: {
+    of(projectId: string): JobCostRow[]
+    /** Whether the project's ERP job-cost syncing setting is on. */
+    enabled(projectId: string): boolean
+    /** The next `times` sync calls store their updates, then answer `status` (the answer is lost). */
+    failAfterApplying(status: number, times?: number): void
+    /** Item writes applied in all: a resend counts again, the totals it replaced do not. */
+    readonly applied: number
+  }
 }
 
 export async function startProcoreStandin(opts: ProcoreStandinOptions = {}): Promise<ProcoreStandin> {
@@ -106,6 +118,7 @@ export async function startProcoreStandin(opts: ProcoreStandinOptions = {}): Pro
   const resources = new Resources(store, (change) => webhooks.publish(change))
   const faults = new Faults()
   const calls: Call[] = []
+  const jobCosts = new JobCosts()
   const rate = opts.rateLimit ?? { limit: 100_000, windowMs: 3_600_000 }
   let url = ''
   const app = buildServer({
@@ -117,6 +130,7 @@ export async function startProcoreStandin(opts: ProcoreStandinOptions = {}): Pro
     rateLimiter: new RateLimiter(rate.limit, rate.windowMs),
     calls,
     baseUrl: () => url,
+    jobCosts,
   })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address()
@@ -190,6 +204,14 @@ export async function startProcoreStandin(opts: ProcoreStandinOptions = {}): Pro
       },
       idle: () => webhooks.idle(),
       setDuplicateRate: (rate) => webhooks.setDuplicateRate(rate),
+    },
+    jobCosts: {
+      of: (projectId) => jobCosts.of(projectId),
+      enabled: (projectId) => jobCosts.enabled.has(projectId),
+      failAfterApplying: (status, times) => jobCosts.failAfterApplying(status, times),
+      get applied() {
+        return jobCosts.applied
+      },
     },
   }
 }

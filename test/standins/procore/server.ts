@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import { ApiError, parseQuery, str, type Query } from './http.js'
 import { normalizeIds, parseJson, toJson } from './json.js'
+import { jobCostRoutes, type JobCosts } from './job-costs.js'
 import { bearerOf, oauthRoutes, type OAuthServer, type Principal } from './oauth.js'
 import { accountRoutes, resourceRoutes, type Resources } from './resources.js'
 import type { Store } from './store.js'
@@ -31,6 +32,7 @@ export interface ServerDeps {
   rateLimiter: RateLimiter
   calls: Call[]
   baseUrl(): string
+  jobCosts: JobCosts
 }
 
 /** Endpoints that work without Procore-Company-Id, except for DMSA (client credentials) tokens. */
@@ -138,5 +140,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   accountRoutes(app, { ...ctx, me: (request) => ({ ...(principals.get(request)?.user ?? {}) }) })
   resourceRoutes(app, ctx)
   webhookRoutes(app, { ...ctx, webhooks: deps.webhooks })
+  jobCostRoutes(app, ctx, deps.jobCosts)
   return app
 }

@@ -9,6 +9,7 @@ export const KINDS = [
   'standard_cost_codes',
   'cost_codes',
   'timecard_entries',
+  'line_item_types',
 ] as const
 export type Kind = (typeof KINDS)[number]
 
