@@ -10,7 +10,14 @@ const COMPANY = '562949953421312'
 const PAGE = { procore: 1000, erp: 500 } // PER_PAGE in src/procore/client.ts; the ERP client's pageSize
 const JOBS = 200
 /** Company-level record counts; cost codes are 20,000 job (project) cost codes, 100 per job. */
-const COMPANY_LEVEL: Record<RecordType, number> = { vendor: 2_000, project: JOBS, cost_code: 0, department: 0, user: 0 }
+const COMPANY_LEVEL: Record<RecordType, number> = {
+  vendor: 2_000,
+  project: JOBS,
+  cost_code: 0,
+  department: 0,
+  user: 0,
+  invoice: 0,
+}
 const PER_JOB_COST_CODES = 20_000 / JOBS
 /** Procore lists some types in two lists (active and inactive vendors and users). */
 const PROCORE_LISTS: Partial<Record<RecordType, number>> = { vendor: 2, user: 2 }

@@ -9,6 +9,9 @@ export const KINDS = [
   'standard_cost_codes',
   'cost_codes',
   'timecard_entries',
+  'commitments',
+  'requisitions',
+  'invoice_payments',
 ] as const
 export type Kind = (typeof KINDS)[number]
 
