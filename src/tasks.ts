@@ -1,6 +1,7 @@
 import { Type } from 'typebox'
 import { purgeExpiredKeys } from './api/idempotency.js'
 import { digestTask, exportTask } from './exports/requests.js'
+import { paymentsTask } from './financials/payments.js'
 import { processRecordTask } from './inbox/tasks.js'
 import { defineTask, type TaskDefinition } from './jobs/task.js'
 import { bulkLinkTask } from './sync/bulk.js'
@@ -42,4 +43,5 @@ export const tasks: readonly TaskDefinition[] = [
   exportTask,
   digestTask,
   deliverTask,
+  paymentsTask,
 ]

@@ -12,6 +12,7 @@ import { badRequest, conflict, notFound, preconditionFailed, type FieldError } f
 import { defineTask } from '../jobs/task.js'
 import type { ScheduleEntry, ScheduleEntryInput, SyncSchedule } from '../schemas/sync-schedule.js'
 import { audit, type Actor } from '../sync/audit.js'
+import { requestPaymentsRunInTx } from '../financials/payments.js'
 import { requestIngestInTx } from '../sync/ingest.js'
 import { entity, type RecordType } from '../sync/registry.js'
 import type { IngestScope, Run } from '../sync/runs.js'
@@ -20,8 +21,8 @@ interface SyncTypeDef {
   description: string
   level: 'company' | 'project'
   defaultInterval: Interval
-  /** The listing it runs; null while the work of this type is not built. */
-  work: { side: Side; types: RecordType[]; scope?: IngestScope } | null
+  /** The listing it runs, or another run (`run`: payments); null while the work of this type is not built. */
+  work: { side: Side; types: RecordType[]; scope?: IngestScope } | { run: 'payments'; needs: string[] } | null
   /** Why it cannot run anywhere yet, when work is null. */
   notBuilt?: string
 }
@@ -52,11 +53,10 @@ export const SyncTypes = {
     notBuilt: 'syncing job costs is not built in this version of the service',
   },
   payments_for_synced_invoices: {
-    description: 'Sync payments for synced invoices',
+    description: "Sync payments for synced invoices (the ERP's payments, issued on Procore commitments)",
     level: 'project',
     defaultInterval: 'daily',
-    work: null,
-    notBuilt: 'syncing payments is not built in this version of the service',
+    work: { run: 'payments', needs: ['payments', 'ap-invoices'] },
   },
   procore_company_reconcile: {
     description: 'Reconcile company-level Procore records (departments, users, projects, vendors, standard cost codes)',
@@ -208,6 +208,14 @@ async function connections(db: Db, companyId: string): Promise<Connections> {
 export function availability(name: string, c: Connections): { available: boolean; reason: string | null } {
   const d = def(name)
   if (d.work === null) return { available: false, reason: d.notBuilt ?? 'not built' }
+  if ('run' in d.work) {
+    if (!c.procore) return { available: false, reason: 'the company has no working Procore connection' }
+    if (c.erp === null) return { available: false, reason: 'the company has no ERP connection' }
+    const missing = d.work.needs.filter((r) => !c.erp!.includes(r))
+    return missing.length === 0
+      ? { available: true, reason: null }
+      : { available: false, reason: `the ERP agent does not serve ${missing.join(', ')} (its capabilities)` }
+  }
   if (d.work.side === 'procore') {
     return c.procore
       ? { available: true, reason: null }
@@ -435,6 +443,8 @@ async function startRun(
   full?: boolean,
 ): Promise<{ run: Run; created: boolean }> {
   const work = def(syncType).work!
+  if ('run' in work)
+    return requestPaymentsRunInTx(tx, companyId, { full: full ?? false }, trigger, { syncType, trigger })
   // The last full sweep that succeeded: a failed or interrupted one does not count, so the next run sweeps.
   const swept = await tx
     .selectFrom('sync_runs')
@@ -562,6 +572,7 @@ async function fire(tx: Tx, row: DueRow, now: Date): Promise<Fired> {
   // The last budget a Procore listing of this company saw (stored by the listing): too little left, and this
   // due time waits for the window to reset rather than spend the requests webhooks and writes need.
   if (
+    'side' in work &&
     work.side === 'procore' &&
     row.remaining !== null &&
     row.reset_at !== null &&

@@ -740,7 +740,9 @@ export const Registry: Record<RecordType, EntityDef> = {
               {
                 code: 'invoice_not_approved',
                 field: 'status',
-                detail: `The invoice is ${typeof f.status === 'string' ? f.status : 'not approved'}; only approved invoices go to the ERP.`,
+                detail:
+                  `The invoice is ${typeof f.status === 'string' ? f.status : 'not approved'}; ` +
+                  'only approved invoices go to the ERP.',
                 fix: 'Approve the invoice in Procore, then send it.',
               },
             ]),
