@@ -100,7 +100,7 @@ export const NonNullableText: Record<ErpResource, readonly string[]> = {
   jobs: ['number', 'name', 'address', 'city', 'state', 'zip', 'country'],
   'cost-codes': ['code', 'name'],
   vendors: ['code', 'name', 'address', 'city', 'state', 'zip', 'country'],
-  'ap-invoices': ['invoice_number', 'vendor_id', 'reference', 'description'],
+  'ap-invoices': ['invoice_number', 'vendor_id', 'amount', 'reference', 'description'],
 }
 
 /** A code format (protocol 1.1 `limits.formats`): a mask and/or a pattern, with an example that fits. */

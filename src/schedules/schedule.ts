@@ -65,16 +65,18 @@ export const SyncTypes = {
     work: { side: 'procore', types: ['department', 'user', 'project', 'cost_code', 'vendor'], scope: 'company' },
   },
   procore_project_reconcile: {
-    description: 'Reconcile project-level Procore records (the cost codes of each ERP-integrated project)',
+    description:
+      'Reconcile project-level Procore records (the cost codes and subcontractor invoices of each ERP-integrated ' +
+      'project)',
     level: 'project',
     defaultInterval: 'every_2_hours',
-    work: { side: 'procore', types: ['cost_code'], scope: 'project' },
+    work: { side: 'procore', types: ['cost_code', 'invoice'], scope: 'project' },
   },
   erp_company_refresh: {
-    description: 'Refresh company-level ERP records (departments, employees, standard cost codes)',
+    description: 'Refresh company-level ERP records (departments, employees, standard cost codes, AP invoices)',
     level: 'company',
     defaultInterval: 'hourly',
-    work: { side: 'erp', types: ['department', 'user', 'cost_code'], scope: 'company' },
+    work: { side: 'erp', types: ['department', 'user', 'cost_code', 'invoice'], scope: 'company' },
   },
   erp_project_refresh: {
     description: 'Refresh project-level ERP records (the cost codes of each job)',
@@ -495,6 +497,27 @@ export async function runNow(
       .where('sync_type', '=', name)
       .execute()
     return run
+  })
+}
+
+/**
+ * After a project is linked: the sync types that follow a project link (payments for synced invoices) run
+ * now, trigger `project_link`, reading everything, where they can run for this company; a run under way
+ * serves. Returns the runs started or found.
+ */
+export async function runAfterProjectLink(db: Db, companyId: string, now = new Date()): Promise<Run[]> {
+  const names = SyncTypeNames.filter((n) => {
+    const work = def(n).work
+    return work !== null && 'run' in work
+  })
+  const conn = await connections(db, companyId)
+  const runnable = names.filter((n) => availability(n, conn).available)
+  if (runnable.length === 0) return []
+  await ensureEntries(db, companyId, now)
+  return transaction(db, async (tx) => {
+    const runs: Run[] = []
+    for (const name of runnable) runs.push((await startRun(tx, companyId, name, 'project_link', now, true)).run)
+    return runs
   })
 }
 

@@ -51,6 +51,13 @@ t.test('an approved invoice goes to the ERP; its payments are issued on the comm
   await linked(h, 'vendor', vendor.id, erpVendor.id)
   await linked(h, 'project', project.id, job.id)
   await until('vendor origin_id', async () => h.procore.get(c, 'vendors', vendor.id)?.origin_id === erpVendor.id)
+  // The project link started a payments run (nothing to pay yet).
+  const afterLink = await h.api(
+    'GET',
+    `/v1/companies/${c}/runs?syncType=payments_for_synced_invoices&trigger=project_link`,
+  )
+  t.equal(afterLink.body.items.length, 1, 'a project link starts the payments run')
+  t.equal((await h.waitRun(afterLink.body.items[0].id)).status, 'succeeded')
 
   // A commitment of the vendor with two invoices: one approved, one still a draft.
   const commitment = h.procore.seed(

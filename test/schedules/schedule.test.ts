@@ -95,7 +95,10 @@ t.test('the schedule round-trips with its ETag; validation names the field and t
   t.match(first.entry('erp_project_refresh'), { interval: 'every_2_hours', available: true })
   t.ok(first.entry('erp_vendor_list').nextDueAt, 'an available entry has a next due time')
   t.match(first.entry('project_job_costs'), { available: false, unavailableReason: /not built/, nextDueAt: null })
-  t.match(first.entry('payments_for_synced_invoices'), { available: false, unavailableReason: /not built/ })
+  t.match(first.entry('payments_for_synced_invoices'), {
+    available: false,
+    unavailableReason: /Procore connection/,
+  })
   t.match(first.entry('procore_company_reconcile'), { available: false, unavailableReason: /Procore connection/ })
 
   t.equal((await putSchedule(c, { entries: [] })).statusCode, 428, 'If-Match is required')
