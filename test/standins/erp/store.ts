@@ -488,7 +488,9 @@ export class ErpStore {
       const old = before?.[field]
       if (typeof old === 'string') this.unique.delete(this.uniqueKey(resource, scope, field, old))
       const value = record[field]
-      if (typeof value === 'string') this.unique.set(this.uniqueKey(resource, scope, field, value), record.id)
+      // An empty value (an AP invoice without a reference) is no code: never taken.
+      if (typeof value === 'string' && value !== '')
+        this.unique.set(this.uniqueKey(resource, scope, field, value), record.id)
     }
   }
 
@@ -500,7 +502,7 @@ export class ErpStore {
   ): (FieldError & { existingId: string }) | undefined {
     for (const [field, fs] of Object.entries(FIELDS[resource])) {
       const value = values[field]
-      if (fs.unique !== true || typeof value !== 'string') continue
+      if (fs.unique !== true || typeof value !== 'string' || value === '') continue
       const existingId = this.unique.get(this.uniqueKey(resource, scope, field, value))
       if (existingId !== undefined && existingId !== selfId) {
         const where =
