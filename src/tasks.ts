@@ -3,6 +3,7 @@ import { purgeExpiredKeys } from './api/idempotency.js'
 import { digestTask, exportTask } from './exports/requests.js'
 import { drainInboxTask, processRecordTask } from './inbox/tasks.js'
 import { jobCostsTask } from './financials/job-costs.js'
+import { paymentsTask } from './financials/payments.js'
 import { defineTask, type TaskDefinition } from './jobs/task.js'
 import { bulkLinkTask } from './sync/bulk.js'
 import { createTask } from './sync/create.js'
@@ -45,4 +46,5 @@ export const tasks: readonly TaskDefinition[] = [
   digestTask,
   deliverTask,
   jobCostsTask,
+  paymentsTask,
 ]

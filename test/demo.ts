@@ -59,6 +59,9 @@ async function startEditor(env: Environment): Promise<{ url: string; close(): Pr
           return answer(res, 400, { error: (error as Error).message })
         }
       }
+      // What people see in Procore, e.g. GET /procore/invoice_payments: the payments issued on commitments.
+      const list = /^\/procore\/([\w-]+)$/.exec(req.url ?? '')
+      if (req.method === 'GET' && list) return answer(res, 200, env.procore.list(env.companyId, list[1] as Kind))
       const [, side, resource, id] = /^\/(procore|erp)\/([\w-]+)\/([\w-]+)$/.exec(req.url ?? '') ?? []
       if (req.method !== 'PATCH' || !side || !resource || !id)
         return answer(res, 404, { error: 'PATCH /procore/<resource>/<id> or /erp/<resource>/<id> with a JSON body' })
@@ -151,6 +154,37 @@ async function main() {
         }).id
         ids.eHarbor = erp.seed('vendors', { code: 'HARBOR01', name: 'Harbor Steel', email: 'sales@harbor.example' }).id
         ids.eTower = erp.seed('jobs', { number: 'J-2024-001', name: 'Riverside Tower', status: 'active' }).id
+        // Invoices and payments: an approved invoice of Acme Concrete on its subcontract in Riverside Tower, which
+        // the ERP has paid in two checks (payments of an invoice the ERP does not have yet wait, with the reason).
+        ids.pSub = procore.seed(
+          c,
+          'commitments',
+          { vendor_id: ids.pAcme, number: 'SC-001', title: 'Concrete' },
+          { projectId: ids.pTower },
+        ).id
+        ids.pInvoice = procore.seed(
+          c,
+          'requisitions',
+          {
+            commitment_id: ids.pSub,
+            invoice_number: 'INV-2041',
+            status: 'approved',
+            amount: '1250.10',
+            billing_date: '2026-11-30',
+          },
+          { projectId: ids.pTower },
+        ).id
+        for (const [amount, check] of [
+          ['1000.00', '10421'],
+          ['250.10', '10422'],
+        ] as const)
+          erp.seedPayment({
+            vendor_id: ids.eAcme,
+            job_id: ids.eTower,
+            invoice_number: 'INV-2041',
+            amount,
+            check_number: check,
+          })
         for (const [code, name] of [
           ['01-100', 'General Conditions'],
           ['03-300', 'Cast-in-place Concrete'],
@@ -246,13 +280,15 @@ Paste these exports into a shell; the README's commands (section "Keeping record
 
   export API=${api} C=${COMPANY} KEY=${key} EDIT=${EDIT}
   export PV=${pAcme} EV=${eAcme} EV2=${eHarbor} PV2=${pBright}
-  export PD=${pDelta} PJ=${pTower} EJ=${eTower} PDEP=${pEstimating}
+  export PD=${pDelta} PJ=${pTower} EJ=${eTower} PDEP=${pEstimating} PI=${ids.pInvoice}
   export CLIENT_ID=${CLIENT.id} CLIENT_SECRET=${CLIENT.secret} AGENT_URL=${erp.url} AGENT_TOKEN=${erp.token}
   H="Authorization: Bearer $KEY"
 
 PV/EV: the vendor "Acme Concrete" in Procore and the ERP (not linked yet); EV2: "Harbor Steel", only in the ERP;
 PV2: "Bright Electric LLC", only in Procore; PD: "Delta Drywall", only in Procore (to send to the ERP);
 PJ/EJ: the project "Riverside Tower" in Procore (not ERP-integrated) and its ERP job with 3 cost codes and cost totals;
+PI: the approved invoice INV-2041 of Acme Concrete on its subcontract in Riverside Tower (paid in the ERP in two
+checks);
 PDEP: the department "Estimating", only in Procore; CLIENT_*: the Procore stand-in's service account; AGENT_*: the ERP
 stand-in's agent address and token. The commands need curl and jq.
 

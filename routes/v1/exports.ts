@@ -101,6 +101,7 @@ const exports: FastifyPluginAsyncTypebox = async (app) => {
                 note: 'New drywall sub for the Riverside job',
                 sentBy: { name: 'Pat Sender', email: 'pat@riverside.example' },
               },
+              { type: 'invoice', procoreId: '7310', sentBy: { name: 'Pat Sender' } },
             ],
           },
         ),
@@ -264,7 +265,10 @@ const exports: FastifyPluginAsyncTypebox = async (app) => {
           },
           {
             additionalProperties: false,
-            examples: [{ erpId: 'ACMEDRY', companyType: 'sub', approver: { name: 'Alex Approver' } }],
+            examples: [
+              { erpId: 'ACMEDRY', companyType: 'sub', approver: { name: 'Alex Approver' } },
+              { erpId: 'AP-2041', approver: { name: 'Alex Approver' } },
+            ],
           },
         ),
         response: { 200: ExportRequestDetail, ...problems(400, 401, 403, 404, 409, 412, 422, 428) },

@@ -14,6 +14,7 @@ import {
 import { Link, LinkCreated } from '../../src/schemas/links.js'
 import { ExternalId, RecordTypeParam } from '../../src/schemas/records.js'
 import { Run } from '../../src/schemas/runs.js'
+import { runAfterProjectLink } from '../../src/schedules/schedule.js'
 import { apiActor } from '../../src/sync/audit.js'
 import { requestBulkLink } from '../../src/sync/bulk.js'
 import { createLink, getLink, listLinks, unlink } from '../../src/sync/links.js'
@@ -39,7 +40,8 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
           "codes link only within linked projects. The type's link prerequisites must hold (a project: not synced " +
           'to another job, the job active, the project ERP-integrated on the ERP standard cost code list): a ' +
           'refusal is a 422 whose `unmet` lists each with its code, detail and fix; `fix: true` meets the fixable ' +
-          "ones through Procore. After a project link the job's cost codes follow (`dependents`).",
+          "ones through Procore. After a project link the job's cost codes follow (`dependents`), and the " +
+          'payments for synced invoices run starts (trigger `project_link`) where the company can run it.',
         params: CompanyParams,
         headers: IdempotencyHeaders,
         body: Type.Object(
@@ -72,6 +74,8 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
         request.body,
         apiActor(request.principal.keyId, request.id),
       )
+      // A newly linked project brings its invoices' payments: the payments run starts now.
+      if (request.body.type === 'project') await runAfterProjectLink(app.db, request.params.companyId)
       return reply
         .code(201)
         .header('etag', etag)

@@ -12,6 +12,7 @@ import {
   ErpResources,
   parseInfo,
   parsePage,
+  parsePaymentPage,
   parseRecord,
   parseRecordChanged,
   type ErpInfo,
@@ -66,6 +67,9 @@ export const RULES: Record<string, string> = {
     'nullable) as in the record schemas.',
   'records.formats': 'Declare only formats your existing codes fit, or correct the codes in the ERP.',
   'records.trimmed': 'Trim trailing spaces of padded CHAR columns before answering (protocol 1.1).',
+  'payments.shape':
+    'Serve GET /v1/payments as in the Payment schema: amount a decimal string with two decimals (never a number), ' +
+    'status paid or voided when sent (protocol 1.2), in (updated_at, id) order.',
   'lists.order':
     'Order lists by (updated_at, id) ascending with a keyset cursor, send each record once when nothing changes, ' +
     'and end with next_cursor null.',
@@ -144,6 +148,14 @@ const code = (a: Answer): unknown =>
   a.status >= 400 && typeof a.body === 'object' && a.body !== null ? (a.body as Json).code : undefined
 type Json = Record<string, unknown>
 const seen = (a: Answer): string => `${a.status}${code(a) === undefined ? '' : ` ${String(code(a))}`}`
+
+/** Compares two `updated_at id` keys by time, then id. */
+function parseRfc3339Order(a: string, b: string): number {
+  const [ta = '', ia = ''] = a.split(' ')
+  const [tb = '', ib = ''] = b.split(' ')
+  const d = Date.parse(ta) - Date.parse(tb)
+  return d !== 0 ? d : ia < ib ? -1 : ia > ib ? 1 : 0
+}
 
 function compareKey(a: ErpRecordJson, b: ErpRecordJson): number {
   const ta = Date.parse(a.updated_at)
@@ -255,6 +267,24 @@ async function run(kit: Kit, receiver: Receiver | undefined): Promise<void> {
     padded.length === 0,
     padded.length > 0 ? `trailing spaces in ${padded.slice(0, 3).join('; ')}` : 'no trailing spaces',
   )
+
+  // payments.shape: money as decimal strings (AP invoices' amounts are checked by records.shape)
+  if (!info.capabilities.resources.includes('payments')) {
+    kit.skip('payments.shape', 'the agent does not serve payments', 'List payments in capabilities.resources.')
+  } else {
+    const page = await kit.call('GET', '/v1/payments?limit=20')
+    let problem: string | undefined
+    try {
+      if (page.status !== 200) throw new Error(`GET /v1/payments answered ${seen(page)}`)
+      const data = parsePaymentPage(page.body).data
+      const keys = data.map((p) => `${p.updated_at} ${p.id}`)
+      if (keys.some((k, i) => i > 0 && parseRfc3339Order(keys[i - 1]!, k) > 0))
+        throw new Error('payments are not in (updated_at, id) order')
+    } catch (error) {
+      problem = error instanceof Error ? error.message : String(error)
+    }
+    kit.record('payments.shape', problem === undefined, problem ?? 'the first page of payments matches')
+  }
 
   const resource: ErpResource = opts.resource ?? 'vendors'
   if (!served.includes(resource)) {

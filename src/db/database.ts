@@ -11,6 +11,7 @@ import type {
 } from './tables/exports.js'
 import type { IdempotencyKeysTable } from './tables/idempotency-keys.js'
 import type { JobCostProjectsTable, JobCostRowsTable } from './tables/job-costs.js'
+import type { InvoicePaymentsTable } from './tables/financials.js'
 import type { ProcoreConnectionsTable, ProcoreOauthStatesTable, ProcoreWebhooksTable } from './tables/procore.js'
 import type { ProcoreRateObservationsTable, SyncScheduleSettingsTable, SyncSchedulesTable } from './tables/schedules.js'
 import type { InboxEventsTable, RecordSnapshotsTable, SyncRunsTable, WorkerHeartbeatsTable } from './tables/records.js'
@@ -65,6 +66,7 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable
   job_cost_rows: JobCostRowsTable
   job_cost_projects: JobCostProjectsTable
+  invoice_payments: InvoicePaymentsTable
 }
 
 export type Db = Kysely<Database>

@@ -15,7 +15,9 @@ import {
   asProblem,
   parseInfo,
   parsePage,
+  parsePaymentPage,
   parseRecord,
+  type ErpPayment,
   type ErpInfo,
   type ErpRecordJson,
   type ErpResource,
@@ -52,7 +54,7 @@ const MAX_EMPTY_PAGES = 100
 
 export function collectionPath(resource: ErpResource, jobId?: string | null): string {
   if (jobId !== undefined && jobId !== null) {
-    if (resource !== 'cost-codes') throw new TypeError(`only cost codes live under a job, not ${resource}`)
+    if (resource !== 'cost-codes') throw new TypeError(`only cost codes are listed under a job, not ${resource}`)
     return `/v1/jobs/${encodeURIComponent(jobId)}/cost-codes`
   }
   return `/v1/${resource}`
@@ -138,8 +140,21 @@ export class ErpClient {
     resource: ErpResource,
     opts: { jobId?: string | null | undefined; updatedSince?: Date | undefined } = {},
   ): AsyncGenerator<ErpRecordJson[]> {
-    const path = collectionPath(resource, opts.jobId)
-    const updatedSince = opts.updatedSince?.toISOString()
+    yield* this.#walk(collectionPath(resource, opts.jobId), resource, opts.updatedSince, (b) => parsePage(resource, b))
+  }
+
+  /** Payments of AP invoices (`GET /v1/payments`, list-only), changed since `updatedSince` when given. */
+  async *payments(opts: { updatedSince?: Date | undefined } = {}): AsyncGenerator<ErpPayment[]> {
+    yield* this.#walk('/v1/payments', 'payments', opts.updatedSince, parsePaymentPage)
+  }
+
+  async *#walk<T>(
+    path: string,
+    resource: string,
+    since: Date | undefined,
+    parse: (body: unknown) => { data: T[]; next_cursor: string | null },
+  ): AsyncGenerator<T[]> {
+    const updatedSince = since?.toISOString()
     const cursors = new Set<string>()
     let cursor: string | undefined
     let emptyPages = 0
@@ -149,7 +164,7 @@ export class ErpClient {
         path,
         concurrencyKey: this.#key,
         query: { limit: this.#pageSize, cursor, updated_since: updatedSince },
-        parse: (b) => parsePage(resource, b),
+        parse,
       })
       const { data, next_cursor: next } = res.body
       if (data.length > 0) yield data

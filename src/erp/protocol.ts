@@ -7,10 +7,10 @@ import { ErpSystems } from '../db/tables/companies.js'
 
 /** The protocol major version this client speaks; agents answer `protocol_version: "1.<minor>"`. */
 export const PROTOCOL_MAJOR = 1
-/** The newest minor version this client knows (1.1: code formats, unknown members ignored). */
-export const PROTOCOL_VERSION = '1.1'
+/** The newest minor version this client knows (1.1: code formats, unknown members ignored; 1.2: AP invoices). */
+export const PROTOCOL_VERSION = '1.2'
 
-export const ErpResources = ['departments', 'employees', 'jobs', 'cost-codes', 'vendors'] as const
+export const ErpResources = ['departments', 'employees', 'jobs', 'cost-codes', 'vendors', 'ap-invoices'] as const
 export type ErpResource = (typeof ErpResources)[number]
 
 /** The systems an agent may report: the ones a company can be registered with. */
@@ -19,6 +19,8 @@ export const ErpSystemsReported = ErpSystems
 const Text = Type.String()
 const NullableText = Type.Union([Type.String(), Type.Null()])
 const NullableDate = Type.Union([Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }), Type.Null()])
+/** Money: a decimal string with two decimals, never a JSON number. */
+export const Money = Type.String({ pattern: '^-?[0-9]+\\.[0-9]{2}$' })
 
 /** Every record: the agent's permanent id, a version that grows on each change, the change time. */
 const Base = {
@@ -78,6 +80,17 @@ export const RecordSchemas = {
     country: Text,
     active: Type.Boolean(),
   }),
+  // Since 1.2: AP invoices (a vendor's bill charged to a job), the twins of Procore's subcontractor invoices.
+  'ap-invoices': Type.Object({
+    ...Base,
+    invoice_number: Text,
+    vendor_id: Text,
+    job_id: NullableText,
+    amount: Money,
+    invoice_date: NullableDate,
+    reference: Text,
+    description: Text,
+  }),
 } as const satisfies Record<ErpResource, TSchema>
 
 /** Fields of each resource that are text and may never be null: an empty value is `""`. */
@@ -87,6 +100,7 @@ export const NonNullableText: Record<ErpResource, readonly string[]> = {
   jobs: ['number', 'name', 'address', 'city', 'state', 'zip', 'country'],
   'cost-codes': ['code', 'name'],
   vendors: ['code', 'name', 'address', 'city', 'state', 'zip', 'country'],
+  'ap-invoices': ['invoice_number', 'vendor_id', 'amount', 'reference', 'description'],
 }
 
 /** A code format (protocol 1.1 `limits.formats`): a mask and/or a pattern, with an example that fits. */
@@ -139,7 +153,7 @@ export type ErpProblem = Static<typeof ProblemSchema>
  */
 export const RecordChangedSchema = Type.Object({
   type: Type.Enum(['record.created', 'record.updated', 'record.deactivated']),
-  resource: Type.Enum(['departments', 'employees', 'jobs', 'cost-codes', 'vendors']),
+  resource: Type.Enum(['departments', 'employees', 'jobs', 'cost-codes', 'vendors', 'ap-invoices']),
   id: Type.String({ minLength: 1, maxLength: 255 }),
   job_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   occurred_at: Type.String({ format: 'date-time' }),
@@ -147,6 +161,34 @@ export const RecordChangedSchema = Type.Object({
 export type RecordChanged = Static<typeof RecordChangedSchema>
 
 export type ErpRecordJson = { id: string; version: number; updated_at: string } & Record<string, unknown>
+
+/** A payment of an AP invoice (`GET /v1/payments`): list-only, no `version`; compared by `(id, updated_at)`. */
+export const PaymentSchema = Type.Object({
+  id: Type.String({ minLength: 1 }),
+  invoice_number: Type.String({ minLength: 1 }),
+  vendor_id: Type.String({ minLength: 1 }),
+  job_id: NullableText,
+  amount: Money,
+  paid_at: Type.String({ format: 'date-time' }),
+  check_number: NullableText,
+  updated_at: Type.String({ format: 'date-time' }),
+  /** Since 1.2: `voided` once the payment was voided (its amount is kept); absent from 1.1 agents. */
+  status: Type.Optional(Type.Enum(['paid', 'voided'])),
+})
+export type ErpPayment = Static<typeof PaymentSchema>
+const compiledPayment = Compile(PaymentSchema)
+
+export function parsePaymentPage(body: unknown): { data: ErpPayment[]; next_cursor: string | null } {
+  if (!compiled.page.Check(body))
+    throw new Error(`payments page does not match the protocol: ${describe(compiled.page.Errors(body))}`)
+  const page = body as { data: unknown[]; next_cursor: string | null }
+  const data = page.data.map((p) => {
+    if (!compiledPayment.Check(p))
+      throw new Error(`payment does not match the protocol: ${describe(compiledPayment.Errors(p))}`)
+    return p
+  })
+  return { data, next_cursor: page.next_cursor }
+}
 
 const compiled = {
   info: Compile(InfoSchema),
@@ -159,6 +201,7 @@ const compiled = {
     jobs: Compile(RecordSchemas.jobs),
     'cost-codes': Compile(RecordSchemas['cost-codes']),
     vendors: Compile(RecordSchemas.vendors),
+    'ap-invoices': Compile(RecordSchemas['ap-invoices']),
   },
 }
 

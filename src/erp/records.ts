@@ -4,7 +4,7 @@ import { loadConnection, type StoredConnection } from './connections.js'
 import { CLIENTS, newErpClient } from './connector.js'
 import { ErpRefusedError, type ErpFieldError } from './errors.js'
 import { formatProblem } from './formats.js'
-import { NonNullableText, type ErpInfo, type ErpRecordJson, type ErpResource } from './protocol.js'
+import { NonNullableText, type ErpInfo, type ErpPayment, type ErpRecordJson, type ErpResource } from './protocol.js'
 
 type Json = Record<string, unknown>
 
@@ -28,6 +28,8 @@ export interface ErpRecordApi {
   ): Promise<ErpRecordJson>
   /** Updates if the record is still at `version` (If-Match); a stale version throws `ErpStaleVersionError`. */
   update(resource: ErpResource, id: string, body: Json, version: number, what: string): Promise<ErpRecordJson>
+  /** Payments of AP invoices changed since `updatedSince` (all without it), page by page. */
+  payments(options?: { updatedSince?: Date | undefined }): AsyncGenerator<ErpPayment[]>
   /** Whether the agent serves this list (`capabilities.resources` at its last connection test). */
   serves(resource: string): boolean
   /** The agent's declared limits at its last connection test (lengths in code points, formats from 1.1). */
@@ -50,6 +52,13 @@ export async function erpRecordApi(ctx: AppContext, companyId: string): Promise<
       return client.list(resource, { jobId: options.jobId, updatedSince: options.updatedSince })
     },
     create: async (resource, body, idempotencyKey, { jobId, what }) => {
+      // AP invoices name their job in the body (protocol 1.2); cost codes are created under it.
+      if (resource === 'ap-invoices' && jobId !== undefined && jobId !== null) {
+        const sent = protocolBody(resource, { ...body, job_id: jobId })
+        checkWritable(connection, resource, what)
+        checkLengths(connection, resource, sent, what)
+        return (await client.create(resource, null, sent, idempotencyKey)).record
+      }
       if (jobId !== undefined && jobId !== null && resource !== 'cost-codes')
         throw new TypeError(`jobId applies to cost codes only, not ${resource}`)
       checkWritable(connection, jobId !== undefined && jobId !== null ? 'job-cost-codes' : resource, what)
@@ -63,6 +72,7 @@ export async function erpRecordApi(ctx: AppContext, companyId: string): Promise<
       checkLengths(connection, resource, sent, what)
       return client.update(resource, id, sent, version)
     },
+    payments: (options = {}) => client.payments(options),
     serves: (resource) => connection.info.capabilities.resources.includes(resource),
     limits: () => connection.info.limits,
   }

@@ -150,6 +150,7 @@ export async function eligibility(
       fix: 'Wait for the approver, or retrieve it (POST …/exports/{id}/retrieve) to edit and send again.',
     })
   }
+  for (const r of spec.requires?.(fields) ?? []) reasons.push(r)
   const kind = await companyErpKind(db, companyId)
   const erp = ErpKindLabels[kind]
   // The approver enters the ERP id on accept: it is not required of the sender.

@@ -50,6 +50,8 @@ export interface ProcoreRecordApi {
   update(resource: ProcoreResource, id: string, body: Json, parentId?: string | null): Promise<Json>
   /** The id of the company's ERP standard cost code list (409 problem when the company has none). */
   erpCostCodeListId(): Promise<string>
+  /** Payments issued on commitments, batch-upserted by origin_id (≤ 1,000 per call). */
+  syncInvoicePayments(updates: readonly Json[]): Promise<{ entities: Json[]; errors: Json[] }>
 }
 
 export async function procoreRecordApi(ctx: AppContext, companyId: string): Promise<ProcoreRecordApi> {
@@ -62,6 +64,7 @@ export async function procoreRecordApi(ctx: AppContext, companyId: string): Prom
     upsertByOrigin: (resource, items, parentId) => upsertByOrigin(api, resource, items, parentId ?? null),
     update: (resource, id, body, parentId) => updateOne(api, resource, id, body, parentId ?? null),
     erpCostCodeListId: () => api.erpCostCodeListId(),
+    syncInvoicePayments: (updates) => api.syncInvoicePayments(updates),
   }
 }
 

@@ -141,6 +141,35 @@ const PROJECT_COST_CODE: ResourceDef = {
   }),
 }
 
+// ---- invoices and payments ------------------------------------------------------------------
+// Procore's ERP financial endpoints are partner-restricted (PROCORE.md §2.9): the paths and bodies
+// below are [UNCONFIRMED] and kept here, in one place, so a correction is one edit. The stand-in
+// (test/standins/procore) serves the same.
+export const FinancialPaths = {
+  /** Subcontractor invoices (requisitions) of a project: listed per project, batch-upserted by id. */
+  requisitions: `${v1}/requisitions`,
+  requisitionsSync: `${v1}/requisitions/sync`,
+  /** Payments issued on commitments, readable, and their batch upsert keyed by origin_id (§2.9). */
+  invoicePayments: (companyId: string) => `${v1}/companies/${companyId}/invoice_payments`,
+  invoicePaymentsSync: (companyId: string) => `${v1}/companies/${companyId}/invoice_payments/sync`,
+} as const
+
+/** Subcontractor invoices on a project's commitments; the ERP's AP invoices are their twins. */
+const REQUISITION: ResourceDef = {
+  wrapper: 'requisition',
+  schema: T.Requisition,
+  updatedAtFilter: true,
+  listings: (p) => [{ path: FinancialPaths.requisitions, query: { project_id: p.projectId ?? undefined } }],
+  item: (p, id) => ({ path: `${FinancialPaths.requisitions}/${id}`, query: { project_id: p.projectId ?? undefined } }),
+  create: (p) => ({ path: FinancialPaths.requisitions, query: {}, extra: { project_id: p.projectId }, inner: {} }),
+  update: (p, id) => ({ path: `${FinancialPaths.requisitions}/${id}`, query: {}, extra: { project_id: p.projectId } }),
+  sync: (p) => ({
+    path: FinancialPaths.requisitionsSync,
+    query: { project_id: p.projectId ?? undefined },
+    extra: { project_id: p.projectId },
+  }),
+}
+
 const RESOURCES = {
   departments: DEPARTMENT,
   vendors: VENDOR,
@@ -148,6 +177,7 @@ const RESOURCES = {
   users: USER,
   standard_cost_codes: STANDARD_COST_CODE,
   project_cost_codes: PROJECT_COST_CODE,
+  requisitions: REQUISITION,
 } as const satisfies Record<string, ResourceDef>
 
 /**
@@ -157,7 +187,8 @@ const RESOURCES = {
 export type ProcoreResource = keyof typeof RESOURCES
 
 /** Procore resources whose records live in a project. */
-export const inProject = (resource: ProcoreResource): boolean => resource === 'project_cost_codes'
+export const inProject = (resource: ProcoreResource): boolean =>
+  resource === 'project_cost_codes' || resource === 'requisitions'
 
 /** `filters[updated_at]` as Procore takes ranges: `start...end`, here open-ended. */
 const updatedSinceQuery = (since: Date): Query => ({ 'filters[updated_at]': `${since.toISOString()}...` })
@@ -346,6 +377,29 @@ export class ProcoreApi {
     return this.client.call('PATCH', `${v1}/companies/${this.companyId}/timecard_entries/${id}`, {
       body: { timecard_entry: entry },
       schema: T.TimecardEntry,
+    })
+  }
+
+  // ---- payments issued (src/financials/payments*.ts) -------------------------------------
+
+  /** Payments issued on the company's commitments (on one commitment when given), page by page. */
+  async *invoicePayments(options: { commitmentId?: string } = {}): AsyncGenerator<T.InvoicePayment[]> {
+    yield* this.client.pages(FinancialPaths.invoicePayments(this.companyId), {
+      query: { 'filters[commitment_id]': options.commitmentId },
+      schema: T.InvoicePayment,
+    })
+  }
+
+  /**
+   * Issues or updates payments on commitments, ≤ 1,000 per call, keyed by origin_id (the ERP payment
+   * id): a retry, or a payment sent again, updates its twin and never issues a second one.
+   */
+  syncInvoicePayments(updates: readonly Json[]): Promise<T.SyncResult> {
+    if (updates.length > SYNC_BATCH) throw new RangeError(`at most ${SYNC_BATCH} items per sync call`)
+    return this.client.call('PATCH', FinancialPaths.invoicePaymentsSync(this.companyId), {
+      body: { company_id: this.companyId, updates },
+      schema: T.SyncResult,
+      idempotent: true,
     })
   }
 

@@ -161,6 +161,38 @@ export const BulkTriggersResult = Type.Object({
   ),
 })
 /** `PATCH …/sync` always answers 200 with per-item results. */
+// ---- invoices and payments (src/financials/payments*.ts) ----------------------------------
+/** Money as Procore's ERP endpoints take it here: a decimal string, never a float. */
+const Money = Type.Optional(Nullable(Type.String({ pattern: '^-?[0-9]+(\\.[0-9]+)?$' })))
+/** A subcontractor invoice (requisition) on a commitment; `vendor` is the commitment's vendor. */
+export const Requisition = Type.Object({
+  id: Id,
+  project_id: RefId,
+  commitment_id: RefId,
+  invoice_number: Text,
+  status: Text,
+  amount: Money,
+  billing_date: Text,
+  vendor: Type.Optional(Nullable(Type.Object({ id: Id, name: Text, origin_id: Origin, origin_code: Text }))),
+  ...OriginFields,
+  ...Stamps,
+})
+/** A payment issued on a commitment (its Payments Issued tab), keyed by origin_id = the ERP payment id. */
+export const InvoicePayment = Type.Object({
+  id: Id,
+  project_id: RefId,
+  commitment_id: RefId,
+  requisition_id: RefId,
+  invoice_number: Text,
+  amount: Money,
+  payment_date: Text,
+  check_number: Text,
+  status: Text,
+  ...OriginFields,
+  ...Stamps,
+})
+export type InvoicePayment = Static<typeof InvoicePayment>
+
 export const SyncResult = Type.Object({
   entities: Type.Array(Type.Record(Type.String(), Type.Unknown())),
   errors: Type.Array(Type.Record(Type.String(), Type.Unknown())),

@@ -12,6 +12,7 @@ import { badRequest, conflict, notFound, preconditionFailed, type FieldError } f
 import { defineTask } from '../jobs/task.js'
 import type { ScheduleEntry, ScheduleEntryInput, SyncSchedule } from '../schemas/sync-schedule.js'
 import { audit, type Actor } from '../sync/audit.js'
+import { requestPaymentsRunInTx } from '../financials/payments.js'
 import { requestIngestInTx } from '../sync/ingest.js'
 import { requestJobCostsInTx } from '../financials/job-costs.js'
 import { entity, type RecordType } from '../sync/registry.js'
@@ -29,6 +30,8 @@ interface OwnWork {
   /** The side it spends requests of (Procore: the scheduler defers it while headroom is low). */
   side: Side
   erpResources: readonly string[]
+  /** Run it, reading everything, right after a project link (job costs follow a link in the link's own transaction). */
+  afterProjectLink?: boolean
   start(
     tx: Tx,
     companyId: string,
@@ -78,11 +81,16 @@ export const SyncTypes = {
     },
   },
   payments_for_synced_invoices: {
-    description: 'Sync payments for synced invoices',
+    description: "Sync payments for synced invoices (the ERP's payments, issued on Procore commitments)",
     level: 'project',
     defaultInterval: 'daily',
-    work: null,
-    notBuilt: 'syncing payments is not built in this version of the service',
+    work: {
+      side: 'procore',
+      erpResources: ['payments', 'ap-invoices'],
+      afterProjectLink: true,
+      start: (tx, companyId, { syncType, trigger, full }) =>
+        requestPaymentsRunInTx(tx, companyId, { full }, trigger, { syncType, trigger }),
+    },
   },
   procore_company_reconcile: {
     description: 'Reconcile company-level Procore records (departments, users, projects, vendors, standard cost codes)',
@@ -91,16 +99,18 @@ export const SyncTypes = {
     work: { side: 'procore', types: ['department', 'user', 'project', 'cost_code', 'vendor'], scope: 'company' },
   },
   procore_project_reconcile: {
-    description: 'Reconcile project-level Procore records (the cost codes of each ERP-integrated project)',
+    description:
+      'Reconcile project-level Procore records (the cost codes and subcontractor invoices of each ERP-integrated ' +
+      'project)',
     level: 'project',
     defaultInterval: 'every_2_hours',
-    work: { side: 'procore', types: ['cost_code'], scope: 'project' },
+    work: { side: 'procore', types: ['cost_code', 'invoice'], scope: 'project' },
   },
   erp_company_refresh: {
-    description: 'Refresh company-level ERP records (departments, employees, standard cost codes)',
+    description: 'Refresh company-level ERP records (departments, employees, standard cost codes, AP invoices)',
     level: 'company',
     defaultInterval: 'hourly',
-    work: { side: 'erp', types: ['department', 'user', 'cost_code'], scope: 'company' },
+    work: { side: 'erp', types: ['department', 'user', 'cost_code', 'invoice'], scope: 'company' },
   },
   erp_project_refresh: {
     description: 'Refresh project-level ERP records (the cost codes of each job)',
@@ -523,6 +533,27 @@ export async function runNow(
   })
 }
 
+/**
+ * After a project is linked: the sync types that follow a project link (payments for synced invoices) run
+ * now, trigger `project_link`, reading everything, where they can run for this company; a run under way
+ * serves. Returns the runs started or found.
+ */
+export async function runAfterProjectLink(db: Db, companyId: string, now = new Date()): Promise<Run[]> {
+  const names = SyncTypeNames.filter((n) => {
+    const work = def(n).work
+    return work !== null && isOwn(work) && work.afterProjectLink === true
+  })
+  const conn = await connections(db, companyId)
+  const runnable = names.filter((n) => availability(n, conn).available)
+  if (runnable.length === 0) return []
+  await ensureEntries(db, companyId, now)
+  return transaction(db, async (tx) => {
+    const runs: Run[] = []
+    for (const name of runnable) runs.push((await startRun(tx, companyId, name, 'project_link', now, true)).run)
+    return runs
+  })
+}
+
 export interface Fired {
   companyId: string
   syncType: string
@@ -597,6 +628,7 @@ async function fire(tx: Tx, row: DueRow, now: Date): Promise<Fired> {
   // The last budget a Procore listing of this company saw (stored by the listing): too little left, and this
   // due time waits for the window to reset rather than spend the requests webhooks and writes need.
   if (
+    'side' in work &&
     work.side === 'procore' &&
     row.remaining !== null &&
     row.reset_at !== null &&

@@ -4,6 +4,9 @@ import { CompanyIdString } from './common.js'
 
 const Count = Type.Integer({ minimum: 0 })
 
+const REFUSED_EXAMPLE =
+  'No AP invoice INV-404 of vendor V000001 on job J000001 is known; refresh the ERP invoices, then link it.'
+
 /** Background work a caller can poll: scheduled and on-demand syncs, refreshes, reconciliations, bulk creates. */
 export const Run = Type.Object(
   {
@@ -131,6 +134,48 @@ export const Run = Type.Object(
         createdAt: '2026-12-04T14:43:00.000Z',
         startedAt: '2026-12-04T14:43:00.080Z',
         finishedAt: '2026-12-04T14:43:00.492Z',
+      },
+      {
+        id: '5d1a7e20-3c4b-4f6a-8e9d-0a1b2c3d4e5f',
+        companyId: '562949953421312',
+        kind: 'payments_for_synced_invoices',
+        syncType: 'payments_for_synced_invoices',
+        trigger: 'manual',
+        status: 'succeeded',
+        params: { full: false },
+        result: {
+          counts: { listed: 3, sent: 2, unchanged: 0, refused: 1 },
+          items: [
+            {
+              sourceId: 'P000003',
+              status: 'refused',
+              reason: REFUSED_EXAMPLE,
+              invoiceNumber: 'INV-404',
+              vendorId: 'V000001',
+              jobId: 'J000001',
+            },
+          ],
+          truncated: false,
+          apiCalls: { procore: 1, erp: 1 },
+          since: '2026-12-03T02:05:00.000Z',
+        },
+        error: null,
+        progress: { done: 1, total: 1 },
+        counts: { listed: 3, changed: 2, created: 0, linked: 0, failed: 0 },
+        errors: [
+          {
+            type: null,
+            recordId: 'P000003',
+            message: REFUSED_EXAMPLE,
+          },
+        ],
+        apiCalls: { procore: 1, erp: 1 },
+        durationMs: 410,
+        cancelRequestedAt: null,
+        requestedBy: 'manual',
+        createdAt: '2026-12-04T14:10:00.000Z',
+        startedAt: '2026-12-04T14:10:00.050Z',
+        finishedAt: '2026-12-04T14:10:00.460Z',
       },
     ],
   },

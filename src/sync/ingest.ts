@@ -259,13 +259,23 @@ async function ingestType(
   progress: () => Promise<void>,
   scope: IngestScope | undefined,
 ): Promise<TypeTally> {
-  const unserved = scope === 'project' ? undefined : reader.unserved(type, false)
+  // Where this side lists the type (registry parent.lists): only under parents, only company-wide, or both.
+  const lists = entity(type).parent?.lists?.[side]
+  const unserved = scope === 'project' && lists !== 'company' ? undefined : reader.unserved(type, false)
   if (unserved !== undefined) return { ...emptyTally('full'), status: 'skipped', reason: unserved }
   const tally = emptyTally(since !== undefined && reader.incremental(type, null) ? 'incremental' : 'full')
-  const parents = scope === 'company' ? undefined : await followedParents(ctx.db, reader, side, companyId, type, full)
+  const parents =
+    scope === 'company' || lists === 'company'
+      ? undefined
+      : await followedParents(ctx.db, reader, side, companyId, type, full)
   if (parents !== undefined) tally.parents = 0
   // A project-level run lists only under parents; a company-level one only the company's own list.
-  const scopes = scope === 'project' ? (parents ?? []) : [null, ...(parents ?? [])]
+  const scopes =
+    lists === 'company'
+      ? [null]
+      : scope === 'project' || lists === 'parent'
+        ? (parents ?? [])
+        : [null, ...(parents ?? [])]
   for (const parentId of scopes) {
     await ingestScope(ctx, reader, side, companyId, type, parentId, since, tally, progress)
     if (parentId !== null) tally.parents = (tally.parents ?? 0) + 1

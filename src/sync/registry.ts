@@ -11,7 +11,7 @@ import { describeFormat, fitCode, fitsFormat, type CodeFormat } from '../erp/for
 import type { ErpInfo, ErpResource } from '../erp/protocol.js'
 import type { ProcoreResource } from '../procore/resources.js'
 
-export const RecordTypes = ['department', 'user', 'project', 'cost_code', 'vendor'] as const
+export const RecordTypes = ['department', 'user', 'project', 'cost_code', 'vendor', 'invoice'] as const
 export type RecordType = (typeof RecordTypes)[number]
 
 export type Fields = Record<string, string | boolean | null>
@@ -48,7 +48,20 @@ export const Normalizers = {
   bool: (v: unknown) => (typeof v === 'boolean' ? v : v == null ? null : Boolean(v)),
   /** Calendar dates as YYYY-MM-DD. */
   date: (v: unknown) => (typeof v === 'string' && v ? v.slice(0, 10) : null),
+  /** Money as a decimal string with two decimals ("0.3" → "0.30"), by string arithmetic: never a float. */
+  money: (v: unknown) => (typeof v === 'string' ? money(v) : null),
 } as const
+
+/** A decimal string with exactly two decimals, or null when `v` is not a decimal; no float is ever made. */
+export function money(v: string): string | null {
+  const m = /^\s*(-?)(\d*)(?:\.(\d*))?\s*$/.exec(v)
+  if (!m || (m[2] === '' && (m[3] ?? '') === '')) return null
+  const frac = (m[3] ?? '').padEnd(2, '0')
+  if (/[1-9]/.test(frac.slice(2))) return null
+  const whole = (m[2] || '0').replace(/^0+(?=\d)/, '')
+  const out = `${whole}.${frac.slice(0, 2)}`
+  return m[1] === '-' && out !== '0.00' ? `-${out}` : out
+}
 export type NormalizerName = keyof typeof Normalizers
 
 export interface FieldDef {
@@ -147,6 +160,12 @@ export interface EntityDef {
      * where a twin exists, created where not): a job's cost codes follow it to its Procore project.
      */
     follows?: 'procore' | 'erp'
+    /**
+     * Per side, where records of this type are listed: only under each parent (Procore's invoices, per
+     * project) or only company-wide with the parent named in each record (the ERP's AP invoices).
+     * Absent: both (cost codes: the standard list and each project's or job's).
+     */
+    lists?: Partial<Record<'procore' | 'erp', 'parent' | 'company'>>
   }
   /**
    * What must hold before records of this type are linked, checked by every path that creates a
@@ -174,7 +193,12 @@ export interface EntityDef {
    * (…/exports): the approver's ERP id goes into `erpIdField` (a vendor's code, a job's number);
    * `companyTypes`, when given, are the choices offered on accept.
    */
-  export?: { erpIdField: string; companyTypes?: readonly string[] }
+  export?: {
+    erpIdField: string
+    companyTypes?: readonly string[]
+    /** What else a record must be before it is sent (an invoice: approved), as reasons; none when it may go. */
+    requires?: (fields: Fields) => Array<{ code: string; field?: string; detail: string; fix: string }>
+  }
   /** The ERP's text limits: field → maximum length, per ERP kind (255 where not listed). */
   erpLimits: Partial<Record<ErpKind, Record<string, number>>>
   /** Fields that hold a code people type (checked for format before they are sent to the ERP). */
@@ -207,6 +231,7 @@ export interface EntityDef {
 
 const both = ['procore', 'erp'] as const
 const erpOnly = ['erp'] as const
+const procoreOnly = ['procore'] as const
 const str = scalar
 const id = (v: unknown): string => scalar(v) ?? ''
 /** Drop undefined and keep only fields the caller gave, so partial writes stay partial. */
@@ -668,6 +693,134 @@ export const Registry: Record<RecordType, EntityDef> = {
           phone: has(f, 'phone'),
           ...toErpAddress(f),
           active: has(f, 'active'),
+        }),
+    },
+  },
+
+  // ---- invoices (src/financials/payments*.ts reads their links) ------------------------------
+  /**
+   * A subcontractor invoice on a commitment in Procore and its twin, the ERP's AP invoice (protocol 1.2):
+   * matched within a linked project ↔ job pair by linked vendor + invoice number. The vendor is read as
+   * its ERP id on both sides — in Procore, the origin_id of the commitment's vendor, which only a linked
+   * vendor carries — so an invoice of an unlinked vendor matches nothing. Procore lists invoices per
+   * project (no webhook resource: the schedule's incremental listings find changes); the ERP lists them
+   * company-wide, each naming its job.
+   */
+  invoice: {
+    type: 'invoice',
+    label: 'invoices',
+    noun: 'invoice',
+    displayField: 'number',
+    searchFields: ['number', 'reference'],
+    parent: {
+      type: 'project',
+      procoreResource: 'requisitions',
+      procoreWebhookResource: 'Requisitions',
+      followedIf: { procore: 'is_erp_integrated' },
+      lists: { procore: 'parent', erp: 'company' },
+    },
+    match: {
+      exact: [
+        { field: 'vendorInvoice', weight: 0.99, strong: true, reason: 'same linked vendor and invoice number' },
+        { field: 'number', weight: 0.6, strong: false, reason: 'same invoice number' },
+      ],
+      name: null,
+    },
+    create: {
+      procore: { required: ['number', 'vendorId', 'amount'] },
+      erp: { required: ['number', 'vendorId', 'amount'] },
+    },
+    // The approver enters the ERP's AP reference (voucher number) on accept.
+    export: {
+      erpIdField: 'reference',
+      requires: (f) => [
+        ...(f.status === 'approved'
+          ? []
+          : [
+              {
+                code: 'invoice_not_approved',
+                field: 'status',
+                detail:
+                  `The invoice is ${typeof f.status === 'string' ? f.status : 'not approved'}; ` +
+                  'only approved invoices go to the ERP.',
+                fix: 'Approve the invoice in Procore, then send it.',
+              },
+            ]),
+        ...(f.vendorId
+          ? []
+          : [
+              {
+                code: 'vendor_not_synced',
+                field: 'vendorId',
+                detail: "The commitment's vendor is not synced with the ERP (it has no ERP id).",
+                fix: 'Link or export the vendor first.',
+              },
+            ]),
+      ],
+    },
+    erpLimits: {},
+    codeFields: ['number'],
+    fields: {
+      number: { normalize: 'code', sides: both, label: 'Invoice number' },
+      // The vendor's ERP id on both sides: match-only, and the ERP create's vendor_id.
+      vendorId: { normalize: 'code', sides: both, label: 'Vendor (ERP id)', compare: false },
+      vendorInvoice: { normalize: 'code', sides: both, label: 'Vendor and invoice number', compare: false },
+      amount: { normalize: 'money', sides: both, label: 'Amount' },
+      invoiceDate: { normalize: 'date', sides: both, label: 'Invoice date' },
+      status: { normalize: 'text', sides: procoreOnly, label: 'Status' },
+      reference: { normalize: 'code', sides: erpOnly, label: 'ERP AP reference' },
+    },
+    procore: {
+      resource: 'requisitions',
+      webhookResources: [],
+      hasOriginCode: false,
+      from: (j) => {
+        const vendor = (j.vendor ?? null) as Record<string, unknown> | null
+        const vendorId = str(vendor?.origin_id)
+        const number = str(j.invoice_number)
+        return {
+          externalId: id(j.id),
+          parentId: str(j.project_id),
+          fields: {
+            number,
+            vendorId,
+            vendorInvoice: vendorId && number ? `${vendorId}/${number}` : null,
+            amount: str(j.amount),
+            invoiceDate: str(j.billing_date),
+            status: str(j.status),
+          },
+          updatedAt: str(j.updated_at),
+        }
+      },
+      to: (f) =>
+        defined({ invoice_number: has(f, 'number'), amount: has(f, 'amount'), billing_date: has(f, 'invoiceDate') }),
+    },
+    erp: {
+      resource: 'ap-invoices',
+      from: (j) => {
+        const vendorId = str(j.vendor_id)
+        const number = str(j.invoice_number)
+        return {
+          externalId: id(j.id),
+          parentId: str(j.job_id),
+          fields: {
+            number,
+            vendorId,
+            vendorInvoice: vendorId && number ? `${vendorId}/${number}` : null,
+            amount: str(j.amount),
+            invoiceDate: str(j.invoice_date),
+            reference: str(j.reference),
+          },
+          updatedAt: str(j.updated_at),
+        }
+      },
+      to: (f) =>
+        defined({
+          invoice_number: has(f, 'number'),
+          vendor_id: has(f, 'vendorId'),
+          amount: has(f, 'amount') === null ? undefined : has(f, 'amount'),
+          invoice_date: has(f, 'invoiceDate'),
+          reference: has(f, 'reference'),
         }),
     },
   },

@@ -192,6 +192,9 @@ function summary(row: RunRow): Pick<Run, 'progress' | 'counts' | 'errors' | 'api
   counts.created += num(own['created'])
   counts.linked += num(own['linked'])
   counts.failed += num(own['failed'])
+  // A payments run: payments read, and issued or updated in Procore.
+  counts.listed += num(own['listed'])
+  counts.changed += num(own['sent'])
   const items = Array.isArray(result['items']) ? (result['items'] as Array<Record<string, unknown>>) : []
   for (const item of items) {
     if (item['status'] !== 'failed' && item['status'] !== 'refused') continue

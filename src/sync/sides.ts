@@ -1,7 +1,9 @@
 import type { AppContext } from '../context.js'
 import { erpRecordApi } from '../erp/records.js'
 import { ProcoreApi } from '../procore/resources.js'
+import type { ErpPayment } from '../erp/protocol.js'
 import { procoreRecordApi, type UpsertItem, type UpsertResult } from '../procore/records.js'
+import type { SyncResult } from '../procore/types.js'
 import { entity, procoreResource, type AgentLimits, type RecordType } from './registry.js'
 
 /**
@@ -36,6 +38,8 @@ export interface ProcoreRecords {
   update(type: RecordType, id: string, body: Json, parentId?: string | null): Promise<Json>
   /** The id of the company's ERP standard cost code list in Procore. */
   erpCostCodeListId(): Promise<string>
+  /** Issues or updates payments on commitments (≤ 1,000 per call), keyed by origin_id = the ERP payment id. */
+  syncInvoicePayments(updates: readonly Json[]): Promise<SyncResult>
 }
 
 export interface ErpRecords {
@@ -53,6 +57,8 @@ export interface ErpRecords {
   serves(resource: string): boolean
   /** The agent's declared lengths and code formats (its last connection test), for erpProblems. */
   limits(): AgentLimits
+  /** Payments of AP invoices changed since `updatedSince` (all without it), page by page. */
+  payments(options?: { updatedSince?: Date | undefined }): AsyncGenerator<ErpPayment[]>
 }
 
 const noun = (type: RecordType): string => entity(type).noun
@@ -74,6 +80,7 @@ export async function procoreRecords(ctx: AppContext, companyId: string): Promis
     },
     update: (type, id, body, parentId) => api.update(procoreResource(type, parentId), id, body, parentId),
     erpCostCodeListId: () => api.erpCostCodeListId(),
+    syncInvoicePayments: (updates) => api.syncInvoicePayments(updates),
   }
 }
 
@@ -90,5 +97,6 @@ export async function erpRecords(ctx: AppContext, companyId: string): Promise<Er
       api.update(resource(type), id, body, version, `update ${noun(type)} ${id}`),
     serves: (name) => api.serves(name),
     limits: () => api.limits(),
+    payments: (options) => api.payments(options),
   }
 }

@@ -10,7 +10,14 @@ const COMPANY = '562949953421312'
 const PAGE = { procore: 1000, erp: 500 } // PER_PAGE in src/procore/client.ts; the ERP client's pageSize
 const JOBS = 200
 /** Company-level record counts; cost codes are 20,000 job (project) cost codes, 100 per job. */
-const COMPANY_LEVEL: Record<RecordType, number> = { vendor: 2_000, project: JOBS, cost_code: 0, department: 0, user: 0 }
+const COMPANY_LEVEL: Record<RecordType, number> = {
+  vendor: 2_000,
+  project: JOBS,
+  cost_code: 0,
+  department: 0,
+  user: 0,
+  invoice: 0,
+}
 const PER_JOB_COST_CODES = 20_000 / JOBS
 /** Procore lists some types in two lists (active and inactive vendors and users). */
 const PROCORE_LISTS: Partial<Record<RecordType, number>> = { vendor: 2, user: 2 }
@@ -20,7 +27,7 @@ const pages = (n: number, size: number) => Math.max(1, Math.ceil(n / size))
 /** Calls of one run of a sync type: changed = the share of records changed since its previous run. */
 function callsOfRun(name: (typeof SyncTypeNames)[number], full: boolean, changed: number) {
   const def = SyncTypes[name]
-  // Job costs (work of their own, not a listing) are counted by test/bench/job-costs.ts.
+  // Job costs and payments (work of their own, not listings): test/bench/job-costs.ts and payments.ts.
   if (def.work === null || !('types' in def.work)) return 0
   const { side, types } = def.work
   const scope = 'scope' in def.work ? def.work.scope : undefined
@@ -47,7 +54,7 @@ function day(changePerHour: number) {
   const rows: string[] = []
   for (const name of SyncTypeNames) {
     const def = SyncTypes[name]
-    if (def.work === null) continue
+    if (def.work === null || 'run' in def.work) continue
     const rule = { companyId: COMPANY, syncType: name, interval: def.defaultInterval, timeOfDay: null, timeZone: 'UTC' }
     let lastFull = -Infinity
     let previous = start.getTime() - 3600_000

@@ -68,7 +68,7 @@ t.test(
     t.equal(created.baseUrl, erp.url, 'trailing slash removed')
     t.match(created.agent, {
       system: 'foundation',
-      protocolVersion: '1.1',
+      protocolVersion: '1.2',
       maxPageSize: 500,
       maxLengths: { vendors: { name: 30, code: 10 } },
     })

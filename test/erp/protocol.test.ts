@@ -20,6 +20,7 @@ const SCHEMA_OF: Record<(typeof ErpResources)[number], string> = {
   jobs: 'Job',
   'cost-codes': 'CostCode',
   vendors: 'Vendor',
+  'ap-invoices': 'ApInvoice',
 }
 
 /** A schema's accepted JSON types and enum, from either TypeBox's or the document's spelling. */

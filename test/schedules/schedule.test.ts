@@ -99,7 +99,10 @@ t.test('the schedule round-trips with its ETag; validation names the field and t
     unavailableReason: /Procore connection/,
     nextDueAt: null,
   })
-  t.match(first.entry('payments_for_synced_invoices'), { available: false, unavailableReason: /not built/ })
+  t.match(first.entry('payments_for_synced_invoices'), {
+    available: false,
+    unavailableReason: /Procore connection/,
+  })
   t.match(first.entry('procore_company_reconcile'), { available: false, unavailableReason: /Procore connection/ })
 
   t.equal((await putSchedule(c, { entries: [] })).statusCode, 428, 'If-Match is required')

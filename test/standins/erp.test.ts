@@ -137,7 +137,7 @@ void t.test('the protocol document is valid OpenAPI 3.1 and says what an impleme
   t.ok(result.valid, result.valid ? 'valid' : compileErrors(result))
   t.equal(doc.openapi, '3.1.0')
   t.equal(doc.info.title, 'ERP Connector Protocol')
-  t.equal(doc.info.version, '1.1.0')
+  t.equal(doc.info.version, '1.2.0')
   t.ok(
     Object.keys(doc.paths).every((p) => p.startsWith('/v1/')),
     'every path is under /v1',
@@ -151,6 +151,7 @@ void t.test('the protocol document is valid OpenAPI 3.1 and says what an impleme
     '## Versioning',
     '## Change notifications',
     '## Changes in 1.1',
+    '## Changes in 1.2',
   ]) {
     t.ok(doc.info.description.includes(section), `the description has "${section}"`)
   }
@@ -162,7 +163,7 @@ void t.test('every operation answers as the document says', async (t) => {
   const info = await api(erp, 'GET', '/v1/info')
   t.equal(info.status, 200)
   t.match(info.body, {
-    protocol_version: '1.1',
+    protocol_version: '1.2',
     system: 'sage300',
     company_name: 'Riverside Builders',
     limits: { max_lengths: { vendors: { name: 30 } } },
@@ -196,7 +197,28 @@ void t.test('every operation answers as the document says', async (t) => {
   t.equal(vendor.status, 201)
   t.equal(vendor.headers['location'], `/v1/vendors/${vendor.body.id}`)
 
-  const created = { departments: dept, employees: emp, jobs: job, 'cost-codes': std, vendors: vendor }
+  // Protocol 1.2: AP invoices, money as decimal strings.
+  const invoice = await post(erp, '/v1/ap-invoices', {
+    invoice_number: 'INV-1042',
+    vendor_id: vendor.body.id,
+    job_id: job.body.id,
+    amount: '1250.10',
+  })
+  t.equal(invoice.status, 201, JSON.stringify(invoice.body))
+  t.match(invoice.body, { job_id: job.body.id, amount: '1250.10', reference: '' })
+  t.match((await post(erp, '/v1/ap-invoices', { invoice_number: 'X', vendor_id: vendor.body.id, amount: 12.5 })).body, {
+    status: 422,
+    errors: [{ field: 'amount' }],
+  })
+
+  const created = {
+    departments: dept,
+    employees: emp,
+    jobs: job,
+    'cost-codes': std,
+    vendors: vendor,
+    'ap-invoices': invoice,
+  }
   for (const [resource, reply] of Object.entries(created)) {
     const list = await api(erp, 'GET', `/v1/${resource}?limit=10`)
     t.equal(list.status, 200)
@@ -207,7 +229,7 @@ void t.test('every operation answers as the document says', async (t) => {
     )
     const one = await api(erp, 'GET', `/v1/${resource}/${reply.body.id}`)
     t.equal(one.headers['etag'], '"1"')
-    const field = resource === 'employees' ? 'job_title' : 'name'
+    const field = resource === 'employees' ? 'job_title' : resource === 'ap-invoices' ? 'description' : 'name'
     const changed = await patch(erp, `/v1/${resource}/${reply.body.id}`, { [field]: 'Changed' }, 1)
     t.equal(changed.status, 200)
     t.equal(changed.body.version, 2)

@@ -113,6 +113,8 @@ export interface ErpStandin {
   /** In (updated_at, id) order. Cost codes: the standard list, or the codes of `jobId`. */
   list(resource: ErpResource, opts?: { jobId?: string }): ErpRecord[]
   seedPayment(fields: Partial<ErpPayment> & { vendor_id: string }): ErpPayment
+  /** Changes a payment "in the ERP" (voided, corrected): payments are never notified. */
+  changePayment(id: string, patch: Partial<Omit<ErpPayment, 'id' | 'updated_at'>>): ErpPayment
   setCostTotals(jobId: string, rows: ErpCostTotal[]): void
   /** Edits one cost total of a job (adds it when missing); amounts are decimal strings. */
   changeCostTotal(jobId: string, costCode: string, costType: string, patch: Partial<ErpCostTotal>): ErpCostTotal
@@ -353,7 +355,7 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
   }
 
   app.get('/v1/info', () => ({
-    protocol_version: quirks.protocolVersion ?? '1.1',
+    protocol_version: quirks.protocolVersion ?? '1.2',
     system,
     company_name: companyName,
     capabilities: {
@@ -366,8 +368,9 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
         'vendors',
         'cost-totals',
         'payments',
+        'ap-invoices',
       ],
-      writable: ['departments', 'employees', 'jobs', 'cost-codes', 'job-cost-codes', 'vendors'],
+      writable: ['departments', 'employees', 'jobs', 'cost-codes', 'job-cost-codes', 'vendors', 'ap-invoices'],
       notifications: true,
     },
     limits: {
@@ -455,6 +458,7 @@ export async function startErpStandin(opts: ErpStandinOptions = {}): Promise<Erp
     remove: (resource, id) => store.remove(resource, id),
     list: (resource, o) => store.list(resource, resource === 'cost-codes' ? (o?.jobId ?? null) : undefined),
     seedPayment: (fields) => store.seedPayment(fields),
+    changePayment: (id, patch) => store.changePayment(id, patch),
     setCostTotals: (jobId, rows) => store.setCostTotals(jobId, rows),
     changeCostTotal: (jobId, costCode, costType, patch) => store.changeCostTotal(jobId, costCode, costType, patch),
     notifications: {

@@ -5,7 +5,7 @@
 export const ERP_SYSTEMS = ['foundation', 'sage300', 'vista', 'spectrum', 'quickbooks_desktop', 'generic'] as const
 export type ErpSystem = (typeof ERP_SYSTEMS)[number]
 
-export const ERP_RESOURCES = ['departments', 'employees', 'jobs', 'cost-codes', 'vendors'] as const
+export const ERP_RESOURCES = ['departments', 'employees', 'jobs', 'cost-codes', 'vendors', 'ap-invoices'] as const
 export type ErpResource = (typeof ERP_RESOURCES)[number]
 
 export const SYSTEM_LABEL: Record<ErpSystem, string> = {
@@ -23,13 +23,14 @@ export const NOUN: Record<ErpResource, string> = {
   jobs: 'job',
   'cost-codes': 'cost code',
   vendors: 'vendor',
+  'ap-invoices': 'AP invoice',
 }
 
 /** Longest text the protocol accepts in any field; per-ERP limits below are lower. */
 export const MAX_TEXT = 255
 
 export interface FieldSpec {
-  kind: 'text' | 'date' | 'boolean' | 'enum'
+  kind: 'text' | 'date' | 'boolean' | 'enum' | 'money'
   /** null is a valid value */
   nullable?: boolean
   /** must be sent on create */
@@ -100,6 +101,16 @@ export const FIELDS: Record<ErpResource, Record<string, FieldSpec>> = {
     country: { kind: 'text' },
     active: { kind: 'boolean' },
   },
+  // Protocol 1.2.
+  'ap-invoices': {
+    invoice_number: { kind: 'text', required: true },
+    vendor_id: { kind: 'text', required: true, ref: 'vendors' },
+    job_id: { kind: 'text', nullable: true, ref: 'jobs' },
+    amount: { kind: 'money', required: true },
+    invoice_date: { kind: 'date' },
+    reference: { kind: 'text', unique: true },
+    description: { kind: 'text' },
+  },
 }
 
 /** The value a field takes when a create or seed leaves it out (assigned fields excepted). */
@@ -111,6 +122,8 @@ export function defaultValue(spec: FieldSpec, field: string): unknown {
       return null
     case 'enum':
       return field === 'status' ? 'active' : spec.values?.[0]
+    case 'money':
+      return '0.00'
     case 'text':
       return spec.nullable === true ? null : ''
   }
@@ -142,6 +155,7 @@ const ID_PREFIX: Record<ErpResource | 'payments', string> = {
   jobs: 'J',
   'cost-codes': 'C',
   vendors: 'V',
+  'ap-invoices': 'I',
   payments: 'P',
 }
 

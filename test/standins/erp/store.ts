@@ -32,6 +32,8 @@ export interface ErpPayment {
   paid_at: string
   check_number: string | null
   updated_at: string
+  /** Protocol 1.2: `voided` once voided. */
+  status: 'paid' | 'voided'
 }
 
 export interface ErpCostTotal {
@@ -261,6 +263,7 @@ export class ErpStore {
       jobs: () => ({ number: seedJobNumber(this.system, n, new Date().getUTCFullYear()), name: `Job ${n}` }),
       'cost-codes': () => ({ ...seedCostCode(n), name: `Cost code ${n}` }),
       vendors: () => ({ name: `Vendor ${n}` }),
+      'ap-invoices': () => ({ invoice_number: `INV-${String(n).padStart(5, '0')}` }),
     }
     for (const [field, value] of Object.entries(seedDefaults[resource]())) {
       if (!(field in fields)) values[field] = value
@@ -308,9 +311,20 @@ export class ErpStore {
       paid_at: fields.paid_at ?? formatMicros(micros),
       check_number: fields.check_number === undefined ? String(10000 + n) : fields.check_number,
       updated_at: formatMicros(micros),
+      status: fields.status ?? 'paid',
     }
     this.payments.set(payment.id, { micros, value: payment })
     return structuredClone(payment)
+  }
+
+  /** Changes a payment as the ERP would (voided, amount corrected): a new `updated_at`, so `updated_since` finds it. */
+  changePayment(id: string, patch: Partial<Omit<ErpPayment, 'id' | 'updated_at'>>): ErpPayment {
+    const stored = this.payments.get(id)
+    if (!stored) throw new Error(`changePayment: no payment has id ${id}`)
+    const micros = this.tick()
+    Object.assign(stored.value, patch, { updated_at: formatMicros(micros) })
+    stored.micros = micros
+    return structuredClone(stored.value)
   }
 
   setCostTotals(jobId: string, rows: ErpCostTotal[]): void {
@@ -488,7 +502,9 @@ export class ErpStore {
       const old = before?.[field]
       if (typeof old === 'string') this.unique.delete(this.uniqueKey(resource, scope, field, old))
       const value = record[field]
-      if (typeof value === 'string') this.unique.set(this.uniqueKey(resource, scope, field, value), record.id)
+      // An empty value (an AP invoice without a reference) is no code: never taken.
+      if (typeof value === 'string' && value !== '')
+        this.unique.set(this.uniqueKey(resource, scope, field, value), record.id)
     }
   }
 
@@ -500,7 +516,7 @@ export class ErpStore {
   ): (FieldError & { existingId: string }) | undefined {
     for (const [field, fs] of Object.entries(FIELDS[resource])) {
       const value = values[field]
-      if (fs.unique !== true || typeof value !== 'string') continue
+      if (fs.unique !== true || typeof value !== 'string' || value === '') continue
       const existingId = this.unique.get(this.uniqueKey(resource, scope, field, value))
       if (existingId !== undefined && existingId !== selfId) {
         const where =
@@ -598,6 +614,10 @@ export class ErpStore {
         return typeof value === 'string' && (fs.values ?? []).includes(value)
           ? undefined
           : `${field} must be one of: ${(fs.values ?? []).join(', ')}`
+      case 'money':
+        return typeof value === 'string' && /^-?[0-9]+\.[0-9]{2}$/.test(value)
+          ? undefined
+          : `${field} must be a decimal string with two decimals, such as "1250.00"`
       case 'date':
         return value === null || (typeof value === 'string' && isValidDate(value))
           ? undefined

@@ -4,7 +4,16 @@ import { str, type FieldErrors } from './http.js'
 import type { Kind, Rec, Store } from './store.js'
 
 export type FilterName =
-  'updated_at' | 'created_at' | 'origin_id' | 'id' | 'project_number' | 'name' | 'party_id' | 'by_status' | 'active'
+  | 'updated_at'
+  | 'created_at'
+  | 'origin_id'
+  | 'id'
+  | 'project_number'
+  | 'name'
+  | 'party_id'
+  | 'by_status'
+  | 'active'
+  | 'commitment_id'
 
 export interface ResourceDef {
   kind: Kind
@@ -358,6 +367,93 @@ export const DEFINITIONS: readonly ResourceDef[] = [
     ignored: [],
     hidden: [],
     resourceName: 'Line Item Types',
+  },
+  // ---- invoices and payments (paths [UNCONFIRMED], as src/procore/resources.ts FinancialPaths) ----
+  {
+    kind: 'commitments',
+    wrapper: 'work_order_contract',
+    scope: 'project',
+    paths: ['/rest/v1.0/work_order_contracts'],
+    syncPaths: [],
+    inactivePaths: [],
+    filters: ['updated_at', 'origin_id', 'id'],
+    listParams: [],
+    required: ['vendor_id'],
+    unique: [],
+    defaults: { number: null, title: null, status: 'Approved', origin_id: null, origin_data: null },
+    ignored: ['vendor', 'project_id'],
+    hidden: ['vendor_id'],
+    resourceName: 'Work Order Contracts',
+    validate: (rec, store) =>
+      inCompany(store, 'vendors', rec.vendor_id, rec.company_id) ? {} : { vendor_id: ['is invalid'] },
+    present: (rec, store) => ({ vendor: nameOf(store, 'vendors', rec.vendor_id) }),
+  },
+  {
+    kind: 'requisitions',
+    wrapper: 'requisition',
+    scope: 'project',
+    paths: ['/rest/v1.0/requisitions'],
+    syncPaths: ['/rest/v1.0/requisitions/sync'],
+    inactivePaths: [],
+    filters: ['updated_at', 'origin_id', 'id', 'commitment_id'],
+    listParams: [],
+    required: ['commitment_id', 'invoice_number'],
+    unique: [],
+    defaults: { status: 'draft', amount: '0.00', billing_date: null, origin_id: null, origin_data: null },
+    ignored: ['vendor', 'project_id'],
+    hidden: [],
+    resourceName: 'Requisitions',
+    validate: (rec, store) => ({
+      ...(store.get('commitments', String(rec.commitment_id))?.project_id === rec.project_id
+        ? {}
+        : { commitment_id: ['is invalid'] }),
+      ...(typeof rec.amount === 'string' && /^-?[0-9]+\.[0-9]{2}$/.test(rec.amount)
+        ? {}
+        : { amount: ['must be a decimal string with two decimals'] }),
+    }),
+    // The invoice names its commitment's vendor, with the vendor's ERP id (origin_id) once it is synced.
+    present(rec, store) {
+      const commitment = store.get('commitments', String(rec.commitment_id))
+      const vendor = commitment ? store.get('vendors', String(commitment.vendor_id)) : undefined
+      return {
+        vendor: vendor
+          ? { id: vendor.id, name: vendor.name, origin_id: vendor.origin_id ?? null, origin_code: vendor.origin_code }
+          : null,
+      }
+    },
+  },
+  {
+    kind: 'invoice_payments',
+    wrapper: 'invoice_payment',
+    scope: 'company',
+    paths: ['/rest/v1.0/companies/:company_id/invoice_payments'],
+    syncPaths: ['/rest/v1.0/companies/:company_id/invoice_payments/sync'],
+    inactivePaths: [],
+    filters: ['updated_at', 'origin_id', 'id', 'commitment_id'],
+    listParams: [],
+    required: ['origin_id', 'commitment_id', 'amount'],
+    unique: [],
+    defaults: {
+      project_id: null,
+      requisition_id: null,
+      invoice_number: null,
+      payment_date: null,
+      check_number: null,
+      status: 'paid',
+      origin_data: null,
+    },
+    ignored: [],
+    hidden: [],
+    resourceName: 'Invoice Payments',
+    validate: (rec, store) => ({
+      ...(inCompany(store, 'commitments', rec.commitment_id, rec.company_id) ? {} : { commitment_id: ['is invalid'] }),
+      ...(rec.requisition_id == null || inCompany(store, 'requisitions', rec.requisition_id, rec.company_id)
+        ? {}
+        : { requisition_id: ['is invalid'] }),
+      ...(typeof rec.amount === 'string' && /^-?[0-9]+\.[0-9]{2}$/.test(rec.amount)
+        ? {}
+        : { amount: ['must be a decimal string with two decimals'] }),
+    }),
   },
 ]
 

@@ -10,6 +10,9 @@ export const KINDS = [
   'cost_codes',
   'timecard_entries',
   'line_item_types',
+  'commitments',
+  'requisitions',
+  'invoice_payments',
 ] as const
 export type Kind = (typeof KINDS)[number]
 
