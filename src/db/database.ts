@@ -10,6 +10,7 @@ import type {
   WebhookSubscriptionsTable,
 } from './tables/exports.js'
 import type { IdempotencyKeysTable } from './tables/idempotency-keys.js'
+import type { OnboardingStepsTable } from './tables/onboarding.js'
 import type { ProcoreConnectionsTable, ProcoreOauthStatesTable, ProcoreWebhooksTable } from './tables/procore.js'
 import type { ProcoreRateObservationsTable, SyncScheduleSettingsTable, SyncSchedulesTable } from './tables/schedules.js'
 import type { InboxEventsTable, RecordSnapshotsTable, SyncRunsTable, WorkerHeartbeatsTable } from './tables/records.js'
@@ -56,6 +57,7 @@ export interface Database {
   export_settings: ExportSettingsTable
   webhook_subscriptions: WebhookSubscriptionsTable
   webhook_deliveries: WebhookDeliveriesTable
+  onboarding_steps: OnboardingStepsTable
 }
 
 export type Db = Kysely<Database>
