@@ -250,9 +250,7 @@ export class ProcoreApi {
    * is activated). Cached for a few minutes per app.
    */
   async erpCostCodeListId(): Promise<string> {
-    // The list an admin chose in onboarding, when one was; else the company's ERP list.
-    const { procoreCompanyId, costCodeListId } = await this.client.choice()
-    if (costCodeListId !== null) return costCodeListId
+    const { procoreCompanyId } = await this.client.choice()
     const cache = component(this.#ctx, 'procore.erpLists', () => new Map<string, { id: string; at: number }>())
     const hit = cache.get(procoreCompanyId)
     if (hit && Date.now() - hit.at < ERP_LIST_TTL_MS) return hit.id
@@ -294,7 +292,11 @@ export class ProcoreApi {
   async #place(resource: ProcoreResource, parentId: string | null): Promise<Place> {
     if (inProject(resource) && parentId === null)
       throw new TypeError(`${resource} are read and written in a project: give its id`)
-    const listId = resource === 'standard_cost_codes' ? await this.erpCostCodeListId() : null
+    // Standard codes live in the list an admin chose in onboarding, else in the company's ERP list.
+    const listId =
+      resource === 'standard_cost_codes'
+        ? ((await this.client.choice()).costCodeListId ?? (await this.erpCostCodeListId()))
+        : null
     return { companyId: (await this.client.choice()).procoreCompanyId, projectId: parentId, listId }
   }
 

@@ -116,7 +116,7 @@ export const OnboardingStepBody = Type.Object(
       }),
     ),
     target: Type.Optional(
-      Type.Enum(['procore', 'erp'], { default: 'procore', description: 'The side records are created on.' }),
+      Type.Enum(['procore', 'erp'], { description: 'The side records are created on: procore when left out.' }),
     ),
     decisions: Type.Optional(Type.Array(OnboardingDecision, { minItems: 1, maxItems: 10_000 })),
     directions: Type.Optional(
