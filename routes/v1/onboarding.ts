@@ -45,7 +45,15 @@ const onboarding: FastifyPluginAsyncTypebox = async (app) => {
           'code lists of one of them: `procoreCompanyId`, else the chosen one (the company itself at first).',
         params: CompanyParams,
         querystring: Type.Object(
-          { procoreCompanyId: Type.Optional(Type.String({ pattern: '^\\d{1,19}$' })) },
+          {
+            procoreCompanyId: Type.Optional(
+              Type.String({
+                pattern: '^\\d{1,19}$',
+                description: 'Whose lists to show (default: the chosen company).',
+                examples: ['5358233'],
+              }),
+            ),
+          },
           { additionalProperties: false },
         ),
         response: { 200: CompanyOptions, ...problems(400, 401, 403, 404, 409, 422, 502) },

@@ -8,6 +8,7 @@ import { AppError, badRequest, conflict, unprocessable, type FieldError } from '
 import { enqueue } from '../jobs/queue.js'
 import { createRun, defineRunKinds, RunPayload, runJob, type JobRun, type RunResult } from '../jobs/runs.js'
 import { defineTask } from '../jobs/task.js'
+import { emit } from '../notify/webhooks.js'
 import type { Actor } from '../sync/audit.js'
 import { linkUnambiguous } from '../sync/bulk.js'
 import { createLane, CreateRunKinds, performCreate } from '../sync/create.js'
@@ -101,7 +102,11 @@ export const OnboardingRunKinds = defineRunKinds(
       }),
     },
   },
-  { describe: failureMessage },
+  {
+    describe: failureMessage,
+    failed: (tx, run, error) =>
+      emit(tx, run.company_id, 'run.failed', { runId: run.id, kind: run.kind, syncType: run.sync_type, error }),
+  },
 )
 const StepKind = OnboardingRunKinds.onboarding_step
 type StepRun = JobRun<typeof StepKind>
@@ -202,12 +207,8 @@ export async function getOnboarding(ctx: AppContext, companyId: string): Promise
     const runRow = row?.run_id ? runOf.get(row.run_id) : undefined
     let status: StepStatus = row ? row.status : 'todo'
     if (row && runRow) {
-      status =
-        runRow.status === 'succeeded'
-          ? 'done'
-          : runRow.status === 'queued' || runRow.status === 'running'
-            ? 'in_progress'
-            : 'in_progress'
+      // A run that stopped (failed, interrupted, cancelled) leaves the step in progress: asking again resumes it.
+      status = runRow.status === 'succeeded' ? 'done' : 'in_progress'
     }
     const target = (row?.options as { target?: Side } | undefined)?.target ?? 'procore'
     const counts = isImportStep(step) ? await typeCounts(ctx.db, companyId, ImportSteps[step], target) : null

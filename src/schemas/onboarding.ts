@@ -53,16 +53,16 @@ export const Onboarding = Type.Object(
   {
     examples: [
       {
-        companyId: '4271',
+        companyId: '5358233',
         steps: [
           {
             step: 'company',
             position: 1,
             status: 'done',
-            options: { procoreCompanyId: '4271', costCodeListId: '9' },
+            options: { procoreCompanyId: '5358233', costCodeListId: '562949953421399' },
             counts: null,
             run: null,
-            result: { procoreCompany: { id: '4271', name: 'Riverside Builders' } },
+            result: { procoreCompany: { id: '5358233', name: 'Riverside Builders' } },
             blockedBy: null,
             updatedAt: '2026-03-02T10:00:00.000Z',
           },
@@ -78,7 +78,7 @@ export const Onboarding = Type.Object(
             updatedAt: null,
           },
         ],
-        next: { step: 'users', action: 'POST /v1/companies/4271/onboarding/steps/users.' },
+        next: { step: 'users', action: 'POST /v1/companies/5358233/onboarding/steps/users.' },
         complete: false,
       },
     ],
@@ -103,10 +103,18 @@ export const OnboardingStepBody = Type.Object(
   {
     skip: Type.Optional(Type.Boolean({ description: 'Mark the step skipped and go on (nothing else is taken).' })),
     procoreCompanyId: Type.Optional(
-      Type.String({ pattern: '^\\d{1,19}$', description: 'company: one of the options’ companies.' }),
+      Type.String({
+        pattern: '^\\d{1,19}$',
+        description: 'company: one of the options’ companies (the company itself when left out).',
+        examples: ['5358233'],
+      }),
     ),
     costCodeListId: Type.Optional(
-      Type.String({ pattern: '^\\d{1,19}$', description: 'company: one of the chosen company’s cost code lists.' }),
+      Type.String({
+        pattern: '^\\d{1,19}$',
+        description: 'company: one of the chosen company’s cost code lists.',
+        examples: ['562949953421399'],
+      }),
     ),
     mode: Type.Optional(
       Type.Enum(['auto', 'manual'], {
@@ -133,7 +141,7 @@ export const OnboardingStepBody = Type.Object(
   {
     additionalProperties: false,
     examples: [
-      { procoreCompanyId: '4271', costCodeListId: '9' },
+      { procoreCompanyId: '5358233', costCodeListId: '562949953421399' },
       { mode: 'auto' },
       {
         mode: 'manual',
@@ -166,10 +174,10 @@ export const CompanyOptions = Type.Object(
   {
     examples: [
       {
-        companies: [{ id: '4271', name: 'Riverside Builders' }],
-        procoreCompanyId: '4271',
-        costCodeLists: [{ id: '9', name: 'ERP cost codes', isErpList: true }],
-        chosen: { procoreCompanyId: '4271', costCodeListId: null },
+        companies: [{ id: '5358233', name: 'Riverside Builders' }],
+        procoreCompanyId: '5358233',
+        costCodeLists: [{ id: '562949953421399', name: 'ERP cost codes', isErpList: true }],
+        chosen: { procoreCompanyId: '5358233', costCodeListId: null },
       },
     ],
   },
