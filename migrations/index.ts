@@ -9,6 +9,7 @@ import * as m0007 from './0007_exports.js'
 import * as m0008 from './0008_project_links.js'
 import * as m0009 from './0009_job_costs.js'
 import * as m0010 from './0010_invoice_payments.js'
+import * as m0011 from './0011_onboarding.js'
 import * as m0013 from './0013_record_items.js'
 
 /**
@@ -26,5 +27,6 @@ export const migrations: Record<string, Migration> = {
   '0008_project_links': m0008,
   '0009_job_costs': m0009,
   '0010_invoice_payments': m0010,
+  '0011_onboarding': m0011,
   '0013_record_items': m0013,
 }

@@ -13,6 +13,7 @@ import { ingestTasks } from './sync/ingest.js'
 import { deliverTask } from './notify/webhooks.js'
 import { originsTask } from './sync/links.js'
 import { scheduleTickTask } from './schedules/schedule.js'
+import { onboardingStepTask } from './onboarding/onboarding.js'
 
 /** Hourly: a key past its retention is never replayed again, so the table keeps only live ones. */
 export const purgeIdempotencyKeysTask = defineTask({
@@ -47,4 +48,5 @@ export const tasks: readonly TaskDefinition[] = [
   deliverTask,
   jobCostsTask,
   paymentsTask,
+  onboardingStepTask,
 ]

@@ -334,6 +334,11 @@ stand-in's agent address and token. The commands need curl and jq.
     -d '{"erpId":"DELTADRY","companyType":"sub"}' "$API/v1/companies/$C/exports/$EX/accept" | jq .status
   curl -s -H "$H" "$API/v1/companies/$C/exports/$EX" | jq '.status, .erpId, [.history[].to]'
 
+9. Walk the five-step set-up (README "Onboarding a company"): where it stands, the Procore company and cost code
+   lists to choose from, then import users in auto mode once step 1 is done:
+  curl -s -H "$H" "$API/v1/companies/$C/onboarding" | jq '.next, [.steps[] | {step, status, counts}]'
+  curl -s -H "$H" "$API/v1/companies/$C/onboarding/steps/company/options" | jq '.costCodeLists'
+
 Also waiting: the department "Accounting", renamed in Procore after it was linked (discrepancy ${discrepancyId || '?'}).
 ${check ? '' : 'Ctrl-C stops everything.'}`)
 
@@ -431,6 +436,37 @@ ${check ? '' : 'Ctrl-C stops everything.'}`)
         await sleep(50)
         exported = await call('GET', `/v1/companies/${COMPANY}/exports/${sent.body.id}`)
       }
+      // Step 9: choose the company's ERP list, then import users (Ann Lee links by e-mail).
+      const options = await must(
+        'step 9: options',
+        200,
+        call('GET', `/v1/companies/${COMPANY}/onboarding/steps/company/options`),
+      )
+      const erpList = (options.body.costCodeLists as Array<{ id: string; isErpList: boolean }>).find((l) => l.isErpList)
+      await must(
+        'step 9: company',
+        200,
+        call(
+          'POST',
+          `/v1/companies/${COMPANY}/onboarding/steps/company`,
+          { costCodeListId: erpList?.id },
+          { 'idempotency-key': randomUUID() },
+        ),
+      )
+      const users = await waitRun(
+        (
+          await must(
+            'step 9: users',
+            202,
+            call(
+              'POST',
+              `/v1/companies/${COMPANY}/onboarding/steps/users`,
+              { mode: 'auto' },
+              { 'idempotency-key': randomUUID() },
+            ),
+          )
+        ).body.run.id,
+      )
       const ok =
         link.body.origin === 'set' &&
         toProcore.result.counts.created === 1 &&
@@ -439,12 +475,15 @@ ${check ? '' : 'Ctrl-C stops everything.'}`)
         erp.get('departments', eAccounting)?.name === 'Accounting & Finance' &&
         projectLink.body.fixed.length === 2 &&
         followed === 3 &&
-        exported.body.status === 'exported'
+        exported.body.status === 'exported' &&
+        users.status === 'succeeded' &&
+        users.result.counts.linked === 1
       say(
         `check: link ${link.body.origin}, create-in-procore ${JSON.stringify(toProcore.result.counts)}, ` +
           `create-in-erp ${JSON.stringify(toErp.result.counts)}, ` +
           `apply ${applied.body.status}, audit entries ${audit.body.items.length}, ` +
-          `send to ERP ${exported.body.status}: ${ok ? 'OK' : 'FAILED'} ` +
+          `send to ERP ${exported.body.status}, onboarding users ${JSON.stringify(users.result?.counts)}: ` +
+          `${ok ? 'OK' : 'FAILED'} ` +
           `(project linked with ${projectLink.body.fixed.length} fixes, ${followed} cost codes followed)`,
       )
       await stop()

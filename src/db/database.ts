@@ -12,6 +12,7 @@ import type {
 import type { IdempotencyKeysTable } from './tables/idempotency-keys.js'
 import type { JobCostProjectsTable, JobCostRowsTable } from './tables/job-costs.js'
 import type { InvoicePaymentsTable } from './tables/financials.js'
+import type { OnboardingStepsTable } from './tables/onboarding.js'
 import type { ProcoreConnectionsTable, ProcoreOauthStatesTable, ProcoreWebhooksTable } from './tables/procore.js'
 import type { ProcoreRateObservationsTable, SyncScheduleSettingsTable, SyncSchedulesTable } from './tables/schedules.js'
 import type { InboxEventsTable, RecordSnapshotsTable, SyncRunsTable, WorkerHeartbeatsTable } from './tables/records.js'
@@ -67,6 +68,7 @@ export interface Database {
   job_cost_rows: JobCostRowsTable
   job_cost_projects: JobCostProjectsTable
   invoice_payments: InvoicePaymentsTable
+  onboarding_steps: OnboardingStepsTable
 }
 
 export type Db = Kysely<Database>

@@ -51,6 +51,12 @@ const tags = [
     description: 'Per record type: direction, the owner of each field, auto-link and auto-create.',
   },
   {
+    name: 'onboarding',
+    description:
+      'The five-step set-up of a company: the Procore company and cost code list, users, projects, cost codes ' +
+      '(each linked or created, auto or record by record), and the sync direction per type.',
+  },
+  {
     name: 'exports',
     description:
       'Send to ERP with accounting acceptance: eligibility, send, the approver queue, accept, reject, ' +

@@ -18,6 +18,14 @@ export interface CallOptions<S extends TSchema> {
   schema: S
   /** Writes keyed by origin_id (sync endpoints) are safe to retry. */
   idempotent?: boolean
+  /** Act for this Procore company instead of the chosen one (onboarding reads other companies' lists). */
+  procoreCompanyId?: string
+}
+
+/** What an admin chose in onboarding's first step; null: the company's own id and its ERP list. */
+export interface ProcoreChoice {
+  procoreCompanyId: string
+  costCodeListId: string | null
 }
 
 /** Procore's `per_page`: big pages, well under its guidance of at most 2,000. */
@@ -49,16 +57,32 @@ export function conform<S extends TSchema>(schema: S, value: unknown): Static<S>
 export class ProcoreClient {
   readonly companyId: string
   readonly #ctx: AppContext
+  #choice: Promise<ProcoreChoice> | undefined
 
   constructor(ctx: AppContext, companyId: string) {
     this.#ctx = ctx
     this.companyId = companyId
   }
 
+  /** The Procore company and cost code list chosen in onboarding, read once per client. */
+  choice(): Promise<ProcoreChoice> {
+    this.#choice ??= this.#ctx.db
+      .selectFrom('procore_connections')
+      .select(['procore_company_id', 'cost_code_list_id'])
+      .where('company_id', '=', this.companyId)
+      .executeTakeFirst()
+      .then((row) => ({
+        procoreCompanyId: row?.procore_company_id ?? this.companyId,
+        costCodeListId: row?.cost_code_list_id ?? null,
+      }))
+    return this.#choice
+  }
+
   async call<S extends TSchema>(method: HttpRequest['method'], path: string, opts: CallOptions<S>): Promise<Static<S>> {
+    const acting = opts.procoreCompanyId ?? (await this.choice()).procoreCompanyId
     const res = await this.#withToken((token) =>
       procoreHttp(this.#ctx).api.request({
-        ...this.#request(method, path, opts, token),
+        ...this.#request(method, path, opts, token, acting),
         parse: (body) => conform(opts.schema, idsToStrings(body)),
       }),
     )
@@ -80,12 +104,13 @@ export class ProcoreClient {
     path: string,
     opts: Omit<CallOptions<S>, 'body' | 'idempotent'>,
   ): AsyncGenerator<Array<Static<S>>> {
+    const acting = opts.procoreCompanyId ?? (await this.choice()).procoreCompanyId
     for (let round = 0; ; round++) {
       const token = await procoreTokens(this.#ctx).current(this.companyId)
       let yielded = false
       try {
         const pages = procoreHttp(this.#ctx).api.paginate<Static<S>>({
-          ...this.#request('GET', path, opts, token),
+          ...this.#request('GET', path, opts, token, acting),
           perPage: PER_PAGE,
           parse: (body) => {
             if (!Array.isArray(body)) throw new Error('unexpected Procore response: a list page is not an array')
@@ -106,11 +131,17 @@ export class ProcoreClient {
     }
   }
 
-  #request<S extends TSchema>(method: HttpRequest['method'], path: string, opts: CallOptions<S>, token: AccessToken) {
+  #request<S extends TSchema>(
+    method: HttpRequest['method'],
+    path: string,
+    opts: CallOptions<S>,
+    token: AccessToken,
+    acting: string,
+  ) {
     return {
       method,
       path,
-      headers: { authorization: `Bearer ${token.token}`, 'procore-company-id': this.companyId },
+      headers: { authorization: `Bearer ${token.token}`, 'procore-company-id': acting },
       concurrencyKey: this.companyId,
       ...(opts.query ? { query: opts.query } : {}),
       ...(opts.body === undefined ? {} : { body: idsToWire(opts.body) }),

@@ -151,3 +151,23 @@ export function connectionView(
   }
 }
 export type ConnectionView = ProcoreConnection
+
+/**
+ * Stores the Procore company and standard cost code list the company's calls use from now on
+ * (onboarding's first step); the next client reads them.
+ */
+export async function storeChoice(
+  db: Db,
+  companyId: string,
+  choice: { procoreCompanyId: string; costCodeListId: string },
+): Promise<void> {
+  await db
+    .updateTable('procore_connections')
+    .set({
+      procore_company_id: choice.procoreCompanyId === companyId ? null : choice.procoreCompanyId,
+      cost_code_list_id: choice.costCodeListId,
+      updated_at: new Date(),
+    })
+    .where('company_id', '=', companyId)
+    .execute()
+}

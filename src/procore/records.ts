@@ -256,3 +256,28 @@ async function upsertOneByOne(
     }
   }
 }
+
+/** What onboarding's first step offers and stores: the Procore companies and their standard cost code lists. */
+export interface ProcoreAccountApi {
+  /** The companies the connection can see. */
+  companies(): Promise<Array<{ id: string; name: string | null }>>
+  /** The standard cost code lists of one of them. */
+  costCodeLists(procoreCompanyId: string): Promise<Array<{ id: string; name: string | null; isErpList: boolean }>>
+  /** The company and list in use: the chosen ones, or the company's own id and null (its ERP list). */
+  choice(): Promise<{ procoreCompanyId: string; costCodeListId: string | null }>
+}
+
+export async function procoreAccountApi(ctx: AppContext, companyId: string): Promise<ProcoreAccountApi> {
+  await usableConnection(ctx.db, companyId)
+  const api = new ProcoreApi(ctx, companyId)
+  return {
+    companies: async () => (await api.companies()).map((c) => ({ id: c.id, name: c.name ?? null })),
+    costCodeLists: async (procoreCompanyId) =>
+      (await api.costCodeLists(procoreCompanyId)).map((l) => ({
+        id: l.id,
+        name: l.name ?? null,
+        isErpList: l.is_erp_list === true,
+      })),
+    choice: () => api.client.choice(),
+  }
+}

@@ -317,34 +317,54 @@ export class ProcoreApi {
    * is activated). Cached for a few minutes per app.
    */
   async erpCostCodeListId(): Promise<string> {
+    const { procoreCompanyId } = await this.client.choice()
     const cache = component(this.#ctx, 'procore.erpLists', () => new Map<string, { id: string; at: number }>())
-    const hit = cache.get(this.companyId)
+    const hit = cache.get(procoreCompanyId)
     if (hit && Date.now() - hit.at < ERP_LIST_TTL_MS) return hit.id
-    for await (const page of this.client.pages(`${v1}/standard_cost_code_lists`, {
-      query: { company_id: this.companyId },
-      schema: T.StandardCostCodeList,
-    })) {
-      const list = page.find((l) => l.is_erp_list === true)
-      if (list) {
-        cache.set(this.companyId, { id: list.id, at: Date.now() })
-        return list.id
-      }
+    const list = (await this.costCodeLists(procoreCompanyId)).find((l) => l.is_erp_list === true)
+    if (list) {
+      cache.set(procoreCompanyId, { id: list.id, at: Date.now() })
+      return list.id
     }
     throw new AppError(
       409,
       'procore_no_erp_cost_code_list',
       'No ERP cost code list',
-      `Procore company ${this.companyId} has no ERP standard cost code list. ` +
+      `Procore company ${procoreCompanyId} has no ERP standard cost code list. ` +
         'Procore creates it when ERP Integrations is activated for the company (a Procore super user does this); ' +
         'activate it, then retry.',
     )
   }
 
+  /** The standard cost code lists of a Procore company (the chosen one when not given). */
+  async costCodeLists(procoreCompanyId?: string): Promise<T.StandardCostCodeList[]> {
+    const acting = procoreCompanyId ?? (await this.client.choice()).procoreCompanyId
+    const lists: T.StandardCostCodeList[] = []
+    for await (const page of this.client.pages(`${v1}/standard_cost_code_lists`, {
+      query: { company_id: acting },
+      schema: T.StandardCostCodeList,
+      procoreCompanyId: acting,
+    }))
+      lists.push(...page)
+    return lists
+  }
+
+  /** The Procore companies these credentials can see (`GET /rest/v1.0/companies`). */
+  async companies(): Promise<T.ProcoreCompany[]> {
+    const found: T.ProcoreCompany[] = []
+    for await (const page of this.client.pages(`${v1}/companies`, { schema: T.ProcoreCompany })) found.push(...page)
+    return found
+  }
+
   async #place(resource: ProcoreResource, parentId: string | null): Promise<Place> {
     if (inProject(resource) && parentId === null)
       throw new TypeError(`${resource} are read and written in a project: give its id`)
-    const listId = resource === 'standard_cost_codes' ? await this.erpCostCodeListId() : null
-    return { companyId: this.companyId, projectId: parentId, listId }
+    // Standard codes live in the list an admin chose in onboarding, else in the company's ERP list.
+    const listId =
+      resource === 'standard_cost_codes'
+        ? ((await this.client.choice()).costCodeListId ?? (await this.erpCostCodeListId()))
+        : null
+    return { companyId: (await this.client.choice()).procoreCompanyId, projectId: parentId, listId }
   }
 
   // ---- timecard entries --------------------------------------------------------------------

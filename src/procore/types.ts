@@ -68,6 +68,8 @@ export const CompanyUser = Type.Object({
   ...OriginFields,
   ...Stamps,
 })
+/** A company the credentials can act for (`GET /rest/v1.0/companies`). */
+export const ProcoreCompany = Type.Object({ id: Id, name: Text, is_active: Flag })
 export const StandardCostCodeList = Type.Object({
   id: Id,
   name: Text,
@@ -202,6 +204,7 @@ export type Department = Static<typeof Department>
 export type Vendor = Static<typeof Vendor>
 export type Project = Static<typeof Project>
 export type CompanyUser = Static<typeof CompanyUser>
+export type ProcoreCompany = Static<typeof ProcoreCompany>
 export type StandardCostCodeList = Static<typeof StandardCostCodeList>
 export type StandardCostCode = Static<typeof StandardCostCode>
 export type CostCode = Static<typeof CostCode>

@@ -51,9 +51,28 @@ async function bulkLink(ctx: AppContext, run: JobRun<BulkKind>): Promise<RunResu
     companyId,
     params: { type, minScore },
   } = run
-  const actor = { id: run.requestedBy }
+  return linkUnambiguous(ctx, companyId, type, minScore, { id: run.requestedBy }, `bulk link (run ${run.id})`)
+}
+
+/**
+ * Links every unambiguous pair scoring at least minScore (`strongOnly`: and sharing a strong key,
+ * as onboarding's auto import does) and reports each pair. Safe to repeat: linked records are no
+ * longer candidates. `why` starts the audit detail of each link.
+ */
+export async function linkUnambiguous(
+  ctx: AppContext,
+  companyId: string,
+  type: RecordType,
+  minScore: number,
+  actor: Actor,
+  why: string,
+  options: { strongOnly?: boolean } = {},
+): Promise<RunResult<BulkKind>> {
   if (Registry[type].linkPrerequisites) await refreshLinkFacts(ctx, companyId)
-  const plan = await planBulkLink(ctx.db, companyId, type, minScore, { statementTimeoutMs: 600_000 })
+  const plan = await planBulkLink(ctx.db, companyId, type, minScore, {
+    statementTimeoutMs: 600_000,
+    ...(options.strongOnly ? { strongOnly: true } : {}),
+  })
   // Records waiting for an accounting approver are held: their export request links them.
   const held = await heldRecords(
     ctx.db,
@@ -71,7 +90,7 @@ async function bulkLink(ctx: AppContext, run: JobRun<BulkKind>): Promise<RunResu
         .map((p) => ({
           procoreId: p.sourceId,
           erpId: p.candidateId,
-          detail: `bulk link (run ${run.id}): score ${p.score} (${p.reasons.join(', ')})`,
+          detail: `${why}: score ${p.score} (${p.reasons.join(', ')})`,
         })),
       actor,
     )

@@ -128,6 +128,7 @@ export async function requestCreateInTx(
   force: boolean,
   actor: Actor,
   codes?: Record<string, string>,
+  more: { edits?: Record<string, Fields>; leastPrivilege?: boolean } = {},
 ): Promise<Run> {
   const unique = [...new Set(ids)]
   const params: Params = {
@@ -137,6 +138,8 @@ export async function requestCreateInTx(
     force,
     ...(codes !== undefined && target === 'erp' && Object.keys(codes).length > 0 && { codes }),
     ...(actor.requestId ? { requestId: actor.requestId } : {}),
+    ...(more.edits && Object.keys(more.edits).length > 0 ? { edits: more.edits } : {}),
+    ...(more.leastPrivilege && target === 'procore' ? { leastPrivilege: true } : {}),
   }
   const run = await createRun(tx, CreateRunKinds[target], companyId, params, actor.id)
   await enqueue(tx, createTask, { companyId, runId: run.id }, { queueName: createLane(companyId, type) })
@@ -381,16 +384,22 @@ async function createAll(
   }
 
   // Settings every record created in Procore gets (a project: ERP-integrated on the company's ERP list).
-  const settings =
-    target === 'procore' && def.create.procore.settings
+  const settings = {
+    ...(target === 'procore' && def.create.procore.settings
       ? def.create.procore.settings(await refreshLinkFacts(ctx, companyId))
-      : {}
+      : {}),
+    ...(target === 'procore' && params.leastPrivilege ? (def.create.procore.leastPrivilege ?? {}) : {}),
+  }
   // The target's rules, before anything is sent: codes the caller gave, or derived to fit the agent's formats.
   const agent = connector.erp?.limits()
   const taken = target === 'erp' && candidates.length > 0 ? await erpCodesInUse(ctx.db, companyId, type, agent) : null
   const bodies = new Map<string, { body: Record<string, unknown>; fields: Fields }>()
   for (const id of candidates) {
-    const fields = { ...(snapById.get(id)!.fields as Fields), ...(params.export?.fields ?? {}) }
+    const fields = {
+      ...(snapById.get(id)!.fields as Fields),
+      ...(params.export?.fields ?? {}),
+      ...(params.edits?.[id] ?? {}),
+    }
     const given = params.codes?.[id]
     const codeField = def.codeFields[0]
     const full: Fields =

@@ -181,6 +181,11 @@ export interface EntityDef {
       required: readonly string[]
       /** Procore settings every record created there gets (a project: ERP-integrated on the ERP list). */
       settings?: (facts: LinkFacts) => Record<string, unknown>
+      /**
+       * What a record made by onboarding's auto import gets in Procore so it starts with the least
+       * access (a user: no permission template, not an ERP accountant); an admin grants more there.
+       */
+      leastPrivilege?: Record<string, unknown>
     }
     erp: {
       required: readonly string[]
@@ -342,7 +347,18 @@ export const Registry: Record<RecordType, EntityDef> = {
       ],
       name: { fields: ['firstName', 'lastName'], weight: 0.7, strongWhenSame: false },
     },
-    create: { procore: { required: ['lastName', 'email'] }, erp: { required: ['firstName', 'lastName'] } },
+    create: {
+      procore: {
+        required: ['lastName', 'email'],
+        // §2.5: templates are set on the user; none means no tool access until an admin gives one.
+        leastPrivilege: {
+          permission_template_id: null,
+          company_permission_template_id: null,
+          erp_integrated_accountant: false,
+        },
+      },
+      erp: { required: ['firstName', 'lastName'] },
+    },
     erpLimits: {},
     codeFields: ['employeeNumber'],
     fields: {

@@ -66,6 +66,12 @@ export const CreateParams = Type.Object({
   codes: Type.Optional(Type.Record(Type.String(), Type.String())),
   /** The API request that asked for the run (for the audit). */
   requestId: Type.Optional(Type.String()),
+  /** Canonical field values to use instead of the source record's, by source id (onboarding's manual import). */
+  edits: Type.Optional(
+    Type.Record(Type.String(), Type.Record(Type.String(), Type.Union([Type.String(), Type.Boolean(), Type.Null()]))),
+  ),
+  /** Records made in Procore get the type's least access (registry: create.procore.leastPrivilege). */
+  leastPrivilege: Type.Optional(Type.Boolean()),
   /**
    * An accepted export request (…/exports): the fields the approver set (the ERP id, corrections)
    * on top of the Procore record, and the attempt that keys the ERP create.

@@ -2,8 +2,15 @@ import type { AppContext } from '../context.js'
 import { erpRecordApi } from '../erp/records.js'
 import { ProcoreApi } from '../procore/resources.js'
 import type { ErpPayment } from '../erp/protocol.js'
-import { procoreRecordApi, type UpsertItem, type UpsertResult } from '../procore/records.js'
 import type { SyncResult } from '../procore/types.js'
+import { storeChoice } from '../procore/connection.js'
+import {
+  procoreAccountApi,
+  procoreRecordApi,
+  type ProcoreAccountApi,
+  type UpsertItem,
+  type UpsertResult,
+} from '../procore/records.js'
 import { entity, procoreResource, type AgentLimits, type RecordType } from './registry.js'
 
 /**
@@ -100,3 +107,14 @@ export async function erpRecords(ctx: AppContext, companyId: string): Promise<Er
     payments: (options) => api.payments(options),
   }
 }
+
+/** The Procore companies and cost code lists the connection can see, and the choice in use. */
+export const procoreAccount = (ctx: AppContext, companyId: string): Promise<ProcoreAccountApi> =>
+  procoreAccountApi(ctx, companyId)
+
+/** Stores the Procore company and cost code list chosen for the company (used by every later call). */
+export const chooseProcoreCompany = (
+  ctx: AppContext,
+  companyId: string,
+  choice: { procoreCompanyId: string; costCodeListId: string },
+): Promise<void> => storeChoice(ctx.db, companyId, choice)

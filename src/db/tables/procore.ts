@@ -28,6 +28,10 @@ export interface ProcoreConnectionsTable {
   connected_by: string | null
   connected_at: Date | null
   refreshed_at: Date | null
+  /** The Procore company chosen in onboarding; null: the company's own id. */
+  procore_company_id: ColumnType<string | null, string | null | undefined, string | null>
+  /** The standard cost code list chosen in onboarding; null: the company's ERP list. */
+  cost_code_list_id: ColumnType<string | null, string | null | undefined, string | null>
   version: Generated<number>
   created_at: ColumnType<Date, never, never>
   updated_at: Now
