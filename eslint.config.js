@@ -3,7 +3,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 /** Top-level folders of src/ by layer (src/jobs is the job framework, below the domain that declares tasks). */
-const DOMAIN = ['sync', 'schedules', 'inbox', 'companies', 'auth', 'exports', 'notify', 'jobs']
+const DOMAIN = ['sync', 'schedules', 'inbox', 'companies', 'auth', 'exports', 'notify', 'jobs', 'timecards']
 const APP = ['plugins', 'cli']
 const CONNECTOR =
   'Connectors (src/procore, src/erp) know HTTP, auth, paging and payload formats, not the domain nor each other: ' +
@@ -90,6 +90,7 @@ export default tseslint.config(
       'src/auth/**',
       'src/exports/**',
       'src/notify/**',
+      'src/timecards/**',
     ],
     ['schemas', ...APP],
     'The domain is called by routes, plugins and jobs; it never reaches up to them. Its mappers return the API ' +

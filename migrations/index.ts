@@ -7,6 +7,7 @@ import * as m0005 from './0005_sync.js'
 import * as m0006 from './0006_schedules.js'
 import * as m0007 from './0007_exports.js'
 import * as m0008 from './0008_project_links.js'
+import * as m0012 from './0012_time_entries.js'
 
 /**
  * Every migration, in order. A static list (not a folder scan) so that the same code runs from
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0006_schedules': m0006,
   '0007_exports': m0007,
   '0008_project_links': m0008,
+  '0012_time_entries': m0012,
 }

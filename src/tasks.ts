@@ -11,6 +11,7 @@ import { ingestTasks } from './sync/ingest.js'
 import { deliverTask } from './notify/webhooks.js'
 import { originsTask } from './sync/links.js'
 import { scheduleTickTask } from './schedules/schedule.js'
+import { pushTask as timeEntriesPushTask } from './timecards/push.js'
 
 /** Hourly: a key past its retention is never replayed again, so the table keeps only live ones. */
 export const purgeIdempotencyKeysTask = defineTask({
@@ -42,4 +43,5 @@ export const tasks: readonly TaskDefinition[] = [
   exportTask,
   digestTask,
   deliverTask,
+  timeEntriesPushTask,
 ]

@@ -24,6 +24,7 @@ import type {
   SyncDirtyTable,
   SyncSettingsTable,
 } from './tables/sync.js'
+import type { TimeEntriesTable } from './tables/timecards.js'
 
 /** The one source of row types. Add a table: a file in tables/ and a line here. */
 export interface Database {
@@ -56,6 +57,7 @@ export interface Database {
   export_settings: ExportSettingsTable
   webhook_subscriptions: WebhookSubscriptionsTable
   webhook_deliveries: WebhookDeliveriesTable
+  time_entries: TimeEntriesTable
 }
 
 export type Db = Kysely<Database>
