@@ -122,13 +122,13 @@ async function main() {
         ids.pDelta = procore.seed(c, 'vendors', { name: 'Delta Drywall', email_address: 'ap@delta.example' }).id
         // Not ERP-integrated, no cost code list: linking it needs fix: true (step 7).
         ids.pTower = procore.seed(c, 'projects', { name: 'Riverside Tower', project_number: 'J-2024-001' }).id
-        procore.seed(c, 'users', {
+        ids.pAnn = procore.seed(c, 'users', {
           first_name: 'Ann',
           last_name: 'Lee',
           email_address: 'ann.lee@riverside.example',
           employee_id: 'E-7',
           is_employee: true,
-        })
+        }).id
         ids.eAccounting = erp.seed('departments', { code: '10', name: 'Accounting' }).id
         erp.seed('departments', { code: '30', name: 'Safety' })
         ids.eAcme = erp.seed('vendors', {
@@ -145,14 +145,19 @@ async function main() {
           ['03-300', 'Cast-in-place Concrete'],
           ['26-100', 'Electrical'],
         ] as const)
-          erp.seed('cost-codes', { job_id: ids.eTower, code, name, parent_code: code.slice(0, 2) })
+          ids[`eCode${code}`] = erp.seed('cost-codes', {
+            job_id: ids.eTower,
+            code,
+            name,
+            parent_code: code.slice(0, 2),
+          }).id
         erp.seed('jobs', { number: 'J-2024-002', name: 'Harbor Bridge' })
-        erp.seed('employees', {
+        ids.eAnn = erp.seed('employees', {
           first_name: 'Ann',
           last_name: 'Lee',
           email: 'ann.lee@riverside.example',
           employee_number: 'E-7',
-        })
+        }).id
       },
     })
   } catch (error) {
@@ -221,13 +226,15 @@ Paste these exports into a shell; the README's commands (section "Keeping record
   export API=${api} C=${COMPANY} KEY=${key} EDIT=${EDIT}
   export PV=${pAcme} EV=${eAcme} EV2=${eHarbor} PV2=${pBright}
   export PD=${pDelta} PJ=${pTower} EJ=${eTower} PDEP=${pEstimating}
+  export PU=${ids.pAnn} EU=${ids.eAnn} ECC=${ids['eCode03-300']}
   export CLIENT_ID=${CLIENT.id} CLIENT_SECRET=${CLIENT.secret} AGENT_URL=${erp.url} AGENT_TOKEN=${erp.token}
   H="Authorization: Bearer $KEY"
 
 PV/EV: the vendor "Acme Concrete" in Procore and the ERP (not linked yet); EV2: "Harbor Steel", only in the ERP;
 PV2: "Bright Electric LLC", only in Procore; PD: "Delta Drywall", only in Procore (to send to the ERP);
 PJ/EJ: the project "Riverside Tower" in Procore (not ERP-integrated) and its ERP job with 3 cost codes;
-PDEP: the department "Estimating", only in Procore; CLIENT_*: the Procore stand-in's service account; AGENT_*: the ERP
+PDEP: the department "Estimating", only in Procore; PU/EU: Ann Lee, a Procore user and an ERP employee (not linked yet);
+ECC: the job's cost code 03-300 in the ERP; CLIENT_*: the Procore stand-in's service account; AGENT_*: the ERP
 stand-in's agent address and token. The commands need curl and jq.
 
 1. Vendors on both sides, with their status and counts:
@@ -269,6 +276,16 @@ stand-in's agent address and token. The commands need curl and jq.
   curl -s -H "$H" -H 'Content-Type: application/json' -H "If-Match: $ETAG" \\
     -d '{"erpId":"DELTADRY","companyType":"sub"}' "$API/v1/companies/$C/exports/$EX/accept" | jq .status
   curl -s -H "$H" "$API/v1/companies/$C/exports/$EX" | jq '.status, .erpId, [.history[].to]'
+
+9. Time entries: link Ann Lee, then submit approved time (records named erp:<id> or procore:<id>); each becomes a
+   Procore timecard entry (after step 7, which links the job and its cost codes):
+  curl -s -H "$H" -H 'Content-Type: application/json' -H "Idempotency-Key: $(node -p 'crypto.randomUUID()')" \\
+    -d '{"type":"user","procoreId":"'"$PU"'","erpId":"'"$EU"'"}' "$API/v1/companies/$C/links" | jq .id
+  curl -s -H "$H" -H 'Content-Type: application/json' -d '{"entries":[{"externalId":"TC-1","user":"erp:'"$EU"'",
+    "project":"erp:'"$EJ"'","costCode":"erp:'"$ECC"'","date":"2026-12-01","hours":8,
+    "approvedAt":"2026-12-02T16:00:00Z"}]}' \\
+    "$API/v1/companies/$C/time-entries" | jq '.counts'
+  curl -s -H "$H" "$API/v1/companies/$C/time-entries" | jq '.items[] | {externalId, status, procoreId, originId}'
 
 Also waiting: the department "Accounting", renamed in Procore after it was linked (discrepancy ${discrepancyId || '?'}).
 ${check ? '' : 'Ctrl-C stops everything.'}`)
@@ -343,6 +360,36 @@ ${check ? '' : 'Ctrl-C stops everything.'}`)
         followed = procore.list(COMPANY, 'cost_codes').filter((x) => String(x.project_id) === pTower).length
         if (followed < 3) await sleep(100)
       }
+      await must(
+        'step 9: link the user',
+        201,
+        call(
+          'POST',
+          `/v1/companies/${COMPANY}/links`,
+          { type: 'user', procoreId: ids.pAnn, erpId: ids.eAnn },
+          { 'idempotency-key': randomUUID() },
+        ),
+      )
+      const entry = {
+        externalId: 'TC-1',
+        user: `erp:${ids.eAnn}`,
+        project: `erp:${eTower}`,
+        costCode: `erp:${ids['eCode03-300']}`,
+        date: '2026-12-01',
+        hours: 8,
+        approvedAt: '2026-12-02T16:00:00Z',
+      }
+      let submitted = await call('POST', `/v1/companies/${COMPANY}/time-entries`, { entries: [entry] })
+      // The job's cost codes are linked by a background run right after the project link.
+      for (let i = 0; i < 200 && submitted.status === 422; i++) {
+        await sleep(100)
+        submitted = await call('POST', `/v1/companies/${COMPANY}/time-entries`, { entries: [entry] })
+      }
+      let timecards = 0
+      for (let i = 0; i < 200 && timecards === 0; i++) {
+        timecards = procore.list(COMPANY, 'timecard_entries').length
+        if (timecards === 0) await sleep(100)
+      }
       const sent = await must(
         'step 8: send',
         201,
@@ -375,12 +422,14 @@ ${check ? '' : 'Ctrl-C stops everything.'}`)
         erp.get('departments', eAccounting)?.name === 'Accounting & Finance' &&
         projectLink.body.fixed.length === 2 &&
         followed === 3 &&
-        exported.body.status === 'exported'
+        exported.body.status === 'exported' &&
+        submitted.status === 202 &&
+        timecards === 1
       say(
         `check: link ${link.body.origin}, create-in-procore ${JSON.stringify(toProcore.result.counts)}, ` +
           `create-in-erp ${JSON.stringify(toErp.result.counts)}, ` +
           `apply ${applied.body.status}, audit entries ${audit.body.items.length}, ` +
-          `send to ERP ${exported.body.status}: ${ok ? 'OK' : 'FAILED'} ` +
+          `send to ERP ${exported.body.status}, time entries in Procore ${timecards}: ${ok ? 'OK' : 'FAILED'} ` +
           `(project linked with ${projectLink.body.fixed.length} fixes, ${followed} cost codes followed)`,
       )
       await stop()

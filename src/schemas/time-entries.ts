@@ -131,7 +131,9 @@ export const BatchResult = Type.Object(
             externalId: 'TC-2026-0002',
             code: 'user_not_linked',
             detail: 'user E1042 is not linked — link it or run onboarding step users',
-            fix: 'Link the ERP employee E1042 to its Procore user (POST /v1/companies/5358233/links, type user), then resubmit the entry.',
+            fix:
+              'Link the ERP user E1042 to its twin (ERP employee ↔ Procore user: POST ' +
+              '/v1/companies/5358233/links with type user), then resubmit the entry.',
           },
         ],
       },

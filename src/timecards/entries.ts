@@ -177,8 +177,12 @@ export async function acceptTimeEntries(db: Db, companyId: string, batch: TimeEn
           index,
           externalId: e.externalId,
           code: 'cost_code_not_in_project',
-          detail: `cost code ${parseRef(e.costCode).id} is not a cost code of project ${parseRef(e.project).id} in Procore`,
-          fix: "Use a cost code of the entry's project (its job's cost codes follow into the linked project), then resubmit.",
+          detail:
+            `cost code ${parseRef(e.costCode).id} is not a cost code of project ${parseRef(e.project).id} ` +
+            'in Procore',
+          fix:
+            "Use a cost code of the entry's project (its job's cost codes follow into the linked project), " +
+            'then resubmit.',
         })
       }
       toWrite.push({ index, entry: e, body: procoreBody(e, { party, project, costCode }), party })
@@ -213,7 +217,7 @@ async function store(
   if (items.length === 0) return []
   const values = items.map(({ entry, body, party }) => {
     const { voided, ...kept } = entry
-    const wanted = voided === true ? 'absent' : 'present'
+    const wanted: 'present' | 'absent' = voided === true ? 'absent' : 'present'
     return {
       company_id: companyId,
       external_id: entry.externalId,
@@ -223,7 +227,7 @@ async function store(
       entry_date: entry.date,
       party_id: party,
       approved_at: new Date(entry.approvedAt),
-      wanted: wanted as 'present' | 'absent',
+      wanted,
       status: 'pending' as const,
     }
   })
@@ -336,7 +340,7 @@ export async function listTimeEntries(
 }
 
 function toTimeEntry(row: Row): TimeEntry {
-  const body = row.procore_body as Record<string, unknown>
+  const body = row.procore_body
   return {
     externalId: row.external_id,
     originId: String(row.origin_id),

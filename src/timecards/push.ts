@@ -99,14 +99,13 @@ async function write(db: Db, api: ProcoreApi, row: Row): Promise<string> {
     // Procore types a timecard origin_id as an integer: the allocated number, never the caller's text.
     origin_id: Number(row.origin_id),
   }
-  let id = row.procore_id ?? (row.create_sent_at ? await findTwin(api, row) : null)
+  const id = row.procore_id ?? (row.create_sent_at ? await findTwin(api, row) : null)
   if (id !== null) {
     try {
       return (await api.updateTimecardEntry(id, body)).id
     } catch (error) {
       // Deleted in Procore meanwhile: created again below.
       if (!(error instanceof UpstreamError && error.reason === 'not_found')) throw error
-      id = null
     }
   }
   // Marked before the call: if the answer is lost (a crash, a timeout), the next attempt looks the twin up first.

@@ -343,7 +343,7 @@ export const DEFINITIONS: readonly ResourceDef[] = [
         : { party_id: ['is invalid'] }),
       ...(rec.cost_code_id == null ||
       (inCompany(store, 'cost_codes', rec.cost_code_id, rec.company_id) &&
-        (rec.project_id == null || store.get('cost_codes', String(rec.cost_code_id))?.project_id === rec.project_id))
+        (rec.project_id == null || store.get('cost_codes', rec.cost_code_id as string)?.project_id === rec.project_id))
         ? {}
         : { cost_code_id: ['is invalid'] }),
     }),
