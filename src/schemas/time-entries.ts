@@ -15,6 +15,7 @@ export const RecordRef = Type.String({
     'A linked record named on either side: `erp:<ERP id>` (e.g. `erp:E1042`) or `procore:<Procore id>` ' +
     '(e.g. `procore:562949953421312`). It must be linked (a user to its ERP employee, a project to its job, a ' +
     "cost code to the job's cost code) before its time is sent.",
+  examples: ['erp:E-7'],
 })
 
 export const TimeEntryExternalId = Type.String({
@@ -22,6 +23,7 @@ export const TimeEntryExternalId = Type.String({
   maxLength: 255,
   pattern: '^[^\\u0000-\\u001f/]+$',
   description: "The entry's id in the time-keeping system: unique per company, the key of every resubmission.",
+  examples: ['TC-2026-0001'],
 })
 
 const YMD = Type.String({ format: 'date', description: 'The working day, YYYY-MM-DD.' })
