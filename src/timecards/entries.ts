@@ -270,11 +270,11 @@ async function store(
     .returning(['external_id', 'origin_id', 'status', 'wanted'])
     .execute()
   const byId = new Map(rows.map((r) => [r.external_id, r]))
+  const hashes = new Map(values.map((v) => [v.external_id, v.content_hash]))
   return items.map(({ index, entry }) => {
     const row = byId.get(entry.externalId)!
     const was = prior.get(entry.externalId)
-    const same =
-      was !== undefined && was.content_hash === values.find((v) => v.external_id === entry.externalId)!.content_hash
+    const same = was !== undefined && was.content_hash === hashes.get(entry.externalId)
     const change: Acceptance['change'] =
       was === undefined
         ? row.wanted === 'absent'
