@@ -162,6 +162,7 @@ export async function acceptTimeEntries(db: Db, companyId: string, batch: TimeEn
     )
   }
   return transaction(db, async (tx) => {
+    await knownCompany(tx, companyId)
     const { links, costCodeProject } = await resolve(tx, companyId, batch.entries)
     const refused: Refusal[] = []
     const toWrite: Array<{ index: number; entry: TimeEntryInput; body: Record<string, unknown>; party: string }> = []
@@ -204,6 +205,12 @@ export async function acceptTimeEntries(db: Db, companyId: string, batch: TimeEn
 }
 
 const enqueuePush = (tx: Tx, companyId: string) => enqueue(tx, pushTask, { companyId })
+
+/** 404 for a company that is not registered (an admin key reaches every id). */
+async function knownCompany(db: Db | Tx, companyId: string): Promise<void> {
+  const row = await db.selectFrom('companies').select('id').where('id', '=', companyId).executeTakeFirst()
+  if (!row) throw notFound('company', companyId)
+}
 
 /**
  * Upserts the accepted entries in one statement. An entry whose content and wish are what was last accepted is
@@ -333,6 +340,7 @@ export async function listTimeEntries(
   filter: { status?: TimeEntryStatus | undefined; date?: string | undefined },
   page: PageRequest,
 ): Promise<Page<TimeEntry>> {
+  await knownCompany(db, companyId)
   let query = db.selectFrom('time_entries').selectAll().where('company_id', '=', companyId)
   if (filter.status) query = query.where('status', '=', filter.status)
   if (filter.date) query = query.where('entry_date', '=', filter.date)

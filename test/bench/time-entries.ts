@@ -4,7 +4,7 @@
 //
 //   TEST_DATABASE_URL=postgres://… npx tsx test/bench/time-entries.ts [--entries=10000]
 import { randomUUID } from 'node:crypto'
-import type { Test } from 'tap'
+import tap, { type Test } from 'tap'
 import { syncHarness, until } from '../sync/fixtures/harness.js'
 
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1]
@@ -12,6 +12,8 @@ const n = Number(arg('entries') ?? '10000')
 const USERS = 20
 const BATCH = 1000
 
+// The test database helper runs under tap, whose default 30 s would end a run of 10,000 entries.
+tap.setTimeout(3_600_000)
 const teardowns: Array<() => unknown> = []
 // The harness registers its clean-up on a tap test; here the script runs it at the end.
 const t = { name: 'bench time entries', teardown: (fn: () => unknown) => teardowns.push(fn) } as unknown as Test

@@ -285,4 +285,6 @@ t.test('shape errors are 400s naming the entry and field; a batch with nothing a
     ['user E1042 is not linked — link it or run onboarding step users'],
   )
   t.same((await http(h, 'GET', `/v1/companies/${c}/time-entries`)).body.items, [], 'nothing stored')
+  t.equal((await http(h, 'GET', '/v1/companies/9999991/time-entries')).status, 404, 'an unknown company')
+  t.equal((await http(h, 'POST', '/v1/companies/9999991/time-entries', { entries: [good] })).status, 404)
 })
