@@ -14,6 +14,7 @@ const DOMAIN = [
   'jobs',
   'financials',
   'onboarding',
+  'timecards',
 ]
 const APP = ['plugins', 'cli']
 const CONNECTOR =
@@ -103,6 +104,7 @@ export default tseslint.config(
       'src/notify/**',
       'src/financials/**',
       'src/onboarding/**',
+      'src/timecards/**',
     ],
     ['schemas', ...APP],
     'The domain is called by routes, plugins and jobs; it never reaches up to them. Its mappers return the API ' +

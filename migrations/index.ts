@@ -10,6 +10,7 @@ import * as m0008 from './0008_project_links.js'
 import * as m0009 from './0009_job_costs.js'
 import * as m0010 from './0010_invoice_payments.js'
 import * as m0011 from './0011_onboarding.js'
+import * as m0012 from './0012_time_entries.js'
 import * as m0013 from './0013_record_items.js'
 
 /**
@@ -28,5 +29,6 @@ export const migrations: Record<string, Migration> = {
   '0009_job_costs': m0009,
   '0010_invoice_payments': m0010,
   '0011_onboarding': m0011,
+  '0012_time_entries': m0012,
   '0013_record_items': m0013,
 }

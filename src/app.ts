@@ -46,6 +46,7 @@ import auditRoutes from '../routes/v1/audit.js'
 import exportRoutes from '../routes/v1/exports.js'
 import subscriptionRoutes from '../routes/v1/subscriptions.js'
 import onboardingRoutes from '../routes/v1/onboarding.js'
+import timeEntryRoutes from '../routes/v1/time-entries.js'
 
 /** Paths pino must never write, wherever they appear in a log object. */
 export const redactPaths = [
@@ -192,6 +193,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       await v1.register(exportRoutes)
       await v1.register(subscriptionRoutes)
       await v1.register(onboardingRoutes)
+      await v1.register(timeEntryRoutes)
     },
     { prefix: '/v1' },
   )

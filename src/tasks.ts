@@ -14,6 +14,7 @@ import { deliverTask } from './notify/webhooks.js'
 import { originsTask } from './sync/links.js'
 import { scheduleTickTask } from './schedules/schedule.js'
 import { onboardingStepTask } from './onboarding/onboarding.js'
+import { pushTask as timeEntriesPushTask } from './timecards/push.js'
 
 /** Hourly: a key past its retention is never replayed again, so the table keeps only live ones. */
 export const purgeIdempotencyKeysTask = defineTask({
@@ -49,4 +50,5 @@ export const tasks: readonly TaskDefinition[] = [
   jobCostsTask,
   paymentsTask,
   onboardingStepTask,
+  timeEntriesPushTask,
 ]

@@ -136,13 +136,13 @@ async function main() {
         ids.pDelta = procore.seed(c, 'vendors', { name: 'Delta Drywall', email_address: 'ap@delta.example' }).id
         // Not ERP-integrated, no cost code list: linking it needs fix: true (step 7).
         ids.pTower = procore.seed(c, 'projects', { name: 'Riverside Tower', project_number: 'J-2024-001' }).id
-        procore.seed(c, 'users', {
+        ids.pAnn = procore.seed(c, 'users', {
           first_name: 'Ann',
           last_name: 'Lee',
           email_address: 'ann.lee@riverside.example',
           employee_id: 'E-7',
           is_employee: true,
-        })
+        }).id
         ids.eAccounting = erp.seed('departments', { code: '10', name: 'Accounting' }).id
         erp.seed('departments', { code: '30', name: 'Safety' })
         ids.eAcme = erp.seed('vendors', {
@@ -190,7 +190,12 @@ async function main() {
           ['03-300', 'Cast-in-place Concrete'],
           ['26-100', 'Electrical'],
         ] as const)
-          erp.seed('cost-codes', { job_id: ids.eTower, code, name, parent_code: code.slice(0, 2) })
+          ids[`eCode${code}`] = erp.seed('cost-codes', {
+            job_id: ids.eTower,
+            code,
+            name,
+            parent_code: code.slice(0, 2),
+          }).id
         // Job costs: the company's cost types in Procore, and the job's totals in the ERP (one on a cost code the
         // job does not have, which the job-cost run reports with its fix).
         for (const [code, name] of [
@@ -207,12 +212,12 @@ async function main() {
           { cost_code: '31-200', cost_type: 'L', budget: '5000.00', actual: '1200.00', committed: '0.00' },
         ])
         erp.seed('jobs', { number: 'J-2024-002', name: 'Harbor Bridge' })
-        erp.seed('employees', {
+        ids.eAnn = erp.seed('employees', {
           first_name: 'Ann',
           last_name: 'Lee',
           email: 'ann.lee@riverside.example',
           employee_number: 'E-7',
-        })
+        }).id
       },
     })
   } catch (error) {
@@ -281,6 +286,7 @@ Paste these exports into a shell; the README's commands (section "Keeping record
   export API=${api} C=${COMPANY} KEY=${key} EDIT=${EDIT}
   export PV=${pAcme} EV=${eAcme} EV2=${eHarbor} PV2=${pBright}
   export PD=${pDelta} PJ=${pTower} EJ=${eTower} PDEP=${pEstimating} PI=${ids.pInvoice}
+  export PU=${ids.pAnn} EU=${ids.eAnn} ECC=${ids['eCode03-300']}
   export CLIENT_ID=${CLIENT.id} CLIENT_SECRET=${CLIENT.secret} AGENT_URL=${erp.url} AGENT_TOKEN=${erp.token}
   H="Authorization: Bearer $KEY"
 
@@ -289,7 +295,8 @@ PV2: "Bright Electric LLC", only in Procore; PD: "Delta Drywall", only in Procor
 PJ/EJ: the project "Riverside Tower" in Procore (not ERP-integrated) and its ERP job with 3 cost codes and cost totals;
 PI: the approved invoice INV-2041 of Acme Concrete on its subcontract in Riverside Tower (paid in the ERP in two
 checks);
-PDEP: the department "Estimating", only in Procore; CLIENT_*: the Procore stand-in's service account; AGENT_*: the ERP
+PDEP: the department "Estimating", only in Procore; PU/EU: Ann Lee, a Procore user and an ERP employee (not linked yet);
+ECC: the job's cost code 03-300 in the ERP; CLIENT_*: the Procore stand-in's service account; AGENT_*: the ERP
 stand-in's agent address and token. The commands need curl and jq.
 
 1. Vendors on both sides, with their status and counts:
@@ -338,6 +345,16 @@ stand-in's agent address and token. The commands need curl and jq.
    lists to choose from, then import users in auto mode once step 1 is done:
   curl -s -H "$H" "$API/v1/companies/$C/onboarding" | jq '.next, [.steps[] | {step, status, counts}]'
   curl -s -H "$H" "$API/v1/companies/$C/onboarding/steps/company/options" | jq '.costCodeLists'
+
+10. Time entries: link Ann Lee, then submit approved time (records named erp:<id> or procore:<id>); each becomes a
+   Procore timecard entry (after step 7, which links the job and its cost codes):
+  curl -s -H "$H" -H 'Content-Type: application/json' -H "Idempotency-Key: $(node -p 'crypto.randomUUID()')" \\
+    -d '{"type":"user","procoreId":"'"$PU"'","erpId":"'"$EU"'"}' "$API/v1/companies/$C/links" | jq .id
+  curl -s -H "$H" -H 'Content-Type: application/json' -d '{"entries":[{"externalId":"TC-1","user":"erp:'"$EU"'",
+    "project":"erp:'"$EJ"'","costCode":"erp:'"$ECC"'","date":"2026-12-01","hours":8,
+    "approvedAt":"2026-12-02T16:00:00Z"}]}' \\
+    "$API/v1/companies/$C/time-entries" | jq '.counts'
+  curl -s -H "$H" "$API/v1/companies/$C/time-entries" | jq '.items[] | {externalId, status, procoreId, originId}'
 
 Also waiting: the department "Accounting", renamed in Procore after it was linked (discrepancy ${discrepancyId || '?'}).
 ${check ? '' : 'Ctrl-C stops everything.'}`)
@@ -467,6 +484,27 @@ ${check ? '' : 'Ctrl-C stops everything.'}`)
           )
         ).body.run.id,
       )
+      // Step 10: time entries for Ann Lee, linked by the user import of step 9.
+      const entry = {
+        externalId: 'TC-1',
+        user: `erp:${ids.eAnn}`,
+        project: `erp:${eTower}`,
+        costCode: `erp:${ids['eCode03-300']}`,
+        date: '2026-12-01',
+        hours: 8,
+        approvedAt: '2026-12-02T16:00:00Z',
+      }
+      let submitted = await call('POST', `/v1/companies/${COMPANY}/time-entries`, { entries: [entry] })
+      // The job's cost codes are linked by a background run right after the project link.
+      for (let i = 0; i < 200 && submitted.status === 422; i++) {
+        await sleep(100)
+        submitted = await call('POST', `/v1/companies/${COMPANY}/time-entries`, { entries: [entry] })
+      }
+      let timecards = 0
+      for (let i = 0; i < 200 && timecards === 0; i++) {
+        timecards = procore.list(COMPANY, 'timecard_entries').length
+        if (timecards === 0) await sleep(100)
+      }
       const ok =
         link.body.origin === 'set' &&
         toProcore.result.counts.created === 1 &&
@@ -477,12 +515,15 @@ ${check ? '' : 'Ctrl-C stops everything.'}`)
         followed === 3 &&
         exported.body.status === 'exported' &&
         users.status === 'succeeded' &&
-        users.result.counts.linked === 1
+        users.result.counts.linked === 1 &&
+        submitted.status === 202 &&
+        timecards === 1
       say(
         `check: link ${link.body.origin}, create-in-procore ${JSON.stringify(toProcore.result.counts)}, ` +
           `create-in-erp ${JSON.stringify(toErp.result.counts)}, ` +
           `apply ${applied.body.status}, audit entries ${audit.body.items.length}, ` +
-          `send to ERP ${exported.body.status}, onboarding users ${JSON.stringify(users.result?.counts)}: ` +
+          `send to ERP ${exported.body.status}, onboarding users ${JSON.stringify(users.result?.counts)}, ` +
+          `time entries in Procore ${timecards}: ` +
           `${ok ? 'OK' : 'FAILED'} ` +
           `(project linked with ${projectLink.body.fixed.length} fixes, ${followed} cost codes followed)`,
       )

@@ -30,6 +30,7 @@ import type {
   SyncDirtyTable,
   SyncSettingsTable,
 } from './tables/sync.js'
+import type { TimeEntriesTable } from './tables/timecards.js'
 
 /** The one source of row types. Add a table: a file in tables/ and a line here. */
 export interface Database {
@@ -69,6 +70,7 @@ export interface Database {
   job_cost_projects: JobCostProjectsTable
   invoice_payments: InvoicePaymentsTable
   onboarding_steps: OnboardingStepsTable
+  time_entries: TimeEntriesTable
 }
 
 export type Db = Kysely<Database>

@@ -68,6 +68,12 @@ const tags = [
       'Per sync type: hourly, every 2 h, every 4 h, daily or never, the next due time and the last run; run on demand.',
   },
   {
+    name: 'time entries',
+    description:
+      'Approved time from a time-keeping system, written to Procore timecard entries for linked users, projects ' +
+      "and cost codes: submit (each entry accepted or refused), void, and each entry's state in Procore.",
+  },
+  {
     name: 'runs',
     description: 'Background work to poll and cancel: scheduled and on-demand syncs, creates, bulk links, exports.',
   },

@@ -5,6 +5,7 @@ import { Type, type TSchema } from 'typebox'
 import { component, type AppContext } from '../context.js'
 import { AppError } from '../errors.js'
 import type { HttpRequest } from '../http/client.js'
+import { UpstreamError } from '../http/errors.js'
 import { ProcoreClient } from './client.js'
 import * as T from './types.js'
 import type { Json } from './types.js'
@@ -370,13 +371,14 @@ export class ProcoreApi {
   // ---- timecard entries --------------------------------------------------------------------
 
   async *timecardEntries(
-    options: { updatedSince?: Date; startDate?: string; endDate?: string } = {},
+    options: { updatedSince?: Date; startDate?: string; endDate?: string; partyIds?: string[] } = {},
   ): AsyncGenerator<T.TimecardEntry[]> {
     yield* this.client.pages(`${v1}/companies/${this.companyId}/timecard_entries`, {
       query: {
         ...(options.updatedSince ? updatedSinceQuery(options.updatedSince) : {}),
         start_date: options.startDate,
         end_date: options.endDate,
+        ...(options.partyIds ? { 'filters[party_id][]': options.partyIds } : {}),
       },
       schema: T.TimecardEntry,
     })
@@ -421,6 +423,19 @@ export class ProcoreApi {
       schema: T.SyncResult,
       idempotent: true,
     })
+  }
+
+  /** Removes an entry; false when Procore no longer has it (404). */
+  async deleteTimecardEntry(id: string): Promise<boolean> {
+    try {
+      await this.client.call('DELETE', `${v1}/companies/${this.companyId}/timecard_entries/${id}`, {
+        schema: Type.Unknown(),
+      })
+      return true
+    } catch (error) {
+      if (error instanceof UpstreamError && error.reason === 'not_found') return false
+      throw error
+    }
   }
 
   // ---- webhooks API -----------------------------------------------------------------------

@@ -231,9 +231,17 @@ t.test('timecard entries: typed read and write', async (t) => {
     hours: '8.0',
     party_id: user.id,
     description: 'Pour',
-    origin_id: 'T-1',
+    origin_id: 7,
   })
   t.equal(entry.party_id, user.id)
+  t.equal(entry.origin_id, 7, 'origin_id stays an integer (PROCORE.md §2.6)')
+  const refused = await api
+    .createTimecardEntry({ date: '2025-03-01', hours: '1', party_id: user.id, origin_id: 'T-2' })
+    .then(
+      () => null,
+      (error: unknown) => error as { status?: number },
+    )
+  t.equal(refused?.status, 422, 'a text origin_id is refused, as the spec types it an integer')
   t.equal((await api.getTimecardEntry(entry.id))?.description, 'Pour')
   const updated = await api.updateTimecardEntry(entry.id, { hours: '7.5' })
   t.equal(updated.hours, '7.5')

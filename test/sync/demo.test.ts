@@ -29,6 +29,6 @@ t.test('the demo walks through linking, creating and resolving a discrepancy', a
   t.match(out, /export API=http:\/\/127\.0\.0\.1:\d+ C=\d+ KEY=esk_/)
   t.match(
     out,
-    /check: link set, create-in-procore \{[^}]*"created":1[^}]*\}, create-in-erp \{[^}]*"created":1[^}]*\}, apply resolved, audit entries \d+, send to ERP exported, onboarding users \{[^}]*"linked":1[^}]*\}: OK/,
+    /check: link set, create-in-procore \{[^}]*"created":1[^}]*\}, create-in-erp \{[^}]*"created":1[^}]*\}, apply resolved, audit entries \d+, send to ERP exported, onboarding users \{[^}]*"linked":1[^}]*\}, time entries in Procore 1: OK/,
   )
 })

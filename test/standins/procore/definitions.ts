@@ -343,6 +343,18 @@ export const DEFINITIONS: readonly ResourceDef[] = [
       ...(rec.project_id == null || inCompany(store, 'projects', rec.project_id, rec.company_id)
         ? {}
         : { project_id: ['is invalid'] }),
+      // §2.6: the spec types a timecard entry's origin_id as an integer.
+      ...(rec.origin_id == null || (typeof rec.origin_id === 'number' && Number.isInteger(rec.origin_id))
+        ? {}
+        : { origin_id: ['must be an integer'] }),
+      ...(rec.party_id == null || inCompany(store, 'users', rec.party_id, rec.company_id)
+        ? {}
+        : { party_id: ['is invalid'] }),
+      ...(rec.cost_code_id == null ||
+      (inCompany(store, 'cost_codes', rec.cost_code_id, rec.company_id) &&
+        (rec.project_id == null || store.get('cost_codes', rec.cost_code_id as string)?.project_id === rec.project_id))
+        ? {}
+        : { cost_code_id: ['is invalid'] }),
     }),
     present: (rec, store) => ({
       project: nameOf(store, 'projects', rec.project_id),
