@@ -489,7 +489,8 @@ async function listAndLinks(api: Api, databaseUrl: string) {
       url,
       connections: LIST_CONNECTIONS,
       overallRate: RATE,
-      duration: CFG.rateSeconds,
+      // A fixed number of requests (`amount`) or a fixed time.
+      ...('amount' in extra ? {} : { duration: CFG.rateSeconds }),
       headers: { authorization: `Bearer ${api.key}` },
       ...extra,
     })
@@ -544,7 +545,6 @@ async function listAndLinks(api: Api, databaseUrl: string) {
           const made: Array<{ id: string; etag: string }> = []
           let n = 0
           const x = await rate(`${api.base}/v1/companies/${company}/links`, {
-            duration: undefined,
             amount: Math.min(amount, size),
             requests: [
               {
@@ -576,7 +576,6 @@ async function listAndLinks(api: Api, databaseUrl: string) {
             made.length === 0
               ? { p99: Number.NaN, non2xx: 0, errors: 0 }
               : await rate(`${api.base}/v1/companies/${company}/links/x`, {
-                  duration: undefined,
                   amount: made.length,
                   requests: [
                     {
@@ -729,6 +728,7 @@ async function bulkPlan() {
 // ---------------------------------------------------------------------------------------------------------------
 
 const started = performance.now()
+const failures: string[] = []
 try {
   if (!flag('no-build')) {
     say('building (npm run build)')
@@ -738,9 +738,19 @@ try {
     `${os.cpus().length} CPUs, Node ${process.version}, PostgreSQL at ${new URL(databases.serverUrl).host}; ` +
       `${ROUNDS} round(s)${quick ? ', quick sizes' : ''}`,
   )
-  if (want('startup') || want('intake')) await startupAndIntake()
-  if (want('freshness') || want('drain') || want('list') || want('links')) await syncScenario()
-  if (want('bulk')) await bulkPlan()
+  // A scenario that fails is reported and the others still run.
+  const scenario = async (name: string, fn: () => Promise<void>) => {
+    try {
+      await fn()
+    } catch (error) {
+      say(`${name} failed: ${(error as Error).stack ?? String(error)}`)
+      failures.push(`${name}: ${(error as Error).message}`)
+      for (const s of [...running]) await s.stop().catch(() => {})
+    }
+  }
+  if (want('startup') || want('intake')) await scenario('start-up and intake', startupAndIntake)
+  if (want('freshness') || want('drain') || want('list') || want('links')) await scenario('sync', syncScenario)
+  if (want('bulk')) await scenario('bulk plan', bulkPlan)
 } finally {
   await cleanup()
 }
@@ -750,6 +760,7 @@ const scale: Row[] = scaling.map(toRow)
 console.log(`\nFigures (median of ${ROUNDS} interleaved round(s)):\n`)
 console.log(table(rows))
 for (const r of rows.filter((x) => x.note)) console.log(`  ${r.label}: ${r.note}`)
+for (const f of failures) console.log(`  FAILED ${f}`)
 if (scale.length > 0) {
   console.log('\nHow the costs grow:\n')
   console.log(table(scale))
@@ -765,6 +776,7 @@ const report = {
   figures: rows,
   scaling: scale,
   details,
+  failures,
 }
 const json = arg('json')
 if (json) {
@@ -773,4 +785,4 @@ if (json) {
 } else {
   console.log(`\n${JSON.stringify(report)}`)
 }
-process.exit(0)
+process.exit(failures.length > 0 ? 1 : 0)

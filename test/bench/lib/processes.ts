@@ -195,8 +195,13 @@ export class Api {
     return { status: res.status, etag: res.headers.get('etag'), body: text ? JSON.parse(text) : null }
   }
 
+  /** Like `call`, but a 503 (back-pressure) is retried after its Retry-After, as a client would; other errors throw. */
   async must(method: string, url: string, body?: unknown, headers?: Record<string, string>) {
-    const res = await this.call(method, url, body, headers)
+    let res = await this.call(method, url, body, headers)
+    for (let attempt = 0; res.status === 503 && attempt < 20; attempt++) {
+      await sleep(1000)
+      res = await this.call(method, url, body, headers)
+    }
     if (res.status >= 300) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(res.body)}`)
     return res
   }
