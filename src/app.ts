@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { createRequire } from 'node:module'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, {
   LogController,
@@ -6,8 +7,11 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  type FastifySchemaCompiler,
+  type FastifyServerOptions,
 } from 'fastify'
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
+import type pg from 'pg'
 import type { Dispatcher } from 'undici'
 import type { Config } from './config.js'
 import type { AppContext } from './context.js'
@@ -84,6 +88,48 @@ export function createLogger(config: Pick<Config, 'logLevel'>, stream?: Destinat
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
+type Validate = ((data: unknown) => unknown) & { errors?: unknown }
+
+/**
+ * Each route's validators are compiled when a request first needs them, not all before the server listens: compiling
+ * every route's schemas with Ajv was most of the start-up time. The answers are the same; a schema Ajv refuses
+ * fails its route's first request instead of the start (every route is exercised by the tests).
+ */
+export function compileOnFirstUse(compile: FastifySchemaCompiler<unknown>): FastifySchemaCompiler<unknown> {
+  return (route) => {
+    let compiled: Validate | undefined
+    const validate: Validate = (data) => {
+      compiled ??= compile(route) as Validate
+      const result = compiled(data)
+      validate.errors = compiled.errors
+      return result
+    }
+    return validate as ReturnType<FastifySchemaCompiler<unknown>>
+  }
+}
+
+type SerializerFactory = NonNullable<
+  NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildSerializer']
+>
+/** Fastify's own response serializer builder (fast-json-stringify), resolved from Fastify's dependencies. */
+const defaultSerializers = (
+  createRequire(createRequire(import.meta.url).resolve('fastify'))('@fastify/fast-json-stringify-compiler') as {
+    SerializerSelector: () => SerializerFactory
+  }
+).SerializerSelector
+
+/** Response serializers, likewise compiled by fast-json-stringify when a route first answers with that status. */
+function serializersOnFirstUse(): SerializerFactory {
+  const build = defaultSerializers()
+  return (externalSchemas, options) => {
+    const compile = build(externalSchemas, options)
+    return (route) => {
+      let compiled: ((data: unknown) => string) | undefined
+      return (data: unknown) => (compiled ??= compile(route))(data)
+    }
+  }
+}
+
 /** One line per request, written when it is answered, instead of a block at its start and another at its end. */
 class OneLinePerRequest extends LogController {
   override incomingRequest() {}
@@ -110,6 +156,8 @@ export interface BuildOptions {
   logger?: Logger
   /** Outbound HTTP dispatcher for connectors (tests may inject undici's MockAgent). */
   dispatcher?: Dispatcher
+  /** Filled with the time (ms) each step of the build took; the server logs them when it is ready. */
+  phases?: Record<string, number>
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -118,6 +166,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   if (!config.encryptionKeys)
     throw new Error('buildApp needs config.encryptionKeys (server.ts reads or creates the key file first)')
   const loggerInstance: FastifyBaseLogger = options.logger ?? createLogger(config, options.logStream)
+  const phases = options.phases ?? {}
+  let lapStart = performance.now()
+  const lap = (phase: string) => {
+    const now = performance.now()
+    phases[phase] = Math.round(now - lapStart)
+    lapStart = now
+  }
 
   const app = Fastify({
     loggerInstance,
@@ -134,8 +189,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // Router refusals (a malformed escape, an over-long path segment) and broken HTTP are problems too.
     frameworkErrors,
     clientErrorHandler,
+    schemaController: { compilersFactory: { buildSerializer: serializersOnFirstUse() } },
   }).withTypeProvider<TypeBoxTypeProvider>()
-  app.setValidatorCompiler(requestValidatorCompiler())
+  app.setValidatorCompiler(compileOnFirstUse(requestValidatorCompiler()))
 
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id)
@@ -160,6 +216,41 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     dispatcher: options.dispatcher,
     components: new Map(),
   }
+  // The job runner starts (its schema check, LISTEN, first heartbeat: database round trips) while the routes are
+  // registered; it is awaited before the app is ready, so a started app has its workers as before.
+  const starting = config.worker.enabled ? startJobRunner(ctx, pool, tasks) : undefined
+  const runnerStarted = starting?.then(
+    (runner) => ({ runner }),
+    (error: unknown) => ({ error }),
+  )
+  try {
+    await registerAll(app, ctx, pool, config)
+  } catch (error) {
+    const started = await runnerStarted
+    if (started && 'runner' in started) await started.runner.stop()
+    throw error
+  }
+  lap('plugins')
+  // Before the runner's hook, so it runs after it (onClose hooks run last-registered first): jobs stop using ERP
+  // sockets first.
+  app.addHook('onClose', () => closeErpConnector(ctx))
+  app.addHook('onClose', () => closeProcoreHttp(ctx))
+
+  if (runnerStarted) {
+    const started = await runnerStarted
+    if ('error' in started) throw started.error
+    // Registered after the pool's own onClose hook, so it runs first: jobs finish before the pool closes.
+    app.addHook('onClose', () => started.runner.stop())
+  }
+  lap('worker')
+
+  await app.ready()
+  lap('ready')
+  return app
+}
+
+/** Plugins first, then routes, in order. */
+async function registerAll(app: FastifyInstance, ctx: AppContext, pool: pg.Pool, config: Config) {
   await app.register(context, { ctx })
   await app.register(errors)
   await app.register(metrics)
@@ -197,18 +288,4 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     },
     { prefix: '/v1' },
   )
-
-  // Before the runner's hook, so it runs after it (onClose hooks run last-registered first): jobs stop using ERP
-  // sockets first.
-  app.addHook('onClose', () => closeErpConnector(ctx))
-  app.addHook('onClose', () => closeProcoreHttp(ctx))
-
-  if (config.worker.enabled) {
-    const runner = await startJobRunner(ctx, pool, tasks)
-    // Registered after the pool's own onClose hook, so it runs first: jobs finish before the pool closes.
-    app.addHook('onClose', () => runner.stop())
-  }
-
-  await app.ready()
-  return app
 }

@@ -5,12 +5,20 @@ import { ensureFirstAdminKey } from './auth/bootstrap.js'
 import { ConfigError, loadConfig, redactedConfig, type Config } from './config.js'
 import { localKeyRing } from './crypto/keyfile.js'
 import type { EmbeddedDatabase } from './db/embedded.js'
-import { migrateToLatest } from './db/migrate.js'
+import { isMigrated, migrateToLatest } from './db/migrate.js'
 import { createDb } from './db/pool.js'
 import { installQueueSchema } from './jobs/queue.js'
 
 /** The process: config from the environment → database → migrations → app → listen → graceful shutdown. */
 async function main() {
+  // Start-up phases in ms, logged with `ready`: `imports` is the process start through loading this module's imports.
+  const phases: Record<string, number> = { imports: Math.round(performance.now()) }
+  let lapStart = performance.now()
+  const lap = (phase: string) => {
+    const now = performance.now()
+    phases[phase] = Math.round(now - lapStart)
+    lapStart = now
+  }
   let config: Config
   try {
     config = loadConfig(process.env)
@@ -23,6 +31,7 @@ async function main() {
   }
   const log = createLogger(config)
   log.info({ config: redactedConfig(config) }, 'configuration loaded')
+  lap('config')
   const started = performance.now()
   let embedded: EmbeddedDatabase | undefined
   let app: FastifyInstance | undefined
@@ -68,6 +77,7 @@ async function main() {
         // Imported only when needed: containers run without the embedded binaries.
         const { startEmbeddedPostgres } = await import('./db/embedded.js')
         embedded = await startEmbeddedPostgres(config.dataDir, log)
+        lap('embeddedDatabase')
       }
       unlessClosing()
       const databaseUrl = (config.databaseUrl ?? embedded?.url) as string
@@ -77,17 +87,31 @@ async function main() {
           'ENCRYPTION_KEYS is not set: using a key file under DATA_DIR (set ENCRYPTION_KEYS in production)',
         )
       }
-      const encryptionKeys = config.encryptionKeys ?? (await localKeyRing(config.dataDir))
-      // before buildApp: its routes and job runner expect the schema
-      if (config.migrateOnStart) await migrate(databaseUrl, config, log)
+      // Independent of each other: the key file is read while the database is checked. Migrations run before
+      // buildApp: its routes and job runner expect the schema.
+      const [encryptionKeys] = await Promise.all([
+        config.encryptionKeys ?? localKeyRing(config.dataDir),
+        config.migrateOnStart ? migrate(databaseUrl, config, log) : undefined,
+      ])
+      lap('keysAndMigrations')
       unlessClosing()
 
-      app = await buildApp({ ...config, databaseUrl, encryptionKeys }, { logger: log })
+      app = await buildApp({ ...config, databaseUrl, encryptionKeys }, { logger: log, phases })
+      lapStart = performance.now()
       unlessClosing()
       const firstKey = config.bootstrapAdminKey ? await ensureFirstAdminKey(app.db) : undefined
+      lap('adminKey')
       await app.listen({ port: config.port, host: config.host })
+      lap('listen')
       const base = config.publicUrl
-      app.log.info({ readyMs: Math.round(performance.now() - started) }, `ready: Swagger UI at ${base}/docs`)
+      app.log.info(
+        {
+          readyMs: Math.round(performance.now() - started),
+          sinceProcessStartMs: Math.round(performance.now()),
+          phases,
+        },
+        `ready: Swagger UI at ${base}/docs`,
+      )
       if (firstKey) {
         // After the lines above: on a terminal they are written by a worker thread, which could fall behind.
         await new Promise((resolve) => log.flush(resolve))
@@ -112,11 +136,20 @@ async function main() {
   })()
 }
 
+/**
+ * The app's migrations and the job queue's schema, side by side (neither refers to the other). On a database that is
+ * already migrated, one SELECT stands in for the migrator, which otherwise takes its lock and reads its tables.
+ */
 async function migrate(url: string, config: Config, log: Logger) {
-  const { db } = createDb({ url, ...config.db }, log)
+  const { db } = createDb({ url, ...config.db, poolMax: 1 }, log)
   try {
-    for (const line of await migrateToLatest(db)) log.info({ component: 'db' }, line)
-    await installQueueSchema(url)
+    await Promise.all([
+      (async () => {
+        if (await isMigrated(db)) return
+        for (const line of await migrateToLatest(db)) log.info({ component: 'db' }, line)
+      })(),
+      installQueueSchema(url),
+    ])
   } finally {
     await db.destroy()
   }

@@ -1,4 +1,5 @@
-import { Migrator, NO_MIGRATIONS, type MigrationResultSet } from 'kysely/migration'
+import { sql } from 'kysely'
+import { DEFAULT_MIGRATION_TABLE, Migrator, NO_MIGRATIONS, type MigrationResultSet } from 'kysely/migration'
 import { migrations } from '../../migrations/index.js'
 import type { Db } from './database.js'
 
@@ -20,6 +21,23 @@ function unwrap(result: MigrationResultSet): string[] {
     throw new Error(`Migration ${failed ?? '(unknown)'} failed, nothing was applied: ${cause}`)
   }
   return (result.results ?? []).map((r) => `${r.direction === 'Up' ? 'applied' : 'reverted'} ${r.migrationName}`)
+}
+
+/**
+ * True when exactly the known migrations are applied, the latest last: one SELECT, no lock. Anything else (no table
+ * yet, one missing, one this build does not know) is for the migrator to apply or to refuse.
+ */
+export async function isMigrated(db: Db): Promise<boolean> {
+  const names = Object.keys(migrations)
+  try {
+    const { rows } = await sql<{ applied: string[] }>`
+      select coalesce(array_agg(name order by name), '{}') as applied
+      from ${sql.table(DEFAULT_MIGRATION_TABLE)}`.execute(db)
+    const applied = rows[0]?.applied ?? []
+    return applied.length === names.length && [...names].sort().every((name, i) => applied[i] === name)
+  } catch {
+    return false
+  }
 }
 
 export async function migrateToLatest(db: Db): Promise<string[]> {
