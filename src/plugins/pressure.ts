@@ -28,6 +28,12 @@ export default fp(
       delay.reset()
     }, 2000)
     sample.unref()
+    // Start-up (loading modules, registering routes) is not request-time lag: measuring starts when the app is ready,
+    // or the first requests after a slow start would be refused for it.
+    app.addHook('onReady', async () => {
+      delay.reset()
+      lagMs = 0
+    })
     app.addHook('onClose', () => {
       clearInterval(sample)
       delay.disable()
