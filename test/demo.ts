@@ -306,7 +306,8 @@ stand-in's agent address and token. The commands need curl and jq.
 2. Suggestions for the Procore vendor $PV, with score and reasons:
   curl -s -H "$H" "$API/v1/companies/$C/records/vendor/procore/$PV/suggestions" | jq '.items[] | {id, score, reasons}'
 
-3. Link it to the ERP vendor $EV (the ERP id lands in Procore's origin_id); the names differ, so a discrepancy opens:
+3. Link it to the ERP vendor $EV (201 at once; a job then puts the ERP id in Procore's origin_id and compares
+   the pair; the names differ, so a discrepancy opens: GET the link until origin is "set"):
   curl -s -H "$H" -H 'Content-Type: application/json' -H "Idempotency-Key: $(node -p 'crypto.randomUUID()')" \\
     -d "{\\"type\\":\\"vendor\\",\\"procoreId\\":\\"$PV\\",\\"erpId\\":\\"$EV\\"}" "$API/v1/companies/$C/links" | jq
 
@@ -360,7 +361,7 @@ Also waiting: the department "Accounting", renamed in Procore after it was linke
 ${check ? '' : 'Ctrl-C stops everything.'}`)
 
     if (check) {
-      const link = await must(
+      let link = await must(
         'step 3: link',
         201,
         call(
@@ -370,6 +371,11 @@ ${check ? '' : 'Ctrl-C stops everything.'}`)
           { 'idempotency-key': randomUUID() },
         ),
       )
+      // The link answers once committed; its job writes Procore's origin_id and compares the pair.
+      for (let i = 0; i < 200 && link.body.origin === 'pending'; i++) {
+        await sleep(50)
+        link = await call('GET', `/v1/companies/${COMPANY}/links/${link.body.id}`)
+      }
       const toProcore = await waitRun(
         (
           await must(

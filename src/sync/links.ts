@@ -960,7 +960,7 @@ async function runOrigins(ctx: AppContext, companyId: string, type: RecordType):
   }
 }
 
-/** Compares the active links still waiting for their origin write (Procore not connected). */
+/** Compares the active links waiting for their origin write (Procore not connected) not compared yet. */
 async function evaluatePending(ctx: AppContext, companyId: string, type: RecordType): Promise<void> {
   const pending = await ctx.db
     .selectFrom('record_links')
@@ -969,6 +969,12 @@ async function evaluatePending(ctx: AppContext, companyId: string, type: RecordT
     .where('type', '=', type)
     .where('origin_state', '=', 'pending')
     .where('unlinked_at', 'is', null)
+    // One that already has a discrepancy was compared: each run does not compare them all again.
+    .where((eb) =>
+      eb.not(
+        eb.exists(eb.selectFrom('discrepancies as d').select('d.id').whereRef('d.link_id', '=', 'record_links.id')),
+      ),
+    )
     .orderBy('created_at')
     .limit(1000)
     .execute()
