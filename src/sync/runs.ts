@@ -190,16 +190,12 @@ function summary(row: RunRow): Pick<Run, 'progress' | 'counts' | 'errors' | 'api
     }
   }
   const own = (result['counts'] ?? {}) as Record<string, unknown>
-  if (result['type'] === 'job_cost') {
-    // Job costs (src/financials/job-costs.ts): the totals read, and those sent to Procore.
-    counts.listed += num(own['sent']) + num(own['unchanged']) + num(own['refused'])
-    counts.changed += num(own['sent'])
-  }
   counts.created += num(own['created'])
   counts.linked += num(own['linked'])
   counts.failed += num(own['failed'])
-  // A payments run: payments read, and issued or updated in Procore.
-  counts.listed += num(own['listed'])
+  // Runs that send rows to Procore (job costs, payments): the rows read, and those sent.
+  const rows = num(own['sent']) + num(own['unchanged']) + num(own['refused'])
+  counts.listed += own['listed'] === undefined ? rows : num(own['listed'])
   counts.changed += num(own['sent'])
   const items = Array.isArray(result['items']) ? (result['items'] as Array<Record<string, unknown>>) : []
   for (const item of items) {
