@@ -140,7 +140,7 @@ t.test('a full refresh reads every record type, job cost codes under their jobs'
 
   const run = await refresh(c) // no body: every type
   t.equal(run.status, 'succeeded', run.error ?? '')
-  t.same(run.params, { full: true, types: ['department', 'user', 'project', 'cost_code', 'vendor'] })
+  t.same(run.params, { full: true, types: ['department', 'user', 'project', 'cost_code', 'vendor', 'invoice'] })
   t.match(run.result?.types, {
     department: { listed: 2, created: 2 },
     user: { listed: 1 },
@@ -243,7 +243,7 @@ t.test('a refresh the agent refuses fails with the reason; nothing is marked del
     method: 'POST',
     url: `/v1/companies/${c.companyId}/erp/refresh`,
     headers: c.admin,
-    payload: { type: 'invoice' },
+    payload: { type: 'receipt' },
   })
   t.equal(bad.statusCode, 400)
   const viewer = await c.key('viewer')
