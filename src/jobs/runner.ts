@@ -73,6 +73,9 @@ export async function startJobRunner(
       log.debug({ scope }, message)
     else if (name === 'error' && /^Worker exited with error/.test(message) && CONNECTION_LOST.test(message))
       log.warn({ scope }, `${message} (the database connection was lost)`)
+    // Each failed attempt is already logged once by the task wrapper (warn while it will be retried, error on the
+    // last attempt); graphile's own line repeats it with a stack.
+    else if (name === 'error' && /^Failed task \d+ /.test(message)) log.debug({ scope }, message)
     else if (name === 'error') log.error({ scope }, message)
     else if (name === 'warning') log.warn({ scope }, message)
     else log.debug({ scope }, message)
