@@ -362,8 +362,22 @@ export async function planBulkLink(
   options: PlanOptions = {},
 ): Promise<BulkPlan> {
   // A whole-company plan follows bulk loads as often as not: give the planner current statistics.
-  if (!options.only) await sql`analyze record_keys, record_links`.execute(db)
+  if (!options.only) await analyzeIfStale(db)
   return transaction(db, (tx) => planBulkLinkInTx(tx, companyId, type, minScore, options))
+}
+
+/**
+ * Takes statistics of the key and link tables when a tenth of either changed since they were last taken
+ * (autovacuum may not have caught up with a bulk load yet); an ANALYZE on every plan cost more than the plan.
+ */
+async function analyzeIfStale(db: Db): Promise<void> {
+  const stale = await sql<{ relname: string }>`
+    select relname from pg_stat_user_tables
+    where relid in ('record_keys'::regclass, 'record_links'::regclass)
+      and (coalesce(last_analyze, last_autoanalyze) is null
+        or n_mod_since_analyze > greatest(1000, n_live_tup / 10))
+  `.execute(db)
+  if (stale.rows.length > 0) await sql`analyze ${sql.join(stale.rows.map((r) => sql.table(r.relname)))}`.execute(db)
 }
 
 /** `planBulkLink` in the caller's transaction. */
