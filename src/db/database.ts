@@ -85,6 +85,8 @@ export type Tx = Transaction<Database>
 type AfterCommit = () => void | Promise<void>
 
 const afterCommits = new WeakMap<Tx, AfterCommit[]>()
+type LastInTx = () => Promise<void>
+const lastInTxs = new WeakMap<Tx, Map<string, LastInTx>>()
 
 /**
  * Runs `fn` in a new transaction: committed when `fn` resolves, rolled back when it throws.
@@ -99,10 +101,15 @@ export async function transaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promis
   const callbacks: AfterCommit[] = []
   const result = await db.transaction().execute(async (tx) => {
     afterCommits.set(tx, callbacks)
+    const last = new Map<string, LastInTx>()
+    lastInTxs.set(tx, last)
     try {
-      return await fn(tx)
+      const value = await fn(tx)
+      for (const key of [...last.keys()].sort()) await last.get(key)!()
+      return value
     } finally {
       afterCommits.delete(tx)
+      lastInTxs.delete(tx)
     }
   })
   const errors: unknown[] = []
@@ -127,4 +134,16 @@ export function afterCommit(tx: Tx, callback: AfterCommit): void {
   const callbacks = afterCommits.get(tx)
   if (!callbacks) throw new Error('afterCommit() needs a transaction opened by transaction() that is still open')
   callbacks.push(callback)
+}
+
+/**
+ * Work for the end of `tx`, inside it, once per key, in key order: what every writer of a company takes (a keyed
+ * job's row) is then taken last and in one order, so two transactions that each hold a record the other wants
+ * next cannot also wait on each other for it (a deadlock). Runs at once when `db` is not a transaction opened
+ * by `transaction`.
+ */
+export async function lastInTransaction(db: Db, key: string, work: (db: Db) => Promise<void>): Promise<void> {
+  const last = db.isTransaction ? lastInTxs.get(db as Tx) : undefined
+  if (last) last.set(key, () => work(db))
+  else await work(db)
 }

@@ -209,6 +209,18 @@ function toAppError(error: FastifyError | AppError): AppError {
       'The request could not be read. Check the body is valid JSON and the headers are well formed.',
     )
   }
+  // PostgreSQL broke a deadlock or a serialization conflict by rolling this request's transaction back: nothing of
+  // it was written, and the same request succeeds when sent again.
+  if (error.code === '40P01' || error.code === '40001') {
+    return new AppError(
+      503,
+      'write_conflict',
+      'Service unavailable',
+      'Another change to the same records was being written at the same moment, and nothing of this request was ' +
+        'written. Send it again after the Retry-After delay.',
+      { headers: { 'retry-after': '1' } },
+    )
+  }
   if (error.statusCode === 503) {
     return new AppError(
       503,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { sql } from 'kysely'
-import { transaction, type Db, type Tx } from '../db/database.js'
+import { lastInTransaction, transaction, type Db, type Tx } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { enqueue } from '../jobs/queue.js'
 import { evaluateTask } from './evaluate.js'
@@ -30,7 +30,8 @@ export async function markDirty(
 }
 
 export async function scheduleEvaluation(db: Db, companyId: string, type: RecordType): Promise<void> {
-  await enqueue(db, evaluateTask, { companyId, type })
+  // The keyed evaluation job is the one row every writer of the company's records takes: last in the transaction.
+  await lastInTransaction(db, `evaluate:${companyId}:${type}`, (d) => enqueue(d, evaluateTask, { companyId, type }))
 }
 
 /**

@@ -129,3 +129,32 @@ t.test('5xx bodies are generic: no SQL, driver text, stack or paths', async (t) 
   t.notMatch(res.body, /stack|at \w+ \(|select |relation |\/src\/|node_modules|ECONN|does not exist/i)
   t.equal(res.json().requestId, res.headers['x-request-id'])
 })
+
+t.test('a transaction PostgreSQL rolled back to break a deadlock is a 503 to retry, not a 500', async (t) => {
+  const { app, adminKey, auth } = await build(t)
+  // The same SQLSTATE PostgreSQL gives the transaction it picks as a deadlock's victim.
+  await sql`create function refuse_as_deadlock() returns trigger language plpgsql as $$
+    begin raise exception 'deadlock detected' using errcode = '40P01'; end $$`.execute(app.db)
+  await sql`create trigger refuse_as_deadlock before insert on companies
+    for each row execute function refuse_as_deadlock()`.execute(app.db)
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/companies',
+    headers: auth(adminKey),
+    payload: { id: '5358233', name: 'Riverside Builders', erpSystem: 'foundation' },
+  })
+  t.equal(res.statusCode, 503)
+  t.equal(res.headers['retry-after'], '1')
+  t.match(res.headers['content-type'], /^application\/problem\+json/)
+  t.match(res.json(), { code: 'write_conflict', detail: /Send it again/ })
+  t.notMatch(res.body, /deadlock detected|40P01/, 'no driver text')
+
+  await sql`drop trigger refuse_as_deadlock on companies`.execute(app.db)
+  const again = await app.inject({
+    method: 'POST',
+    url: '/v1/companies',
+    headers: auth(adminKey),
+    payload: { id: '5358233', name: 'Riverside Builders', erpSystem: 'foundation' },
+  })
+  t.equal(again.statusCode, 201, 'sent again, it succeeds')
+})
