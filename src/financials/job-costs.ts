@@ -250,8 +250,9 @@ async function jobCostCodes(db: Db, companyId: string, erpJobId: string): Promis
 }
 
 /**
- * Whether cost codes are still following newly linked jobs: some wait for evaluation (sync_dirty), or a
- * create of cost codes in Procore is queued or running (evaluation hands the missing ones to it).
+ * Whether cost codes are still following newly linked jobs: a link's follow-up has not run yet, some wait for
+ * evaluation (sync_dirty), or a create of cost codes in Procore is queued or running (evaluation hands the missing
+ * ones to it).
  */
 async function costCodesFollowing(db: Db, companyId: string, erpJobIds: readonly string[]): Promise<boolean> {
   if (erpJobIds.length === 0) return false
@@ -264,6 +265,17 @@ async function costCodesFollowing(db: Db, companyId: string, erpJobIds: readonly
     .where(sql<boolean>`params->>'type' = 'cost_code'`)
     .executeTakeFirst()
   if (creating) return true
+  // A project link answers before its follow-up job has written Procore's origin and compared the pair, which is
+  // what sends the job's cost codes after it.
+  const settling = await db
+    .selectFrom('record_links')
+    .select('id')
+    .where('company_id', '=', companyId)
+    .where('type', '=', 'project')
+    .where('erp_id', 'in', [...erpJobIds])
+    .where('origin_state', '=', 'pending')
+    .executeTakeFirst()
+  if (settling) return true
   const row = await db
     .selectFrom('sync_dirty as d')
     .innerJoin('record_snapshots as s', (j) =>

@@ -54,7 +54,7 @@ t.test('list items and /v1/info with fields this service does not know are read'
   t.match(pages, [{ id: vendor.id, name: 'Acme Concrete', payment_terms: 'NET30' }])
 
   const answer = await fetch(`${erp.url}/v1/info`, { headers: { authorization: `Bearer ${erp.token}` } })
-  const info = (await answer.json()) as { capabilities: object; limits: object }
+  const info = (await answer.json()) as { protocol_version: string; capabilities: object; limits: object }
   erp.faults.push({
     match: { method: 'GET', pathPrefix: '/v1/info' },
     rawBody: JSON.stringify({
@@ -64,7 +64,7 @@ t.test('list items and /v1/info with fields this service does not know are read'
       limits: { ...info.limits, max_batch_size: 50 },
     }),
   })
-  t.match(await client.info(), { protocol_version: '1.1', capabilities: { attachments: true } })
+  t.match(await client.info(), { protocol_version: info.protocol_version, capabilities: { attachments: true } })
 })
 
 t.test('a create retried with the next token after a rotation replays instead of creating again', async (t) => {
