@@ -60,7 +60,13 @@ export async function enqueueMany(db: Db, jobs: readonly JobRequest[]): Promise<
         (s) => sql`(${s.task}, ${s.payload}::json, ${s.queueName}::text, ${s.runAt}::timestamptz,
         ${s.maxAttempts}::int, ${s.jobKey}::text, null::int, null::text[])::graphile_worker.job_spec`,
       )
-      await sql`select 1 from graphile_worker.add_jobs(array[${sql.join(rows)}], ${preserveRunAt}::boolean)`.execute(db)
+      const added = await sql<{ key: string | null }>`select key
+        from graphile_worker.add_jobs(array[${sql.join(rows)}], ${preserveRunAt}::boolean)`.execute(db)
+      // add_jobs leaves a keyed job that is running (locked) as it is and adds nothing: that job may have read what
+      // it acts on before the caller's data existed. add_job detaches the running job from its key and queues anew.
+      const keys = new Set(added.rows.map((r) => r.key))
+      for (const s of batch.slice(i, i + 1000))
+        if (s.jobKey !== null && !keys.has(s.jobKey)) await sql`select ${keyedAdd(s)}`.execute(db)
     }
   }
 }
@@ -73,7 +79,10 @@ export async function enqueueMany(db: Db, jobs: readonly JobRequest[]): Promise<
  * then adds again, which finds the job locked and detaches it from the key, so a new job is queued.
  */
 export function addJobExpression(request: JobRequest): RawBuilder<string | null> {
-  const s = toSpec(request)
+  return keyedAdd(toSpec(request))
+}
+
+function keyedAdd(s: Spec): RawBuilder<string | null> {
   if (s.jobKey === null || s.jobKeyMode === 'unsafe_dedupe') throw new Error('addJobExpression: a keyed job only')
   const add = sql`(graphile_worker.add_job(${s.task}, ${s.payload}::json, queue_name => ${s.queueName}::text,
     run_at => ${s.runAt}::timestamptz, max_attempts => ${s.maxAttempts}::int, job_key => ${s.jobKey}::text,

@@ -121,6 +121,22 @@ t.test('a job gets what its task declares; one key in a batch keeps the last pay
   t.equal((await jobs()).length, 3)
 })
 
+t.test('a keyed job added while its namesake runs is queued anew, not dropped', async (t) => {
+  const { app, jobs } = await setup(t)
+  await enqueue(app.db, echoTask, { companyId: COMPANY, n: 1 })
+  // A worker has taken it: it runs, and may have read what it acts on before the next caller's data existed.
+  await sql`update graphile_worker._private_jobs set locked_at = now(), locked_by = 'a worker'`.execute(app.db)
+  await enqueueMany(app.db, [job(echoTask, { companyId: COMPANY, n: 2 })])
+  t.match(
+    await jobs(),
+    [
+      { payload: { n: 1 }, key: null },
+      { payload: { n: 2 }, key: `echo:${COMPANY}` },
+    ],
+    'the running job is detached from its key, and the new one queued under it',
+  )
+})
+
 t.test('a job whose payload breaks its schema fails for good when it runs: no retries', async (t) => {
   const { app, jobs, runner } = await setup(t)
   let ran = 0
