@@ -14,7 +14,6 @@ import {
 import { Link, LinkCreated } from '../../src/schemas/links.js'
 import { ExternalId, RecordTypeParam } from '../../src/schemas/records.js'
 import { Run } from '../../src/schemas/runs.js'
-import { runAfterProjectLink } from '../../src/schedules/schedule.js'
 import { apiActor } from '../../src/sync/audit.js'
 import { requestBulkLink } from '../../src/sync/bulk.js'
 import { createLink, getLink, listLinks, unlink } from '../../src/sync/links.js'
@@ -74,8 +73,6 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
         request.body,
         apiActor(request.principal.keyId, request.id),
       )
-      // A newly linked project brings its invoices' payments: the payments run starts now.
-      if (request.body.type === 'project') await runAfterProjectLink(app.db, request.params.companyId)
       return reply
         .code(201)
         .header('etag', etag)

@@ -21,6 +21,7 @@ import { JOB_COST_BATCH, procoreJobCosts, type JobCostUpdate, type ProcoreJobCos
 import { failureMessage } from '../sync/connectors.js'
 import { Normalizers } from '../sync/registry.js'
 import { toRun, type Run } from '../sync/runs.js'
+import { financialSyncAvailable } from './available.js'
 
 const Count = Type.Integer({ minimum: 0 })
 /** Refused rows listed in a run's result; the counts cover every row. */
@@ -150,20 +151,9 @@ export async function requestJobCostsAfterLink(
   companyId: string,
   links: ReadonlyArray<{ procoreId: string }>,
 ): Promise<void> {
-  if (links.length === 0 || !(await jobCostsAvailable(tx, companyId))) return
+  if (links.length === 0 || !(await financialSyncAvailable(tx, companyId, ['cost-totals']))) return
   const projects = links.map((l) => l.procoreId)
   await requestJobCostsInTx(tx, companyId, { projects, full: false, afterLink: true }, 'link', { trigger: 'link' })
-}
-
-async function jobCostsAvailable(db: Db, companyId: string): Promise<boolean> {
-  const row = await db
-    .selectFrom('companies as c')
-    .leftJoin('procore_connections as p', 'p.company_id', 'c.id')
-    .leftJoin('erp_connections as e', 'e.company_id', 'c.id')
-    .select(['p.status', sql<string[] | null>`e.info->'capabilities'->'resources'`.as('resources')])
-    .where('c.id', '=', companyId)
-    .executeTakeFirst()
-  return row?.status === 'connected' && (row.resources ?? []).includes('cost-totals')
 }
 
 // ---- the work --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import { failureMessage } from '../sync/connectors.js'
 import { money, Normalizers } from '../sync/registry.js'
 import { toRun, type Run } from '../sync/runs.js'
 import { erpRecords, procoreRecords, type Json } from '../sync/sides.js'
+import { financialSyncAvailable } from './available.js'
 
 /** Procore's sync endpoint takes at most this many items per call. */
 const BATCH = 1000
@@ -95,6 +96,16 @@ export async function requestPaymentsRunInTx(
   const run = await createRun(tx, kind, companyId, params, requestedBy, origin)
   await enqueue(tx, paymentsTask, { companyId, runId: run.id }, { jobKey: `${paymentsTask.name}:${companyId}` })
   return { run: toRun(run), created: true }
+}
+
+/**
+ * After project links are made (links.ts): a payments run reading every payment, trigger `project_link`, when
+ * the agent serves payments and AP invoices and Procore is connected; a run under way serves.
+ */
+export async function requestPaymentsAfterLink(tx: Tx, companyId: string): Promise<void> {
+  if (!(await financialSyncAvailable(tx, companyId, ['payments', 'ap-invoices']))) return
+  const origin = { syncType: 'payments_for_synced_invoices', trigger: 'project_link' }
+  await requestPaymentsRunInTx(tx, companyId, { full: true }, 'project_link', origin)
 }
 
 /** Where the last successful payments run started, minus the overlap; undefined: read every payment. */

@@ -30,8 +30,6 @@ interface OwnWork {
   /** The side it spends requests of (Procore: the scheduler defers it while headroom is low). */
   side: Side
   erpResources: readonly string[]
-  /** Run it, reading everything, right after a project link (job costs follow a link in the link's own transaction). */
-  afterProjectLink?: boolean
   start(
     tx: Tx,
     companyId: string,
@@ -87,7 +85,6 @@ export const SyncTypes = {
     work: {
       side: 'procore',
       erpResources: ['payments', 'ap-invoices'],
-      afterProjectLink: true,
       start: (tx, companyId, { syncType, trigger, full }) =>
         requestPaymentsRunInTx(tx, companyId, { full }, trigger, { syncType, trigger }),
     },
@@ -530,27 +527,6 @@ export async function runNow(
       .where('sync_type', '=', name)
       .execute()
     return run
-  })
-}
-
-/**
- * After a project is linked: the sync types that follow a project link (payments for synced invoices) run
- * now, trigger `project_link`, reading everything, where they can run for this company; a run under way
- * serves. Returns the runs started or found.
- */
-export async function runAfterProjectLink(db: Db, companyId: string, now = new Date()): Promise<Run[]> {
-  const names = SyncTypeNames.filter((n) => {
-    const work = def(n).work
-    return work !== null && isOwn(work) && work.afterProjectLink === true
-  })
-  const conn = await connections(db, companyId)
-  const runnable = names.filter((n) => availability(n, conn).available)
-  if (runnable.length === 0) return []
-  await ensureEntries(db, companyId, now)
-  return transaction(db, async (tx) => {
-    const runs: Run[] = []
-    for (const name of runnable) runs.push((await startRun(tx, companyId, name, 'project_link', now, true)).run)
-    return runs
   })
 }
 

@@ -7,6 +7,7 @@ import { transaction, type Db, type Tx } from '../db/database.js'
 import type { RecordLinksTable } from '../db/tables/sync.js'
 import { AppError, conflict, notFound, preconditionFailed, unprocessable } from '../errors.js'
 import { requestJobCostsAfterLink } from '../financials/job-costs.js'
+import { requestPaymentsAfterLink } from '../financials/payments.js'
 import { enqueue } from '../jobs/queue.js'
 import { defineTask } from '../jobs/task.js'
 import type { Side } from '../db/tables/records.js'
@@ -427,8 +428,11 @@ export async function insertLinks(
   }
   if (inserted.some((r) => !byProcore.get(r.procoreId)?.originSet)) await enqueue(tx, originsTask, { companyId, type })
   const dependents = await followDependents(tx, companyId, type, inserted)
-  // A newly linked project gets its job costs (src/financials/job-costs.ts) once its cost codes have followed.
-  if (type === 'project') await requestJobCostsAfterLink(tx, companyId, inserted)
+  // A newly linked project gets its job costs once its cost codes have followed, and its invoices' payments.
+  if (type === 'project' && inserted.length > 0) {
+    await requestJobCostsAfterLink(tx, companyId, inserted)
+    await requestPaymentsAfterLink(tx, companyId)
+  }
   return { inserted, skipped: pairs.filter((p) => !done.has(p.procoreId)), refused, dependents }
 }
 
