@@ -111,6 +111,8 @@ t.test('ERP jobs link to Procore projects with prerequisites; cost codes follow'
       linkId = res.body.id
       const fixCalls = h.procore.calls.slice(patchesBefore).filter((x) => x.path === `/rest/v1.0/projects/${plain.id}`)
       t.match(fixCalls, [{ method: 'PATCH' }], 'one PATCH of the project')
+      // The link answers once committed; its follow-up job writes Procore's origin.
+      await h.settled(linkId)
       t.match(h.procore.get(c, 'projects', plain.id), {
         is_erp_integrated: true,
         standard_cost_code_list_id: erpList,
