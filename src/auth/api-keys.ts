@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { sql, type Selectable } from 'kysely'
 import { transaction, type Db, type Tx } from '../db/database.js'
+import { executePrepared } from '../db/pool.js'
 import type { ApiKeysTable, Role } from '../db/tables/api-keys.js'
 import { badRequest, notFound } from '../errors.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
@@ -82,22 +83,25 @@ export async function insertApiKey(tx: Tx, input: NewApiKey): Promise<CreatedApi
 export async function authenticate(db: Db, presented: string): Promise<Principal | undefined> {
   const match = KEY_PATTERN.exec(presented)
   if (!match?.[1] || !match[2]) return undefined
-  const row = await db
-    .selectFrom('api_keys')
-    .select(['id', 'secret_hash', 'role', 'all_companies', 'revoked_at', 'last_used_at'])
-    .select((eb) =>
-      eb.fn
-        .coalesce(
-          eb
-            .selectFrom('api_key_companies')
-            .select(sql<string[]>`array_agg(company_id::text)`.as('ids'))
-            .whereRef('api_key_id', '=', 'api_keys.id'),
-          sql<string[]>`'{}'::text[]`,
-        )
-        .as('company_ids'),
-    )
-    .where('lookup', '=', match[1])
-    .executeTakeFirst()
+  const { rows } = await executePrepared(
+    db,
+    db
+      .selectFrom('api_keys')
+      .select(['id', 'secret_hash', 'role', 'all_companies', 'revoked_at', 'last_used_at'])
+      .select((eb) =>
+        eb.fn
+          .coalesce(
+            eb
+              .selectFrom('api_key_companies')
+              .select(sql<string[]>`array_agg(company_id::text)`.as('ids'))
+              .whereRef('api_key_id', '=', 'api_keys.id'),
+            sql<string[]>`'{}'::text[]`,
+          )
+          .as('company_ids'),
+      )
+      .where('lookup', '=', match[1]),
+  )
+  const row = rows[0]
   if (!row || row.revoked_at !== null || !timingSafeEqual(row.secret_hash, hashSecret(match[2]))) return undefined
   // Coarse last-use tracking: at most one write per key per minute.
   if (row.last_used_at === null || Date.now() - row.last_used_at.getTime() > 60_000) {

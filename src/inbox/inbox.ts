@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely'
 import { Type, type Static } from 'typebox'
 import { transaction, type Db } from '../db/database.js'
+import { PREPARED } from '../db/pool.js'
 import { Sides, type InboxEventsTable, type InboxStatus, type Side } from '../db/tables/records.js'
 import { conflict, notFound } from '../errors.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
@@ -57,13 +58,14 @@ export interface IncomingEvent {
 
 /**
  * Stores an authenticated event and, in the same statement, makes sure a job will act on it: one
- * round trip, atomic without a transaction block. The job is per company and side, run at once.
- * When one is already due and not yet started, the event joins it without touching it: under a burst
- * most deliveries only insert (no row lock on the shared job, no NOTIFY). Such a job may start before
- * this statement commits and so miss the event; every run therefore queues a sweep run a little
- * after the acknowledgement budget (SWEEP_AFTER_MS), by when every acknowledged event is committed.
- * A duplicate delivery (same dedupe key) stores nothing, and still makes sure of a job, so a
- * redelivery of an event whose first delivery was answered 503 but committed late is acted on.
+ * round trip, atomic without a transaction block, prepared once per connection. The job is per
+ * company and side, run at once. When one is already due and not yet started, the event joins it
+ * without touching it: under a burst most deliveries only insert (no row lock on the shared job, no
+ * NOTIFY). Such a job may start before this statement commits and so miss the event; every run
+ * therefore queues a sweep run a little after the acknowledgement budget (SWEEP_AFTER_MS), by when
+ * every acknowledged event is committed. A duplicate delivery (same dedupe key) stores nothing, and
+ * still makes sure of a job, so a redelivery of an event whose first delivery was answered 503 but
+ * committed late is acted on.
  */
 export async function storeEvent(
   db: Db,
@@ -78,7 +80,7 @@ export async function storeEvent(
   const ensureJob = sql`case when exists (select 1 from graphile_worker._private_jobs where key = ${jobKey}
       and locked_at is null and run_at <= now() and attempts < max_attempts and payload->>'sweep' is null)
     then null else ${addJobExpression(drain)} end`
-  const { rows } = await sql<{ id: string | null; job_id: string | null }>`with stored as (
+  const { rows } = await sql<{ id: string | null; job_id: string | null }>`${sql.raw(PREPARED)}with stored as (
       insert into inbox_events (company_id, source, dedupe_key, headers, body, event_type, record_type, resource_id,
         status, last_error)
       values (${event.companyId}::bigint, ${event.source}, ${event.dedupeKey}, ${JSON.stringify(event.headers)}::jsonb,

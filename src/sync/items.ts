@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import { transaction, type Db } from '../db/database.js'
+import { executePrepared } from '../db/pool.js'
 import type { Side } from '../db/tables/records.js'
 import { Registry, type RecordType } from './registry.js'
 
@@ -30,14 +31,16 @@ const statusCase = sql`case
 
 /** Folds every pending mark of a company and type into its items and counts. */
 export async function refreshRecordItems(db: Db, companyId: string, type: RecordType): Promise<void> {
-  const pending = await db
-    .selectFrom('record_item_dirty')
-    .select('seq')
-    .where('company_id', '=', companyId)
-    .where('type', '=', type)
-    .limit(1)
-    .executeTakeFirst()
-  if (!pending) return
+  const { rows: pending } = await executePrepared(
+    db,
+    db
+      .selectFrom('record_item_dirty')
+      .select('seq')
+      .where('company_id', '=', companyId)
+      .where('type', '=', type)
+      .limit(1),
+  )
+  if (pending.length === 0) return
   await transaction(db, async (tx) => {
     await sql`select pg_advisory_xact_lock(hashtextextended(${`record_items:${companyId}:${type}`}, 0))`.execute(tx)
     for (;;) {

@@ -1,6 +1,7 @@
 import { sql, type RawBuilder } from 'kysely'
 import { keyset, type PageRequest } from '../api/pagination.js'
 import { transaction, type Db } from '../db/database.js'
+import { executePrepared, PREPARED } from '../db/pool.js'
 import type { ExportStatus } from '../db/tables/exports.js'
 import type { Side } from '../db/tables/records.js'
 import { exportSummary } from './hold.js'
@@ -82,7 +83,7 @@ type ItemRow = {
 /**
  * Walks the listed items (record_items, kept by items.ts) in display order: `where` filters the
  * items (alias i), `tail` orders and limits. Only with a search are the snapshots joined, for the
- * rows walked. A plain statement: planning it costs less than the page.
+ * rows walked. Prepared: its few shapes (filters, cursor, search) are planned once per connection.
  */
 function itemsWalk(
   companyId: string,
@@ -95,7 +96,7 @@ function itemsWalk(
       on ${sql.raw(alias)}.company_id = ${companyId} and ${sql.raw(alias)}.side = ${side}
       and ${sql.raw(alias)}.type = ${type}
       and ${sql.raw(alias)}.external_id = i.${sql.raw(side === 'procore' ? 'procore_id' : 'erp_id')}`
-  return sql<ItemRow>`
+  return sql<ItemRow>`${sql.raw(PREPARED)}
     select i.k, i.sort_key, i.status, i.active, i.link_id, i.procore_id, i.erp_id
     from record_items i
     ${q ? sql`${snapshots('ps', 'procore')} ${snapshots('es', 'erp')}` : sql``}
@@ -141,7 +142,7 @@ async function withDetails(db: Db, companyId: string, type: RecordType, items: r
   const links = items.flatMap((i) => (i.link_id === null ? [] : [i.link_id]))
   const bySide = sql`company_id = ${companyId} and type = ${type}
     and ((side = 'procore' and external_id = any(${p}::text[])) or (side = 'erp' and external_id = any(${e}::text[])))`
-  const { rows } = await sql<Details>`select
+  const { rows } = await sql<Details>`${sql.raw(PREPARED)}select
     (select json_agg(json_build_object('side', side, 'external_id', external_id, 'parent_id', parent_id,
         'fields', fields, 'updated', source_updated_at, 'deleted', deleted_at))
       from record_snapshots where ${bySide}) as snaps,
@@ -298,13 +299,17 @@ export async function listRecords(
           with m as (${itemsWalk(companyId, type, filter.q, sql`true`, sql`limit ${SEARCH_COUNT_CAP + 1}`)})
           select status, active, count(*)::int as n from m group by status, active`.execute(db)
       ).rows
-    : await db
-        .selectFrom('record_item_counts')
-        .select(['status', 'active', sql<number>`n::int`.as('n')])
-        .where('company_id', '=', companyId)
-        .where('type', '=', type)
-        .where(sql<boolean>`n > 0`)
-        .execute()
+    : (
+        await executePrepared(
+          db,
+          db
+            .selectFrom('record_item_counts')
+            .select(['status', 'active', sql<number>`n::int`.as('n')])
+            .where('company_id', '=', companyId)
+            .where('type', '=', type)
+            .where(sql<boolean>`n > 0`),
+        )
+      ).rows
   const counts = emptyCounts()
   const views = Object.fromEntries(RecordViews.map((v) => [v, 0])) as Record<RecordView, number>
   for (const c of counted) {
