@@ -1,7 +1,7 @@
 import { sql, type RawBuilder } from 'kysely'
 import { keyset, type PageRequest } from '../api/pagination.js'
 import { transaction, type Db } from '../db/database.js'
-import { executePrepared, PREPARED } from '../db/pool.js'
+import { PREPARED } from '../db/pool.js'
 import type { ExportStatus } from '../db/tables/exports.js'
 import type { Side } from '../db/tables/records.js'
 import { exportSummary } from './hold.js'
@@ -83,7 +83,7 @@ type ItemRow = {
 /**
  * Walks the listed items (record_items, kept by items.ts) in display order: `where` filters the
  * items (alias i), `tail` orders and limits. Only with a search are the snapshots joined, for the
- * rows walked. Prepared: its few shapes (filters, cursor, search) are planned once per connection.
+ * rows walked.
  */
 function itemsWalk(
   companyId: string,
@@ -96,7 +96,7 @@ function itemsWalk(
       on ${sql.raw(alias)}.company_id = ${companyId} and ${sql.raw(alias)}.side = ${side}
       and ${sql.raw(alias)}.type = ${type}
       and ${sql.raw(alias)}.external_id = i.${sql.raw(side === 'procore' ? 'procore_id' : 'erp_id')}`
-  return sql<ItemRow>`${sql.raw(PREPARED)}
+  return sql<ItemRow>`
     select i.k, i.sort_key, i.status, i.active, i.link_id, i.procore_id, i.erp_id
     from record_items i
     ${q ? sql`${snapshots('ps', 'procore')} ${snapshots('es', 'erp')}` : sql``}
@@ -131,18 +131,20 @@ type Details = {
 }
 
 /**
- * What a page shows of its items: both snapshots, the open discrepancy, the failure and the Procore
- * record's open or last export request — by key, for the page's rows only, each part a subquery
- * planned on its own (one join over them all cost more to plan than to run).
+ * What a page shows of its items, as four columns over arrays of their Procore ids, ERP ids and link
+ * ids: both snapshots, the open discrepancy, the failure and the Procore record's open or last export
+ * request — by key, for those rows only, each part a subquery of its own.
  */
-async function withDetails(db: Db, companyId: string, type: RecordType, items: readonly ItemRow[]): Promise<Row[]> {
-  if (items.length === 0) return []
-  const p = items.flatMap((i) => (i.procore_id === null ? [] : [i.procore_id]))
-  const e = items.flatMap((i) => (i.erp_id === null ? [] : [i.erp_id]))
-  const links = items.flatMap((i) => (i.link_id === null ? [] : [i.link_id]))
+function detailColumns(
+  companyId: string,
+  type: RecordType,
+  p: RawBuilder<unknown>,
+  e: RawBuilder<unknown>,
+  links: RawBuilder<unknown>,
+) {
   const bySide = sql`company_id = ${companyId} and type = ${type}
-    and ((side = 'procore' and external_id = any(${p}::text[])) or (side = 'erp' and external_id = any(${e}::text[])))`
-  const { rows } = await sql<Details>`${sql.raw(PREPARED)}select
+    and ((side = 'procore' and external_id = any(${p})) or (side = 'erp' and external_id = any(${e})))`
+  return sql`
     (select json_agg(json_build_object('side', side, 'external_id', external_id, 'parent_id', parent_id,
         'fields', fields, 'updated', source_updated_at, 'deleted', deleted_at))
       from record_snapshots where ${bySide}) as snaps,
@@ -150,11 +152,25 @@ async function withDetails(db: Db, companyId: string, type: RecordType, items: r
         'failed_action', failed_action, 'failure', failure))
       from record_flags where ${bySide} and failed_at is not null) as flags,
     (select json_agg(json_build_object('id', id, 'link_id', link_id))
-      from discrepancies where link_id = any(${links}::uuid[]) and status = 'open') as discs,
+      from discrepancies where link_id = any(${links}) and status = 'open') as discs,
     (select json_agg(x) from (select distinct on (procore_id) id, procore_id, status, updated_at, reason
-      from export_requests where company_id = ${companyId} and type = ${type} and procore_id = any(${p}::text[])
-      order by procore_id, created_at desc) x) as exports`.execute(db)
-  const d = rows[0]!
+      from export_requests where company_id = ${companyId} and type = ${type} and procore_id = any(${p})
+      order by procore_id, created_at desc) x) as exports`
+}
+
+/** Some items with what they show (detailColumns), in one prepared statement. */
+async function withDetails(db: Db, companyId: string, type: RecordType, items: readonly ItemRow[]): Promise<Row[]> {
+  if (items.length === 0) return []
+  const p = items.flatMap((i) => (i.procore_id === null ? [] : [i.procore_id]))
+  const e = items.flatMap((i) => (i.erp_id === null ? [] : [i.erp_id]))
+  const links = items.flatMap((i) => (i.link_id === null ? [] : [i.link_id]))
+  const { rows } = await sql<Details>`${sql.raw(PREPARED)}select
+    ${detailColumns(companyId, type, sql`${p}::text[]`, sql`${e}::text[]`, sql`${links}::uuid[]`)}`.execute(db)
+  return assemble(items, rows[0]!)
+}
+
+/** Items joined in memory to their details. */
+function assemble(items: readonly ItemRow[], d: Details): Row[] {
   const snaps = new Map((d.snaps ?? []).map((r) => [`${r.side}:${r.external_id}`, r]))
   const flags = new Map((d.flags ?? []).map((r) => [`${r.side}:${r.external_id}`, r]))
   const discs = new Map((d.discs ?? []).map((r) => [r.link_id, r.id]))
@@ -245,8 +261,9 @@ const recordsKeyset = keyset('records', 'asc', [
 export const SEARCH_COUNT_CAP = 10_000
 
 /**
- * The statement of one list page: the items index walked in display order from the cursor, the
- * page's rows joined to what they show. No count, nothing over the rest of the type.
+ * The statement of one list page: the items index walked in display order from the cursor, what
+ * the page's rows show (detailColumns), the counts, and whether changes wait to be folded into the
+ * items. Nothing over the rest of the type.
  */
 export function recordPageQuery(
   companyId: string,
@@ -262,20 +279,42 @@ export function recordPageQuery(
       ? viewFilter(status as RecordView)
       : sql`i.status = ${status}`
   const cursorFilter = after ? recordsKeyset.after(after) : sql`true`
-  return itemsWalk(
+  const walk = itemsWalk(
     companyId,
     type,
     filter.q,
     sql`${statusFilter} and ${cursorFilter}`,
     sql`order by ${recordsKeyset.orderBy()} limit ${page.limit + 1}`,
   )
+  const ids = (column: string, cast: string) =>
+    sql`(select array_agg(${sql.ref(column)}) from page where ${sql.ref(column)} is not null)::${sql.raw(cast)}`
+  const counted = filter.q
+    ? sql`(select status, active, count(*)::int as n
+        from (${itemsWalk(companyId, type, filter.q, sql`true`, sql`limit ${SEARCH_COUNT_CAP + 1}`)}) m
+        group by status, active)`
+    : sql`(select status, active, n::int as n from record_item_counts
+        where company_id = ${companyId} and type = ${type} and n > 0)`
+  return sql<PageRow>`${sql.raw(PREPARED)}with page as (${walk})
+    select exists (select 1 from record_item_dirty where company_id = ${companyId} and type = ${type}) as dirty,
+      (select json_agg(page order by sort_key, k) from page) as items,
+      ${detailColumns(companyId, type, ids('procore_id', 'text[]'), ids('erp_id', 'text[]'), ids('link_id', 'uuid[]'))},
+      (select json_agg(c) from ${counted} c) as counts`
+}
+
+type PageRow = Details & {
+  /** Changes not yet folded into the items: the page is read again after folding them. */
+  dirty: boolean
+  items: ItemRow[] | null
+  counts: Array<{ status: RecordStatus; active: boolean; n: number }> | null
 }
 
 /**
  * One page of records with their statuses, in display order (the type's display field), plus
- * counts per status. The page is a keyset walk over the items index carrying the status (the cost
- * of a page, whatever the number of records); the counts are kept with the items. With `q` the
- * counts are over the matches, counted up to SEARCH_COUNT_CAP (then `countsEstimated`).
+ * counts per status, in one prepared statement. The page is a keyset walk over the items index
+ * carrying the status (the cost of a page, whatever the number of records); the counts are kept
+ * with the items. With `q` the counts are over the matches, counted up to SEARCH_COUNT_CAP (then
+ * `countsEstimated`). Changes not yet folded into the items are folded first, then the page is read
+ * again: at rest, a page is one round trip.
  */
 export async function listRecords(
   db: Db,
@@ -284,36 +323,25 @@ export async function listRecords(
   filter: { status?: RecordStatus | RecordView | undefined; q?: string | undefined },
   page: PageRequest,
 ): Promise<RecordPage> {
-  await refreshRecordItems(db, companyId, type)
-  const { rows } = await recordPageQuery(companyId, type, filter, page).execute(db)
-  const shown = await withDetails(db, companyId, type, rows.slice(0, page.limit))
+  const query = recordPageQuery(companyId, type, filter, page)
+  let [row] = (await query.execute(db)).rows
+  if (row!.dirty) {
+    await refreshRecordItems(db, companyId, type)
+    ;[row] = (await query.execute(db)).rows
+  }
+  const rows = row!.items ?? []
+  const shown = assemble(rows.slice(0, page.limit), row!)
   const { items, next } = recordsKeyset.toPage(
     rows.length > page.limit ? [...shown, rows[page.limit]!] : shown,
     page.limit,
     (r) => [r.sort_key, r.k],
     (r) => toItem(r as Row),
   )
-  const counted = filter.q
-    ? (
-        await sql<{ status: RecordStatus; active: boolean; n: number }>`
-          with m as (${itemsWalk(companyId, type, filter.q, sql`true`, sql`limit ${SEARCH_COUNT_CAP + 1}`)})
-          select status, active, count(*)::int as n from m group by status, active`.execute(db)
-      ).rows
-    : (
-        await executePrepared(
-          db,
-          db
-            .selectFrom('record_item_counts')
-            .select(['status', 'active', sql<number>`n::int`.as('n')])
-            .where('company_id', '=', companyId)
-            .where('type', '=', type)
-            .where(sql<boolean>`n > 0`),
-        )
-      ).rows
+  const counted = row!.counts ?? []
   const counts = emptyCounts()
   const views = Object.fromEntries(RecordViews.map((v) => [v, 0])) as Record<RecordView, number>
   for (const c of counted) {
-    const st = c.status as RecordStatus
+    const st = c.status
     counts[st] += c.n
     for (const v of RecordViews) if (ViewStatus[v] === st && (v !== 'ready_to_import' || c.active)) views[v] += c.n
   }
