@@ -129,9 +129,9 @@ export const EnvSchema = Type.Object({
     maximum: 600000,
     default: 500,
     description:
-      'After a record is re-read because of a webhook or notification, further events of it wait this long ' +
-      'and ride on one more read (a burst costs one more read per window); the first event of a quiet record ' +
-      'is read at once.',
+      'Coalescing of a burst: events of a record that arrive while it is being re-read because of a webhook or ' +
+      'notification ride on one more read this long after that read started (a storm costs one read per record ' +
+      'per window); other changes are read at once.',
   }),
   PROCORE_API_URL: Type.String({
     format: 'uri',

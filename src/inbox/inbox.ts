@@ -148,7 +148,19 @@ export interface PendingEvent {
   eventType: string | null
   body: string
   attempts: number
+  /** When it was stored, on the database's clock: after the sender sent it, so after the change it announces. */
+  receivedAt: Date
 }
+
+const eventFields = [
+  'id',
+  'event_type as eventType',
+  'body',
+  'attempts',
+  'record_type as recordType',
+  'resource_id',
+  'received_at as receivedAt',
+] as const
 
 /**
  * The company's queued events of one side (at most `limit`, oldest first), by record, with the
@@ -162,7 +174,7 @@ export async function pendingRecords(
 ): Promise<{ records: PendingRecord[]; more: boolean }> {
   const queued = await db
     .selectFrom('inbox_events')
-    .select(['id', 'event_type as eventType', 'body', 'attempts', 'record_type as recordType', 'resource_id'])
+    .select(eventFields)
     .where('company_id', '=', companyId)
     .where('status', '=', 'queued')
     .where('source', '=', source)
@@ -177,7 +189,7 @@ export async function pendingRecords(
       ? []
       : await db
           .selectFrom('inbox_events')
-          .select(['id', 'event_type as eventType', 'body', 'attempts', 'record_type as recordType', 'resource_id'])
+          .select(eventFields)
           .where('company_id', '=', companyId)
           .where('status', '=', 'failed')
           .where('source', '=', source)
@@ -192,9 +204,27 @@ export async function pendingRecords(
       record = { recordType: r.recordType as RecordType, resourceId: r.resource_id, events: [] }
       byRecord.set(key, record)
     }
-    record.events.push({ id: r.id, eventType: r.eventType, body: r.body, attempts: r.attempts })
+    record.events.push({
+      id: r.id,
+      eventType: r.eventType,
+      body: r.body,
+      attempts: r.attempts,
+      receivedAt: r.receivedAt,
+    })
   }
   return { records: [...byRecord.values()], more }
+}
+
+/**
+ * The database's clock as seen from here: its time when asked, advanced by this process's monotonic clock since.
+ * The reading is taken before the answer leaves the server, so `now()` never runs ahead of the database's clock:
+ * an event stored before the `now()` taken just before a read was sent before that read, and is covered by it.
+ */
+export async function databaseClock(db: Db): Promise<{ now(): number }> {
+  const { rows } = await sql<{ now: Date }>`select clock_timestamp() as now`.execute(db)
+  const at = rows[0]!.now.getTime()
+  const asked = performance.now()
+  return { now: () => at + (performance.now() - asked) }
 }
 
 export async function settleEvents(

@@ -8,6 +8,7 @@ import { MAX_IN_FLIGHT, procoreHttp } from '../procore/http.js'
 import { ingestRecords, type IngestCalls, type IngestOutcome } from '../sync/ingest.js'
 import { entity, type RecordType } from '../sync/registry.js'
 import {
+  databaseClock,
   DrainInboxTask,
   pendingRecords,
   ProcessRecordPayload,
@@ -23,12 +24,17 @@ const DRAIN_BATCH = 5000
 const MAX_EVENT_ATTEMPTS = 8
 
 /**
- * When this process last started reading each record for the inbox, per company and side: a record
- * read less than the coalescing window ago waits for the window's end, so a burst of its events
- * rides on one more read instead of one each. Kept in memory: several instances each know their own
- * reads, so a burst split between two of them costs at most one read more per window, never a lost event.
+ * This process's last read of each record for the inbox, per company and side, on the database's clock (see
+ * `databaseClock`): when it started, so an event stored before then is known to be covered by it, and when it
+ * ended, so an event stored while it was in flight shows a burst under way. Kept in memory: several instances
+ * each know their own reads, so a record another instance read is read again here (one read more, never a lost
+ * event).
  */
-type RecentReads = Map<string, number>
+interface LastRead {
+  startedAt: number
+  endedAt: number
+}
+type RecentReads = Map<string, LastRead>
 const recentReads = (ctx: AppContext, companyId: string, side: Side): RecentReads => {
   const all = component(ctx, 'inbox.recentReads', () => new Map<string, RecentReads>())
   const key = `${companyId}:${side}`
@@ -39,14 +45,16 @@ const recentReads = (ctx: AppContext, companyId: string, side: Side): RecentRead
   }
   return reads
 }
+/** Reads are remembered at least this long, so events that arrived just before one started find it. */
+const REMEMBER_READS_MS = 2 * SWEEP_AFTER_MS
 
 /**
- * The job behind every stored webhook or notification, one per company and side. The first event of
- * a quiet record is read at once (no window to wait out); events of a record read within the
- * coalescing window wait until its end and are then settled by one more read. Records are read many
- * per request where the side can (src/sync/ingest.ts `ingestRecords`). Whatever the outcome, the
- * events a run read for are settled: processed, skipped, back in the queue with the error (the job
- * retries with backoff), or failed with the reason once the attempts are used up.
+ * The job behind every stored webhook or notification, one per company and side. A record's events
+ * are read for at once, unless a burst of them is under way: then they ride on one read at the end of
+ * the coalescing window (see `planRecord`). Records are read many per request where the side can
+ * (src/sync/ingest.ts `ingestRecords`). Whatever the outcome, the events a run read for are settled:
+ * processed, skipped, back in the queue with the error (the job retries with backoff), or failed with
+ * the reason once the attempts are used up.
  */
 export const drainInboxTask = defineTask({
   ...DrainInboxTask,
@@ -75,24 +83,51 @@ async function drainOnce(
   job: JobInfo,
 ): Promise<void> {
   const windowMs = ctx.config.inbox.coalesceMs
+  const clock = await databaseClock(ctx.db)
   const { records, more } = await pendingRecords(ctx.db, companyId, source, DRAIN_BATCH)
   const reads = recentReads(ctx, companyId, source)
-  const now = Date.now()
-  for (const [key, at] of reads) if (now - at >= windowMs) reads.delete(key)
+  const now = clock.now()
+  const remember = Math.max(windowMs, REMEMBER_READS_MS)
+  for (const [key, read] of reads) if (now - read.startedAt >= remember) reads.delete(key)
   let wakeAt = Infinity
   const due: PendingRecord[] = []
+  const covered: string[] = []
   for (const record of records) {
-    const at = reads.get(recordKey(record))
-    if (at === undefined) due.push(record)
-    else wakeAt = Math.min(wakeAt, at + windowMs)
+    const plan = planRecord(record, reads.get(recordKey(record)), now, windowMs)
+    if (plan === 'covered') covered.push(...record.events.map((e) => e.id))
+    else if (plan <= now) due.push(record)
+    else wakeAt = Math.min(wakeAt, plan)
   }
-  const failed = due.length === 0 ? 0 : await drain(ctx, companyId, source, due, job)
+  // Settled by a read that started after they were stored: nothing left to learn from them.
+  await settleEvents(ctx.db, covered, { status: 'skipped' })
+  const failed = due.length === 0 ? 0 : await drain(ctx, companyId, source, due, job, clock)
   if (failed > 0) throw new Error(`${failed} of ${due.length} records could not be read; they are retried`)
+  const sweepAt = clock.now() + SWEEP_AFTER_MS
   if (more) await scheduleDrain(ctx.db, companyId, source)
-  else if (wakeAt < Infinity) await scheduleDrain(ctx.db, companyId, source, new Date(wakeAt))
+  // Never later than the sweep: the wake-up stands in for it, and must find what this run missed (see storeEvent).
+  else if (wakeAt < Infinity) await scheduleDrain(ctx.db, companyId, source, new Date(Math.min(wakeAt, sweepAt)))
   // A sweep that found nothing ends the chain; any other run is followed by one (see storeEvent).
-  else if (!sweep || records.length > 0)
-    await scheduleDrain(ctx.db, companyId, source, new Date(Date.now() + SWEEP_AFTER_MS), true)
+  else if (!sweep || records.length > 0) await scheduleDrain(ctx.db, companyId, source, new Date(sweepAt), true)
+}
+
+/**
+ * What a record's waiting events need, given this process's last read of it: `covered` when every one of them was
+ * stored before that read started (the read saw their changes), else the time to read it. At once for a quiet
+ * record, and for an isolated change: every event the last read settled had arrived before it started, and none
+ * came while it was in flight. An event stored while it was in flight means a burst is under way: the events ride
+ * on one read when the coalescing window that read opened ends, so a storm costs one read per record per window.
+ */
+function planRecord(
+  record: PendingRecord,
+  last: LastRead | undefined,
+  now: number,
+  windowMs: number,
+): 'covered' | number {
+  if (!last) return now
+  const open = record.events.filter((e) => e.receivedAt.getTime() >= last.startedAt)
+  if (open.length === 0) return 'covered'
+  const first = Math.min(...open.map((e) => e.receivedAt.getTime()))
+  return first < last.endedAt ? last.startedAt + windowMs : now
 }
 
 const recordKey = (r: { recordType: string; resourceId: string }) => `${r.recordType}:${r.resourceId}`
@@ -108,6 +143,7 @@ async function drain(
   side: Side,
   due: PendingRecord[],
   job: JobInfo,
+  clock: { now(): number },
 ): Promise<number> {
   const outcomes = new Map<PendingRecord, IngestOutcome>()
   const toRead = new Map<RecordType, Array<{ record: PendingRecord; parentId: string | null | undefined }>>()
@@ -132,7 +168,7 @@ async function drain(
   const calls: IngestCalls = { lists: 0, gets: 0 }
   const concurrency = side === 'procore' ? procoreConcurrency(ctx, companyId) : MAX_IN_FLIGHT
   for (const [type, items] of toRead) {
-    const startedAt = Date.now()
+    const startedAt = clock.now()
     const results = await ingestRecords(
       ctx,
       side,
@@ -143,10 +179,11 @@ async function drain(
       ),
       { concurrency, calls },
     )
+    const endedAt = clock.now()
     for (const { record } of items) {
       const outcome = results.get(record.resourceId) ?? { error: new Error('the record was not read') }
       outcomes.set(record, outcome)
-      if (typeof outcome === 'string') reads.set(recordKey(record), startedAt)
+      if (typeof outcome === 'string') reads.set(recordKey(record), { startedAt, endedAt })
     }
   }
 

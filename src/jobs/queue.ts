@@ -126,7 +126,7 @@ function lastPerKey(specs: Spec[]): Spec[] {
   return specs.filter((s, i) => s.jobKey === null || last.get(s.jobKey) === i)
 }
 
-/** graphile-worker's own schema (versioned by the library). Run with the app's migrations. */
+/** graphile-worker's own schema (versioned by the library), and our wake-up on it. Run with the app's migrations. */
 export async function installQueueSchema(connectionString: string): Promise<void> {
   // Our own pool, ended and awaited here: the library's own is ended without waiting, so a database stopped right
   // after (a command-line run) could reach a still-open connection that has no error handler.
@@ -135,9 +135,46 @@ export async function installQueueSchema(connectionString: string): Promise<void
   pgPool.on('connect', (client) => client.on('error', () => {}))
   try {
     await runMigrations({ pgPool, logger: silentLogger })
+    await pgPool.query(WAKE_ON_FREED_QUEUE)
   } finally {
     await pgPool.end()
   }
 }
+
+/**
+ * A job of a named queue (one per company's inbox, evaluation, propagation) added while another of that queue runs
+ * waited for the poll interval: graphile-worker records the running job's completion, which frees the queue, after
+ * its worker has already looked for the next job and found the queue still locked, and nothing else wakes a worker.
+ * This trigger does, as graphile-worker's own wakes one for a new job: a NOTIFY on `jobs:insert` when a statement
+ * frees queues, delivered at commit. The function is replaced at every start; the trigger is created once.
+ */
+const WAKE_ON_FREED_QUEUE = `
+begin;
+-- Instances starting together replace the function one after another, not at once.
+select pg_advisory_xact_lock(hashtext('wake_workers_on_freed_queues'));
+create or replace function public.wake_workers_on_freed_queues() returns trigger language plpgsql as $fn$
+declare
+  freed int;
+begin
+  select count(*) into freed from old_queues o join new_queues n on n.id = o.id
+  where o.locked_at is not null and n.locked_at is null;
+  if freed > 0 then
+    perform pg_notify('jobs:insert', '{"r":' || random()::text || ',"count":' || freed::text || '}');
+  end if;
+  return null;
+end
+$fn$;
+do $do$
+begin
+  if not exists (select 1 from pg_trigger where tgname = 'wake_workers_on_freed_queues'
+      and tgrelid = 'graphile_worker._private_job_queues'::regclass) then
+    create trigger wake_workers_on_freed_queues after update on graphile_worker._private_job_queues
+      referencing old table as old_queues new table as new_queues
+      for each statement execute function public.wake_workers_on_freed_queues();
+  end if;
+end
+$do$;
+commit;
+`
 
 const silentLogger = new Logger(() => () => {})

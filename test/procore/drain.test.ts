@@ -1,6 +1,6 @@
 // The inbox drain and intake fast path: changed records re-read a page per request (filters[id][]),
-// a burst on one record read once, an isolated change read at once while a record read a moment ago
-// waits out the coalescing window, a rotated secret refused at once, an event never stored without its job.
+// a burst on one record read once, a rotated secret refused at once, an event never stored without its job.
+// How a record's events are coalesced is in test/inbox/coalescing.test.ts.
 import { sql } from 'kysely'
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
@@ -132,43 +132,6 @@ t.test('a burst of 40 events on one record costs one read', async (t) => {
   t.equal(readsOf(busy), 1, '40 events, one read')
   t.equal(readsOf(quiet), 1)
   t.equal(vendorLists(h.standin.calls).length, 1, 'both in one list call')
-})
-
-t.test('an isolated change is read at once; a record read a moment ago waits for the window', async (t) => {
-  // A window far longer than the test: whatever waits for it is still waiting at the end.
-  const h = await harness(t, { worker: true, env: { INBOX_COALESCE_MS: '600000' } })
-  await connectServiceAccount(h)
-  await installWebhook(h, { payloadVersion: 'v2.0' })
-  const a = h.standin.seed(COMPANY, 'vendors', { name: 'A' }).id
-  const b = h.standin.seed(COMPANY, 'vendors', { name: 'B' }).id
-  const status = async (ulid: string) =>
-    (await h.app.db.selectFrom('inbox_events').select('status').where('dedupe_key', '=', ulid).executeTakeFirst())
-      ?.status
-  const send = async (id: string) => {
-    const ulid = newUlid()
-    t.equal((await post(h, v2Event({ resourceName: 'Company Vendors', resourceId: id, ulid }))).statusCode, 200)
-    return ulid
-  }
-
-  const a1 = await send(a)
-  await until('the first change of A is processed', async () => (await status(a1)) === 'processed')
-  t.equal(vendorGets(h.standin.calls).length, 1, 'A read once, at once: no window to wait out')
-
-  h.standin.change(COMPANY, 'vendors', a, { name: 'A2' }, { emit: false })
-  const a2 = await send(a)
-  h.standin.change(COMPANY, 'vendors', b, { name: 'B2' }, { emit: false })
-  const b1 = await send(b)
-  await until(
-    'the change of B, sent after the second of A, is processed',
-    async () => (await status(b1)) === 'processed',
-  )
-  t.equal(await status(a2), 'queued', "A's second change waits for the window, to ride on one more read")
-  t.same(
-    vendorGets(h.standin.calls).map((c) => c.path.split('/').at(-1)),
-    [a, b],
-    'A was not read again; B was read at once',
-  )
-  t.equal((await getSnapshot(h.app.db, COMPANY, 'procore', 'vendor', b))?.fields.name, 'B2')
 })
 
 t.test('a rotated secret is refused right after the rotation, though it was cached', async (t) => {
