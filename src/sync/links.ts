@@ -3,12 +3,12 @@ import { Type } from 'typebox'
 import { etagOf } from '../api/etag.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import type { AppContext } from '../context.js'
-import { transaction, type Db, type Tx } from '../db/database.js'
+import { lastInTransaction, transaction, type Db, type Tx } from '../db/database.js'
 import type { RecordLinksTable } from '../db/tables/sync.js'
 import { AppError, conflict, notFound, preconditionFailed, unprocessable } from '../errors.js'
 import { requestJobCostsAfterLink } from '../financials/job-costs.js'
 import { requestPaymentsAfterLink } from '../financials/payments.js'
-import { enqueue } from '../jobs/queue.js'
+import { awaitJoiners, job, joinKeyedJob } from '../jobs/queue.js'
 import { defineTask } from '../jobs/task.js'
 import type { Side } from '../db/tables/records.js'
 import { heldRecords } from './hold.js'
@@ -426,7 +426,7 @@ export async function insertLinks(
         .where('external_id', 'in', ids)
         .execute()
   }
-  if (inserted.some((r) => !byProcore.get(r.procoreId)?.originSet)) await enqueue(tx, originsTask, { companyId, type })
+  if (inserted.some((r) => !byProcore.get(r.procoreId)?.originSet)) await scheduleOrigins(tx, companyId, type)
   const dependents = await followDependents(tx, companyId, type, inserted)
   // A newly linked project gets its job costs once its cost codes have followed, and its invoices' payments.
   if (type === 'project' && inserted.length > 0) {
@@ -776,7 +776,18 @@ export async function endLinks(
       detail,
     })),
   )
-  await enqueue(tx, originsTask, { companyId, type })
+  await scheduleOrigins(tx, companyId, type)
+}
+
+/**
+ * Makes sure the origins job of the company and type will run after this transaction, at its end. Links of one
+ * company and type arrive together (a person working down a list, a bulk link): they join the job that is due
+ * rather than each updating its row, which would make each wait for the commit of the one before.
+ */
+async function scheduleOrigins(tx: Tx, companyId: string, type: RecordType): Promise<void> {
+  await lastInTransaction(tx, `origins:${companyId}:${type}`, () =>
+    joinKeyedJob(tx, job(originsTask, { companyId, type })),
+  )
 }
 
 /**
@@ -947,6 +958,8 @@ export const originsTask = defineTask({
 })
 
 async function runOrigins(ctx: AppContext, companyId: string, type: RecordType): Promise<void> {
+  // Links that joined this job (scheduleOrigins) may still be committing: read once they have.
+  await awaitJoiners(ctx.db, originsTask.jobKey!({ companyId, type }))
   try {
     await processOrigins(ctx, companyId, type)
   } catch (error) {
