@@ -2,7 +2,7 @@ import { Logger, runMigrations } from 'graphile-worker'
 import { sql, type RawBuilder } from 'kysely'
 import pg from 'pg'
 import type { Static, TSchema } from 'typebox'
-import type { Db } from '../db/database.js'
+import type { Db, Tx } from '../db/database.js'
 import { payloadProblem, type JobKeyMode, type TaskSpec } from './task.js'
 
 /** Per-call overrides of what the task declares. */
@@ -95,6 +95,37 @@ function keyedAdd(s: Spec): RawBuilder<string | null> {
 export async function addKeyedJob(db: Db, request: JobRequest): Promise<void> {
   await sql`select ${addJobExpression(request)}`.execute(db)
 }
+
+/**
+ * Makes sure a keyed job will act on what the caller's transaction wrote, like `addKeyedJob`, but joins a job that
+ * is due and not started instead of adding again. Adding updates the keyed job's row and holds it until the commit,
+ * so every writer of one key would commit after the one before; joining touches nothing. A job that starts before
+ * the joining transaction commits must not miss its rows: the job calls `awaitJoiners` before it reads, which
+ * waits for every transaction holding the key's join lock. That lock is shared (writers do not wait on each other)
+ * and taken before the look, so a job either starts after the look (and waits for this commit) or was seen as
+ * started (and a new one is added). Held until the commit: call it last in the transaction (lastInTransaction).
+ */
+export async function joinKeyedJob(tx: Tx, request: JobRequest): Promise<void> {
+  const s = toSpec(request)
+  if (s.jobKey === null || s.jobKeyMode === 'unsafe_dedupe') throw new Error('joinKeyedJob: a keyed job only')
+  await sql`select pg_advisory_xact_lock_shared(${joinLock(s.jobKey)})`.execute(tx)
+  // A statement of its own: the look must see what committed before the lock was granted (a job's start). A job
+  // that failed and waits to be retried is replaced (its attempts start again), as adding always did.
+  await sql`select case when exists (select 1 from graphile_worker._private_jobs where key = ${s.jobKey}
+      and locked_at is null and attempts = 0 and run_at <= now())
+    then null else ${keyedAdd(s)} end`.execute(tx)
+}
+
+/**
+ * Waits until every transaction that joined the job of `jobKey` (joinKeyedJob) has committed; a job that is joined
+ * calls it once started, before it reads. The lock is released as soon as it is granted.
+ */
+export async function awaitJoiners(db: Db, jobKey: string): Promise<void> {
+  if (db.isTransaction) throw new Error('awaitJoiners: outside a transaction, or the lock would be held')
+  await sql`select pg_advisory_xact_lock(${joinLock(jobKey)})`.execute(db)
+}
+
+const joinLock = (jobKey: string) => sql`hashtextextended(${`join:${jobKey}`}, 0)`
 
 type Spec = {
   task: string

@@ -18,16 +18,26 @@ export async function heldRecords(
   except?: string,
 ): Promise<Map<string, string>> {
   if (procoreIds.length === 0) return new Map()
-  let q = db
+  const rows = await heldQuery(db, companyId, type, procoreIds, except).execute()
+  return new Map(rows.map((r) => [r.procore_id, r.id]))
+}
+
+/** The open requests holding these records (`heldRecords`), as a query to embed in another; `procoreIds` not empty. */
+export function heldQuery(
+  db: Db | Tx,
+  companyId: string,
+  type: string,
+  procoreIds: readonly string[],
+  except?: string,
+) {
+  const q = db
     .selectFrom('export_requests')
     .select(['id', 'procore_id'])
     .where('company_id', '=', companyId)
     .where('type', '=', type)
     .where('status', 'in', [...OpenExportStatuses])
     .where('procore_id', 'in', [...procoreIds])
-  if (except) q = q.where('id', '<>', except)
-  const rows = await q.execute()
-  return new Map(rows.map((r) => [r.procore_id, r.id]))
+  return except ? q.where('id', '<>', except) : q
 }
 
 /**

@@ -1,17 +1,18 @@
 import { sql, type Selectable } from 'kysely'
+import { jsonArrayFrom } from 'kysely/helpers/postgres'
 import { Type } from 'typebox'
 import { etagOf } from '../api/etag.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
 import type { AppContext } from '../context.js'
-import { transaction, type Db, type Tx } from '../db/database.js'
+import { lastInTransaction, transaction, type Db, type Tx } from '../db/database.js'
 import type { RecordLinksTable } from '../db/tables/sync.js'
 import { AppError, conflict, notFound, preconditionFailed, unprocessable } from '../errors.js'
 import { requestJobCostsAfterLink } from '../financials/job-costs.js'
 import { requestPaymentsAfterLink } from '../financials/payments.js'
-import { enqueue } from '../jobs/queue.js'
+import { awaitJoiners, job, joinKeyedJob } from '../jobs/queue.js'
 import { defineTask } from '../jobs/task.js'
 import type { Side } from '../db/tables/records.js'
-import { heldRecords } from './hold.js'
+import { heldQuery } from './hold.js'
 import type { Link, LinkCandidate } from '../schemas/links.js'
 import { procoreRecords } from './sides.js'
 import { audit, system, type Actor } from './audit.js'
@@ -360,7 +361,8 @@ export async function insertLinks(
   pairs: readonly NewLink[],
   actor: Actor,
 ): Promise<{
-  inserted: Array<{ id: string; procoreId: string; erpId: string }>
+  /** With the row as inserted (`row`), so a caller can answer with the link without reading it again. */
+  inserted: Array<{ id: string; procoreId: string; erpId: string; row: Row }>
   skipped: NewLink[]
   refused: Array<NewLink & { unmet: UnmetPrerequisite[] }>
   /** Records inside the newly linked ones that now follow them (a job's cost codes), per type. */
@@ -371,27 +373,48 @@ export async function insertLinks(
   const unmet = await unmetPrerequisites(tx, companyId, type, pairs)
   const refused = pairs.filter((p) => unmet.has(p.procoreId)).map((p) => ({ ...p, unmet: unmet.get(p.procoreId)! }))
   pairs = pairs.filter((p) => !unmet.has(p.procoreId))
-  const inserted: Array<{ id: string; procoreId: string; erpId: string }> = []
+  const inserted: Array<{ id: string; procoreId: string; erpId: string; row: Row }> = []
   for (let i = 0; i < pairs.length; i += 2000) {
+    // With the link, in the same statement: a linked record is no longer ignored, and whatever failed before the
+    // link no longer applies.
     const rows = await tx
-      .insertInto('record_links')
-      .values(
-        pairs.slice(i, i + 2000).map((p) => ({
-          company_id: companyId,
-          type,
-          procore_id: p.procoreId,
-          erp_id: p.erpId,
-          origin_state: p.originSet ? ('set' as const) : ('pending' as const),
-          origin_error: null,
-          created_by: actor.id,
-          unlinked_by: null,
-          unlinked_at: null,
-        })),
+      .with('ins', (db) =>
+        db
+          .insertInto('record_links')
+          .values(
+            pairs.slice(i, i + 2000).map((p) => ({
+              company_id: companyId,
+              type,
+              procore_id: p.procoreId,
+              erp_id: p.erpId,
+              origin_state: p.originSet ? ('set' as const) : ('pending' as const),
+              origin_error: null,
+              created_by: actor.id,
+              unlinked_by: null,
+              unlinked_at: null,
+            })),
+          )
+          .onConflict((oc) => oc.doNothing())
+          .returning(columns),
       )
-      .onConflict((oc) => oc.doNothing())
-      .returning(['id', 'procore_id', 'erp_id'])
+      .with('flags', (db) =>
+        db
+          .updateTable('record_flags as f')
+          .from('ins')
+          .set({ ignored_at: null, ignored_by: null, failed_at: null, failed_action: null, failure: null })
+          .where('f.company_id', '=', companyId)
+          .where('f.type', '=', type)
+          .where((eb) =>
+            eb.or([
+              eb.and([eb('f.side', '=', 'procore'), eb('f.external_id', '=', eb.ref('ins.procore_id'))]),
+              eb.and([eb('f.side', '=', 'erp'), eb('f.external_id', '=', eb.ref('ins.erp_id'))]),
+            ]),
+          ),
+      )
+      .selectFrom('ins')
+      .selectAll()
       .execute()
-    inserted.push(...rows.map((r) => ({ id: r.id, procoreId: r.procore_id, erpId: r.erp_id })))
+    inserted.push(...rows.map((r) => ({ id: r.id, procoreId: r.procore_id, erpId: r.erp_id, row: r })))
   }
   const done = new Set(inserted.map((r) => r.procoreId))
   const byProcore = new Map(pairs.map((p) => [p.procoreId, p]))
@@ -409,24 +432,7 @@ export async function insertLinks(
       detail: byProcore.get(r.procoreId)?.detail ?? null,
     })),
   )
-  const records = inserted.flatMap((r) => [
-    { side: 'procore', externalId: r.procoreId },
-    { side: 'erp', externalId: r.erpId },
-  ])
-  // A linked record is no longer ignored, and whatever failed before the link no longer applies.
-  for (const side of ['procore', 'erp'] as const) {
-    const ids = records.filter((r) => r.side === side).map((r) => r.externalId)
-    if (ids.length > 0)
-      await tx
-        .updateTable('record_flags')
-        .set({ ignored_at: null, ignored_by: null, failed_at: null, failed_action: null, failure: null })
-        .where('company_id', '=', companyId)
-        .where('type', '=', type)
-        .where('side', '=', side)
-        .where('external_id', 'in', ids)
-        .execute()
-  }
-  if (inserted.some((r) => !byProcore.get(r.procoreId)?.originSet)) await enqueue(tx, originsTask, { companyId, type })
+  if (inserted.some((r) => !byProcore.get(r.procoreId)?.originSet)) await scheduleOrigins(tx, companyId, type)
   const dependents = await followDependents(tx, companyId, type, inserted)
   // A newly linked project gets its job costs once its cost codes have followed, and its invoices' payments.
   if (type === 'project' && inserted.length > 0) {
@@ -473,10 +479,9 @@ async function followDependents(
 
 /**
  * Links a Procore record and an ERP record: both must be known, live, of the type and unlinked
- * (409 names the existing link). The link commits, then the pair is evaluated (database only), so
- * the answer says whether the link is in sync or has a discrepancy. Writing the ERP id into
- * Procore's origin fields is the origins job's (origin `pending` until it is `set`): the request
- * makes no Procore call for it.
+ * (409 names the existing link). Answers the link as committed: writing the ERP id into Procore's
+ * origin fields and comparing the pair are the origins job's (origin `pending` until it is `set`,
+ * no discrepancy until then), so the request makes no Procore call and reads nothing after the commit.
  */
 export async function createLink(
   ctx: AppContext,
@@ -493,21 +498,38 @@ export async function createLink(
   }
   await readFollowedChildren(ctx, companyId, type, procoreId)
   let dependents: Partial<Record<RecordType, number>> = {}
-  const linkId = await transaction(ctx.db, async (tx) => {
-    const snaps = await tx
-      .selectFrom('record_snapshots')
-      .select(['side', 'external_id', 'parent_id', 'deleted_at'])
-      .where('company_id', '=', companyId)
-      .where('type', '=', type)
-      .where((eb) =>
-        eb.or([
-          eb.and([eb('side', '=', 'procore'), eb('external_id', '=', procoreId)]),
-          eb.and([eb('side', '=', 'erp'), eb('external_id', '=', erpId)]),
-        ]),
-      )
-      .execute()
-    const p = snaps.find((s) => s.side === 'procore' && s.deleted_at === null)
-    const e = snaps.find((s) => s.side === 'erp' && s.deleted_at === null)
+  const row = await transaction(ctx.db, async (tx) => {
+    // What the checks below read, in one round trip: both live records, any active link of either, the hold.
+    const found = await tx
+      .selectNoFrom((eb) => [
+        jsonArrayFrom(
+          eb
+            .selectFrom('record_snapshots')
+            .select(['side', 'parent_id'])
+            .where('company_id', '=', companyId)
+            .where('type', '=', type)
+            .where((eb) =>
+              eb.or([
+                eb.and([eb('side', '=', 'procore'), eb('external_id', '=', procoreId)]),
+                eb.and([eb('side', '=', 'erp'), eb('external_id', '=', erpId)]),
+              ]),
+            )
+            .where('deleted_at', 'is', null),
+        ).as('snaps'),
+        jsonArrayFrom(
+          eb
+            .selectFrom('record_links')
+            .select(['id', 'procore_id', 'erp_id'])
+            .where('company_id', '=', companyId)
+            .where('type', '=', type)
+            .where('unlinked_at', 'is', null)
+            .where((eb) => eb.or([eb('procore_id', '=', procoreId), eb('erp_id', '=', erpId)])),
+        ).as('existing'),
+        jsonArrayFrom(heldQuery(tx, companyId, type, [procoreId])).as('held'),
+      ])
+      .executeTakeFirstOrThrow()
+    const p = found.snaps.find((s) => s.side === 'procore')
+    const e = found.snaps.find((s) => s.side === 'erp')
     const missing = [
       ...(p ? [] : [{ pointer: '/body/procoreId', message: `no live Procore ${def.noun} ${procoreId} is known` }]),
       ...(e ? [] : [{ pointer: '/body/erpId', message: `no live ERP ${def.noun} ${erpId} is known` }]),
@@ -521,20 +543,12 @@ export async function createLink(
         missing,
       )
     }
-    const existing = await tx
-      .selectFrom('record_links')
-      .select(['id', 'procore_id', 'erp_id'])
-      .where('company_id', '=', companyId)
-      .where('type', '=', type)
-      .where('unlinked_at', 'is', null)
-      .where((eb) => eb.or([eb('procore_id', '=', procoreId), eb('erp_id', '=', erpId)]))
-      .execute()
-    if (existing.length > 0) throw alreadyLinked(companyId, existing)
-    const held = await heldRecords(tx, companyId, type, [procoreId])
-    if (held.size > 0)
+    if (found.existing.length > 0) throw alreadyLinked(companyId, found.existing)
+    const held = found.held[0]
+    if (held)
       throw conflict(
         'held_by_export',
-        `Procore ${def.noun} ${procoreId} waits for an accounting approver (export request ${held.get(procoreId)}); ` +
+        `Procore ${def.noun} ${procoreId} waits for an accounting approver (export request ${held.id}); ` +
           'the request links it when accepted, or retrieve or reject it first.',
       )
     if (def.parent && (p!.parent_id !== null || e!.parent_id !== null)) {
@@ -590,9 +604,10 @@ export async function createLink(
       )
     }
     // Procore's origin is written by the origins job insertLinks queued (one call, not one here too).
-    return inserted[0].id
+    return inserted[0].row
   })
-  return { ...(await getLink(ctx.db, companyId, linkId)), fixed, dependents }
+  // The link as committed: origin pending, and no discrepancy until the origins job has compared the pair.
+  return { link: toLink(row), etag: etagOf(row.version), fixed, dependents }
 }
 
 function alreadyLinked(companyId: string, links: Array<{ id: string; procore_id: string; erp_id: string }>): AppError {
@@ -622,7 +637,7 @@ export async function unlink(
   actor: Actor,
   options: { cascade?: boolean | undefined } = {},
 ) {
-  await transaction(ctx.db, async (tx) => {
+  const ended = await transaction(ctx.db, async (tx) => {
     const row = await tx
       .selectFrom('record_links')
       .select(columns)
@@ -634,7 +649,7 @@ export async function unlink(
     // The version first: of racing unlinks sent with one ETag only the first wins; the rest see the
     // ended link's new version (412), and a retry with that ETag answers the ended link.
     if (row.version !== expectedVersion) throw preconditionFailed(etagOf(row.version))
-    if (row.unlinked_at !== null) return
+    if (row.unlinked_at !== null) return undefined
     const type = row.type as RecordType
     for (const child of dependentTypes(type)) {
       const dependents = await linkedDependents(tx, companyId, child, row)
@@ -643,9 +658,10 @@ export async function unlink(
       await endLinks(tx, companyId, child, dependents, actor, `unlinked with its ${Registry[type].noun} (cascade)`)
     }
     // Procore's origin is cleared by the origins job endLinks queued.
-    await endLinks(tx, companyId, type, [{ id: linkId }], actor, 'unlinked by hand')
+    return (await endLinks(tx, companyId, type, [{ id: linkId }], actor, 'unlinked by hand'))[0]
   })
-  return getLink(ctx.db, companyId, linkId)
+  // The link as ended (its open discrepancy dismissed); a repeat answers it as it stands.
+  return ended ? { link: toLink(ended), etag: etagOf(ended.version) } : getLink(ctx.db, companyId, linkId)
 }
 
 /**
@@ -723,7 +739,7 @@ function hasDependents(
 
 /**
  * Ends links in the caller's transaction (by hand, or because a record was deleted): audited, discrepancies dismissed,
- * origins to clear.
+ * origins to clear. Answers the ended rows (an open discrepancy no longer applies to them).
  */
 export async function endLinks(
   tx: Tx,
@@ -732,34 +748,41 @@ export async function endLinks(
   links: ReadonlyArray<{ id: string }>,
   actor: Actor,
   detail: string,
-): Promise<void> {
-  if (links.length === 0) return
+): Promise<Row[]> {
+  if (links.length === 0) return []
   const ids = links.map((l) => l.id)
+  // One statement: the links end, their open discrepancies are dismissed.
   const rows = await tx
-    .updateTable('record_links')
-    .set({
-      unlinked_at: new Date(),
-      unlinked_by: actor.id,
-      origin_state: 'clearing',
-      origin_error: null,
-      version: sql<number>`version + 1`,
-    })
-    .where('company_id', '=', companyId)
-    .where('id', 'in', ids)
-    .where('unlinked_at', 'is', null)
-    .returning(['id', 'procore_id', 'erp_id'])
-    .execute()
-  await tx
-    .updateTable('discrepancies')
-    .set({
-      status: 'dismissed',
-      resolved_at: new Date(),
-      resolved_by: actor.id,
-      updated_at: new Date(),
-      version: sql<number>`version + 1`,
-    })
-    .where('link_id', 'in', ids)
-    .where('status', '=', 'open')
+    .with('ended', (db) =>
+      db
+        .updateTable('record_links')
+        .set({
+          unlinked_at: new Date(),
+          unlinked_by: actor.id,
+          origin_state: 'clearing',
+          origin_error: null,
+          version: sql<number>`version + 1`,
+        })
+        .where('company_id', '=', companyId)
+        .where('id', 'in', ids)
+        .where('unlinked_at', 'is', null)
+        .returning(columns),
+    )
+    .with('dismissed', (db) =>
+      db
+        .updateTable('discrepancies')
+        .set({
+          status: 'dismissed',
+          resolved_at: new Date(),
+          resolved_by: actor.id,
+          updated_at: new Date(),
+          version: sql<number>`version + 1`,
+        })
+        .where('link_id', 'in', ids)
+        .where('status', '=', 'open'),
+    )
+    .selectFrom('ended')
+    .selectAll()
     .execute()
   await audit(
     tx,
@@ -776,7 +799,19 @@ export async function endLinks(
       detail,
     })),
   )
-  await enqueue(tx, originsTask, { companyId, type })
+  await scheduleOrigins(tx, companyId, type)
+  return rows
+}
+
+/**
+ * Makes sure the origins job of the company and type will run after this transaction, at its end. Links of one
+ * company and type arrive together (a person working down a list, a bulk link): they join the job that is due
+ * rather than each updating its row, which would make each wait for the commit of the one before.
+ */
+async function scheduleOrigins(tx: Tx, companyId: string, type: RecordType): Promise<void> {
+  await lastInTransaction(tx, `origins:${companyId}:${type}`, () =>
+    joinKeyedJob(tx, job(originsTask, { companyId, type })),
+  )
 }
 
 /**
@@ -947,6 +982,8 @@ export const originsTask = defineTask({
 })
 
 async function runOrigins(ctx: AppContext, companyId: string, type: RecordType): Promise<void> {
+  // Links that joined this job (scheduleOrigins) may still be committing: read once they have.
+  await awaitJoiners(ctx.db, originsTask.jobKey!({ companyId, type }))
   try {
     await processOrigins(ctx, companyId, type)
   } catch (error) {

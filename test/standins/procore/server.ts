@@ -21,6 +21,8 @@ export interface Call {
   status: number
   /** The X-Request-Id of the answer. */
   requestId: string
+  /** The parsed request body, once read (writes: which records a call changed). */
+  body?: unknown
 }
 
 export interface ServerDeps {
@@ -114,6 +116,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     } else if (!store.companies.has(call.companyHeader)) {
       throw new ApiError(403, { errors: 'App is not connected to this company' })
     }
+  })
+  app.addHook('preHandler', async (request) => {
+    const call = callOf.get(request)
+    if (call && request.body !== undefined) call.body = request.body
   })
   app.addHook('onSend', async (request, reply) => {
     const call = callOf.get(request)
