@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { createRequire } from 'node:module'
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, {
   LogController,
@@ -111,16 +111,11 @@ export function compileOnFirstUse(compile: FastifySchemaCompiler<unknown>): Fast
 type SerializerFactory = NonNullable<
   NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildSerializer']
 >
-/** Fastify's own response serializer builder (fast-json-stringify), resolved from Fastify's dependencies. */
-const defaultSerializers = (
-  createRequire(createRequire(import.meta.url).resolve('fastify'))('@fastify/fast-json-stringify-compiler') as {
-    SerializerSelector: () => SerializerFactory
-  }
-).SerializerSelector
 
 /** Response serializers, likewise compiled by fast-json-stringify when a route first answers with that status. */
 function serializersOnFirstUse(): SerializerFactory {
-  const build = defaultSerializers()
+  // Fastify's own response serializer builder (fast-json-stringify): the copy Fastify itself loads.
+  const build = SerializerSelector()
   return (externalSchemas, options) => {
     const compile = build(externalSchemas, options)
     return (route) => {

