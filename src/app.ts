@@ -10,10 +10,11 @@ import Fastify, {
   type FastifySchemaCompiler,
   type FastifyServerOptions,
 } from 'fastify'
-import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
+import type { DestinationStream, Logger } from 'pino'
 import type pg from 'pg'
 import type { Dispatcher } from 'undici'
 import type { Config } from './config.js'
+import { createLogger } from './logger.js'
 import type { AppContext } from './context.js'
 import { SecretBox, parseKeyRing } from './crypto/secrets.js'
 import { createDb } from './db/pool.js'
@@ -52,39 +53,8 @@ import subscriptionRoutes from '../routes/v1/subscriptions.js'
 import onboardingRoutes from '../routes/v1/onboarding.js'
 import timeEntryRoutes from '../routes/v1/time-entries.js'
 
-/** Paths pino must never write, wherever they appear in a log object. */
-export const redactPaths = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["x-api-key"]',
-  'headers.authorization',
-  '*.access_token',
-  '*.refresh_token',
-  '*.client_secret',
-  '*.password',
-  '*.secret',
-  '*.token',
-  '*.key',
-  '*.destination_headers',
-  '*.authorization',
-]
-
-export function loggerOptions(config: Pick<Config, 'logLevel'>): LoggerOptions {
-  return { level: config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } }
-}
-
-/** JSON lines; on a terminal, one readable line per entry instead. The server logs through it from its first line. */
-export function createLogger(config: Pick<Config, 'logLevel'>, stream?: DestinationStream): Logger {
-  const destination =
-    stream ??
-    (process.stdout.isTTY && config.logLevel !== 'silent'
-      ? pino.transport({
-          target: 'pino-pretty',
-          options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true },
-        })
-      : undefined)
-  return pino(loggerOptions(config), destination)
-}
+// The logger is made before the app's modules load (src/server.ts logs from its first line); tests take it from here.
+export { createLogger, loggerOptions, redactPaths } from './logger.js'
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
@@ -186,7 +156,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     clientErrorHandler,
     schemaController: { compilersFactory: { buildSerializer: serializersOnFirstUse() } },
   }).withTypeProvider<TypeBoxTypeProvider>()
-  app.setValidatorCompiler(compileOnFirstUse(requestValidatorCompiler()))
+  // Its Ajv instances too are made when a request first needs a validator.
+  let validators: FastifySchemaCompiler<unknown> | undefined
+  app.setValidatorCompiler(compileOnFirstUse((route) => (validators ??= requestValidatorCompiler())(route)))
 
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id)

@@ -2,7 +2,7 @@
 // imports into a few ES modules under dist/, so that a process reads one or two files instead of some 1,700 modules
 // from node_modules (which was most of its start-up time). Type checking is `npm run typecheck`'s job.
 import { readFile, rm } from 'node:fs/promises'
-import { builtinModules } from 'node:module'
+import { builtinModules, createRequire } from 'node:module'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { build, type BuildOptions, type Plugin } from 'esbuild'
@@ -69,6 +69,50 @@ function requireBuiltins(): Plugin {
  * CommonJS packages in the bundle require() Node's built-ins and the external packages; an ES module has no `require`
  * of its own.
  */
+/**
+ * Packages the service needs only once it is ready, and whose loading takes tens of milliseconds: undici (calls to
+ * Procore, the ERP agents and subscribers; some 700 kB of code) and mime (the types of the files Swagger UI serves; it
+ * builds its tables when loaded). Whoever imports one gets a stand-in with the same exports, each a getter that loads
+ * the package (from the bundle) when first read.
+ */
+const ON_FIRST_USE = ['undici', 'mime']
+
+function onFirstUse(packages: string[]): Plugin {
+  const filter = new RegExp(`^(${packages.join('|')})$`)
+  const standIn = Symbol('stand-in')
+  return {
+    name: 'on-first-use',
+    setup(build) {
+      build.onResolve({ filter }, async (args) => {
+        if (args.pluginData === standIn) return undefined
+        // The copy the importer would get (a nested one, if it has one).
+        const { path: file, errors } = await build.resolve(args.path, {
+          kind: args.kind,
+          resolveDir: args.resolveDir,
+          pluginData: standIn,
+        })
+        if (errors.length > 0) return { errors }
+        const root = build.initialOptions.absWorkingDir ?? process.cwd()
+        return { path: path.relative(root, file), namespace: 'on-first-use', pluginData: file }
+      })
+      build.onLoad({ filter: /.*/, namespace: 'on-first-use' }, (args) => {
+        const file = args.pluginData as string
+        const names = Object.keys(createRequire(import.meta.url)(file) as object)
+        const getters = names.map((name) => `get ${JSON.stringify(name)}() { return load()[${JSON.stringify(name)}] }`)
+        return {
+          contents: [
+            'let loaded',
+            `const load = () => (loaded ??= require(${JSON.stringify(file)}))`,
+            `module.exports = { ${getters.join(', ')} }`,
+          ].join('\n'),
+          resolveDir: path.dirname(file),
+          loader: 'js',
+        }
+      })
+    },
+  }
+}
+
 const REQUIRE = [
   "import { createRequire as __createRequire } from 'node:module'",
   'const require = __createRequire(import.meta.url)',
@@ -81,10 +125,10 @@ const common: BuildOptions = {
   target: 'node24',
   outbase: '.',
   external: EXTERNAL,
-  plugins: [packageDirname(OWN_FILES), requireBuiltins()],
   banner: { js: REQUIRE },
   minifyWhitespace: true,
   minifySyntax: true,
+  minifyIdentifiers: true,
   // Stack traces, logs and Fastify's plugin names keep the source's function and class names.
   keepNames: true,
   sourcemap: 'linked',
@@ -101,19 +145,27 @@ const common: BuildOptions = {
 export async function buildBundles(outdir: string): Promise<void> {
   const root = path.resolve(import.meta.dirname, '../..')
   await rm(outdir, { recursive: true, force: true })
+  const plugins = [packageDirname(OWN_FILES), requireBuiltins(), onFirstUse(ON_FIRST_USE)]
   await Promise.all([
     // The service: src/start.ts (named server.js) turns on Node's compile cache, then imports src/server.ts, a chunk
     // of its own, which is therefore compiled from that cache at every start after the first.
     build({
       ...common,
       absWorkingDir: root,
+      plugins,
       entryPoints: [{ in: 'src/start.ts', out: 'src/server' }],
       outdir,
       splitting: true,
       chunkNames: 'src/[name]-[hash]',
     }),
     // The commands: one file each.
-    build({ ...common, absWorkingDir: root, entryPoints: ['src/cli/migrate.ts', 'src/cli/apikey.ts'], outdir }),
+    build({
+      ...common,
+      absWorkingDir: root,
+      plugins,
+      entryPoints: ['src/cli/migrate.ts', 'src/cli/apikey.ts'],
+      outdir,
+    }),
   ])
 }
 
