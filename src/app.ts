@@ -216,6 +216,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   return app
 }
 
+/**
+ * Lets the I/O callbacks that are due run, between plugins: the job runner's start-up queries (begun before the
+ * routes are registered) then make progress while the routes are registered, instead of after.
+ */
+const ioTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
+
 /** Plugins first, then routes, in order. */
 async function registerAll(app: FastifyInstance, ctx: AppContext, pool: pg.Pool, config: Config) {
   await app.register(context, { ctx })
@@ -223,7 +229,9 @@ async function registerAll(app: FastifyInstance, ctx: AppContext, pool: pg.Pool,
   await app.register(metrics)
   registerCircuitMetrics(app.metrics, upstreamBreakers(ctx))
   await app.register(pressure, { pool, ...config.pressure })
+  await ioTurn()
   await app.register(openapi)
+  await ioTurn()
 
   await app.register(operations)
   // Outside /v1: authenticated by its signature over the raw body, not by an API key.
@@ -231,27 +239,34 @@ async function registerAll(app: FastifyInstance, ctx: AppContext, pool: pg.Pool,
   // Outside /v1: Procore's Authorization header (webhooks) and the signed OAuth state (callback) are the credentials.
   await app.register(procoreWebhookRoutes)
   await app.register(oauthRoutes)
+  await ioTurn()
   await app.register(
     async (v1) => {
       await v1.register(auth)
       await v1.register(rateLimit, { perMinute: config.rateLimitPerMinute })
       await v1.register(idempotency, { ttlHours: config.idempotencyTtlHours })
-      await v1.register(companyRoutes)
-      await v1.register(apiKeyRoutes)
-      await v1.register(webhookEventRoutes)
-      await v1.register(erpRoutes)
-      await v1.register(runRoutes)
-      await v1.register(procoreRoutes)
-      await v1.register(recordRoutes)
-      await v1.register(linkRoutes)
-      await v1.register(discrepancyRoutes)
-      await v1.register(syncSettingsRoutes)
-      await v1.register(syncScheduleRoutes)
-      await v1.register(auditRoutes)
-      await v1.register(exportRoutes)
-      await v1.register(subscriptionRoutes)
-      await v1.register(onboardingRoutes)
-      await v1.register(timeEntryRoutes)
+      const routes = [
+        companyRoutes,
+        apiKeyRoutes,
+        webhookEventRoutes,
+        erpRoutes,
+        runRoutes,
+        procoreRoutes,
+        recordRoutes,
+        linkRoutes,
+        discrepancyRoutes,
+        syncSettingsRoutes,
+        syncScheduleRoutes,
+        auditRoutes,
+        exportRoutes,
+        subscriptionRoutes,
+        onboardingRoutes,
+        timeEntryRoutes,
+      ]
+      for (const plugin of routes) {
+        await v1.register(plugin)
+        await ioTurn()
+      }
     },
     { prefix: '/v1' },
   )

