@@ -66,7 +66,7 @@ t.test('the build is a few files: routes, migrations and node_modules are in the
   )
   t.same(
     (await readdir(path.join(outdir, 'src/vendor'))).filter((f) => f.endsWith('.cjs')).sort(),
-    ['mime.cjs', 'undici.cjs'],
+    ['json5.cjs', 'light-my-request.cjs', 'mime.cjs', 'undici.cjs', 'yaml.cjs'],
     'the packages loaded on first use, each in a file of its own',
   )
   t.ok(chunks.length <= 8, `${chunks.length} chunks: ${chunks.join(', ')}`)
@@ -116,6 +116,9 @@ t.test('the built service migrates an empty database, answers, serves Swagger UI
     t.equal(res.status, 200, `Swagger UI's ${asset}, read from node_modules`)
     t.ok((await res.arrayBuffer()).byteLength > 1000)
   }
+  const yaml = await fetch(`${server.url}/docs/yaml`)
+  t.equal(yaml.status, 200, '/docs/yaml (its YAML library is loaded on first use)')
+  t.match(await yaml.text(), /^openapi: 3\.1\.0\n/)
   const committed = JSON.parse(await readFile(path.join(root, 'openapi/openapi.json'), 'utf8')) as unknown
   t.same(await (await fetch(`${server.url}/openapi.json`)).json(), committed, 'every route is in the bundle')
 

@@ -100,12 +100,14 @@ function requireBuiltins(): Plugin {
 }
 
 /**
- * Packages the service needs only once it is ready, and whose loading takes tens of milliseconds: undici (calls to
- * Procore, the ERP agents and subscribers; some 700 kB of code) and mime (the types of the files Swagger UI serves; it
- * builds its tables when loaded). Each is bundled into a file of its own, dist/src/vendor/<name>.cjs; whoever imports
- * it gets a stand-in with the same exports, each a getter that loads that file when first read.
+ * Packages the service needs only once it is ready: undici (calls to Procore, the ERP agents and subscribers; some
+ * 700 kB), mime (the types of the files Swagger UI serves; it builds its tables when loaded), yaml (/docs/yaml),
+ * json5 (crontab files, which the job runner is not given), light-my-request (inject, for tests) and
+ * @opentelemetry/api (metric exemplars, not enabled). Each is bundled into a file of its own,
+ * dist/src/vendor/<name>.cjs; whoever imports it gets a stand-in with the same exports, each a getter that loads that
+ * file when first read, so a start neither reads nor evaluates them.
  */
-const ON_FIRST_USE = ['undici', 'mime']
+const ON_FIRST_USE = ['undici', 'mime', 'yaml', 'json5', 'light-my-request', '@opentelemetry/api']
 
 /** The vendor files made so far (by the builds of one `buildBundles`), by package name. */
 type Vendored = Map<string, { file: string; made: Promise<unknown> }>
