@@ -1,17 +1,18 @@
 # syntax=docker/dockerfile:1
-# Build: compile TypeScript with the full dependency set.
+# Build: bundle the service and its commands with the full dependency set (src/cli/build.ts).
 FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json ./
 COPY src ./src
 COPY routes ./routes
 COPY migrations ./migrations
 RUN npm run build
 
-# Production dependencies only. The embedded PostgreSQL binaries are not needed in a container:
-# containers always get DATABASE_URL.
+# Production dependencies only: the bundles load a few packages from node_modules (pino-pretty, the logger's
+# worker-thread scripts, Swagger UI's static files). The embedded PostgreSQL binaries are not needed in a
+# container: containers always get DATABASE_URL.
 FROM node:24.21.0-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { createRequire } from 'node:module'
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, {
   LogController,
@@ -10,10 +10,11 @@ import Fastify, {
   type FastifySchemaCompiler,
   type FastifyServerOptions,
 } from 'fastify'
-import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
+import type { DestinationStream, Logger } from 'pino'
 import type pg from 'pg'
 import type { Dispatcher } from 'undici'
 import type { Config } from './config.js'
+import { createLogger } from './logger.js'
 import type { AppContext } from './context.js'
 import { SecretBox, parseKeyRing } from './crypto/secrets.js'
 import { createDb } from './db/pool.js'
@@ -52,39 +53,8 @@ import subscriptionRoutes from '../routes/v1/subscriptions.js'
 import onboardingRoutes from '../routes/v1/onboarding.js'
 import timeEntryRoutes from '../routes/v1/time-entries.js'
 
-/** Paths pino must never write, wherever they appear in a log object. */
-export const redactPaths = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["x-api-key"]',
-  'headers.authorization',
-  '*.access_token',
-  '*.refresh_token',
-  '*.client_secret',
-  '*.password',
-  '*.secret',
-  '*.token',
-  '*.key',
-  '*.destination_headers',
-  '*.authorization',
-]
-
-export function loggerOptions(config: Pick<Config, 'logLevel'>): LoggerOptions {
-  return { level: config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } }
-}
-
-/** JSON lines; on a terminal, one readable line per entry instead. The server logs through it from its first line. */
-export function createLogger(config: Pick<Config, 'logLevel'>, stream?: DestinationStream): Logger {
-  const destination =
-    stream ??
-    (process.stdout.isTTY && config.logLevel !== 'silent'
-      ? pino.transport({
-          target: 'pino-pretty',
-          options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true },
-        })
-      : undefined)
-  return pino(loggerOptions(config), destination)
-}
+// The logger is made before the app's modules load (src/server.ts logs from its first line); tests take it from here.
+export { createLogger, loggerOptions, redactPaths } from './logger.js'
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
@@ -111,16 +81,11 @@ export function compileOnFirstUse(compile: FastifySchemaCompiler<unknown>): Fast
 type SerializerFactory = NonNullable<
   NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildSerializer']
 >
-/** Fastify's own response serializer builder (fast-json-stringify), resolved from Fastify's dependencies. */
-const defaultSerializers = (
-  createRequire(createRequire(import.meta.url).resolve('fastify'))('@fastify/fast-json-stringify-compiler') as {
-    SerializerSelector: () => SerializerFactory
-  }
-).SerializerSelector
 
 /** Response serializers, likewise compiled by fast-json-stringify when a route first answers with that status. */
 function serializersOnFirstUse(): SerializerFactory {
-  const build = defaultSerializers()
+  // Fastify's own response serializer builder (fast-json-stringify): the copy Fastify itself loads.
+  const build = SerializerSelector()
   return (externalSchemas, options) => {
     const compile = build(externalSchemas, options)
     return (route) => {
@@ -191,7 +156,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     clientErrorHandler,
     schemaController: { compilersFactory: { buildSerializer: serializersOnFirstUse() } },
   }).withTypeProvider<TypeBoxTypeProvider>()
-  app.setValidatorCompiler(compileOnFirstUse(requestValidatorCompiler()))
+  // Its Ajv instances too are made when a request first needs a validator.
+  let validators: FastifySchemaCompiler<unknown> | undefined
+  app.setValidatorCompiler(compileOnFirstUse((route) => (validators ??= requestValidatorCompiler())(route)))
 
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id)
@@ -249,6 +216,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   return app
 }
 
+/**
+ * Lets the I/O callbacks that are due run, between plugins: the job runner's start-up queries (begun before the
+ * routes are registered) then make progress while the routes are registered, instead of after.
+ */
+const ioTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
+
 /** Plugins first, then routes, in order. */
 async function registerAll(app: FastifyInstance, ctx: AppContext, pool: pg.Pool, config: Config) {
   await app.register(context, { ctx })
@@ -256,7 +229,9 @@ async function registerAll(app: FastifyInstance, ctx: AppContext, pool: pg.Pool,
   await app.register(metrics)
   registerCircuitMetrics(app.metrics, upstreamBreakers(ctx))
   await app.register(pressure, { pool, ...config.pressure })
+  await ioTurn()
   await app.register(openapi)
+  await ioTurn()
 
   await app.register(operations)
   // Outside /v1: authenticated by its signature over the raw body, not by an API key.
@@ -264,27 +239,34 @@ async function registerAll(app: FastifyInstance, ctx: AppContext, pool: pg.Pool,
   // Outside /v1: Procore's Authorization header (webhooks) and the signed OAuth state (callback) are the credentials.
   await app.register(procoreWebhookRoutes)
   await app.register(oauthRoutes)
+  await ioTurn()
   await app.register(
     async (v1) => {
       await v1.register(auth)
       await v1.register(rateLimit, { perMinute: config.rateLimitPerMinute })
       await v1.register(idempotency, { ttlHours: config.idempotencyTtlHours })
-      await v1.register(companyRoutes)
-      await v1.register(apiKeyRoutes)
-      await v1.register(webhookEventRoutes)
-      await v1.register(erpRoutes)
-      await v1.register(runRoutes)
-      await v1.register(procoreRoutes)
-      await v1.register(recordRoutes)
-      await v1.register(linkRoutes)
-      await v1.register(discrepancyRoutes)
-      await v1.register(syncSettingsRoutes)
-      await v1.register(syncScheduleRoutes)
-      await v1.register(auditRoutes)
-      await v1.register(exportRoutes)
-      await v1.register(subscriptionRoutes)
-      await v1.register(onboardingRoutes)
-      await v1.register(timeEntryRoutes)
+      const routes = [
+        companyRoutes,
+        apiKeyRoutes,
+        webhookEventRoutes,
+        erpRoutes,
+        runRoutes,
+        procoreRoutes,
+        recordRoutes,
+        linkRoutes,
+        discrepancyRoutes,
+        syncSettingsRoutes,
+        syncScheduleRoutes,
+        auditRoutes,
+        exportRoutes,
+        subscriptionRoutes,
+        onboardingRoutes,
+        timeEntryRoutes,
+      ]
+      for (const plugin of routes) {
+        await v1.register(plugin)
+        await ioTurn()
+      }
     },
     { prefix: '/v1' },
   )

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { buildApp, createLogger } from './app.js'
 import { ensureFirstAdminKey } from './auth/bootstrap.js'
 import { ConfigError, loadConfig, redactedConfig, type Config } from './config.js'
 import { localKeyRing } from './crypto/keyfile.js'
@@ -8,10 +7,12 @@ import type { EmbeddedDatabase } from './db/embedded.js'
 import { isMigrated, migrateToLatest } from './db/migrate.js'
 import { createDb } from './db/pool.js'
 import { installQueueSchema } from './jobs/queue.js'
+import { createLogger } from './logger.js'
 
 /** The process: config from the environment → database → migrations → app → listen → graceful shutdown. */
 async function main() {
-  // Start-up phases in ms, logged with `ready`: `imports` is the process start through loading this module's imports.
+  // Start-up phases in ms, logged with `ready`: `imports` is the process start through loading this module's imports;
+  // the app's own modules (`appModules`, the wait for the rest of them) load while the database is prepared.
   const phases: Record<string, number> = { imports: Math.round(performance.now()) }
   let lapStart = performance.now()
   const lap = (phase: string) => {
@@ -87,20 +88,24 @@ async function main() {
           'ENCRYPTION_KEYS is not set: using a key file under DATA_DIR (set ENCRYPTION_KEYS in production)',
         )
       }
-      // Independent of each other: the key file is read while the database is checked. Migrations run before
-      // buildApp: its routes and job runner expect the schema.
-      const [encryptionKeys] = await Promise.all([
+      // Independent of each other: the key file is read and the database prepared (its schema before buildApp: the
+      // routes and the job runner expect it) while the app's modules load, one waiting on PostgreSQL, the other on the
+      // CPU. They load once the database has been asked: evaluating them holds the event loop for a while.
+      const preparing = Promise.all([
         config.encryptionKeys ?? localKeyRing(config.dataDir),
-        config.migrateOnStart ? migrate(databaseUrl, config, log) : undefined,
+        prepareDatabase(databaseUrl, config, log),
       ])
-      lap('keysAndMigrations')
+      const loading = new Promise((resolve) => setImmediate(resolve)).then(() => import('./app.js'))
+      loading.catch(() => {}) // awaited below, unless preparing failed first
+      const [encryptionKeys, firstKey] = await preparing
+      lap('keysAndDatabase')
+      const { buildApp } = await loading
+      lap('appModules')
       unlessClosing()
 
       app = await buildApp({ ...config, databaseUrl, encryptionKeys }, { logger: log, phases })
       lapStart = performance.now()
       unlessClosing()
-      const firstKey = config.bootstrapAdminKey ? await ensureFirstAdminKey(app.db) : undefined
-      lap('adminKey')
       await app.listen({ port: config.port, host: config.host })
       lap('listen')
       const base = config.publicUrl
@@ -137,19 +142,25 @@ async function main() {
 }
 
 /**
- * The app's migrations and the job queue's schema, side by side (neither refers to the other). On a database that is
- * already migrated, one SELECT stands in for the migrator, which otherwise takes its lock and reads its tables.
+ * The database as the app expects it, on a connection of its own: the app's migrations and the job queue's schema
+ * side by side (neither refers to the other; on a database already migrated one SELECT stands in for the migrator,
+ * which otherwise takes its lock and reads its tables), then the first admin key. Resolves with that key when it was
+ * created here.
  */
-async function migrate(url: string, config: Config, log: Logger) {
+async function prepareDatabase(url: string, config: Config, log: Logger): Promise<string | undefined> {
+  if (!config.migrateOnStart && !config.bootstrapAdminKey) return undefined
   const { db } = createDb({ url, ...config.db, poolMax: 1 }, log)
   try {
-    await Promise.all([
-      (async () => {
-        if (await isMigrated(db)) return
-        for (const line of await migrateToLatest(db)) log.info({ component: 'db' }, line)
-      })(),
-      installQueueSchema(url),
-    ])
+    if (config.migrateOnStart) {
+      await Promise.all([
+        (async () => {
+          if (await isMigrated(db)) return
+          for (const line of await migrateToLatest(db)) log.info({ component: 'db' }, line)
+        })(),
+        installQueueSchema(url),
+      ])
+    }
+    return config.bootstrapAdminKey ? await ensureFirstAdminKey(db) : undefined
   } finally {
     await db.destroy()
   }

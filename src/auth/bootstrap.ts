@@ -8,11 +8,16 @@ import { insertApiKey } from './api-keys.js'
  * key, or undefined when keys already exist.
  */
 export async function ensureFirstAdminKey(db: Db): Promise<string | undefined> {
+  // Every start after the first finds a key: one SELECT, without the transaction and lock that making one takes.
+  if (await anyKey(db)) return undefined
   return transaction(db, async (tx) => {
     await sql`select pg_advisory_xact_lock(hashtext('bootstrap-admin-key'))`.execute(tx)
-    const existing = await tx.selectFrom('api_keys').select('id').limit(1).executeTakeFirst()
-    if (existing) return undefined
+    if (await anyKey(tx)) return undefined
     const { key } = await insertApiKey(tx, { name: 'bootstrap admin', role: 'admin', companyIds: null })
     return key
   })
+}
+
+async function anyKey(db: Db): Promise<boolean> {
+  return (await db.selectFrom('api_keys').select('id').limit(1).executeTakeFirst()) !== undefined
 }

@@ -21,17 +21,25 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as 
  */
 export default fp(
   async function errors(app: FastifyInstance) {
-    // A second router that only knows which methods exist per path, to answer 405 instead of 404.
-    const known = FindMyWay()
+    // A second router that only knows which methods exist per path, to answer 405 instead of 404. It is built when a
+    // request first finds no route, not while the routes are registered at start.
+    const routes: Array<[HTTPMethod, string]> = []
+    let router: ReturnType<typeof FindMyWay> | undefined
     app.addHook('onRoute', (route) => {
-      for (const method of [route.method].flat() as HTTPMethod[]) {
-        if (method !== 'HEAD' && !known.hasRoute(method, route.url)) known.on(method, route.url, () => {})
-      }
+      for (const method of [route.method].flat() as HTTPMethod[])
+        if (method !== 'HEAD') routes.push([method, route.url])
+      router = undefined
     })
+    const known = () => {
+      if (router) return router
+      router = FindMyWay()
+      for (const [method, url] of routes) if (!router.hasRoute(method, url)) router.on(method, url, () => {})
+      return router
+    }
 
     app.setNotFoundHandler((request, reply) => {
       const path = request.url.split('?')[0] ?? '/'
-      const allowed = METHODS.filter((m) => m !== request.method && known.find(m, path) !== null)
+      const allowed = METHODS.filter((m) => m !== request.method && known().find(m, path) !== null)
       if (allowed.length > 0) {
         void reply.header('allow', allowed.join(', '))
         return sendProblem(

@@ -11,7 +11,7 @@ import pg from 'pg'
 import { pino } from 'pino'
 
 export const ENCRYPTION_KEYS = `bench:${Buffer.alloc(32, 7).toString('base64')}`
-/** The compiled entry point (tsconfig.build.json: outDir dist, rootDir the repository). */
+/** The built entry point (`npm run build`: src/cli/build.ts bundles the service into dist/). */
 export const SERVER_ENTRY = 'dist/src/server.js'
 
 export async function freePort(): Promise<number> {
