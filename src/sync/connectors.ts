@@ -2,6 +2,7 @@ import type { AppContext } from '../context.js'
 import type { Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { erpRecords, procoreRecords } from './sides.js'
+import { pairSnapshots } from './snapshots.js'
 import { ErpStaleVersionError } from '../erp/errors.js'
 import { notFound, upstreamProblem } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
@@ -28,12 +29,7 @@ async function parentIds(db: Db, companyId: string, type: RecordType, link: { pr
     .select(['side', 'parent_id'])
     .where('company_id', '=', companyId)
     .where('type', '=', type)
-    .where((eb) =>
-      eb.or([
-        eb.and([eb('side', '=', 'procore'), eb('external_id', '=', link.procoreId)]),
-        eb.and([eb('side', '=', 'erp'), eb('external_id', '=', link.erpId)]),
-      ]),
-    )
+    .where((eb) => pairSnapshots(eb, link))
     .execute()
   return {
     procore: rows.find((r) => r.side === 'procore')?.parent_id ?? null,
