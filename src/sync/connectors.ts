@@ -2,7 +2,6 @@ import type { AppContext } from '../context.js'
 import type { Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { erpRecords, procoreRecords } from './sides.js'
-import { pairSnapshots } from './snapshots.js'
 import { ErpStaleVersionError } from '../erp/errors.js'
 import { notFound, upstreamProblem } from '../errors.js'
 import { UpstreamError } from '../http/errors.js'
@@ -29,7 +28,12 @@ async function parentIds(db: Db, companyId: string, type: RecordType, link: { pr
     .select(['side', 'parent_id'])
     .where('company_id', '=', companyId)
     .where('type', '=', type)
-    .where((eb) => pairSnapshots(eb, link))
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('side', '=', 'procore'), eb('external_id', '=', link.procoreId)]),
+        eb.and([eb('side', '=', 'erp'), eb('external_id', '=', link.erpId)]),
+      ]),
+    )
     .execute()
   return {
     procore: rows.find((r) => r.side === 'procore')?.parent_id ?? null,

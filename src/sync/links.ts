@@ -30,7 +30,7 @@ import {
   type RecordType,
 } from './registry.js'
 import { clearFailed, flagFailed } from './status.js'
-import { markDirty, pairSnapshots, upsertSnapshots } from './snapshots.js'
+import { markDirty, upsertSnapshots } from './snapshots.js'
 import { suggestionsFor } from './suggestions.js'
 
 /**
@@ -508,7 +508,12 @@ export async function createLink(
             .select(['side', 'parent_id'])
             .where('company_id', '=', companyId)
             .where('type', '=', type)
-            .where((eb) => pairSnapshots(eb, { procoreId, erpId }))
+            .where((eb) =>
+              eb.or([
+                eb.and([eb('side', '=', 'procore'), eb('external_id', '=', procoreId)]),
+                eb.and([eb('side', '=', 'erp'), eb('external_id', '=', erpId)]),
+              ]),
+            )
             .where('deleted_at', 'is', null),
         ).as('snaps'),
         jsonArrayFrom(

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { sql, type ExpressionBuilder } from 'kysely'
-import { lastInTransaction, transaction, type Database, type Db, type Tx } from '../db/database.js'
+import { sql } from 'kysely'
+import { lastInTransaction, transaction, type Db, type Tx } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
 import { enqueue } from '../jobs/queue.js'
 import { evaluateTask } from './evaluate.js'
@@ -271,16 +271,6 @@ async function afterDeletion(
   )
   return ids
 }
-
-/** A where clause on record_snapshots: the two records of a pair, the Procore one and the ERP one. */
-export const pairSnapshots = (
-  eb: ExpressionBuilder<Database, 'record_snapshots'>,
-  pair: { procoreId: string; erpId: string },
-) =>
-  eb.or([
-    eb.and([eb('side', '=', 'procore'), eb('external_id', '=', pair.procoreId)]),
-    eb.and([eb('side', '=', 'erp'), eb('external_id', '=', pair.erpId)]),
-  ])
 
 export async function getSnapshot(db: Db, companyId: string, side: Side, type: RecordType, externalId: string) {
   return db
