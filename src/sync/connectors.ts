@@ -50,8 +50,20 @@ export async function readBoth(
 ) {
   const parents = await parentIds(ctx.db, companyId, type, link)
   const [procore, erp] = await Promise.all([procoreRecords(ctx, companyId), erpRecords(ctx, companyId)])
-  const [p, e] = await Promise.all([procore.get(type, link.procoreId, parents.procore), erp.get(type, link.erpId)])
+  const [p, e] = await bothEnded(procore.get(type, link.procoreId, parents.procore), erp.get(type, link.erpId))
   return { procore: p ? mapRecord(type, 'procore', p) : null, erp: e ? mapRecord(type, 'erp', e) : null, parents }
+}
+
+/**
+ * Both results, or the first failure once the other call has ended too: a read still under way
+ * when its caller has already answered would meet whatever the side does next (and be retried,
+ * logged and counted against a request that is over).
+ */
+async function bothEnded<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [x, y] = await Promise.allSettled([a, b])
+  if (x.status === 'rejected') throw x.reason
+  if (y.status === 'rejected') throw y.reason
+  return [x.value, y.value]
 }
 
 export interface WriteOutcome {

@@ -79,9 +79,13 @@ t.test('upstream failures during apply and unlink', async (t) => {
     t.match(res.body.detail, new RegExp(`^The ERP agent did not answer GET /v1/vendors/${e.id} in time\\.`))
   })
 
-  await t.test('the ERP agent answers something that is not JSON: 502', async (t) => {
+  await t.test('the ERP agent answers something that is not JSON: 502, once the Procore read has ended', async (t) => {
     h.erp.faults.push({ match: erpGet, rawBody: '{"id": "V0' })
+    // A Procore read still under way after the answer would meet the next case's fault instead of its apply.
+    h.procore.faults.push({ match: procoreGet, delayMs: 400 })
+    const started = performance.now()
     const res = await apply()
+    t.ok(performance.now() - started >= 400, 'the answer waited for the Procore read that ran beside the failed one')
     problem(t, res, 502, 'erp_bad_response')
     t.equal(res.headers['retry-after'], undefined)
     t.match(res.body.detail, new RegExp(`^The ERP agent answered GET ${erpGet.pathPrefix} with an answer that is not`))
