@@ -32,10 +32,11 @@ const links: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Link a Procore record to its ERP twin',
         description:
           'Both records must be known, live, of the type and unlinked (409 names the existing link). Answers 201 ' +
-          'once the link is committed and the pair compared: `discrepancyId` is set when fields differ. Writing ' +
-          "the ERP id into the Procore record's origin_id (and the ERP code into origin_code where the type has " +
-          'one) follows in a job, one Procore call: `origin` is `pending` until it is `set` (or `failed`, with ' +
-          '`originError`); follow it at the `Location` of the link. Project cost ' +
+          "once the link is committed. Writing the ERP id into the Procore record's origin_id (and the ERP code " +
+          'into origin_code where the type has one) follows in a job, one Procore call for all the links waiting, ' +
+          'which then compares each pair: `origin` is `pending` until it is `set` (or `failed`, with ' +
+          '`originError`), and `discrepancyId` is set from then on when fields differ; follow it at the ' +
+          '`Location` of the link. Project cost ' +
           "codes link only within linked projects. The type's link prerequisites must hold (a project: not synced " +
           'to another job, the job active, the project ERP-integrated on the ERP standard cost code list): a ' +
           'refusal is a 422 whose `unmet` lists each with its code, detail and fix; `fix: true` meets the fixable ' +
