@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import type { AppContext } from '../context.js'
 import type { Db } from '../db/database.js'
 import type { Side } from '../db/tables/records.js'
@@ -22,10 +23,24 @@ export async function companyErpKind(db: Db, companyId: string): Promise<ErpKind
   return row.erp_system
 }
 
-async function parentIds(db: Db, companyId: string, type: RecordType, link: { procoreId: string; erpId: string }) {
+/**
+ * The parents of a link's two records, from their snapshots, and the Procore record itself when a read saw it less
+ * than `procoreSeenWithinMs` ago (0: never).
+ */
+async function stored(
+  db: Db,
+  companyId: string,
+  type: RecordType,
+  link: { procoreId: string; erpId: string },
+  procoreSeenWithinMs: number,
+) {
   const rows = await db
     .selectFrom('record_snapshots')
     .select(['side', 'parent_id'])
+    .select(
+      sql<Json | null>`case when side = 'procore' and deleted_at is null
+        and seen_at > now() - make_interval(secs => ${procoreSeenWithinMs / 1000}) then raw end`.as('recent'),
+    )
     .where('company_id', '=', companyId)
     .where('type', '=', type)
     .where((eb) =>
@@ -35,22 +50,37 @@ async function parentIds(db: Db, companyId: string, type: RecordType, link: { pr
       ]),
     )
     .execute()
+  const procore = rows.find((r) => r.side === 'procore')
   return {
-    procore: rows.find((r) => r.side === 'procore')?.parent_id ?? null,
-    erp: rows.find((r) => r.side === 'erp')?.parent_id ?? null,
+    parents: { procore: procore?.parent_id ?? null, erp: rows.find((r) => r.side === 'erp')?.parent_id ?? null },
+    recentProcore: procore?.recent ?? null,
   }
 }
 
-/** Both records of a link as they are now (null: gone on that side). Never inside a transaction. */
+/**
+ * Both records of a link as they are now (null: gone on that side). Never inside a transaction.
+ *
+ * `procoreSeenWithinMs` lets a Procore record that a read saw that recently stand in for reading it again: the
+ * read that brought the change being propagated, typically. Procore's API calls are the scarce resource, and a
+ * change after that read brings a webhook of its own and so another comparison. The ERP record is always read:
+ * its version guards the write.
+ */
 export async function readBoth(
   ctx: AppContext,
   companyId: string,
   type: RecordType,
   link: { procoreId: string; erpId: string },
+  { procoreSeenWithinMs = 0 }: { procoreSeenWithinMs?: number } = {},
 ) {
-  const parents = await parentIds(ctx.db, companyId, type, link)
-  const [procore, erp] = await Promise.all([procoreRecords(ctx, companyId), erpRecords(ctx, companyId)])
-  const [p, e] = await bothEnded(procore.get(type, link.procoreId, parents.procore), erp.get(type, link.erpId))
+  const { parents, recentProcore } = await stored(ctx.db, companyId, type, link, procoreSeenWithinMs)
+  const [procore, erp] = await Promise.all([
+    recentProcore ? undefined : procoreRecords(ctx, companyId),
+    erpRecords(ctx, companyId),
+  ])
+  const [p, e] = await bothEnded(
+    procore ? procore.get(type, link.procoreId, parents.procore) : Promise.resolve(recentProcore),
+    erp.get(type, link.erpId),
+  )
   return { procore: p ? mapRecord(type, 'procore', p) : null, erp: e ? mapRecord(type, 'erp', e) : null, parents }
 }
 

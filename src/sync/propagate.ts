@@ -15,13 +15,18 @@ import { clearFailed, flagFailed } from './status.js'
 
 const actor = system('propagate')
 
+/** A Procore record a read saw this recently is not read again before its fields are propagated. */
+export const RECENT_READ_MS = 5000
+
 /**
  * Writes the owned fields of one link to the side that is behind. Decides on a fresh read of
- * both sides (never on snapshots alone, which may lag), writes through the connectors outside
- * any transaction, then stores what was written and audits it in one transaction. The stored
- * snapshot now agrees with the other side, so the echo of our own write (webhook or
- * notification) finds nothing to do. A record changed between our read and our write (the
- * ERP's version moved) is read again, at most three times.
+ * both sides (never on snapshots that may lag): the ERP record is read, and the Procore record
+ * too unless a read saw it in the last RECENT_READ_MS (the read that brought this change,
+ * typically; see readBoth). Writes through the connectors outside any transaction, then stores
+ * what was written and audits it in one transaction. The stored snapshot now agrees with the
+ * other side, so the echo of our own write (webhook or notification) finds nothing to do. A
+ * record changed between our read and our write (the ERP's version moved) is read again, at most
+ * three times.
  *
  * Returns normally when done or refused (the record shows `failed` with the reason); throws on
  * transient failures so the job retries with backoff.
@@ -54,7 +59,7 @@ export async function propagateLink(
 
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const live = await readBoth(ctx, companyId, type, link)
+      const live = await readBoth(ctx, companyId, type, link, { procoreSeenWithinMs: RECENT_READ_MS })
       if (!live.procore || !live.erp) {
         await markDeleted(ctx.db, companyId, !live.procore ? 'procore' : 'erp', type, [
           !live.procore ? link.procoreId : link.erpId,
