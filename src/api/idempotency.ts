@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { sql } from 'kysely'
 import type { Db } from '../db/database.js'
+import { executePrepared } from '../db/pool.js'
 
 /** How long a request may hold a key before a retry may take it over (the first was presumably lost). */
 const LEASE_SECONDS = 300
@@ -43,23 +44,27 @@ export async function claimKey(
   ttlHours: number,
 ): Promise<Claim> {
   for (let attempt = 0; attempt < 2; attempt++) {
-    const inserted = await db
-      .insertInto('idempotency_keys')
-      .values({
-        api_key_id: ref.apiKeyId,
-        key: ref.key,
-        method: request.method,
-        route: request.route,
-        fingerprint: request.fingerprint,
-        locked_until: sql<Date>`now() + make_interval(secs => ${LEASE_SECONDS})`,
-        response_status: null,
-        response_headers: null,
-        response_body: null,
-        completed_at: null,
-      })
-      .onConflict((oc) => oc.columns(['api_key_id', 'key']).doNothing())
-      .returning('key')
-      .executeTakeFirst()
+    const {
+      rows: [inserted],
+    } = await executePrepared(
+      db,
+      db
+        .insertInto('idempotency_keys')
+        .values({
+          api_key_id: ref.apiKeyId,
+          key: ref.key,
+          method: request.method,
+          route: request.route,
+          fingerprint: request.fingerprint,
+          locked_until: sql<Date>`now() + make_interval(secs => ${LEASE_SECONDS})`,
+          response_status: null,
+          response_headers: null,
+          response_body: null,
+          completed_at: null,
+        })
+        .onConflict((oc) => oc.columns(['api_key_id', 'key']).doNothing())
+        .returning('key'),
+    )
     if (inserted) return { kind: 'claimed' }
 
     const existing = await db
@@ -105,18 +110,20 @@ export async function complete(
   ref: KeyRef,
   response: { status: number; headers: Record<string, string>; body: string },
 ) {
-  await db
-    .updateTable('idempotency_keys')
-    .set({
-      response_status: response.status,
-      response_headers: JSON.stringify(response.headers),
-      response_body: response.body,
-      completed_at: new Date(),
-      locked_until: null,
-    })
-    .where('api_key_id', '=', ref.apiKeyId)
-    .where('key', '=', ref.key)
-    .execute()
+  await executePrepared(
+    db,
+    db
+      .updateTable('idempotency_keys')
+      .set({
+        response_status: response.status,
+        response_headers: JSON.stringify(response.headers),
+        response_body: response.body,
+        completed_at: new Date(),
+        locked_until: null,
+      })
+      .where('api_key_id', '=', ref.apiKeyId)
+      .where('key', '=', ref.key),
+  )
 }
 
 /** Forgets an unfinished claim so that the caller may retry (after a 5xx, or an aborted request). */

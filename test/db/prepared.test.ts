@@ -3,6 +3,8 @@
 import { sql } from 'kysely'
 import { pino } from 'pino'
 import t from 'tap'
+import { claimKey, complete } from '../../src/api/idempotency.js'
+import { createApiKey } from '../../src/auth/api-keys.js'
 import { createDb, executePrepared, PREPARED } from '../../src/db/pool.js'
 import { testDatabase } from '../helpers/db.js'
 
@@ -51,6 +53,19 @@ t.test('prepared statements', async (t) => {
     const statements = await preparedHere()
     t.ok(statements.some((s) => s.endsWith('select 1 as one')))
     t.ok(statements.some((s) => s.endsWith('select 2 as two')))
+  })
+
+  await t.test("an Idempotency-Key's claim and its completion, on every keyed write, are prepared", async (t) => {
+    const { id } = (await createApiKey(db, { name: 'writer', role: 'operator', companyIds: null })).apiKey
+    const request = { method: 'POST', route: '/v1/things', fingerprint: 'f1' }
+    for (const key of ['k1', 'k2']) {
+      t.same(await claimKey(db, { apiKeyId: id, key }, request, 24), { kind: 'claimed' })
+      await complete(db, { apiKeyId: id, key }, { status: 201, headers: {}, body: '{}' })
+    }
+    t.match(await claimKey(db, { apiKeyId: id, key: 'k1' }, request, 24), { kind: 'replay', status: 201 })
+    const statements = await preparedHere()
+    t.equal(statements.filter((s) => s.includes('insert into "idempotency_keys"')).length, 1, 'the claim')
+    t.equal(statements.filter((s) => s.includes('update "idempotency_keys"')).length, 1, 'the completion')
   })
 
   await t.test('a failing marked statement fails its caller only; the connection goes on', async (t) => {
