@@ -55,6 +55,7 @@ export function createDb(options: DbOptions, log: Pick<Logger, 'error' | 'warn'>
     await Promise.all([...open].map((client) => new Promise((resolve) => client.once('end', resolve))))
   }
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  pools.set(db, pool)
   return { db, pool }
 }
 
@@ -66,6 +67,10 @@ export function createDb(options: DbOptions, log: Pick<Logger, 'error' | 'warn'>
  * run a query builder through `executePrepared`.
  */
 export const PREPARED = '/* prepared */ '
+
+/** The pool under each handle createDb made: a preparedStatement run outside a transaction goes to it directly. */
+const pools = new WeakMap<Db, pg.Pool>()
+const WRITES = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE'])
 
 const statementNames = new Map<string, string>()
 
@@ -119,18 +124,25 @@ const placeholders = new Proxy(
 export function preparedStatement<A extends object, R>(
   build: (params: A) => RawBuilder<R>,
 ): (db: Db, args: A) => Promise<QueryResult<R>> {
-  let compiled: { sql: string; parameters: readonly unknown[] } | undefined
+  let compiled: { name: string; sql: string; parameters: readonly unknown[] } | undefined
   return async (db, args) => {
     if (compiled === undefined) {
       const { sql, parameters } = build(placeholders as unknown as A).compile(db)
-      compiled = { sql: PREPARED + sql, parameters }
+      compiled = { name: statementName(PREPARED + sql), sql: PREPARED + sql, parameters }
     }
-    const { sql, parameters } = compiled
+    const { name, sql, parameters } = compiled
     const values = new Array<unknown>(parameters.length)
     for (let i = 0; i < parameters.length; i++) {
       const p = parameters[i]
       values[i] = p instanceof Parameter ? (args as Record<string, unknown>)[p.name] : p
     }
-    return db.executeQuery<R>(CompiledQuery.raw(sql, values))
+    // Outside a transaction, straight to the pool: Kysely's executor would add only promise hops here.
+    const pool = pools.get(db)
+    if (pool === undefined) return db.executeQuery<R>(CompiledQuery.raw(sql, values))
+    const result = await pool.query<R & pg.QueryResultRow>({ name, text: sql, values })
+    // As Kysely's PostgreSQL driver reports it.
+    return WRITES.has(result.command)
+      ? { rows: result.rows, numAffectedRows: BigInt(result.rowCount ?? 0) }
+      : { rows: result.rows }
   }
 }

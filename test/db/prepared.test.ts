@@ -84,8 +84,15 @@ t.test('prepared statements', async (t) => {
       /roll back/,
     )
     t.same(await db.selectFrom('companies').select('id').where('id', '=', '301').execute(), [], 'rolled back with it')
-    await insert(db, { id: '302', name: 'Delta' })
+    const outside = await insert(db, { id: '302', name: 'Delta' })
+    t.same(outside.rows, [{ id: '302' }])
+    t.equal(outside.numAffectedRows, 1n, 'a write reports its rows, as Kysely does')
     t.same(await db.selectFrom('companies').select('name').where('id', '=', '302').execute(), [{ name: 'Delta' }])
+    t.equal(
+      (await preparedHere()).filter((s) => s.includes('insert into companies')).length,
+      1,
+      'one prepared statement, in a transaction or not',
+    )
   })
 
   await t.test('a statement whose text would depend on an argument’s value is refused when built', async (t) => {
