@@ -14,7 +14,7 @@ import type { DestinationStream, Logger } from 'pino'
 import type pg from 'pg'
 import type { Dispatcher } from 'undici'
 import type { Config } from './config.js'
-import { createLogger } from './logger.js'
+import { createLogger, RequestLogger } from './logger.js'
 import type { AppContext } from './context.js'
 import { SecretBox, parseKeyRing } from './crypto/secrets.js'
 import { createDb } from './db/pool.js'
@@ -153,6 +153,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     keepAliveTimeout: 5000,
     return503OnClosing: true,
     logController: new OneLinePerRequest(),
+    // A route's own log level (none here so far) takes pino's child at once; otherwise it is made on first use.
+    childLoggerFactory: (logger, bindings, options) =>
+      options.level === undefined
+        ? (new RequestLogger(logger as Logger, bindings) as unknown as FastifyBaseLogger)
+        : logger.child(bindings, options),
     // Router refusals (a malformed escape, an over-long path segment) and broken HTTP are problems too.
     frameworkErrors,
     clientErrorHandler,
