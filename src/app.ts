@@ -14,7 +14,7 @@ import type { DestinationStream, Logger } from 'pino'
 import type pg from 'pg'
 import type { Dispatcher } from 'undici'
 import type { Config } from './config.js'
-import { createLogger } from './logger.js'
+import { createLogger, RequestLogger } from './logger.js'
 import type { AppContext } from './context.js'
 import { SecretBox, parseKeyRing } from './crypto/secrets.js'
 import { createDb } from './db/pool.js'
@@ -99,6 +99,8 @@ function serializersOnFirstUse(): SerializerFactory {
 class OneLinePerRequest extends LogController {
   override incomingRequest() {}
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply) {
+    // Below the level, nothing to compose (webhook deliveries run at thousands a second).
+    if (!(request.log as Logger).isLevelEnabled(error ? 'error' : 'info')) return
     // The path only: query strings can carry one-time codes (the OAuth callback's).
     const path = request.url.split('?')[0]
     const ms = Math.round(reply.elapsedTime)
@@ -151,6 +153,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     keepAliveTimeout: 5000,
     return503OnClosing: true,
     logController: new OneLinePerRequest(),
+    // A route's own log level (none here so far) takes pino's child at once; otherwise it is made on first use.
+    childLoggerFactory: (logger, bindings, options) =>
+      options.level === undefined
+        ? (new RequestLogger(logger as Logger, bindings) as unknown as FastifyBaseLogger)
+        : logger.child(bindings, options),
     // Router refusals (a malformed escape, an over-long path segment) and broken HTTP are problems too.
     frameworkErrors,
     clientErrorHandler,
@@ -160,8 +167,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   let validators: FastifySchemaCompiler<unknown> | undefined
   app.setValidatorCompiler(compileOnFirstUse((route) => (validators ??= requestValidatorCompiler())(route)))
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Hooks every request runs are callback-style: an async hook costs a promise and a microtask turn per request.
+  app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id)
+    done()
   })
   // JSON only: any other body type is answered 415 rather than parsed as a string.
   app.removeContentTypeParser('text/plain')

@@ -26,9 +26,18 @@ const procoreWebhooks: FastifyPluginAsyncTypebox = async (app) => {
     '/webhooks/procore',
     {
       bodyLimit: BODY_LIMIT,
-      onRequest: async (request, reply) => {
+      // Callback-style: an authentic delivery is known from memory at once, no promise (see authenticateWebhook).
+      onRequest: (request, reply, done) => {
         const startedAt = Date.now() - reply.elapsedTime
-        companies.set(request, await authenticateWebhook(app.ctx, request.headers.authorization, startedAt))
+        const company = authenticateWebhook(app.ctx, request.headers.authorization, startedAt)
+        if (typeof company === 'string') {
+          companies.set(request, company)
+          return done()
+        }
+        company.then((id) => {
+          companies.set(request, id)
+          done()
+        }, done)
       },
       schema: {
         tags: ['webhooks'],

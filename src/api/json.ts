@@ -105,7 +105,20 @@ export function requestValidatorCompiler(): FastifySchemaCompiler<unknown> {
   const json = new Ajv({ ...ajvOptions, coerceTypes: false })
   for (const ajv of [text, json]) addFormats.default(ajv)
   return ({ schema, httpPart }) =>
-    httpPart === 'body' ? json.compile(schema as object) : finiteOnly(text.compile(schema as object))
+    httpPart === 'body'
+      ? json.compile(schema as object)
+      : numeric(schema)
+        ? finiteOnly(text.compile(schema as object))
+        : text.compile(schema as object)
+}
+
+/** Whether a schema types anything as a number: only then can coercion make an Infinity. */
+function numeric(schema: unknown): boolean {
+  if (Array.isArray(schema)) return schema.some(numeric)
+  if (schema === null || typeof schema !== 'object') return false
+  const type: unknown = (schema as { type?: unknown }).type
+  if ([type].flat().some((t) => t === 'number' || t === 'integer')) return true
+  return Object.values(schema).some(numeric)
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { Kysely, PostgresDialect, type Compilable, type QueryResult } from 'kysely'
+import { CompiledQuery, Kysely, PostgresDialect, type Compilable, type QueryResult, type RawBuilder } from 'kysely'
 import pg from 'pg'
 import type { Logger } from 'pino'
 import type { Database, Db } from './database.js'
@@ -55,6 +55,7 @@ export function createDb(options: DbOptions, log: Pick<Logger, 'error' | 'warn'>
     await Promise.all([...open].map((client) => new Promise((resolve) => client.once('end', resolve))))
   }
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  pools.set(db, pool)
   return { db, pool }
 }
 
@@ -66,6 +67,10 @@ export function createDb(options: DbOptions, log: Pick<Logger, 'error' | 'warn'>
  * run a query builder through `executePrepared`.
  */
 export const PREPARED = '/* prepared */ '
+
+/** The pool under each handle createDb made: a preparedStatement run outside a transaction goes to it directly. */
+const pools = new WeakMap<Db, pg.Pool>()
+const WRITES = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE'])
 
 const statementNames = new Map<string, string>()
 
@@ -91,4 +96,53 @@ function prepareMarked(client: pg.PoolClient): void {
 export async function executePrepared<R>(db: Db, query: Compilable<R>): Promise<QueryResult<R>> {
   const compiled = query.compile()
   return db.executeQuery<R>({ ...compiled, sql: PREPARED + compiled.sql })
+}
+
+/** A named parameter of a preparedStatement: replaced by that argument's value on every call. */
+class Parameter {
+  constructor(readonly name: string) {}
+  // Building a statement's text from a parameter's value would freeze the first call's value into every call.
+  [Symbol.toPrimitive](): never {
+    throw new Error(`preparedStatement: the parameter ${this.name} is only a placeholder while the statement is built`)
+  }
+}
+
+const placeholders = new Proxy(
+  {},
+  {
+    get: (_target, name) => (typeof name === 'string' ? new Parameter(name) : undefined),
+  },
+)
+
+/**
+ * A hot statement whose text is built and compiled once, at its first call, and then only executed with each call's
+ * arguments, prepared (see PREPARED): no query building or compiling per call. `build` receives placeholders, one per
+ * argument, and writes them where values go (`${p.companyId}::bigint`); it must not branch on them, so a statement
+ * with several shapes is one preparedStatement per shape. Values written as literals in `build` are the same on
+ * every call.
+ */
+export function preparedStatement<A extends object, R>(
+  build: (params: A) => RawBuilder<R>,
+): (db: Db, args: A) => Promise<QueryResult<R>> {
+  let compiled: { name: string; sql: string; parameters: readonly unknown[] } | undefined
+  return async (db, args) => {
+    if (compiled === undefined) {
+      const { sql, parameters } = build(placeholders as unknown as A).compile(db)
+      compiled = { name: statementName(PREPARED + sql), sql: PREPARED + sql, parameters }
+    }
+    const { name, sql, parameters } = compiled
+    const values = new Array<unknown>(parameters.length)
+    for (let i = 0; i < parameters.length; i++) {
+      const p = parameters[i]
+      values[i] = p instanceof Parameter ? (args as Record<string, unknown>)[p.name] : p
+    }
+    // Outside a transaction, straight to the pool: Kysely's executor would add only promise hops here.
+    const pool = pools.get(db)
+    if (pool === undefined) return db.executeQuery<R>(CompiledQuery.raw(sql, values))
+    const result = await pool.query<R & pg.QueryResultRow>({ name, text: sql, values })
+    // As Kysely's PostgreSQL driver reports it.
+    return WRITES.has(result.command)
+      ? { rows: result.rows, numAffectedRows: BigInt(result.rowCount ?? 0) }
+      : { rows: result.rows }
+  }
 }

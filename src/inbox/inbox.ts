@@ -1,11 +1,11 @@
 import { sql, type Selectable } from 'kysely'
 import { Type, type Static } from 'typebox'
 import { transaction, type Db } from '../db/database.js'
-import { PREPARED } from '../db/pool.js'
+import { preparedStatement } from '../db/pool.js'
 import { Sides, type InboxEventsTable, type InboxStatus, type Side } from '../db/tables/records.js'
 import { conflict, notFound } from '../errors.js'
 import { keyset, type Page, type PageRequest } from '../api/pagination.js'
-import { addJobExpression, addKeyedJob, job } from '../jobs/queue.js'
+import { addKeyedJob, addKeyedJobExpression, job, keyedJobSpec, type JobSpec } from '../jobs/queue.js'
 import { declareTask } from '../jobs/task.js'
 import type { InboxEvent } from '../schemas/webhook-events.js'
 import { RecordTypes, type RecordType } from '../sync/registry.js'
@@ -72,25 +72,65 @@ export async function storeEvent(
   event: IncomingEvent,
 ): Promise<{ id: string | null; duplicate: boolean; status: InboxStatus }> {
   event = storable(event)
-  const status: InboxStatus =
-    event.quarantineReason || !event.recordType || !event.resourceId ? 'quarantined' : 'queued'
-  const lastError = status === 'quarantined' ? (event.quarantineReason ?? 'no record type or id we consume') : null
-  const drain = job(DrainInboxTask, { companyId: event.companyId, source: event.source })
-  const jobKey = DrainInboxTask.jobKey!(drain.payload as DrainInboxPayload)
-  const ensureJob = sql`case when exists (select 1 from graphile_worker._private_jobs where key = ${jobKey}
-      and locked_at is null and run_at <= now() and attempts < max_attempts and payload->>'sweep' is null)
-    then null else ${addJobExpression(drain)} end`
-  const { rows } = await sql<{ id: string | null; job_id: string | null }>`${sql.raw(PREPARED)}with stored as (
-      insert into inbox_events (company_id, source, dedupe_key, headers, body, event_type, record_type, resource_id,
-        status, last_error)
-      values (${event.companyId}::bigint, ${event.source}, ${event.dedupeKey}, ${JSON.stringify(event.headers)}::jsonb,
-        ${event.body}, ${event.eventType}, ${event.recordType}, ${event.resourceId}, ${status}, ${lastError})
-      on conflict (company_id, source, dedupe_key) do nothing
-      returning id)
-    select (select id::text from stored) as id, ${status === 'queued' ? ensureJob : sql`null`} as job_id`.execute(db)
+  const queued = !event.quarantineReason && !!event.recordType && !!event.resourceId
+  const row: StoredRow = {
+    companyId: event.companyId,
+    source: event.source,
+    dedupeKey: event.dedupeKey,
+    headers: JSON.stringify(event.headers),
+    body: event.body,
+    eventType: event.eventType,
+    recordType: event.recordType,
+    resourceId: event.resourceId,
+  }
+  const { rows } = queued
+    ? await storeQueued(db, {
+        ...row,
+        ...keyedJobSpec(job(DrainInboxTask, { companyId: event.companyId, source: event.source })),
+      })
+    : await storeQuarantined(db, {
+        ...row,
+        lastError: event.quarantineReason ?? 'no record type or id we consume',
+      })
   const id = rows[0]?.id ?? null
+  const status: InboxStatus = queued ? 'queued' : 'quarantined'
   return id === null ? { id: null, duplicate: true, status } : { id, duplicate: false, status }
 }
+
+interface StoredRow {
+  companyId: string
+  source: Side
+  dedupeKey: string
+  /** JSON text. */
+  headers: string
+  body: string
+  eventType: string | null
+  recordType: RecordType | null
+  resourceId: string | null
+}
+
+/** The insert of storeEvent, the same text for every event of one status: built once, prepared per connection. */
+const insertEvent = (p: StoredRow, status: InboxStatus, lastError: unknown) =>
+  sql`insert into inbox_events (company_id, source, dedupe_key, headers, body, event_type, record_type, resource_id,
+      status, last_error)
+    values (${p.companyId}::bigint, ${p.source}, ${p.dedupeKey}, ${p.headers}::jsonb, ${p.body}, ${p.eventType},
+      ${p.recordType}, ${p.resourceId}, ${status}, ${lastError})
+    on conflict (company_id, source, dedupe_key) do nothing
+    returning id`
+
+/** A queued event's insert, and its company's drain job (its JobSpec) unless one is due and not yet started. */
+const storeQueued = preparedStatement<StoredRow & JobSpec, { id: string | null; job_id: string | null }>(
+  (p) => sql`with stored as (${insertEvent(p, 'queued', null)})
+    select (select id::text from stored) as id,
+      case when exists (select 1 from graphile_worker._private_jobs where key = ${p.jobKey}
+        and locked_at is null and run_at <= now() and attempts < max_attempts and payload->>'sweep' is null)
+      then null else ${addKeyedJobExpression(p)} end as job_id`,
+)
+
+const storeQuarantined = preparedStatement<StoredRow & { lastError: string }, { id: string | null }>(
+  (p) => sql`with stored as (${insertEvent(p, 'quarantined', p.lastError)})
+    select (select id::text from stored) as id`,
+)
 
 /** Deliveries are acknowledged within ACK_BUDGET_MS (3 s): a sweep this late finds every acknowledged event. */
 export const SWEEP_AFTER_MS = 4000

@@ -66,7 +66,7 @@ export async function enqueueMany(db: Db, jobs: readonly JobRequest[]): Promise<
       // it acts on before the caller's data existed. add_job detaches the running job from its key and queues anew.
       const keys = new Set(added.rows.map((r) => r.key))
       for (const s of batch.slice(i, i + 1000))
-        if (s.jobKey !== null && !keys.has(s.jobKey)) await sql`select ${keyedAdd(s)}`.execute(db)
+        if (s.jobKey !== null && !keys.has(s.jobKey)) await sql`select ${addKeyedJobExpression(s)}`.execute(db)
     }
   }
 }
@@ -79,10 +79,21 @@ export async function enqueueMany(db: Db, jobs: readonly JobRequest[]): Promise<
  * then adds again, which finds the job locked and detaches it from the key, so a new job is queued.
  */
 export function addJobExpression(request: JobRequest): RawBuilder<string | null> {
-  return keyedAdd(toSpec(request))
+  return addKeyedJobExpression(toSpec(request))
 }
 
-function keyedAdd(s: Spec): RawBuilder<string | null> {
+/**
+ * A keyed job request (`replace` or `preserve_run_at`) as SQL takes it: its task's defaults applied, its payload
+ * checked and serialised. The values of addKeyedJobExpression, for a prepared statement that takes them as parameters.
+ */
+export function keyedJobSpec(request: JobRequest): JobSpec {
+  const s = toSpec(request)
+  if (s.jobKey === null || s.jobKeyMode === 'unsafe_dedupe') throw new Error('keyedJobSpec: a keyed job only')
+  return s
+}
+
+/** addJobExpression of a job whose values (keyedJobSpec) may be a prepared statement's parameters. */
+export function addKeyedJobExpression(s: JobSpec): RawBuilder<string | null> {
   if (s.jobKey === null || s.jobKeyMode === 'unsafe_dedupe') throw new Error('addJobExpression: a keyed job only')
   const add = sql`(graphile_worker.add_job(${s.task}, ${s.payload}::json, queue_name => ${s.queueName}::text,
     run_at => ${s.runAt}::timestamptz, max_attempts => ${s.maxAttempts}::int, job_key => ${s.jobKey}::text,
@@ -113,7 +124,7 @@ export async function joinKeyedJob(tx: Tx, request: JobRequest): Promise<void> {
   // that failed and waits to be retried is replaced (its attempts start again), as adding always did.
   await sql`select case when exists (select 1 from graphile_worker._private_jobs where key = ${s.jobKey}
       and locked_at is null and attempts = 0 and run_at <= now())
-    then null else ${keyedAdd(s)} end`.execute(tx)
+    then null else ${addKeyedJobExpression(s)} end`.execute(tx)
 }
 
 /**
@@ -127,7 +138,7 @@ export async function awaitJoiners(db: Db, jobKey: string): Promise<void> {
 
 const joinLock = (jobKey: string) => sql`hashtextextended(${`join:${jobKey}`}, 0)`
 
-type Spec = {
+export type JobSpec = {
   task: string
   payload: string
   queueName: string | null
@@ -137,7 +148,7 @@ type Spec = {
   jobKeyMode: JobKeyMode
 }
 
-function toSpec({ task, payload, options }: JobRequest): Spec {
+function toSpec({ task, payload, options }: JobRequest): JobSpec {
   const problem = payloadProblem(task, payload)
   if (problem !== undefined) throw new Error(`Cannot enqueue: ${problem}`)
   return {
@@ -152,7 +163,7 @@ function toSpec({ task, payload, options }: JobRequest): Spec {
 }
 
 /** One statement may not add two jobs with one key: the later one wins, as two adds in a row would. */
-function lastPerKey(specs: Spec[]): Spec[] {
+function lastPerKey(specs: JobSpec[]): JobSpec[] {
   const last = new Map(specs.map((s, i) => [s.jobKey, i]))
   return specs.filter((s, i) => s.jobKey === null || last.get(s.jobKey) === i)
 }

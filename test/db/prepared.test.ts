@@ -5,7 +5,7 @@ import { pino } from 'pino'
 import t from 'tap'
 import { claimKey, complete } from '../../src/api/idempotency.js'
 import { createApiKey } from '../../src/auth/api-keys.js'
-import { createDb, executePrepared, PREPARED } from '../../src/db/pool.js'
+import { createDb, executePrepared, PREPARED, preparedStatement } from '../../src/db/pool.js'
 import { testDatabase } from '../helpers/db.js'
 
 t.test('prepared statements', async (t) => {
@@ -71,5 +71,47 @@ t.test('prepared statements', async (t) => {
   await t.test('a failing marked statement fails its caller only; the connection goes on', async (t) => {
     await t.rejects(sql`${sql.raw(PREPARED)}select 1 / ${0}::int as boom`.execute(db), /division by zero/)
     t.same((await sql<{ ok: number }>`${sql.raw(PREPARED)}select ${1}::int as ok`.execute(db)).rows, [{ ok: 1 }])
+  })
+  await t.test('a preparedStatement is built once, runs prepared, and takes each call’s arguments', async (t) => {
+    let builds = 0
+    const sum = preparedStatement<{ a: number; b: number | null }, { total: number | null; label: string }>((p) => {
+      builds++
+      return sql`select ${p.a}::int + ${p.b}::int as total, ${'fixed'}::text as label`
+    })
+    t.same((await sum(db, { a: 2, b: 3 })).rows, [{ total: 5, label: 'fixed' }])
+    t.same((await sum(db, { a: 40, b: 2 })).rows, [{ total: 42, label: 'fixed' }])
+    t.same((await sum(db, { a: 1, b: null })).rows, [{ total: null, label: 'fixed' }], 'null is a value too')
+    t.equal(builds, 1, 'the text was built and compiled at the first call only')
+    const statements = (await preparedHere()).filter((s) => s.includes('as total'))
+    t.equal(statements.length, 1, 'one prepared statement for every call')
+    t.ok(statements[0]!.startsWith(PREPARED))
+  })
+
+  await t.test('a preparedStatement runs in the transaction it is given', async (t) => {
+    const insert = preparedStatement<{ id: string; name: string }, { id: string }>(
+      (p) => sql`insert into companies (id, name, erp_system) values (${p.id}, ${p.name}, 'generic') returning id`,
+    )
+    await t.rejects(
+      db.transaction().execute(async (tx) => {
+        t.same((await insert(tx, { id: '301', name: 'Gamma' })).rows, [{ id: '301' }])
+        throw new Error('roll back')
+      }),
+      /roll back/,
+    )
+    t.same(await db.selectFrom('companies').select('id').where('id', '=', '301').execute(), [], 'rolled back with it')
+    const outside = await insert(db, { id: '302', name: 'Delta' })
+    t.same(outside.rows, [{ id: '302' }])
+    t.equal(outside.numAffectedRows, 1n, 'a write reports its rows, as Kysely does')
+    t.same(await db.selectFrom('companies').select('name').where('id', '=', '302').execute(), [{ name: 'Delta' }])
+    t.equal(
+      (await preparedHere()).filter((s) => s.includes('insert into companies')).length,
+      1,
+      'one prepared statement, in a transaction or not',
+    )
+  })
+
+  await t.test('a statement whose text would depend on an argument’s value is refused when built', async (t) => {
+    const bad = preparedStatement<{ id: string }, { n: number }>((p) => sql`select ${`job:${p.id}`}::text as n`)
+    await t.rejects(bad(db, { id: '1' }), /only a placeholder/)
   })
 })

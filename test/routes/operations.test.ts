@@ -98,6 +98,43 @@ t.test('request ids are accepted or generated, echoed, and in every log line; se
   t.notOk(all.includes(key.slice(21)), 'the API key never reaches the log')
 })
 
+t.test('a request’s child logger is made only when the request writes a line', async (t) => {
+  const lines: Record<string, unknown>[] = []
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l))
+      done()
+    },
+  })
+  const logger = pino(loggerOptions({ logLevel: 'warn' }), sink)
+  let children = 0
+  const child = logger.child.bind(logger)
+  logger.child = ((...args: Parameters<typeof child>) => {
+    children++
+    return child(...args)
+  }) as typeof logger.child
+  const app = await buildApp(loadConfig({ ...testEnv(await testDatabase(t)), LOG_LEVEL: 'warn' }), { logger })
+  t.teardown(() => app.close())
+
+  const before = children
+  const live = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'quiet-1' } })
+  t.equal(live.statusCode, 200)
+  t.equal(children, before, 'below its level a request makes no child logger')
+
+  logger.level = 'info'
+  await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'heard-1' } })
+  t.equal(children, before + 1, 'one child, made for the request’s line')
+  t.match(
+    lines.filter((l) => l.reqId === 'heard-1'),
+    [{ level: 30, path: '/health/live', statusCode: 200 }],
+    'the line is the child’s: the request id bound',
+  )
+  t.notOk(
+    lines.some((l) => l.reqId === 'quiet-1'),
+    'nothing was written for the quiet request',
+  )
+})
+
 t.test('the logger redacts credentials wherever components put them', async (t) => {
   let out = ''
   const log = pino(
