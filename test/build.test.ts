@@ -178,7 +178,7 @@ t.test('the built service writes a code cache once ready, starts from it, and st
   const cacheDir = await mkdtemp(path.join(tmpdir(), 'erp-sync-code-cache-'))
   t.teardown(() => rm(cacheDir, { recursive: true, force: true }))
   const bundle = path.join(outdir, 'src/service.cjs')
-  const file = codeCacheFile(bundle, await readFile(bundle, 'utf8'), cacheDir)
+  const file = codeCacheFile(bundle, await readFile(bundle), cacheDir)
   /** A start (in that cache directory unless `extra` says otherwise); resolves, once stopped, with its codeCache. */
   const start = async (extra: Record<string, string> = {}, nodeOptions: string[] = []) => {
     const server = await startBuilt(
