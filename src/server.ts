@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { ensureFirstAdminKey } from './auth/bootstrap.js'
+import { codeCache } from './code-cache.js'
 import { ConfigError, loadConfig, redactedConfig, type Config } from './config.js'
 import { localKeyRing } from './crypto/keyfile.js'
 import type { EmbeddedDatabase } from './db/embedded.js'
@@ -109,14 +110,18 @@ async function main() {
       await app.listen({ port: config.port, host: config.host })
       lap('listen')
       const base = config.publicUrl
+      const cache = codeCache() // the built service's (src/start.ts)
       app.log.info(
         {
           readyMs: Math.round(performance.now() - started),
           sinceProcessStartMs: Math.round(performance.now()),
           phases,
+          ...(cache && { codeCache: cache.status }),
         },
         `ready: Swagger UI at ${base}/docs`,
       )
+      // Now that the functions a start compiles have been compiled: the next start reads them from the cache.
+      cache?.ready()
       if (firstKey) {
         // After the lines above: on a terminal they are written by a worker thread, which could fall behind.
         await new Promise((resolve) => log.flush(resolve))
@@ -166,4 +171,6 @@ async function prepareDatabase(url: string, config: Config, log: Logger): Promis
   }
 }
 
-await main()
+// Not awaited at the top level: the built service is a CommonJS bundle (src/cli/build.ts). A failure before the
+// start proper (the logger) rejects, which ends the process.
+void main()

@@ -1,12 +1,15 @@
 // The production build as a container runs it: `npm run build`'s bundles start the service (migrating an empty
 // database, or on an embedded PostgreSQL), serve the API and Swagger UI, and run the commands the README names.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import vm from 'node:vm'
+import { crc32 } from 'node:zlib'
 import t, { type Test } from 'tap'
 import { buildBundles } from '../src/cli/build.js'
+import { codeCacheFile } from '../src/code-cache.js'
 import { TEST_ENCRYPTION_KEYS } from './helpers/app.js'
 import { testDatabase } from './helpers/db.js'
 import { startProcoreStandin } from './standins/procore/index.js'
@@ -25,8 +28,8 @@ function env(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 /** `node <outdir>/src/server.js`, as the Dockerfile runs it; resolves once it is ready. */
-async function startBuilt(t: Test, extra: Record<string, string>) {
-  const child = spawn(process.execPath, [path.join(outdir, 'src/server.js')], {
+async function startBuilt(t: Test, extra: Record<string, string>, nodeOptions: string[] = []) {
+  const child = spawn(process.execPath, [...nodeOptions, path.join(outdir, 'src/server.js')], {
     env: env({ NODE_COMPILE_CACHE: path.join(outdir, 'compile-cache'), ...extra }),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -70,19 +73,17 @@ function command(name: string, args: string[], databaseUrl: string) {
 }
 
 t.test('the build is a few files: routes, migrations and node_modules are in the bundles', async (t) => {
-  const files = (await readdir(outdir, { recursive: true })).filter((f) => f.endsWith('.js')).sort()
-  const chunks = files.filter((f) => /^src\/(server|app|chunk|embedded)-\w+\.js$/.test(f))
+  const files = (await readdir(outdir, { recursive: true })).filter((f) => /\.c?js$/.test(f)).sort()
   t.same(
-    files.filter((f) => !chunks.includes(f)),
-    ['src/cli/apikey.js', 'src/cli/migrate.js', 'src/server.js'],
-    'the entry points, and chunks of the service beside them',
+    files.filter((f) => !f.startsWith('src/vendor/')),
+    ['src/cli/apikey.js', 'src/cli/migrate.js', 'src/server.js', 'src/service.cjs'],
+    'the entry points, and the service in one file beside them',
   )
   t.same(
     (await readdir(path.join(outdir, 'src/vendor'))).filter((f) => f.endsWith('.cjs')).sort(),
     ['json5.cjs', 'light-my-request.cjs', 'mime.cjs', 'undici.cjs', 'yaml.cjs'],
     'the packages loaded on first use, each in a file of its own',
   )
-  t.ok(chunks.length <= 8, `${chunks.length} chunks: ${chunks.join(', ')}`)
 })
 
 t.test('the built service migrates an empty database, answers, serves Swagger UI, and stops on SIGTERM', async (t) => {
@@ -170,4 +171,50 @@ t.test('the built service starts an embedded PostgreSQL when DATABASE_URL is uns
   t.match(server.output(), /embedded PostgreSQL is running/)
   t.equal((await fetch(`${server.url}/health/ready`)).status, 200)
   t.equal(await server.stop(), 0, 'stops the embedded PostgreSQL with it')
+})
+
+t.test('the built service writes a code cache once ready, starts from it, and starts without a good one', async (t) => {
+  const databaseUrl = await testDatabase(t, { migrate: true })
+  const cacheDir = await mkdtemp(path.join(tmpdir(), 'erp-sync-code-cache-'))
+  t.teardown(() => rm(cacheDir, { recursive: true, force: true }))
+  const bundle = path.join(outdir, 'src/service.cjs')
+  const file = codeCacheFile(bundle, await readFile(bundle), cacheDir)
+  /** A start (in that cache directory unless `extra` says otherwise); resolves, once stopped, with its codeCache. */
+  const start = async (extra: Record<string, string> = {}, nodeOptions: string[] = []) => {
+    const server = await startBuilt(
+      t,
+      { DATABASE_URL: databaseUrl, NODE_COMPILE_CACHE: cacheDir, ...extra },
+      nodeOptions,
+    )
+    t.equal((await fetch(`${server.url}/health/ready`)).status, 200, 'ready')
+    t.equal(await server.stop(), 0)
+    return /"codeCache":"(\w+)"/.exec(server.output())?.[1]
+  }
+  /** The cache file as the service checks it: a CRC-32 of the rest, then V8's data. */
+  const valid = async () => {
+    const read = await readFile(file)
+    return read.readUInt32BE(0) === crc32(read.subarray(4))
+  }
+
+  t.equal(await start(), 'none', 'the first start has none')
+  t.ok(await valid(), 'and writes one, named after the build')
+  t.equal(await start(), 'used', 'the next start compiles from it')
+
+  await writeFile(file, 'not a code cache')
+  t.equal(await start(), 'rejected', 'a damaged cache is not used')
+  t.ok(await valid(), 'and is written again')
+
+  // Another build's cache under this build's name: V8 refuses it.
+  const other = new vm.Script('"another build"').createCachedData()
+  const crc = Buffer.alloc(4)
+  crc.writeUInt32BE(crc32(other))
+  await writeFile(file, Buffer.concat([crc, other]))
+  t.equal(await start(), 'rejected', "another build's cache is not used")
+  t.equal(await start(), 'used', 'and is replaced')
+
+  // A cache directory that cannot be made: a file is in the way.
+  t.equal(await start({ NODE_COMPILE_CACHE: file }), 'none', 'no cache directory: a start without a cache')
+
+  // Node maps stack traces to the sources only for the code it loads itself.
+  t.equal(await start({}, ['--enable-source-maps']), undefined, 'with source maps: loaded without it')
 })

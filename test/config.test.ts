@@ -30,6 +30,8 @@ t.test('values are converted and validated; each bad one is named with what is e
     [{ PORT: 'abc' }, /PORT: must be integer \(got "abc"\)/],
     [{ PORT: '70000' }, /PORT: .*65535/],
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL: must match pattern/],
+    [{ PUBLIC_URL: 'sync.example.com' }, /PUBLIC_URL: must match format/],
+    [{ PROCORE_API_URL: 'https://api procore com' }, /PROCORE_API_URL: must match format/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL: .*one of fatal, error, warn, info, debug, trace, silent/],
     [{ IDEMPOTENCY_TTL_HOURS: '1' }, /IDEMPOTENCY_TTL_HOURS/],
     [{ MIGRATE_ON_START: 'perhaps' }, /MIGRATE_ON_START: must be boolean/],

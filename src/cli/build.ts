@@ -2,9 +2,9 @@
 // imports into a few files under dist/, so that a process reads those instead of some 1,700 modules from node_modules
 // (which was most of its start-up time). Type checking is `npm run typecheck`'s job.
 //
-//   dist/src/server.js            src/start.ts: Node's compile cache on, then the service
-//   dist/src/server-*.js          src/server.ts; it loads the app (app-*.js) while it prepares the database
-//   dist/src/{app,chunk}-*.js     the rest of the service, and what its chunks share
+//   dist/src/server.js            src/start.ts: runs service.cjs from a V8 code cache made once the service was
+//                                 ready (src/code-cache.ts), so that a start compiles next to nothing
+//   dist/src/service.cjs          src/server.ts and the app, which it loads while it prepares the database
 //   dist/src/vendor/*.cjs         packages loaded on their first use (ON_FIRST_USE)
 //   dist/src/cli/{migrate,apikey}.js
 import { readFile, rm } from 'node:fs/promises'
@@ -61,6 +61,11 @@ function packageDirname(packages: string[]): Plugin {
   return {
     name: 'package-dirname',
     setup(build) {
+      // Found at run time, not bundled.
+      build.onResolve({ filter: new RegExp(`^(${names})/package\\.json$`) }, (args) => ({
+        path: args.path,
+        external: true,
+      }))
       build.onLoad({ filter: inPackage }, async (args) => {
         const [, name, file] = inPackage.exec(args.path)!
         const source = await readFile(args.path, 'utf8')
@@ -185,23 +190,32 @@ export async function buildBundles(outdir: string): Promise<void> {
     onFirstUse(ON_FIRST_USE, outdir, from, vendored),
   ]
   await Promise.all([
-    // The service: src/start.ts (named server.js) turns on Node's compile cache, then imports src/server.ts, a chunk
-    // of its own, which is therefore compiled from that cache at every start after the first; so is the app.
+    // The service: src/server.ts and all it loads, as one CommonJS file (dist/src/service.cjs), which src/start.ts
+    // (dist/src/server.js) compiles from a V8 code cache of its own (src/code-cache.ts). Its modules are still
+    // evaluated when first imported: esbuild wraps those imported with import() in functions.
     build({
       ...common,
       absWorkingDir: root,
       plugins: plugins('src'),
-      entryPoints: [{ in: 'src/start.ts', out: 'src/server' }],
+      format: 'cjs',
+      banner: {},
+      entryPoints: [{ in: 'src/server.ts', out: 'src/service' }],
+      outExtension: { '.js': '.cjs' },
       outdir,
-      splitting: true,
-      chunkNames: 'src/[name]-[hash]',
     }),
-    // The commands: one file each.
+    // The entry point and the commands: one file each.
     build({
       ...common,
       absWorkingDir: root,
       plugins: plugins('src/cli'),
       entryPoints: ['src/cli/migrate.ts', 'src/cli/apikey.ts'],
+      outdir,
+    }),
+    build({
+      ...common,
+      absWorkingDir: root,
+      plugins: plugins('src'),
+      entryPoints: [{ in: 'src/start.ts', out: 'src/server' }],
       outdir,
     }),
   ])

@@ -176,32 +176,38 @@ export const PaymentSchema = Type.Object({
   status: Type.Optional(Type.Enum(['paid', 'voided'])),
 })
 export type ErpPayment = Static<typeof PaymentSchema>
-const compiledPayment = Compile(PaymentSchema)
+const compiledPayment = onFirstUse(() => Compile(PaymentSchema))
 
 export function parsePaymentPage(body: unknown): { data: ErpPayment[]; next_cursor: string | null } {
-  if (!compiled.page.Check(body))
-    throw new Error(`payments page does not match the protocol: ${describe(compiled.page.Errors(body))}`)
+  if (!compiled.page().Check(body))
+    throw new Error(`payments page does not match the protocol: ${describe(compiled.page().Errors(body))}`)
   const page = body as { data: unknown[]; next_cursor: string | null }
   const data = page.data.map((p) => {
-    if (!compiledPayment.Check(p))
-      throw new Error(`payment does not match the protocol: ${describe(compiledPayment.Errors(p))}`)
+    if (!compiledPayment().Check(p))
+      throw new Error(`payment does not match the protocol: ${describe(compiledPayment().Errors(p))}`)
     return p
   })
   return { data, next_cursor: page.next_cursor }
 }
 
+/** A validator compiled when first used: compiling them all as the module loaded took some 15 ms of every start. */
+function onFirstUse<V>(compile: () => V): () => V {
+  let validator: V | undefined
+  return () => (validator ??= compile())
+}
+
 const compiled = {
-  info: Compile(InfoSchema),
-  page: Compile(PageSchema),
-  problem: Compile(ProblemSchema),
-  recordChanged: Compile(RecordChangedSchema),
+  info: onFirstUse(() => Compile(InfoSchema)),
+  page: onFirstUse(() => Compile(PageSchema)),
+  problem: onFirstUse(() => Compile(ProblemSchema)),
+  recordChanged: onFirstUse(() => Compile(RecordChangedSchema)),
   records: {
-    departments: Compile(RecordSchemas.departments),
-    employees: Compile(RecordSchemas.employees),
-    jobs: Compile(RecordSchemas.jobs),
-    'cost-codes': Compile(RecordSchemas['cost-codes']),
-    vendors: Compile(RecordSchemas.vendors),
-    'ap-invoices': Compile(RecordSchemas['ap-invoices']),
+    departments: onFirstUse(() => Compile(RecordSchemas.departments)),
+    employees: onFirstUse(() => Compile(RecordSchemas.employees)),
+    jobs: onFirstUse(() => Compile(RecordSchemas.jobs)),
+    'cost-codes': onFirstUse(() => Compile(RecordSchemas['cost-codes'])),
+    vendors: onFirstUse(() => Compile(RecordSchemas.vendors)),
+    'ap-invoices': onFirstUse(() => Compile(RecordSchemas['ap-invoices'])),
   },
 }
 
@@ -229,13 +235,13 @@ export function parseInfo(body: unknown): ErpInfo {
     typeof body === 'object' && body !== null ? (body as { protocol_version?: unknown }).protocol_version : undefined
   const major = protocolMajor(reported)
   if (major !== undefined && major !== PROTOCOL_MAJOR) throw new ProtocolVersionError(String(reported))
-  if (!compiled.info.Check(body))
-    throw new Error(`GET /v1/info does not match the protocol: ${describe(compiled.info.Errors(body))}`)
+  if (!compiled.info().Check(body))
+    throw new Error(`GET /v1/info does not match the protocol: ${describe(compiled.info().Errors(body))}`)
   return body
 }
 
 export function parseRecord(resource: ErpResource, body: unknown): ErpRecordJson {
-  const check = compiled.records[resource]
+  const check = compiled.records[resource]()
   if (!check.Check(body)) {
     const id = typeof body === 'object' && body !== null && 'id' in body ? ` ${String(body.id)}` : ''
     throw new Error(`${resource} record${id} does not match the protocol: ${describe(check.Errors(body))}`)
@@ -244,26 +250,26 @@ export function parseRecord(resource: ErpResource, body: unknown): ErpRecordJson
 }
 
 export function parsePage(resource: ErpResource, body: unknown): { data: ErpRecordJson[]; next_cursor: string | null } {
-  if (!compiled.page.Check(body))
-    throw new Error(`${resource} page does not match the protocol: ${describe(compiled.page.Errors(body))}`)
+  if (!compiled.page().Check(body))
+    throw new Error(`${resource} page does not match the protocol: ${describe(compiled.page().Errors(body))}`)
   const page = body as { data: unknown[]; next_cursor: string | null }
   return { data: page.data.map((r) => parseRecord(resource, r)), next_cursor: page.next_cursor }
 }
 
 /** The agent's problem+json, when the error body is one; otherwise an empty problem. */
 export function asProblem(body: unknown): ErpProblem {
-  return compiled.problem.Check(body) ? body : {}
+  return compiled.problem().Check(body) ? body : {}
 }
 
 export function parseRecordChanged(body: unknown): { ok: true; event: RecordChanged } | { ok: false; reason: string } {
-  if (compiled.recordChanged.Check(body)) {
+  if (compiled.recordChanged().Check(body)) {
     const { type, resource, id, job_id: jobId, occurred_at: occurredAt } = body
     return {
       ok: true,
       event: { type, resource, id, ...(jobId !== undefined && { job_id: jobId }), occurred_at: occurredAt },
     }
   }
-  return { ok: false, reason: `not a recordChanged notification: ${describe(compiled.recordChanged.Errors(body))}` }
+  return { ok: false, reason: `not a recordChanged notification: ${describe(compiled.recordChanged().Errors(body))}` }
 }
 
 /** The major version of `protocol_version` ("1.0" → 1), or undefined when it is not "<major>.<minor>". */
