@@ -10,7 +10,8 @@ export interface JobRunner {
 }
 
 /** The database went away under a connection: a restart, a terminated backend, Ctrl-C reaching an embedded one. */
-const CONNECTION_LOST = /ECONNRESET|ECONNREFUSED|EPIPE|Connection terminated|terminating connection|57P0[123]/
+const CONNECTION_LOST =
+  /ECONNRESET|ECONNREFUSED|EPIPE|Connection terminated|terminating connection|57P0[123]|Client has encountered a connection error/
 
 let tracesQuieted = false
 /**

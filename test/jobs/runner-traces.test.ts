@@ -16,6 +16,8 @@ t.test('a lost connection prints no trace; any other error still does', async (t
     console.trace(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))
     console.trace(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))
     console.trace(new Error('Connection terminated unexpectedly'))
+    // pg's answer to a query on a client whose connection was lost a moment before
+    console.trace(new Error('Client has encountered a connection error and is not queryable'))
     t.same(printed, [], 'nothing printed for a lost connection')
     console.trace(new Error('relation "jobs" does not exist'))
   } finally {
