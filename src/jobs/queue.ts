@@ -94,7 +94,7 @@ export function keyedJobSpec(request: JobRequest): JobSpec {
 
 /** addJobExpression of a job whose values (keyedJobSpec) may be a prepared statement's parameters. */
 export function addKeyedJobExpression(s: JobSpec): RawBuilder<string | null> {
-  if (s.jobKey === null || s.jobKeyMode === 'unsafe_dedupe') throw new Error('addJobExpression: a keyed job only')
+  if (s.jobKey === null || s.jobKeyMode === 'unsafe_dedupe') throw new Error('addKeyedJobExpression: a keyed job only')
   const add = sql`(graphile_worker.add_job(${s.task}, ${s.payload}::json, queue_name => ${s.queueName}::text,
     run_at => ${s.runAt}::timestamptz, max_attempts => ${s.maxAttempts}::int, job_key => ${s.jobKey}::text,
     job_key_mode => ${s.jobKeyMode}::text)).id`
