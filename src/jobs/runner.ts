@@ -73,7 +73,11 @@ export async function startJobRunner(
     if (name === 'error' && /terminating connection due to administrator command|attempting to UNLISTEN/.test(message))
       log.debug({ scope }, message)
     else if (name === 'error' && /^Worker exited with error/.test(message) && CONNECTION_LOST.test(message))
-      log.warn({ scope }, `${message} (the database connection was lost)`)
+      // In words, not as the error's text: at Ctrl-C this is expected, and no error line should say otherwise.
+      log.warn(
+        { scope, reason: message.replace(/^Worker exited with error: (Error: )?/, '') },
+        'a job worker stopped: the database connection was lost',
+      )
     // Each failed attempt is already logged once by the task wrapper (warn while it will be retried, error on the
     // last attempt); graphile's own line repeats it with a stack.
     else if (name === 'error' && /^Failed task \d+ /.test(message)) log.debug({ scope }, message)
