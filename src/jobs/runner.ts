@@ -76,7 +76,7 @@ export async function startJobRunner(
       // In words, not as the error's text: at Ctrl-C this is expected, and no error line should say otherwise.
       log.warn(
         { scope, reason: message.replace(/^Worker exited with error: (Error: )?/, '') },
-        'a job worker stopped: the database connection was lost',
+        'a job worker ended: the database connection was lost',
       )
     // Each failed attempt is already logged once by the task wrapper (warn while it will be retried, error on the
     // last attempt); graphile's own line repeats it with a stack.
